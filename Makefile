@@ -1,0 +1,47 @@
+# vigil — build, generate, test, benchmark and run.
+# Run as root: loading BPF programs and starting containerd need it.
+
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/vigil-dev/vigil/pkg/buildinfo.Version=$(VERSION)
+TEST_TIMEOUT ?= 14m
+RUN_ARGS  ?=
+
+export CGO_ENABLED := 0
+
+.PHONY: all build generate generate-check test bench run lint deps
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# Regenerates vmlinux.h from this machine's kernel BTF and every committed
+# generated file (bpf2go objects and bindings, protobuf stubs).
+generate:
+	test/deps.sh generate
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/include/vmlinux.h
+	$(GO) generate ./...
+
+# CI: the committed generated code must be what `make generate` produces.
+generate-check: generate
+	@if [ -n "$$(git status --porcelain)" ]; then \
+		echo "generated code is stale; run make generate and commit:"; \
+		git status --porcelain; git diff --stat; exit 1; \
+	fi
+
+test:
+	test/deps.sh test
+	VIGIL_ROOT_TESTS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+bench: build
+	test/deps.sh bench
+	VIGIL_ROOT_TESTS=1 $(GO) run ./test/bench
+
+run: build
+	$(BIN)/vigil-agent trace $(RUN_ARGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, what building and testing vigil needs and a
+# fresh machine lacks. Idempotent: packages already present are not touched.
+#   test/deps.sh test       what `make test` needs (runtime of the tests)
+#   test/deps.sh generate   what `make generate` needs (clang, bpftool, protoc)
+set -euo pipefail
+
+declare -A want=(
+	[test]="containerd runc busybox-static"
+	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler"
+	[bench]="containerd runc busybox-static"
+)
+
+pkgs=()
+for set in "$@"; do
+	[[ -v want[$set] ]] || { echo "deps.sh: unknown set '$set' (want: ${!want[*]})" >&2; exit 2; }
+	for p in ${want[$set]}; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || pkgs+=("$p")
+	done
+done
+((${#pkgs[@]} == 0)) && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "deps.sh: need root to install: ${pkgs[*]}" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${pkgs[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
