@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: GPL-2.0
+/* connect: every connect(2), IPv4, IPv6 and unix, with its result. */
+#include "lib/common.h"
+#include "lib/syscall.h"
+#include <bpf/bpf_endian.h>
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+struct connect_record {
+	struct connect_event ev;
+	char path[VIGIL_UNIX_PATH_MAX];
+};
+
+static __always_inline void read_socket(struct task_struct *task, int fd, struct connect_event *ev)
+{
+	struct file *file = fd_file(task, fd);
+	struct socket *sock;
+
+	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return;
+	sock = BPF_CORE_READ(file, private_data);
+	ev->sock_type = BPF_CORE_READ(sock, type);
+	ev->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(trace_connect, struct pt_regs *regs, long ret)
+{
+	struct connect_record rec = {};
+	struct connect_event *ev = &rec.ev;
+	struct task_struct *task;
+	struct syscall sc;
+	void *uaddr;
+	long addrlen;
+	__u32 plen = 0;
+
+	decode_syscall(regs, &sc);
+	if (sc.nr != NR_CONNECT)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (!should_trace(task))
+		return 0;
+	fill_header(&ev->hdr, VIGIL_EVENT_CONNECT, task);
+	if (sc.compat)
+		ev->hdr.flags |= VIGIL_F_COMPAT_SYSCALL;
+	ev->ret = ret;
+	uaddr = (void *)sc.arg[1];
+	addrlen = (int)sc.arg[2];
+	read_socket(task, sc.arg[0], ev);
+
+	bpf_probe_read_user(&ev->family, sizeof(ev->family), uaddr);
+	switch (ev->family) {
+	case AF_INET: {
+		struct sockaddr_in sin = {};
+
+		bpf_probe_read_user(&sin, sizeof(sin), uaddr);
+		ev->port = bpf_ntohs(sin.sin_port);
+		__builtin_memcpy(ev->addr, &sin.sin_addr, 4);
+		break;
+	}
+	case AF_INET6: {
+		struct sockaddr_in6 sin6 = {};
+
+		bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
+		ev->port = bpf_ntohs(sin6.sin6_port);
+		__builtin_memcpy(ev->addr, &sin6.sin6_addr, 16);
+		break;
+	}
+	case AF_UNIX:
+		plen = addrlen > 2 ? addrlen - 2 : 0;
+		if (plen > VIGIL_UNIX_PATH_MAX)
+			plen = VIGIL_UNIX_PATH_MAX;
+		if (bpf_probe_read_user(rec.path, plen, uaddr + 2))
+			plen = 0;
+		break;
+	}
+	ev->path_len = plen;
+	emit(&rec, sizeof(rec.ev) + plen, VIGIL_EVENT_CONNECT);
+	return 0;
+}

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+/* exec: one event per successful execve/execveat, after the new image is in place. */
+#include "lib/common.h"
+#include "lib/path.h"
+
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+
+static __always_inline bool is_memfd(struct file *file)
+{
+	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
+	const unsigned char *name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	char prefix[6] = {};
+
+	if (!(BPF_CORE_READ(mnt, mnt_flags) & MNT_INTERNAL))
+		return false;
+	bpf_probe_read_kernel(prefix, sizeof(prefix), name);
+	return prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
+	       prefix[4] == 'd' && prefix[5] == ':';
+}
+
+static __always_inline bool on_overlay_upper(struct inode *inode)
+{
+	if (!bpf_core_type_exists(struct ovl_inode))
+		return false;
+	if (BPF_CORE_READ(inode, i_sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
+		return false;
+	struct ovl_inode *oi = (void *)inode - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+	return BPF_CORE_READ(oi, __upperdentry) != NULL;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct scratch *s;
+	struct exec_event *ev;
+	struct file *file;
+	struct inode *inode;
+	struct mm_struct *mm;
+	const char *filename;
+	char *data;
+	unsigned long arg_start, arg_end;
+	__u32 plen, flen, alen;
+	long n;
+
+	if (!should_trace(task))
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	ev = (void *)s->event;
+	data = s->event + sizeof(*ev);
+	fill_header(&ev->hdr, VIGIL_EVENT_EXEC, task);
+
+	file = BPF_CORE_READ(bprm, file);
+	inode = BPF_CORE_READ(file, f_inode);
+	ev->ino = BPF_CORE_READ(inode, i_ino);
+	ev->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	ev->argc = BPF_CORE_READ(bprm, argc);
+	if (BPF_CORE_READ(inode, i_nlink) == 0)
+		ev->hdr.flags |= VIGIL_F_DELETED;
+	if (is_memfd(file))
+		ev->hdr.flags |= VIGIL_F_MEMFD;
+	if (on_overlay_upper(inode))
+		ev->hdr.flags |= VIGIL_F_UPPER_LAYER;
+
+	plen = resolve_path(s, task, &file->f_path, data, &ev->hdr.flags);
+	if (plen > VIGIL_PATH_MAX)
+		return 0;
+	ev->path_len = plen;
+
+	filename = BPF_CORE_READ(bprm, filename);
+	n = bpf_probe_read_kernel_str(data + plen, VIGIL_PATH_MAX, filename);
+	flen = n > 0 ? n - 1 : 0;
+	if (flen > VIGIL_PATH_MAX)
+		return 0;
+	ev->filename_len = flen;
+
+	mm = BPF_CORE_READ(task, mm);
+	arg_start = BPF_CORE_READ(mm, arg_start);
+	arg_end = BPF_CORE_READ(mm, arg_end);
+	alen = arg_end > arg_start ? arg_end - arg_start : 0;
+	if (alen > VIGIL_ARGV_MAX) {
+		alen = VIGIL_ARGV_MAX;
+		ev->hdr.flags |= VIGIL_F_ARGV_TRUNCATED;
+	}
+	if (bpf_probe_read_user(data + plen + flen, alen, (void *)arg_start))
+		alen = 0;
+	ev->argv_len = alen;
+
+	emit(ev, sizeof(*ev) + plen + flen + alen, VIGIL_EVENT_EXEC);
+	return 0;
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What every vigil BPF object shares: the maps userspace loads once and hands
+ * to each object (events, stats, cgroup_filter, scratch), load-time tunables,
+ * the event header and the scoping decision.
+ */
+#ifndef VIGIL_COMMON_H
+#define VIGIL_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "vigil.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set at load time by userspace. */
+const volatile __u32 self_tgid = 0; /* the agent itself: never traced */
+const volatile __u8 cgroup_filter_mode = 0; /* enum vigil_cgroup_filter */
+
+#define CGROUP_MAX_DEPTH 16
+
+/* Sized by userspace at load time (a power of two, a multiple of the page size). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sensor_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* cgroup id */
+	__type(value, __u8);
+} cgroup_filter SEC(".maps");
+
+/* Room to build one record: the path is assembled backwards in path[], then
+ * copied into event[] behind the fixed struct, followed by other strings. */
+struct scratch {
+	char path[2 * VIGIL_PATH_MAX];
+	char event[256 + 2 * VIGIL_PATH_MAX + VIGIL_ARGV_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static __always_inline bool cgroup_listed(struct task_struct *task)
+{
+	__u64 id = bpf_get_current_cgroup_id();
+	if (bpf_map_lookup_elem(&cgroup_filter, &id))
+		return true;
+
+	int level = BPF_CORE_READ(task, cgroups, dfl_cgrp, level);
+	for (int i = 0; i < CGROUP_MAX_DEPTH; i++) {
+		if (i >= level)
+			break;
+		id = bpf_get_current_ancestor_cgroup_id(i);
+		if (bpf_map_lookup_elem(&cgroup_filter, &id))
+			return true;
+	}
+	return false;
+}
+
+/* should_trace decides, for the current task, whether its events are wanted. */
+static __always_inline bool should_trace(struct task_struct *task)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (tgid == self_tgid)
+		return false;
+	if (cgroup_filter_mode == CGROUP_FILTER_OFF)
+		return true;
+	bool listed = cgroup_listed(task);
+	return cgroup_filter_mode == CGROUP_FILTER_INCLUDE ? listed : !listed;
+}
+
+static __always_inline void fill_header(struct event_header *hdr, __u32 type, struct task_struct *task)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+
+	hdr->time_ns = bpf_ktime_get_boot_ns();
+	hdr->cgroup_id = bpf_get_current_cgroup_id();
+	hdr->type = type;
+	hdr->flags = 0;
+	hdr->pid = (__u32)pid_tgid;
+	hdr->tgid = pid_tgid >> 32;
+	hdr->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	hdr->uid = BPF_CORE_READ(cred, uid.val);
+	hdr->euid = BPF_CORE_READ(cred, euid.val);
+	hdr->gid = BPF_CORE_READ(cred, gid.val);
+	hdr->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+}
+
+static __always_inline struct sensor_stats *get_stats(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&stats, &zero);
+}
+
+/* emit copies size bytes of a built record into the ring buffer and counts
+ * the outcome: every event is either emitted or counted lost. */
+static __always_inline void emit(void *record, __u64 size, __u32 type)
+{
+	struct sensor_stats *s = get_stats();
+	long err = bpf_ringbuf_output(&events, record, size, 0);
+
+	if (!s)
+		return;
+	type &= VIGIL_EVENT_TYPE_MAX - 1;
+	if (err)
+		__sync_fetch_and_add(&s->lost[type], 1);
+	else
+		__sync_fetch_and_add(&s->emitted[type], 1);
+}
+
+/* fd_file returns the struct file behind fd in task's descriptor table, or NULL. */
+static __always_inline struct file *fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_core_read(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+#endif /* VIGIL_COMMON_H */

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Absolute paths without bpf_d_path (not allowed from tp_btf): walk the dentry
+ * chain up to the task's root, crossing mount points, writing components
+ * backwards into scratch. The walk is a bpf_loop callback; an open-coded loop
+ * of this depth exceeds the verifier's instruction limit.
+ */
+#ifndef VIGIL_PATH_H
+#define VIGIL_PATH_H
+
+#include "common.h"
+
+#define PATH_MASK (VIGIL_PATH_MAX - 1)
+
+struct path_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *root_dentry;
+	struct vfsmount *root_mnt;
+	char *buf; /* scratch->path */
+	__u32 off; /* the path so far is buf[off, VIGIL_PATH_MAX) */
+	__u32 truncated;
+};
+
+static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
+{
+	return (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt);
+}
+
+static long path_walk_step(__u64 index, void *ctx)
+{
+	/* Locals, not w->…: BPF_CORE_READ would record a relocation against
+	 * struct path_walk, which the kernel does not have. */
+	struct path_walk *w = ctx;
+	struct dentry *d = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *parent;
+	struct qstr name;
+	__u32 len;
+
+	if (d == w->root_dentry && vfsmnt == w->root_mnt)
+		return 1;
+	if (d == BPF_CORE_READ(vfsmnt, mnt_root)) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (up == mnt)
+			return 1; /* the root of the mount namespace */
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		w->vfsmnt = &up->mnt;
+		return 0;
+	}
+	/* A pseudo file (memfd, pipe…) has a dentry that is its own parent:
+	 * its name is the whole path, as in /proc/<pid>/exe. */
+	parent = BPF_CORE_READ(d, d_parent);
+
+	name = BPF_CORE_READ(d, d_name);
+	len = name.len;
+	if (len > VIGIL_NAME_MAX)
+		len = VIGIL_NAME_MAX;
+	if (len > 0) {
+		if (w->off < len + 1) {
+			w->truncated = 1;
+			return 1;
+		}
+		w->off -= len + 1;
+		bpf_probe_read_kernel(w->buf + ((w->off + 1) & PATH_MASK), len, name.name);
+		w->buf[w->off & PATH_MASK] = '/';
+	}
+	w->dentry = parent;
+	return parent == d;
+}
+
+/*
+ * resolve_path writes the absolute path of p, as the current task sees it
+ * (relative to its root, so a container's files have container paths), to dst
+ * and returns its length (at most VIGIL_PATH_MAX). A path that does not fit
+ * keeps its last components and sets VIGIL_F_PATH_TRUNCATED in *flags.
+ */
+static __always_inline __u32 resolve_path(struct scratch *s, struct task_struct *task,
+					  const struct path *p, char *dst, __u32 *flags)
+{
+	struct path_walk w = {
+		.buf = s->path,
+		.off = VIGIL_PATH_MAX,
+	};
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	__u32 len;
+	long steps;
+
+	bpf_core_read(&w.dentry, sizeof(w.dentry), &p->dentry);
+	bpf_core_read(&w.vfsmnt, sizeof(w.vfsmnt), &p->mnt);
+	if (!w.dentry || !w.vfsmnt)
+		return 0;
+	w.mnt = real_mount(w.vfsmnt);
+	w.root_dentry = BPF_CORE_READ(fs, root.dentry);
+	w.root_mnt = BPF_CORE_READ(fs, root.mnt);
+
+	steps = bpf_loop(VIGIL_PATH_MAX / 2, path_walk_step, &w, 0);
+	if (steps >= VIGIL_PATH_MAX / 2)
+		w.truncated = 1;
+	if (w.truncated) {
+		struct sensor_stats *st = get_stats();
+
+		*flags |= VIGIL_F_PATH_TRUNCATED;
+		if (st)
+			__sync_fetch_and_add(&st->path_truncated, 1);
+	}
+
+	if (w.off >= VIGIL_PATH_MAX) {
+		dst[0] = '/';
+		return 1;
+	}
+	len = VIGIL_PATH_MAX - w.off;
+	if (len > VIGIL_PATH_MAX)
+		return 0;
+	bpf_probe_read_kernel(dst, len, s->path + (w.off & PATH_MASK));
+	return len;
+}
+
+#endif /* VIGIL_PATH_H */

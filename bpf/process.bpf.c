@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0
+/* process: fork and exit of whole processes, so userspace can keep a process
+ * table and give every event its ancestry. Threads are not reported. */
+#include "lib/common.h"
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(trace_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct fork_event ev = {};
+
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	if (!should_trace(parent))
+		return 0;
+	fill_header(&ev.hdr, VIGIL_EVENT_FORK, parent);
+	ev.child_tgid = BPF_CORE_READ(child, tgid);
+	ev.child_cgroup_id = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
+	emit(&ev, sizeof(ev), VIGIL_EVENT_FORK);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(trace_exit, struct task_struct *task, bool group_dead)
+{
+	struct exit_event ev = {};
+
+	if (!group_dead)
+		return 0;
+	if (!should_trace(task))
+		return 0;
+	fill_header(&ev.hdr, VIGIL_EVENT_EXIT, task);
+	ev.exit_code = BPF_CORE_READ(task, exit_code);
+	emit(&ev, sizeof(ev), VIGIL_EVENT_EXIT);
+	return 0;
+}

@@ -1,0 +1,100 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// family is one BPF object: the programs of one hook family and the event
+// types they write.
+type family struct {
+	name  string
+	types []Type
+	spec  func() (*ebpf.CollectionSpec, error)
+}
+
+// families lists every hook family. The process family (fork, exit) is
+// always loaded: the process table that gives events their ancestry needs it.
+var families = []family{
+	{name: "exec", types: []Type{TypeExec}, spec: loadExec},
+	{name: "process", types: []Type{TypeFork, TypeExit}, spec: loadProcess},
+	{name: "open", types: []Type{TypeOpen}, spec: loadOpen},
+	{name: "connect", types: []Type{TypeConnect}, spec: loadConnect},
+	{name: "capability", types: []Type{TypeCapability}, spec: loadCapable},
+}
+
+// wanted reports whether any of the family's types is selected.
+func (f family) wanted(types TypeSet) bool {
+	for _, t := range f.types {
+		if types.Has(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// loadedFamily is a family's programs in the kernel and their links.
+type loadedFamily struct {
+	name  string
+	coll  *ebpf.Collection
+	links []link.Link
+}
+
+// loadFamily loads a family's object with the shared maps and load-time
+// settings, and attaches every program. On error nothing stays attached.
+func loadFamily(f family, shared map[string]*ebpf.Map, vars map[string]any) (_ *loadedFamily, err error) {
+	spec, err := f.spec()
+	if err != nil {
+		return nil, fmt.Errorf("load %s spec: %w", f.name, err)
+	}
+	for name, value := range vars {
+		v, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("%s object has no variable %s", f.name, name)
+		}
+		if err := v.Set(value); err != nil {
+			return nil, fmt.Errorf("set %s.%s: %w", f.name, name, err)
+		}
+	}
+	replace := make(map[string]*ebpf.Map)
+	for name, ms := range spec.Maps {
+		if m, ok := shared[name]; ok {
+			ms.MaxEntries = m.MaxEntries() // sized at load time
+			replace[name] = m
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replace})
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("load %s programs: %w", f.name, verr)
+		}
+		return nil, fmt.Errorf("load %s programs: %w", f.name, err)
+	}
+	lf := &loadedFamily{name: f.name, coll: coll}
+	defer func() {
+		if err != nil {
+			lf.close()
+		}
+	}()
+	for name, prog := range coll.Programs {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return nil, fmt.Errorf("attach %s/%s to %s: %w", f.name, name, spec.Programs[name].AttachTo, err)
+		}
+		lf.links = append(lf.links, l)
+	}
+	return lf, nil
+}
+
+func (lf *loadedFamily) close() error {
+	var errs []error
+	for _, l := range lf.links {
+		errs = append(errs, l.Close())
+	}
+	lf.coll.Close()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,193 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"go.uber.org/zap"
+)
+
+// clockResync is how often boot time is re-anchored to the wall clock.
+const clockResync = 10 * time.Second
+
+// Sensor is vigil's programs loaded and attached, and the reader that turns
+// their records into Events.
+type Sensor struct {
+	log      *zap.Logger
+	maps     map[string]*ebpf.Map // shared by every family
+	families []*loadedFamily
+	reader   *ringbuf.Reader
+	events   chan Event
+	counters userCounters
+	readDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// sharedMaps are created once and handed to every family's object.
+var sharedMaps = []string{recordMapEvents, recordMapStats, recordMapCgroupFilter, recordMapScratch}
+
+// New loads and attaches the programs cfg selects and starts reading. On
+// error, nothing stays loaded.
+func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
+	if cfg.QueueSize <= 0 {
+		return nil, fmt.Errorf("queue size must be positive, got %d", cfg.QueueSize)
+	}
+	ringSize, err := ringBufferSize(cfg.RingBufferSize)
+	if err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("remove memlock limit: %w", err)
+	}
+
+	s := &Sensor{
+		log:      log,
+		maps:     make(map[string]*ebpf.Map),
+		events:   make(chan Event, cfg.QueueSize),
+		readDone: make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+
+	if err := s.createMaps(ringSize); err != nil {
+		return nil, err
+	}
+	for _, id := range cfg.Cgroups {
+		if err := s.AddCgroup(id); err != nil {
+			return nil, err
+		}
+	}
+	vars := map[string]any{
+		recordVarCgroupFilterMode: uint8(cfg.CgroupFilter),
+		recordVarSelfTgid:         uint32(0),
+	}
+	if cfg.ExcludeSelf {
+		vars[recordVarSelfTgid] = uint32(os.Getpid())
+	}
+	for _, f := range families {
+		if f.name != "process" && !f.wanted(cfg.Types) {
+			continue
+		}
+		lf, err := loadFamily(f, s.maps, vars)
+		if err != nil {
+			return nil, err
+		}
+		s.families = append(s.families, lf)
+		log.Debug("hook family attached", zap.String("family", f.name), zap.Int("programs", len(lf.links)))
+	}
+
+	s.reader, err = ringbuf.NewReader(s.maps[recordMapEvents])
+	if err != nil {
+		return nil, fmt.Errorf("open ring buffer reader: %w", err)
+	}
+	go s.read()
+	return s, nil
+}
+
+func (s *Sensor) createMaps(ringSize uint32) error {
+	spec, err := loadRecord()
+	if err != nil {
+		return fmt.Errorf("load shared map specs: %w", err)
+	}
+	spec.Maps[recordMapEvents].MaxEntries = ringSize
+	for _, name := range sharedMaps {
+		m, err := ebpf.NewMap(spec.Maps[name])
+		if err != nil {
+			return fmt.Errorf("create map %s: %w", name, err)
+		}
+		s.maps[name] = m
+	}
+	return nil
+}
+
+// Events delivers decoded events. It is closed after Close.
+func (s *Sensor) Events() <-chan Event { return s.events }
+
+// AddCgroup adds a cgroup (by id) to the kernel's cgroup filter list.
+func (s *Sensor) AddCgroup(id uint64) error {
+	if err := s.maps[recordMapCgroupFilter].Put(id, uint8(1)); err != nil {
+		return fmt.Errorf("add cgroup %d to filter: %w", id, err)
+	}
+	return nil
+}
+
+// RemoveCgroup removes a cgroup from the filter list.
+func (s *Sensor) RemoveCgroup(id uint64) error {
+	if err := s.maps[recordMapCgroupFilter].Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("remove cgroup %d from filter: %w", id, err)
+	}
+	return nil
+}
+
+// read runs until the reader is closed: decode each record and hand it on,
+// never blocking the ring buffer on a slow consumer.
+func (s *Sensor) read() {
+	defer close(s.readDone)
+	defer close(s.events)
+
+	dec := newDecoder()
+	lastSync := time.Now()
+	var rec ringbuf.Record
+	for {
+		if err := s.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			s.log.Warn("read ring buffer", zap.Error(err))
+			continue
+		}
+		var ev Event
+		if err := dec.decode(rec.RawSample, &ev); err != nil {
+			s.counters.decodeErrors.Add(1)
+			s.log.Debug("drop undecodable record", zap.Error(err), zap.Int("bytes", len(rec.RawSample)))
+			continue
+		}
+		select {
+		case s.events <- ev:
+			s.counters.delivered[ev.Type].Add(1)
+		default:
+			s.counters.droppedQueue[ev.Type].Add(1)
+		}
+		if now := ev.Time; now.Sub(lastSync) > clockResync {
+			dec.syncClock()
+			lastSync = now
+		}
+	}
+}
+
+// Close detaches every program, stops the reader and frees the maps. Events
+// still in the ring buffer are discarded. Safe to call more than once.
+func (s *Sensor) Close() error {
+	s.closeOnce.Do(func() {
+		if s.reader != nil {
+			s.closeErr = s.reader.Close()
+			<-s.readDone
+		}
+		s.closeErr = errors.Join(s.closeErr, s.release())
+	})
+	return s.closeErr
+}
+
+// release detaches and unloads everything New created.
+func (s *Sensor) release() error {
+	var errs []error
+	for _, lf := range s.families {
+		errs = append(errs, lf.close())
+	}
+	s.families = nil
+	for _, m := range s.maps {
+		errs = append(errs, m.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,95 @@
+package sensor
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Stats counts what happened to events, per type. For every type,
+// Emitted + LostRingBuffer is what the kernel saw, and Emitted =
+// Delivered + DroppedQueue + (its share of DecodeErrors).
+type Stats struct {
+	Emitted        [typeLimit]uint64 // written to the ring buffer by the kernel
+	LostRingBuffer [typeLimit]uint64 // the ring buffer was full
+	Delivered      [typeLimit]uint64 // handed to the consumer
+	DroppedQueue   [typeLimit]uint64 // the consumer's queue was full
+	DecodeErrors   uint64            // records that could not be decoded
+	PathsTruncated uint64            // paths longer than the kernel buffer
+}
+
+// Lost is every event of type t that did not reach the consumer.
+func (s Stats) Lost(t Type) uint64 { return s.LostRingBuffer[t] + s.DroppedQueue[t] }
+
+// userCounters are the userspace halves of Stats, written by the reader.
+type userCounters struct {
+	delivered    [typeLimit]atomic.Uint64
+	droppedQueue [typeLimit]atomic.Uint64
+	decodeErrors atomic.Uint64
+}
+
+// Stats returns the counters so far, summing the kernel's per-CPU ones.
+func (s *Sensor) Stats() (Stats, error) {
+	var st Stats
+	var perCPU []recordSensorStats
+	if err := s.maps[recordMapStats].Lookup(uint32(0), &perCPU); err != nil {
+		return st, fmt.Errorf("read kernel stats: %w", err)
+	}
+	for _, c := range perCPU {
+		for t := range typeLimit {
+			st.Emitted[t] += c.Emitted[t]
+			st.LostRingBuffer[t] += c.Lost[t]
+		}
+		st.PathsTruncated += c.PathTruncated
+	}
+	for t := range typeLimit {
+		st.Delivered[t] = s.counters.delivered[t].Load()
+		st.DroppedQueue[t] = s.counters.droppedQueue[t].Load()
+	}
+	st.DecodeErrors = s.counters.decodeErrors.Load()
+	return st, nil
+}
+
+var (
+	descEmitted = prometheus.NewDesc("vigil_sensor_kernel_events_total",
+		"Events the kernel wrote to the ring buffer.", []string{"type"}, nil)
+	descDelivered = prometheus.NewDesc("vigil_sensor_events_delivered_total",
+		"Events decoded and handed to the agent's pipeline.", []string{"type"}, nil)
+	descLost = prometheus.NewDesc("vigil_sensor_events_lost_total",
+		"Events lost, by where: ring_buffer (kernel side full) or queue (pipeline too slow).",
+		[]string{"type", "where"}, nil)
+	descDecodeErrors = prometheus.NewDesc("vigil_sensor_decode_errors_total",
+		"Ring-buffer records that could not be decoded and were dropped.", nil, nil)
+	descTruncated = prometheus.NewDesc("vigil_sensor_paths_truncated_total",
+		"Paths longer than the kernel buffer, reported truncated.", nil, nil)
+)
+
+// collector exports a Sensor's Stats, read at scrape time.
+type collector struct{ s *Sensor }
+
+// Collector returns a Prometheus collector for the sensor's counters.
+func (s *Sensor) Collector() prometheus.Collector { return collector{s} }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descDecodeErrors, descTruncated} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.s.Stats()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descEmitted, err)
+		return
+	}
+	for _, t := range AllTypes {
+		name := t.String()
+		ch <- prometheus.MustNewConstMetric(descEmitted, prometheus.CounterValue, float64(st.Emitted[t]), name)
+		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered[t]), name)
+		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.LostRingBuffer[t]), name, "ring_buffer")
+		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.DroppedQueue[t]), name, "queue")
+	}
+	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
+	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(st.PathsTruncated))
+}
