@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/telemetry"
+	"github.com/vigil-dev/vigil/pkg/trace"
+)
+
+type traceOptions struct {
+	json           bool
+	duration       time.Duration
+	types          string
+	metricsAddr    string
+	cgroups        []string
+	excludeCgroups []string
+	ringBufferSize int
+	queueSize      int
+	procRoot       string
+	out            io.Writer
+}
+
+func newTraceCommand(g *globalOptions) *cobra.Command {
+	def := sensor.DefaultConfig()
+	o := traceOptions{ringBufferSize: def.RingBufferSize, queueSize: def.QueueSize}
+	cmd := &cobra.Command{
+		Use:   "trace",
+		Short: "Print every exec, open, connect and capability use on this node, one per line",
+		Long: `trace loads vigil's eBPF sensors and prints one event per line: a readable
+table, or with --json one JSON object per line (the schema is in README.md).
+Counters and health are served on --metrics-addr (/metrics, /healthz).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			defer log.Sync() //nolint:errcheck // stderr sync fails on some terminals
+			o.out = cmd.OutOrStdout()
+			return runTrace(cmd.Context(), o, log)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.json, "json", false, "one JSON object per line instead of a table")
+	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until interrupted)")
+	f.StringVar(&o.types, "types", "exec,open,connect,capability", "event types to trace: exec, open, connect, capability, fork, exit")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9700", `serve /metrics and /healthz here ("" disables)`)
+	f.StringSliceVar(&o.cgroups, "cgroup", nil, "trace only these cgroup2 paths and their descendants (relative to the cgroup2 mount; repeatable)")
+	f.StringSliceVar(&o.excludeCgroups, "exclude-cgroup", nil, "trace everything but these cgroup2 paths and their descendants")
+	f.IntVar(&o.ringBufferSize, "ring-buffer-size", o.ringBufferSize, "kernel ring buffer bytes (rounded up to a power of two)")
+	f.IntVar(&o.queueSize, "queue-size", o.queueSize, "decoded events buffered for the printer before drops (counted)")
+	f.StringVar(&o.procRoot, "proc", "/proc", "procfs mount, read at start for the process table")
+	return cmd
+}
+
+func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
+	types, err := sensor.ParseTypeSet(o.types)
+	if err != nil {
+		return fmt.Errorf("--types: %w", err)
+	}
+	cfg := sensor.DefaultConfig()
+	cfg.Types = types
+	cfg.RingBufferSize = o.ringBufferSize
+	cfg.QueueSize = o.queueSize
+
+	cgroupRoot, err := cgroup.Mountpoint()
+	if err != nil {
+		log.Warn("no cgroup2 mount: cgroup filters and seeded cgroup ids unavailable", zap.Error(err))
+	}
+	if err := applyCgroupFilter(&cfg, cgroupRoot, o.cgroups, o.excludeCgroups); err != nil {
+		return err
+	}
+
+	table := process.NewTable(1<<17, 5*time.Second)
+	if err := table.Seed(o.procRoot, cgroupRoot); err != nil {
+		log.Warn("seed process table", zap.Error(err))
+	}
+
+	s, err := sensor.New(cfg, log)
+	if err != nil {
+		return fmt.Errorf("start sensor: %w", err)
+	}
+	defer s.Close()
+	log.Info("tracing", zap.String("types", o.types), zap.Int("processes_seeded", table.Len()))
+
+	if o.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(s.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		srv, err := telemetry.Listen(o.metricsAddr, reg, nil, nil, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		log.Info("serving metrics", zap.Stringer("addr", srv.Addr()))
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.duration)
+		defer cancel()
+	}
+
+	var w trace.Writer = trace.NewTableWriter(o.out)
+	if o.json {
+		w = trace.NewJSONWriter(o.out)
+	}
+	err = printEvents(ctx, s.Events(), types, table, w)
+	if errors.Is(err, syscall.EPIPE) {
+		err = nil // the reader of our output went away (| head)
+	}
+	if st, serr := s.Stats(); serr == nil {
+		logLoss(log, st)
+	}
+	return err
+}
+
+// printEvents feeds the process table and prints the selected types until
+// ctx ends, flushing whenever no event is waiting.
+func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.TypeSet, table *process.Table, w trace.Writer) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return w.Flush()
+		case ev, ok := <-events:
+			if !ok {
+				return w.Flush()
+			}
+			table.Observe(&ev)
+			if !types.Has(ev.Type) {
+				continue
+			}
+			rec := trace.Record{Event: &ev, Ancestry: table.Ancestry(ev.PID, nil)}
+			if err := w.Write(&rec); err != nil {
+				return fmt.Errorf("write event: %w", err)
+			}
+			if len(events) == 0 {
+				if err := w.Flush(); err != nil {
+					return fmt.Errorf("write event: %w", err)
+				}
+			}
+		}
+	}
+}
+
+func applyCgroupFilter(cfg *sensor.Config, root string, include, exclude []string) error {
+	if len(include) > 0 && len(exclude) > 0 {
+		return errors.New("--cgroup and --exclude-cgroup cannot be combined")
+	}
+	paths := include
+	cfg.CgroupFilter = sensor.FilterInclude
+	if len(exclude) > 0 {
+		paths = exclude
+		cfg.CgroupFilter = sensor.FilterExclude
+	}
+	if len(paths) == 0 {
+		cfg.CgroupFilter = sensor.FilterOff
+		return nil
+	}
+	if root == "" {
+		return errors.New("cgroup filters need a cgroup2 mount")
+	}
+	for _, p := range paths {
+		id, err := cgroup.ID(filepath.Join(root, strings.TrimPrefix(p, root)))
+		if err != nil {
+			return fmt.Errorf("cgroup filter %q: %w", p, err)
+		}
+		cfg.Cgroups = append(cfg.Cgroups, id)
+	}
+	return nil
+}
+
+func logLoss(log *zap.Logger, st sensor.Stats) {
+	fields := []zap.Field{zap.Uint64("decode_errors", st.DecodeErrors), zap.Uint64("paths_truncated", st.PathsTruncated)}
+	for _, t := range sensor.AllTypes {
+		fields = append(fields, zap.Uint64(t.String()+"_delivered", st.Delivered[t]), zap.Uint64(t.String()+"_lost", st.Lost(t)))
+	}
+	log.Info("trace finished", fields...)
+}

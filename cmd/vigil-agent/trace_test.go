@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-dev/vigil/pkg/trace"
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+// TestTraceJSON runs `vigil-agent trace --json` scoped to a test cgroup and
+// checks the public schema of what it prints and the metrics it serves.
+func TestTraceJSON(t *testing.T) {
+	testutil.RequireRoot(t)
+	cg := testutil.NewCgroup(t)
+	root := strings.TrimSuffix(cg.Path, "/"+filepath.Base(cg.Path))
+	metricsAddr := freeAddr(t)
+
+	out, w := io.Pipe()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := newRootCommand()
+	cmd.SetOut(w)
+	cmd.SetArgs([]string{"trace", "--json", "--types", "exec,connect", "--log-level", "warn",
+		"--metrics-addr", metricsAddr, "--cgroup", strings.TrimPrefix(cg.Path, root)})
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.ExecuteContext(ctx)
+		w.Close()
+	}()
+
+	lines := make(chan trace.JSON)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var j trace.JSON
+			if err := json.Unmarshal(sc.Bytes(), &j); err != nil {
+				t.Errorf("output line is not JSON: %v: %s", err, sc.Text())
+				continue
+			}
+			lines <- j
+		}
+		close(lines)
+	}()
+
+	// The sensor attaches asynchronously: run the workload until it is seen.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	script := fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", port)
+	var execSeen, connectSeen bool
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for !execSeen || !connectSeen {
+		select {
+		case <-tick.C:
+			c := cg.Command("/bin/bash", "-c", script)
+			if err := c.Run(); err != nil {
+				t.Fatalf("workload: %v", err)
+			}
+		case j, ok := <-lines:
+			if !ok {
+				t.Fatalf("trace ended early: %v", <-done)
+			}
+			checkRecord(t, j, port, &execSeen, &connectSeen)
+		case <-ctx.Done():
+			t.Fatalf("saw exec %v, connect %v before the deadline", execSeen, connectSeen)
+		}
+	}
+
+	metrics := get(t, "http://"+metricsAddr+"/metrics")
+	for _, want := range []string{`vigil_sensor_kernel_events_total{type="exec"}`, `vigil_sensor_events_lost_total{type="exec",where="ring_buffer"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if got := get(t, "http://"+metricsAddr+"/healthz"); strings.TrimSpace(got) != "ok" {
+		t.Errorf("/healthz = %q", got)
+	}
+	// Keep reading, or the command blocks writing to the pipe and never ends.
+	go func() {
+		for range lines {
+		}
+	}()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("trace: %v", err)
+	}
+}
+
+func checkRecord(t *testing.T, j trace.JSON, port int, execSeen, connectSeen *bool) {
+	t.Helper()
+	if j.Time.IsZero() || j.PID == 0 || j.CgroupID == 0 || j.Comm == "" {
+		t.Errorf("record lacks header fields: %+v", j)
+	}
+	switch j.Type {
+	case "exec":
+		if j.Exec == nil || j.Exec.Path != "/usr/bin/bash" || j.Exec.Inode.Ino == 0 || len(j.Exec.Argv) != 3 {
+			t.Errorf("exec record = %+v", j.Exec)
+		}
+		if len(j.Ancestry) == 0 || j.Ancestry[0].PID != uint32(os.Getpid()) {
+			t.Errorf("exec ancestry = %+v, want the test process first", j.Ancestry)
+		}
+		*execSeen = true
+	case "connect":
+		if j.Connect == nil || j.Connect.Address != "127.0.0.1" || int(j.Connect.Port) != port ||
+			j.Connect.Family != "inet" || j.Connect.Protocol != "tcp" {
+			t.Errorf("connect record = %+v", j.Connect)
+		}
+		*connectSeen = true
+	default:
+		t.Errorf("type %q printed, only exec and connect were asked for", j.Type)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestMain(m *testing.M) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		fmt.Fprintln(os.Stderr, "bash is needed by the trace test")
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}

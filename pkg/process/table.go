@@ -1,0 +1,153 @@
+// Package process keeps a table of the node's processes, fed by the sensor's
+// exec, fork and exit events and seeded from /proc, so that every event can
+// carry its ancestry: parent, grandparent, … up to the container's init.
+package process
+
+import (
+	"sync"
+	"time"
+
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// Process is what the table knows of one process.
+type Process struct {
+	PID      uint32
+	PPID     uint32
+	Comm     string
+	Path     string // the executable; empty when unknown
+	CgroupID uint64
+}
+
+// maxAncestry bounds an ancestry chain, against cycles from pid reuse.
+const maxAncestry = 32
+
+// Table maps process ids to processes. Safe for concurrent use.
+type Table struct {
+	mu      sync.Mutex
+	procs   map[uint32]*entry
+	exits   []exit // oldest first
+	linger  time.Duration
+	limit   int
+	dropped uint64
+}
+
+type entry struct {
+	Process
+	exited bool
+}
+
+type exit struct {
+	pid uint32
+	at  time.Time
+}
+
+// NewTable returns an empty table holding at most limit processes. An exited
+// process stays for linger, so that events of its children still find it.
+func NewTable(limit int, linger time.Duration) *Table {
+	return &Table{procs: make(map[uint32]*entry), limit: limit, linger: linger}
+}
+
+// Observe updates the table from one event.
+func (t *Table) Observe(ev *sensor.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expire(ev.Time)
+
+	e := t.procs[ev.PID]
+	if e == nil {
+		e = t.add(Process{PID: ev.PID})
+		if e == nil {
+			return
+		}
+	}
+	// The parent changes when the old one dies (reparenting), the cgroup on
+	// migration, the name on exec or prctl.
+	e.PPID, e.CgroupID, e.Comm = ev.PPID, ev.CgroupID, ev.Comm
+
+	switch ev.Type {
+	case sensor.TypeExec:
+		e.Path = ev.Exec.Path
+	case sensor.TypeFork:
+		t.add(Process{
+			PID:      ev.Fork.ChildPID,
+			PPID:     ev.PID,
+			Comm:     ev.Comm,
+			Path:     e.Path,
+			CgroupID: ev.Fork.ChildCgroupID,
+		})
+	case sensor.TypeExit:
+		if !e.exited {
+			e.exited = true
+			t.exits = append(t.exits, exit{pid: ev.PID, at: ev.Time})
+		}
+	}
+}
+
+// add inserts or replaces (pid reuse) a process; nil when the table is full.
+func (t *Table) add(p Process) *entry {
+	if _, ok := t.procs[p.PID]; !ok && len(t.procs) >= t.limit {
+		t.dropped++
+		return nil
+	}
+	e := &entry{Process: p}
+	t.procs[p.PID] = e
+	return e
+}
+
+// expire removes processes that exited more than linger before now.
+func (t *Table) expire(now time.Time) {
+	n := 0
+	for _, x := range t.exits {
+		if now.Sub(x.at) < t.linger {
+			break
+		}
+		if e := t.procs[x.pid]; e != nil && e.exited {
+			delete(t.procs, x.pid)
+		}
+		n++
+	}
+	t.exits = t.exits[n:]
+}
+
+// Get returns the process with the given pid.
+func (t *Table) Get(pid uint32) (Process, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.procs[pid]; e != nil {
+		return e.Process, true
+	}
+	return Process{}, false
+}
+
+// Ancestry returns the parent of pid, its parent, and so on, for as long as
+// within accepts them (nil accepts all) and the table knows them.
+func (t *Table) Ancestry(pid uint32, within func(Process) bool) []Process {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var chain []Process
+	e := t.procs[pid]
+	for e != nil && len(chain) < maxAncestry {
+		parent := t.procs[e.PPID]
+		if parent == nil || parent.PID == e.PID || (within != nil && !within(parent.Process)) {
+			break
+		}
+		chain = append(chain, parent.Process)
+		e = parent
+	}
+	return chain
+}
+
+// Len is the number of processes in the table.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.procs)
+}
+
+// Dropped counts processes not added because the table was full.
+func (t *Table) Dropped() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dropped
+}

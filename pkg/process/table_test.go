@@ -1,0 +1,117 @@
+package process
+
+import (
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func ev(typ sensor.Type, pid, ppid uint32, comm string, at time.Duration) *sensor.Event {
+	return &sensor.Event{Type: typ, PID: pid, PPID: ppid, Comm: comm, CgroupID: 1, Time: t0.Add(at)}
+}
+
+func pids(ps []Process) []uint32 {
+	var out []uint32
+	for _, p := range ps {
+		out = append(out, p.PID)
+	}
+	return out
+}
+
+func TestAncestryFollowsForkAndExec(t *testing.T) {
+	tab := NewTable(100, time.Second)
+	// init(1) → shell(10) → child(20) → grandchild(30)
+	e := ev(sensor.TypeExec, 1, 0, "init", 0)
+	e.Exec.Path = "/sbin/init"
+	tab.Observe(e)
+	fork := ev(sensor.TypeFork, 1, 0, "init", 0)
+	fork.Fork = sensor.Fork{ChildPID: 10, ChildCgroupID: 5}
+	tab.Observe(fork)
+	e = ev(sensor.TypeExec, 10, 1, "sh", 0)
+	e.Exec.Path = "/bin/sh"
+	tab.Observe(e)
+	fork = ev(sensor.TypeFork, 10, 1, "sh", 0)
+	fork.Fork = sensor.Fork{ChildPID: 20, ChildCgroupID: 7}
+	tab.Observe(fork)
+	fork = ev(sensor.TypeFork, 20, 10, "sh", 0)
+	fork.CgroupID = 7 // the child's own events come from its cgroup
+	fork.Fork = sensor.Fork{ChildPID: 30, ChildCgroupID: 7}
+	tab.Observe(fork)
+
+	child, ok := tab.Get(20)
+	if !ok || child.Path != "/bin/sh" || child.Comm != "sh" || child.CgroupID != 7 {
+		t.Errorf("forked child = %+v, want it to inherit the parent's image and get its own cgroup", child)
+	}
+	if got := pids(tab.Ancestry(30, nil)); !slices.Equal(got, []uint32{20, 10, 1}) {
+		t.Errorf("ancestry of 30 = %v, want [20 10 1]", got)
+	}
+	sameCgroup := func(p Process) bool { return p.CgroupID == 7 }
+	if got := pids(tab.Ancestry(30, sameCgroup)); !slices.Equal(got, []uint32{20}) {
+		t.Errorf("ancestry of 30 within cgroup 7 = %v, want [20]", got)
+	}
+	if got := tab.Ancestry(999, nil); got != nil {
+		t.Errorf("ancestry of an unknown pid = %v", got)
+	}
+}
+
+func TestExitedProcessesLingerThenGo(t *testing.T) {
+	tab := NewTable(100, time.Second)
+	tab.Observe(ev(sensor.TypeExec, 10, 1, "sh", 0))
+	tab.Observe(ev(sensor.TypeExec, 11, 10, "ls", 0))
+	tab.Observe(ev(sensor.TypeExit, 10, 1, "sh", 0))
+
+	tab.Observe(ev(sensor.TypeOpen, 11, 10, "ls", 500*time.Millisecond))
+	if got := pids(tab.Ancestry(11, nil)); !slices.Equal(got, []uint32{10}) {
+		t.Errorf("a child's ancestry right after its parent exited = %v, want [10]", got)
+	}
+	tab.Observe(ev(sensor.TypeOpen, 11, 1, "ls", 2*time.Second))
+	if _, ok := tab.Get(10); ok {
+		t.Error("an exited process is still in the table after linger")
+	}
+	if p, _ := tab.Get(11); p.PPID != 1 {
+		t.Errorf("reparented child has ppid %d, want 1", p.PPID)
+	}
+}
+
+func TestTableIsBounded(t *testing.T) {
+	tab := NewTable(2, time.Second)
+	for pid := uint32(1); pid <= 3; pid++ {
+		tab.Observe(ev(sensor.TypeExec, pid, 0, "x", 0))
+	}
+	if tab.Len() != 2 || tab.Dropped() != 1 {
+		t.Errorf("len %d dropped %d, want 2 and 1", tab.Len(), tab.Dropped())
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	comm, ppid, err := parseStat([]byte("42 (a) (b c) S 7 42 42 0 -1 4194560"))
+	if err != nil || comm != "a) (b c" || ppid != 7 {
+		t.Errorf("parseStat = %q %d %v", comm, ppid, err)
+	}
+	if _, _, err := parseStat([]byte("42 no-parens S 1")); err == nil {
+		t.Error("malformed stat accepted")
+	}
+}
+
+func TestSeedFromProc(t *testing.T) {
+	tab := NewTable(1<<16, time.Second)
+	if err := tab.Seed("/proc", ""); err != nil {
+		t.Fatal(err)
+	}
+	self, ok := tab.Get(uint32(os.Getpid()))
+	if !ok {
+		t.Fatal("the test process is not in the seeded table")
+	}
+	exe, _ := os.Executable()
+	if self.PPID != uint32(os.Getppid()) || self.Path != exe {
+		t.Errorf("seeded self = %+v, want ppid %d and path %s", self, os.Getppid(), exe)
+	}
+	if len(tab.Ancestry(self.PID, nil)) == 0 {
+		t.Error("the test process has no ancestry after seeding")
+	}
+}

@@ -1,0 +1,171 @@
+// Package trace is the public form of a traced event: the JSON schema that
+// `vigil-agent trace --json` prints (stable: fields are added, never renamed
+// or removed) and a readable one-line form.
+package trace
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// Record is an event with what the agent knows around it.
+type Record struct {
+	Event    *sensor.Event
+	Ancestry []process.Process // parent first
+}
+
+// JSON is the schema of one line of `vigil-agent trace --json`. README.md
+// documents every field.
+type JSON struct {
+	Type       string          `json:"type"`
+	Time       time.Time       `json:"time"`
+	PID        uint32          `json:"pid"`
+	TID        uint32          `json:"tid"`
+	PPID       uint32          `json:"ppid"`
+	UID        uint32          `json:"uid"`
+	EUID       uint32          `json:"euid"`
+	GID        uint32          `json:"gid"`
+	Comm       string          `json:"comm"`
+	CgroupID   uint64          `json:"cgroup_id"`
+	MntNS      uint32          `json:"mntns"`
+	Ancestry   []Ancestor      `json:"ancestry"`
+	Exec       *ExecJSON       `json:"exec,omitempty"`
+	Open       *OpenJSON       `json:"open,omitempty"`
+	Connect    *ConnectJSON    `json:"connect,omitempty"`
+	Capability *CapabilityJSON `json:"capability,omitempty"`
+	Fork       *ForkJSON       `json:"fork,omitempty"`
+	Exit       *ExitJSON       `json:"exit,omitempty"`
+}
+
+// Ancestor is one process of an event's ancestry.
+type Ancestor struct {
+	PID  uint32 `json:"pid"`
+	Comm string `json:"comm"`
+	Path string `json:"path,omitempty"`
+}
+
+// InodeJSON identifies a file.
+type InodeJSON struct {
+	Dev string `json:"dev"` // "major:minor"
+	Ino uint64 `json:"ino"`
+}
+
+// ExecJSON is the exec part of an event.
+type ExecJSON struct {
+	Path     string    `json:"path"`
+	Filename string    `json:"filename"`
+	Argv     []string  `json:"argv"`
+	Argc     uint32    `json:"argc"`
+	Inode    InodeJSON `json:"inode"`
+	Flags    []string  `json:"flags"`
+}
+
+// OpenJSON is the open part of an event.
+type OpenJSON struct {
+	Path           string    `json:"path"`
+	Flags          []string  `json:"flags"`
+	Ret            int32     `json:"ret"`
+	Inode          InodeJSON `json:"inode"`
+	PathTruncated  bool      `json:"path_truncated,omitempty"`
+	PathUnresolved bool      `json:"path_unresolved,omitempty"`
+	CompatSyscall  bool      `json:"compat_syscall,omitempty"`
+}
+
+// ConnectJSON is the connect part of an event.
+type ConnectJSON struct {
+	Family        string `json:"family"`
+	Address       string `json:"address,omitempty"`
+	Port          uint16 `json:"port,omitempty"`
+	UnixPath      string `json:"unix_path,omitempty"`
+	Protocol      string `json:"protocol,omitempty"`
+	SockType      string `json:"sock_type,omitempty"`
+	Ret           int32  `json:"ret"`
+	CompatSyscall bool   `json:"compat_syscall,omitempty"`
+}
+
+// CapabilityJSON is the capability part of an event.
+type CapabilityJSON struct {
+	Cap     int32  `json:"cap"`
+	Name    string `json:"name"`
+	Granted bool   `json:"granted"`
+}
+
+// ForkJSON is the fork part of an event.
+type ForkJSON struct {
+	ChildPID      uint32 `json:"child_pid"`
+	ChildCgroupID uint64 `json:"child_cgroup_id"`
+}
+
+// ExitJSON is the exit part of an event.
+type ExitJSON struct {
+	Code   int `json:"code"`
+	Signal int `json:"signal"`
+}
+
+var execFlagNames = []struct {
+	flag sensor.Flags
+	name string
+}{
+	{sensor.FlagMemfd, "memfd"},
+	{sensor.FlagDeleted, "deleted"},
+	{sensor.FlagUpperLayer, "upper_layer"},
+	{sensor.FlagPathTruncated, "path_truncated"},
+	{sensor.FlagArgvTruncated, "argv_truncated"},
+}
+
+// execFlags names an exec event's qualifiers; never nil, so JSON shows [].
+func execFlags(flags sensor.Flags) []string {
+	names := []string{}
+	for _, f := range execFlagNames {
+		if flags.Has(f.flag) {
+			names = append(names, f.name)
+		}
+	}
+	return names
+}
+
+func inode(i sensor.Inode) InodeJSON {
+	return InodeJSON{Dev: strconv.FormatUint(uint64(i.Major()), 10) + ":" + strconv.FormatUint(uint64(i.Minor()), 10), Ino: i.Ino}
+}
+
+// ToJSON converts a record to its public schema.
+func (r *Record) ToJSON() JSON {
+	ev := r.Event
+	j := JSON{
+		Type: ev.Type.String(), Time: ev.Time,
+		PID: ev.PID, TID: ev.TID, PPID: ev.PPID,
+		UID: ev.UID, EUID: ev.EUID, GID: ev.GID,
+		Comm: ev.Comm, CgroupID: ev.CgroupID, MntNS: ev.MntNS,
+		Ancestry: make([]Ancestor, len(r.Ancestry)),
+	}
+	for i, p := range r.Ancestry {
+		j.Ancestry[i] = Ancestor{PID: p.PID, Comm: p.Comm, Path: p.Path}
+	}
+	compat := ev.Flags.Has(sensor.FlagCompatSyscall)
+	switch ev.Type {
+	case sensor.TypeExec:
+		j.Exec = &ExecJSON{Path: ev.Exec.Path, Filename: ev.Exec.Filename, Argv: ev.Exec.Argv, Argc: ev.Exec.Argc,
+			Inode: inode(ev.Exec.Inode), Flags: execFlags(ev.Flags)}
+	case sensor.TypeOpen:
+		j.Open = &OpenJSON{Path: ev.Open.Path, Flags: ev.Open.Flags.Names(), Ret: ev.Open.Ret, Inode: inode(ev.Open.Inode),
+			PathTruncated: ev.Flags.Has(sensor.FlagPathTruncated), PathUnresolved: ev.Flags.Has(sensor.FlagPathUnresolved),
+			CompatSyscall: compat}
+	case sensor.TypeConnect:
+		c := ev.Connect
+		j.Connect = &ConnectJSON{Family: c.Family.String(), Port: c.Port, UnixPath: c.UnixPath,
+			Protocol: c.Protocol.String(), SockType: c.SockType.String(), Ret: c.Ret, CompatSyscall: compat}
+		if c.Addr.IsValid() {
+			j.Connect.Address = c.Addr.String()
+		}
+	case sensor.TypeCapability:
+		j.Capability = &CapabilityJSON{Cap: ev.Capability.Cap, Name: ev.Capability.Name(), Granted: ev.Capability.Granted()}
+	case sensor.TypeFork:
+		j.Fork = &ForkJSON{ChildPID: ev.Fork.ChildPID, ChildCgroupID: ev.Fork.ChildCgroupID}
+	case sensor.TypeExit:
+		j.Exit = &ExitJSON{Code: ev.Exit.Code(), Signal: ev.Exit.Signal()}
+	}
+	return j
+}

@@ -1,0 +1,98 @@
+package trace
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// Writer prints records. Output is buffered: call Flush when idle.
+type Writer interface {
+	Write(*Record) error
+	Flush() error
+}
+
+// NewJSONWriter writes one JSON object (schema JSON) per line.
+func NewJSONWriter(w io.Writer) Writer {
+	bw := bufio.NewWriter(w)
+	return &jsonWriter{w: bw, enc: json.NewEncoder(bw)}
+}
+
+type jsonWriter struct {
+	w   *bufio.Writer
+	enc *json.Encoder
+}
+
+func (j *jsonWriter) Write(r *Record) error { return j.enc.Encode(r.ToJSON()) }
+func (j *jsonWriter) Flush() error          { return j.w.Flush() }
+
+// NewTableWriter writes a readable line per record, under a header line.
+func NewTableWriter(w io.Writer) Writer {
+	return &tableWriter{w: bufio.NewWriter(w)}
+}
+
+type tableWriter struct {
+	w             *bufio.Writer
+	headerWritten bool
+}
+
+const tableFormat = "%-12s %-10s %7s %7s %5s %-16s %s\n"
+
+func (t *tableWriter) Write(r *Record) error {
+	if !t.headerWritten {
+		fmt.Fprintf(t.w, tableFormat, "TIME", "TYPE", "PID", "PPID", "UID", "COMM", "DETAIL")
+		t.headerWritten = true
+	}
+	ev := r.Event
+	_, err := fmt.Fprintf(t.w, tableFormat, ev.Time.Format("15:04:05.000"), ev.Type,
+		strconv.FormatUint(uint64(ev.PID), 10), strconv.FormatUint(uint64(ev.PPID), 10),
+		strconv.FormatUint(uint64(ev.UID), 10), ev.Comm, detail(r))
+	return err
+}
+
+func (t *tableWriter) Flush() error { return t.w.Flush() }
+
+// detail is the type-specific part of a table line.
+func detail(r *Record) string {
+	ev := r.Event
+	var b strings.Builder
+	switch ev.Type {
+	case sensor.TypeExec:
+		b.WriteString(ev.Exec.Path)
+		if len(ev.Exec.Argv) > 1 {
+			b.WriteString(" " + strings.Join(ev.Exec.Argv[1:], " "))
+		}
+		for _, f := range execFlags(ev.Flags) {
+			b.WriteString(" [" + f + "]")
+		}
+	case sensor.TypeOpen:
+		fmt.Fprintf(&b, "%s %s ret=%d", ev.Open.Path, strings.Join(ev.Open.Flags.Names(), ","), ev.Open.Ret)
+		if ev.Flags.Has(sensor.FlagPathTruncated) {
+			b.WriteString(" [path_truncated]")
+		}
+	case sensor.TypeConnect:
+		c := ev.Connect
+		if c.UnixPath != "" {
+			fmt.Fprintf(&b, "unix %s ret=%d", c.UnixPath, c.Ret)
+		} else {
+			fmt.Fprintf(&b, "%s %s ret=%d", c.Protocol, netip.AddrPortFrom(c.Addr, c.Port), c.Ret)
+		}
+	case sensor.TypeCapability:
+		verdict := "granted"
+		if !ev.Capability.Granted() {
+			verdict = "refused"
+		}
+		fmt.Fprintf(&b, "%s %s", ev.Capability.Name(), verdict)
+	case sensor.TypeFork:
+		fmt.Fprintf(&b, "child=%d", ev.Fork.ChildPID)
+	case sensor.TypeExit:
+		fmt.Fprintf(&b, "code=%d signal=%d", ev.Exit.Code(), ev.Exit.Signal())
+	}
+	return b.String()
+}
