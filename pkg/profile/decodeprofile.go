@@ -254,4 +254,3 @@ func (d *decoder) evidence(entry map[string]*yaml.Node, field string) Evidence {
 	}
 	return ev
 }
-
