@@ -187,6 +187,10 @@ func (d *decoder) list(n *yaml.Node, field string, f func(item *yaml.Node, field
 	if n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 		return
 	}
+	if n.Kind == yaml.AliasNode {
+		d.fail(n, field, "anchors and aliases are not supported")
+		return
+	}
 	if n.Kind != yaml.SequenceNode {
 		d.fail(n, field, "want a list, got %s", describe(n))
 		return

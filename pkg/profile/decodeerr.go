@@ -36,7 +36,10 @@ func (e *DocumentError) Error() string {
 		}
 		b.WriteString(e.File)
 		if p.Line > 0 {
-			fmt.Fprintf(&b, ":%d:%d", p.Line, p.Column)
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
+		if p.Line > 0 && p.Column > 0 {
+			fmt.Fprintf(&b, ":%d", p.Column)
 		}
 		b.WriteString(": ")
 		if p.Field != "" {
