@@ -52,7 +52,11 @@ func Encode(p *Profile) ([]byte, error) {
 }
 
 func encodeMetadata(m Metadata) *yaml.Node {
-	kv := []any{"image", str(m.Image), "digest", str(m.Digest), "version", integer(m.Version)}
+	var kv []any
+	if m.Image != "" {
+		kv = append(kv, "image", str(m.Image))
+	}
+	kv = append(kv, "digest", str(m.Digest), "version", integer(m.Version))
 	if m.Mode != "" {
 		kv = append(kv, "mode", str(string(m.Mode)))
 	}

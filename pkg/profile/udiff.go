@@ -51,8 +51,8 @@ func UnifiedDiff(aName, bName string, a, b []byte) string {
 }
 
 type lineOp struct {
-	kind       byte // ' ', '-', '+'
-	text       string
+	kind         byte // ' ', '-', '+'
+	text         string
 	aLine, bLine int // 1-based line numbers before the op on each side
 }
 
