@@ -42,6 +42,7 @@ type DirLoader struct {
 	dir     string
 	log     *zap.Logger
 	resync  time.Duration
+	noWatch bool
 	metrics loaderMetrics
 
 	mu      sync.Mutex
@@ -70,6 +71,9 @@ type LoaderOption func(*DirLoader)
 // notification (default 30s); it is the only trigger when inotify is
 // unavailable.
 func WithResync(d time.Duration) LoaderOption { return func(l *DirLoader) { l.resync = d } }
+
+// withoutWatch makes Run poll only, as it does where inotify is unavailable.
+func withoutWatch() LoaderOption { return func(l *DirLoader) { l.noWatch = true } }
 
 // NewDirLoader prepares a loader for dir; call Reload to load it and Run to
 // follow changes. Metrics are registered with reg.

@@ -58,6 +58,9 @@ func (l *DirLoader) Run(ctx context.Context) error {
 }
 
 func (l *DirLoader) watch() *dirWatch {
+	if l.noWatch {
+		return nil
+	}
 	w, err := newDirWatch(l.dir)
 	if err != nil {
 		l.log.Warn("cannot watch profile directory; polling it", zap.String(logKeyDir, l.dir),
