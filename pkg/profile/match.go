@@ -103,9 +103,12 @@ func (p *Profile) Allows(o Observation) (bool, string) {
 	return false, "unknown observation kind " + o.Kind.String()
 }
 
+// notAbsolute is the rule string for a path Allows cannot check.
+const notAbsolute = "no rule matched: not an absolute path"
+
 func lookupPath(ix *pathIndex, rules []string, p string, need Access, list string) (bool, string) {
 	if len(p) == 0 || p[0] != '/' {
-		return false, noRule(list) + " (not an absolute path)"
+		return false, notAbsolute
 	}
 	if id, ok := ix.lookup(path.Clean(p), need); ok {
 		return true, rules[id]

@@ -65,7 +65,7 @@ func TestAllows(t *testing.T) {
 		{execObs("/usr/bin/env"), true, "executables: /usr/bin/*"},
 		{execObs("/usr/bin/../bin/env"), true, "executables: /usr/bin/*"},
 		{execObs("/usr/local/bin/nc"), false, "no rule matched in executables"},
-		{execObs("usr/bin/env"), false, "no rule matched in executables (not an absolute path)"},
+		{execObs("usr/bin/env"), false, "no rule matched: not an absolute path"},
 		{openObs("/etc/hosts", AccessRead), true, "files: /etc/* (read)"},
 		{openObs("/etc/hosts", AccessWrite), false, "no rule matched in files"},
 		{openObs("/etc/app/state.json", AccessReadWrite), true, "files: /etc/app/state.json (readwrite)"},

@@ -157,8 +157,17 @@ func prefixString(p netip.Prefix) string {
 // rule formats the rule string Allows returns for a matched entry.
 func rule(list string, entry fmt.Stringer) string { return list + ": " + entry.String() }
 
-// noRule formats the rule string Allows returns when nothing matched.
-func noRule(list string) string { return "no rule matched in " + list }
+// noRuleIn holds the rule strings Allows returns when nothing matched,
+// built once so that a miss does not allocate.
+var noRuleIn = map[string]string{
+	ListExecutables:  "no rule matched in " + ListExecutables,
+	ListFiles:        "no rule matched in " + ListFiles,
+	ListNetwork:      "no rule matched in " + ListNetwork,
+	ListCapabilities: "no rule matched in " + ListCapabilities,
+}
+
+// noRule is the rule string Allows returns when nothing in list matched.
+func noRule(list string) string { return noRuleIn[list] }
 
 // Sort puts every list in canonical order.
 func (s *Spec) Sort() {
