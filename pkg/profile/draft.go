@@ -101,10 +101,12 @@ func listFullReason(list string, max int) string {
 // observePath is Observe for the three path lists; n is the current size
 // of the allowlist the path counts against.
 func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observation, t time.Time) (added, full bool, err error) {
-	if !isAbstract(p) {
-		if p, err = cleanAbs(p); err != nil {
-			return false, false, fmt.Errorf("observe %s: %w", o.Kind, err)
+	if isAbstract(p) {
+		if err := validateUnix(p); err != nil {
+			return false, false, fmt.Errorf("observe %s %q: %w", o.Kind, p, err)
 		}
+	} else if p, err = cleanAbs(p); err != nil {
+		return false, false, fmt.Errorf("observe %s: %w", o.Kind, err)
 	}
 	if id, ok := l.find(p, acc); ok {
 		l.entries[id].Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)

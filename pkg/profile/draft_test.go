@@ -48,12 +48,13 @@ func TestNumericAndIDComponentsGeneralise(t *testing.T) {
 		openObs("/var/lib/app/3f2a9c0d1e4b5a6f7788/meta", AccessRead),
 		openObs("/run/secrets/123e4567-e89b-12d3-a456-426614174000/token", AccessRead),
 		openObs("/etc/rc2.d/S01x", AccessRead), // not all digits: kept
+		openObs("/srv/\xff\xfe/data", AccessRead),
 	)
 	var got []string
 	for _, f := range d.Profile().Spec.Files {
 		got = append(got, f.Path)
 	}
-	want := "/etc/rc2.d/S01x /proc/*/status /proc/*/task/*/stat /run/secrets/*/token /var/lib/app/*/meta"
+	want := "/etc/rc2.d/S01x /proc/*/status /proc/*/task/*/stat /run/secrets/*/token /srv/*/data /var/lib/app/*/meta"
 	if strings.Join(got, " ") != want {
 		t.Errorf("files %q, want %q", strings.Join(got, " "), want)
 	}
@@ -183,6 +184,8 @@ func TestObserveRejectsMalformed(t *testing.T) {
 		{Kind: KindConnect},
 		{Kind: KindConnect, Network: Destination{Addr: netip.MustParseAddr("10.0.0.1"), Port: 1}},
 		capObs(99),
+		unixObs("@bad\x00name"),
+		unixObs("@\xff"),
 		{Kind: 42},
 	} {
 		if added, err := d.Observe(o); err == nil || added {

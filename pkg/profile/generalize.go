@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // Generalisation keeps a learned profile bounded. Two rules apply:
@@ -11,7 +12,8 @@ import (
 //  1. Per component, when a path is first learned: a component that is all
 //     decimal digits (/proc/123/status), a long hexadecimal identifier (16 or
 //     more hex digits with at least one digit: container ids, hashes), a UUID,
-//     or a name holding a '*' becomes "*".
+//     or a name holding a '*' or bytes that are not UTF-8 becomes "*" (a
+//     profile is a YAML document, which holds only UTF-8 text).
 //  2. Per directory, in a path list: once one directory has more than
 //     Limits.CollapseThreshold distinct children, every entry below it gets
 //     "*" for that component (/tmp/tmp.Xa81k → /tmp/*) and entries that become
@@ -51,7 +53,7 @@ func generalizePath(p string) string {
 // volatileComponent reports whether a path component names something that
 // varies between runs (a pid, an id) rather than something the image ships.
 func volatileComponent(c string) bool {
-	if strings.IndexByte(c, '*') >= 0 {
+	if strings.IndexByte(c, '*') >= 0 || !utf8.ValidString(c) {
 		return true
 	}
 	return allDigits(c) || longHex(c) || isUUID(c)

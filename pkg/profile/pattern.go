@@ -3,6 +3,7 @@ package profile
 import (
 	"errors"
 	"strings"
+	"unicode/utf8"
 )
 
 // Path patterns. A pattern is an absolute path whose components are either
@@ -26,6 +27,7 @@ var (
 	errEmptyComp   = errors.New("must not contain an empty component (//) or end with /")
 	errDotComp     = errors.New(`must not contain "." or ".." components`)
 	errNUL         = errors.New("must not contain a NUL byte")
+	errNotUTF8     = errors.New("must be valid UTF-8")
 	errAnyNotLast  = errors.New(`"**" is allowed only as the last component`)
 	errPartialStar = errors.New(`"*" must be a whole path component (e.g. /tmp/*, not /tmp/tmp.*)`)
 )
@@ -37,6 +39,9 @@ func ValidatePattern(s string) error {
 	}
 	if strings.IndexByte(s, 0) >= 0 {
 		return errNUL
+	}
+	if !utf8.ValidString(s) {
+		return errNotUTF8
 	}
 	if s == "/" {
 		return nil

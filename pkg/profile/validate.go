@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 )
 
 // ValidateDigest checks an OCI content digest such as sha256:<64 hex>.
@@ -36,8 +37,8 @@ func ValidateDigest(d string) error {
 // socket name (@ followed by anything but NUL).
 func validateUnix(s string) error {
 	if isAbstract(s) {
-		if len(s) == 1 || strings.IndexByte(s, 0) >= 0 {
-			return errors.New("abstract socket name must be @ followed by a name without NUL")
+		if len(s) == 1 || strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) {
+			return errors.New("abstract socket name must be @ followed by UTF-8 text without NUL")
 		}
 		return nil
 	}

@@ -48,8 +48,18 @@ func TestRoundTrip(t *testing.T) {
 	for name, p := range map[string]*Profile{
 		"learned": learnedProfile(t),
 		"empty":   {Metadata: Metadata{Digest: testDigest("empty")}},
+		"odd strings": {
+			Metadata: Metadata{Image: "reg.local:5000/a/b:1.0 # not a comment", Digest: testDigest("odd"), Mode: ModeEnforce,
+				Learning: Learning{Incomplete: []IncompleteReason{{Reason: "lost: 'quoted' \"and\" more", Count: 1}}}},
+			Spec: Spec{
+				Executables: []ExecEntry{{Path: "/opt/my app/bin/run: now"}, {Path: "/true"}, {Path: "/123"}},
+				Files:       []FileEntry{{Path: "/data/line\nbreak", Access: AccessRead}, {Path: "/- [x]", Access: AccessWrite}},
+				Network:     []NetworkEntry{{Unix: "@/weird 'quoted' {x}"}},
+			},
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
+			p.Spec.Sort() // decoding gives canonical order
 			b1, err := Encode(p)
 			if err != nil {
 				t.Fatal(err)
@@ -138,6 +148,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"bad digest", mutate("sha256:0000", "sha256:zz00"), 4, "metadata.digest"},
 		{"missing digest", mutate("  digest: sha256:0000000000000000000000000000000000000000000000000000000000000001\n", ""), 4, "metadata.digest: required field missing"},
 		{"bad access", mutate("access: read", "access: exec"), 11, `unknown access "exec"`},
+		{"not UTF-8", mutate("/etc/hosts", "/etc/\xffhosts"), 0, "invalid YAML"},
 		{"partial star", mutate("/etc/hosts", "/etc/host*"), 10, `must be a whole path component`},
 		{"duplicate entry", mutate("    - path: /app/api", "    - path: /app/api\n    - path: /app/api"), 9, "duplicate entry (first at line 8)"},
 		{"duplicate key", mutate("  mode: enforce", "  mode: enforce\n  mode: learn"), 6, "duplicate field"},
