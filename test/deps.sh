@@ -6,7 +6,7 @@
 set -euo pipefail
 
 declare -A want=(
-	[test]="containerd runc busybox-static"
+	[test]="containerd runc busybox-static patch"
 	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler"
 	[bench]="containerd runc busybox-static"
 )
