@@ -1,0 +1,15 @@
+package containers
+
+// ScopeTable is the kernel side of attribution: a map from cgroup id to the
+// scope of the container owning that cgroup, which BPF programs key on. The
+// sensor implements it over a BPF hash map; it must start empty, since the
+// resolver writes every entry it needs and deletes only those it wrote.
+//
+// Set and Delete are called from one goroutine at a time, on task create,
+// task exit, container delete and inventory.
+type ScopeTable interface {
+	// Set maps cgroupID to scope, replacing any previous scope.
+	Set(cgroupID uint64, scope uint32) error
+	// Delete removes cgroupID; deleting an absent id is not an error.
+	Delete(cgroupID uint64) error
+}
