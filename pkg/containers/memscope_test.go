@@ -3,6 +3,7 @@ package containers
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 )
 
@@ -54,4 +55,11 @@ func (m *memScopeTable) get(cgroupID uint64) (uint32, bool) {
 	defer m.mu.Unlock()
 	s, ok := m.entries[cgroupID]
 	return s, ok
+}
+
+// ops returns the history of Set and Delete calls.
+func (m *memScopeTable) ops() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.history)
 }
