@@ -58,7 +58,7 @@ type Container struct {
 	CreatedAt time.Time
 	// KnownAt is when the resolver learned the container.
 	KnownAt time.Time
-	// Source says how: "event", "inventory" or "on-demand".
+	// Source says how: SourceEvent, SourceInventory or SourceOnDemand.
 	Source string
 }
 

@@ -10,9 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	ctrdtest "github.com/vigil-dev/vigil/test/containerd"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
-	ctrdtest "github.com/vigil-dev/vigil/test/containerd"
 )
 
 // waitTimeout bounds every wait of these tests: resolution takes
@@ -150,4 +150,9 @@ func imported(t testing.TB) (*ctrdtest.Daemon, ctrdtest.Image, ctrdtest.Image) {
 	d.Import(t, ctrdtest.DefaultNamespace, bb)
 	d.Import(t, ctrdtest.DefaultNamespace, probe)
 	return d, bb, probe
+}
+
+// counterValue returns the value of an unlabelled counter.
+func counterValue(c prometheus.Counter) float64 {
+	return testutil.ToFloat64(c)
 }

@@ -21,9 +21,13 @@ import (
 
 // How a container became known (Container.Source).
 const (
-	sourceEvent     = "event"
-	sourceInventory = "inventory"
-	sourceOnDemand  = "on-demand"
+	// SourceEvent: from its /tasks/create (or /tasks/start) event.
+	SourceEvent = "event"
+	// SourceInventory: listed running when the resolver (re)connected.
+	SourceInventory = "inventory"
+	// SourceOnDemand: resolved by Lookup from a kernel event's cgroup id,
+	// before containerd's event was handled.
+	SourceOnDemand = "on-demand"
 )
 
 // annotationCRIImageName is the image name as the pod spec gave it, which

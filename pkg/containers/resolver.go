@@ -221,7 +221,7 @@ func (r *Resolver) resolveUncached(ctx context.Context, id uint64) Attribution {
 	var lastErr error
 	for _, cand := range candidateIDs(p) {
 		for _, ns := range nss {
-			c, err := r.loader.load(ctx, cl, ns, cand, 0, sourceOnDemand)
+			c, err := r.loader.load(ctx, cl, ns, cand, 0, SourceOnDemand)
 			if errdefs.IsNotFound(err) {
 				continue
 			}

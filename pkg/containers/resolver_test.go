@@ -45,7 +45,7 @@ func TestInventoryOfRunningContainers(t *testing.T) {
 		if c == nil {
 			t.Fatalf("%s/%s missing from the inventory", tc.c.Namespace, tc.c.ID)
 		}
-		if c.Source != sourceInventory || c.ImageDigest != tc.img.ManifestDigest.String() ||
+		if c.Source != SourceInventory || c.ImageDigest != tc.img.ManifestDigest.String() ||
 			c.ImageConfigDigest != tc.img.ConfigDigest.String() || c.Image != tc.img.Name || c.PodUID != tc.podUID {
 			t.Errorf("inventory record %+v, want image %s@%s (config %s), pod uid %q", c, tc.img.Name, tc.img.ManifestDigest, tc.img.ConfigDigest, tc.podUID)
 		}
@@ -70,7 +70,7 @@ func TestLongRunningContainerAndExec(t *testing.T) {
 	if c.ID != ctr.ID || c.Namespace != ctrdtest.DefaultNamespace || c.ImageDigest != bb.ManifestDigest.String() || c.Image != bb.Name {
 		t.Fatalf("resolved %+v, want %s with image %s@%s", c, ctr.ID, bb.Name, bb.ManifestDigest)
 	}
-	if c.Source != sourceEvent || c.CreatedAt.IsZero() || c.PID == 0 {
+	if c.Source != SourceEvent || c.CreatedAt.IsZero() || c.PID == 0 {
 		t.Errorf("learned from %q, created at %v, pid %d: want from the /tasks/create event", c.Source, c.CreatedAt, c.PID)
 	}
 

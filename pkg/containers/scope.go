@@ -5,8 +5,9 @@ package containers
 // sensor implements it over a BPF hash map; it must start empty, since the
 // resolver writes every entry it needs and deletes only those it wrote.
 //
-// Set and Delete are called from one goroutine at a time, on task create,
-// task exit, container delete and inventory.
+// Set and Delete are never called concurrently; they are called on task
+// create, task exit, container delete, inventory, and when Lookup resolves a
+// container on demand.
 type ScopeTable interface {
 	// Set maps cgroupID to scope, replacing any previous scope.
 	Set(cgroupID uint64, scope uint32) error

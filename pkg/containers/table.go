@@ -135,7 +135,7 @@ func (t *table) add(c *Container) *Container {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := keyOf(c)
-	if c.Source == sourceOnDemand {
+	if c.Source == SourceOnDemand {
 		if _, ok := t.deleted[k]; ok {
 			return c
 		}

@@ -24,7 +24,7 @@ func newTestTable(t *testing.T, scopes ScopeTable) (*table, *metrics, *time.Time
 }
 
 func ctr(ns, id string, cgroupID uint64, digest string) *Container {
-	return &Container{ID: id, Namespace: ns, CgroupID: cgroupID, CgroupPath: "/" + ns + "/" + id, ImageDigest: digest, Source: sourceEvent}
+	return &Container{ID: id, Namespace: ns, CgroupID: cgroupID, CgroupPath: "/" + ns + "/" + id, ImageDigest: digest, Source: SourceEvent}
 }
 
 func TestTableScopesFollowContainerLifecycle(t *testing.T) {
@@ -99,7 +99,7 @@ func TestTableOnDemandDoesNotResurrectDeleted(t *testing.T) {
 	tbl.removed(key{"k8s.io", "a"})
 
 	late := ctr("k8s.io", "a", 100, "sha256:aa")
-	late.Source = sourceOnDemand
+	late.Source = SourceOnDemand
 	if got := tbl.add(late); got != late {
 		t.Fatal("on-demand result not returned")
 	}

@@ -191,9 +191,9 @@ func (r *Resolver) inventory(ctx context.Context, cl *client.Client) ([]string, 
 				continue
 			}
 			running[key{ns, t.ID}] = true
-			c, err := r.loader.fromRecord(nctx, cl, ns, rec, t.Pid, sourceInventory)
+			c, err := r.loader.fromRecord(nctx, cl, ns, rec, t.Pid, SourceInventory)
 			if err != nil {
-				r.m.resolveErrors.WithLabelValues(sourceInventory).Inc()
+				r.m.resolveErrors.WithLabelValues(SourceInventory).Inc()
 				r.log.Warn("resolve running container", zap.String(keyNamespace, ns),
 					zap.String(keyContainerID, t.ID), zap.Error(err))
 				continue
@@ -242,9 +242,9 @@ func (r *Resolver) handle(ctx context.Context, cl *client.Client, ev *events.Env
 // learn resolves a container whose task was created (createdAt: when
 // containerd said so; zero if the create event was missed).
 func (r *Resolver) learn(ctx context.Context, cl *client.Client, ns, id string, pid uint32, createdAt time.Time) {
-	c, err := r.loader.load(ctx, cl, ns, id, pid, sourceEvent)
+	c, err := r.loader.load(ctx, cl, ns, id, pid, SourceEvent)
 	if err != nil {
-		r.m.resolveErrors.WithLabelValues(sourceEvent).Inc()
+		r.m.resolveErrors.WithLabelValues(SourceEvent).Inc()
 		r.log.Warn("resolve created container", zap.String(keyNamespace, ns),
 			zap.String(keyContainerID, id), zap.Error(err))
 		return
