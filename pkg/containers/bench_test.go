@@ -39,3 +39,23 @@ func report(b *testing.B, name string, ds []time.Duration) {
 	b.ReportMetric(ms(ds[len(ds)/2]), "ms-p50-after-"+name)
 	b.ReportMetric(ms(ds[len(ds)-1]), "ms-max-after-"+name)
 }
+
+// BenchmarkLookupKnown is the hot path: a kernel event from a container the
+// resolver knows.
+func BenchmarkLookupKnown(b *testing.B) {
+	rr := newTestResolver(b, "/nonexistent/containerd.sock")
+	for i := range uint64(1000) {
+		rr.tbl.add(ctr("k8s.io", ctrdtest.RandomID(), 1000+i, "sha256:x"))
+	}
+	ctx := b.Context()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var i uint64
+		for pb.Next() {
+			if a := rr.Lookup(ctx, 1000+i%1000); a.Kind != InContainer {
+				b.Fatalf("lookup %d: %v", 1000+i%1000, a.Kind)
+			}
+			i++
+		}
+	})
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,9 +45,10 @@ type Daemon struct {
 	configPath string
 	logPath    string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}  // closed when cmd has exited
+	client *client.Client // shared by the harness's helpers; reconnects across restarts
 }
 
 // Start starts a private containerd and waits until it answers. The daemon,
@@ -90,10 +93,8 @@ func RequireBinaries(t testing.TB) {
 		pkgs["busybox-static"] = true
 	}
 	if len(missing) > 0 {
-		var names []string
-		for p := range pkgs {
-			names = append(names, p)
-		}
+		slices.Sort(missing)
+		names := slices.Sorted(maps.Keys(pkgs))
 		t.Fatalf("containerd harness: missing %s (Debian packages %s): run `test/deps.sh test` as root",
 			strings.Join(missing, ", "), strings.Join(names, " "))
 	}
@@ -235,15 +236,20 @@ func (d *Daemon) stopProcess() error {
 	}
 }
 
-// Client returns a client of this daemon, closed in t.Cleanup.
+// Client returns a client of this daemon, shared by every caller and closed
+// with the daemon. It survives Restart (gRPC reconnects).
 func (d *Daemon) Client(t testing.TB) *client.Client {
 	t.Helper()
-	c, err := client.New(d.Address)
-	if err != nil {
-		t.Fatalf("containerd harness: client: %v", err)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.client == nil {
+		c, err := client.New(d.Address)
+		if err != nil {
+			t.Fatalf("containerd harness: client: %v", err)
+		}
+		d.client = c
 	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return d.client
 }
 
 // LogTail returns the last lines of containerd's log, for failure messages.
@@ -273,6 +279,12 @@ func (d *Daemon) cleanup(t testing.TB) {
 			t.Errorf("containerd harness: remove containers: %v", err)
 		}
 	}
+	d.mu.Lock()
+	if d.client != nil {
+		_ = d.client.Close()
+		d.client = nil
+	}
+	d.mu.Unlock()
 	if err := d.stopProcess(); err != nil {
 		t.Errorf("containerd harness: %v", err)
 	}

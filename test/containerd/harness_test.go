@@ -2,6 +2,7 @@ package containerdtest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,5 +76,24 @@ func TestDaemonRunsExecsAndRestarts(t *testing.T) {
 	}
 	if img.Target().Digest != bb.ManifestDigest {
 		t.Fatalf("containerd has %s at %s, built %s", bb.Name, img.Target().Digest, bb.ManifestDigest)
+	}
+}
+
+// fatalRecorder records a Fatalf instead of stopping the test.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
+
+func TestMissingBinariesAreNamed(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	rec := &fatalRecorder{TB: t}
+	ctrdtest.RequireBinaries(rec)
+	for _, want := range []string{"containerd-shim-runc-v2", "runc", "test/deps.sh test"} {
+		if !strings.Contains(rec.msg, want) {
+			t.Errorf("message %q does not name %q", rec.msg, want)
+		}
 	}
 }
