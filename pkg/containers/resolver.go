@@ -112,19 +112,21 @@ type Resolver struct {
 }
 
 // New returns a Resolver of the containerd at cfg.Socket. It does not
-// connect (Run does); it fails only when no cgroup2 mount is found, since
-// kernel cgroup ids mean nothing without one.
+// connect (Run does, so a missing containerd is no error here); it fails
+// when no cgroup2 mount is found, since kernel cgroup ids mean nothing
+// without one, or when its metrics cannot be registered.
 func New(cfg Config) (*Resolver, error) {
 	cfg.setDefaults()
 	if cfg.Registerer == nil {
 		return nil, errors.New("containers: Config.Registerer is required")
 	}
-	m, err := newMetrics(cfg.Registerer)
+	cg, err := openCgroupFS(cfg.Cgroup2Mount, cfg.ProcRoot+"/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
-	cg, err := openCgroupFS(cfg.Cgroup2Mount, cfg.ProcRoot+"/self/mountinfo")
+	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
+		_ = cg.close()
 		return nil, err
 	}
 	log := cfg.Logger.With(zap.String(keySocket, cfg.Socket))
