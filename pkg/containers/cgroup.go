@@ -1,0 +1,198 @@
+package containers
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// fileidKernfs is the file-handle type of kernfs (cgroup2) inodes: the handle
+// is the node's 64-bit id, the same id bpf_get_current_cgroup_id returns.
+const fileidKernfs = 0xfe
+
+// errCgroupGone means a cgroup id names no cgroup any more (its directory was
+// removed), so its path cannot be found.
+var errCgroupGone = errors.New("cgroup no longer exists")
+
+// cgroupFS finds cgroup2 directories and their ids on the host's cgroup2
+// mount, wherever it is (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a v1/v2
+// hybrid).
+type cgroupFS struct {
+	// mountpoint is where the cgroup2 hierarchy is mounted here.
+	mountpoint string
+	// root is the hierarchy path mounted at mountpoint ("/" unless this
+	// process sees only a subtree, as in a container with a cgroup namespace).
+	root string
+	// rootID is the id of the cgroup at mountpoint.
+	rootID uint64
+	// mountFD is an open directory on the mount, for open_by_handle_at.
+	mountFD int
+}
+
+// openCgroupFS opens the cgroup2 mount at mountpoint, or finds it in
+// mountinfo when mountpoint is empty.
+func openCgroupFS(mountpoint, mountinfo string) (*cgroupFS, error) {
+	root := "/"
+	if mountpoint == "" {
+		f, err := os.Open(mountinfo)
+		if err != nil {
+			return nil, fmt.Errorf("find cgroup2 mount: %w", err)
+		}
+		defer f.Close()
+		if mountpoint, root, err = findCgroup2Mount(f); err != nil {
+			return nil, fmt.Errorf("find cgroup2 mount in %s: %w", mountinfo, err)
+		}
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(mountpoint, &st); err != nil {
+		return nil, fmt.Errorf("statfs %s: %w", mountpoint, err)
+	}
+	if st.Type != unix.CGROUP2_SUPER_MAGIC {
+		return nil, fmt.Errorf("%s is not a cgroup2 mount", mountpoint)
+	}
+	id, err := inodeOf(mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(mountpoint, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", mountpoint, err)
+	}
+	return &cgroupFS{mountpoint: mountpoint, root: root, rootID: id, mountFD: fd}, nil
+}
+
+func (c *cgroupFS) close() error {
+	return unix.Close(c.mountFD)
+}
+
+// findCgroup2Mount returns the mount point and hierarchy root of the first
+// cgroup2 mount in a mountinfo file, preferring one of the whole hierarchy.
+func findCgroup2Mount(r io.Reader) (mountpoint, root string, err error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 5 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
+			continue
+		}
+		mp, rt := unescapeMountinfo(fields[4]), unescapeMountinfo(fields[3])
+		if rt == "/" {
+			return mp, rt, nil
+		}
+		if mountpoint == "" {
+			mountpoint, root = mp, rt
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", "", err
+	}
+	if mountpoint == "" {
+		return "", "", errors.New("no cgroup2 mount")
+	}
+	return mountpoint, root, nil
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// dir is the directory of the cgroup at hierarchy path p on this mount.
+func (c *cgroupFS) dir(p string) (string, error) {
+	rel, err := filepath.Rel(c.root, path.Clean("/"+p))
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("cgroup %s is outside this mount's root %s", p, c.root)
+	}
+	return filepath.Join(c.mountpoint, rel), nil
+}
+
+// idOf returns the id of the cgroup at hierarchy path p: the inode of its
+// directory.
+func (c *cgroupFS) idOf(p string) (uint64, error) {
+	d, err := c.dir(p)
+	if err != nil {
+		return 0, err
+	}
+	return inodeOf(d)
+}
+
+// pathOf returns the hierarchy path of the cgroup with the given id, from
+// the id alone: cgroup2 accepts the id as a file handle. errCgroupGone when
+// the cgroup was removed.
+func (c *cgroupFS) pathOf(id uint64) (string, error) {
+	if id == c.rootID {
+		return c.root, nil
+	}
+	var handle [8]byte
+	binary.NativeEndian.PutUint64(handle[:], id)
+	fd, err := unix.OpenByHandleAt(c.mountFD, unix.NewFileHandle(fileidKernfs, handle[:]), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if errors.Is(err, unix.ESTALE) || errors.Is(err, unix.ENOENT) {
+		return "", errCgroupGone
+	}
+	if err != nil {
+		return "", fmt.Errorf("open cgroup %d by handle: %w", id, err)
+	}
+	defer unix.Close(fd)
+	dir, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return "", fmt.Errorf("path of cgroup %d: %w", id, err)
+	}
+	rel, err := filepath.Rel(c.mountpoint, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return "", fmt.Errorf("cgroup %d is at %s, outside %s", id, dir, c.mountpoint)
+	}
+	return path.Join(c.root, rel), nil
+}
+
+func inodeOf(p string) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", p, err)
+	}
+	return st.Ino, nil
+}
+
+// procCgroup2Path returns the cgroup2 path of process pid from
+// /proc/pid/cgroup (its "0::" line).
+func procCgroup2Path(proc string, pid uint32) (string, error) {
+	b, err := os.ReadFile(filepath.Join(proc, strconv.FormatUint(uint64(pid), 10), "cgroup"))
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("process %d has no cgroup2 path", pid)
+}

@@ -1,0 +1,146 @@
+package containerdtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+)
+
+// busyboxPath is where Debian's busybox-static puts its static binary.
+const busyboxPath = "/bin/busybox"
+
+// probePackage is the static Go program of ProbeImage.
+const probePackage = "github.com/vigil-dev/vigil/test/containerd/probe"
+
+// Image names. Both images are named like registry images (with a domain) so
+// containerd keeps the names as given.
+const (
+	BusyboxImageName = "vigil.test/busybox:1"
+	ProbeImageName   = "vigil.test/probe:1"
+)
+
+// BusyboxImage builds the busybox image: /bin/busybox from busybox-static and
+// a /bin symlink per applet; its default command is /bin/sh.
+func BusyboxImage(t testing.TB) Image {
+	t.Helper()
+	bin, err := os.ReadFile(busyboxPath)
+	if err != nil {
+		t.Fatalf("containerd harness: %v (install busybox-static: test/deps.sh test)", err)
+	}
+	out, err := exec.Command(busyboxPath, "--list").Output()
+	if err != nil {
+		t.Fatalf("containerd harness: busybox --list: %v", err)
+	}
+	files := []layerFile{{path: "bin/busybox", mode: 0o755, data: bin}}
+	for _, applet := range strings.Fields(string(out)) {
+		if applet != "busybox" {
+			files = append(files, layerFile{path: "bin/" + applet, mode: 0o777, linkTarget: "busybox"})
+		}
+	}
+	files = append(files, emptyDirs()...)
+	img, err := buildImage(t.TempDir(), BusyboxImageName, files, []string{"/bin/sh"})
+	if err != nil {
+		t.Fatalf("containerd harness: busybox image: %v", err)
+	}
+	return img
+}
+
+// ProbeImage builds an image whose only binary is /probe, the static Go
+// program in test/containerd/probe (built here with CGO_ENABLED=0); its
+// default command is `/probe sleep`. It shares no file with BusyboxImage.
+func ProbeImage(t testing.TB) Image {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("containerd harness: the probe image needs the go tool on PATH: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "probe")
+	cmd := exec.Command(goBin, "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, probePackage)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("containerd harness: build probe: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatalf("containerd harness: %v", err)
+	}
+	files := append(emptyDirs(), layerFile{path: "probe", mode: 0o755, data: data})
+	img, err := buildImage(dir, ProbeImageName, files, []string{"/probe", "sleep"})
+	if err != nil {
+		t.Fatalf("containerd harness: probe image: %v", err)
+	}
+	return img
+}
+
+// Import imports img into namespace ns and unpacks it for the default
+// snapshotter. It fails the test unless containerd records the manifest
+// digest the builder computed.
+func (d *Daemon) Import(t testing.TB, ns string, img Image) {
+	t.Helper()
+	c := d.Client(t)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), time.Minute)
+	defer cancel()
+	f, err := os.Open(img.Tar)
+	if err != nil {
+		t.Fatalf("containerd harness: %v", err)
+	}
+	defer f.Close()
+	imgs, err := c.Import(ctx, f)
+	if err != nil {
+		t.Fatalf("containerd harness: import %s: %v", img.Name, err)
+	}
+	var found bool
+	for _, got := range imgs {
+		if got.Name != img.Name {
+			continue
+		}
+		found = true
+		if got.Target.Digest != img.ManifestDigest {
+			t.Fatalf("containerd harness: %s imported with digest %s, built with %s", img.Name, got.Target.Digest, img.ManifestDigest)
+		}
+		if err := client.NewImage(c, got).Unpack(ctx, ""); err != nil {
+			t.Fatalf("containerd harness: unpack %s: %v", img.Name, err)
+		}
+	}
+	if !found {
+		t.Fatalf("containerd harness: import of %s gave %v, not the image", img.Tar, imageNames(imgs))
+	}
+}
+
+// DeleteImage removes the image named name from namespace ns, synchronously.
+func (d *Daemon) DeleteImage(t testing.TB, ns, name string) {
+	t.Helper()
+	c := d.Client(t)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), time.Minute)
+	defer cancel()
+	if err := c.ImageService().Delete(ctx, name, images.SynchronousDelete()); err != nil {
+		t.Fatalf("containerd harness: delete image %s: %v", name, err)
+	}
+}
+
+func imageNames(imgs []images.Image) []string {
+	names := make([]string, 0, len(imgs))
+	for _, i := range imgs {
+		names = append(names, fmt.Sprintf("%s@%s", i.Name, i.Target.Digest))
+	}
+	return names
+}
+
+// emptyDirs are the mount points runc expects in a rootfs.
+func emptyDirs() []layerFile {
+	var dirs []layerFile
+	for _, d := range []string{"dev", "proc", "sys", "tmp", "etc"} {
+		dirs = append(dirs, layerFile{path: d, mode: 0o755, dir: true})
+	}
+	return dirs
+}
