@@ -7,8 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -62,7 +60,7 @@ Counters and health are served on --metrics-addr (/metrics, /healthz).`,
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until interrupted)")
 	f.StringVar(&o.types, "types", "exec,open,connect,capability", "event types to trace: exec, open, connect, capability, fork, exit")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9700", `serve /metrics and /healthz here ("" disables)`)
-	f.StringSliceVar(&o.cgroups, "cgroup", nil, "trace only these cgroup2 paths and their descendants (relative to the cgroup2 mount; repeatable)")
+	f.StringSliceVar(&o.cgroups, "cgroup", nil, "trace only these cgroups and their descendants (paths in the cgroup2 hierarchy, as in /proc/<pid>/cgroup; repeatable)")
 	f.StringSliceVar(&o.excludeCgroups, "exclude-cgroup", nil, "trace everything but these cgroup2 paths and their descendants")
 	f.IntVar(&o.ringBufferSize, "ring-buffer-size", o.ringBufferSize, "kernel ring buffer bytes (rounded up to a power of two)")
 	f.IntVar(&o.queueSize, "queue-size", o.queueSize, "decoded events buffered for the printer before drops (counted)")
@@ -80,11 +78,15 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	cfg.RingBufferSize = o.ringBufferSize
 	cfg.QueueSize = o.queueSize
 
-	cgroupRoot, err := cgroup.Mountpoint()
+	var cgroupRoot string
+	cgroups, err := cgroup.Open("", "/proc/self/mountinfo")
 	if err != nil {
 		log.Warn("no cgroup2 mount: cgroup filters and seeded cgroup ids unavailable", zap.Error(err))
+	} else {
+		defer cgroups.Close()
+		cgroupRoot = cgroups.Mountpoint()
 	}
-	if err := applyCgroupFilter(&cfg, cgroupRoot, o.cgroups, o.excludeCgroups); err != nil {
+	if err := applyCgroupFilter(&cfg, cgroups, o.cgroups, o.excludeCgroups); err != nil {
 		return err
 	}
 
@@ -161,7 +163,7 @@ func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.T
 	}
 }
 
-func applyCgroupFilter(cfg *sensor.Config, root string, include, exclude []string) error {
+func applyCgroupFilter(cfg *sensor.Config, cgroups *cgroup.FS, include, exclude []string) error {
 	if len(include) > 0 && len(exclude) > 0 {
 		return errors.New("--cgroup and --exclude-cgroup cannot be combined")
 	}
@@ -175,11 +177,11 @@ func applyCgroupFilter(cfg *sensor.Config, root string, include, exclude []strin
 		cfg.CgroupFilter = sensor.FilterOff
 		return nil
 	}
-	if root == "" {
+	if cgroups == nil {
 		return errors.New("cgroup filters need a cgroup2 mount")
 	}
 	for _, p := range paths {
-		id, err := cgroup.ID(filepath.Join(root, strings.TrimPrefix(p, root)))
+		id, err := cgroups.ID(p)
 		if err != nil {
 			return fmt.Errorf("cgroup filter %q: %w", p, err)
 		}

@@ -3,12 +3,11 @@
 package cgroup
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -25,51 +24,8 @@ func Mountpoint() (string, error) {
 		return "", fmt.Errorf("read mountinfo: %w", err)
 	}
 	defer f.Close()
-	return mountpointFrom(f)
-}
-
-// mountpointFrom finds the first cgroup2 mount in mountinfo(5) text.
-func mountpointFrom(r io.Reader) (string, error) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		// "36 25 0:31 / /sys/fs/cgroup/unified rw,… shared:9 - cgroup2 cgroup2 rw"
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		if fstype, _, _ := strings.Cut(post, " "); fstype != "cgroup2" {
-			continue
-		}
-		fields := strings.Fields(pre)
-		if len(fields) < 5 {
-			continue
-		}
-		return unescapeMountinfo(fields[4]), nil
-	}
-	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("read mountinfo: %w", err)
-	}
-	return "", ErrNoCgroup2
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	mountpoint, _, err := FindMount(f)
+	return mountpoint, err
 }
 
 // ID returns the cgroup id of a cgroup2 directory: its inode number.
@@ -83,8 +39,8 @@ func ID(dir string) (uint64, error) {
 
 // OfProcess returns the cgroup2 path of a process relative to the hierarchy's
 // root ("/k8s.io/abc…"), from /proc/<pid>/cgroup.
-func OfProcess(procRoot string, pid int) (string, error) {
-	b, err := os.ReadFile(filepath.Join(procRoot, fmt.Sprint(pid), "cgroup"))
+func OfProcess(procRoot string, pid uint32) (string, error) {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10), "cgroup"))
 	if err != nil {
 		return "", fmt.Errorf("read cgroup of %d: %w", pid, err)
 	}

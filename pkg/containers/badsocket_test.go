@@ -6,9 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"go.uber.org/zap/zapcore"
+
 	ctrdtest "github.com/vigil-dev/vigil/test/containerd"
 	"github.com/vigil-dev/vigil/test/testutil"
-	"go.uber.org/zap/zapcore"
 )
 
 // Without containerd the resolver keeps attributing the host, counts
@@ -26,7 +27,7 @@ func TestNoSocketThenContainerdAppears(t *testing.T) {
 		FilterLevelExact(zapcore.WarnLevel).FilterField(stringField(keyReason, connNoSocket)).Len(); warns != 1 {
 		t.Errorf("%d warnings for the missing socket, want exactly 1 (then quiet retries)", warns)
 	}
-	if a := lookup(t, rr, rr.cg.rootID); a.Kind != Host {
+	if a := lookup(t, rr, rr.cg.RootID()); a.Kind != Host {
 		t.Errorf("root cgroup attributed %v, want host", a.Kind)
 	}
 	orphan := mkCgroup(t, rr, "/"+ctrdtest.DefaultNamespace+"/"+ctrdtest.RandomID())
@@ -95,7 +96,7 @@ func TestSocketThatIsNotContainerd(t *testing.T) {
 		if r.Connected() {
 			t.Errorf("connected to %s", r.cfg.Socket)
 		}
-		if a := lookup(t, r, r.cg.rootID); a.Kind != Host {
+		if a := lookup(t, r, r.cg.RootID()); a.Kind != Host {
 			t.Errorf("%s: root cgroup attributed %v, want host", r.cfg.Socket, a.Kind)
 		}
 	}

@@ -10,9 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	ctrdtest "github.com/vigil-dev/vigil/test/containerd"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/vigil-dev/vigil/pkg/cgroup"
+	ctrdtest "github.com/vigil-dev/vigil/test/containerd"
 )
 
 // waitTimeout bounds every wait of these tests: resolution takes
@@ -92,7 +94,7 @@ func waitConnected(t testing.TB, rr *running) {
 // the inode of its directory on the cgroup2 mount.
 func cgroupIDOf(t testing.TB, rr *running, cgroupPath string) uint64 {
 	t.Helper()
-	id, err := inodeOf(filepath.Join(rr.cg.mountpoint, cgroupPath))
+	id, err := cgroup.ID(filepath.Join(rr.cg.Mountpoint(), cgroupPath))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func counter(rr *running, vec *prometheus.CounterVec, label string) float64 {
 // t.Cleanup, and returns its id.
 func mkCgroup(t testing.TB, rr *running, p string) uint64 {
 	t.Helper()
-	dir := filepath.Join(rr.cg.mountpoint, p)
+	dir := filepath.Join(rr.cg.Mountpoint(), p)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/cgroup"
 )
 
 // How a container became known (Container.Source).
@@ -47,7 +49,7 @@ type imageFacts struct {
 
 // loader builds Containers from containerd's records.
 type loader struct {
-	cg       *cgroupFS
+	cg       *cgroup.FS
 	procRoot string
 	log      *zap.Logger
 	m        *metrics
@@ -79,7 +81,7 @@ func (l *loader) fromRecord(ctx context.Context, cl *client.Client, ns string, r
 	if err != nil {
 		return nil, fmt.Errorf("cgroup of %s/%s: %w", ns, rec.ID, err)
 	}
-	cgID, err := l.cg.idOf(cgPath)
+	cgID, err := l.cg.ID(cgPath)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup of %s/%s: %w", ns, rec.ID, err)
 	}
@@ -115,7 +117,7 @@ func (l *loader) cgroupPath(spec *specs.Spec, pid uint32) (string, error) {
 	}
 	p, err := specCgroupPath(spec.Linux.CgroupsPath)
 	if errors.Is(err, errRelativeCgroupsPath) && pid != 0 {
-		return procCgroup2Path(l.procRoot, pid)
+		return cgroup.OfProcess(l.procRoot, pid)
 	}
 	return p, err
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vigil-dev/vigil/pkg/cgroup"
 	ctrdtest "github.com/vigil-dev/vigil/test/containerd"
 	vtestutil "github.com/vigil-dev/vigil/test/testutil"
 )
@@ -42,7 +44,7 @@ func TestLookupResolvesOnDemand(t *testing.T) {
 	}
 
 	// This process runs in the root cgroup: the host.
-	self, err := procCgroup2Path("/proc", uint32(os.Getpid()))
+	self, err := cgroup.OfProcess("/proc", uint32(os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +69,11 @@ func TestLookupResolvesOnDemand(t *testing.T) {
 	}
 
 	// A cgroup removed before the lookup: its path cannot be found.
-	gonePath := filepath.Join(rr.cg.mountpoint, ctrdtest.DefaultNamespace, ctrdtest.RandomID())
+	gonePath := filepath.Join(rr.cg.Mountpoint(), ctrdtest.DefaultNamespace, ctrdtest.RandomID())
 	if err := os.Mkdir(gonePath, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	gone, err := inodeOf(gonePath)
+	gone, err := cgroup.ID(gonePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,16 +101,16 @@ func TestCgroupIDsRoundTrip(t *testing.T) {
 	for _, p := range []string{systemd, "/vigiltest-kubepods/besteffort/pod1/" + id} {
 		t.Cleanup(func() { removeEmptyParents(t, rr, p) }) // after mkCgroup's cleanup of the leaf
 		want := mkCgroup(t, rr, p)
-		got, err := rr.cg.idOf(p)
+		got, err := rr.cg.ID(p)
 		if err != nil || got != want {
 			t.Errorf("idOf(%s) = %d, %v; want %d", p, got, err, want)
 		}
-		back, err := rr.cg.pathOf(want)
+		back, err := rr.cg.Path(want)
 		if err != nil || back != p {
 			t.Errorf("pathOf(%d) = %q, %v; want %q", want, back, err, p)
 		}
 	}
-	if p, err := rr.cg.pathOf(rr.cg.rootID); err != nil || p != "/" {
+	if p, err := rr.cg.Path(rr.cg.RootID()); err != nil || p != "/" {
 		t.Errorf("pathOf(root) = %q, %v", p, err)
 	}
 }
@@ -117,7 +119,7 @@ func TestCgroupIDsRoundTrip(t *testing.T) {
 // p; register it before mkCgroup, so that it runs after the leaf is removed.
 func removeEmptyParents(t testing.TB, rr *running, p string) {
 	for dir := filepath.Dir(p); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-		if err := os.Remove(filepath.Join(rr.cg.mountpoint, dir)); err != nil {
+		if err := os.Remove(filepath.Join(rr.cg.Mountpoint(), dir)); err != nil {
 			t.Errorf("remove parent cgroup %s: %v", dir, err)
 			return
 		}

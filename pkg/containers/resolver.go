@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/vigil-dev/vigil/pkg/cgroup"
 )
 
 // DefaultSocket is containerd's socket on a Kubernetes node.
@@ -98,7 +100,7 @@ type Resolver struct {
 	cfg    Config
 	log    *zap.Logger
 	m      *metrics
-	cg     *cgroupFS
+	cg     *cgroup.FS
 	tbl    *table
 	loader *loader
 	flight singleflight.Group
@@ -120,13 +122,13 @@ func New(cfg Config) (*Resolver, error) {
 	if cfg.Registerer == nil {
 		return nil, errors.New("containers: Config.Registerer is required")
 	}
-	cg, err := openCgroupFS(cfg.Cgroup2Mount, cfg.ProcRoot+"/self/mountinfo")
+	cg, err := cgroup.Open(cfg.Cgroup2Mount, cfg.ProcRoot+"/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
-		_ = cg.close()
+		_ = cg.Close()
 		return nil, err
 	}
 	log := cfg.Logger.With(zap.String(keySocket, cfg.Socket))
@@ -143,7 +145,7 @@ func New(cfg Config) (*Resolver, error) {
 // Close releases the cgroup2 mount. Call it after Run has returned; it is
 // idempotent.
 func (r *Resolver) Close() error {
-	r.closeOnce.Do(func() { r.closeErr = r.cg.close() })
+	r.closeOnce.Do(func() { r.closeErr = r.cg.Close() })
 	return r.closeErr
 }
 
@@ -169,7 +171,7 @@ func (r *Resolver) Lookup(ctx context.Context, cgroupID uint64) Attribution {
 	if c := r.tbl.get(cgroupID); c != nil {
 		return Attribution{Kind: InContainer, Container: c}
 	}
-	if cgroupID == r.cg.rootID {
+	if cgroupID == r.cg.RootID() {
 		return Attribution{Kind: Host}
 	}
 	a, ok := r.tbl.cached(cgroupID)
@@ -201,8 +203,8 @@ func (r *Resolver) resolve(ctx context.Context, id uint64) Attribution {
 }
 
 func (r *Resolver) resolveUncached(ctx context.Context, id uint64) Attribution {
-	p, err := r.cg.pathOf(id)
-	if errors.Is(err, errCgroupGone) {
+	p, err := r.cg.Path(id)
+	if errors.Is(err, cgroup.ErrGone) {
 		return Attribution{Kind: Unattributed, Reason: reasonCgroupGone}
 	}
 	if err != nil {

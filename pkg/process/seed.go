@@ -50,7 +50,7 @@ func readProcess(procRoot string, pid uint32, cgroupRoot string) (Process, error
 	}
 	p := Process{PID: pid, PPID: ppid, Comm: comm, Path: executable(dir)}
 	if cgroupRoot != "" {
-		if rel, err := cgroup.OfProcess(procRoot, int(pid)); err == nil {
+		if rel, err := cgroup.OfProcess(procRoot, pid); err == nil {
 			p.CgroupID, _ = cgroup.ID(filepath.Join(cgroupRoot, rel))
 		}
 	}

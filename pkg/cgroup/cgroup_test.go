@@ -1,4 +1,4 @@
-package containers
+package cgroup
 
 import (
 	"strings"
@@ -42,20 +42,20 @@ func TestFindCgroup2Mount(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mp, root, err := findCgroup2Mount(strings.NewReader(tc.mountinfo))
+			mp, root, err := FindMount(strings.NewReader(tc.mountinfo))
 			if (err != nil) != tc.wantErr || mp != tc.mountpoint || root != tc.root {
-				t.Fatalf("findCgroup2Mount = %q, %q, %v; want %q, %q, error %v", mp, root, err, tc.mountpoint, tc.root, tc.wantErr)
+				t.Fatalf("FindMount = %q, %q, %v; want %q, %q, error %v", mp, root, err, tc.mountpoint, tc.root, tc.wantErr)
 			}
 		})
 	}
 }
 
 func TestCgroupDirWithinMountRoot(t *testing.T) {
-	c := &cgroupFS{mountpoint: "/host/cg", root: "/kubepods"}
-	if d, err := c.dir("/kubepods/pod1/abc"); err != nil || d != "/host/cg/pod1/abc" {
+	c := &FS{mountpoint: "/host/cg", root: "/kubepods"}
+	if d, err := c.Dir("/kubepods/pod1/abc"); err != nil || d != "/host/cg/pod1/abc" {
 		t.Errorf("dir = %q, %v; want /host/cg/pod1/abc", d, err)
 	}
-	if d, err := c.dir("/system.slice/x"); err == nil {
+	if d, err := c.Dir("/system.slice/x"); err == nil {
 		t.Errorf("dir of a cgroup outside the mount's root = %q, want an error", d)
 	}
 }

@@ -1,4 +1,4 @@
-package containers
+package cgroup
 
 import (
 	"bufio"
@@ -19,14 +19,14 @@ import (
 // is the node's 64-bit id, the same id bpf_get_current_cgroup_id returns.
 const fileidKernfs = 0xfe
 
-// errCgroupGone means a cgroup id names no cgroup any more (its directory was
+// ErrGone means a cgroup id names no cgroup any more (its directory was
 // removed), so its path cannot be found.
-var errCgroupGone = errors.New("cgroup no longer exists")
+var ErrGone = errors.New("cgroup no longer exists")
 
-// cgroupFS finds cgroup2 directories and their ids on the host's cgroup2
+// FS finds cgroup2 directories and their ids on the host's cgroup2
 // mount, wherever it is (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a v1/v2
 // hybrid).
-type cgroupFS struct {
+type FS struct {
 	// mountpoint is where the cgroup2 hierarchy is mounted here.
 	mountpoint string
 	// root is the hierarchy path mounted at mountpoint ("/" unless this
@@ -38,9 +38,9 @@ type cgroupFS struct {
 	mountFD int
 }
 
-// openCgroupFS opens the cgroup2 mount at mountpoint, or finds it in
-// mountinfo when mountpoint is empty.
-func openCgroupFS(mountpoint, mountinfo string) (*cgroupFS, error) {
+// Open opens the cgroup2 mount at mountpoint, or finds it in the mountinfo
+// file (normally /proc/self/mountinfo) when mountpoint is empty.
+func Open(mountpoint, mountinfo string) (*FS, error) {
 	root := "/"
 	if mountpoint == "" {
 		f, err := os.Open(mountinfo)
@@ -48,7 +48,7 @@ func openCgroupFS(mountpoint, mountinfo string) (*cgroupFS, error) {
 			return nil, fmt.Errorf("find cgroup2 mount: %w", err)
 		}
 		defer f.Close()
-		if mountpoint, root, err = findCgroup2Mount(f); err != nil {
+		if mountpoint, root, err = FindMount(f); err != nil {
 			return nil, fmt.Errorf("find cgroup2 mount in %s: %w", mountinfo, err)
 		}
 	}
@@ -59,7 +59,7 @@ func openCgroupFS(mountpoint, mountinfo string) (*cgroupFS, error) {
 	if st.Type != unix.CGROUP2_SUPER_MAGIC {
 		return nil, fmt.Errorf("%s is not a cgroup2 mount", mountpoint)
 	}
-	id, err := inodeOf(mountpoint)
+	id, err := ID(mountpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -67,16 +67,24 @@ func openCgroupFS(mountpoint, mountinfo string) (*cgroupFS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", mountpoint, err)
 	}
-	return &cgroupFS{mountpoint: mountpoint, root: root, rootID: id, mountFD: fd}, nil
+	return &FS{mountpoint: mountpoint, root: root, rootID: id, mountFD: fd}, nil
 }
 
-func (c *cgroupFS) close() error {
+// Close releases the mount's directory.
+func (c *FS) Close() error {
 	return unix.Close(c.mountFD)
 }
 
-// findCgroup2Mount returns the mount point and hierarchy root of the first
-// cgroup2 mount in a mountinfo file, preferring one of the whole hierarchy.
-func findCgroup2Mount(r io.Reader) (mountpoint, root string, err error) {
+// Mountpoint is where the hierarchy is mounted here.
+func (c *FS) Mountpoint() string { return c.mountpoint }
+
+// RootID is the id of the cgroup at the mount point: for a process seeing the
+// whole hierarchy, the root cgroup, where host processes outside any slice live.
+func (c *FS) RootID() uint64 { return c.rootID }
+
+// FindMount returns the mount point and hierarchy root of the first cgroup2
+// mount in a mountinfo file, preferring one of the whole hierarchy.
+func FindMount(r io.Reader) (mountpoint, root string, err error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
@@ -103,7 +111,7 @@ func findCgroup2Mount(r io.Reader) (mountpoint, root string, err error) {
 		return "", "", err
 	}
 	if mountpoint == "" {
-		return "", "", errors.New("no cgroup2 mount")
+		return "", "", ErrNoCgroup2
 	}
 	return mountpoint, root, nil
 }
@@ -127,8 +135,8 @@ func unescapeMountinfo(s string) string {
 	return b.String()
 }
 
-// dir is the directory of the cgroup at hierarchy path p on this mount.
-func (c *cgroupFS) dir(p string) (string, error) {
+// Dir is the directory of the cgroup at hierarchy path p on this mount.
+func (c *FS) Dir(p string) (string, error) {
 	rel, err := filepath.Rel(c.root, path.Clean("/"+p))
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
 		return "", fmt.Errorf("cgroup %s is outside this mount's root %s", p, c.root)
@@ -136,20 +144,20 @@ func (c *cgroupFS) dir(p string) (string, error) {
 	return filepath.Join(c.mountpoint, rel), nil
 }
 
-// idOf returns the id of the cgroup at hierarchy path p: the inode of its
+// ID returns the id of the cgroup at hierarchy path p: the inode of its
 // directory.
-func (c *cgroupFS) idOf(p string) (uint64, error) {
-	d, err := c.dir(p)
+func (c *FS) ID(p string) (uint64, error) {
+	d, err := c.Dir(p)
 	if err != nil {
 		return 0, err
 	}
-	return inodeOf(d)
+	return ID(d)
 }
 
-// pathOf returns the hierarchy path of the cgroup with the given id, from
-// the id alone: cgroup2 accepts the id as a file handle. errCgroupGone when
-// the cgroup was removed.
-func (c *cgroupFS) pathOf(id uint64) (string, error) {
+// Path returns the hierarchy path of the cgroup with the given id, from the
+// id alone: cgroup2 accepts the id as a file handle. ErrGone when the cgroup
+// was removed.
+func (c *FS) Path(id uint64) (string, error) {
 	if id == c.rootID {
 		return c.root, nil
 	}
@@ -157,7 +165,7 @@ func (c *cgroupFS) pathOf(id uint64) (string, error) {
 	binary.NativeEndian.PutUint64(handle[:], id)
 	fd, err := unix.OpenByHandleAt(c.mountFD, unix.NewFileHandle(fileidKernfs, handle[:]), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if errors.Is(err, unix.ESTALE) || errors.Is(err, unix.ENOENT) {
-		return "", errCgroupGone
+		return "", ErrGone
 	}
 	if err != nil {
 		return "", fmt.Errorf("open cgroup %d by handle: %w", id, err)
@@ -172,27 +180,4 @@ func (c *cgroupFS) pathOf(id uint64) (string, error) {
 		return "", fmt.Errorf("cgroup %d is at %s, outside %s", id, dir, c.mountpoint)
 	}
 	return path.Join(c.root, rel), nil
-}
-
-func inodeOf(p string) (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(p, &st); err != nil {
-		return 0, fmt.Errorf("stat %s: %w", p, err)
-	}
-	return st.Ino, nil
-}
-
-// procCgroup2Path returns the cgroup2 path of process pid from
-// /proc/pid/cgroup (its "0::" line).
-func procCgroup2Path(proc string, pid uint32) (string, error) {
-	b, err := os.ReadFile(filepath.Join(proc, strconv.FormatUint(uint64(pid), 10), "cgroup"))
-	if err != nil {
-		return "", err
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("process %d has no cgroup2 path", pid)
 }
