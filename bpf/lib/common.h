@@ -41,6 +41,15 @@ struct {
 	__type(value, __u8);
 } cgroup_filter SEC(".maps");
 
+/* cgroup id of a container → its scope, kept in sync by userspace from
+ * containerd, so that decisions can be taken in the kernel per container. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u32);
+} container_scopes SEC(".maps");
+
 /* Room to build one record: the path is assembled backwards in path[], then
  * copied into event[] behind the fixed struct, followed by other strings. */
 struct scratch {

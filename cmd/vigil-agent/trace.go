@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/pkg/telemetry"
@@ -32,6 +33,7 @@ type traceOptions struct {
 	ringBufferSize int
 	queueSize      int
 	procRoot       string
+	containerd     string
 	out            io.Writer
 }
 
@@ -64,7 +66,8 @@ Counters and health are served on --metrics-addr (/metrics, /healthz).`,
 	f.StringSliceVar(&o.excludeCgroups, "exclude-cgroup", nil, "trace everything but these cgroup2 paths and their descendants")
 	f.IntVar(&o.ringBufferSize, "ring-buffer-size", o.ringBufferSize, "kernel ring buffer bytes (rounded up to a power of two)")
 	f.IntVar(&o.queueSize, "queue-size", o.queueSize, "decoded events buffered for the printer before drops (counted)")
-	f.StringVar(&o.procRoot, "proc", "/proc", "procfs mount, read at start for the process table")
+	f.StringVar(&o.procRoot, "proc", "/proc", "procfs of the host's pid namespace")
+	f.StringVar(&o.containerd, "containerd-socket", containers.DefaultSocket, `containerd's socket, for container attribution ("" for host-only)`)
 	return cmd
 }
 
@@ -102,9 +105,34 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	defer s.Close()
 	log.Info("tracing", zap.String("types", o.types), zap.Int("processes_seeded", table.Len()))
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var attributor trace.Attributor
+	if o.containerd != "" {
+		resolver, err := containers.New(containers.Config{
+			Socket: o.containerd, Logger: log, Registerer: reg, Scopes: s.Scopes(), ProcRoot: o.procRoot,
+		})
+		if err != nil {
+			return fmt.Errorf("start container attribution: %w", err)
+		}
+		resolverDone := make(chan struct{})
+		go func() {
+			defer close(resolverDone)
+			_ = resolver.Run(ctx) // returns only when ctx ends
+		}()
+		defer func() {
+			cancel()
+			<-resolverDone
+			resolver.Close()
+		}()
+		attributor = resolver
+	} else {
+		log.Info("no containerd socket given: every event is attributed to the host")
+	}
+
 	if o.metricsAddr != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(s.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		srv, err := telemetry.Listen(o.metricsAddr, reg, nil, nil, log)
 		if err != nil {
 			return err
@@ -125,7 +153,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	if o.json {
 		w = trace.NewJSONWriter(o.out)
 	}
-	err = printEvents(ctx, s.Events(), types, table, w)
+	err = printEvents(ctx, s.Events(), types, trace.NewEnricher(table, attributor), w)
 	if errors.Is(err, syscall.EPIPE) {
 		err = nil // the reader of our output went away (| head)
 	}
@@ -137,7 +165,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 
 // printEvents feeds the process table and prints the selected types until
 // ctx ends, flushing whenever no event is waiting.
-func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.TypeSet, table *process.Table, w trace.Writer) error {
+func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.TypeSet, enricher *trace.Enricher, w trace.Writer) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -146,11 +174,11 @@ func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.T
 			if !ok {
 				return w.Flush()
 			}
-			table.Observe(&ev)
+			enricher.Observe(&ev)
 			if !types.Has(ev.Type) {
 				continue
 			}
-			rec := trace.Record{Event: &ev, Ancestry: table.Ancestry(ev.PID, nil)}
+			rec := enricher.Enrich(ctx, &ev)
 			if err := w.Write(&rec); err != nil {
 				return fmt.Errorf("write event: %w", err)
 			}

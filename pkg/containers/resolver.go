@@ -108,6 +108,11 @@ type Resolver struct {
 	mu  sync.RWMutex
 	cl  *client.Client // nil while not connected
 	nss []string       // containerd namespaces, k8s.io first
+	up  chan struct{}  // closed while connected; replaced on disconnect
+
+	// kick cuts Run's backoff short: a container event arrived while
+	// disconnected, so containerd is most likely back.
+	kick chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -138,6 +143,8 @@ func New(cfg Config) (*Resolver, error) {
 		m:      m,
 		cg:     cg,
 		tbl:    newTable(cfg.Scopes, m, log, cfg.Linger),
+		up:     make(chan struct{}),
+		kick:   make(chan struct{}, 1),
 		loader: &loader{cg: cg, procRoot: cfg.ProcRoot, log: log, m: m, facts: map[digest.Digest]imageFacts{}},
 	}, nil
 }
@@ -220,7 +227,11 @@ func (r *Resolver) resolveUncached(ctx context.Context, id uint64) Attribution {
 		return Attribution{Kind: Host}
 	}
 	if cl == nil {
-		return Attribution{Kind: Unattributed, CgroupPath: p, Reason: reasonUnavailable}
+		// A new container while disconnected: containerd, which made it, is
+		// most likely back. Reconnect now and wait for it, within ctx.
+		if cl, nss = r.awaitConnection(ctx); cl == nil {
+			return Attribution{Kind: Unattributed, CgroupPath: p, Reason: reasonUnavailable}
+		}
 	}
 	var lastErr error
 	for _, cand := range candidateIDs(p) {
@@ -262,9 +273,33 @@ func (r *Resolver) connection() (*client.Client, []string) {
 func (r *Resolver) setConnection(cl *client.Client, nss []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	switch {
+	case cl != nil && r.cl == nil:
+		close(r.up)
+	case cl == nil && r.cl != nil:
+		r.up = make(chan struct{})
+	}
 	r.cl = cl
 	if nss != nil {
 		r.nss = nss
+	}
+}
+
+// awaitConnection asks Run to reconnect at once and waits for it until ctx
+// ends; it returns a nil client if that is not soon enough.
+func (r *Resolver) awaitConnection(ctx context.Context) (*client.Client, []string) {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+	r.mu.RLock()
+	up := r.up
+	r.mu.RUnlock()
+	select {
+	case <-up:
+		return r.connection()
+	case <-ctx.Done():
+		return nil, nil
 	}
 }
 

@@ -80,6 +80,7 @@ func (r *Resolver) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(backoff):
+		case <-r.kick:
 		}
 		backoff = min(2*backoff, r.cfg.MaxBackoff)
 	}

@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	execMapCgroupFilter     = "cgroup_filter"
+	execMapContainerScopes  = "container_scopes"
 	execMapEvents           = "events"
 	execMapScratch          = "scratch"
 	execMapStats            = "stats"
@@ -74,10 +75,11 @@ type execProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type execMapSpecs struct {
-	CgroupFilter *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // execVariableSpecs contains global variables before they are loaded into the kernel.
@@ -108,15 +110,17 @@ func (o *execObjects) Close() error {
 //
 // It can be passed to loadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execMaps struct {
-	CgroupFilter *ebpf.Map `ebpf:"cgroup_filter"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Scratch      *ebpf.Map `ebpf:"scratch"`
-	Stats        *ebpf.Map `ebpf:"stats"`
+	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
+	Events          *ebpf.Map `ebpf:"events"`
+	Scratch         *ebpf.Map `ebpf:"scratch"`
+	Stats           *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *execMaps) Close() error {
 	return _ExecClose(
 		m.CgroupFilter,
+		m.ContainerScopes,
 		m.Events,
 		m.Scratch,
 		m.Stats,

@@ -17,6 +17,7 @@ import (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	processMapCgroupFilter     = "cgroup_filter"
+	processMapContainerScopes  = "container_scopes"
 	processMapEvents           = "events"
 	processMapScratch          = "scratch"
 	processMapStats            = "stats"
@@ -76,10 +77,11 @@ type processProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
-	CgroupFilter *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // processVariableSpecs contains global variables before they are loaded into the kernel.
@@ -110,15 +112,17 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
-	CgroupFilter *ebpf.Map `ebpf:"cgroup_filter"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Scratch      *ebpf.Map `ebpf:"scratch"`
-	Stats        *ebpf.Map `ebpf:"stats"`
+	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
+	Events          *ebpf.Map `ebpf:"events"`
+	Scratch         *ebpf.Map `ebpf:"scratch"`
+	Stats           *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *processMaps) Close() error {
 	return _ProcessClose(
 		m.CgroupFilter,
+		m.ContainerScopes,
 		m.Events,
 		m.Scratch,
 		m.Stats,

@@ -139,6 +139,7 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	recordMapCgroupFilter          = "cgroup_filter"
+	recordMapContainerScopes       = "container_scopes"
 	recordMapEvents                = "events"
 	recordMapScratch               = "scratch"
 	recordMapStats                 = "stats"
@@ -205,10 +206,11 @@ type recordProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recordMapSpecs struct {
-	CgroupFilter *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
+	Events          *ebpf.MapSpec `ebpf:"events"`
+	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // recordVariableSpecs contains global variables before they are loaded into the kernel.
@@ -250,15 +252,17 @@ func (o *recordObjects) Close() error {
 //
 // It can be passed to loadRecordObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recordMaps struct {
-	CgroupFilter *ebpf.Map `ebpf:"cgroup_filter"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Scratch      *ebpf.Map `ebpf:"scratch"`
-	Stats        *ebpf.Map `ebpf:"stats"`
+	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
+	Events          *ebpf.Map `ebpf:"events"`
+	Scratch         *ebpf.Map `ebpf:"scratch"`
+	Stats           *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *recordMaps) Close() error {
 	return _RecordClose(
 		m.CgroupFilter,
+		m.ContainerScopes,
 		m.Events,
 		m.Scratch,
 		m.Stats,

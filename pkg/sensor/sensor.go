@@ -32,7 +32,7 @@ type Sensor struct {
 }
 
 // sharedMaps are created once and handed to every family's object.
-var sharedMaps = []string{recordMapEvents, recordMapStats, recordMapCgroupFilter, recordMapScratch}
+var sharedMaps = []string{recordMapEvents, recordMapStats, recordMapCgroupFilter, recordMapScratch, recordMapContainerScopes}
 
 // New loads and attaches the programs cfg selects and starts reading. On
 // error, nothing stays loaded.

@@ -7,37 +7,56 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // Record is an event with what the agent knows around it.
 type Record struct {
-	Event    *sensor.Event
-	Ancestry []process.Process // parent first
+	Event       *sensor.Event
+	Ancestry    []process.Process // parent first
+	Attribution containers.Attribution
 }
 
 // JSON is the schema of one line of `vigil-agent trace --json`. README.md
 // documents every field.
 type JSON struct {
-	Type       string          `json:"type"`
-	Time       time.Time       `json:"time"`
-	PID        uint32          `json:"pid"`
-	TID        uint32          `json:"tid"`
-	PPID       uint32          `json:"ppid"`
-	UID        uint32          `json:"uid"`
-	EUID       uint32          `json:"euid"`
-	GID        uint32          `json:"gid"`
-	Comm       string          `json:"comm"`
-	CgroupID   uint64          `json:"cgroup_id"`
-	MntNS      uint32          `json:"mntns"`
-	Ancestry   []Ancestor      `json:"ancestry"`
-	Exec       *ExecJSON       `json:"exec,omitempty"`
-	Open       *OpenJSON       `json:"open,omitempty"`
-	Connect    *ConnectJSON    `json:"connect,omitempty"`
-	Capability *CapabilityJSON `json:"capability,omitempty"`
-	Fork       *ForkJSON       `json:"fork,omitempty"`
-	Exit       *ExitJSON       `json:"exit,omitempty"`
+	Type     string     `json:"type"`
+	Time     time.Time  `json:"time"`
+	PID      uint32     `json:"pid"`
+	TID      uint32     `json:"tid"`
+	PPID     uint32     `json:"ppid"`
+	UID      uint32     `json:"uid"`
+	EUID     uint32     `json:"euid"`
+	GID      uint32     `json:"gid"`
+	Comm     string     `json:"comm"`
+	CgroupID uint64     `json:"cgroup_id"`
+	MntNS    uint32     `json:"mntns"`
+	Ancestry []Ancestor `json:"ancestry"`
+	// Attribution is "host", "container" or "unattributed" (in a container's
+	// cgroup, but the container could not be resolved: see AttributionReason).
+	Attribution       string          `json:"attribution"`
+	AttributionReason string          `json:"attribution_reason,omitempty"`
+	Container         *ContainerJSON  `json:"container,omitempty"`
+	Exec              *ExecJSON       `json:"exec,omitempty"`
+	Open              *OpenJSON       `json:"open,omitempty"`
+	Connect           *ConnectJSON    `json:"connect,omitempty"`
+	Capability        *CapabilityJSON `json:"capability,omitempty"`
+	Fork              *ForkJSON       `json:"fork,omitempty"`
+	Exit              *ExitJSON       `json:"exit,omitempty"`
+}
+
+// ContainerJSON is the container an event came from.
+type ContainerJSON struct {
+	ID          string `json:"id"`
+	Name        string `json:"name,omitempty"` // the Kubernetes container name
+	Image       string `json:"image"`
+	ImageDigest string `json:"image_digest"` // "unknown" when containerd cannot tell
+	Pod         string `json:"pod,omitempty"`
+	Namespace   string `json:"namespace,omitempty"` // the pod's Kubernetes namespace
+	PodUID      string `json:"pod_uid,omitempty"`
+	Runtime     string `json:"containerd_namespace"`
 }
 
 // Ancestor is one process of an event's ancestry.
@@ -143,6 +162,12 @@ func (r *Record) ToJSON() JSON {
 	}
 	for i, p := range r.Ancestry {
 		j.Ancestry[i] = Ancestor{PID: p.PID, Comm: p.Comm, Path: p.Path}
+	}
+	j.Attribution = r.Attribution.Kind.String()
+	j.AttributionReason = r.Attribution.Reason
+	if c := r.Attribution.Container; c != nil {
+		j.Container = &ContainerJSON{ID: c.ID, Name: c.ContainerName, Image: c.Image, ImageDigest: c.ImageDigest,
+			Pod: c.PodName, Namespace: c.PodNamespace, PodUID: c.PodUID, Runtime: c.Namespace}
 	}
 	compat := ev.Flags.Has(sensor.FlagCompatSyscall)
 	switch ev.Type {

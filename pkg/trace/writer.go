@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
@@ -42,18 +43,30 @@ type tableWriter struct {
 	headerWritten bool
 }
 
-const tableFormat = "%-12s %-10s %7s %7s %5s %-16s %s\n"
+const tableFormat = "%-12s %-10s %7s %7s %5s %-16s %-12s %s\n"
 
 func (t *tableWriter) Write(r *Record) error {
 	if !t.headerWritten {
-		fmt.Fprintf(t.w, tableFormat, "TIME", "TYPE", "PID", "PPID", "UID", "COMM", "DETAIL")
+		fmt.Fprintf(t.w, tableFormat, "TIME", "TYPE", "PID", "PPID", "UID", "COMM", "CONTAINER", "DETAIL")
 		t.headerWritten = true
 	}
 	ev := r.Event
 	_, err := fmt.Fprintf(t.w, tableFormat, ev.Time.Format("15:04:05.000"), ev.Type,
 		strconv.FormatUint(uint64(ev.PID), 10), strconv.FormatUint(uint64(ev.PPID), 10),
-		strconv.FormatUint(uint64(ev.UID), 10), ev.Comm, detail(r))
+		strconv.FormatUint(uint64(ev.UID), 10), ev.Comm, containerColumn(r), detail(r))
 	return err
+}
+
+// containerColumn is the container's short id, "-" on the host, "?" when
+// unattributed.
+func containerColumn(r *Record) string {
+	switch c := r.Attribution.Container; {
+	case c != nil:
+		return c.ID[:min(12, len(c.ID))]
+	case r.Attribution.Kind == containers.Unattributed:
+		return "?"
+	}
+	return "-"
 }
 
 func (t *tableWriter) Flush() error { return t.w.Flush() }

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/trace"
+	containerdtest "github.com/vigil-dev/vigil/test/containerd"
+)
+
+const waitTimeout = 20 * time.Second
+
+// pipeline is the agent's trace pipeline — sensor, process table, container
+// attribution — scoped to the cgroups of one containerd namespace.
+type pipeline struct {
+	sensor   *sensor.Sensor
+	resolver *containers.Resolver
+
+	mu      sync.Mutex
+	records []trace.Record
+	signal  chan struct{}
+}
+
+// namespaceCgroup creates the cgroup containerd puts a namespace's
+// containers under (/<namespace>/<id>), so the sensor can be scoped to it
+// before any container exists. It is removed after everything in it.
+func namespaceCgroup(t *testing.T, ns string) uint64 {
+	t.Helper()
+	root, err := cgroup.Mountpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, ns)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for os.Remove(dir) != nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	id, err := cgroup.ID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeline {
+	t.Helper()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+	cfg := sensor.DefaultConfig()
+	cfg.Types = sensor.NewTypeSet(sensor.AllTypes...)
+	cfg.CgroupFilter = sensor.FilterInclude
+	cfg.Cgroups = []uint64{scope}
+	s, err := sensor.New(cfg, log)
+	if err != nil {
+		t.Fatalf("start sensor: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+
+	r, err := containers.New(containers.Config{
+		Socket: d.Address, Logger: log, Registerer: prometheus.NewRegistry(), Scopes: s.Scopes(),
+	})
+	if err != nil {
+		t.Fatalf("start resolver: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		_ = r.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-runDone
+		r.Close()
+	})
+
+	p := &pipeline{sensor: s, resolver: r, signal: make(chan struct{}, 1)}
+	table := process.NewTable(1<<16, 5*time.Second)
+	if err := table.Seed("/proc", ""); err != nil {
+		t.Fatal(err)
+	}
+	enricher := trace.NewEnricher(table, r)
+	go func() {
+		for ev := range s.Events() {
+			enricher.Observe(&ev)
+			rec := enricher.Enrich(ctx, &ev)
+			p.mu.Lock()
+			p.records = append(p.records, rec)
+			p.mu.Unlock()
+			select {
+			case p.signal <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return p
+}
+
+// waitFor returns the first record match accepts.
+func (p *pipeline) waitFor(t *testing.T, what string, match func(*trace.Record) bool) trace.Record {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		p.mu.Lock()
+		for i := range p.records {
+			if match(&p.records[i]) {
+				rec := p.records[i]
+				p.mu.Unlock()
+				return rec
+			}
+		}
+		n := len(p.records)
+		p.mu.Unlock()
+		select {
+		case <-p.signal:
+		case <-deadline:
+			t.Fatalf("no %s among %d records after %v", what, n, waitTimeout)
+		}
+	}
+}
+
+// unattributed counts records the pipeline could not attribute.
+func (p *pipeline) unattributed() []trace.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []trace.Record
+	for _, r := range p.records {
+		if r.Attribution.Kind == containers.Unattributed {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func inContainer(id string, typ sensor.Type, match func(*sensor.Event) bool) func(*trace.Record) bool {
+	return func(r *trace.Record) bool {
+		c := r.Attribution.Container
+		return c != nil && c.ID == id && r.Event.Type == typ && match(r.Event)
+	}
+}
