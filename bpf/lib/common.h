@@ -18,6 +18,9 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set at load time by userspace. */
 const volatile __u32 self_tgid = 0; /* the agent itself: never traced */
 const volatile __u8 cgroup_filter_mode = 0; /* enum vigil_cgroup_filter */
+/* Wake the reader only once this much is waiting (0: whenever it is idle);
+ * it also polls, so a quiet trickle is read within its latency bound. */
+const volatile __u64 wakeup_bytes = 0;
 
 #define CGROUP_MAX_DEPTH 16
 
@@ -130,7 +133,14 @@ static __always_inline struct sensor_stats *get_stats(void)
 static __always_inline void emit(void *record, __u64 size, __u32 type)
 {
 	struct sensor_stats *s = get_stats();
-	long err = bpf_ringbuf_output(&events, record, size, 0);
+	__u64 flags = 0;
+	long err;
+
+	/* A wakeup costs the producer an irq_work and a context switch: batch them. */
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes ?
+				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	err = bpf_ringbuf_output(&events, record, size, flags);
 
 	if (!s)
 		return;

@@ -24,6 +24,7 @@ const (
 	capableProgTraceCapable    = "trace_capable"
 	capableVarCgroupFilterMode = "cgroup_filter_mode"
 	capableVarSelfTgid         = "self_tgid"
+	capableVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadCapable returns the embedded CollectionSpec for capable.
@@ -88,6 +89,7 @@ type capableMapSpecs struct {
 type capableVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // capableObjects contains all objects after they have been loaded into the kernel.
@@ -133,6 +135,7 @@ func (m *capableMaps) Close() error {
 type capableVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // capablePrograms contains all programs after they have been loaded into the kernel.

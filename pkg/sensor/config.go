@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"os"
 	"strings"
+	"time"
 )
 
 // TypeSet is a set of event types.
@@ -64,6 +65,12 @@ type Config struct {
 	// QueueSize is how many decoded events wait for the consumer before new
 	// ones are dropped (and counted).
 	QueueSize int
+	// WakeupBytes batches reader wakeups: the kernel wakes the reader once
+	// this much waits in the ring buffer (at most a quarter of it); 0 wakes it
+	// for every event that finds it idle.
+	WakeupBytes int
+	// MaxLatency bounds how long a batched event waits to be read.
+	MaxLatency time.Duration
 }
 
 // DefaultConfig traces everything but the agent itself.
@@ -73,6 +80,8 @@ func DefaultConfig() Config {
 		ExcludeSelf:    true,
 		RingBufferSize: 16 << 20,
 		QueueSize:      16384,
+		WakeupBytes:    64 << 10,
+		MaxLatency:     50 * time.Millisecond,
 	}
 }
 
@@ -88,4 +97,9 @@ func ringBufferSize(n int) (uint32, error) {
 		return 0, fmt.Errorf("ring buffer of %d bytes is larger than 1 GiB", n)
 	}
 	return uint32(size), nil
+}
+
+// wakeupBytes is the batching threshold for a ring buffer of ringSize bytes.
+func wakeupBytes(cfg Config, ringSize uint32) uint64 {
+	return uint64(min(cfg.WakeupBytes, int(ringSize/4)))
 }

@@ -24,6 +24,7 @@ const (
 	connectProgTraceConnect    = "trace_connect"
 	connectVarCgroupFilterMode = "cgroup_filter_mode"
 	connectVarSelfTgid         = "self_tgid"
+	connectVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadConnect returns the embedded CollectionSpec for connect.
@@ -88,6 +89,7 @@ type connectMapSpecs struct {
 type connectVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // connectObjects contains all objects after they have been loaded into the kernel.
@@ -133,6 +135,7 @@ func (m *connectMaps) Close() error {
 type connectVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // connectPrograms contains all programs after they have been loaded into the kernel.

@@ -24,6 +24,7 @@ const (
 	execProgTraceExec       = "trace_exec"
 	execVarCgroupFilterMode = "cgroup_filter_mode"
 	execVarSelfTgid         = "self_tgid"
+	execVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadExec returns the embedded CollectionSpec for exec.
@@ -88,6 +89,7 @@ type execMapSpecs struct {
 type execVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // execObjects contains all objects after they have been loaded into the kernel.
@@ -133,6 +135,7 @@ func (m *execMaps) Close() error {
 type execVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // execPrograms contains all programs after they have been loaded into the kernel.

@@ -24,6 +24,7 @@ const (
 	openProgTraceOpen       = "trace_open"
 	openVarCgroupFilterMode = "cgroup_filter_mode"
 	openVarSelfTgid         = "self_tgid"
+	openVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadOpen returns the embedded CollectionSpec for open.
@@ -88,6 +89,7 @@ type openMapSpecs struct {
 type openVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // openObjects contains all objects after they have been loaded into the kernel.
@@ -133,6 +135,7 @@ func (m *openMaps) Close() error {
 type openVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // openPrograms contains all programs after they have been loaded into the kernel.

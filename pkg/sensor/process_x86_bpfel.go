@@ -25,6 +25,7 @@ const (
 	processProgTraceFork       = "trace_fork"
 	processVarCgroupFilterMode = "cgroup_filter_mode"
 	processVarSelfTgid         = "self_tgid"
+	processVarWakeupBytes      = "wakeup_bytes"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -90,6 +91,7 @@ type processMapSpecs struct {
 type processVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -135,6 +137,7 @@ func (m *processMaps) Close() error {
 type processVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.

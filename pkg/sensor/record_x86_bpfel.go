@@ -156,6 +156,7 @@ const (
 	recordVarUnusedForkEvent       = "unused_fork_event"
 	recordVarUnusedOpenEvent       = "unused_open_event"
 	recordVarUnusedSensorStats     = "unused_sensor_stats"
+	recordVarWakeupBytes           = "wakeup_bytes"
 )
 
 // loadRecord returns the embedded CollectionSpec for record.
@@ -230,6 +231,7 @@ type recordVariableSpecs struct {
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
 	UnusedOpenEvent       *ebpf.VariableSpec `ebpf:"unused_open_event"`
 	UnusedSensorStats     *ebpf.VariableSpec `ebpf:"unused_sensor_stats"`
+	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // recordObjects contains all objects after they have been loaded into the kernel.
@@ -286,6 +288,7 @@ type recordVariables struct {
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
 	UnusedOpenEvent       *ebpf.Variable `ebpf:"unused_open_event"`
 	UnusedSensorStats     *ebpf.Variable `ebpf:"unused_sensor_stats"`
+	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // recordPrograms contains all programs after they have been loaded into the kernel.

@@ -19,13 +19,14 @@ const clockResync = 10 * time.Second
 // Sensor is vigil's programs loaded and attached, and the reader that turns
 // their records into Events.
 type Sensor struct {
-	log      *zap.Logger
-	maps     map[string]*ebpf.Map // shared by every family
-	families []*loadedFamily
-	reader   *ringbuf.Reader
-	events   chan Event
-	counters userCounters
-	readDone chan struct{}
+	log        *zap.Logger
+	maxLatency time.Duration        // 0: the kernel wakes the reader for every event
+	maps       map[string]*ebpf.Map // shared by every family
+	families   []*loadedFamily
+	reader     *ringbuf.Reader
+	events     chan Event
+	counters   userCounters
+	readDone   chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -40,6 +41,9 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	if cfg.QueueSize <= 0 {
 		return nil, fmt.Errorf("queue size must be positive, got %d", cfg.QueueSize)
 	}
+	if cfg.WakeupBytes > 0 && cfg.MaxLatency <= 0 {
+		return nil, fmt.Errorf("batched wakeups need a positive max latency, got %v", cfg.MaxLatency)
+	}
 	ringSize, err := ringBufferSize(cfg.RingBufferSize)
 	if err != nil {
 		return nil, err
@@ -49,10 +53,11 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	}
 
 	s := &Sensor{
-		log:      log,
-		maps:     make(map[string]*ebpf.Map),
-		events:   make(chan Event, cfg.QueueSize),
-		readDone: make(chan struct{}),
+		log:        log,
+		maxLatency: cfg.MaxLatency,
+		maps:       make(map[string]*ebpf.Map),
+		events:     make(chan Event, cfg.QueueSize),
+		readDone:   make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {
@@ -71,6 +76,7 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	vars := map[string]any{
 		recordVarCgroupFilterMode: uint8(cfg.CgroupFilter),
 		recordVarSelfTgid:         uint32(0),
+		recordVarWakeupBytes:      wakeupBytes(cfg, ringSize),
 	}
 	if cfg.ExcludeSelf {
 		vars[recordVarSelfTgid] = uint32(os.Getpid())
@@ -140,9 +146,15 @@ func (s *Sensor) read() {
 	lastSync := time.Now()
 	var rec ringbuf.Record
 	for {
+		if s.maxLatency > 0 {
+			s.reader.SetDeadline(time.Now().Add(s.maxLatency))
+		}
 		if err := s.reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				continue // nothing waiting
 			}
 			s.log.Warn("read ring buffer", zap.Error(err))
 			continue

@@ -441,6 +441,8 @@ func TestCapability(t *testing.T) {
 	}
 }
 
-func testLogger(t *testing.T) *zap.Logger {
+func testLogger(t *testing.T) *zap.Logger { return testLoggerTB(t) }
+
+func testLoggerTB(t testing.TB) *zap.Logger {
 	return zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 }

@@ -1,0 +1,98 @@
+// Command bench measures what vigil costs the node: syscall loops with no
+// agent and with the agent running, as ratios, plus the event rate the agent
+// sustained and what it lost. `make bench` runs it as root.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// row is one line of the report.
+type row struct {
+	Workload   string  `json:"workload"`
+	Condition  string  `json:"condition"`
+	Ops        int     `json:"ops"`
+	NsPerOp    float64 `json:"ns_per_op"`
+	Ratio      float64 `json:"ratio_to_no_agent"`
+	Events     uint64  `json:"events_delivered,omitempty"`
+	Lost       uint64  `json:"events_lost"`
+	EventsPerS float64 `json:"events_per_second,omitempty"`
+	AgentCPU   float64 `json:"agent_cpu_cores,omitempty"`
+	Command    string  `json:"command"`
+}
+
+func main() {
+	agent := flag.String("agent", "bin/vigil-agent", "the vigil-agent binary")
+	opens := flag.Int("opens", 1_000_000, "open+close iterations per run")
+	execs := flag.Int("execs", 2000, "fork+exec iterations per run")
+	runs := flag.Int("runs", 3, "runs per condition; the median is reported")
+	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
+	flag.Parse()
+
+	if os.Geteuid() != 0 {
+		fail(fmt.Errorf("bench loads BPF programs: run it as root"))
+	}
+	runtime.LockOSThread()
+	workloads := []workload{openClose(*opens), forkExec(*execs)}
+	conditions := []condition{noAgent(), traceAgent(*agent)}
+
+	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d runs\n\n", time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), *runs)
+	var rows []row
+	for _, w := range workloads {
+		var base float64
+		for _, c := range conditions {
+			r, err := measure(w, c, *runs)
+			if err != nil {
+				fail(fmt.Errorf("%s with %s: %w", w.name, c.name, err))
+			}
+			if c.baseline {
+				base = r.NsPerOp
+			}
+			r.Ratio = r.NsPerOp / base
+			rows = append(rows, r)
+			printRow(r)
+		}
+	}
+	if err := writeJSON(*out, rows); err != nil {
+		fail(err)
+	}
+	fmt.Printf("\nrows written to %s\n", *out)
+}
+
+func printRow(r row) {
+	fmt.Printf("%-12s %-22s %9d ops %10.0f ns/op  %5.2fx", r.Workload, r.Condition, r.Ops, r.NsPerOp, r.Ratio)
+	if r.Events > 0 || r.Lost > 0 {
+		fmt.Printf("  %8.0f events/s  lost %d  agent %.2f cores", r.EventsPerS, r.Lost, r.AgentCPU)
+	}
+	fmt.Printf("\n    $ %s\n", r.Command)
+}
+
+func writeJSON(path string, rows []row) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rows, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func kernelRelease() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return "unknown kernel"
+	}
+	return "Linux " + string(b[:len(b)-1])
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
