@@ -7,7 +7,7 @@ set -euo pipefail
 
 declare -A want=(
 	[test]="containerd runc busybox-static"
-	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler"
+	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler libprotobuf-dev"
 	[bench]="containerd runc busybox-static"
 )
 
