@@ -56,7 +56,11 @@ func serverTLS(t testing.TB, ca *pki.Authority) *tls.Config {
 }
 
 func startEnv(t testing.TB, tweak func(*Options)) *env {
-	ca := newAuthority(t)
+	return startEnvAt(t, newAuthority(t), "127.0.0.1:0", tweak)
+}
+
+// startEnvAt starts a collector whose clients are signed by ca, on addr.
+func startEnvAt(t testing.TB, ca *pki.Authority, addr string, tweak func(*Options)) *env {
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "collector.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +75,7 @@ func startEnv(t testing.TB, tweak func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -91,4 +92,25 @@ func (i Issued) KeyPair() (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("parse issued key pair: %w", err)
 	}
 	return cert, nil
+}
+
+// LoadAuthority reads a CA certificate and its private key from PEM files
+// (as WriteSetup writes them), to issue more certificates.
+func LoadAuthority(certFile, keyFile string) (*Authority, error) {
+	kp, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load CA %s: %w", certFile, err)
+	}
+	cert, err := x509.ParseCertificate(kp.Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("parse CA %s: %w", certFile, err)
+	}
+	if !cert.IsCA {
+		return nil, fmt.Errorf("%s is not a CA certificate", certFile)
+	}
+	signer, ok := kp.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("CA key %s cannot sign", keyFile)
+	}
+	return &Authority{Cert: cert, Key: signer}, nil
 }
