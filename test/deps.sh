@@ -6,7 +6,7 @@
 set -euo pipefail
 
 declare -A want=(
-	[test]="containerd runc busybox-static postgresql"
+	[test]="containerd runc busybox-static postgresql patch"
 	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler libprotobuf-dev"
 	[bench]="containerd runc busybox-static"
 )

@@ -1,0 +1,73 @@
+// Package profile is vigil's model of what a container image normally does:
+// one profile per image digest, holding four allowlists (executables, files,
+// network destinations, capabilities), each entry with its evidence (first
+// and last seen, count, distinct containers and nodes).
+//
+// It is pure Go with no dependency on the sensor or the kernel; the agent's
+// stages use it as follows:
+//
+//   - learning: a Draft per digest folds Observations (Draft.Observe), records
+//     lost or unattributed events (Draft.MarkIncomplete), reports its
+//     Stability, and is persisted across restarts by a DraftStore;
+//   - the collector merges drafts of one digest from many nodes (Merge) and
+//     shows what changed between two revisions (Compare);
+//   - monitor and enforce check behaviour with Profile.Allows, which names the
+//     rule that decided;
+//   - ModePolicy resolves learn / monitor / enforce for a container;
+//   - DirLoader keeps the profiles of a directory of YAML files (ConfigMap or
+//     GitOps) in force, hot-reloading and rejecting bad files while keeping
+//     the previous valid profile.
+//
+// # Path patterns
+//
+// Executable, file and unix socket entries are absolute path patterns whose
+// components are literal names or one of two wildcards, each a whole
+// component: "*" matches exactly one component (/proc/*/status) and "**",
+// allowed only last, matches one or more (/usr/lib/**). There are no partial
+// globs and no escapes, so a lookup walks a trie with one map access per
+// component. Abstract unix sockets are written @name and match exactly.
+//
+// # Generalisation
+//
+// A learned profile must not grow without bound. Components that vary
+// between runs (all digits, long hex ids, UUIDs) are learned as "*"; a
+// directory with more than Limits.CollapseThreshold distinct children is
+// collapsed to dir/* (temp files); more than Limits.NetCollapseThreshold
+// hosts of one /24 (or /64) on one port and protocol collapse to that
+// subnet. Each list holds at most Limits.MaxEntries entries: past that,
+// new behaviour is not added and the profile is marked incomplete with the
+// reason and the number of observations left out. Nothing is dropped
+// silently.
+//
+// # Document
+//
+// Profiles serialise as canonical YAML (Encode): apiVersion vigil.dev/v1,
+// kind ImageProfile, metadata (image, digest, version, mode, learning run)
+// and spec with the four lists in sorted order, so equal profiles give equal
+// bytes and two revisions diff line by line:
+//
+//	apiVersion: vigil.dev/v1
+//	kind: ImageProfile
+//	metadata:
+//	  image: docker.io/library/nginx:1.27
+//	  digest: sha256:…
+//	  version: 3
+//	  mode: monitor
+//	spec:
+//	  executables:
+//	    - path: /usr/sbin/nginx
+//	  files:
+//	    - path: /etc/nginx/**
+//	      access: read            # read, write (includes create/truncate) or readwrite
+//	  network:
+//	    - address: 10.96.0.10     # an address or a CIDR
+//	      port: 53                # a port, a range 8000-8100, or any
+//	      protocol: udp           # tcp or udp
+//	    - unix: /run/nginx.sock
+//	  capabilities:
+//	    - name: CAP_NET_BIND_SERVICE
+//
+// Learned entries carry evidence: {firstSeen, lastSeen, count, containers,
+// nodes}. Decode is strict and reports every problem with file, line,
+// column and field.
+package profile

@@ -1,0 +1,196 @@
+package profile
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Draft is the profile of one image digest while it is being learned on a
+// node: it folds Observations into the four allowlists, generalising paths
+// and respecting Limits. A Draft is safe for concurrent use.
+type Draft struct {
+	mu       sync.Mutex
+	lim      Limits
+	image    string
+	digest   string
+	exec     *pathList
+	files    *pathList
+	unix     *pathList
+	inet     *netList
+	caps     [MaxCapability + 1]capSlot
+	learning Learning
+}
+
+type capSlot struct {
+	present  bool
+	evidence Evidence
+}
+
+// NewDraft starts an empty draft for the image with the given digest.
+func NewDraft(image, digest string, lim Limits) (*Draft, error) {
+	if err := ValidateDigest(digest); err != nil {
+		return nil, fmt.Errorf("new draft: %w", err)
+	}
+	return &Draft{
+		lim:    lim.withDefaults(),
+		image:  image,
+		digest: digest,
+		exec:   newPathList(),
+		files:  newPathList(),
+		unix:   newPathList(),
+		inet:   newNetList(),
+	}, nil
+}
+
+// Digest is the image digest the draft learns.
+func (d *Draft) Digest() string { return d.digest }
+
+// Image is the human-readable image name.
+func (d *Draft) Image() string { return d.image }
+
+// Observe folds one observation into the draft. It reports whether the
+// draft grew: a new entry, or new access bits on an existing one. An
+// observation the draft cannot take because its list is full is counted as
+// an incomplete reason and reported as not added. Malformed observations
+// (relative path, unknown kind, capability or protocol) return an error and
+// change nothing; the caller counts them.
+func (d *Draft) Observe(o Observation) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var (
+		added, full bool
+		list        string
+		err         error
+	)
+	t := normTime(o.Time)
+	switch o.Kind {
+	case KindExec:
+		list = ListExecutables
+		added, full, err = d.observePath(d.exec, len(d.exec.entries), o.Path, 0, &o, t)
+	case KindOpen:
+		list = ListFiles
+		if o.Access == 0 || o.Access&^AccessReadWrite != 0 {
+			return false, fmt.Errorf("observe open of %q: invalid access %d", o.Path, o.Access)
+		}
+		added, full, err = d.observePath(d.files, len(d.files.entries), o.Path, o.Access, &o, t)
+	case KindConnect:
+		list = ListNetwork
+		added, full, err = d.observeConnect(&o, t)
+	case KindCapability:
+		list = ListCapabilities
+		added, err = d.observeCapability(&o, t)
+	default:
+		return false, fmt.Errorf("observe: unknown observation kind %d", o.Kind)
+	}
+	if err != nil {
+		return false, err
+	}
+	d.learning.record(t, shortID(o.ContainerID), o.Node, added, d.lim.MaxLearningIDs)
+	if full {
+		d.learning.markIncomplete(listFullReason(list, d.lim.MaxEntries), 1)
+	}
+	return added, nil
+}
+
+func listFullReason(list string, max int) string {
+	return fmt.Sprintf("%s list full (limit %d entries)", list, max)
+}
+
+// observePath is Observe for the three path lists; n is the current size
+// of the allowlist the path counts against.
+func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observation, t time.Time) (added, full bool, err error) {
+	if isAbstract(p) {
+		if err := validateUnix(p); err != nil {
+			return false, false, fmt.Errorf("observe %s %q: %w", o.Kind, p, err)
+		}
+	} else if p, err = cleanAbs(p); err != nil {
+		return false, false, fmt.Errorf("observe %s: %w", o.Kind, err)
+	}
+	if id, ok := l.find(p, acc); ok {
+		l.entries[id].Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+		return false, false, nil
+	}
+	g := p
+	if !isAbstract(p) {
+		g = generalizePath(p)
+	}
+	if id, ok := l.byPath[g]; ok {
+		l.widen(id, acc)
+		l.entries[id].Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+		return true, false, nil
+	}
+	if n >= d.lim.MaxEntries {
+		return false, true, nil
+	}
+	e := FileEntry{Path: g, Access: acc}
+	e.Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+	if l.add(e, d.lim.CollapseThreshold) {
+		l.collapse(d.lim)
+	}
+	return true, false, nil
+}
+
+func (d *Draft) networkLen() int { return len(d.inet.entries) + len(d.unix.entries) }
+
+var errNoDestination = errors.New("observe connect: neither a unix path nor a valid address")
+
+func (d *Draft) observeConnect(o *Observation, t time.Time) (added, full bool, err error) {
+	if o.UnixPath != "" {
+		return d.observePath(d.unix, d.networkLen(), o.UnixPath, 0, o, t)
+	}
+	dst := o.Network
+	if !dst.Addr.IsValid() {
+		return false, false, errNoDestination
+	}
+	if dst.Protocol != TCP && dst.Protocol != UDP {
+		return false, false, fmt.Errorf("observe connect to %s: unknown protocol %d", dst.Addr, dst.Protocol)
+	}
+	if id, ok := d.inet.ix.lookup(dst); ok {
+		d.inet.entries[id].Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+		return false, false, nil
+	}
+	if d.networkLen() >= d.lim.MaxEntries {
+		return false, true, nil
+	}
+	e := hostEntry(dst)
+	e.Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+	if d.inet.add(e, d.lim.NetCollapseThreshold) {
+		d.inet.collapse(d.lim)
+	}
+	return true, false, nil
+}
+
+func (d *Draft) observeCapability(o *Observation, t time.Time) (bool, error) {
+	if !o.Capability.Valid() {
+		return false, fmt.Errorf("observe capability: unknown capability number %d", o.Capability)
+	}
+	slot := &d.caps[o.Capability]
+	added := !slot.present
+	slot.present = true
+	slot.evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+	return added, nil
+}
+
+// MarkIncomplete records that count events were lost or could not be
+// attributed while the draft was learning, so it may lack behaviour the
+// image has. The reason is kept (summed per reason) and serialised.
+func (d *Draft) MarkIncomplete(reason string, count uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.learning.markIncomplete(reason, count)
+}
+
+// Stability measures the draft's learning run as of now.
+func (d *Draft) Stability(now time.Time) Stability {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := len(d.exec.entries) + len(d.files.entries) + d.networkLen()
+	for _, c := range d.caps {
+		if c.present {
+			n++
+		}
+	}
+	return d.learning.stability(n, now)
+}

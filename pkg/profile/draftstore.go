@@ -1,0 +1,120 @@
+package profile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// draftSuffix ends every draft file; drafts are canonical profile YAML.
+const draftSuffix = ".draft.yaml"
+
+// DraftStore keeps drafts in a node's state directory so that learning
+// survives an agent restart. Each draft is one canonical YAML file named
+// after its digest, replaced atomically on save (write a temporary file,
+// fsync it, rename it over the old one, fsync the directory): a crash
+// leaves either the old draft or the new one, never a torn file.
+type DraftStore struct {
+	dir     string
+	lim     Limits
+	corrupt prometheus.Counter
+}
+
+// OpenDraftStore opens (creating it if needed) the draft directory. Drafts
+// loaded from it are normalised under lim. Metrics are registered with reg.
+func OpenDraftStore(dir string, lim Limits, reg prometheus.Registerer) (*DraftStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open draft store: %w", err)
+	}
+	s := &DraftStore{dir: dir, lim: lim, corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_profile_drafts_unloadable_total",
+		Help: "Draft files that could not be loaded at start (set aside as *.corrupt, learning restarts for that digest).",
+	})}
+	if err := reg.Register(s.corrupt); err != nil {
+		return nil, fmt.Errorf("register draft store metrics: %w", err)
+	}
+	return s, nil
+}
+
+// fileName maps a digest to its draft file; ':' is kept out of file names.
+func (s *DraftStore) fileName(digest string) string {
+	return filepath.Join(s.dir, strings.ReplaceAll(digest, ":", "_")+draftSuffix)
+}
+
+// Save writes the draft's current state atomically.
+func (s *DraftStore) Save(d *Draft) error {
+	data, err := Encode(d.Profile())
+	if err != nil {
+		return fmt.Errorf("save draft: %w", err)
+	}
+	if err := writeAtomic(s.fileName(d.Digest()), data); err != nil {
+		return fmt.Errorf("save draft %s: %w", d.Digest(), err)
+	}
+	return nil
+}
+
+// Delete removes a digest's draft (after it was promoted or abandoned).
+func (s *DraftStore) Delete(digest string) error {
+	if err := os.Remove(s.fileName(digest)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("delete draft %s: %w", digest, err)
+	}
+	return syncDir(s.dir)
+}
+
+// LoadAll loads every saved draft. A file that cannot be read or decoded,
+// or whose name does not match its digest, is renamed to *.corrupt so it is
+// kept for inspection but not retried, counted in a metric, and reported in
+// the returned error; the other drafts still load. Temporary files left by
+// an interrupted save are removed.
+func (s *DraftStore) LoadAll() ([]*Draft, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("load drafts: %w", err)
+	}
+	var drafts []*Draft
+	var errs []error
+	for _, e := range entries {
+		name := filepath.Join(s.dir, e.Name())
+		switch {
+		case strings.HasPrefix(e.Name(), tmpPrefix):
+			if err := os.Remove(name); err != nil {
+				errs = append(errs, fmt.Errorf("remove leftover %s: %w", name, err))
+			}
+		case strings.HasSuffix(e.Name(), draftSuffix):
+			d, err := s.load(name)
+			if err != nil {
+				s.corrupt.Inc()
+				if rerr := os.Rename(name, name+".corrupt"); rerr != nil {
+					err = errors.Join(err, rerr)
+				}
+				errs = append(errs, err)
+				continue
+			}
+			drafts = append(drafts, d)
+		}
+	}
+	return drafts, errors.Join(errs...)
+}
+
+func (s *DraftStore) load(name string) (*Draft, error) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("load draft: %w", err)
+	}
+	p, err := Decode(name, data)
+	if err != nil {
+		return nil, fmt.Errorf("load draft: %w", err)
+	}
+	if s.fileName(p.Metadata.Digest) != name {
+		return nil, fmt.Errorf("load draft %s: holds digest %s", name, p.Metadata.Digest)
+	}
+	d, err := DraftFromProfile(p, s.lim)
+	if err != nil {
+		return nil, fmt.Errorf("load draft %s: %w", name, err)
+	}
+	return d, nil
+}

@@ -1,0 +1,117 @@
+package profile
+
+import "path"
+
+// matcher is a profile compiled for Allows: one index per allowlist and the
+// rule strings precomputed, so a check allocates nothing.
+type matcher struct {
+	exec      *pathIndex
+	execRules []string
+	files     *pathIndex
+	fileRules []string
+	unix      *pathIndex
+	abstract  map[string]string
+	unixRules []string
+	inet      *netIndex
+	inetRules []string
+	caps      [MaxCapability + 1]string
+}
+
+func compile(p *Profile) *matcher {
+	m := &matcher{
+		exec:     newPathIndex(),
+		files:    newPathIndex(),
+		unix:     newPathIndex(),
+		abstract: make(map[string]string),
+		inet:     newNetIndex(),
+	}
+	for _, e := range p.Spec.Executables {
+		m.exec.insert(e.Path, int32(len(m.execRules)), 0)
+		m.execRules = append(m.execRules, rule(ListExecutables, e))
+	}
+	for _, e := range p.Spec.Files {
+		m.files.insert(e.Path, int32(len(m.fileRules)), e.Access)
+		m.fileRules = append(m.fileRules, rule(ListFiles, e))
+	}
+	for _, e := range p.Spec.Network {
+		switch {
+		case !e.IsUnix():
+			m.inet.insert(int32(len(m.inetRules)), e)
+			m.inetRules = append(m.inetRules, rule(ListNetwork, e))
+		case isAbstract(e.Unix):
+			m.abstract[e.Unix] = rule(ListNetwork, e)
+		default:
+			m.unix.insert(e.Unix, int32(len(m.unixRules)), 0)
+			m.unixRules = append(m.unixRules, rule(ListNetwork, e))
+		}
+	}
+	for _, e := range p.Spec.Capabilities {
+		if e.Capability.Valid() {
+			m.caps[e.Capability] = rule(ListCapabilities, e)
+		}
+	}
+	return m
+}
+
+func (p *Profile) matcher() *matcher {
+	if m := p.compiled.Load(); m != nil {
+		return m
+	}
+	m := compile(p)
+	if p.compiled.CompareAndSwap(nil, m) {
+		return m
+	}
+	return p.compiled.Load()
+}
+
+// Allows checks an observation against the profile. It returns whether the
+// behaviour is allowed and the rule that decided: "<list>: <entry>" for the
+// entry that allows it, or "no rule matched in <list>". An open with no
+// access bits is checked as a read. Evidence fields of o are ignored.
+func (p *Profile) Allows(o Observation) (bool, string) {
+	m := p.matcher()
+	switch o.Kind {
+	case KindExec:
+		return lookupPath(m.exec, m.execRules, o.Path, 0, ListExecutables)
+	case KindOpen:
+		need := o.Access
+		if need == 0 {
+			need = AccessRead
+		}
+		return lookupPath(m.files, m.fileRules, o.Path, need, ListFiles)
+	case KindConnect:
+		if o.UnixPath != "" {
+			if isAbstract(o.UnixPath) {
+				r, ok := m.abstract[o.UnixPath]
+				if !ok {
+					return false, noRule(ListNetwork)
+				}
+				return true, r
+			}
+			return lookupPath(m.unix, m.unixRules, o.UnixPath, 0, ListNetwork)
+		}
+		if id, ok := m.inet.lookup(o.Network); ok {
+			return true, m.inetRules[id]
+		}
+		return false, noRule(ListNetwork)
+	case KindCapability:
+		if o.Capability.Valid() && m.caps[o.Capability] != "" {
+			return true, m.caps[o.Capability]
+		}
+		return false, noRule(ListCapabilities)
+	}
+	return false, "unknown observation kind " + o.Kind.String()
+}
+
+// notAbsolute is the rule string for a path Allows cannot check.
+const notAbsolute = "no rule matched: not an absolute path"
+
+func lookupPath(ix *pathIndex, rules []string, p string, need Access, list string) (bool, string) {
+	if len(p) == 0 || p[0] != '/' {
+		return false, notAbsolute
+	}
+	if id, ok := ix.lookup(path.Clean(p), need); ok {
+		return true, rules[id]
+	}
+	return false, noRule(list)
+}

@@ -1,0 +1,132 @@
+package profile
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Kind says which hook an Observation came from and so which allowlist it
+// is checked against.
+type Kind uint8
+
+// The four kinds of behaviour a profile allows.
+const (
+	KindExec Kind = iota + 1
+	KindOpen
+	KindConnect
+	KindCapability
+)
+
+// String names the kind as the sensor and alerts do.
+func (k Kind) String() string {
+	switch k {
+	case KindExec:
+		return "exec"
+	case KindOpen:
+		return "open"
+	case KindConnect:
+		return "connect"
+	case KindCapability:
+		return "capability"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Access is a bit set of what a file open asked for. Write includes creating
+// and truncating the file.
+type Access uint8
+
+// Access bits; AccessReadWrite is both.
+const (
+	AccessRead      Access = 1
+	AccessWrite     Access = 2
+	AccessReadWrite        = AccessRead | AccessWrite
+)
+
+// String gives the YAML spelling: read, write or readwrite.
+func (a Access) String() string {
+	switch a {
+	case AccessRead:
+		return "read"
+	case AccessWrite:
+		return "write"
+	case AccessReadWrite:
+		return "readwrite"
+	}
+	return fmt.Sprintf("access(%d)", uint8(a))
+}
+
+// ParseAccess reads the YAML spelling of an Access.
+func ParseAccess(s string) (Access, error) {
+	switch s {
+	case "read":
+		return AccessRead, nil
+	case "write":
+		return AccessWrite, nil
+	case "readwrite":
+		return AccessReadWrite, nil
+	}
+	return 0, fmt.Errorf("unknown access %q (want read, write or readwrite)", s)
+}
+
+// Protocol is the transport of a connect.
+type Protocol uint8
+
+// Transports a network entry can name.
+const (
+	TCP Protocol = iota + 1
+	UDP
+)
+
+// String gives the YAML spelling: tcp or udp.
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return fmt.Sprintf("protocol(%d)", uint8(p))
+}
+
+// ParseProtocol reads the YAML spelling of a Protocol.
+func ParseProtocol(s string) (Protocol, error) {
+	switch s {
+	case "tcp":
+		return TCP, nil
+	case "udp":
+		return UDP, nil
+	}
+	return 0, fmt.Errorf("unknown protocol %q (want tcp or udp)", s)
+}
+
+// Destination is where an inet connect went. The address family is the
+// address's own; IPv4-mapped IPv6 addresses are treated as IPv4.
+type Destination struct {
+	Addr     netip.Addr
+	Port     uint16
+	Protocol Protocol
+}
+
+// Observation is one exec, open, connect or capability use of a container,
+// as the sensor and container attribution deliver it. Which fields matter
+// depends on Kind:
+//
+//	KindExec:       Path (absolute path of the executed file)
+//	KindOpen:       Path and Access
+//	KindConnect:    Network for inet sockets, or UnixPath for unix sockets
+//	KindCapability: Capability (the kernel's number, e.g. 13 for CAP_NET_RAW)
+//
+// ContainerID, Node and Time are evidence; they do not affect matching.
+type Observation struct {
+	Kind        Kind
+	Path        string
+	Access      Access
+	Network     Destination
+	UnixPath    string
+	Capability  Capability
+	ContainerID string
+	Node        string
+	Time        time.Time
+}

@@ -1,0 +1,28 @@
+package profile
+
+import (
+	"maps"
+	"slices"
+)
+
+// Set is an immutable collection of profiles in force, keyed by digest.
+// Loaders publish a new Set on every change; readers keep the one they got.
+type Set struct {
+	byDigest   map[string]*Profile
+	generation uint64
+}
+
+// Get returns the profile for an image digest.
+func (s *Set) Get(digest string) (*Profile, bool) {
+	p, ok := s.byDigest[digest]
+	return p, ok
+}
+
+// Len is the number of profiles.
+func (s *Set) Len() int { return len(s.byDigest) }
+
+// Digests lists the digests in sorted order.
+func (s *Set) Digests() []string { return slices.Sorted(maps.Keys(s.byDigest)) }
+
+// Generation increases with every change a loader publishes.
+func (s *Set) Generation() uint64 { return s.generation }

@@ -1,0 +1,75 @@
+package profile
+
+// Profile returns a snapshot of the draft as a profile in learn mode, in
+// canonical order. The snapshot shares nothing with the draft.
+func (d *Draft) Profile() *Profile {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := &Profile{Metadata: Metadata{
+		Image:    d.image,
+		Digest:   d.digest,
+		Mode:     ModeLearn,
+		Learning: d.learning.clone(),
+	}}
+	for _, e := range d.exec.entries {
+		p.Spec.Executables = append(p.Spec.Executables, ExecEntry{Path: e.Path, Evidence: e.Evidence.clone()})
+	}
+	for _, e := range d.files.entries {
+		e.Evidence = e.Evidence.clone()
+		p.Spec.Files = append(p.Spec.Files, e)
+	}
+	for _, e := range d.inet.entries {
+		e.Evidence = e.Evidence.clone()
+		p.Spec.Network = append(p.Spec.Network, e)
+	}
+	for _, e := range d.unix.entries {
+		p.Spec.Network = append(p.Spec.Network, NetworkEntry{Unix: e.Path, Evidence: e.Evidence.clone()})
+	}
+	for c, s := range d.caps {
+		if s.present {
+			p.Spec.Capabilities = append(p.Spec.Capabilities, CapabilityEntry{Capability: Capability(c), Evidence: s.evidence.clone()})
+		}
+	}
+	p.Spec.Sort()
+	return p
+}
+
+// absorb adds every entry of p to the draft, merging evidence (and access
+// bits) into entries with the same pattern, without applying limits or
+// generalisation; normalize does that afterwards.
+func (d *Draft) absorb(p *Profile) {
+	d.learning.merge(p.Metadata.Learning, d.lim.MaxLearningIDs)
+	for _, e := range p.Spec.Executables {
+		d.absorbPath(d.exec, FileEntry{Path: e.Path, Evidence: e.Evidence})
+	}
+	for _, e := range p.Spec.Files {
+		d.absorbPath(d.files, e)
+	}
+	for _, e := range p.Spec.Network {
+		if e.IsUnix() {
+			d.absorbPath(d.unix, FileEntry{Path: e.Unix, Evidence: e.Evidence})
+			continue
+		}
+		if id, ok := d.inet.byKey[keyOf(e)]; ok {
+			d.inet.entries[id].Evidence.merge(e.Evidence, d.lim.MaxEvidenceIDs)
+			continue
+		}
+		e.Evidence = e.Evidence.clone()
+		d.inet.add(e, d.lim.NetCollapseThreshold)
+	}
+	for _, e := range p.Spec.Capabilities {
+		slot := &d.caps[e.Capability]
+		slot.present = true
+		slot.evidence.merge(e.Evidence, d.lim.MaxEvidenceIDs)
+	}
+}
+
+func (d *Draft) absorbPath(l *pathList, e FileEntry) {
+	if id, ok := l.byPath[e.Path]; ok {
+		l.widen(id, e.Access)
+		l.entries[id].Evidence.merge(e.Evidence, d.lim.MaxEvidenceIDs)
+		return
+	}
+	e.Evidence = e.Evidence.clone()
+	l.add(e, d.lim.CollapseThreshold)
+}
