@@ -1,5 +1,6 @@
 // Package store keeps what the collector receives: alerts, the last status of
-// every node, and profiles with their versions and the drafts they merge.
+// every node, and profiles (canonical YAML with digest, version and mode
+// columns) with the per-node drafts they are merged from.
 //
 // Two backends implement Store over database/sql with the same schema and
 // semantics: SQLite through modernc.org/sqlite (pure Go, embedded, the

@@ -31,6 +31,24 @@ var postgresDialect = dialect{
 			node TEXT PRIMARY KEY,
 			received_ns BIGINT NOT NULL,
 			payload BYTEA NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS profiles (
+			digest TEXT NOT NULL,
+			version BIGINT NOT NULL,
+			mode TEXT NOT NULL,
+			image TEXT NOT NULL,
+			sha256 TEXT NOT NULL,
+			author TEXT NOT NULL,
+			nodes TEXT NOT NULL,
+			created_ns BIGINT NOT NULL,
+			yaml BYTEA NOT NULL,
+			PRIMARY KEY (digest, version))`,
+		`CREATE TABLE IF NOT EXISTS drafts (
+			digest TEXT NOT NULL,
+			node TEXT NOT NULL,
+			image TEXT NOT NULL,
+			updated_ns BIGINT NOT NULL,
+			yaml BYTEA NOT NULL,
+			PRIMARY KEY (digest, node))`,
 	},
 }
 

@@ -18,6 +18,7 @@ var ErrNotFound = errors.New("not found")
 type Store interface {
 	AlertStore
 	NodeStore
+	ProfileStore
 	// Prune applies a retention policy and reports how many alerts it deleted.
 	Prune(ctx context.Context, r Retention) (int64, error)
 	// Ping checks that the database answers.

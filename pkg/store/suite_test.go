@@ -32,6 +32,8 @@ func runSuite(t *testing.T, open opener) {
 		"EmptyQueryOnEmptyStore":     testEmptyQueryOnEmptyStore,
 		"PutAlertsEmptyBatchIsNoop":  testPutAlertsEmptyBatch,
 		"BatchWithDuplicateInsideIt": testBatchWithDuplicateInsideIt,
+		"ProfileVersions":            testProfileVersions,
+		"Drafts":                     testDrafts,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })

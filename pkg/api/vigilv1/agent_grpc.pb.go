@@ -43,7 +43,10 @@ type AgentServiceClient interface {
 	// change as it happens.
 	WatchProfiles(ctx context.Context, in *WatchProfilesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ProfileUpdate], error)
 	// SubmitDraft hands in a profile learned on this node; the collector merges
-	// it with the drafts of the same digest from other nodes.
+	// it with the drafts of the same digest from other nodes. While the
+	// digest's latest version is in learn mode, a merge that changes what is
+	// allowed becomes a new version; once promoted (monitor, enforce) drafts
+	// are kept but the promoted profile is not changed.
 	SubmitDraft(ctx context.Context, in *SubmitDraftRequest, opts ...grpc.CallOption) (*SubmitDraftResponse, error)
 }
 
@@ -125,7 +128,10 @@ type AgentServiceServer interface {
 	// change as it happens.
 	WatchProfiles(*WatchProfilesRequest, grpc.ServerStreamingServer[ProfileUpdate]) error
 	// SubmitDraft hands in a profile learned on this node; the collector merges
-	// it with the drafts of the same digest from other nodes.
+	// it with the drafts of the same digest from other nodes. While the
+	// digest's latest version is in learn mode, a merge that changes what is
+	// allowed becomes a new version; once promoted (monitor, enforce) drafts
+	// are kept but the promoted profile is not changed.
 	SubmitDraft(context.Context, *SubmitDraftRequest) (*SubmitDraftResponse, error)
 	mustEmbedUnimplementedAgentServiceServer()
 }

@@ -699,8 +699,11 @@ type DiffProfilesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Human-readable difference, one change per line ("+ exec /bin/sh").
 	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
-	// True when the two profiles allow the same behaviour.
-	Equal         bool `protobuf:"varint,2,opt,name=equal,proto3" json:"equal,omitempty"`
+	// True when the two profiles allow the same behaviour in the same mode
+	// (evidence may differ; see unified).
+	Equal bool `protobuf:"varint,2,opt,name=equal,proto3" json:"equal,omitempty"`
+	// Unified diff of the two canonical YAML documents.
+	Unified       string `protobuf:"bytes,3,opt,name=unified,proto3" json:"unified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -747,6 +750,13 @@ func (x *DiffProfilesResponse) GetEqual() bool {
 		return x.Equal
 	}
 	return false
+}
+
+func (x *DiffProfilesResponse) GetUnified() string {
+	if x != nil {
+		return x.Unified
+	}
+	return ""
 }
 
 type SetProfileModeRequest struct {
@@ -858,8 +868,8 @@ func (x *SetProfileModeResponse) GetProfile() *Profile {
 type ImportProfileRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Yaml  []byte                 `protobuf:"bytes,1,opt,name=yaml,proto3" json:"yaml,omitempty"`
-	// Mode of the imported version; unspecified keeps the current mode
-	// (learn for a new digest).
+	// Mode of the imported version; unspecified takes the document's
+	// metadata.mode.
 	Mode          ProfileMode `protobuf:"varint,2,opt,name=mode,proto3,enum=vigil.v1.ProfileMode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1082,10 +1092,11 @@ const file_vigil_v1_consumer_proto_rawDesc = "" +
 	"\bversions\x18\x02 \x03(\x03R\bversions\"e\n" +
 	"\x13DiffProfilesRequest\x12(\n" +
 	"\x04from\x18\x01 \x01(\v2\x14.vigil.v1.ProfileRefR\x04from\x12$\n" +
-	"\x02to\x18\x02 \x01(\v2\x14.vigil.v1.ProfileRefR\x02to\"@\n" +
+	"\x02to\x18\x02 \x01(\v2\x14.vigil.v1.ProfileRefR\x02to\"Z\n" +
 	"\x14DiffProfilesResponse\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x12\x14\n" +
-	"\x05equal\x18\x02 \x01(\bR\x05equal\"\x8c\x01\n" +
+	"\x05equal\x18\x02 \x01(\bR\x05equal\x12\x18\n" +
+	"\aunified\x18\x03 \x01(\tR\aunified\"\x8c\x01\n" +
 	"\x15SetProfileModeRequest\x12!\n" +
 	"\fimage_digest\x18\x01 \x01(\tR\vimageDigest\x12)\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.vigil.v1.ProfileModeR\x04mode\x12%\n" +

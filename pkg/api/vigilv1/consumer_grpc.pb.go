@@ -50,8 +50,8 @@ type ConsumerServiceClient interface {
 	GetProfile(ctx context.Context, in *GetProfileRequest, opts ...grpc.CallOption) (*GetProfileResponse, error)
 	// DiffProfiles compares two versions of one digest, or two digests.
 	DiffProfiles(ctx context.Context, in *DiffProfilesRequest, opts ...grpc.CallOption) (*DiffProfilesResponse, error)
-	// SetProfileMode makes a new version with another mode (promotion) and
-	// pushes it to agents.
+	// SetProfileMode makes a new version, the latest one's allowlists with
+	// another mode (promotion), and pushes it to agents.
 	SetProfileMode(ctx context.Context, in *SetProfileModeRequest, opts ...grpc.CallOption) (*SetProfileModeResponse, error)
 	ImportProfile(ctx context.Context, in *ImportProfileRequest, opts ...grpc.CallOption) (*ImportProfileResponse, error)
 	ExportProfile(ctx context.Context, in *ExportProfileRequest, opts ...grpc.CallOption) (*ExportProfileResponse, error)
@@ -184,8 +184,8 @@ type ConsumerServiceServer interface {
 	GetProfile(context.Context, *GetProfileRequest) (*GetProfileResponse, error)
 	// DiffProfiles compares two versions of one digest, or two digests.
 	DiffProfiles(context.Context, *DiffProfilesRequest) (*DiffProfilesResponse, error)
-	// SetProfileMode makes a new version with another mode (promotion) and
-	// pushes it to agents.
+	// SetProfileMode makes a new version, the latest one's allowlists with
+	// another mode (promotion), and pushes it to agents.
 	SetProfileMode(context.Context, *SetProfileModeRequest) (*SetProfileModeResponse, error)
 	ImportProfile(context.Context, *ImportProfileRequest) (*ImportProfileResponse, error)
 	ExportProfile(context.Context, *ExportProfileRequest) (*ExportProfileResponse, error)
