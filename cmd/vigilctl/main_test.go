@@ -22,6 +22,7 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/collector"
 	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
 
@@ -333,5 +334,67 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 	t.Setenv("NO_COLOR", "1")
 	if o.paint(colorRed, "x") != "x" {
 		t.Fatal("colour despite NO_COLOR")
+	}
+}
+
+func TestProfilesCommands(t *testing.T) {
+	c := startCollector(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	for _, paths := range [][]string{{"/usr/sbin/nginx"}, {"/usr/sbin/nginx", "/usr/bin/curl"}} {
+		d, err := profile.NewDraft("nginx:1.27", digest, profile.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			d.Observe(profile.Observation{Kind: profile.KindExec, Path: p, Node: "node-a", ContainerID: "c1", Time: time.Now()})
+		}
+		doc, err := profile.Encode(d.Profile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: doc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := run(t, nil, c.flags("profiles", "list")...)
+	if err != nil || !strings.Contains(out, digest) || !strings.Contains(out, "learn") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "diff", digest)...)
+	if err != nil || strings.TrimSpace(out) != "+ executables: /usr/bin/curl" {
+		t.Fatalf("diff of the latest against its predecessor: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "diff", digest+"@1", digest+"@2", "--unified")...)
+	if err != nil || !strings.Contains(out, "+    - path: /usr/bin/curl") {
+		t.Fatalf("unified diff: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "show", digest+"@1")...)
+	if err != nil || !strings.Contains(out, "# version:  1 of [1 2]") || !strings.Contains(out, "kind: ImageProfile") {
+		t.Fatalf("show v1: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "mode", digest, "enforce", "--expect-version", "2")...)
+	if err != nil || !strings.Contains(out, "is now enforce (version 3)") {
+		t.Fatalf("mode: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, c.flags("profiles", "mode", digest, "monitor", "--expect-version", "2")...); err == nil || !strings.Contains(err.Error(), "review it first") {
+		t.Fatalf("stale --expect-version: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "p.yaml")
+	if out, err := run(t, nil, c.flags("profiles", "export", digest, "-f", file)...); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "import", file, "--mode", "monitor")...)
+	if err != nil || !strings.Contains(out, "as version 4 (monitor)") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "show", digest, "-o", "json")...)
+	var shown map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown["mode"] != "monitor" || shown["version"] != float64(4) {
+		t.Fatalf("show -o json: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, c.flags("profiles", "show", digest+"@x")...); err == nil || !strings.Contains(err.Error(), "positive number") {
+		t.Fatalf("bad ref: %v", err)
 	}
 }

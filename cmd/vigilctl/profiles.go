@@ -139,7 +139,8 @@ func newProfilesShowCmd(o *options) *cobra.Command {
 }
 
 func newProfilesDiffCmd(o *options) *cobra.Command {
-	return &cobra.Command{
+	var unified bool
+	cmd := &cobra.Command{
 		Use:   "diff REF [REF]",
 		Short: "Show what changed between two profiles (one REF: its previous version and it)",
 		Args:  cobra.RangeArgs(1, 2),
@@ -164,13 +165,17 @@ func newProfilesDiffCmd(o *options) *cobra.Command {
 					return err
 				}
 				if o.output == "json" {
-					return o.printJSON(map[string]any{"equal": resp.GetEqual(), "text": resp.GetText()})
+					return o.printJSON(map[string]any{"equal": resp.GetEqual(), "text": resp.GetText(), "unified": resp.GetUnified()})
 				}
-				if resp.GetEqual() {
+				text := resp.GetText()
+				if unified {
+					text = resp.GetUnified()
+				}
+				if resp.GetEqual() && !unified {
 					fmt.Fprintln(o.out, "no difference")
 					return nil
 				}
-				for _, line := range strings.SplitAfter(resp.GetText(), "\n") {
+				for _, line := range strings.SplitAfter(text, "\n") {
 					color := ""
 					switch {
 					case strings.HasPrefix(line, "+"):
@@ -187,6 +192,8 @@ func newProfilesDiffCmd(o *options) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&unified, "unified", false, "show the unified diff of the YAML documents (evidence included)")
+	return cmd
 }
 
 // previousVersion names the version before ref (the latest when ref has none).

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sink"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
@@ -50,7 +51,9 @@ type Options struct {
 	// Retention is applied every PruneEvery (default 1 minute).
 	Retention  store.Retention
 	PruneEvery time.Duration
-	Logger     *zap.Logger
+	// ProfileLimits bound merged profiles (zero: profile.DefaultLimits).
+	ProfileLimits profile.Limits
+	Logger        *zap.Logger
 	// Registerer receives the collector's metrics (required).
 	Registerer prometheus.Registerer
 }
@@ -90,6 +93,7 @@ type Collector struct {
 	m        *metrics
 	hub      *hub
 	writer   *writer
+	profiles *profiles
 	grpc     *grpc.Server
 	ready    atomic.Bool
 	stopping chan struct{}
@@ -108,6 +112,7 @@ func New(o Options) (*Collector, error) {
 	}
 	c := &Collector{opts: o, log: o.Logger, m: m, stopping: make(chan struct{})}
 	c.hub = newHub(m.subscriberDropped, m.subscribers)
+	c.profiles = &profiles{c: c, limits: o.ProfileLimits, watches: make(map[*profileWatch]struct{})}
 	c.writer = newWriter(o.Store, o.WriteBatch, m.writeBatch)
 	c.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(o.TLS)),

@@ -12,6 +12,9 @@ type metrics struct {
 	writeBatch                   prometheus.Histogram
 	statusReports                prometheus.Counter
 	pruned                       prometheus.Counter
+	drafts, profileVersions      prometheus.Counter
+	profileResyncs               prometheus.Counter
+	profileWatches               prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,10 +36,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_collector_calls_denied_total", Help: "Calls refused by authentication or authorisation.",
 		}, []string{"reason"}),
-		agentStreams:  gauge("agent_streams", "Open alert streams from agents."),
-		subscribers:   gauge("subscribers", "Live alert subscribers."),
-		statusReports: counter("status_reports_total", "Node status reports stored."),
-		pruned:        counter("alerts_pruned_total", "Alerts deleted by retention."),
+		agentStreams:    gauge("agent_streams", "Open alert streams from agents."),
+		subscribers:     gauge("subscribers", "Live alert subscribers."),
+		statusReports:   counter("status_reports_total", "Node status reports stored."),
+		pruned:          counter("alerts_pruned_total", "Alerts deleted by retention."),
+		drafts:          counter("drafts_received_total", "Draft profiles received from agents."),
+		profileVersions: counter("profile_versions_total", "Profile versions made (merged drafts, mode changes, imports)."),
+		profileResyncs: counter("profile_watch_kicked_total",
+			"Profile watches ended because the agent fell behind; it reconnects for a snapshot, nothing is lost."),
+		profileWatches: gauge("profile_watches", "Agents watching profile changes."),
 		writeBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_collector_write_batch_alerts", Help: "Alerts per store transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
@@ -45,6 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.subscriberDropped, m.denied,
 		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned,
+		m.drafts, m.profileVersions, m.profileResyncs, m.profileWatches,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
