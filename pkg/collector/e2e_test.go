@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -39,18 +40,25 @@ func newShipper(t *testing.T, ca *pki.Authority, addr, dir string) (*ship.Shippe
 // memory queue is full (an agent would drop and count; the test wants all).
 func enqueue(t *testing.T, s *ship.Shipper, from, to int) {
 	t.Helper()
+	if err := tryEnqueue(s, from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tryEnqueue(s *ship.Shipper, from, to int) error {
 	for i := from; i < to; i++ {
 		for {
 			err := s.Enqueue(testAlert(fmt.Sprintf("alert-%06d", i)))
 			if err == nil {
 				break
 			}
-			if err != ship.ErrQueueFull {
-				t.Fatal(err)
+			if !errors.Is(err, ship.ErrQueueFull) {
+				return err
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}
+	return nil
 }
 
 // requireExactlyOnce checks that the store holds alert-000000 … alert-(n-1),
@@ -172,17 +180,18 @@ func TestCollectorKilledMidStreamLosesNothing(t *testing.T) {
 	first := startCollectorProcess(t, certs, addr, db)
 	s, reg := newShipper(t, ca, addr, t.TempDir())
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		enqueue(t, s, 0, e2eAlerts)
-	}()
-	// Kill -9 once part of the stream is through: batches are in flight,
-	// some stored but not yet acknowledged.
+	// The first 60% go out while the first collector runs; it is killed
+	// (SIGKILL) once a quarter is acknowledged, with batches in flight,
+	// some stored and not yet acknowledged; the rest follow.
+	enqueued := make(chan error, 1)
+	go func() { enqueued <- tryEnqueue(s, 0, e2eAlerts*6/10) }()
 	waitFor(t, func() bool { return metric(t, reg, "vigil_ship_delivered_total") >= e2eAlerts/4 })
 	first.kill()
 	second := startCollectorProcess(t, certs, addr, db)
-	<-done
+	if err := <-enqueued; err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, s, e2eAlerts*6/10, e2eAlerts)
 	if err := s.WaitDelivered(testCtx(t, 2*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
