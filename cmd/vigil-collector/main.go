@@ -5,7 +5,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -46,7 +45,7 @@ func newRootCmd() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if err := collector.Run(ctx, cfg, log); err != nil {
 				return fmt.Errorf("collector: %w", err)
