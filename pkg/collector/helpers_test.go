@@ -66,6 +66,16 @@ func startEnvAt(t testing.TB, ca *pki.Authority, addr string, tweak func(*Option
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return serveEnv(t, ca, addr, st, tweak)
+}
+
+// startEnvWithStore starts a collector on an existing store (a restart).
+func startEnvWithStore(t testing.TB, ca *pki.Authority, addr string, st store.Store) *env {
+	return serveEnv(t, ca, addr, st, nil)
+}
+
+func serveEnv(t testing.TB, ca *pki.Authority, addr string, st store.Store, tweak func(*Options)) *env {
+	var err error
 	e := &env{ca: ca, store: st, reg: prometheus.NewRegistry()}
 	o := Options{TLS: serverTLS(t, ca), Store: st, Registerer: e.reg, Logger: zaptest.NewLogger(t)}
 	if tweak != nil {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/ship"
 )
 
 const testDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -191,5 +194,61 @@ func TestSlowProfileWatchIsKickedNotSilentlyBehind(t *testing.T) {
 	}
 	if n := metric(t, e.reg, "vigil_collector_profile_watch_kicked_total"); n != 1 {
 		t.Fatalf("kicked metric = %v", n)
+	}
+}
+
+func TestAgentProfileWatchSurvivesCollectorRestart(t *testing.T) {
+	ca := newAuthority(t)
+	addr := freeAddr(t)
+	first := startEnvAt(t, ca, addr, nil)
+	conn := dial(t, addr, clientTLS(t, ca, pki.Request{CommonName: "node-a", Role: pki.RoleAgent}))
+	updates := make(chan *vigilv1.ProfileUpdate, 16)
+	ctx, cancel := context.WithCancel(testCtx(t, 60*time.Second))
+	watchDone := make(chan error, 1)
+	go func() {
+		watchDone <- ship.ProfileWatch{
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+			Handle: func(u *vigilv1.ProfileUpdate) error { updates <- u; return nil },
+		}.Run(ctx, conn)
+	}()
+	next := func() *vigilv1.ProfileUpdate {
+		t.Helper()
+		select {
+		case u := <-updates:
+			return u
+		case <-time.After(20 * time.Second):
+			t.Fatal("no profile update within 20s")
+		}
+		return nil
+	}
+	if !next().GetSnapshotComplete() {
+		t.Fatal("empty collector: the first update must be the snapshot marker")
+	}
+	if _, err := first.agent(t, "node-a").SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: learned(t, "node-a", "/usr/sbin/nginx")}); err != nil {
+		t.Fatal(err)
+	}
+	if u := next(); u.GetProfile().GetVersion() != 1 {
+		t.Fatalf("pushed %v", u)
+	}
+	// Stop the collector and start another on the same store and address.
+	first.c.Stop(testCtx(t, 10*time.Second))
+	second := startEnvWithStore(t, ca, addr, first.store)
+	if _, err := second.consumer(t).SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: testDigest, Mode: vigilv1.ProfileMode_PROFILE_MODE_ENFORCE}); err != nil {
+		t.Fatal(err)
+	}
+	// After reconnecting, the agent sees the snapshot, which has version 2
+	// whether the promotion came before or after it.
+	deadline := time.After(20 * time.Second)
+	for found := false; !found; {
+		select {
+		case u := <-updates:
+			found = u.GetProfile().GetVersion() == 2 && u.GetProfile().GetMode() == vigilv1.ProfileMode_PROFILE_MODE_ENFORCE
+		case <-deadline:
+			t.Fatal("the promotion never reached the agent after the restart")
+		}
+	}
+	cancel()
+	if err := <-watchDone; err != nil {
+		t.Fatalf("watch ended with %v", err)
 	}
 }

@@ -39,4 +39,8 @@
 // jitter, and start again from MinBackoff after a stream that delivered.
 // Alert ids are immutable: an alert sent again with the same id but other
 // content (a higher dedup count) is taken as the one already stored.
+//
+// The rest of the agent API rides on the same connection (Shipper.Conn):
+// ProfileWatch follows the profile stream with reconnects, and status
+// reports and drafts are plain calls of vigilv1.AgentServiceClient.
 package ship

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,7 +23,7 @@ const (
 // sendLoop keeps an alert stream open, reopening it with backoff.
 func (s *Shipper) sendLoop(ctx context.Context) {
 	defer close(s.sDone)
-	wait := s.opts.MinBackoff
+	bo := newBackoff(s.opts.MinBackoff, s.opts.MaxBackoff)
 	for {
 		progressed, err := s.session(ctx)
 		s.m.connected.Set(0)
@@ -33,17 +32,15 @@ func (s *Shipper) sendLoop(ctx context.Context) {
 		}
 		s.m.reconnects.Inc()
 		if progressed {
-			wait = s.opts.MinBackoff
+			bo.reset()
 		}
-		// Full jitter keeps a fleet of agents from reconnecting in step.
-		sleep := wait/2 + rand.N(wait/2+1)
+		sleep := bo.wait()
 		s.log.Info("alert stream ended; reconnecting", zap.Error(err), zap.Duration(logKeyBackoff, sleep))
 		select {
 		case <-time.After(sleep):
 		case <-ctx.Done():
 			return
 		}
-		wait = min(wait*2, s.opts.MaxBackoff)
 	}
 }
 
