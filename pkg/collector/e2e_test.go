@@ -216,3 +216,44 @@ func loadAuthorityForClients(t *testing.T, dir string) *pki.Authority {
 	}
 	return ca
 }
+
+// TestRejectedAlertIsNotResentForever sends an alert the shipper accepts
+// but the collector refuses (no time): it is counted as dropped, and the
+// alerts behind it are delivered.
+func TestRejectedAlertIsNotResentForever(t *testing.T) {
+	e := startEnv(t, nil)
+	s, reg := newShipper(t, e.ca, e.addr, t.TempDir())
+	bad := testAlert("no-time")
+	bad.Time = nil
+	if err := s.Enqueue(bad); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, s, 0, 10)
+	if err := s.WaitDelivered(testCtx(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := metric(t, reg, "vigil_ship_dropped_total", "reason", "rejected"); n != 1 {
+		t.Fatalf("rejected drops = %v, want 1", n)
+	}
+	requireExactlyOnce(t, e.store, 10)
+	if c := s.Counters(); c["ship_dropped_rejected"] != 1 || c["ship_delivered"] != 10 || c["ship_spool_pending"] != 0 {
+		t.Fatalf("counters for the status report: %v", c)
+	}
+}
+
+func TestRetentionRunsInTheCollector(t *testing.T) {
+	e := startEnv(t, func(o *Options) {
+		o.Retention = store.Retention{MaxAge: time.Millisecond}
+		o.PruneEvery = 20 * time.Millisecond
+	})
+	s, _ := newShipper(t, e.ca, e.addr, t.TempDir())
+	enqueue(t, s, 0, 100)
+	if err := s.WaitDelivered(testCtx(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return metric(t, e.reg, "vigil_collector_alerts_pruned_total") == 100 })
+	left, _, err := e.store.QueryAlerts(testCtx(t, 10*time.Second), store.Query{})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("after retention: %d alerts, %v", len(left), err)
+	}
+}
