@@ -196,15 +196,14 @@ func (c *Collector) pruneLoop() {
 	for {
 		select {
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), c.opts.PruneEvery)
+			ctx, cancel := context.WithTimeout(context.Background(), max(c.opts.PruneEvery, time.Minute))
 			n, err := c.opts.Store.Prune(ctx, c.opts.Retention)
 			cancel()
+			// Count what was deleted even when a later step failed.
+			c.m.pruned.Add(float64(n))
 			if err != nil {
 				c.log.Error("prune alerts", zap.Error(err))
-				continue
-			}
-			if n > 0 {
-				c.m.pruned.Add(float64(n))
+			} else if n > 0 {
 				c.log.Info("pruned alerts", zap.Int64(logKeyPruned, n))
 			}
 		case <-c.stopping:
