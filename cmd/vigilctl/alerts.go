@@ -130,6 +130,9 @@ func newAlertsListCmd(o *options) *cobra.Command {
 						return err
 					}
 				}
+				if len(resp.GetAlerts()) == 0 && o.output == "text" {
+					fmt.Fprintln(cmd.ErrOrStderr(), "no alerts match")
+				}
 				if resp.GetTruncated() {
 					fmt.Fprintf(cmd.ErrOrStderr(), "(only the newest %d shown; narrow the filters or raise --limit)\n", len(resp.GetAlerts()))
 				}

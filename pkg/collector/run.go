@@ -98,8 +98,10 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	log.Info("collector stopping")
 	c.Stop(stopCtx)
 	httpSrv.Shutdown(stopCtx)
+	log.Info("collector stopped")
 	return serveErr
 }
 
