@@ -6,8 +6,8 @@
 set -euo pipefail
 
 declare -A want=(
-	[test]="containerd runc busybox-static patch"
-	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler"
+	[test]="containerd runc busybox-static postgresql patch"
+	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler libprotobuf-dev"
 	[bench]="containerd runc busybox-static"
 )
 

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/sink"
+)
+
+// filterFlags are the alert filters tail and list share.
+type filterFlags struct {
+	nodes, namespaces, images, kinds []string
+	since                            string
+}
+
+func (f *filterFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.nodes, "node", nil, "only these nodes (repeat or comma-separate)")
+	fl.StringSliceVar(&f.namespaces, "namespace", nil, "only these Kubernetes namespaces")
+	fl.StringSliceVar(&f.images, "image", nil, "only these images (name:tag or sha256 digest)")
+	fl.StringSliceVar(&f.kinds, "kind", nil, "only these kinds: exec, open, connect, capability")
+	fl.StringVar(&f.since, "since", f.since, "alerts from this long ago (1h, 30m) or this time (RFC 3339)")
+}
+
+func (f *filterFlags) proto(now time.Time) (*vigilv1.AlertFilter, error) {
+	out := &vigilv1.AlertFilter{Nodes: f.nodes, Namespaces: f.namespaces, Images: f.images}
+	for _, k := range f.kinds {
+		v, ok := vigilv1.Kind_value["KIND_"+strings.ToUpper(k)]
+		if !ok || v == 0 {
+			return nil, fmt.Errorf("kind %q: want exec, open, connect or capability", k)
+		}
+		out.Kinds = append(out.Kinds, vigilv1.Kind(v))
+	}
+	if f.since != "" {
+		t, err := parseSince(f.since, now)
+		if err != nil {
+			return nil, err
+		}
+		out.Since = timestamppb.New(t)
+	}
+	return out, nil
+}
+
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: want a duration (1h, 90m) or an RFC 3339 time (2026-05-01T12:00:00Z)", s)
+}
+
+func newAlertsCmd(o *options) *cobra.Command {
+	cmd := &cobra.Command{Use: "alerts", Short: "Tail and query alerts"}
+	cmd.AddCommand(newAlertsTailCmd(o), newAlertsListCmd(o))
+	return cmd
+}
+
+func newAlertsTailCmd(o *options) *cobra.Command {
+	var f filterFlags
+	cmd := &cobra.Command{
+		Use:   "tail",
+		Short: "Print alerts as they arrive (with --since, stored ones first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			filter, err := f.proto(time.Now())
+			if err != nil {
+				return err
+			}
+			client, closeConn, err := o.dial()
+			if err != nil {
+				return err
+			}
+			defer closeConn()
+			stream, err := client.WatchAlerts(cmd.Context(), &vigilv1.WatchAlertsRequest{Filter: filter})
+			if err != nil {
+				return o.explain(err)
+			}
+			for {
+				ev, err := stream.Recv()
+				if errors.Is(err, io.EOF) || cmd.Context().Err() != nil {
+					return nil
+				}
+				if err != nil {
+					return o.explain(err)
+				}
+				if d := ev.GetDropped(); d != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), o.paint(colorYellow, fmt.Sprintf("… %d alerts missed: this tail read too slowly", d.GetCount())))
+					continue
+				}
+				if err := o.printAlert(ev.GetAlert()); err != nil {
+					return err
+				}
+			}
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newAlertsListCmd(o *options) *cobra.Command {
+	f := filterFlags{since: "1h"}
+	var limit uint32
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "Print stored alerts, oldest first",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			filter, err := f.proto(time.Now())
+			if err != nil {
+				return err
+			}
+			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				resp, err := c.ListAlerts(ctx, &vigilv1.ListAlertsRequest{Filter: filter, Limit: limit})
+				if err != nil {
+					return err
+				}
+				for _, a := range slices.Backward(resp.GetAlerts()) {
+					if err := o.printAlert(a); err != nil {
+						return err
+					}
+				}
+				if len(resp.GetAlerts()) == 0 && o.output == "text" {
+					fmt.Fprintln(cmd.ErrOrStderr(), "no alerts match")
+				}
+				if resp.GetTruncated() {
+					fmt.Fprintf(cmd.ErrOrStderr(), "(only the newest %d shown; narrow the filters or raise --limit)\n", len(resp.GetAlerts()))
+				}
+				return nil
+			})
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().Uint32Var(&limit, "limit", 1000, "at most this many alerts")
+	return cmd
+}
+
+// printAlert writes one alert as a line of text or of JSON.
+func (o *options) printAlert(a *vigilv1.Alert) error {
+	if o.output == "json" {
+		line, err := sink.MarshalAlertJSON(a)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.out, "%s\n", line)
+		return err
+	}
+	c, p := a.GetContainer(), a.GetProcess()
+	action := strings.ToUpper(sink.ActionName(a.GetAction()))
+	actionColor := colorYellow
+	if a.GetAction() == vigilv1.Action_ACTION_BLOCKED || a.GetAction() == vigilv1.Action_ACTION_KILLED {
+		actionColor = colorRed
+	}
+	where := c.GetNamespace() + "/" + c.GetPod()
+	if c.GetPod() == "" {
+		where = "container " + shortID(c.GetId())
+	}
+	line := fmt.Sprintf("%s %s %s %s %s %s by %s (pid %d) in %s image %s",
+		o.paint(colorDim, a.GetTime().AsTime().UTC().Format(time.RFC3339)),
+		a.GetNode(),
+		o.paint(actionColor+colorBold, action),
+		sink.KindName(a.GetKind()),
+		o.paint(colorBold, sink.ObjectString(a)),
+		accessSuffix(a),
+		p.GetPath(), p.GetPid(), where, c.GetImage())
+	if a.GetRule() != "" {
+		line += " rule=" + a.GetRule()
+	}
+	if a.GetCount() > 1 {
+		line += fmt.Sprintf(" ×%d", a.GetCount())
+	}
+	_, err := fmt.Fprintln(o.out, strings.Join(strings.Fields(line), " "))
+	return err
+}
+
+func accessSuffix(a *vigilv1.Alert) string {
+	if a.GetAccess() == "" {
+		return ""
+	}
+	return "(" + a.GetAccess() + ")"
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

@@ -1,0 +1,26 @@
+// Command vigilctl is the operator's tool for vigil: tail and query alerts,
+// list nodes, review, diff and promote profiles, and make certificates for a
+// test setup.
+//
+// Connection settings come from flags, then VIGILCTL_* environment
+// variables, then the config file (~/.config/vigil/vigilctl.yaml, or
+// --config / VIGILCTL_CONFIG), whose keys are the flag names:
+//
+//	server: collector.example.com:7443
+//	ca: /etc/vigil/certs/ca.pem
+//	cert: /home/me/.config/vigil/certs/admin.pem
+//	key: /home/me/.config/vigil/certs/admin-key.pem
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	cmd := newRootCmd()
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "vigilctl:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,400 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/collector"
+	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/store"
+)
+
+// testCollector is a real collector on loopback with certificates made by
+// `vigilctl certs`.
+type testCollector struct {
+	addr, certs string
+	agent       vigilv1.AgentServiceClient
+}
+
+func startCollector(t *testing.T) *testCollector {
+	t.Helper()
+	certs := filepath.Join(t.TempDir(), "certs")
+	if _, err := run(t, nil, "certs", "--dir", certs, "--node", "node-a", "--consumer", "admin", "--server-name", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	serverTLS, err := pki.ServerTLSFiles(filepath.Join(certs, pki.ServerCertFile), filepath.Join(certs, pki.ServerKeyFile), filepath.Join(certs, pki.CAFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := collector.New(collector.Options{TLS: serverTLS, Store: st, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go c.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c.Stop(ctx)
+		st.Close()
+	})
+	agentTLS, err := pki.ClientTLSFiles(filepath.Join(certs, "node-a.pem"), filepath.Join(certs, "node-a-key.pem"), filepath.Join(certs, pki.CAFile), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(agentTLS)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &testCollector{addr: l.Addr().String(), certs: certs, agent: vigilv1.NewAgentServiceClient(conn)}
+}
+
+// flags points vigilctl at the test collector.
+func (c *testCollector) flags(args ...string) []string {
+	return append(args, "--server", c.addr,
+		"--ca", filepath.Join(c.certs, pki.CAFile),
+		"--cert", filepath.Join(c.certs, "admin.pem"),
+		"--key", filepath.Join(c.certs, "admin-key.pem"))
+}
+
+func (c *testCollector) send(t *testing.T, alerts ...*vigilv1.Alert) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := c.agent.StreamAlerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&vigilv1.AlertBatch{Seq: 1, Alerts: alerts}); err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := stream.Recv(); err != nil || len(ack.GetIds()) != len(alerts) {
+		t.Fatalf("ack %v, %v", ack, err)
+	}
+	stream.CloseSend()
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run executes vigilctl with args; ctx nil means a 30s limit.
+func run(t *testing.T, ctx context.Context, args ...string) (string, error) {
+	t.Helper()
+	if ctx == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+	}
+	// No config file from the developer's home.
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	var out syncBuffer
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func alert(id, ns string, at time.Time) *vigilv1.Alert {
+	return &vigilv1.Alert{
+		Id: id, Time: timestamppb.New(at),
+		Container: &vigilv1.Container{Id: "0123456789abcdef", Image: "nginx:1.27", ImageDigest: "sha256:aaa", Pod: "web-0", Namespace: ns},
+		Process:   &vigilv1.Process{Pid: 42, Path: "/bin/sh"},
+		Kind:      vigilv1.Kind_KIND_EXEC, Object: &vigilv1.Object{Path: "/usr/bin/nc"},
+		Action: vigilv1.Action_ACTION_BLOCKED, Rule: "exec-not-in-profile", Count: 1,
+	}
+}
+
+func TestAlertsList(t *testing.T) {
+	c := startCollector(t)
+	now := time.Now()
+	c.send(t, alert("old", "shop", now.Add(-3*time.Hour)), alert("a1", "shop", now.Add(-time.Minute)), alert("a2", "kube-system", now))
+
+	out, err := run(t, nil, c.flags("alerts", "list", "--since", "1h")...)
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "node-a BLOCKED exec /usr/bin/nc by /bin/sh (pid 42) in shop/web-0 image nginx:1.27 rule=exec-not-in-profile") ||
+		!strings.Contains(lines[1], "kube-system") {
+		t.Fatalf("list --since 1h, oldest first:\n%s", out)
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Fatal("colour written to a non-terminal")
+	}
+
+	out, err = run(t, nil, c.flags("alerts", "list", "--since", "24h", "--namespace", "shop", "-o", "json")...)
+	if err != nil {
+		t.Fatal(err, out)
+	}
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var a map[string]any
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		ids = append(ids, a["id"].(string))
+	}
+	if fmt.Sprint(ids) != "[old a1]" {
+		t.Fatalf("json ids %v", ids)
+	}
+	if _, err := run(t, nil, c.flags("alerts", "list", "--since", "yesterday")...); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Fatalf("bad --since: %v", err)
+	}
+	if out, err := run(t, nil, c.flags("alerts", "list", "--color", "always")...); err != nil || !strings.Contains(out, colorRed) {
+		t.Fatalf("--color always: %v %q", err, out)
+	}
+}
+
+func TestAlertsTailIsLive(t *testing.T) {
+	c := startCollector(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out syncBuffer
+	cmd := newRootCmd()
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	cmd.SetArgs(c.flags("alerts", "tail"))
+	cmd.SetOut(&out)
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	deadline := time.After(20 * time.Second)
+	// Send until the tail, subscribed at some point, prints one.
+	for i := 0; !strings.Contains(out.String(), "BLOCKED exec /usr/bin/nc"); i++ {
+		c.send(t, alert(fmt.Sprintf("live-%d", i), "shop", time.Now()))
+		select {
+		case <-deadline:
+			t.Fatalf("tail printed nothing: %q", out.String())
+		case err := <-done:
+			t.Fatalf("tail ended: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("tail after cancel: %v", err)
+	}
+}
+
+func TestNodes(t *testing.T) {
+	c := startCollector(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.agent.ReportStatus(ctx, &vigilv1.NodeStatus{AgentVersion: "v0.1.0", Kernel: "6.18.0",
+		Enforcement: []*vigilv1.HookEnforcement{{Hook: vigilv1.Kind_KIND_EXEC, Tier: vigilv1.Tier_TIER_ALERT_ONLY}},
+		Counters:    map[string]uint64{"ringbuf_lost": 3, "events_exec": 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, nil, c.flags("nodes")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "node-a") || !strings.Contains(out, "alert-only") || !strings.Contains(out, "ringbuf_lost=3") || strings.Contains(out, "events_exec") {
+		t.Fatalf("nodes:\n%s", out)
+	}
+}
+
+func TestErrorsSayWhatToDo(t *testing.T) {
+	c := startCollector(t)
+	// A certificate with the agent role may not use the consumer API.
+	_, err := run(t, nil, "nodes", "--server", c.addr, "--ca", filepath.Join(c.certs, pki.CAFile),
+		"--cert", filepath.Join(c.certs, "node-a.pem"), "--key", filepath.Join(c.certs, "node-a-key.pem"))
+	if err == nil || !strings.Contains(err.Error(), "consumer role") {
+		t.Fatalf("agent certificate: %v", err)
+	}
+	_, err = run(t, nil, "nodes", "--cert", filepath.Join(t.TempDir(), "missing.pem"))
+	if err == nil || !strings.Contains(err.Error(), "vigilctl certs") {
+		t.Fatalf("missing certificate: %v", err)
+	}
+	args := c.flags("nodes")
+	args[2] = freeAddr(t) // the value of --server
+	_, err = run(t, nil, args...)
+	if err == nil || !strings.Contains(err.Error(), "is vigil-collector running") {
+		t.Fatalf("no collector: %v", err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestConfigFileAndEnvironment(t *testing.T) {
+	c := startCollector(t)
+	cfg := filepath.Join(t.TempDir(), "vigilctl.yaml")
+	content := fmt.Sprintf("server: %s\nca: %s\ncert: %s\nkey: %s\n", "127.0.0.1:1",
+		filepath.Join(c.certs, pki.CAFile), filepath.Join(c.certs, "admin.pem"), filepath.Join(c.certs, "admin-key.pem"))
+	if err := os.WriteFile(cfg, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VIGILCTL_SERVER", c.addr) // the environment beats the file
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"nodes", "--config", cfg})
+	if err := cmd.Execute(); err != nil {
+		t.Fatalf("nodes with config file and env: %v", err)
+	}
+	if err := os.WriteFile(cfg, []byte("sever: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = newRootCmd()
+	cmd.SetArgs([]string{"nodes", "--config", cfg})
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), `unknown key "sever"`) {
+		t.Fatalf("misspelt key: %v", err)
+	}
+}
+
+func TestCertsRefusesToOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := run(t, nil, "certs", "--dir", dir, "--node", "n1"); err != nil || !strings.Contains(out, "n1-key.pem") {
+		t.Fatalf("certs: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, "certs", "--dir", dir); err == nil {
+		t.Fatal("certs overwrote a CA")
+	}
+}
+
+func TestColourOnlyOnATerminal(t *testing.T) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatalf("open a pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pts.Close()
+	file, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	if !isTerminal(pts) || isTerminal(file) {
+		t.Fatalf("isTerminal: pty %v, file %v", isTerminal(pts), isTerminal(file))
+	}
+	o := &options{color: "auto", isTerminal: true}
+	t.Setenv("NO_COLOR", "")
+	if o.paint(colorRed, "x") != colorRed+"x"+colorReset {
+		t.Fatal("no colour on a terminal")
+	}
+	t.Setenv("NO_COLOR", "1")
+	if o.paint(colorRed, "x") != "x" {
+		t.Fatal("colour despite NO_COLOR")
+	}
+}
+
+func TestProfilesCommands(t *testing.T) {
+	c := startCollector(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	for _, paths := range [][]string{{"/usr/sbin/nginx"}, {"/usr/sbin/nginx", "/usr/bin/curl"}} {
+		d, err := profile.NewDraft("nginx:1.27", digest, profile.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			d.Observe(profile.Observation{Kind: profile.KindExec, Path: p, Node: "node-a", ContainerID: "c1", Time: time.Now()})
+		}
+		doc, err := profile.Encode(d.Profile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: doc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := run(t, nil, c.flags("profiles", "list")...)
+	if err != nil || !strings.Contains(out, digest) || !strings.Contains(out, "learn") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "diff", digest)...)
+	if err != nil || strings.TrimSpace(out) != "+ executables: /usr/bin/curl" {
+		t.Fatalf("diff of the latest against its predecessor: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "diff", digest+"@1", digest+"@2", "--unified")...)
+	if err != nil || !strings.Contains(out, "+    - path: /usr/bin/curl") {
+		t.Fatalf("unified diff: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "show", digest+"@1")...)
+	if err != nil || !strings.Contains(out, "# version:  1 of [1 2]") || !strings.Contains(out, "kind: ImageProfile") {
+		t.Fatalf("show v1: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "mode", digest, "enforce", "--expect-version", "2")...)
+	if err != nil || !strings.Contains(out, "is now enforce (version 3)") {
+		t.Fatalf("mode: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, c.flags("profiles", "mode", digest, "monitor", "--expect-version", "2")...); err == nil || !strings.Contains(err.Error(), "review it first") {
+		t.Fatalf("stale --expect-version: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "p.yaml")
+	if out, err := run(t, nil, c.flags("profiles", "export", digest, "-f", file)...); err != nil {
+		t.Fatalf("export: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "import", file, "--mode", "monitor")...)
+	if err != nil || !strings.Contains(out, "as version 4 (monitor)") {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "show", digest, "-o", "json")...)
+	var shown map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &shown) != nil || shown["mode"] != "monitor" || shown["version"] != float64(4) {
+		t.Fatalf("show -o json: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, c.flags("profiles", "show", digest+"@x")...); err == nil || !strings.Contains(err.Error(), "positive number") {
+		t.Fatalf("bad ref: %v", err)
+	}
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+)
+
+func newProfilesCmd(o *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "profiles",
+		Short: "Review, diff, promote, import and export image profiles",
+		Long: `Profiles are keyed by image digest; REF below is DIGEST or DIGEST@VERSION
+(the latest version when none is given).`,
+	}
+	cmd.AddCommand(newProfilesListCmd(o), newProfilesShowCmd(o), newProfilesDiffCmd(o),
+		newProfilesModeCmd(o), newProfilesExportCmd(o), newProfilesImportCmd(o))
+	return cmd
+}
+
+// parseRef reads DIGEST[@VERSION].
+func parseRef(s string) (*vigilv1.ProfileRef, error) {
+	ref := &vigilv1.ProfileRef{ImageDigest: s}
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		v, err := strconv.ParseInt(s[i+1:], 10, 64)
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("profile %q: the version after @ must be a positive number", s)
+		}
+		ref.ImageDigest, ref.Version = s[:i], v
+	}
+	if ref.ImageDigest == "" {
+		return nil, fmt.Errorf("profile %q: no image digest", s)
+	}
+	return ref, nil
+}
+
+func modeName(m vigilv1.ProfileMode) string {
+	return strings.ToLower(strings.TrimPrefix(m.String(), "PROFILE_MODE_"))
+}
+
+func parseMode(s string) (vigilv1.ProfileMode, error) {
+	v, ok := vigilv1.ProfileMode_value["PROFILE_MODE_"+strings.ToUpper(s)]
+	if !ok || v == 0 {
+		return 0, fmt.Errorf("mode %q: want learn, monitor or enforce", s)
+	}
+	return vigilv1.ProfileMode(v), nil
+}
+
+func newProfilesListCmd(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List profiles (latest version of each digest)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				resp, err := c.ListProfiles(ctx, &vigilv1.ListProfilesRequest{})
+				if err != nil {
+					return err
+				}
+				if o.output == "json" {
+					for _, p := range resp.GetProfiles() {
+						if err := o.printJSON(profileJSON(p)); err != nil {
+							return err
+						}
+					}
+					return nil
+				}
+				w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "DIGEST\tIMAGE\tVERSION\tMODE\tNODES\tCREATED")
+				for _, p := range resp.GetProfiles() {
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%s\n", p.GetImageDigest(), p.GetImage(), p.GetVersion(),
+						o.paintMode(p.GetMode()), len(p.GetNodes()), p.GetCreated().AsTime().UTC().Format(time.RFC3339))
+				}
+				return w.Flush()
+			})
+		},
+	}
+}
+
+func (o *options) paintMode(m vigilv1.ProfileMode) string {
+	color := map[vigilv1.ProfileMode]string{
+		vigilv1.ProfileMode_PROFILE_MODE_LEARN:   colorDim,
+		vigilv1.ProfileMode_PROFILE_MODE_MONITOR: colorYellow,
+		vigilv1.ProfileMode_PROFILE_MODE_ENFORCE: colorGreen,
+	}[m]
+	return o.paint(color, modeName(m))
+}
+
+// profileJSON is a profile for -o json, its YAML as a string.
+func profileJSON(p *vigilv1.Profile) map[string]any {
+	out := map[string]any{
+		"image_digest": p.GetImageDigest(), "image": p.GetImage(), "version": p.GetVersion(),
+		"mode": modeName(p.GetMode()), "sha256": p.GetSha256(), "nodes": p.GetNodes(), "author": p.GetAuthor(),
+		"created": p.GetCreated().AsTime().UTC().Format(time.RFC3339Nano),
+	}
+	if len(p.GetYaml()) > 0 {
+		out["yaml"] = string(p.GetYaml())
+	}
+	return out
+}
+
+func newProfilesShowCmd(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show REF",
+		Short: "Show a profile: its versions, mode, contributing nodes and YAML",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseRef(args[0])
+			if err != nil {
+				return err
+			}
+			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				resp, err := c.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: ref})
+				if err != nil {
+					return err
+				}
+				p := resp.GetProfile()
+				if o.output == "json" {
+					j := profileJSON(p)
+					j["versions"] = resp.GetVersions()
+					return o.printJSON(j)
+				}
+				fmt.Fprintf(o.out, "# digest:   %s\n# image:    %s\n# version:  %d of %v\n# mode:     %s\n# nodes:    %s\n# author:   %s\n# created:  %s\n# sha256:   %s\n",
+					p.GetImageDigest(), p.GetImage(), p.GetVersion(), resp.GetVersions(), o.paintMode(p.GetMode()),
+					strings.Join(p.GetNodes(), ", "), p.GetAuthor(), p.GetCreated().AsTime().UTC().Format(time.RFC3339), p.GetSha256())
+				_, err = o.out.Write(p.GetYaml())
+				return err
+			})
+		},
+	}
+}
+
+func newProfilesDiffCmd(o *options) *cobra.Command {
+	var unified bool
+	cmd := &cobra.Command{
+		Use:   "diff REF [REF]",
+		Short: "Show what changed between two profiles (one REF: its previous version and it)",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, err := parseRef(args[0])
+			if err != nil {
+				return err
+			}
+			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				to := from
+				if len(args) == 2 {
+					if to, err = parseRef(args[1]); err != nil {
+						return err
+					}
+				} else {
+					if from, err = previousVersion(ctx, c, from); err != nil {
+						return err
+					}
+				}
+				resp, err := c.DiffProfiles(ctx, &vigilv1.DiffProfilesRequest{From: from, To: to})
+				if err != nil {
+					return err
+				}
+				if o.output == "json" {
+					return o.printJSON(map[string]any{"equal": resp.GetEqual(), "text": resp.GetText(), "unified": resp.GetUnified()})
+				}
+				text := resp.GetText()
+				if unified {
+					text = resp.GetUnified()
+				}
+				if resp.GetEqual() && !unified {
+					fmt.Fprintln(o.out, "no difference")
+					return nil
+				}
+				for _, line := range strings.SplitAfter(text, "\n") {
+					color := ""
+					switch {
+					case strings.HasPrefix(line, "+"):
+						color = colorGreen
+					case strings.HasPrefix(line, "-"):
+						color = colorRed
+					}
+					fmt.Fprint(o.out, o.paint(color, strings.TrimSuffix(line, "\n")))
+					if strings.HasSuffix(line, "\n") {
+						fmt.Fprintln(o.out)
+					}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&unified, "unified", false, "show the unified diff of the YAML documents (evidence included)")
+	return cmd
+}
+
+// previousVersion names the version before ref (the latest when ref has none).
+func previousVersion(ctx context.Context, c vigilv1.ConsumerServiceClient, ref *vigilv1.ProfileRef) (*vigilv1.ProfileRef, error) {
+	resp, err := c.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: ref})
+	if err != nil {
+		return nil, err
+	}
+	v := resp.GetProfile().GetVersion()
+	var prev int64
+	for _, x := range resp.GetVersions() {
+		if x < v {
+			prev = x
+		}
+	}
+	if prev == 0 {
+		return nil, fmt.Errorf("%s has no version before %d; name two profiles to compare", ref.GetImageDigest(), v)
+	}
+	return &vigilv1.ProfileRef{ImageDigest: ref.GetImageDigest(), Version: prev}, nil
+}
+
+func newProfilesModeCmd(o *options) *cobra.Command {
+	var expect int64
+	cmd := &cobra.Command{
+		Use:   "mode DIGEST learn|monitor|enforce",
+		Short: "Set a profile's mode (a new version) and push it to the agents",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			mode, err := parseMode(args[1])
+			if err != nil {
+				return err
+			}
+			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				resp, err := c.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: args[0], Mode: mode, ExpectVersion: expect})
+				if err != nil {
+					return err
+				}
+				p := resp.GetProfile()
+				fmt.Fprintf(o.out, "%s is now %s (version %d)\n", p.GetImageDigest(), o.paintMode(p.GetMode()), p.GetVersion())
+				return nil
+			})
+		},
+	}
+	cmd.Flags().Int64Var(&expect, "expect-version", 0, "refuse unless this is the latest version (the one you reviewed)")
+	return cmd
+}
+
+func newProfilesExportCmd(o *options) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "export REF",
+		Short: "Write a profile's YAML to stdout or a file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ref, err := parseRef(args[0])
+			if err != nil {
+				return err
+			}
+			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				resp, err := c.ExportProfile(ctx, &vigilv1.ExportProfileRequest{Ref: ref})
+				if err != nil {
+					return err
+				}
+				if file == "" {
+					_, err = o.out.Write(resp.GetYaml())
+					return err
+				}
+				return os.WriteFile(file, resp.GetYaml(), 0o644)
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "write to this file instead of stdout")
+	return cmd
+}
+
+func newProfilesImportCmd(o *options) *cobra.Command {
+	var modeFlag string
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Store a profile YAML document as the next version of its digest",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var mode vigilv1.ProfileMode
+			if modeFlag != "" {
+				if mode, err = parseMode(modeFlag); err != nil {
+					return err
+				}
+			}
+			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				resp, err := c.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: data, Mode: mode})
+				if err != nil {
+					return err
+				}
+				p := resp.GetProfile()
+				fmt.Fprintf(o.out, "imported %s as version %d (%s)\n", p.GetImageDigest(), p.GetVersion(), o.paintMode(p.GetMode()))
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&modeFlag, "mode", "", "mode of the imported version: learn, monitor or enforce (default: the document's)")
+	return cmd
+}

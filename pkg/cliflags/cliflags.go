@@ -1,0 +1,60 @@
+// Package cliflags gives vigil's commands their configuration order:
+// command-line flags first, then environment variables, then defaults.
+package cliflags
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// EnvName is the variable that sets a flag: PREFIX_FLAG_NAME, upper case,
+// dashes as underscores (--http-listen with prefix VIGIL_COLLECTOR is
+// VIGIL_COLLECTOR_HTTP_LISTEN).
+func EnvName(prefix, flag string) string {
+	return prefix + "_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// BindEnv sets every flag not given on the command line from its
+// environment variable, if that is set.
+func BindEnv(fs *pflag.FlagSet, prefix string) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		if v, ok := os.LookupEnv(EnvName(prefix, f.Name)); ok {
+			if setErr := fs.Set(f.Name, v); setErr != nil {
+				err = fmt.Errorf("environment variable %s: %w", EnvName(prefix, f.Name), setErr)
+			}
+		}
+	})
+	return err
+}
+
+// AnnotateEnv appends each flag's environment variable to its usage text.
+func AnnotateEnv(fs *pflag.FlagSet, prefix string) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		f.Usage += " [$" + EnvName(prefix, f.Name) + "]"
+	})
+}
+
+// NewLogger builds a zap logger writing JSON (or console text) to stderr.
+func NewLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	cfg := zap.NewProductionConfig()
+	if format == "console" {
+		cfg = zap.NewDevelopmentConfig()
+	} else if format != "json" {
+		return nil, fmt.Errorf("log format %q: want json or console", format)
+	}
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	return cfg.Build()
+}

@@ -1,0 +1,91 @@
+package collector
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/pki"
+)
+
+type identityKey struct{}
+
+// identityFrom returns the caller authorised by the interceptors.
+func identityFrom(ctx context.Context) pki.Identity {
+	id, _ := ctx.Value(identityKey{}).(pki.Identity)
+	return id
+}
+
+// roleFor says which role may call a method: the agent API is for agents,
+// the consumer API for consumers, nothing else is served.
+func roleFor(fullMethod string) (pki.Role, bool) {
+	service, _, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	switch service {
+	case vigilv1.AgentService_ServiceDesc.ServiceName:
+		return pki.RoleAgent, true
+	case vigilv1.ConsumerService_ServiceDesc.ServiceName:
+		return pki.RoleConsumer, true
+	}
+	return "", false
+}
+
+// authorize reads the caller's identity from its verified certificate and
+// checks its role against the method.
+func (c *Collector) authorize(ctx context.Context, fullMethod string) (context.Context, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil, c.deny("no_peer", codes.Unauthenticated, "no peer information")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return nil, c.deny("no_certificate", codes.Unauthenticated, "a verified client certificate is required")
+	}
+	id, err := pki.IdentityOf(info.State.VerifiedChains[0][0])
+	if err != nil {
+		return nil, c.deny("bad_identity", codes.Unauthenticated, err.Error())
+	}
+	want, ok := roleFor(fullMethod)
+	if !ok {
+		return nil, c.deny("unknown_method", codes.PermissionDenied, "method "+fullMethod+" is not served")
+	}
+	if id.Role != want {
+		return nil, c.deny("wrong_role", codes.PermissionDenied,
+			string(id.Role)+" "+id.Name+" may not call "+fullMethod+" (needs a "+string(want)+" certificate)")
+	}
+	return context.WithValue(ctx, identityKey{}, id), nil
+}
+
+func (c *Collector) deny(reason string, code codes.Code, msg string) error {
+	c.m.denied.WithLabelValues(reason).Inc()
+	return status.Error(code, msg)
+}
+
+func (c *Collector) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	ctx, err := c.authorize(ctx, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
+}
+
+func (c *Collector) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	ctx, err := c.authorize(ss.Context(), info.FullMethod)
+	if err != nil {
+		return err
+	}
+	return handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
+}
+
+// authedStream carries the caller's identity in its context.
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *authedStream) Context() context.Context { return s.ctx }

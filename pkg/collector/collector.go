@@ -1,0 +1,213 @@
+package collector
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sink"
+	"github.com/vigil-dev/vigil/pkg/store"
+)
+
+// Log field keys.
+const (
+	logKeyNode    = "node"
+	logKeyAlertID = "alert_id"
+	logKeyPruned  = "pruned"
+	logKeyAddress = "address"
+	logKeyDigest  = "image_digest"
+	logKeyVersion = "version"
+)
+
+// Options configure a Collector. TLS and Store are required.
+type Options struct {
+	// TLS must require and verify client certificates (pki.ServerTLS).
+	TLS   *tls.Config
+	Store store.Store
+	// Sinks receive every newly stored alert.
+	Sinks []*sink.Queue
+	// SubscriberQueue is each live subscriber's queue length (default 1024).
+	SubscriberQueue int
+	// MaxMessageBytes caps one gRPC message (default 4 MiB).
+	MaxMessageBytes int
+	// MaxBatchAlerts caps the alerts in one AlertBatch (default 1000).
+	MaxBatchAlerts int
+	// WriteBatch caps the alerts in one store transaction (default 4096).
+	WriteBatch int
+	// Retention is applied every PruneEvery (default 1 minute).
+	Retention  store.Retention
+	PruneEvery time.Duration
+	// ProfileLimits bound merged profiles (zero: profile.DefaultLimits).
+	ProfileLimits profile.Limits
+	Logger        *zap.Logger
+	// Registerer receives the collector's metrics (required).
+	Registerer prometheus.Registerer
+}
+
+func (o *Options) setDefaults() error {
+	if o.TLS == nil || o.TLS.ClientAuth != tls.RequireAndVerifyClientCert {
+		return errors.New("collector: TLS must require and verify client certificates")
+	}
+	if o.Store == nil {
+		return errors.New("collector: no store")
+	}
+	if o.Registerer == nil {
+		return errors.New("collector: no metrics registerer")
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	defaults := []struct {
+		v   *int
+		def int
+	}{{&o.SubscriberQueue, 1024}, {&o.MaxMessageBytes, 4 << 20}, {&o.MaxBatchAlerts, 1000}, {&o.WriteBatch, 4096}}
+	for _, d := range defaults {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
+	}
+	if o.PruneEvery <= 0 {
+		o.PruneEvery = time.Minute
+	}
+	return nil
+}
+
+// Collector serves the agent and consumer APIs.
+type Collector struct {
+	opts     Options
+	log      *zap.Logger
+	m        *metrics
+	hub      *hub
+	writer   *writer
+	profiles *profiles
+	grpc     *grpc.Server
+	ready    atomic.Bool
+	stopping chan struct{}
+	stopOnce sync.Once
+	bg       sync.WaitGroup
+}
+
+// New builds a collector; Serve starts it.
+func New(o Options) (*Collector, error) {
+	if err := o.setDefaults(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	c := &Collector{opts: o, log: o.Logger, m: m, stopping: make(chan struct{})}
+	c.hub = newHub(m.subscriberDropped, m.subscribers)
+	c.profiles = &profiles{c: c, limits: o.ProfileLimits, watches: make(map[*profileWatch]struct{})}
+	c.writer = newWriter(o.Store, o.WriteBatch, m.writeBatch)
+	c.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(o.TLS)),
+		grpc.ChainUnaryInterceptor(c.unaryAuth),
+		grpc.ChainStreamInterceptor(c.streamAuth),
+		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.WaitForHandlers(true),
+	)
+	vigilv1.RegisterAgentServiceServer(c.grpc, agentService{c: c})
+	vigilv1.RegisterConsumerServiceServer(c.grpc, consumerService{c: c})
+	c.bg.Go(c.pruneLoop)
+	return c, nil
+}
+
+// Serve accepts gRPC connections on l until Stop.
+func (c *Collector) Serve(l net.Listener) error {
+	c.ready.Store(true)
+	c.log.Info("collector serving", zap.String(logKeyAddress, l.Addr().String()))
+	err := c.grpc.Serve(l)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Stop ends the long-lived streams, lets unary calls and in-flight alert
+// batches finish until ctx ends, then closes every connection. It does not
+// close the store or the sinks, which the caller owns.
+func (c *Collector) Stop(ctx context.Context) {
+	c.stopOnce.Do(func() {
+		c.ready.Store(false)
+		close(c.stopping)
+		stopped := make(chan struct{})
+		go func() {
+			c.grpc.GracefulStop()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			c.grpc.Stop()
+			<-stopped
+		}
+		c.writer.stop()
+		c.bg.Wait()
+	})
+}
+
+// Handler serves /metrics from g, /healthz (the process runs) and /readyz
+// (serving, and the store answers).
+func (c *Collector) Handler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !c.ready.Load() {
+			http.Error(w, "not serving", http.StatusServiceUnavailable)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := c.opts.Store.Ping(ctx); err != nil {
+			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+func (c *Collector) pruneLoop() {
+	if c.opts.Retention == (store.Retention{}) {
+		return
+	}
+	t := time.NewTicker(c.opts.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), max(c.opts.PruneEvery, time.Minute))
+			n, err := c.opts.Store.Prune(ctx, c.opts.Retention)
+			cancel()
+			// Count what was deleted even when a later step failed.
+			c.m.pruned.Add(float64(n))
+			if err != nil {
+				c.log.Error("prune alerts", zap.Error(err))
+			} else if n > 0 {
+				c.log.Info("pruned alerts", zap.Int64(logKeyPruned, n))
+			}
+		case <-c.stopping:
+			return
+		}
+	}
+}

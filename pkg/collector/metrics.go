@@ -1,0 +1,63 @@
+package collector
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	received, stored, duplicates prometheus.Counter
+	rejected                     *prometheus.CounterVec
+	storeErrors                  prometheus.Counter
+	subscriberDropped            prometheus.Counter
+	denied                       *prometheus.CounterVec
+	agentStreams, subscribers    prometheus.Gauge
+	writeBatch                   prometheus.Histogram
+	statusReports                prometheus.Counter
+	pruned                       prometheus.Counter
+	drafts, profileVersions      prometheus.Counter
+	profileResyncs               prometheus.Counter
+	profileWatches               prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_collector_" + name, Help: help})
+	}
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_collector_" + name, Help: help})
+	}
+	m := &metrics{
+		received:   counter("alerts_received_total", "Alerts received from agents, valid or not."),
+		stored:     counter("alerts_stored_total", "Alerts stored for the first time."),
+		duplicates: counter("alerts_duplicate_total", "Alerts received again after being stored (redelivery); acknowledged, not stored twice."),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_collector_alerts_rejected_total", Help: "Alerts refused as malformed; the agent is told and does not resend them.",
+		}, []string{"reason"}),
+		storeErrors:       counter("store_errors_total", "Store writes that failed; the agents resend the alerts."),
+		subscriberDropped: counter("subscriber_dropped_total", "Alerts not delivered to a live subscriber whose queue was full."),
+		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_collector_calls_denied_total", Help: "Calls refused by authentication or authorisation.",
+		}, []string{"reason"}),
+		agentStreams:    gauge("agent_streams", "Open alert streams from agents."),
+		subscribers:     gauge("subscribers", "Live alert subscribers."),
+		statusReports:   counter("status_reports_total", "Node status reports stored."),
+		pruned:          counter("alerts_pruned_total", "Alerts deleted by retention."),
+		drafts:          counter("drafts_received_total", "Draft profiles received from agents."),
+		profileVersions: counter("profile_versions_total", "Profile versions made (merged drafts, mode changes, imports)."),
+		profileResyncs: counter("profile_watch_kicked_total",
+			"Profile watches ended because the agent fell behind; it reconnects for a snapshot, nothing is lost."),
+		profileWatches: gauge("profile_watches", "Agents watching profile changes."),
+		writeBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_collector_write_batch_alerts", Help: "Alerts per store transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+		}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.subscriberDropped, m.denied,
+		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned,
+		m.drafts, m.profileVersions, m.profileResyncs, m.profileWatches,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

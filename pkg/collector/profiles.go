@@ -1,0 +1,260 @@
+package collector
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/store"
+)
+
+// profiles makes profile versions: merged drafts while an image learns,
+// mode changes and imports after. A version is immutable; every change is a
+// new version, pushed to the agents watching.
+type profiles struct {
+	c      *Collector
+	limits profile.Limits
+	// mu serialises version making in this collector; PutProfile's
+	// ErrConflict covers several collectors sharing one PostgreSQL.
+	mu      sync.Mutex
+	watchMu sync.Mutex
+	watches map[*profileWatch]struct{}
+}
+
+var protoModes = map[profile.Mode]vigilv1.ProfileMode{
+	profile.ModeLearn:   vigilv1.ProfileMode_PROFILE_MODE_LEARN,
+	profile.ModeMonitor: vigilv1.ProfileMode_PROFILE_MODE_MONITOR,
+	profile.ModeEnforce: vigilv1.ProfileMode_PROFILE_MODE_ENFORCE,
+}
+
+func modeFromProto(m vigilv1.ProfileMode) (profile.Mode, bool) {
+	for mode, pm := range protoModes {
+		if pm == m {
+			return mode, true
+		}
+	}
+	return "", false
+}
+
+// storeError maps store errors onto gRPC statuses.
+func storeError(what string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return status.Errorf(codes.Unavailable, "%s: %v", what, err)
+}
+
+func decodeStored(p *vigilv1.Profile) (*profile.Profile, error) {
+	doc, err := profile.Decode(fmt.Sprintf("%s@%d", p.GetImageDigest(), p.GetVersion()), p.GetYaml())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "stored profile does not decode: %v", err)
+	}
+	return doc, nil
+}
+
+// latest returns the latest version of digest, nil when there is none.
+func (ps *profiles) latest(ctx context.Context, digest string) (*vigilv1.Profile, error) {
+	p, err := ps.c.opts.Store.GetProfile(ctx, digest, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, storeError("get profile", err)
+	}
+	return p, nil
+}
+
+// submitDraft stores a node's draft and, while the digest learns, merges
+// all its drafts into a new version when what they allow changed.
+func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.SubmitDraftRequest) (*vigilv1.Profile, error) {
+	draft, err := profile.Decode("draft from "+node, req.GetYaml())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	digest := draft.Metadata.Digest
+	if req.GetImageDigest() != "" && req.GetImageDigest() != digest {
+		return nil, status.Errorf(codes.InvalidArgument, "draft is for %s, request names %s", digest, req.GetImageDigest())
+	}
+	canonical, err := profile.Encode(draft)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "encode draft: %v", err)
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	st := ps.c.opts.Store
+	d := store.Draft{Digest: digest, Node: node, Image: draft.Metadata.Image, YAML: canonical, Updated: time.Now()}
+	if err := st.PutDraft(ctx, d); err != nil {
+		return nil, storeError("store draft", err)
+	}
+	ps.c.m.drafts.Inc()
+	latest, err := ps.latest(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	if latest != nil && latest.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN {
+		return latest, nil // promoted: drafts no longer change it
+	}
+	drafts, err := st.Drafts(ctx, digest)
+	if err != nil {
+		return nil, storeError("read drafts", err)
+	}
+	parts, nodes := make([]*profile.Profile, 0, len(drafts)), make([]string, 0, len(drafts))
+	for _, d := range drafts {
+		p, err := profile.Decode("draft from "+d.Node, d.YAML)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "stored draft does not decode: %v", err)
+		}
+		parts, nodes = append(parts, p), append(nodes, d.Node)
+	}
+	merged, err := profile.Merge(ps.limits, parts...)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "merge drafts: %v", err)
+	}
+	if latest != nil {
+		prev, err := decodeStored(latest)
+		if err != nil {
+			return nil, err
+		}
+		merged.Metadata.Mode = profile.ModeLearn
+		diff, err := profile.Compare("previous", prev, "merged", merged)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "compare drafts: %v", err)
+		}
+		if diff.Empty() && slices.Equal(prev.Metadata.Learning.Incomplete, merged.Metadata.Learning.Incomplete) {
+			return latest, nil // only evidence changed: kept in the drafts
+		}
+	}
+	return ps.newVersion(ctx, merged, profile.ModeLearn, nodes, "node:"+node)
+}
+
+// newVersion stores doc as the digest's next version. Callers hold ps.mu.
+func (ps *profiles) newVersion(ctx context.Context, doc *profile.Profile, mode profile.Mode, nodes []string, author string) (*vigilv1.Profile, error) {
+	st := ps.c.opts.Store
+	for range 5 {
+		latest, err := ps.latest(ctx, doc.Metadata.Digest)
+		if err != nil {
+			return nil, err
+		}
+		doc.Metadata.Version, doc.Metadata.Mode = latest.GetVersion()+1, mode
+		yamlDoc, err := profile.Encode(doc)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "encode profile: %v", err)
+		}
+		sum := sha256.Sum256(yamlDoc)
+		p := &vigilv1.Profile{
+			ImageDigest: doc.Metadata.Digest, Image: doc.Metadata.Image, Version: doc.Metadata.Version,
+			Mode: protoModes[mode], Yaml: yamlDoc, Sha256: hex.EncodeToString(sum[:]),
+			Created: timestamppb.Now(), Nodes: nodes, Author: author,
+		}
+		err = st.PutProfile(ctx, p)
+		if errors.Is(err, store.ErrConflict) {
+			continue // another collector made this version: build on it
+		}
+		if err != nil {
+			return nil, storeError("store profile", err)
+		}
+		ps.c.m.profileVersions.Inc()
+		ps.c.log.Info("profile version", zap.String(logKeyDigest, p.GetImageDigest()), zap.Int64(logKeyVersion, p.GetVersion()),
+			zap.String("mode", string(mode)), zap.String("author", author))
+		ps.publish(p)
+		return p, nil
+	}
+	return nil, status.Error(codes.Aborted, "profile changed concurrently five times; try again")
+}
+
+// setMode makes a new version with the latest version's allowlists in mode.
+func (ps *profiles) setMode(ctx context.Context, who string, req *vigilv1.SetProfileModeRequest) (*vigilv1.Profile, error) {
+	mode, ok := modeFromProto(req.GetMode())
+	if !ok {
+		return nil, status.Error(codes.InvalidArgument, "mode must be learn, monitor or enforce")
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	latest, err := ps.latest(ctx, req.GetImageDigest())
+	if err != nil {
+		return nil, err
+	}
+	if latest == nil {
+		return nil, status.Errorf(codes.NotFound, "no profile for %s", req.GetImageDigest())
+	}
+	if v := req.GetExpectVersion(); v != 0 && v != latest.GetVersion() {
+		return nil, status.Errorf(codes.FailedPrecondition, "the latest version of %s is %d, not %d: review it first", req.GetImageDigest(), latest.GetVersion(), v)
+	}
+	if latest.GetMode() == req.GetMode() {
+		return latest, nil
+	}
+	doc, err := decodeStored(latest)
+	if err != nil {
+		return nil, err
+	}
+	return ps.newVersion(ctx, doc, mode, latest.GetNodes(), "consumer:"+who)
+}
+
+// importDoc stores an operator's document as the next version.
+func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.ImportProfileRequest) (*vigilv1.Profile, error) {
+	doc, err := profile.Decode("imported profile", req.GetYaml())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	mode := doc.Metadata.Mode
+	if req.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_UNSPECIFIED {
+		if mode, _ = modeFromProto(req.GetMode()); mode == "" {
+			return nil, status.Error(codes.InvalidArgument, "mode must be learn, monitor or enforce")
+		}
+	}
+	if mode == "" {
+		mode = profile.ModeLearn
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.newVersion(ctx, doc, mode, nil, "consumer:"+who)
+}
+
+// diff compares two stored versions.
+func (ps *profiles) diff(ctx context.Context, from, to *vigilv1.ProfileRef) (*vigilv1.DiffProfilesResponse, error) {
+	var docs [2]*profile.Profile
+	var names [2]string
+	for i, ref := range []*vigilv1.ProfileRef{from, to} {
+		p, err := ps.c.opts.Store.GetProfile(ctx, ref.GetImageDigest(), ref.GetVersion())
+		if err != nil {
+			return nil, storeError("get profile", err)
+		}
+		if docs[i], err = decodeStored(p); err != nil {
+			return nil, err
+		}
+		names[i] = fmt.Sprintf("%s@%d", p.GetImageDigest(), p.GetVersion())
+	}
+	d, err := profile.Compare(names[0], docs[0], names[1], docs[1])
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "compare profiles: %v", err)
+	}
+	var text strings.Builder
+	if d.FromMode != d.ToMode {
+		fmt.Fprintf(&text, "~ mode: %s -> %s\n", d.FromMode, d.ToMode)
+	}
+	for _, l := range d.Lists {
+		for _, e := range l.Removed {
+			fmt.Fprintf(&text, "- %s: %s\n", l.List, e)
+		}
+		for _, e := range l.Added {
+			fmt.Fprintf(&text, "+ %s: %s\n", l.List, e)
+		}
+	}
+	return &vigilv1.DiffProfilesResponse{Text: text.String(), Equal: d.Empty(), Unified: d.Text}, nil
+}

@@ -1,0 +1,254 @@
+package collector
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/ship"
+)
+
+const testDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+
+// learned is the canonical YAML of a draft that saw node execute paths.
+func learned(t *testing.T, node string, paths ...string) []byte {
+	t.Helper()
+	d, err := profile.NewDraft("nginx:1.27", testDigest, profile.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range paths {
+		if _, err := d.Observe(profile.Observation{Kind: profile.KindExec, Path: p, ContainerID: "c-" + node, Node: node, Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	doc, err := profile.Encode(d.Profile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
+	e := startEnv(t, nil)
+	ctx := testCtx(t, 60*time.Second)
+	nodeA, nodeB, ops := e.agent(t, "node-a"), e.agent(t, "node-b"), e.consumer(t)
+
+	submit := func(agent vigilv1.AgentServiceClient, doc []byte) *vigilv1.Profile {
+		t.Helper()
+		resp, err := agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{ImageDigest: testDigest, Yaml: doc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetProfile()
+	}
+	if p := submit(nodeA, learned(t, "node-a", "/usr/sbin/nginx")); p.GetVersion() != 1 || p.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN {
+		t.Fatalf("first draft made %v", p)
+	}
+	p := submit(nodeB, learned(t, "node-b", "/usr/sbin/nginx", "/usr/bin/curl"))
+	if p.GetVersion() != 2 || strings.Join(p.GetNodes(), ",") != "node-a,node-b" {
+		t.Fatalf("second node's draft made v%d from %v, want v2 from node-a,node-b", p.GetVersion(), p.GetNodes())
+	}
+	merged, err := profile.Decode("v2", p.GetYaml())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(merged.Spec.Executables) != 2 || merged.Metadata.Version != 2 {
+		t.Fatalf("merged profile %+v", merged.Spec.Executables)
+	}
+	nginx := merged.Spec.Executables[1]
+	if nginx.Path != "/usr/sbin/nginx" || nginx.Evidence.Count != 2 || nginx.Evidence.Nodes.Len() != 2 {
+		t.Fatalf("evidence of nginx not merged from both nodes: %+v", nginx)
+	}
+	// The same draft again changes only evidence: no new version.
+	if p := submit(nodeB, learned(t, "node-b", "/usr/sbin/nginx", "/usr/bin/curl")); p.GetVersion() != 2 {
+		t.Fatalf("evidence-only draft made v%d", p.GetVersion())
+	}
+
+	diff, err := ops.DiffProfiles(ctx, &vigilv1.DiffProfilesRequest{
+		From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 1}, To: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff.GetEqual() || diff.GetText() != "+ executables: /usr/bin/curl\n" || !strings.Contains(diff.GetUnified(), "+    - path: /usr/bin/curl") {
+		t.Fatalf("diff v1..v2: %q\n%s", diff.GetText(), diff.GetUnified())
+	}
+
+	// An agent watching gets the snapshot, then the promotion.
+	watch, err := nodeA.WatchProfiles(ctx, &vigilv1.WatchProfilesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := watch.Recv(); err != nil || u.GetProfile().GetVersion() != 2 {
+		t.Fatalf("snapshot: %v %v", u, err)
+	}
+	if u, err := watch.Recv(); err != nil || !u.GetSnapshotComplete() {
+		t.Fatalf("snapshot marker: %v %v", u, err)
+	}
+	enforce := vigilv1.ProfileMode_PROFILE_MODE_ENFORCE
+	_, err = ops.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: testDigest, Mode: enforce, ExpectVersion: 1})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("promoting a version that is not the latest: %v", err)
+	}
+	promoted, err := ops.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: testDigest, Mode: enforce, ExpectVersion: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := watch.Recv()
+	if err != nil || u.GetProfile().GetVersion() != 3 || u.GetProfile().GetMode() != enforce || u.GetProfile().GetAuthor() != "consumer:alice" {
+		t.Fatalf("pushed update: %v %v", u, err)
+	}
+	if promoted.GetProfile().GetSha256() != u.GetProfile().GetSha256() {
+		t.Fatal("agent got other bytes than the consumer saw")
+	}
+	// Promoted: a new draft is kept but does not change the profile.
+	if p := submit(nodeA, learned(t, "node-a", "/bin/sh")); p.GetVersion() != 3 {
+		t.Fatalf("draft after promotion made v%d", p.GetVersion())
+	}
+	diff, err = ops.DiffProfiles(ctx, &vigilv1.DiffProfilesRequest{
+		From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 2}, To: &vigilv1.ProfileRef{ImageDigest: testDigest}})
+	if err != nil || diff.GetText() != "~ mode: learn -> enforce\n" || diff.GetEqual() {
+		t.Fatalf("diff v2..latest: %q %v", diff.GetText(), err)
+	}
+}
+
+func TestImportExportAndBadDocuments(t *testing.T) {
+	e := startEnv(t, nil)
+	ctx := testCtx(t, 60*time.Second)
+	ops, agent := e.consumer(t), e.agent(t, "node-a")
+
+	imported, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: learned(t, "node-a", "/usr/sbin/nginx"), Mode: vigilv1.ProfileMode_PROFILE_MODE_MONITOR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if imported.GetProfile().GetVersion() != 1 || imported.GetProfile().GetMode() != vigilv1.ProfileMode_PROFILE_MODE_MONITOR {
+		t.Fatalf("imported %v", imported.GetProfile())
+	}
+	exported, err := ops.ExportProfile(ctx, &vigilv1.ExportProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: testDigest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := profile.Decode("export", exported.GetYaml())
+	if err != nil || doc.Metadata.Mode != profile.ModeMonitor || doc.Metadata.Version != 1 {
+		t.Fatalf("exported %+v %v", doc, err)
+	}
+	// Re-importing the export keeps its mode and makes version 2.
+	again, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: exported.GetYaml()})
+	if err != nil || again.GetProfile().GetVersion() != 2 || again.GetProfile().GetMode() != vigilv1.ProfileMode_PROFILE_MODE_MONITOR {
+		t.Fatalf("re-import: %v %v", again, err)
+	}
+	got, err := ops.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 1}})
+	if err != nil || len(got.GetVersions()) != 2 || got.GetProfile().GetVersion() != 1 {
+		t.Fatalf("get v1: %v %v", got, err)
+	}
+	list, err := ops.ListProfiles(ctx, &vigilv1.ListProfilesRequest{})
+	if err != nil || len(list.GetProfiles()) != 1 || list.GetProfiles()[0].GetVersion() != 2 || len(list.GetProfiles()[0].GetYaml()) != 0 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+
+	bad := []byte("apiVersion: vigil.dev/v1\nkind: ImageProfile\nmetadata:\n  digest: sha256:nothex\n")
+	if _, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: bad}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "imported profile:4:11: metadata.digest") {
+		t.Fatalf("bad import: %v", err)
+	}
+	if _, err := agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: []byte("{")}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("malformed draft: %v", err)
+	}
+	other := "sha256:" + strings.Repeat("2", 64)
+	if _, err := agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{ImageDigest: other, Yaml: learned(t, "node-a", "/x")}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("draft for another digest: %v", err)
+	}
+	if _, err := ops.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: other}}); status.Code(err) != codes.NotFound {
+		t.Fatalf("unknown digest: %v", err)
+	}
+	if _, err := ops.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: testDigest}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("no mode: %v", err)
+	}
+}
+
+func TestSlowProfileWatchIsKickedNotSilentlyBehind(t *testing.T) {
+	e := startEnv(t, nil)
+	ps := e.c.profiles
+	w := ps.watch([]string{testDigest})
+	defer ps.unwatch(w)
+	other := ps.watch([]string{"sha256:" + strings.Repeat("3", 64)})
+	defer ps.unwatch(other)
+	for v := range int64(profileWatchQueue + 1) {
+		ps.publish(&vigilv1.Profile{ImageDigest: testDigest, Version: v + 1})
+	}
+	select {
+	case <-w.kick:
+	default:
+		t.Fatal("a watch whose queue overflowed was not kicked")
+	}
+	select {
+	case <-other.kick:
+		t.Fatal("a watch of another digest was kicked")
+	default:
+	}
+	if n := metric(t, e.reg, "vigil_collector_profile_watch_kicked_total"); n != 1 {
+		t.Fatalf("kicked metric = %v", n)
+	}
+}
+
+func TestAgentProfileWatchSurvivesCollectorRestart(t *testing.T) {
+	ca := newAuthority(t)
+	addr := freeAddr(t)
+	first := startEnvAt(t, ca, addr, nil)
+	conn := dial(t, addr, clientTLS(t, ca, pki.Request{CommonName: "node-a", Role: pki.RoleAgent}))
+	updates := make(chan *vigilv1.ProfileUpdate, 16)
+	ctx, cancel := context.WithCancel(testCtx(t, 60*time.Second))
+	watchDone := make(chan error, 1)
+	go func() {
+		watchDone <- ship.ProfileWatch{
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+			Handle: func(u *vigilv1.ProfileUpdate) error { updates <- u; return nil },
+		}.Run(ctx, conn)
+	}()
+	next := func() *vigilv1.ProfileUpdate {
+		t.Helper()
+		select {
+		case u := <-updates:
+			return u
+		case <-time.After(20 * time.Second):
+			t.Fatal("no profile update within 20s")
+		}
+		return nil
+	}
+	if !next().GetSnapshotComplete() {
+		t.Fatal("empty collector: the first update must be the snapshot marker")
+	}
+	if _, err := first.agent(t, "node-a").SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: learned(t, "node-a", "/usr/sbin/nginx")}); err != nil {
+		t.Fatal(err)
+	}
+	if u := next(); u.GetProfile().GetVersion() != 1 {
+		t.Fatalf("pushed %v", u)
+	}
+	// Stop the collector and start another on the same store and address.
+	first.c.Stop(testCtx(t, 10*time.Second))
+	second := startEnvWithStore(t, ca, addr, first.store)
+	if _, err := second.consumer(t).SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: testDigest, Mode: vigilv1.ProfileMode_PROFILE_MODE_ENFORCE}); err != nil {
+		t.Fatal(err)
+	}
+	// After reconnecting, the agent sees the snapshot, which has version 2
+	// whether the promotion came before or after it.
+	deadline := time.After(20 * time.Second)
+	for found := false; !found; {
+		select {
+		case u := <-updates:
+			found = u.GetProfile().GetVersion() == 2 && u.GetProfile().GetMode() == vigilv1.ProfileMode_PROFILE_MODE_ENFORCE
+		case <-deadline:
+			t.Fatal("the promotion never reached the agent after the restart")
+		}
+	}
+	cancel()
+	if err := <-watchDone; err != nil {
+		t.Fatalf("watch ended with %v", err)
+	}
+}

@@ -1,0 +1,141 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/sink"
+	"github.com/vigil-dev/vigil/pkg/store"
+)
+
+// Config is what cmd/vigil-collector reads from flags and the environment.
+type Config struct {
+	// Listen is the gRPC (mTLS) address; HTTPListen serves /metrics,
+	// /healthz and /readyz in plain HTTP.
+	Listen, HTTPListen string
+	// TLS files: the server's certificate and key, and the CA that signs
+	// client (agent and consumer) certificates.
+	TLSCert, TLSKey, ClientCA string
+	// Store is a store DSN (see store.Open).
+	Store      string
+	Retention  store.Retention
+	PruneEvery time.Duration
+	// JSONLinesFile, when set, receives every alert as a JSON line.
+	JSONLinesFile string
+	// WebhookURL, when set, receives every alert as Falco output JSON.
+	WebhookURL      string
+	SinkQueue       int
+	SubscriberQueue int
+	MaxMessageBytes int
+	// ShutdownGrace bounds how long Stop waits for in-flight calls.
+	ShutdownGrace time.Duration
+}
+
+// Run serves the collector a Config describes until ctx ends.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	tlsConfig, err := pki.ServerTLSFiles(cfg.TLSCert, cfg.TLSKey, cfg.ClientCA)
+	if err != nil {
+		return fmt.Errorf("server TLS: %w", err)
+	}
+	st, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sinks, err := openSinks(cfg, reg, log)
+	defer closeSinks(sinks, log)
+	if err != nil {
+		return err
+	}
+	c, err := New(Options{
+		TLS: tlsConfig, Store: st, Sinks: sinks, SubscriberQueue: cfg.SubscriberQueue,
+		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery,
+		Logger: log, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	grpcLis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen for gRPC: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPListen)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("listen for HTTP: %w", err)
+	}
+	httpSrv := &http.Server{Handler: c.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	errs := make(chan error, 2)
+	go func() { errs <- c.Serve(grpcLis) }()
+	go func() {
+		log.Info("http serving", zap.String(logKeyAddress, httpLis.Addr().String()))
+		if err := httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("serve HTTP: %w", err)
+		}
+	}()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+	}
+	grace := cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 10 * time.Second
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	log.Info("collector stopping")
+	c.Stop(stopCtx)
+	httpSrv.Shutdown(stopCtx)
+	log.Info("collector stopped")
+	return serveErr
+}
+
+func openSinks(cfg Config, reg prometheus.Registerer, log *zap.Logger) ([]*sink.Queue, error) {
+	var queues []*sink.Queue
+	opts := sink.QueueOptions{Size: cfg.SinkQueue}
+	if cfg.JSONLinesFile != "" {
+		j, err := sink.NewJSONLines(cfg.JSONLinesFile)
+		if err != nil {
+			return nil, err
+		}
+		q, err := sink.NewQueue("jsonl", j, opts, reg, log)
+		if err != nil {
+			j.Close()
+			return nil, err
+		}
+		queues = append(queues, q)
+	}
+	if cfg.WebhookURL != "" {
+		q, err := sink.NewQueue("webhook", sink.NewWebhook(cfg.WebhookURL, nil), opts, reg, log)
+		if err != nil {
+			return queues, err
+		}
+		queues = append(queues, q)
+	}
+	return queues, nil
+}
+
+func closeSinks(queues []*sink.Queue, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, q := range queues {
+		if err := q.Close(ctx); err != nil {
+			log.Warn("close sink", zap.Error(err))
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package collector
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+)
+
+// Limits on what one alert may carry. An alert over a limit is refused, not
+// truncated: a truncated alert would look whole to whoever reads it.
+const (
+	maxAlertIDBytes = 128
+	maxFieldBytes   = 4096
+	maxArgs         = 256
+	maxAncestry     = 64
+	maxLabels       = 64
+	maxAlertBytes   = 64 << 10
+	maxStatusBytes  = 64 << 10
+	maxCounters     = 512
+)
+
+// fieldCheck accumulates the first violation found.
+type fieldCheck struct{ err error }
+
+func (c *fieldCheck) str(name, v string) {
+	if c.err == nil && len(v) > maxFieldBytes {
+		c.err = fmt.Errorf("%s is %d bytes, limit %d", name, len(v), maxFieldBytes)
+	}
+}
+
+func (c *fieldCheck) count(name string, n, limit int) {
+	if c.err == nil && n > limit {
+		c.err = fmt.Errorf("%s has %d entries, limit %d", name, n, limit)
+	}
+}
+
+func (c *fieldCheck) process(name string, p *vigilv1.Process) {
+	c.str(name+".path", p.GetPath())
+	c.str(name+".comm", p.GetComm())
+	c.count(name+".argv", len(p.GetArgv()), maxArgs)
+	for _, arg := range p.GetArgv() {
+		c.str(name+".argv[]", arg)
+	}
+}
+
+// validateAlert refuses alerts that cannot be stored faithfully or deduplicated.
+func validateAlert(a *vigilv1.Alert) error {
+	switch {
+	case a.GetId() == "":
+		return fmt.Errorf("alert has no id")
+	case len(a.GetId()) > maxAlertIDBytes:
+		return fmt.Errorf("alert id is %d bytes, limit %d", len(a.GetId()), maxAlertIDBytes)
+	case a.GetTime() == nil:
+		return fmt.Errorf("alert has no time")
+	case a.GetKind() == vigilv1.Kind_KIND_UNSPECIFIED || vigilv1.Kind_name[int32(a.GetKind())] == "":
+		return fmt.Errorf("alert kind %d is not one of exec, open, connect, capability", a.GetKind())
+	}
+	if size := proto.Size(a); size > maxAlertBytes {
+		return fmt.Errorf("alert is %d bytes encoded, limit %d", size, maxAlertBytes)
+	}
+	var c fieldCheck
+	ctr := a.GetContainer()
+	for name, v := range map[string]string{
+		"container.id": ctr.GetId(), "container.name": ctr.GetName(), "container.image": ctr.GetImage(),
+		"container.image_digest": ctr.GetImageDigest(), "container.pod": ctr.GetPod(),
+		"container.namespace": ctr.GetNamespace(), "container.pod_uid": ctr.GetPodUid(),
+		"object.path": a.GetObject().GetPath(), "object.address": a.GetObject().GetAddress(),
+		"object.protocol": a.GetObject().GetProtocol(), "object.capability": a.GetObject().GetCapability(),
+		"access": a.GetAccess(), "detail": a.GetDetail(), "rule": a.GetRule(),
+	} {
+		c.str(name, v)
+	}
+	c.process("process", a.GetProcess())
+	c.count("ancestry", len(a.GetAncestry()), maxAncestry)
+	for _, p := range a.GetAncestry() {
+		c.process("ancestry[]", p)
+	}
+	c.count("labels", len(a.GetLabels()), maxLabels)
+	for k, v := range a.GetLabels() {
+		c.str("labels key", k)
+		c.str("labels["+k+"]", v)
+	}
+	return c.err
+}
+
+// validateStatus refuses oversized heartbeats.
+func validateStatus(s *vigilv1.NodeStatus) error {
+	if size := proto.Size(s); size > maxStatusBytes {
+		return fmt.Errorf("status is %d bytes encoded, limit %d", size, maxStatusBytes)
+	}
+	var c fieldCheck
+	c.str("agent_version", s.GetAgentVersion())
+	c.str("kernel", s.GetKernel())
+	c.count("counters", len(s.GetCounters()), maxCounters)
+	c.count("enforcement", len(s.GetEnforcement()), 16)
+	return c.err
+}

@@ -1,0 +1,62 @@
+package ship
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Reasons an alert is dropped, the reason label of vigil_ship_dropped_total.
+const (
+	dropQueueFull  = "queue_full"  // the memory queue was full
+	dropSpoolFull  = "spool_full"  // the spool reached MaxBytes
+	dropSpoolError = "spool_error" // writing the spool failed (disk full, I/O error)
+	dropInvalid    = "invalid"     // no id, or too large to ever be accepted
+	dropRejected   = "rejected"    // the collector refused it as malformed
+	dropShutdown   = "shutdown"    // still in the memory queue when Close gave up
+)
+
+type shipMetrics struct {
+	dropped      *prometheus.CounterVec
+	corrupt      prometheus.Counter
+	corruptBytes prometheus.Counter
+	delivered    prometheus.Counter
+	sent         prometheus.Counter
+	reconnects   prometheus.Counter
+	spoolBytes   prometheus.Gauge
+	connected    prometheus.Gauge
+}
+
+func newShipMetrics(reg prometheus.Registerer) (*shipMetrics, error) {
+	m := &shipMetrics{
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_ship_dropped_total", Help: "Alerts the shipper dropped, by reason.",
+		}, []string{"reason"}),
+		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_ship_spool_corrupt_total", Help: "Torn or corrupt spool tails cut off at start (each lost one or more alerts).",
+		}),
+		corruptBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_ship_spool_corrupt_bytes_total", Help: "Bytes of torn or corrupt spool tails cut off at start.",
+		}),
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_ship_delivered_total", Help: "Alerts acknowledged by the collector.",
+		}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_ship_sent_total", Help: "Alerts sent to the collector, resends included.",
+		}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_ship_stream_errors_total", Help: "Alert streams that ended in an error and were reopened.",
+		}),
+		spoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_ship_spool_bytes", Help: "Bytes in the spool on disk.",
+		}),
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_ship_connected", Help: "1 while an alert stream to the collector is open.",
+		}),
+	}
+	for _, reason := range []string{dropQueueFull, dropSpoolFull, dropSpoolError, dropInvalid, dropRejected, dropShutdown} {
+		m.dropped.WithLabelValues(reason) // export zeros, so a dashboard sees every reason
+	}
+	for _, c := range []prometheus.Collector{m.dropped, m.corrupt, m.corruptBytes, m.delivered, m.sent, m.reconnects, m.spoolBytes, m.connected} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

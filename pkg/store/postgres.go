@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+)
+
+var postgresDialect = dialect{
+	name:           "postgres",
+	numberedParams: true,
+	schema: []string{
+		`CREATE TABLE IF NOT EXISTS alerts (
+			seq BIGSERIAL PRIMARY KEY,
+			node TEXT NOT NULL,
+			id TEXT NOT NULL,
+			time_ns BIGINT NOT NULL,
+			received_ns BIGINT NOT NULL,
+			namespace TEXT NOT NULL,
+			image TEXT NOT NULL,
+			image_digest TEXT NOT NULL,
+			kind INTEGER NOT NULL,
+			size INTEGER NOT NULL,
+			payload BYTEA NOT NULL,
+			UNIQUE (node, id))`,
+		`CREATE INDEX IF NOT EXISTS alerts_time ON alerts (time_ns)`,
+		`CREATE INDEX IF NOT EXISTS alerts_received ON alerts (received_ns)`,
+		`CREATE TABLE IF NOT EXISTS nodes (
+			node TEXT PRIMARY KEY,
+			received_ns BIGINT NOT NULL,
+			payload BYTEA NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS profiles (
+			digest TEXT NOT NULL,
+			version BIGINT NOT NULL,
+			mode TEXT NOT NULL,
+			image TEXT NOT NULL,
+			sha256 TEXT NOT NULL,
+			author TEXT NOT NULL,
+			nodes TEXT NOT NULL,
+			created_ns BIGINT NOT NULL,
+			yaml BYTEA NOT NULL,
+			PRIMARY KEY (digest, version))`,
+		`CREATE TABLE IF NOT EXISTS drafts (
+			digest TEXT NOT NULL,
+			node TEXT NOT NULL,
+			image TEXT NOT NULL,
+			updated_ns BIGINT NOT NULL,
+			yaml BYTEA NOT NULL,
+			PRIMARY KEY (digest, node))`,
+	},
+}
+
+// OpenPostgres connects to the PostgreSQL database a postgres:// URL names
+// and creates the schema if it is missing.
+func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(16)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	return newSQLStore(ctx, postgresDialect, db, db)
+}
