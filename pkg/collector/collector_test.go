@@ -8,12 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/store"
+	"github.com/vigil-dev/vigil/pkg/telemetry"
 )
 
 func TestStreamStoresOnceUnderCertificateNode(t *testing.T) {
@@ -257,7 +259,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestHTTPEndpoints(t *testing.T) {
 	e := startEnv(t, nil)
-	srv := httptest.NewServer(e.c.Handler(e.reg))
+	srv := httptest.NewServer(telemetry.Handler(e.reg, nil, e.c.Ready, zap.NewNop()))
 	defer srv.Close()
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ok", "/metrics": "vigil_collector_alerts_stored_total"} {
 		resp, err := http.Get(srv.URL + path)

@@ -2,10 +2,8 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +13,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/sink"
 	"github.com/vigil-dev/vigil/pkg/store"
+	"github.com/vigil-dev/vigil/pkg/telemetry"
 )
 
 // Config is what cmd/vigil-collector reads from flags and the environment.
@@ -72,20 +71,14 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen for gRPC: %w", err)
 	}
-	httpLis, err := net.Listen("tcp", cfg.HTTPListen)
+	httpSrv, err := telemetry.Listen(cfg.HTTPListen, reg, nil, c.Ready, log)
 	if err != nil {
 		grpcLis.Close()
-		return fmt.Errorf("listen for HTTP: %w", err)
+		return err
 	}
-	httpSrv := &http.Server{Handler: c.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
-	errs := make(chan error, 2)
+	log.Info("http serving", zap.String(logKeyAddress, httpSrv.Addr().String()))
+	errs := make(chan error, 1)
 	go func() { errs <- c.Serve(grpcLis) }()
-	go func() {
-		log.Info("http serving", zap.String(logKeyAddress, httpLis.Addr().String()))
-		if err := httpSrv.Serve(httpLis); !errors.Is(err, http.ErrServerClosed) {
-			errs <- fmt.Errorf("serve HTTP: %w", err)
-		}
-	}()
 
 	var serveErr error
 	select {
@@ -100,7 +93,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	defer cancel()
 	log.Info("collector stopping")
 	c.Stop(stopCtx)
-	httpSrv.Shutdown(stopCtx)
+	httpSrv.Close()
 	log.Info("collector stopped")
 	return serveErr
 }

@@ -16,7 +16,10 @@ import (
 )
 
 // Check reports a problem, or nil when all is well.
-type Check func() error
+type Check func(context.Context) error
+
+// checkTimeout bounds one health check.
+const checkTimeout = 2 * time.Second
 
 // Server is the telemetry HTTP server.
 type Server struct {
@@ -31,11 +34,7 @@ func Listen(addr string, gatherer prometheus.Gatherer, live, ready Check, log *z
 	if err != nil {
 		return nil, fmt.Errorf("listen for telemetry on %s: %w", addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(log)}))
-	mux.HandleFunc("/healthz", checkHandler(live))
-	mux.HandleFunc("/readyz", checkHandler(ready))
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	s := &Server{srv: &http.Server{Handler: Handler(gatherer, live, ready, log), ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("telemetry server stopped", zap.Error(err))
@@ -44,10 +43,22 @@ func Listen(addr string, gatherer prometheus.Gatherer, live, ready Check, log *z
 	return s, nil
 }
 
+// Handler serves /metrics from gatherer, /healthz from live and /readyz from
+// ready (nil checks always answer ok).
+func Handler(gatherer prometheus.Gatherer, live, ready Check, log *zap.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: zap.NewStdLog(log)}))
+	mux.HandleFunc("/healthz", checkHandler(live))
+	mux.HandleFunc("/readyz", checkHandler(ready))
+	return mux
+}
+
 func checkHandler(check Check) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if check != nil {
-			if err := check(); err != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+			defer cancel()
+			if err := check(ctx); err != nil {
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
