@@ -73,6 +73,8 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 		break;
 	}
 
+	/* One call site for the path walk: the verifier explores it once. */
+	const struct path *p = NULL;
 	if (ret >= 0) {
 		struct file *file = fd_file(task, ret);
 
@@ -81,23 +83,23 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 
 			ev->ino = BPF_CORE_READ(inode, i_ino);
 			ev->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-			plen = resolve_path(s, task, &file->f_path, data, &ev->hdr.flags);
+			p = &file->f_path;
 		}
 	} else {
 		char first = 0;
-		long n;
 
 		ev->hdr.flags |= VIGIL_F_PATH_UNRESOLVED;
 		bpf_probe_read_user(&first, 1, name);
-		if (first != '/') {
-			const struct path *dir = relative_dir(task, dirfd);
+		if (first != '/')
+			p = relative_dir(task, dirfd);
+	}
+	if (p)
+		plen = resolve_path(s, task, p, data, &ev->hdr.flags);
+	if (plen > VIGIL_PATH_MAX)
+		return 0;
+	if (ret < 0) {
+		long n = bpf_probe_read_user_str(data + plen, VIGIL_PATH_MAX, name);
 
-			if (dir)
-				plen = resolve_path(s, task, dir, data, &ev->hdr.flags);
-		}
-		if (plen > VIGIL_PATH_MAX)
-			return 0;
-		n = bpf_probe_read_user_str(data + plen, VIGIL_PATH_MAX, name);
 		nlen = n > 0 ? n - 1 : 0;
 	}
 	if (plen > VIGIL_PATH_MAX || nlen > VIGIL_PATH_MAX)

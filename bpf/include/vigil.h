@@ -37,6 +37,9 @@ enum vigil_event_flag {
 	VIGIL_F_PATH_UNRESOLVED = 1 << 5,
 	/* a 32-bit (ia32) system call */
 	VIGIL_F_COMPAT_SYSCALL = 1 << 6,
+	/* the file is on a mount detached from every namespace (umount -l): the
+	 * path is relative to the root of its filesystem */
+	VIGIL_F_PATH_DETACHED = 1 << 7,
 };
 
 /* Which cgroups are traced, set at load time. */

@@ -56,6 +56,11 @@ struct {
 /* Room to build one record: the path is assembled backwards in path[], then
  * copied into event[] behind the fixed struct, followed by other strings. */
 struct scratch {
+	/* The path walk's position and flags live here, not on the stack: the
+	 * verifier cannot track values in map memory, so the walk's states
+	 * converge instead of differing at every step. */
+	__u32 path_off;
+	__u32 path_flags;
 	char path[2 * VIGIL_PATH_MAX];
 	char event[256 + 2 * VIGIL_PATH_MAX + VIGIL_ARGV_MAX];
 };

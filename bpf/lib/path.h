@@ -18,10 +18,14 @@ struct path_walk {
 	struct mount *mnt;
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
-	char *buf; /* scratch->path */
-	__u32 off; /* the path so far is buf[off, VIGIL_PATH_MAX) */
-	__u32 truncated;
+	struct mount *ns_root; /* the root mount of the task's mount namespace */
+	/* s->path_off: the path so far is s->path[path_off, VIGIL_PATH_MAX);
+	 * s->path_flags: WALK_TRUNCATED, WALK_DETACHED */
+	struct scratch *s;
 };
+
+#define WALK_TRUNCATED 1
+#define WALK_DETACHED 2 /* past a mount attached nowhere: follow dentries only */
 
 static __always_inline struct mount *real_mount(struct vfsmount *vfsmnt)
 {
@@ -33,41 +37,51 @@ static long path_walk_step(__u64 index, void *ctx)
 	/* Locals, not w->…: BPF_CORE_READ would record a relocation against
 	 * struct path_walk, which the kernel does not have. */
 	struct path_walk *w = ctx;
+	struct scratch *s = w->s;
 	struct dentry *d = w->dentry;
 	struct vfsmount *vfsmnt = w->vfsmnt;
 	struct mount *mnt = w->mnt;
 	struct dentry *parent;
 	struct qstr name;
-	__u32 len;
+	__u32 len, off;
 
 	if (d == w->root_dentry && vfsmnt == w->root_mnt)
 		return 1;
-	if (d == BPF_CORE_READ(vfsmnt, mnt_root)) {
+	if (!(s->path_flags & WALK_DETACHED) && d == BPF_CORE_READ(vfsmnt, mnt_root)) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 
-		if (up == mnt)
-			return 1; /* the root of the mount namespace */
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = up;
-		w->vfsmnt = &up->mnt;
-		return 0;
+		if (up != mnt) {
+			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			w->mnt = up;
+			w->vfsmnt = &up->mnt;
+			return 0;
+		}
+		if (mnt == w->ns_root || BPF_CORE_READ(vfsmnt, mnt_flags) & MNT_INTERNAL)
+			return 1; /* the root of the namespace, or of a kernel-internal mount */
+		/* A lazily unmounted mount: no path leads to it any more. Name the
+		 * file by its place in its filesystem rather than by "/". */
+		s->path_flags |= WALK_DETACHED;
 	}
 	/* A pseudo file (memfd, pipe…) has a dentry that is its own parent:
 	 * its name is the whole path, as in /proc/<pid>/exe. */
 	parent = BPF_CORE_READ(d, d_parent);
+	if (parent == d && d == BPF_CORE_READ(d, d_sb, s_root))
+		return 1; /* the root of a detached mount's filesystem */
 
 	name = BPF_CORE_READ(d, d_name);
 	len = name.len;
 	if (len > VIGIL_NAME_MAX)
 		len = VIGIL_NAME_MAX;
 	if (len > 0) {
-		if (w->off < len + 1) {
-			w->truncated = 1;
+		off = s->path_off;
+		if (off < len + 1) {
+			s->path_flags |= WALK_TRUNCATED;
 			return 1;
 		}
-		w->off -= len + 1;
-		bpf_probe_read_kernel(w->buf + ((w->off + 1) & PATH_MASK), len, name.name);
-		w->buf[w->off & PATH_MASK] = '/';
+		off -= len + 1;
+		s->path_off = off;
+		bpf_probe_read_kernel(s->path + ((off + 1) & PATH_MASK), len, name.name);
+		s->path[off & PATH_MASK] = '/';
 	}
 	w->dentry = parent;
 	return parent == d;
@@ -82,12 +96,9 @@ static long path_walk_step(__u64 index, void *ctx)
 static __always_inline __u32 resolve_path(struct scratch *s, struct task_struct *task,
 					  const struct path *p, char *dst, __u32 *flags)
 {
-	struct path_walk w = {
-		.buf = s->path,
-		.off = VIGIL_PATH_MAX,
-	};
+	struct path_walk w = { .s = s };
 	struct fs_struct *fs = BPF_CORE_READ(task, fs);
-	__u32 len;
+	__u32 len, off;
 	long steps;
 
 	bpf_core_read(&w.dentry, sizeof(w.dentry), &p->dentry);
@@ -97,11 +108,16 @@ static __always_inline __u32 resolve_path(struct scratch *s, struct task_struct 
 	w.mnt = real_mount(w.vfsmnt);
 	w.root_dentry = BPF_CORE_READ(fs, root.dentry);
 	w.root_mnt = BPF_CORE_READ(fs, root.mnt);
+	w.ns_root = BPF_CORE_READ(task, nsproxy, mnt_ns, root);
+	s->path_off = VIGIL_PATH_MAX;
+	s->path_flags = 0;
 
 	steps = bpf_loop(VIGIL_PATH_MAX / 2, path_walk_step, &w, 0);
 	if (steps >= VIGIL_PATH_MAX / 2)
-		w.truncated = 1;
-	if (w.truncated) {
+		s->path_flags |= WALK_TRUNCATED;
+	if (s->path_flags & WALK_DETACHED)
+		*flags |= VIGIL_F_PATH_DETACHED;
+	if (s->path_flags & WALK_TRUNCATED) {
 		struct sensor_stats *st = get_stats();
 
 		*flags |= VIGIL_F_PATH_TRUNCATED;
@@ -109,14 +125,13 @@ static __always_inline __u32 resolve_path(struct scratch *s, struct task_struct 
 			__sync_fetch_and_add(&st->path_truncated, 1);
 	}
 
-	if (w.off >= VIGIL_PATH_MAX) {
+	off = s->path_off;
+	if (off >= VIGIL_PATH_MAX) {
 		dst[0] = '/';
 		return 1;
 	}
-	len = VIGIL_PATH_MAX - w.off;
-	if (len > VIGIL_PATH_MAX)
-		return 0;
-	bpf_probe_read_kernel(dst, len, s->path + (w.off & PATH_MASK));
+	len = VIGIL_PATH_MAX - off;
+	bpf_probe_read_kernel(dst, len, s->path + (off & PATH_MASK));
 	return len;
 }
 

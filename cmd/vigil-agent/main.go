@@ -1,17 +1,20 @@
-// Command vigil-agent is vigil's node agent: it loads the eBPF sensors and
-// watches every exec, open, connect and capability use on the node.
+// Command vigil-agent is vigil's node agent: it loads the eBPF sensors,
+// attributes every exec, open, connect and capability use to its container,
+// learns each image's profile and reports what breaks it.
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/vigil-dev/vigil/pkg/buildinfo"
+	"github.com/vigil-dev/vigil/pkg/cliflags"
 )
+
+// envPrefix: every flag of `run` can be set as VIGIL_AGENT_<FLAG>.
+const envPrefix = "VIGIL_AGENT"
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
@@ -28,38 +31,19 @@ type globalOptions struct {
 func newRootCommand() *cobra.Command {
 	var g globalOptions
 	root := &cobra.Command{
-		Use:           "vigil-agent",
-		Short:         "vigil's node agent: eBPF runtime security for Kubernetes nodes",
-		Version:       buildinfo.Version,
-		SilenceUsage:  true,
-		SilenceErrors: false,
+		Use:          "vigil-agent",
+		Short:        "vigil's node agent: eBPF runtime security for Kubernetes nodes",
+		Version:      buildinfo.Version,
+		SilenceUsage: true,
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format on stderr: console or json")
-	root.AddCommand(newTraceCommand(&g))
+	root.AddCommand(newTraceCommand(&g), newRunCommand(&g), newProfilesCommand())
 	return root
 }
 
-// logger builds the zap logger the flags ask for; logs go to stderr so that
+// logger builds the logger the flags ask for; logs go to stderr so that
 // stdout carries only a command's real output.
 func (g *globalOptions) logger() (*zap.Logger, error) {
-	level, err := zapcore.ParseLevel(g.logLevel)
-	if err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	var cfg zap.Config
-	switch g.logFormat {
-	case "json":
-		cfg = zap.NewProductionConfig()
-	case "console":
-		cfg = zap.NewDevelopmentConfig()
-		cfg.Development = false
-		cfg.DisableStacktrace = true
-	default:
-		return nil, fmt.Errorf("--log-format: want console or json, got %q", g.logFormat)
-	}
-	cfg.Level = zap.NewAtomicLevelAt(level)
-	cfg.OutputPaths = []string{"stderr"}
-	cfg.ErrorOutputPaths = []string{"stderr"}
-	return cfg.Build()
+	return cliflags.NewLogger(g.logLevel, g.logFormat)
 }

@@ -93,7 +93,11 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 		return err
 	}
 
-	table := process.NewTable(1<<17, 5*time.Second)
+	hostNS, err := process.HostMountNamespace(o.procRoot)
+	if err != nil {
+		return fmt.Errorf("host mount namespace (trace needs the host's pid namespace): %w", err)
+	}
+	table := process.NewTable(1<<17, 5*time.Second, hostNS)
 	if err := table.Seed(o.procRoot, cgroupRoot); err != nil {
 		log.Warn("seed process table", zap.Error(err))
 	}

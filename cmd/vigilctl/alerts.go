@@ -156,7 +156,7 @@ func (o *options) printAlert(a *vigilv1.Alert) error {
 		return err
 	}
 	c, p := a.GetContainer(), a.GetProcess()
-	action := strings.ToUpper(sink.ActionName(a.GetAction()))
+	action := strings.ToUpper(a.GetAction().ShortName())
 	actionColor := colorYellow
 	if a.GetAction() == vigilv1.Action_ACTION_BLOCKED || a.GetAction() == vigilv1.Action_ACTION_KILLED {
 		actionColor = colorRed
@@ -169,7 +169,7 @@ func (o *options) printAlert(a *vigilv1.Alert) error {
 		o.paint(colorDim, a.GetTime().AsTime().UTC().Format(time.RFC3339)),
 		a.GetNode(),
 		o.paint(actionColor+colorBold, action),
-		sink.KindName(a.GetKind()),
+		a.GetKind().ShortName(),
 		o.paint(colorBold, sink.ObjectString(a)),
 		accessSuffix(a),
 		p.GetPath(), p.GetPid(), where, c.GetImage())

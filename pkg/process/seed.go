@@ -25,7 +25,7 @@ func (t *Table) Seed(procRoot, cgroupRoot string) error {
 		if err != nil {
 			continue
 		}
-		p, err := readProcess(procRoot, uint32(pid), cgroupRoot)
+		p, err := readProcess(procRoot, uint32(pid), cgroupRoot, t.hostMntNS)
 		if err != nil {
 			continue
 		}
@@ -38,7 +38,7 @@ func (t *Table) Seed(procRoot, cgroupRoot string) error {
 	return nil
 }
 
-func readProcess(procRoot string, pid uint32, cgroupRoot string) (Process, error) {
+func readProcess(procRoot string, pid uint32, cgroupRoot string, hostMntNS uint32) (Process, error) {
 	dir := filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10))
 	stat, err := os.ReadFile(filepath.Join(dir, "stat"))
 	if err != nil {
@@ -49,12 +49,44 @@ func readProcess(procRoot string, pid uint32, cgroupRoot string) (Process, error
 		return Process{}, fmt.Errorf("pid %d: %w", pid, err)
 	}
 	p := Process{PID: pid, PPID: ppid, Comm: comm, Path: executable(dir)}
+	if ns, err := MountNamespace(procRoot, pid); err == nil {
+		// Already running: whatever exec it last did is behind us.
+		p.Contained = ns != hostMntNS
+	}
 	if cgroupRoot != "" {
 		if rel, err := cgroup.OfProcess(procRoot, pid); err == nil {
 			p.CgroupID, _ = cgroup.ID(filepath.Join(cgroupRoot, rel))
 		}
 	}
 	return p, nil
+}
+
+// HostMountNamespace returns the inode of the host's initial mount
+// namespace: that of kthreadd (pid 2; kernel threads live in it), or of
+// init when kthreadd's is not readable.
+func HostMountNamespace(procRoot string) (uint32, error) {
+	ns, err := MountNamespace(procRoot, 2)
+	if err == nil {
+		return ns, nil
+	}
+	ns, err1 := MountNamespace(procRoot, 1)
+	if err1 != nil {
+		return 0, fmt.Errorf("host mount namespace, from kthreadd: %w; from init: %w", err, err1)
+	}
+	return ns, nil
+}
+
+// MountNamespace returns the inode of a process's mount namespace.
+func MountNamespace(procRoot string, pid uint32) (uint32, error) {
+	link, err := os.Readlink(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10), "ns", "mnt"))
+	if err != nil {
+		return 0, err
+	}
+	var ino uint32 // "mnt:[4026531841]"
+	if _, err := fmt.Sscanf(link, "mnt:[%d]", &ino); err != nil {
+		return 0, fmt.Errorf("parse %q: %w", link, err)
+	}
+	return ino, nil
 }
 
 // parseStat reads comm and ppid from /proc/<pid>/stat. The comm is in

@@ -15,8 +15,16 @@ type Process struct {
 	PID      uint32
 	PPID     uint32
 	Comm     string
-	Path     string // the executable; empty when unknown
+	Path     string   // the executable; empty when unknown
+	Argv     []string // as of the last exec; nil when unknown
 	CgroupID uint64
+	// Contained: the process runs its container's workload — it, or the
+	// ancestor it forked from, exec'd outside the host's mount namespace.
+	// The runtime's processes entering a container (runc init setting it
+	// up) are not contained until they exec the container's program, so
+	// their plumbing is not taken for the image's behaviour. A container's
+	// process cannot shed it: everything it starts descends from an exec.
+	Contained bool
 }
 
 // maxAncestry bounds an ancestry chain, against cycles from pid reuse.
@@ -24,12 +32,13 @@ const maxAncestry = 32
 
 // Table maps process ids to processes. Safe for concurrent use.
 type Table struct {
-	mu      sync.Mutex
-	procs   map[uint32]*entry
-	exits   []exit // oldest first
-	linger  time.Duration
-	limit   int
-	dropped uint64
+	mu        sync.Mutex
+	procs     map[uint32]*entry
+	exits     []exit // oldest first
+	linger    time.Duration
+	limit     int
+	hostMntNS uint32
+	dropped   uint64
 }
 
 type entry struct {
@@ -44,8 +53,10 @@ type exit struct {
 
 // NewTable returns an empty table holding at most limit processes. An exited
 // process stays for linger, so that events of its children still find it.
-func NewTable(limit int, linger time.Duration) *Table {
-	return &Table{procs: make(map[uint32]*entry), limit: limit, linger: linger}
+// hostMntNS is the host's mount namespace (of pid 1): an exec anywhere else
+// makes a process Contained.
+func NewTable(limit int, linger time.Duration, hostMntNS uint32) *Table {
+	return &Table{procs: make(map[uint32]*entry), limit: limit, linger: linger, hostMntNS: hostMntNS}
 }
 
 // Observe updates the table from one event.
@@ -67,14 +78,19 @@ func (t *Table) Observe(ev *sensor.Event) {
 
 	switch ev.Type {
 	case sensor.TypeExec:
-		e.Path = ev.Exec.Path
+		e.Path, e.Argv = ev.Exec.Path, ev.Exec.Argv
+		if ev.MntNS != t.hostMntNS {
+			e.Contained = true
+		}
 	case sensor.TypeFork:
 		t.add(Process{
-			PID:      ev.Fork.ChildPID,
-			PPID:     ev.PID,
-			Comm:     ev.Comm,
-			Path:     e.Path,
-			CgroupID: ev.Fork.ChildCgroupID,
+			PID:       ev.Fork.ChildPID,
+			PPID:      ev.PID,
+			Comm:      ev.Comm,
+			Path:      e.Path,
+			Argv:      e.Argv,
+			CgroupID:  ev.Fork.ChildCgroupID,
+			Contained: e.Contained,
 		})
 	case sensor.TypeExit:
 		if !e.exited {

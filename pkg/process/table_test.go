@@ -11,8 +11,10 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+const hostNS = 4026531840
+
 func ev(typ sensor.Type, pid, ppid uint32, comm string, at time.Duration) *sensor.Event {
-	return &sensor.Event{Type: typ, PID: pid, PPID: ppid, Comm: comm, CgroupID: 1, Time: t0.Add(at)}
+	return &sensor.Event{Type: typ, PID: pid, PPID: ppid, Comm: comm, CgroupID: 1, MntNS: hostNS, Time: t0.Add(at)}
 }
 
 func pids(ps []Process) []uint32 {
@@ -24,7 +26,7 @@ func pids(ps []Process) []uint32 {
 }
 
 func TestAncestryFollowsForkAndExec(t *testing.T) {
-	tab := NewTable(100, time.Second)
+	tab := NewTable(100, time.Second, hostNS)
 	// init(1) → shell(10) → child(20) → grandchild(30)
 	e := ev(sensor.TypeExec, 1, 0, "init", 0)
 	e.Exec.Path = "/sbin/init"
@@ -60,7 +62,7 @@ func TestAncestryFollowsForkAndExec(t *testing.T) {
 }
 
 func TestExitedProcessesLingerThenGo(t *testing.T) {
-	tab := NewTable(100, time.Second)
+	tab := NewTable(100, time.Second, hostNS)
 	tab.Observe(ev(sensor.TypeExec, 10, 1, "sh", 0))
 	tab.Observe(ev(sensor.TypeExec, 11, 10, "ls", 0))
 	tab.Observe(ev(sensor.TypeExit, 10, 1, "sh", 0))
@@ -79,7 +81,7 @@ func TestExitedProcessesLingerThenGo(t *testing.T) {
 }
 
 func TestTableIsBounded(t *testing.T) {
-	tab := NewTable(2, time.Second)
+	tab := NewTable(2, time.Second, hostNS)
 	for pid := uint32(1); pid <= 3; pid++ {
 		tab.Observe(ev(sensor.TypeExec, pid, 0, "x", 0))
 	}
@@ -99,7 +101,7 @@ func TestParseStat(t *testing.T) {
 }
 
 func TestSeedFromProc(t *testing.T) {
-	tab := NewTable(1<<16, time.Second)
+	tab := NewTable(1<<16, time.Second, hostNS)
 	if err := tab.Seed("/proc", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -113,5 +115,35 @@ func TestSeedFromProc(t *testing.T) {
 	}
 	if len(tab.Ancestry(self.PID, nil)) == 0 {
 		t.Error("the test process has no ancestry after seeding")
+	}
+}
+
+// TestContainedStartsAtTheExecInTheContainer follows runc: its init process
+// enters the container and sets it up (not contained), then execs the
+// entrypoint in the container's mount namespace (contained), which forks.
+func TestContainedStartsAtTheExecInTheContainer(t *testing.T) {
+	const containerNS = hostNS + 7
+	tab := NewTable(100, time.Second, hostNS)
+
+	selfExec := ev(sensor.TypeExec, 50, 40, "runc", 0) // runc re-executing itself, on the host
+	tab.Observe(selfExec)
+	setup := ev(sensor.TypeOpen, 50, 40, "runc:[2:INIT]", 0)
+	setup.MntNS = containerNS
+	tab.Observe(setup)
+	if p, _ := tab.Get(50); p.Contained {
+		t.Fatal("runc init setting the container up is taken for its workload")
+	}
+	entry := ev(sensor.TypeExec, 50, 40, "sh", 0)
+	entry.MntNS = containerNS
+	tab.Observe(entry)
+	if p, _ := tab.Get(50); !p.Contained {
+		t.Fatal("the container's entrypoint is not contained")
+	}
+	fork := ev(sensor.TypeFork, 50, 40, "sh", 0)
+	fork.MntNS = containerNS
+	fork.Fork.ChildPID = 51
+	tab.Observe(fork)
+	if p, _ := tab.Get(51); !p.Contained {
+		t.Fatal("a child of the workload is not contained")
 	}
 }

@@ -62,6 +62,7 @@ const (
 	FlagUpperLayer     = Flags(recordVigilEventFlagVIGIL_F_UPPER_LAYER)
 	FlagPathUnresolved = Flags(recordVigilEventFlagVIGIL_F_PATH_UNRESOLVED)
 	FlagCompatSyscall  = Flags(recordVigilEventFlagVIGIL_F_COMPAT_SYSCALL)
+	FlagPathDetached   = Flags(recordVigilEventFlagVIGIL_F_PATH_DETACHED)
 )
 
 // Has reports whether every flag in f2 is set.

@@ -90,9 +90,11 @@ type recordOpenEvent struct {
 }
 
 type recordScratch struct {
-	_     structs.HostLayout
-	Path  [8192]int8
-	Event [10496]int8
+	_         structs.HostLayout
+	PathOff   uint32
+	PathFlags uint32
+	Path      [8192]int8
+	Event     [10496]int8
 }
 
 type recordSensorStats struct {
@@ -120,6 +122,7 @@ const (
 	recordVigilEventFlagVIGIL_F_UPPER_LAYER     recordVigilEventFlag = 16
 	recordVigilEventFlagVIGIL_F_PATH_UNRESOLVED recordVigilEventFlag = 32
 	recordVigilEventFlagVIGIL_F_COMPAT_SYSCALL  recordVigilEventFlag = 64
+	recordVigilEventFlagVIGIL_F_PATH_DETACHED   recordVigilEventFlag = 128
 )
 
 type recordVigilEventType uint32

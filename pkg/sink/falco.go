@@ -42,16 +42,6 @@ func FalcoPriority(a *vigilv1.Alert) string {
 	return "Warning"
 }
 
-// KindName is the short name of an alert kind: exec, open, connect, capability.
-func KindName(k vigilv1.Kind) string {
-	return strings.ToLower(strings.TrimPrefix(k.String(), "KIND_"))
-}
-
-// ActionName is the short name of an action: alerted, blocked, killed.
-func ActionName(a vigilv1.Action) string {
-	return strings.ToLower(strings.TrimPrefix(a.String(), "ACTION_"))
-}
-
 // ObjectString renders what an alert's process acted on.
 func ObjectString(a *vigilv1.Alert) string {
 	o := a.GetObject()
@@ -74,15 +64,15 @@ func ToFalco(a *vigilv1.Alert) FalcoEvent {
 	c, p := a.GetContainer(), a.GetProcess()
 	rule := a.GetRule()
 	if rule == "" {
-		rule = "vigil " + KindName(a.GetKind()) + " outside profile"
+		rule = "vigil " + a.GetKind().ShortName() + " outside profile"
 	}
 	output := fmt.Sprintf("%s %s %s by %s (pid %d) in %s/%s image %s [%s]",
-		ActionName(a.GetAction()), KindName(a.GetKind()), ObjectString(a), p.GetPath(), p.GetPid(),
+		a.GetAction().ShortName(), a.GetKind().ShortName(), ObjectString(a), p.GetPath(), p.GetPid(),
 		c.GetNamespace(), c.GetPod(), c.GetImage(), rule)
 	fields := map[string]any{
 		"vigil.alert.id":         a.GetId(),
-		"vigil.action":           ActionName(a.GetAction()),
-		"vigil.kind":             KindName(a.GetKind()),
+		"vigil.action":           a.GetAction().ShortName(),
+		"vigil.kind":             a.GetKind().ShortName(),
 		"vigil.object":           ObjectString(a),
 		"vigil.access":           a.GetAccess(),
 		"vigil.profile.version":  a.GetProfileVersion(),
@@ -114,7 +104,7 @@ func ToFalco(a *vigilv1.Alert) FalcoEvent {
 		Time:         a.GetTime().AsTime().UTC().Format(time.RFC3339Nano),
 		Source:       "vigil",
 		Hostname:     a.GetNode(),
-		Tags:         []string{"vigil", KindName(a.GetKind()), ActionName(a.GetAction())},
+		Tags:         []string{"vigil", a.GetKind().ShortName(), a.GetAction().ShortName()},
 		OutputFields: fields,
 	}
 }

@@ -30,7 +30,7 @@ func BenchmarkJSONWriter(b *testing.B) {
 }
 
 func BenchmarkEnrich(b *testing.B) {
-	tab := process.NewTable(1<<16, time.Second)
+	tab := process.NewTable(1<<16, time.Second, 0)
 	if err := tab.Seed("/proc", ""); err != nil {
 		b.Fatal(err)
 	}

@@ -41,10 +41,29 @@ func NewEnricher(procs *process.Table, attributor Attributor) *Enricher {
 // enriched, so that the table stays complete.
 func (e *Enricher) Observe(ev *sensor.Event) { e.procs.Observe(ev) }
 
-// Enrich attributes ev and finds its ancestry: for a process in a container,
-// up to the container's init; on the host, up to pid 1.
+// Enrich attributes ev and completes the record with its process and ancestry.
 func (e *Enricher) Enrich(ctx context.Context, ev *sensor.Event) Record {
+	rec := e.Attribute(ctx, ev)
+	e.Complete(ctx, &rec)
+	return rec
+}
+
+// Attribute finds ev's container (or the host) and its process: all the
+// policy needs to decide, and cheap.
+func (e *Enricher) Attribute(ctx context.Context, ev *sensor.Event) Record {
 	rec := Record{Event: ev, Attribution: e.containers.Lookup(ctx, ev.CgroupID)}
+	if p, ok := e.procs.Get(ev.PID); ok {
+		rec.Process = p
+	} else {
+		rec.Process = process.Process{PID: ev.PID, PPID: ev.PPID, Comm: ev.Comm, CgroupID: ev.CgroupID}
+	}
+	return rec
+}
+
+// Complete adds the process's ancestry: for a process in a container, up to
+// the container's init; on the host, up to pid 1.
+func (e *Enricher) Complete(ctx context.Context, rec *Record) {
+	ev := rec.Event
 	var within func(process.Process) bool
 	if c := rec.Attribution.Container; c != nil {
 		within = func(p process.Process) bool {
@@ -52,5 +71,4 @@ func (e *Enricher) Enrich(ctx context.Context, ev *sensor.Event) Record {
 		}
 	}
 	rec.Ancestry = e.procs.Ancestry(ev.PID, within)
-	return rec
 }

@@ -14,7 +14,10 @@ import (
 
 // Record is an event with what the agent knows around it.
 type Record struct {
-	Event       *sensor.Event
+	Event *sensor.Event
+	// Process is the event's process as the process table knows it (its
+	// executable and argv); only PID is set when the table does not know it.
+	Process     process.Process
 	Ancestry    []process.Process // parent first
 	Attribution containers.Attribution
 }
@@ -90,6 +93,7 @@ type OpenJSON struct {
 	Inode          InodeJSON `json:"inode"`
 	PathTruncated  bool      `json:"path_truncated,omitempty"`
 	PathUnresolved bool      `json:"path_unresolved,omitempty"`
+	PathDetached   bool      `json:"path_detached,omitempty"`
 	CompatSyscall  bool      `json:"compat_syscall,omitempty"`
 }
 
@@ -133,10 +137,11 @@ var execFlagNames = []struct {
 	{sensor.FlagUpperLayer, "upper_layer"},
 	{sensor.FlagPathTruncated, "path_truncated"},
 	{sensor.FlagArgvTruncated, "argv_truncated"},
+	{sensor.FlagPathDetached, "path_detached"},
 }
 
-// execFlags names an exec event's qualifiers; never nil, so JSON shows [].
-func execFlags(flags sensor.Flags) []string {
+// ExecFlags names an exec event's qualifiers; never nil, so JSON shows [].
+func ExecFlags(flags sensor.Flags) []string {
 	names := []string{}
 	for _, f := range execFlagNames {
 		if flags.Has(f.flag) {
@@ -173,11 +178,11 @@ func (r *Record) ToJSON() JSON {
 	switch ev.Type {
 	case sensor.TypeExec:
 		j.Exec = &ExecJSON{Path: ev.Exec.Path, Filename: ev.Exec.Filename, Argv: ev.Exec.Argv, Argc: ev.Exec.Argc,
-			Inode: inode(ev.Exec.Inode), Flags: execFlags(ev.Flags)}
+			Inode: inode(ev.Exec.Inode), Flags: ExecFlags(ev.Flags)}
 	case sensor.TypeOpen:
 		j.Open = &OpenJSON{Path: ev.Open.Path, Flags: ev.Open.Flags.Names(), Ret: ev.Open.Ret, Inode: inode(ev.Open.Inode),
 			PathTruncated: ev.Flags.Has(sensor.FlagPathTruncated), PathUnresolved: ev.Flags.Has(sensor.FlagPathUnresolved),
-			CompatSyscall: compat}
+			PathDetached: ev.Flags.Has(sensor.FlagPathDetached), CompatSyscall: compat}
 	case sensor.TypeConnect:
 		c := ev.Connect
 		j.Connect = &ConnectJSON{Family: c.Family.String(), Port: c.Port, UnixPath: c.UnixPath,

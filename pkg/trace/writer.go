@@ -81,7 +81,7 @@ func detail(r *Record) string {
 		if len(ev.Exec.Argv) > 1 {
 			b.WriteString(" " + strings.Join(ev.Exec.Argv[1:], " "))
 		}
-		for _, f := range execFlags(ev.Flags) {
+		for _, f := range ExecFlags(ev.Flags) {
 			b.WriteString(" [" + f + "]")
 		}
 	case sensor.TypeOpen:

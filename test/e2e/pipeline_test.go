@@ -91,7 +91,7 @@ func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeli
 	})
 
 	p := &pipeline{sensor: s, resolver: r, signal: make(chan struct{}, 1)}
-	table := process.NewTable(1<<16, 5*time.Second)
+	table := process.NewTable(1<<16, 5*time.Second, hostMntNS(t))
 	if err := table.Seed("/proc", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -153,4 +153,13 @@ func inContainer(id string, typ sensor.Type, match func(*sensor.Event) bool) fun
 		c := r.Attribution.Container
 		return c != nil && c.ID == id && r.Event.Type == typ && match(r.Event)
 	}
+}
+
+func hostMntNS(t *testing.T) uint32 {
+	t.Helper()
+	ns, err := process.HostMountNamespace("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
 }

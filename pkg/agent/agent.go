@@ -1,0 +1,278 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/alert"
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/policy"
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/ship"
+	"github.com/vigil-dev/vigil/pkg/trace"
+)
+
+// Agent is the node agent: built by New (programs loaded and attached, all
+// outputs open), run by Run, which releases everything when it returns.
+type Agent struct {
+	cfg Config
+	log *zap.Logger
+
+	sensor   *sensor.Sensor
+	resolver *containers.Resolver // nil without containerd
+	loader   *profile.DirLoader   // nil without a profiles directory
+	remote   *remoteProfiles      // nil without a collector
+	shipper  *ship.Shipper        // nil without a collector
+	engine   *policy.Engine
+	deduper  *alert.Deduper
+	out      *outputs
+	enricher *trace.Enricher
+
+	closeOnce sync.Once
+}
+
+// New builds the agent. On error nothing stays loaded or open.
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	a := &Agent{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.release()
+		}
+	}()
+
+	hostNS, err := process.HostMountNamespace(cfg.ProcRoot)
+	if err != nil {
+		return nil, fmt.Errorf("host mount namespace (the agent needs the host's pid namespace): %w", err)
+	}
+	table := process.NewTable(1<<16, 5*time.Second, hostNS)
+	cgroupRoot, cerr := cgroup.Mountpoint()
+	if cerr != nil {
+		log.Warn("no cgroup2 mount: processes seeded without cgroup ids", zap.Error(cerr))
+	}
+	if err := table.Seed(cfg.ProcRoot, cgroupRoot); err != nil {
+		log.Warn("seed process table", zap.Error(err))
+	}
+
+	sc := cfg.Sensor
+	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
+	if a.sensor, err = sensor.New(sc, log); err != nil {
+		return nil, fmt.Errorf("start sensor: %w", err)
+	}
+	if err := reg.Register(a.sensor.Collector()); err != nil {
+		return nil, fmt.Errorf("register sensor metrics: %w", err)
+	}
+
+	var attributor trace.Attributor
+	if cfg.ContainerdSocket != "" {
+		a.resolver, err = containers.New(containers.Config{Socket: cfg.ContainerdSocket, Logger: log,
+			Registerer: reg, Scopes: a.sensor.Scopes(), ProcRoot: cfg.ProcRoot})
+		if err != nil {
+			return nil, fmt.Errorf("start container attribution: %w", err)
+		}
+		attributor = a.resolver
+	} else {
+		log.Warn("no containerd socket: every event is attributed to the host, no profile applies")
+	}
+	a.enricher = trace.NewEnricher(table, attributor)
+
+	sources := profileSources{}
+	if cfg.ProfilesDir != "" {
+		if a.loader, err = profile.NewDirLoader(cfg.ProfilesDir, log, reg); err != nil {
+			return nil, fmt.Errorf("profiles directory: %w", err)
+		}
+		if err := a.loader.Reload(); err != nil {
+			log.Warn("some profiles were rejected; the others are in force", zap.Error(err))
+		}
+		sources = append(sources, loaderSource{a.loader})
+	}
+	if cfg.Collector.Address != "" {
+		if a.shipper, err = newShipper(cfg, log, reg); err != nil {
+			return nil, err
+		}
+		a.remote = newRemoteProfiles(log)
+		sources = append(sources, a.remote)
+	}
+
+	drafts, err := profile.OpenDraftStore(filepath.Join(cfg.StateDir, "drafts"), cfg.Limits, reg)
+	if err != nil {
+		return nil, fmt.Errorf("draft store: %w", err)
+	}
+	a.engine, err = policy.New(policy.Config{Node: cfg.Node, Modes: cfg.Modes, Profiles: sources, Drafts: drafts,
+		Limits: cfg.Limits, Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	if a.out, err = newOutputs(cfg.AlertsFile, a.shipper, log, reg); err != nil {
+		return nil, err
+	}
+	if a.deduper, err = alert.NewDeduper(cfg.Node, cfg.DedupWindow, a.out.emit, reg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Run processes events until ctx ends, then flushes alerts and drafts and
+// releases everything.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.release()
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if a.resolver != nil {
+		wg.Go(func() { _ = a.resolver.Run(ctx) })
+	}
+	if a.loader != nil {
+		wg.Go(func() {
+			if err := a.loader.Run(ctx); err != nil {
+				a.log.Error("profiles directory no longer followed", zap.Error(err))
+			}
+		})
+	}
+	if a.shipper != nil {
+		wg.Go(func() { a.remote.follow(ctx, a.shipper.Conn()) })
+	}
+	wg.Go(func() { a.periodic(ctx) })
+	a.log.Info("agent running", zap.String("node", a.cfg.Node), zap.String("default_mode", string(a.cfg.Modes.Default)))
+
+	a.process(ctx)
+	cancel()
+	wg.Wait()
+	return a.shutdown()
+}
+
+// process is the pipeline: attribute, decide, alert.
+func (a *Agent) process(ctx context.Context) {
+	events := a.sensor.Events()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			a.enricher.Observe(&ev)
+			if ev.Type == sensor.TypeFork || ev.Type == sensor.TypeExit {
+				continue
+			}
+			rec := a.enricher.Attribute(ctx, &ev)
+			v, applies := a.engine.Evaluate(&rec)
+			if !applies || !v.Violation() {
+				continue
+			}
+			a.enricher.Complete(ctx, &rec)
+			a.deduper.Report(&rec, v, vigilv1.Action_ACTION_ALERTED)
+		}
+	}
+}
+
+// periodic runs the agent's housekeeping until ctx ends.
+func (a *Agent) periodic(ctx context.Context) {
+	flush := time.NewTicker(time.Second)
+	defer flush.Stop()
+	save := time.NewTicker(a.cfg.SaveInterval)
+	defer save.Stop()
+	var report <-chan time.Time
+	if a.shipper != nil {
+		t := time.NewTicker(a.cfg.Collector.StatusInterval)
+		defer t.Stop()
+		report = t.C
+	}
+	losses := lossTracker{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-flush.C:
+			a.deduper.Flush(now)
+			if st, err := a.sensor.Stats(); err == nil {
+				if n := losses.since(st); n > 0 {
+					a.engine.MarkIncomplete("events lost before the agent could see them", n)
+				}
+			}
+		case <-save.C:
+			if err := a.engine.Save(); err != nil {
+				a.log.Error("save learned drafts", zap.Error(err))
+			}
+		case <-report:
+			a.reportStatus(ctx)
+			a.submitDrafts(ctx)
+		}
+	}
+}
+
+// lossTracker turns the sensor's cumulative loss counters into deltas.
+type lossTracker struct{ last uint64 }
+
+func (l *lossTracker) since(st sensor.Stats) uint64 {
+	var total uint64
+	for _, t := range []sensor.Type{sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability} {
+		total += st.Lost(t)
+	}
+	total += st.DecodeErrors
+	n := total - l.last
+	l.last = total
+	return n
+}
+
+// shutdown sends what is pending: window summaries, drafts, the spool.
+func (a *Agent) shutdown() error {
+	a.deduper.Close()
+	var errs []error
+	if err := a.engine.Save(); err != nil {
+		errs = append(errs, fmt.Errorf("save learned drafts: %w", err))
+	}
+	if a.shipper != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		errs = append(errs, a.shipper.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// release detaches the programs and closes everything New opened.
+func (a *Agent) release() {
+	a.closeOnce.Do(func() {
+		if a.sensor != nil {
+			if err := a.sensor.Close(); err != nil {
+				a.log.Warn("close sensor", zap.Error(err))
+			}
+		}
+		if a.resolver != nil {
+			a.resolver.Close()
+		}
+		if a.shipper != nil { // already closed, with a grace period, after a Run
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			a.shipper.Close(ctx)
+		}
+		if a.out != nil {
+			a.out.close()
+		}
+	})
+}
+
+// Drafts returns the drafts this node learned, learning or not.
+func (a *Agent) Drafts() []*profile.Draft { return a.engine.Drafts() }
+
+// ProfileInForce returns the profile the agent applies to an image digest.
+func (a *Agent) ProfileInForce(digest string) (*profile.Profile, bool) {
+	return a.engine.Profile(digest)
+}

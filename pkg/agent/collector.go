@@ -1,0 +1,99 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/buildinfo"
+	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/ship"
+)
+
+// rpcTimeout bounds one status report or draft submission.
+const rpcTimeout = 10 * time.Second
+
+func newShipper(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*ship.Shipper, error) {
+	cc := cfg.Collector
+	tlsConfig, err := pki.ClientTLSFiles(cc.Cert, cc.Key, cc.CA, cc.ServerName)
+	if err != nil {
+		return nil, fmt.Errorf("collector TLS: %w", err)
+	}
+	s, err := ship.New(ship.Options{Dir: filepath.Join(cfg.StateDir, "spool"), Target: cc.Address, TLS: tlsConfig,
+		Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("collector shipper: %w", err)
+	}
+	return s, nil
+}
+
+// reportStatus sends the node's heartbeat: version, kernel, enforcement per
+// hook, and every event and loss counter.
+func (a *Agent) reportStatus(ctx context.Context) {
+	st := &vigilv1.NodeStatus{
+		AgentVersion: buildinfo.Version,
+		Kernel:       kernelRelease(),
+		Time:         timestamppb.Now(),
+		Counters:     a.shipper.Counters(),
+		Enforcement:  enforcement(),
+	}
+	if ss, err := a.sensor.Stats(); err == nil {
+		for _, t := range []sensor.Type{sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability} {
+			st.Counters["events_"+t.String()] = ss.Delivered[t]
+			st.Counters["lost_ring_buffer_"+t.String()] = ss.LostRingBuffer[t]
+			st.Counters["lost_queue_"+t.String()] = ss.DroppedQueue[t]
+		}
+		st.Counters["decode_errors"] = ss.DecodeErrors
+	}
+	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+	defer cancel()
+	if _, err := vigilv1.NewAgentServiceClient(a.shipper.Conn()).ReportStatus(ctx, st); err != nil {
+		a.log.Warn("report status to the collector", zap.Error(err))
+	}
+}
+
+// enforcement is this agent's tier per hook: it alerts and does not deny yet.
+func enforcement() []*vigilv1.HookEnforcement {
+	const reason = "this agent version monitors only: enforce-mode images are monitored"
+	var out []*vigilv1.HookEnforcement
+	for _, k := range []vigilv1.Kind{vigilv1.Kind_KIND_EXEC, vigilv1.Kind_KIND_OPEN, vigilv1.Kind_KIND_CONNECT, vigilv1.Kind_KIND_CAPABILITY} {
+		out = append(out, &vigilv1.HookEnforcement{Hook: k, Tier: vigilv1.Tier_TIER_ALERT_ONLY, Reason: reason})
+	}
+	return out
+}
+
+// submitDrafts hands every draft to the collector, which merges the drafts
+// of all nodes per digest.
+func (a *Agent) submitDrafts(ctx context.Context) {
+	client := vigilv1.NewAgentServiceClient(a.shipper.Conn())
+	for _, d := range a.engine.Drafts() {
+		doc, err := profile.Encode(d.Profile())
+		if err != nil {
+			a.log.Error("encode draft", zap.String("digest", d.Digest()), zap.Error(err))
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		_, err = client.SubmitDraft(rctx, &vigilv1.SubmitDraftRequest{ImageDigest: d.Digest(), Image: d.Image(), Yaml: doc})
+		cancel()
+		if err != nil {
+			a.log.Warn("submit draft to the collector", zap.String("digest", d.Digest()), zap.Error(err))
+		}
+	}
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}

@@ -1,0 +1,95 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// Config is everything the agent is told.
+type Config struct {
+	// Node names this node in alerts and learned evidence.
+	Node string
+	// StateDir keeps what must survive a restart: drafts, the alert spool.
+	StateDir string
+	// ProcRoot is the host's procfs.
+	ProcRoot string
+	// ContainerdSocket is containerd's socket; "" for host-only attribution.
+	ContainerdSocket string
+	// ProfilesDir, when set, is a directory of profile YAML files, followed
+	// for changes (a ConfigMap or a GitOps checkout).
+	ProfilesDir string
+	// Modes chooses each image's mode.
+	Modes profile.ModePolicy
+	// Limits bound learned drafts.
+	Limits profile.Limits
+	// AlertsFile, when set, receives every alert as a JSON line.
+	AlertsFile string
+	// DedupWindow groups repeats of a behaviour into one summary alert.
+	DedupWindow time.Duration
+	// SaveInterval is how often changed drafts are written to StateDir.
+	SaveInterval time.Duration
+	// Sensor tunes the kernel side; its Types are set by the agent.
+	Sensor sensor.Config
+	// Collector, when its Address is set, receives alerts, status and drafts
+	// and sends profiles.
+	Collector CollectorConfig
+}
+
+// CollectorConfig is how to reach the collector, with mutual TLS.
+type CollectorConfig struct {
+	Address    string
+	Cert, Key  string // this node's client certificate
+	CA         string // the CA the collector's certificate chains to
+	ServerName string // expected in the collector's certificate; host of Address when empty
+	// StatusInterval is how often the agent reports its status; drafts
+	// being learned are submitted at the same pace.
+	StatusInterval time.Duration
+}
+
+// DefaultConfig is a node agent with the collector off.
+func DefaultConfig() Config {
+	return Config{
+		StateDir:         "/var/lib/vigil",
+		ProcRoot:         "/proc",
+		ContainerdSocket: "/run/containerd/containerd.sock",
+		Modes:            profile.ModePolicy{Default: profile.ModeLearn},
+		AlertsFile:       "/var/log/vigil/alerts.jsonl",
+		DedupWindow:      time.Minute,
+		SaveInterval:     30 * time.Second,
+		Sensor:           sensor.DefaultConfig(),
+		Collector:        CollectorConfig{StatusInterval: 30 * time.Second},
+	}
+}
+
+// Validate checks the settings a typo would make fail later, naming the field.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Node == "" {
+		errs = append(errs, errors.New("node name: must not be empty"))
+	}
+	if c.StateDir == "" {
+		errs = append(errs, errors.New("state dir: must not be empty"))
+	}
+	if c.DedupWindow <= 0 {
+		errs = append(errs, fmt.Errorf("dedup window: must be positive, got %v", c.DedupWindow))
+	}
+	if c.SaveInterval <= 0 {
+		errs = append(errs, fmt.Errorf("save interval: must be positive, got %v", c.SaveInterval))
+	}
+	if err := c.Modes.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if cc := c.Collector; cc.Address != "" {
+		if cc.Cert == "" || cc.Key == "" || cc.CA == "" {
+			errs = append(errs, errors.New("collector: a client certificate, its key and the CA are required"))
+		}
+		if cc.StatusInterval <= 0 {
+			errs = append(errs, fmt.Errorf("collector status interval: must be positive, got %v", cc.StatusInterval))
+		}
+	}
+	return errors.Join(errs...)
+}

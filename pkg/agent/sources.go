@@ -1,0 +1,81 @@
+package agent
+
+import (
+	"context"
+	"sync"
+
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/policy"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/ship"
+)
+
+// profileSources looks a digest up in each source in turn: the profiles
+// directory (explicit node configuration) before the collector.
+type profileSources []policy.ProfileSource
+
+func (ps profileSources) Get(digest string) (*profile.Profile, bool) {
+	for _, s := range ps {
+		if p, ok := s.Get(digest); ok {
+			return p, true
+		}
+	}
+	return nil, false
+}
+
+// loaderSource reads the directory loader's current set on every lookup,
+// so a reload is seen at once.
+type loaderSource struct{ l *profile.DirLoader }
+
+func (s loaderSource) Get(digest string) (*profile.Profile, bool) { return s.l.Profiles().Get(digest) }
+
+// remoteProfiles holds the profiles the collector pushes.
+type remoteProfiles struct {
+	log *zap.Logger
+
+	mu       sync.RWMutex
+	byDigest map[string]*profile.Profile
+}
+
+func newRemoteProfiles(log *zap.Logger) *remoteProfiles {
+	return &remoteProfiles{log: log, byDigest: map[string]*profile.Profile{}}
+}
+
+func (r *remoteProfiles) Get(digest string) (*profile.Profile, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.byDigest[digest]
+	return p, ok
+}
+
+// follow applies the collector's profile stream until ctx ends.
+func (r *remoteProfiles) follow(ctx context.Context, conn grpc.ClientConnInterface) {
+	w := ship.ProfileWatch{Handle: r.apply, Logger: r.log}
+	if err := w.Run(ctx, conn); err != nil {
+		r.log.Error("collector profiles no longer followed", zap.Error(err))
+	}
+}
+
+// apply takes one update. A document that does not decode is refused and
+// the profile in force for that digest, if any, stays.
+func (r *remoteProfiles) apply(u *vigilv1.ProfileUpdate) error {
+	pp := u.GetProfile()
+	if pp == nil {
+		return nil
+	}
+	p, err := profile.Decode("collector:"+pp.GetImageDigest(), pp.GetYaml())
+	if err != nil {
+		r.log.Error("profile from the collector rejected; the previous one stays in force",
+			zap.String("digest", pp.GetImageDigest()), zap.Int64("version", pp.GetVersion()), zap.Error(err))
+		return nil
+	}
+	r.mu.Lock()
+	r.byDigest[p.Metadata.Digest] = p
+	r.mu.Unlock()
+	r.log.Info("profile from the collector in force", zap.String("digest", p.Metadata.Digest),
+		zap.Int64("version", p.Metadata.Version), zap.String("mode", string(p.Metadata.Mode)))
+	return nil
+}

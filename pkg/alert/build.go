@@ -1,0 +1,127 @@
+package alert
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/policy"
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/trace"
+)
+
+// build makes the alert for one violation, without id, count or window.
+func build(node string, rec *trace.Record, v policy.Verdict, action vigilv1.Action) *vigilv1.Alert {
+	ev := rec.Event
+	c := rec.Attribution.Container
+	kind, obj, access := object(v.Observation)
+	a := &vigilv1.Alert{
+		Time: timestamppb.New(ev.Time),
+		Node: node,
+		Container: &vigilv1.Container{
+			Id: c.ID, Name: c.ContainerName, Image: c.Image, ImageDigest: c.ImageDigest,
+			Pod: c.PodName, Namespace: c.PodNamespace, PodUid: c.PodUID,
+		},
+		Process:  processOf(rec),
+		Kind:     kind,
+		Object:   obj,
+		Access:   access,
+		Rule:     v.Rule,
+		Action:   action,
+		Severity: severity(action),
+		Labels:   map[string]string{"mode": string(v.Mode)},
+	}
+	for _, p := range rec.Ancestry {
+		a.Ancestry = append(a.Ancestry, processProto(p))
+	}
+	if v.Profile != nil {
+		a.ProfileVersion = v.Profile.Metadata.Version
+	}
+	if flags := eventFlags(ev); flags != "" {
+		a.Labels["flags"] = flags
+	}
+	a.Detail = fmt.Sprintf("%s %s by %s in %s: %s", access, describe(obj), a.Process.Path,
+		imageRef(c.Image, c.ImageDigest), v.Rule)
+	return a
+}
+
+func processOf(rec *trace.Record) *vigilv1.Process {
+	p := processProto(rec.Process)
+	ev := rec.Event
+	p.Pid, p.Ppid, p.Uid, p.Gid, p.Comm = int32(ev.PID), int32(ev.PPID), ev.UID, ev.GID, ev.Comm
+	if ev.Type == sensor.TypeExec { // the new image, whatever the table knew before
+		p.Path, p.Argv = ev.Exec.Path, ev.Exec.Argv
+	}
+	return p
+}
+
+func processProto(p process.Process) *vigilv1.Process {
+	return &vigilv1.Process{Pid: int32(p.PID), Ppid: int32(p.PPID), Path: p.Path, Argv: p.Argv, Comm: p.Comm}
+}
+
+// object renders what the process acted on.
+func object(o profile.Observation) (vigilv1.Kind, *vigilv1.Object, string) {
+	switch o.Kind {
+	case profile.KindExec:
+		return vigilv1.Kind_KIND_EXEC, &vigilv1.Object{Path: o.Path}, "exec"
+	case profile.KindOpen:
+		return vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: o.Path}, strings.ReplaceAll(o.Access.String(), "readwrite", "read,write")
+	case profile.KindConnect:
+		if o.UnixPath != "" {
+			return vigilv1.Kind_KIND_CONNECT, &vigilv1.Object{Path: o.UnixPath, Protocol: "unix"}, "connect"
+		}
+		n := o.Network
+		return vigilv1.Kind_KIND_CONNECT, &vigilv1.Object{Address: n.Addr.String(), Port: uint32(n.Port), Protocol: n.Protocol.String()}, "connect"
+	case profile.KindCapability:
+		return vigilv1.Kind_KIND_CAPABILITY, &vigilv1.Object{Capability: o.Capability.String()}, "use"
+	}
+	return vigilv1.Kind_KIND_UNSPECIFIED, &vigilv1.Object{}, ""
+}
+
+// objectKey is the object part of the deduplication key.
+func objectKey(obj *vigilv1.Object) string {
+	switch {
+	case obj.Capability != "":
+		return obj.Capability
+	case obj.Address != "":
+		return netip.AddrPortFrom(netip.MustParseAddr(obj.Address), uint16(obj.Port)).String() + "/" + obj.Protocol
+	}
+	return obj.Path
+}
+
+func describe(obj *vigilv1.Object) string {
+	switch {
+	case obj.Capability != "":
+		return obj.Capability
+	case obj.Address != "":
+		return fmt.Sprintf("%s port %d/%s", obj.Address, obj.Port, obj.Protocol)
+	}
+	return obj.Path
+}
+
+func imageRef(image, digest string) string {
+	if image == "" {
+		return digest
+	}
+	return image + "@" + digest
+}
+
+func severity(action vigilv1.Action) vigilv1.Severity {
+	if action == vigilv1.Action_ACTION_ALERTED {
+		return vigilv1.Severity_SEVERITY_WARNING
+	}
+	return vigilv1.Severity_SEVERITY_ERROR
+}
+
+// eventFlags names the exec flags a reader should see (memfd, deleted, …).
+func eventFlags(ev *sensor.Event) string {
+	if ev.Type != sensor.TypeExec {
+		return ""
+	}
+	return strings.Join(trace.ExecFlags(ev.Flags), ",")
+}

@@ -1,0 +1,286 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/trace"
+)
+
+// ProfileSource finds the profile in force for an image digest;
+// *profile.Set (from a DirLoader) and the collector's profiles are sources.
+type ProfileSource interface {
+	Get(digest string) (*profile.Profile, bool)
+}
+
+// Config sets up an Engine.
+type Config struct {
+	// Node names this node in learned evidence.
+	Node string
+	// Modes chooses each image's mode.
+	Modes profile.ModePolicy
+	// Profiles gives the profiles in force; nil means none.
+	Profiles ProfileSource
+	// Drafts persists drafts across restarts; nil keeps them in memory only.
+	Drafts *profile.DraftStore
+	// Limits bound every draft.
+	Limits     profile.Limits
+	Logger     *zap.Logger
+	Registerer prometheus.Registerer
+}
+
+// Verdict is the policy's decision on one event of a container.
+type Verdict struct {
+	Mode profile.Mode
+	// ModeReason says where the mode came from, or why it differs from the
+	// one asked for (enforce without a profile).
+	ModeReason  string
+	Observation profile.Observation
+	// Allowed: the profile allows the behaviour (always true while learning).
+	Allowed bool
+	// Rule is the profile entry that allowed it, or why nothing did.
+	Rule string
+	// Profile is the profile in force; nil while learning or without one.
+	Profile *profile.Profile
+	// NewEntry: while learning, the draft grew.
+	NewEntry bool
+}
+
+// Violation reports whether the verdict is behaviour outside the profile.
+func (v Verdict) Violation() bool { return !v.Allowed }
+
+// Engine decides per event. Evaluate is called by one goroutine; the other
+// methods may be called concurrently with it.
+type Engine struct {
+	cfg Config
+	log *zap.Logger
+	m   *metrics
+
+	mu       sync.Mutex
+	drafts   map[string]*draftState // by digest
+	learning map[string]bool        // digests whose last verdict was learn
+	modes    map[modeKey]modeEntry
+}
+
+type draftState struct {
+	draft *profile.Draft
+	dirty bool
+}
+
+type modeKey struct{ digest, image, namespace string }
+
+type modeEntry struct {
+	profile  *profile.Profile
+	decision profile.ModeDecision
+}
+
+// New returns an Engine with the drafts the store kept from a previous run.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if err := cfg.Modes.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, m: m, drafts: map[string]*draftState{},
+		learning: map[string]bool{}, modes: map[modeKey]modeEntry{}}
+	if cfg.Drafts != nil {
+		drafts, err := cfg.Drafts.LoadAll()
+		if err != nil {
+			// LoadAll sets unreadable drafts aside and returns the rest.
+			e.log.Warn("some learned drafts could not be loaded and were set aside", zap.Error(err))
+		}
+		for _, d := range drafts {
+			e.drafts[d.Digest()] = &draftState{draft: d}
+		}
+		e.log.Info("learned drafts loaded", zap.Int("drafts", len(drafts)))
+	}
+	return e, nil
+}
+
+// Evaluate decides on one enriched event. It returns false for events no
+// profile applies to: the host's, unattributed ones, those of containers
+// whose image digest is unknown, and events that are not behaviour a
+// profile describes (each counted).
+func (e *Engine) Evaluate(rec *trace.Record) (Verdict, bool) {
+	switch rec.Attribution.Kind {
+	case containers.InContainer:
+	case containers.Unattributed:
+		e.m.skipped.WithLabelValues("unattributed").Inc()
+		e.MarkIncomplete("events from containers that could not be attributed", 1)
+		return Verdict{}, false
+	default:
+		return Verdict{}, false
+	}
+	c := rec.Attribution.Container
+	if !rec.Process.Contained {
+		// The runtime setting the container up, before it execs the
+		// container's program: not the image's behaviour.
+		e.m.skipped.WithLabelValues("container_runtime").Inc()
+		return Verdict{}, false
+	}
+	if !c.HasImageDigest() {
+		e.m.skipped.WithLabelValues("unknown_digest").Inc()
+		return Verdict{}, false
+	}
+	o, why := observation(rec.Event)
+	if why != skipNone {
+		e.m.skipped.WithLabelValues(string(why)).Inc()
+		if why == skipTruncated {
+			e.markIncompleteDigest(c.ImageDigest, "paths too long to learn")
+		}
+		return Verdict{}, false
+	}
+	o.ContainerID, o.Node = c.ID, e.cfg.Node
+
+	me := e.mode(c)
+	v := Verdict{Mode: me.decision.Mode, ModeReason: me.decision.Reason, Observation: o}
+	if v.Mode == profile.ModeLearn {
+		v.Allowed, v.Rule = true, "learning"
+		v.NewEntry = e.learn(c, o)
+		return v, true
+	}
+	v.Profile = me.profile
+	if me.profile == nil {
+		v.Rule = "no profile for image " + c.ImageDigest
+	} else {
+		v.Allowed, v.Rule = me.profile.Allows(o)
+	}
+	e.m.verdicts.WithLabelValues(string(v.Mode), verdictLabel(v.Allowed)).Inc()
+	return v, true
+}
+
+func verdictLabel(allowed bool) string {
+	if allowed {
+		return "allowed"
+	}
+	return "violation"
+}
+
+// mode resolves a container's mode, cached until its profile changes.
+func (e *Engine) mode(c *containers.Container) modeEntry {
+	var p *profile.Profile
+	if e.cfg.Profiles != nil {
+		p, _ = e.cfg.Profiles.Get(c.ImageDigest)
+	}
+	key := modeKey{c.ImageDigest, c.Image, c.PodNamespace}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if me, ok := e.modes[key]; ok && me.profile == p {
+		return me
+	}
+	d := e.cfg.Modes.Resolve(profile.ModeQuery{Namespace: c.PodNamespace, Image: c.Image, Digest: c.ImageDigest, Profile: p})
+	if d.Mode != d.Requested {
+		e.log.Warn("mode not honoured", zap.String("image", c.Image), zap.String("digest", c.ImageDigest), zap.String("reason", d.Reason))
+	}
+	me := modeEntry{profile: p, decision: d}
+	e.modes[key] = me
+	e.learning[c.ImageDigest] = d.Mode == profile.ModeLearn
+	return me
+}
+
+// learn folds o into the draft of c's image.
+func (e *Engine) learn(c *containers.Container, o profile.Observation) bool {
+	e.mu.Lock()
+	ds := e.drafts[c.ImageDigest]
+	if ds == nil {
+		d, err := profile.NewDraft(c.Image, c.ImageDigest, e.cfg.Limits)
+		if err != nil {
+			e.mu.Unlock()
+			e.m.skipped.WithLabelValues("bad_digest").Inc()
+			return false
+		}
+		ds = &draftState{draft: d}
+		e.drafts[c.ImageDigest] = ds
+		e.log.Info("learning a new image", zap.String("image", c.Image), zap.String("digest", c.ImageDigest))
+	}
+	e.mu.Unlock()
+	added, err := ds.draft.Observe(o)
+	if err != nil {
+		e.m.skipped.WithLabelValues("malformed").Inc()
+		e.log.Debug("observation not learned", zap.Error(err))
+		return false
+	}
+	e.mu.Lock()
+	ds.dirty = true
+	e.mu.Unlock()
+	e.m.learned.WithLabelValues(strconv.FormatBool(added)).Inc()
+	return added
+}
+
+// MarkIncomplete records, in every draft being learned, that count events
+// of the given kind were not seen (lost or unattributed), so the profile may
+// lack what they would have added.
+func (e *Engine) MarkIncomplete(reason string, count uint64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for digest, learning := range e.learning {
+		if ds := e.drafts[digest]; learning && ds != nil {
+			ds.draft.MarkIncomplete(reason, count)
+			ds.dirty = true
+		}
+	}
+}
+
+func (e *Engine) markIncompleteDigest(digest, reason string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ds := e.drafts[digest]; ds != nil && e.learning[digest] {
+		ds.draft.MarkIncomplete(reason, 1)
+		ds.dirty = true
+	}
+}
+
+// Profile returns the profile in force for an image digest.
+func (e *Engine) Profile(digest string) (*profile.Profile, bool) {
+	if e.cfg.Profiles == nil {
+		return nil, false
+	}
+	return e.cfg.Profiles.Get(digest)
+}
+
+// Drafts returns every draft, learning or not.
+func (e *Engine) Drafts() []*profile.Draft {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*profile.Draft, 0, len(e.drafts))
+	for _, ds := range e.drafts {
+		out = append(out, ds.draft)
+	}
+	return out
+}
+
+// Save persists the drafts that changed since the last Save.
+func (e *Engine) Save() error {
+	if e.cfg.Drafts == nil {
+		return nil
+	}
+	e.mu.Lock()
+	var dirty []*draftState
+	for _, ds := range e.drafts {
+		if ds.dirty {
+			dirty = append(dirty, ds)
+			ds.dirty = false
+		}
+	}
+	e.mu.Unlock()
+	for _, ds := range dirty {
+		if err := e.cfg.Drafts.Save(ds.draft); err != nil {
+			e.mu.Lock()
+			ds.dirty = true
+			e.mu.Unlock()
+			return fmt.Errorf("save draft of %s: %w", ds.draft.Digest(), err)
+		}
+	}
+	return nil
+}

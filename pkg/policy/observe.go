@@ -1,0 +1,98 @@
+package policy
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// skip says why an event is not an observation; "" when it is one.
+type skip string
+
+// Why events of a container are not matched against its profile.
+const (
+	skipNone          skip = ""
+	skipNotPolicy     skip = "not_policy_type" // fork, exit
+	skipFailedLookup  skip = "failed_lookup"   // an open of a file that is not there
+	skipPathOnly      skip = "o_path"          // an O_PATH open reads nothing
+	skipTruncated     skip = "path_truncated"  // the path is not whole
+	skipUnresolved    skip = "path_unresolved" // a failed open with a relative name the kernel could not anchor
+	skipFamily        skip = "family"          // a connect neither inet nor unix
+	skipProtocol      skip = "protocol"        // an inet connect neither tcp nor udp
+	skipNoDestination skip = "no_destination"  // connect(AF_UNSPEC) and the like
+)
+
+// observation turns an event into what a profile allows or a draft learns.
+func observation(ev *sensor.Event) (profile.Observation, skip) {
+	o := profile.Observation{Time: ev.Time}
+	if ev.Flags.Has(sensor.FlagPathTruncated) {
+		return o, skipTruncated
+	}
+	switch ev.Type {
+	case sensor.TypeExec:
+		o.Kind, o.Path = profile.KindExec, ev.Exec.Path
+	case sensor.TypeOpen:
+		return openObservation(ev, o)
+	case sensor.TypeConnect:
+		return connectObservation(ev, o)
+	case sensor.TypeCapability:
+		o.Kind, o.Capability = profile.KindCapability, profile.Capability(ev.Capability.Cap)
+	default:
+		return o, skipNotPolicy
+	}
+	return o, skipNone
+}
+
+// openObservation keeps opens that reached a file: successful ones and
+// those the file's permissions refused. An open of a name that does not
+// exist is a lookup, not an access (and no kernel hook could deny it).
+func openObservation(ev *sensor.Event, o profile.Observation) (profile.Observation, skip) {
+	op := ev.Open
+	if op.Ret < 0 && op.Ret != -int32(unix.EACCES) && op.Ret != -int32(unix.EPERM) {
+		return o, skipFailedLookup
+	}
+	if op.Flags&unix.O_PATH != 0 {
+		return o, skipPathOnly
+	}
+	if len(op.Path) == 0 || op.Path[0] != '/' {
+		return o, skipUnresolved
+	}
+	o.Kind, o.Path = profile.KindOpen, op.Path
+	if op.Flags.Read() {
+		o.Access |= profile.AccessRead
+	}
+	if op.Flags.Write() {
+		o.Access |= profile.AccessWrite
+	}
+	return o, skipNone
+}
+
+func connectObservation(ev *sensor.Event, o profile.Observation) (profile.Observation, skip) {
+	c := ev.Connect
+	o.Kind = profile.KindConnect
+	switch c.Family {
+	case unix.AF_UNIX:
+		if c.UnixPath == "" {
+			return o, skipNoDestination
+		}
+		o.UnixPath = c.UnixPath
+		return o, skipNone
+	case unix.AF_INET, unix.AF_INET6:
+	default:
+		return o, skipFamily
+	}
+	switch c.Protocol {
+	case unix.IPPROTO_TCP:
+		o.Network.Protocol = profile.TCP
+	case unix.IPPROTO_UDP:
+		o.Network.Protocol = profile.UDP
+	default:
+		return o, skipProtocol
+	}
+	if !c.Addr.IsValid() {
+		return o, skipNoDestination
+	}
+	o.Network.Addr, o.Network.Port = c.Addr.Unmap(), c.Port
+	return o, skipNone
+}

@@ -1,0 +1,273 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/vigil-dev/vigil/pkg/agent"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	containerdtest "github.com/vigil-dev/vigil/test/containerd"
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+// workload is the test image's normal behaviour: run, read, connect.
+const workload = "cat /opt/tools/data >/dev/null; ls / >/dev/null; nc -w 1 127.0.0.1 8080 </dev/null; true"
+
+// TestLearnThenMonitor learns a busybox container's workload, promotes the
+// draft to a monitor-mode profile through the profiles directory, replays
+// the workload (no violation) and then does four new things: exactly four
+// alerts, each with the container, digest and process.
+func TestLearnThenMonitor(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := fmt.Sprintf("vigil-e2e-learn-%d", os.Getpid())
+	scope := namespaceCgroup(t, ns)
+	d := containerdtest.Start(t)
+	busybox := containerdtest.BusyboxImage(t)
+	d.Import(t, ns, busybox)
+	digest := busybox.ManifestDigest.String()
+
+	tools := t.TempDir() // things the workload never touches, bind-mounted in
+	copyFile(t, "/bin/busybox", filepath.Join(tools, "tool"), 0o755)
+	for name, content := range map[string]string{"data": "normal\n", "secret": "s3cret\n"} {
+		if err := os.WriteFile(filepath.Join(tools, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	profiles, state := t.TempDir(), t.TempDir()
+	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
+	cfg := agent.DefaultConfig()
+	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", state, profiles, alerts
+	cfg.ContainerdSocket = d.Address
+	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
+	a := startAgent(t, cfg)
+
+	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
+		Binds: map[string]string{tools: "/opt/tools"}})
+	execIn(t, c, workload)
+	execIn(t, c, workload)
+
+	learned := waitDraft(t, a, digest, func(p *profile.Profile) bool {
+		return hasFile(p, "/opt/tools/data") && len(p.Spec.Network) > 0 && len(p.Spec.Executables) > 0
+	})
+	// Let the second run's events arrive, then freeze the profile.
+	time.Sleep(500 * time.Millisecond)
+	learned = waitDraft(t, a, digest, func(*profile.Profile) bool { return true })
+	t.Logf("learned %d entries from %d observations", learned.Spec.Entries(), learned.Metadata.Learning.Observations)
+	learned.Metadata.Mode, learned.Metadata.Version = profile.ModeMonitor, 1
+	doc, err := profile.Encode(learned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeProfile(t, profiles, "busybox.yaml", doc)
+	waitFor(t, "the monitor profile to be in force", func() bool {
+		p, ok := a.ProfileInForce(digest)
+		return ok && p.Metadata.Mode == profile.ModeMonitor
+	})
+
+	execIn(t, c, workload)
+	time.Sleep(time.Second) // the replay's events through the pipeline
+	if got := readAlerts(t, alerts); len(got) != 0 {
+		t.Fatalf("the learned workload replayed gave %d alerts, want none: %v", len(got), summaries(got))
+	}
+
+	execIn(t, c, "/opt/tools/tool true; cat /opt/tools/secret >/dev/null; nc -w 1 127.0.0.1 9999 </dev/null; chroot / true; true")
+	var got []alertLine
+	waitFor(t, "four alerts", func() bool { got = readAlerts(t, alerts); return len(got) >= 4 })
+	time.Sleep(time.Second) // nothing more must come
+	got = readAlerts(t, alerts)
+	want := []string{
+		"capability CAP_SYS_CHROOT",
+		"connect 127.0.0.1:9999/tcp",
+		"exec /opt/tools/tool",
+		"open /opt/tools/secret",
+	}
+	if s := summaries(got); strings.Join(s, "|") != strings.Join(want, "|") {
+		t.Fatalf("alerts = %q, want exactly %q", s, want)
+	}
+	for _, al := range got {
+		if al.Container.ID != c.ID || al.Container.ImageDigest != digest || al.Node != "e2e-node" ||
+			al.Action != "ACTION_ALERTED" || al.Rule == "" || al.ProfileVersion != "1" || al.Process.Path == "" || al.Process.Pid == 0 {
+			t.Errorf("alert lacks context: %+v", al)
+		}
+	}
+
+	t.Run("a bad profile file keeps the previous one", func(t *testing.T) {
+		writeProfile(t, profiles, "busybox.yaml", []byte("apiVersion: vigil.dev/v1\nkind: ImageProfile\nmetadata: {digest: "+digest+", mode: sometimes}\n"))
+		time.Sleep(500 * time.Millisecond) // the loader's debounce and rescan
+		p, ok := a.ProfileInForce(digest)
+		if !ok || p.Metadata.Mode != profile.ModeMonitor || p.Spec.Entries() != learned.Spec.Entries() {
+			t.Fatalf("after an invalid file the profile in force is %v, %v; want the learned one", p, ok)
+		}
+	})
+}
+
+func startAgent(t *testing.T, cfg agent.Config) *agent.Agent {
+	t.Helper()
+	a, err := agent.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("start agent: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	return a
+}
+
+func execIn(t *testing.T, c *containerdtest.Container, script string) {
+	t.Helper()
+	if code, out := c.Exec(t, "/bin/sh", "-c", script); code != 0 {
+		t.Fatalf("%q exited %d: %s", script, code, out)
+	}
+}
+
+func waitDraft(t *testing.T, a *agent.Agent, digest string, ok func(*profile.Profile) bool) *profile.Profile {
+	t.Helper()
+	var p *profile.Profile
+	t.Cleanup(func() {
+		if t.Failed() && p != nil {
+			doc, _ := profile.Encode(p)
+			t.Logf("last draft seen:\n%s", doc)
+		}
+	})
+	waitFor(t, "the draft of "+digest, func() bool {
+		for _, d := range a.Drafts() {
+			if d.Digest() == digest {
+				p = d.Profile()
+				return ok(p)
+			}
+		}
+		return false
+	})
+	return p
+}
+
+func hasFile(p *profile.Profile, path string) bool {
+	for _, f := range p.Spec.Files {
+		if f.Path == path {
+			return true
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writeProfile replaces a file the way a ConfigMap update does: atomically.
+func writeProfile(t *testing.T, dir, name string, doc []byte) {
+	t.Helper()
+	tmp := filepath.Join(dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// alertLine is the part of an alerts-file line the test checks.
+type alertLine struct {
+	Node      string `json:"node"`
+	Kind      string `json:"kind"`
+	Action    string `json:"action"`
+	Rule      string `json:"rule"`
+	Container struct {
+		ID          string `json:"id"`
+		ImageDigest string `json:"image_digest"`
+	} `json:"container"`
+	Process struct {
+		Pid  int    `json:"pid"`
+		Path string `json:"path"`
+	} `json:"process"`
+	Object struct {
+		Path       string `json:"path"`
+		Address    string `json:"address"`
+		Port       int    `json:"port"`
+		Protocol   string `json:"protocol"`
+		Capability string `json:"capability"`
+	} `json:"object"`
+	ProfileVersion string `json:"profile_version"`
+}
+
+func readAlerts(t *testing.T, path string) []alertLine {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []alertLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var a alertLine
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatalf("alerts file line is not JSON: %v: %s", err, sc.Text())
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// summaries names each alert "kind object", sorted.
+func summaries(alerts []alertLine) []string {
+	var out []string
+	for _, a := range alerts {
+		o := a.Object
+		var s string
+		switch a.Kind {
+		case "KIND_EXEC":
+			s = "exec " + o.Path
+		case "KIND_OPEN":
+			s = "open " + o.Path
+		case "KIND_CONNECT":
+			s = fmt.Sprintf("connect %s:%d/%s", o.Address, o.Port, o.Protocol)
+		case "KIND_CAPABILITY":
+			s = "capability " + o.Capability
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
