@@ -39,8 +39,9 @@ bench: build
 	test/deps.sh bench
 	VIGIL_ROOT_TESTS=1 $(GO) run ./test/bench
 
+# The main job: the agent and a collector with its embedded store, on this node.
 run: build
-	$(BIN)/vigil-agent trace $(RUN_ARGS)
+	BIN=$(BIN) RUN_ARGS='$(RUN_ARGS)' deploy/local/run.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/agent"
+	"github.com/vigil-dev/vigil/pkg/collector"
+	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	containerdtest "github.com/vigil-dev/vigil/test/containerd"
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+// TestCollectorLoop runs the whole loop over mTLS: the agent learns an
+// image and submits its draft; the collector merges it into a profile; an
+// operator promotes it to monitor; the collector pushes it to the agent; a
+// violation comes back to the collector as an alert; the node reports its
+// status.
+func TestCollectorLoop(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := fmt.Sprintf("vigil-e2e-loop-%d", os.Getpid())
+	scope := namespaceCgroup(t, ns)
+	d := containerdtest.Start(t)
+	busybox := containerdtest.BusyboxImage(t)
+	d.Import(t, ns, busybox)
+	digest := busybox.ManifestDigest.String()
+
+	certs := t.TempDir()
+	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost", "127.0.0.1"},
+		Nodes: []string{"loop-node"}, Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	addr := startCollector(t, certs)
+	consumer := consumerClient(t, certs, addr)
+
+	cfg := agent.DefaultConfig()
+	cfg.Node, cfg.StateDir, cfg.AlertsFile = "loop-node", t.TempDir(), ""
+	cfg.ContainerdSocket = d.Address
+	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
+	certFile, keyFile := pki.ClientFiles("loop-node")
+	cfg.Collector = agent.CollectorConfig{Address: addr, Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),
+		CA: filepath.Join(certs, pki.CAFile), ServerName: "localhost", StatusInterval: 300 * time.Millisecond}
+	a := startAgent(t, cfg)
+
+	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"}})
+	execIn(t, c, "ls / >/dev/null; nc -w 1 127.0.0.1 8080 </dev/null; true")
+
+	ctx := context.Background()
+	var merged *vigilv1.Profile
+	waitFor(t, "the collector's profile merged from the node's draft", func() bool {
+		r, err := consumer.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: digest}})
+		if err != nil {
+			return false
+		}
+		merged = r.Profile
+		p, err := profile.Decode("collector", merged.Yaml)
+		return err == nil && len(p.Spec.Network) > 0
+	})
+	if _, err := consumer.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: digest,
+		Mode: vigilv1.ProfileMode_PROFILE_MODE_MONITOR, ExpectVersion: merged.Version}); err != nil {
+		t.Fatalf("promote: %v", err)
+	}
+	waitFor(t, "the promoted profile pushed to the agent", func() bool {
+		p, ok := a.ProfileInForce(digest)
+		return ok && p.Metadata.Mode == profile.ModeMonitor
+	})
+
+	execIn(t, c, "nc -w 1 127.0.0.1 9999 </dev/null; true")
+	var alerts []*vigilv1.Alert
+	waitFor(t, "the violation stored by the collector", func() bool {
+		r, err := consumer.ListAlerts(ctx, &vigilv1.ListAlertsRequest{})
+		if err != nil {
+			return false
+		}
+		alerts = r.Alerts
+		return len(alerts) > 0
+	})
+	al := alerts[0]
+	if len(alerts) != 1 || al.Node != "loop-node" || al.Container.GetId() != c.ID || al.Container.GetImageDigest() != digest ||
+		al.Object.GetPort() != 9999 || al.ProfileVersion < merged.Version {
+		t.Errorf("collector holds %d alerts, first %v; want one for the connect to port 9999 from %s", len(alerts), al, c.ID)
+	}
+
+	nodes, err := consumer.ListNodes(ctx, &vigilv1.ListNodesRequest{})
+	if err != nil || len(nodes.Nodes) != 1 {
+		t.Fatalf("nodes = %v, %v", nodes, err)
+	}
+	st := nodes.Nodes[0]
+	if st.Node != "loop-node" || st.Kernel == "" || st.Counters["events_exec"] == 0 || len(st.Enforcement) != 4 {
+		t.Errorf("node status = %v", st)
+	}
+}
+
+func startCollector(t *testing.T, certs string) string {
+	t.Helper()
+	addr, http := freePort(t), freePort(t)
+	cfg := collector.Config{Listen: addr, HTTPListen: http,
+		TLSCert: filepath.Join(certs, pki.ServerCertFile), TLSKey: filepath.Join(certs, pki.ServerKeyFile),
+		ClientCA: filepath.Join(certs, pki.CAFile), Store: "sqlite:" + filepath.Join(t.TempDir(), "c.db"),
+		SinkQueue: 64, SubscriberQueue: 64, MaxMessageBytes: 4 << 20, ShutdownGrace: time.Second, PruneEvery: time.Minute}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- collector.Run(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("collector: %v", err)
+		}
+	})
+	waitFor(t, "the collector to listen", func() bool {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	})
+	return addr
+}
+
+func consumerClient(t *testing.T, certs, addr string) vigilv1.ConsumerServiceClient {
+	t.Helper()
+	cert, key := pki.ClientFiles("admin")
+	tlsConfig, err := pki.ClientTLSFiles(filepath.Join(certs, cert), filepath.Join(certs, key), filepath.Join(certs, pki.CAFile), "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return vigilv1.NewConsumerServiceClient(conn)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
