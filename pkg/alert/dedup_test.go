@@ -1,0 +1,105 @@
+package alert
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/policy"
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/trace"
+)
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+func violation(at time.Duration, path string) (*trace.Record, policy.Verdict) {
+	ev := &sensor.Event{Type: sensor.TypeExec, Time: t0.Add(at), PID: 42, PPID: 1, Comm: "sh", UID: 0}
+	ev.Exec = sensor.Exec{Path: path, Argv: []string{path, "-x"}}
+	rec := &trace.Record{Event: ev,
+		Attribution: containers.Attribution{Kind: containers.InContainer, Container: &containers.Container{
+			ID: "c1", Image: "nginx:1", ImageDigest: "sha256:aa", PodName: "web", PodNamespace: "shop"}},
+		Process:  process.Process{PID: 42, Path: "/bin/sh", Contained: true},
+		Ancestry: []process.Process{{PID: 1, Comm: "init", Path: "/init"}}}
+	v := policy.Verdict{Mode: profile.ModeMonitor, Observation: profile.Observation{Kind: profile.KindExec, Path: path},
+		Rule: "no rule matched in executables", Profile: &profile.Profile{Metadata: profile.Metadata{Version: 3}}}
+	return rec, v
+}
+
+func report(d *Deduper, at time.Duration, path string) {
+	rec, v := violation(at, path)
+	d.Report(rec, v, vigilv1.Action_ACTION_ALERTED)
+}
+
+func newTestDeduper(t *testing.T) (*Deduper, *[]*vigilv1.Alert) {
+	t.Helper()
+	var sent []*vigilv1.Alert
+	d, err := NewDeduper("node-1", time.Minute, func(a *vigilv1.Alert) { sent = append(sent, a) }, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, &sent
+}
+
+func TestFirstAtOnceRepeatsSummarized(t *testing.T) {
+	d, sent := newTestDeduper(t)
+	for i := range 5 {
+		report(d, time.Duration(i)*time.Second, "/usr/bin/curl")
+	}
+	if len(*sent) != 1 {
+		t.Fatalf("%d alerts after five repeats in one window, want the first only", len(*sent))
+	}
+	first := (*sent)[0]
+	if first.Count != 1 || first.Id == "" || first.Node != "node-1" || first.Kind != vigilv1.Kind_KIND_EXEC ||
+		first.Object.Path != "/usr/bin/curl" || first.Process.Path != "/usr/bin/curl" || first.ProfileVersion != 3 ||
+		first.Container.ImageDigest != "sha256:aa" || first.Container.Pod != "web" || len(first.Ancestry) != 1 ||
+		first.Action != vigilv1.Action_ACTION_ALERTED || first.Rule == "" {
+		t.Errorf("first alert = %v", first)
+	}
+
+	d.Flush(t0.Add(30 * time.Second))
+	if len(*sent) != 1 {
+		t.Fatal("a window was closed before it ended")
+	}
+	d.Flush(t0.Add(61 * time.Second))
+	if len(*sent) != 2 {
+		t.Fatalf("%d alerts after the window closed, want the summary", len(*sent))
+	}
+	sum := (*sent)[1]
+	if sum.Count != 5 || sum.Id == first.Id || sum.Labels["dedup"] != "summary" ||
+		!sum.FirstSeen.AsTime().Equal(t0) || !sum.LastSeen.AsTime().Equal(t0.Add(4*time.Second)) {
+		t.Errorf("summary = count %d id %s labels %v first %v last %v", sum.Count, sum.Id, sum.Labels, sum.FirstSeen.AsTime(), sum.LastSeen.AsTime())
+	}
+}
+
+func TestDistinctBehaviourIsNotMerged(t *testing.T) {
+	d, sent := newTestDeduper(t)
+	report(d, 0, "/usr/bin/curl")
+	report(d, time.Second, "/usr/bin/wget")
+	report(d, 2*time.Minute, "/usr/bin/curl") // a new window
+	d.Close()
+	if len(*sent) != 3 {
+		t.Fatalf("%d alerts, want curl, wget and curl in a new window (no summaries: no repeats)", len(*sent))
+	}
+	ids := map[string]bool{}
+	for _, a := range *sent {
+		ids[a.Id] = true
+	}
+	if len(ids) != 3 {
+		t.Errorf("alert ids are not unique: %v", ids)
+	}
+}
+
+func TestIDsDifferAcrossAgentRuns(t *testing.T) {
+	a, sentA := newTestDeduper(t)
+	b, sentB := newTestDeduper(t)
+	report(a, 0, "/x")
+	report(b, 0, "/x")
+	if (*sentA)[0].Id == (*sentB)[0].Id {
+		t.Error("two agent runs gave the same alert the same id: the collector would drop one")
+	}
+}

@@ -1,0 +1,162 @@
+package policy
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/trace"
+)
+
+const digest = "sha256:0000000000000000000000000000000000000000000000000000000000000001"
+
+var ctr = &containers.Container{ID: "c1", Image: "app:1", ImageDigest: digest, PodNamespace: "shop"}
+
+func record(ev sensor.Event) *trace.Record {
+	ev.Time = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	return &trace.Record{Event: &ev, Attribution: containers.Attribution{Kind: containers.InContainer, Container: ctr},
+		Process: process.Process{PID: ev.PID, Contained: true}}
+}
+
+func execOf(path string) *trace.Record {
+	return record(sensor.Event{Type: sensor.TypeExec, PID: 5, Exec: sensor.Exec{Path: path}})
+}
+
+func openOf(path string, flags uint64, ret int32) *trace.Record {
+	return record(sensor.Event{Type: sensor.TypeOpen, PID: 5, Open: sensor.Open{Path: path, Flags: sensor.OpenFlags(flags), Ret: ret}})
+}
+
+// staticSource is a fixed set of profiles.
+type staticSource map[string]*profile.Profile
+
+func (s staticSource) Get(d string) (*profile.Profile, bool) { p, ok := s[d]; return p, ok }
+
+func newEngine(t *testing.T, modes profile.ModePolicy, src ProfileSource) *Engine {
+	t.Helper()
+	e, err := New(Config{Node: "n1", Modes: modes, Profiles: src, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestLearnThenMonitor(t *testing.T) {
+	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, nil)
+	for _, rec := range []*trace.Record{execOf("/bin/app"), openOf("/etc/app.conf", unix.O_RDONLY, 3), execOf("/bin/app")} {
+		v, ok := e.Evaluate(rec)
+		if !ok || v.Mode != profile.ModeLearn || !v.Allowed {
+			t.Fatalf("learning verdict = %+v, %v", v, ok)
+		}
+	}
+	drafts := e.Drafts()
+	if len(drafts) != 1 || drafts[0].Profile().Spec.Entries() != 2 {
+		t.Fatalf("drafts = %d, want one with two entries", len(drafts))
+	}
+
+	learned := drafts[0].Profile()
+	learned.Metadata.Mode, learned.Metadata.Version = profile.ModeMonitor, 1
+	e = newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, staticSource{digest: learned})
+	if v, _ := e.Evaluate(openOf("/etc/app.conf", unix.O_RDONLY, 3)); !v.Allowed || v.Mode != profile.ModeMonitor {
+		t.Errorf("a learned read is not allowed: %+v", v)
+	}
+	if v, _ := e.Evaluate(openOf("/etc/app.conf", unix.O_WRONLY, 3)); v.Allowed {
+		t.Error("a write where only reads were learned is allowed")
+	}
+	if v, _ := e.Evaluate(execOf("/bin/sh")); v.Allowed || v.Rule == "" || v.Profile != learned {
+		t.Errorf("an unlearned exec: %+v", v)
+	}
+}
+
+func TestWhatIsNotMatched(t *testing.T) {
+	e := newEngine(t, profile.ModePolicy{Default: profile.ModeMonitor}, staticSource{})
+	host := execOf("/bin/sh")
+	host.Attribution = containers.Attribution{Kind: containers.Host}
+	runtime := execOf("/usr/sbin/runc")
+	runtime.Process.Contained = false
+	unknown := execOf("/bin/sh")
+	unknown.Attribution.Container = &containers.Container{ID: "c2", ImageDigest: containers.UnknownDigest}
+	truncated := openOf("/very/long", unix.O_RDONLY, 3)
+	truncated.Event.Flags = sensor.FlagPathTruncated
+	for name, rec := range map[string]*trace.Record{
+		"the host":                    host,
+		"runc setting a container up": runtime,
+		"an image of unknown digest":  unknown,
+		"a lookup of a missing file":  openOf("/etc/missing", unix.O_RDONLY, -int32(unix.ENOENT)),
+		"an O_PATH open":              openOf("/etc", unix.O_PATH, 3),
+		"a truncated path":            truncated,
+	} {
+		if v, ok := e.Evaluate(rec); ok {
+			t.Errorf("%s was matched against a profile: %+v", name, v)
+		}
+	}
+	if v, ok := e.Evaluate(openOf("/etc/shadow", unix.O_RDONLY, -int32(unix.EACCES))); !ok || v.Allowed {
+		t.Errorf("a refused read of an existing file is no violation: %+v %v", v, ok)
+	}
+}
+
+func TestEnforceWithoutProfileMonitors(t *testing.T) {
+	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn, Namespaces: map[string]profile.Mode{"shop": profile.ModeEnforce}}, staticSource{})
+	v, ok := e.Evaluate(execOf("/bin/app"))
+	if !ok || v.Mode != profile.ModeMonitor || v.Allowed || v.ModeReason == "" {
+		t.Errorf("enforce without a profile = %+v, want monitor, a violation and the reason", v)
+	}
+}
+
+func TestConnectObservations(t *testing.T) {
+	tcp := record(sensor.Event{Type: sensor.TypeConnect, PID: 5, Connect: sensor.Connect{Family: unix.AF_INET6,
+		Addr: netip.MustParseAddr("::ffff:10.0.0.1"), Port: 443, Protocol: unix.IPPROTO_TCP}})
+	o, why := observation(tcp.Event)
+	if why != skipNone || o.Network.Addr.String() != "10.0.0.1" || o.Network.Port != 443 || o.Network.Protocol != profile.TCP {
+		t.Errorf("v4-mapped tcp connect → %+v (%s)", o, why)
+	}
+	sock := record(sensor.Event{Type: sensor.TypeConnect, PID: 5, Connect: sensor.Connect{Family: unix.AF_UNIX, UnixPath: "/run/app.sock"}})
+	if o, why := observation(sock.Event); why != skipNone || o.UnixPath != "/run/app.sock" {
+		t.Errorf("unix connect → %+v (%s)", o, why)
+	}
+	icmp := record(sensor.Event{Type: sensor.TypeConnect, PID: 5, Connect: sensor.Connect{Family: unix.AF_INET,
+		Addr: netip.MustParseAddr("10.0.0.1"), Protocol: unix.IPPROTO_ICMP}})
+	if _, why := observation(icmp.Event); why != skipProtocol {
+		t.Errorf("icmp connect skipped for %q, want %q", why, skipProtocol)
+	}
+}
+
+func TestLossMarksLearningDraftsIncomplete(t *testing.T) {
+	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, nil)
+	e.Evaluate(execOf("/bin/app"))
+	e.MarkIncomplete("events lost", 7)
+	p := e.Drafts()[0].Profile()
+	if !p.Metadata.Learning.IsIncomplete() || p.Metadata.Learning.Incomplete[0].Count != 7 {
+		t.Errorf("incomplete = %+v", p.Metadata.Learning.Incomplete)
+	}
+}
+
+func TestDraftsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *Engine {
+		store, err := profile.OpenDraftStore(dir, profile.Limits{}, prometheus.NewRegistry())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(Config{Node: "n1", Modes: profile.ModePolicy{Default: profile.ModeLearn}, Drafts: store, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := open()
+	e.Evaluate(execOf("/bin/app"))
+	if err := e.Save(); err != nil {
+		t.Fatal(err)
+	}
+	e = open()
+	if d := e.Drafts(); len(d) != 1 || d[0].Digest() != digest || d[0].Profile().Spec.Entries() != 1 {
+		t.Fatalf("drafts after a restart = %v", d)
+	}
+}
