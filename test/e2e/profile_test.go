@@ -66,7 +66,9 @@ func TestLearnThenMonitor(t *testing.T) {
 	// Let the second run's events arrive, then freeze the profile.
 	time.Sleep(500 * time.Millisecond)
 	learned = waitDraft(t, a, digest, func(*profile.Profile) bool { return true })
-	t.Logf("learned %d entries from %d observations", learned.Spec.Entries(), learned.Metadata.Learning.Observations)
+	st := learned.Stability(time.Now())
+	t.Logf("learned %d entries from %d observations of %d container(s); stable %v after the first observation",
+		st.Entries, st.Observations, st.Containers, st.LastNewEntry.Sub(st.Started))
 	learned.Metadata.Mode, learned.Metadata.Version = profile.ModeMonitor, 1
 	doc, err := profile.Encode(learned)
 	if err != nil {
