@@ -67,8 +67,8 @@ func aptShow(ctx context.Context, name string) (map[string]string, error) {
 	cmd := exec.CommandContext(ctx, "apt-cache", "show", "--no-all-versions", name)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil || len(bytes.TrimSpace(out)) == 0 {
-		return nil, fmt.Errorf("apt-cache show %s (is apt's package list current? run apt-get update): %v: %s",
+	if err != nil {
+		return nil, fmt.Errorf("apt-cache show %s (is apt's package list current? run apt-get update): %w: %s",
 			name, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	fields := map[string]string{}
