@@ -42,7 +42,7 @@ func RunInVM(tb testing.TB, pkg, run string, want ...string) {
 	timeout := vm.DefaultTimeout
 	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
 		if deadline, ok := d.Deadline(); ok {
-			timeout = max(time.Until(deadline)-vmDeadlineMargin, time.Minute)
+			timeout = min(max(time.Until(deadline)-vmDeadlineMargin, time.Minute), vm.DefaultTimeout)
 		}
 	}
 

@@ -26,6 +26,7 @@ mount -t bpf bpf /sys/fs/bpf
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 
 while read -r m; do
+	[ -n "$m" ] || continue
 	insmod "/lib/vigil-vm/$m.ko" || die "insmod $m failed"
 done </lib/vigil-vm/order
 ip link set lo up || die "cannot bring lo up"
