@@ -10,7 +10,7 @@ RUN_ARGS  ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build generate generate-check test bench run lint deps
+.PHONY: all build generate generate-check test vmtest bench run lint deps
 
 all: build
 
@@ -32,8 +32,17 @@ generate-check: generate
 	fi
 
 test:
-	test/deps.sh test
+	test/deps.sh test vm
 	VIGIL_ROOT_TESTS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Runs a package's tests inside the test VM (Debian's kernel with BPF LSM,
+# booted under qemu; see test/vm):
+#   make vmtest PKG=./test/vm/lsmproof [RUN=TestDenyExec] [VMTEST_ARGS=-v]
+vmtest:
+	@test -n "$(PKG)" || { echo "usage: make vmtest PKG=./pkg/x [RUN=TestY] [VMTEST_ARGS=-v]" >&2; exit 2; }
+	test/deps.sh vm
+	$(GO) build -o $(BIN)/vmexec ./test/vm/cmd/vmexec
+	VIGIL_ROOT_TESTS=1 $(GO) test -count=1 -exec "$(CURDIR)/$(BIN)/vmexec -v" $(if $(RUN),-run '$(RUN)') $(VMTEST_ARGS) $(PKG)
 
 bench: build
 	test/deps.sh bench

@@ -3,12 +3,14 @@
 # fresh machine lacks. Idempotent: packages already present are not touched.
 #   test/deps.sh test       what `make test` needs (runtime of the tests)
 #   test/deps.sh generate   what `make generate` needs (clang, bpftool, protoc)
+#   test/deps.sh vm         what the test VM needs (test/vm; `make test` and `make vmtest`)
 set -euo pipefail
 
 declare -A want=(
 	[test]="containerd runc busybox-static postgresql patch"
 	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler libprotobuf-dev"
 	[bench]="containerd runc busybox-static"
+	[vm]="qemu-system-x86 busybox-static kmod xz-utils"
 )
 
 pkgs=()
