@@ -1,6 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 /* capability: every capability check the kernel makes, granted or refused. */
 #include "lib/common.h"
+#include "lib/policy.h"
+
+/* enforce_capability kills the task when its container's profile does not
+ * allow a capability the kernel just granted. The check happens inside the
+ * system call that needs it: the call completes, the task dies before it
+ * returns to user space. A refused check needs no enforcing. */
+static __always_inline bool enforce_capability(struct task_struct *task, int cap, int ret)
+{
+	struct scope_policy *pol;
+	__u64 *allowed;
+
+	if (ret != 0 || cap < 0 || cap > 63)
+		return false;
+	pol = current_policy();
+	if (!pol || !(pol->enforce & VIGIL_ENFORCE_CAPABILITY) || !task_contained(task))
+		return false;
+	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
+	if (allowed && (*allowed & (1ULL << cap)))
+		return false;
+	bpf_send_signal(SIGKILL);
+	count_enforced(VIGIL_EVENT_CAPABILITY, true);
+	return true;
+}
 
 SEC("tp_btf/cap_capable")
 int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *target_ns,
@@ -8,12 +31,15 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct capability_event ev = {};
+	bool killed = enforce_capability(task, cap, ret);
 
-	if (!should_trace(task))
+	if (!killed && !should_trace(task))
 		return 0;
 	fill_header(&ev.hdr, VIGIL_EVENT_CAPABILITY, task);
 	ev.cap = cap;
 	ev.ret = ret;
+	if (killed)
+		ev.hdr.flags |= VIGIL_F_KILLED;
 	emit(&ev, sizeof(ev), VIGIL_EVENT_CAPABILITY);
 	return 0;
 }

@@ -2,6 +2,7 @@
 /* exec: one event per successful execve/execveat, after the new image is in place. */
 #include "lib/common.h"
 #include "lib/path.h"
+#include "lib/match.h"
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 
@@ -28,6 +29,32 @@ static __always_inline bool on_overlay_upper(struct inode *inode)
 	return BPF_CORE_READ(oi, __upperdentry) != NULL;
 }
 
+/* mark_contained records that task now runs its container's workload when
+ * it exec'd outside the host's mount namespace, and reports whether it does. */
+static __always_inline bool mark_contained(struct task_struct *task)
+{
+	struct task_state *st = bpf_task_storage_get(&task_states, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (!st)
+		return task_contained(task);
+	if (BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != host_mntns)
+		st->contained = 1;
+	return st->contained;
+}
+
+/* enforce_exec kills the task when its container's profile does not allow
+ * the executed file: the signal lands before the new program's first
+ * instruction in user space. A path too long to match cannot be allowed. */
+static __always_inline bool enforce_exec(struct scratch *s, struct scope_policy *pol, struct exec_event *ev,
+					 const char *path, __u32 len)
+{
+	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) && path_allowed(s, path, len, pol->profile, VIGIL_LIST_EXEC, 1))
+		return false;
+	bpf_send_signal(SIGKILL);
+	count_enforced(VIGIL_EVENT_EXEC, true);
+	return true;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -41,8 +68,11 @@ int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	unsigned long arg_start, arg_end;
 	__u32 plen, flen, alen;
 	long n;
+	struct scope_policy *pol = current_policy();
+	bool enforced = mark_contained(task) && pol && (pol->enforce & VIGIL_ENFORCE_EXEC);
+	bool traced = should_trace(task);
 
-	if (!should_trace(task))
+	if (!traced && !enforced)
 		return 0;
 	s = get_scratch();
 	if (!s)
@@ -79,14 +109,18 @@ int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	arg_start = BPF_CORE_READ(mm, arg_start);
 	arg_end = BPF_CORE_READ(mm, arg_end);
 	alen = arg_end > arg_start ? arg_end - arg_start : 0;
-	if (alen > VIGIL_ARGV_MAX) {
-		alen = VIGIL_ARGV_MAX;
+	if (alen >= VIGIL_ARGV_MAX) {
+		alen = VIGIL_ARGV_MAX - 1;
 		ev->hdr.flags |= VIGIL_F_ARGV_TRUNCATED;
 	}
+	alen &= VIGIL_ARGV_MAX - 1; /* for the verifier: the bound survives spills */
 	if (bpf_probe_read_user(data + plen + flen, alen, (void *)arg_start))
 		alen = 0;
 	ev->argv_len = alen;
 
-	emit(ev, sizeof(*ev) + plen + flen + alen, VIGIL_EVENT_EXEC);
+	if (enforced && enforce_exec(s, pol, ev, data, plen))
+		ev->hdr.flags |= VIGIL_F_KILLED;
+	if (traced || (ev->hdr.flags & VIGIL_F_KILLED))
+		emit(ev, sizeof(*ev) + plen + flen + alen, VIGIL_EVENT_EXEC);
 	return 0;
 }

@@ -2,12 +2,19 @@
 /* process: fork and exit of whole processes, so userspace can keep a process
  * table and give every event its ancestry. Threads are not reported. */
 #include "lib/common.h"
+#include "lib/policy.h"
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(trace_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct fork_event ev = {};
+	struct task_state *st;
+	bool contained = task_contained(parent);
 
+	/* Every new task, threads too, inherits whether it runs the workload. */
+	st = bpf_task_storage_get(&task_states, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (st)
+		st->contained = contained;
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
 	if (!should_trace(parent))

@@ -11,7 +11,8 @@
 #define VIGIL_COMM_LEN 16
 /* Longest path reported; a longer one keeps its last components and is flagged truncated. */
 #define VIGIL_PATH_MAX 4096
-/* Longest argv reported (NUL-separated arguments); a longer one is flagged truncated. */
+/* Bound of the argv reported (NUL-separated arguments, at most VIGIL_ARGV_MAX - 1
+ * bytes); a longer one is flagged truncated. */
 #define VIGIL_ARGV_MAX 2048
 #define VIGIL_UNIX_PATH_MAX 108
 #define VIGIL_NAME_MAX 255
@@ -40,6 +41,57 @@ enum vigil_event_flag {
 	/* the file is on a mount detached from every namespace (umount -l): the
 	 * path is relative to the root of its filesystem */
 	VIGIL_F_PATH_DETACHED = 1 << 7,
+	/* the kernel killed the process for this (signal tier) */
+	VIGIL_F_KILLED = 1 << 8,
+	/* the kernel refused the operation (cgroup or LSM tier) */
+	VIGIL_F_DENIED = 1 << 9,
+};
+
+/* Hooks a scope's profile is enforced on in the kernel. */
+enum vigil_enforce {
+	VIGIL_ENFORCE_EXEC = 1 << 0,
+	VIGIL_ENFORCE_OPEN = 1 << 1,
+	VIGIL_ENFORCE_CONNECT = 1 << 2,
+	VIGIL_ENFORCE_CAPABILITY = 1 << 3,
+};
+
+/* What the kernel does for one container scope. */
+struct scope_policy {
+	__u32 profile; /* the compiled profile's id */
+	__u32 enforce; /* enum vigil_enforce */
+};
+
+/* How a path rule matches: the hash is of the canonical path (volatile
+ * components — digits, long hex ids, UUIDs — written "*"), of a directory
+ * for its children ("dir/ *") or of a directory for its subtree ("dir/ **"). */
+enum vigil_path_match {
+	VIGIL_MATCH_EXACT = 1,
+	VIGIL_MATCH_CHILDREN = 2,
+	VIGIL_MATCH_SUBTREE = 3,
+};
+
+enum vigil_path_list {
+	VIGIL_LIST_EXEC = 1,
+	VIGIL_LIST_FILES = 2,
+};
+
+struct path_rule_key {
+	__u32 profile;
+	__u8 list; /* enum vigil_path_list */
+	__u8 match; /* enum vigil_path_match */
+	__u16 pad;
+	__u64 hash;
+};
+
+/* A network rule, for an LPM trie: profile, port and protocol must match
+ * whole (the first 64 bits); the address by its prefix. Port 0 is any. */
+struct net_rule_key {
+	__u32 prefixlen; /* 64 + address prefix bits */
+	__u32 profile;
+	__u16 port; /* host byte order */
+	__u8 protocol; /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 pad;
+	__u8 addr[16]; /* IPv6, or IPv4-mapped IPv6 */
 };
 
 /* Which cgroups are traced, set at load time. */
@@ -125,6 +177,9 @@ struct sensor_stats {
 	/* the ring buffer had no room: the event is lost */
 	__u64 lost[VIGIL_EVENT_TYPE_MAX];
 	__u64 path_truncated;
+	/* enforcement: processes killed, operations denied */
+	__u64 killed[VIGIL_EVENT_TYPE_MAX];
+	__u64 denied[VIGIL_EVENT_TYPE_MAX];
 };
 
 #endif /* VIGIL_H */

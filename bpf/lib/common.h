@@ -23,6 +23,7 @@ const volatile __u8 cgroup_filter_mode = 0; /* enum vigil_cgroup_filter */
 const volatile __u64 wakeup_bytes = 0;
 
 #define CGROUP_MAX_DEPTH 16
+#define PATH_MASK (VIGIL_PATH_MAX - 1)
 
 /* Sized by userspace at load time (a power of two, a multiple of the page size). */
 struct {
@@ -61,6 +62,7 @@ struct scratch {
 	 * converge instead of differing at every step. */
 	__u32 path_off;
 	__u32 path_flags;
+	__u64 match[6]; /* struct match_state, for the path matcher */
 	char path[2 * VIGIL_PATH_MAX];
 	char event[256 + 2 * VIGIL_PATH_MAX + VIGIL_ARGV_MAX];
 };

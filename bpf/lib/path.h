@@ -10,7 +10,6 @@
 
 #include "common.h"
 
-#define PATH_MASK (VIGIL_PATH_MAX - 1)
 
 struct path_walk {
 	struct dentry *dentry;

@@ -16,6 +16,7 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
@@ -31,10 +32,14 @@ type Agent struct {
 	log *zap.Logger
 
 	sensor   *sensor.Sensor
+	table    *process.Table
 	resolver *containers.Resolver // nil without containerd
-	loader   *profile.DirLoader   // nil without a profiles directory
-	remote   *remoteProfiles      // nil without a collector
-	shipper  *ship.Shipper        // nil without a collector
+	enforcer *enforce.Enforcer
+	tiers    []enforce.HookTier
+	prompt   chan struct{}      // a container appeared: reconcile enforcement
+	loader   *profile.DirLoader // nil without a profiles directory
+	remote   *remoteProfiles    // nil without a collector
+	shipper  *ship.Shipper      // nil without a collector
 	engine   *policy.Engine
 	deduper  *alert.Deduper
 	out      *outputs
@@ -51,7 +56,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: log}
+	a := &Agent{cfg: cfg, log: log, prompt: make(chan struct{}, 1)}
 	defer func() {
 		if err != nil {
 			a.release()
@@ -63,6 +68,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		return nil, fmt.Errorf("host mount namespace (the agent needs the host's pid namespace): %w", err)
 	}
 	table := process.NewTable(1<<16, 5*time.Second, hostNS)
+	a.table = table
 	cgroupRoot, cerr := cgroup.Mountpoint()
 	if cerr != nil {
 		log.Warn("no cgroup2 mount: processes seeded without cgroup ids", zap.Error(cerr))
@@ -73,6 +79,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
+	sc.HostMntNS, sc.GuardConnect, sc.CgroupRoot = hostNS, cgroupRoot != "", cgroupRoot
 	if a.sensor, err = sensor.New(sc, log); err != nil {
 		return nil, fmt.Errorf("start sensor: %w", err)
 	}
@@ -80,10 +87,27 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		return nil, fmt.Errorf("register sensor metrics: %w", err)
 	}
 
+	a.tiers = enforce.Tiers(a.probes())
+	for _, t := range a.tiers {
+		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
+	}
+	if err := enforce.RegisterTiers(reg, a.tiers); err != nil {
+		return nil, err
+	}
+	if a.enforcer, err = enforce.New(a.sensor.Policy(), enforce.KernelHooks(a.tiers), log, reg); err != nil {
+		return nil, err
+	}
+
 	var attributor trace.Attributor
 	if cfg.ContainerdSocket != "" {
+		scopes := &scopeSync{kernel: a.sensor.Scopes(), prompt: a.prompt, scopes: map[uint64]uint32{},
+			gone: func(scope uint32) {
+				if err := a.enforcer.Forget(scope); err != nil {
+					log.Warn("stop enforcing a removed container", zap.Error(err))
+				}
+			}}
 		a.resolver, err = containers.New(containers.Config{Socket: cfg.ContainerdSocket, Logger: log,
-			Registerer: reg, Scopes: a.sensor.Scopes(), ProcRoot: cfg.ProcRoot})
+			Registerer: reg, Scopes: scopes, ProcRoot: cfg.ProcRoot})
 		if err != nil {
 			return nil, fmt.Errorf("start container attribution: %w", err)
 		}
@@ -137,6 +161,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if a.resolver != nil {
 		wg.Go(func() { _ = a.resolver.Run(ctx) })
+		wg.Go(func() { a.enforceLoop(ctx, a.prompt) })
 	}
 	if a.loader != nil {
 		wg.Go(func() {
@@ -174,13 +199,28 @@ func (a *Agent) process(ctx context.Context) {
 			}
 			rec := a.enricher.Attribute(ctx, &ev)
 			v, applies := a.engine.Evaluate(&rec)
-			if !applies || !v.Violation() {
+			action := actionOf(&ev)
+			if action == vigilv1.Action_ACTION_ALERTED && (!applies || !v.Violation()) {
 				continue
 			}
+			if !applies { // the kernel acted on what userspace cannot judge (a truncated path)
+				v = policy.Verdict{Mode: profile.ModeEnforce, Rule: "denied in the kernel: the path is too long to match"}
+			}
 			a.enricher.Complete(ctx, &rec)
-			a.deduper.Report(&rec, v, vigilv1.Action_ACTION_ALERTED)
+			a.deduper.Report(&rec, v, action)
 		}
 	}
+}
+
+// actionOf is what the kernel did about an event.
+func actionOf(ev *sensor.Event) vigilv1.Action {
+	switch {
+	case ev.Flags.Has(sensor.FlagKilled):
+		return vigilv1.Action_ACTION_KILLED
+	case ev.Flags.Has(sensor.FlagDenied):
+		return vigilv1.Action_ACTION_BLOCKED
+	}
+	return vigilv1.Action_ACTION_ALERTED
 }
 
 // periodic runs the agent's housekeeping until ctx ends.
@@ -275,4 +315,23 @@ func (a *Agent) Drafts() []*profile.Draft { return a.engine.Drafts() }
 // ProfileInForce returns the profile the agent applies to an image digest.
 func (a *Agent) ProfileInForce(digest string) (*profile.Profile, bool) {
 	return a.engine.Profile(digest)
+}
+
+// Enforcing reports whether the kernel enforces a profile on a container.
+func (a *Agent) Enforcing(c *containers.Container) bool { return a.enforcer.Enforcing(c.Scope) }
+
+// Tiers is the enforcement tier of each hook on this node.
+func (a *Agent) Tiers() []enforce.HookTier { return a.tiers }
+
+// Container returns what the agent knows of a container, by id.
+func (a *Agent) Container(id string) (*containers.Container, bool) {
+	if a.resolver == nil {
+		return nil, false
+	}
+	for _, c := range a.resolver.Containers() {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return nil, false
 }

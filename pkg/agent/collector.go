@@ -13,6 +13,7 @@ import (
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/buildinfo"
+	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -44,7 +45,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		Kernel:       kernelRelease(),
 		Time:         timestamppb.Now(),
 		Counters:     a.shipper.Counters(),
-		Enforcement:  enforcement(),
+		Enforcement:  enforcementStatus(a.tiers),
 	}
 	if ss, err := a.sensor.Stats(); err == nil {
 		for _, t := range []sensor.Type{sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability} {
@@ -61,12 +62,15 @@ func (a *Agent) reportStatus(ctx context.Context) {
 	}
 }
 
-// enforcement is this agent's tier per hook: it alerts and does not deny yet.
-func enforcement() []*vigilv1.HookEnforcement {
-	const reason = "this agent version monitors only: enforce-mode images are monitored"
+// enforcementStatus is the tier in force per hook, for the status report.
+func enforcementStatus(tiers []enforce.HookTier) []*vigilv1.HookEnforcement {
+	kinds := map[string]vigilv1.Kind{"exec": vigilv1.Kind_KIND_EXEC, "open": vigilv1.Kind_KIND_OPEN,
+		"connect": vigilv1.Kind_KIND_CONNECT, "capability": vigilv1.Kind_KIND_CAPABILITY}
+	protoTier := map[enforce.Tier]vigilv1.Tier{enforce.TierLSM: vigilv1.Tier_TIER_LSM, enforce.TierFanotify: vigilv1.Tier_TIER_FANOTIFY,
+		enforce.TierCgroup: vigilv1.Tier_TIER_CGROUP, enforce.TierSignal: vigilv1.Tier_TIER_SIGNAL, enforce.TierAlertOnly: vigilv1.Tier_TIER_ALERT_ONLY}
 	var out []*vigilv1.HookEnforcement
-	for _, k := range []vigilv1.Kind{vigilv1.Kind_KIND_EXEC, vigilv1.Kind_KIND_OPEN, vigilv1.Kind_KIND_CONNECT, vigilv1.Kind_KIND_CAPABILITY} {
-		out = append(out, &vigilv1.HookEnforcement{Hook: k, Tier: vigilv1.Tier_TIER_ALERT_ONLY, Reason: reason})
+	for _, t := range tiers {
+		out = append(out, &vigilv1.HookEnforcement{Hook: kinds[t.Hook], Tier: protoTier[t.Tier], Reason: t.Reason})
 	}
 	return out
 }

@@ -167,6 +167,12 @@ func verdictLabel(allowed bool) string {
 	return "violation"
 }
 
+// Mode is the mode of a container's image and the profile in force for it.
+func (e *Engine) Mode(c *containers.Container) (profile.ModeDecision, *profile.Profile) {
+	me := e.mode(c)
+	return me.decision, me.profile
+}
+
 // mode resolves a container's mode, cached until its profile changes.
 func (e *Engine) mode(c *containers.Container) modeEntry {
 	var p *profile.Profile

@@ -16,13 +16,20 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	capableMapCapRules         = "cap_rules"
 	capableMapCgroupFilter     = "cgroup_filter"
+	capableMapConnectsDenied   = "connects_denied"
 	capableMapContainerScopes  = "container_scopes"
 	capableMapEvents           = "events"
+	capableMapNetRules         = "net_rules"
+	capableMapPathRules        = "path_rules"
+	capableMapScopePolicies    = "scope_policies"
 	capableMapScratch          = "scratch"
 	capableMapStats            = "stats"
+	capableMapTaskStates       = "task_states"
 	capableProgTraceCapable    = "trace_capable"
 	capableVarCgroupFilterMode = "cgroup_filter_mode"
+	capableVarHostMntns        = "host_mntns"
 	capableVarSelfTgid         = "self_tgid"
 	capableVarWakeupBytes      = "wakeup_bytes"
 )
@@ -76,11 +83,17 @@ type capableProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type capableMapSpecs struct {
+	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
 }
 
 // capableVariableSpecs contains global variables before they are loaded into the kernel.
@@ -88,6 +101,7 @@ type capableMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type capableVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -112,20 +126,32 @@ func (o *capableObjects) Close() error {
 //
 // It can be passed to loadCapableObjects or ebpf.CollectionSpec.LoadAndAssign.
 type capableMaps struct {
+	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	PathRules       *ebpf.Map `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
+	TaskStates      *ebpf.Map `ebpf:"task_states"`
 }
 
 func (m *capableMaps) Close() error {
 	return _CapableClose(
+		m.CapRules,
 		m.CgroupFilter,
+		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
+		m.NetRules,
+		m.PathRules,
+		m.ScopePolicies,
 		m.Scratch,
 		m.Stats,
+		m.TaskStates,
 	)
 }
 
@@ -134,6 +160,7 @@ func (m *capableMaps) Close() error {
 // It can be passed to loadCapableObjects or ebpf.CollectionSpec.LoadAndAssign.
 type capableVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -71,6 +71,14 @@ type Config struct {
 	WakeupBytes int
 	// MaxLatency bounds how long a batched event waits to be read.
 	MaxLatency time.Duration
+	// HostMntNS is the host's mount namespace inode: a process that execs
+	// elsewhere runs its container's workload (see Config of pkg/process).
+	HostMntNS uint32
+	// GuardConnect loads the cgroup connect programs, attached at
+	// CgroupRoot (the cgroup2 mount), that refuse connects enforced
+	// profiles do not allow.
+	GuardConnect bool
+	CgroupRoot   string
 }
 
 // DefaultConfig traces everything but the agent itself.

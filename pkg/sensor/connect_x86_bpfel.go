@@ -16,13 +16,20 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	connectMapCapRules         = "cap_rules"
 	connectMapCgroupFilter     = "cgroup_filter"
+	connectMapConnectsDenied   = "connects_denied"
 	connectMapContainerScopes  = "container_scopes"
 	connectMapEvents           = "events"
+	connectMapNetRules         = "net_rules"
+	connectMapPathRules        = "path_rules"
+	connectMapScopePolicies    = "scope_policies"
 	connectMapScratch          = "scratch"
 	connectMapStats            = "stats"
+	connectMapTaskStates       = "task_states"
 	connectProgTraceConnect    = "trace_connect"
 	connectVarCgroupFilterMode = "cgroup_filter_mode"
+	connectVarHostMntns        = "host_mntns"
 	connectVarSelfTgid         = "self_tgid"
 	connectVarWakeupBytes      = "wakeup_bytes"
 )
@@ -76,11 +83,17 @@ type connectProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type connectMapSpecs struct {
+	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
 }
 
 // connectVariableSpecs contains global variables before they are loaded into the kernel.
@@ -88,6 +101,7 @@ type connectMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type connectVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -112,20 +126,32 @@ func (o *connectObjects) Close() error {
 //
 // It can be passed to loadConnectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type connectMaps struct {
+	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	PathRules       *ebpf.Map `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
+	TaskStates      *ebpf.Map `ebpf:"task_states"`
 }
 
 func (m *connectMaps) Close() error {
 	return _ConnectClose(
+		m.CapRules,
 		m.CgroupFilter,
+		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
+		m.NetRules,
+		m.PathRules,
+		m.ScopePolicies,
 		m.Scratch,
 		m.Stats,
+		m.TaskStates,
 	)
 }
 
@@ -134,6 +160,7 @@ func (m *connectMaps) Close() error {
 // It can be passed to loadConnectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type connectVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -63,6 +63,8 @@ const (
 	FlagPathUnresolved = Flags(recordVigilEventFlagVIGIL_F_PATH_UNRESOLVED)
 	FlagCompatSyscall  = Flags(recordVigilEventFlagVIGIL_F_COMPAT_SYSCALL)
 	FlagPathDetached   = Flags(recordVigilEventFlagVIGIL_F_PATH_DETACHED)
+	FlagKilled         = Flags(recordVigilEventFlagVIGIL_F_KILLED)
+	FlagDenied         = Flags(recordVigilEventFlagVIGIL_F_DENIED)
 )
 
 // Has reports whether every flag in f2 is set.

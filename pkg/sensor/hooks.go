@@ -14,7 +14,14 @@ type family struct {
 	name  string
 	types []Type
 	spec  func() (*ebpf.CollectionSpec, error)
+	// optional: the sensor runs without it when the kernel lacks its hook
+	// (cap_capable is a tracepoint since Linux 6.x); Unavailable says why.
+	optional bool
 }
+
+// guardFamily holds the cgroup connect programs that enforce profiles'
+// network allowlists; Config.GuardConnect loads it.
+var guardFamily = family{name: "connect-guard", spec: loadGuard, optional: true}
 
 // families lists every hook family. The process family (fork, exit) is
 // always loaded: the process table that gives events their ancestry needs it.
@@ -23,7 +30,7 @@ var families = []family{
 	{name: "process", types: []Type{TypeFork, TypeExit}, spec: loadProcess},
 	{name: "open", types: []Type{TypeOpen}, spec: loadOpen},
 	{name: "connect", types: []Type{TypeConnect}, spec: loadConnect},
-	{name: "capability", types: []Type{TypeCapability}, spec: loadCapable},
+	{name: "capability", types: []Type{TypeCapability}, spec: loadCapable, optional: true},
 }
 
 // wanted reports whether any of the family's types is selected.
@@ -44,8 +51,9 @@ type loadedFamily struct {
 }
 
 // loadFamily loads a family's object with the shared maps and load-time
-// settings, and attaches every program. On error nothing stays attached.
-func loadFamily(f family, shared map[string]*ebpf.Map, vars map[string]any) (_ *loadedFamily, err error) {
+// settings (those it declares), and attaches every program: tracing ones to
+// their hook, cgroup ones to cgroupRoot. On error nothing stays attached.
+func loadFamily(f family, shared map[string]*ebpf.Map, vars map[string]any, cgroupRoot string) (_ *loadedFamily, err error) {
 	spec, err := f.spec()
 	if err != nil {
 		return nil, fmt.Errorf("load %s spec: %w", f.name, err)
@@ -53,7 +61,7 @@ func loadFamily(f family, shared map[string]*ebpf.Map, vars map[string]any) (_ *
 	for name, value := range vars {
 		v, ok := spec.Variables[name]
 		if !ok {
-			return nil, fmt.Errorf("%s object has no variable %s", f.name, name)
+			continue
 		}
 		if err := v.Set(value); err != nil {
 			return nil, fmt.Errorf("set %s.%s: %w", f.name, name, err)
@@ -81,13 +89,27 @@ func loadFamily(f family, shared map[string]*ebpf.Map, vars map[string]any) (_ *
 		}
 	}()
 	for name, prog := range coll.Programs {
-		l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+		l, err := attach(prog, spec.Programs[name], cgroupRoot)
 		if err != nil {
-			return nil, fmt.Errorf("attach %s/%s to %s: %w", f.name, name, spec.Programs[name].AttachTo, err)
+			return nil, fmt.Errorf("attach %s/%s: %w", f.name, name, err)
 		}
 		lf.links = append(lf.links, l)
 	}
 	return lf, nil
+}
+
+func attach(prog *ebpf.Program, ps *ebpf.ProgramSpec, cgroupRoot string) (link.Link, error) {
+	switch ps.Type {
+	case ebpf.Tracing:
+		return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	case ebpf.CGroupSockAddr:
+		if cgroupRoot == "" {
+			return nil, errors.New("no cgroup2 mount to attach to")
+		}
+		// Multi-attach: other programs on the root (a CNI's) keep running.
+		return link.AttachCgroup(link.CgroupOptions{Path: cgroupRoot, Attach: ps.AttachType, Program: prog})
+	}
+	return nil, fmt.Errorf("program type %s is not attached by vigil", ps.Type)
 }
 
 func (lf *loadedFamily) close() error {

@@ -16,14 +16,21 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	processMapCapRules         = "cap_rules"
 	processMapCgroupFilter     = "cgroup_filter"
+	processMapConnectsDenied   = "connects_denied"
 	processMapContainerScopes  = "container_scopes"
 	processMapEvents           = "events"
+	processMapNetRules         = "net_rules"
+	processMapPathRules        = "path_rules"
+	processMapScopePolicies    = "scope_policies"
 	processMapScratch          = "scratch"
 	processMapStats            = "stats"
+	processMapTaskStates       = "task_states"
 	processProgTraceExit       = "trace_exit"
 	processProgTraceFork       = "trace_fork"
 	processVarCgroupFilterMode = "cgroup_filter_mode"
+	processVarHostMntns        = "host_mntns"
 	processVarSelfTgid         = "self_tgid"
 	processVarWakeupBytes      = "wakeup_bytes"
 )
@@ -78,11 +85,17 @@ type processProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
+	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
 }
 
 // processVariableSpecs contains global variables before they are loaded into the kernel.
@@ -90,6 +103,7 @@ type processMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -114,20 +128,32 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
+	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	PathRules       *ebpf.Map `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
+	TaskStates      *ebpf.Map `ebpf:"task_states"`
 }
 
 func (m *processMaps) Close() error {
 	return _ProcessClose(
+		m.CapRules,
 		m.CgroupFilter,
+		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
+		m.NetRules,
+		m.PathRules,
+		m.ScopePolicies,
 		m.Scratch,
 		m.Stats,
+		m.TaskStates,
 	)
 }
 
@@ -136,6 +162,7 @@ func (m *processMaps) Close() error {
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -77,6 +77,16 @@ type recordForkEvent struct {
 	_             [4]byte
 }
 
+type recordNetRuleKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Profile   uint32
+	Port      uint16
+	Protocol  uint8
+	Pad       uint8
+	Addr      [16]uint8
+}
+
 type recordOpenEvent struct {
 	_         structs.HostLayout
 	Hdr       recordEventHeader
@@ -89,10 +99,26 @@ type recordOpenEvent struct {
 	_         [4]byte
 }
 
+type recordPathRuleKey struct {
+	_       structs.HostLayout
+	Profile uint32
+	List    uint8
+	Match   uint8
+	Pad     uint16
+	Hash    uint64
+}
+
+type recordScopePolicy struct {
+	_       structs.HostLayout
+	Profile uint32
+	Enforce uint32
+}
+
 type recordScratch struct {
 	_         structs.HostLayout
 	PathOff   uint32
 	PathFlags uint32
+	Match     [6]uint64
 	Path      [8192]int8
 	Event     [10496]int8
 }
@@ -102,6 +128,13 @@ type recordSensorStats struct {
 	Emitted       [8]uint64
 	Lost          [8]uint64
 	PathTruncated uint64
+	Killed        [8]uint64
+	Denied        [8]uint64
+}
+
+type recordTaskState struct {
+	_         structs.HostLayout
+	Contained uint8
 }
 
 type recordVigilCgroupFilter uint32
@@ -110,6 +143,15 @@ const (
 	recordVigilCgroupFilterCGROUP_FILTER_OFF     recordVigilCgroupFilter = 0
 	recordVigilCgroupFilterCGROUP_FILTER_INCLUDE recordVigilCgroupFilter = 1
 	recordVigilCgroupFilterCGROUP_FILTER_EXCLUDE recordVigilCgroupFilter = 2
+)
+
+type recordVigilEnforce uint32
+
+const (
+	recordVigilEnforceVIGIL_ENFORCE_EXEC       recordVigilEnforce = 1
+	recordVigilEnforceVIGIL_ENFORCE_OPEN       recordVigilEnforce = 2
+	recordVigilEnforceVIGIL_ENFORCE_CONNECT    recordVigilEnforce = 4
+	recordVigilEnforceVIGIL_ENFORCE_CAPABILITY recordVigilEnforce = 8
 )
 
 type recordVigilEventFlag uint32
@@ -123,6 +165,8 @@ const (
 	recordVigilEventFlagVIGIL_F_PATH_UNRESOLVED recordVigilEventFlag = 32
 	recordVigilEventFlagVIGIL_F_COMPAT_SYSCALL  recordVigilEventFlag = 64
 	recordVigilEventFlagVIGIL_F_PATH_DETACHED   recordVigilEventFlag = 128
+	recordVigilEventFlagVIGIL_F_KILLED          recordVigilEventFlag = 256
+	recordVigilEventFlagVIGIL_F_DENIED          recordVigilEventFlag = 512
 )
 
 type recordVigilEventType uint32
@@ -137,27 +181,55 @@ const (
 	recordVigilEventTypeVIGIL_EVENT_TYPE_MAX   recordVigilEventType = 8
 )
 
+type recordVigilPathList uint32
+
+const (
+	recordVigilPathListVIGIL_LIST_EXEC  recordVigilPathList = 1
+	recordVigilPathListVIGIL_LIST_FILES recordVigilPathList = 2
+)
+
+type recordVigilPathMatch uint32
+
+const (
+	recordVigilPathMatchVIGIL_MATCH_EXACT    recordVigilPathMatch = 1
+	recordVigilPathMatchVIGIL_MATCH_CHILDREN recordVigilPathMatch = 2
+	recordVigilPathMatchVIGIL_MATCH_SUBTREE  recordVigilPathMatch = 3
+)
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	recordMapCapRules              = "cap_rules"
 	recordMapCgroupFilter          = "cgroup_filter"
+	recordMapConnectsDenied        = "connects_denied"
 	recordMapContainerScopes       = "container_scopes"
 	recordMapEvents                = "events"
+	recordMapNetRules              = "net_rules"
+	recordMapPathRules             = "path_rules"
+	recordMapScopePolicies         = "scope_policies"
 	recordMapScratch               = "scratch"
 	recordMapStats                 = "stats"
+	recordMapTaskStates            = "task_states"
 	recordVarCgroupFilterMode      = "cgroup_filter_mode"
+	recordVarHostMntns             = "host_mntns"
 	recordVarSelfTgid              = "self_tgid"
 	recordVarUnusedCapabilityEvent = "unused_capability_event"
 	recordVarUnusedCgroupFilter    = "unused_cgroup_filter"
 	recordVarUnusedConnectEvent    = "unused_connect_event"
+	recordVarUnusedEnforce         = "unused_enforce"
 	recordVarUnusedEventFlag       = "unused_event_flag"
 	recordVarUnusedEventHeader     = "unused_event_header"
 	recordVarUnusedEventType       = "unused_event_type"
 	recordVarUnusedExecEvent       = "unused_exec_event"
 	recordVarUnusedExitEvent       = "unused_exit_event"
 	recordVarUnusedForkEvent       = "unused_fork_event"
+	recordVarUnusedNetRuleKey      = "unused_net_rule_key"
 	recordVarUnusedOpenEvent       = "unused_open_event"
+	recordVarUnusedPathList        = "unused_path_list"
+	recordVarUnusedPathMatch       = "unused_path_match"
+	recordVarUnusedPathRuleKey     = "unused_path_rule_key"
+	recordVarUnusedScopePolicy     = "unused_scope_policy"
 	recordVarUnusedSensorStats     = "unused_sensor_stats"
 	recordVarWakeupBytes           = "wakeup_bytes"
 )
@@ -210,11 +282,17 @@ type recordProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recordMapSpecs struct {
+	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
+	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
 }
 
 // recordVariableSpecs contains global variables before they are loaded into the kernel.
@@ -222,17 +300,24 @@ type recordMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type recordVariableSpecs struct {
 	CgroupFilterMode      *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns             *ebpf.VariableSpec `ebpf:"host_mntns"`
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedCapabilityEvent *ebpf.VariableSpec `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
 	UnusedConnectEvent    *ebpf.VariableSpec `ebpf:"unused_connect_event"`
+	UnusedEnforce         *ebpf.VariableSpec `ebpf:"unused_enforce"`
 	UnusedEventFlag       *ebpf.VariableSpec `ebpf:"unused_event_flag"`
 	UnusedEventHeader     *ebpf.VariableSpec `ebpf:"unused_event_header"`
 	UnusedEventType       *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedExecEvent       *ebpf.VariableSpec `ebpf:"unused_exec_event"`
 	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedNetRuleKey      *ebpf.VariableSpec `ebpf:"unused_net_rule_key"`
 	UnusedOpenEvent       *ebpf.VariableSpec `ebpf:"unused_open_event"`
+	UnusedPathList        *ebpf.VariableSpec `ebpf:"unused_path_list"`
+	UnusedPathMatch       *ebpf.VariableSpec `ebpf:"unused_path_match"`
+	UnusedPathRuleKey     *ebpf.VariableSpec `ebpf:"unused_path_rule_key"`
+	UnusedScopePolicy     *ebpf.VariableSpec `ebpf:"unused_scope_policy"`
 	UnusedSensorStats     *ebpf.VariableSpec `ebpf:"unused_sensor_stats"`
 	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -257,20 +342,32 @@ func (o *recordObjects) Close() error {
 //
 // It can be passed to loadRecordObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recordMaps struct {
+	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
+	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	PathRules       *ebpf.Map `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
+	TaskStates      *ebpf.Map `ebpf:"task_states"`
 }
 
 func (m *recordMaps) Close() error {
 	return _RecordClose(
+		m.CapRules,
 		m.CgroupFilter,
+		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
+		m.NetRules,
+		m.PathRules,
+		m.ScopePolicies,
 		m.Scratch,
 		m.Stats,
+		m.TaskStates,
 	)
 }
 
@@ -279,17 +376,24 @@ func (m *recordMaps) Close() error {
 // It can be passed to loadRecordObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recordVariables struct {
 	CgroupFilterMode      *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns             *ebpf.Variable `ebpf:"host_mntns"`
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedCapabilityEvent *ebpf.Variable `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.Variable `ebpf:"unused_cgroup_filter"`
 	UnusedConnectEvent    *ebpf.Variable `ebpf:"unused_connect_event"`
+	UnusedEnforce         *ebpf.Variable `ebpf:"unused_enforce"`
 	UnusedEventFlag       *ebpf.Variable `ebpf:"unused_event_flag"`
 	UnusedEventHeader     *ebpf.Variable `ebpf:"unused_event_header"`
 	UnusedEventType       *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedExecEvent       *ebpf.Variable `ebpf:"unused_exec_event"`
 	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedNetRuleKey      *ebpf.Variable `ebpf:"unused_net_rule_key"`
 	UnusedOpenEvent       *ebpf.Variable `ebpf:"unused_open_event"`
+	UnusedPathList        *ebpf.Variable `ebpf:"unused_path_list"`
+	UnusedPathMatch       *ebpf.Variable `ebpf:"unused_path_match"`
+	UnusedPathRuleKey     *ebpf.Variable `ebpf:"unused_path_rule_key"`
+	UnusedScopePolicy     *ebpf.Variable `ebpf:"unused_scope_policy"`
 	UnusedSensorStats     *ebpf.Variable `ebpf:"unused_sensor_stats"`
 	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,17 +24,16 @@ type Sensor struct {
 	maxLatency time.Duration        // 0: the kernel wakes the reader for every event
 	maps       map[string]*ebpf.Map // shared by every family
 	families   []*loadedFamily
-	reader     *ringbuf.Reader
-	events     chan Event
-	counters   userCounters
-	readDone   chan struct{}
+	// unavailable holds the optional families that could not load, and why.
+	unavailable map[string]error
+	reader      *ringbuf.Reader
+	events      chan Event
+	counters    userCounters
+	readDone    chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
 }
-
-// sharedMaps are created once and handed to every family's object.
-var sharedMaps = []string{recordMapEvents, recordMapStats, recordMapCgroupFilter, recordMapScratch, recordMapContainerScopes}
 
 // New loads and attaches the programs cfg selects and starts reading. On
 // error, nothing stays loaded.
@@ -53,11 +53,12 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	}
 
 	s := &Sensor{
-		log:        log,
-		maxLatency: cfg.MaxLatency,
-		maps:       make(map[string]*ebpf.Map),
-		events:     make(chan Event, cfg.QueueSize),
-		readDone:   make(chan struct{}),
+		log:         log,
+		maxLatency:  cfg.MaxLatency,
+		maps:        make(map[string]*ebpf.Map),
+		unavailable: make(map[string]error),
+		events:      make(chan Event, cfg.QueueSize),
+		readDone:    make(chan struct{}),
 	}
 	defer func() {
 		if err != nil {
@@ -77,6 +78,7 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 		recordVarCgroupFilterMode: uint8(cfg.CgroupFilter),
 		recordVarSelfTgid:         uint32(0),
 		recordVarWakeupBytes:      wakeupBytes(cfg, ringSize),
+		recordVarHostMntns:        cfg.HostMntNS,
 	}
 	if cfg.ExcludeSelf {
 		vars[recordVarSelfTgid] = uint32(os.Getpid())
@@ -85,12 +87,14 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 		if f.name != "process" && !f.wanted(cfg.Types) {
 			continue
 		}
-		lf, err := loadFamily(f, s.maps, vars)
-		if err != nil {
+		if err := s.load(f, vars, cfg.CgroupRoot); err != nil {
 			return nil, err
 		}
-		s.families = append(s.families, lf)
-		log.Debug("hook family attached", zap.String("family", f.name), zap.Int("programs", len(lf.links)))
+	}
+	if cfg.GuardConnect {
+		if err := s.load(guardFamily, vars, cfg.CgroupRoot); err != nil {
+			return nil, err
+		}
 	}
 
 	s.reader, err = ringbuf.NewReader(s.maps[recordMapEvents])
@@ -101,14 +105,39 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	return s, nil
 }
 
+// load loads and attaches one family; an optional one that fails is
+// recorded in unavailable and skipped.
+func (s *Sensor) load(f family, vars map[string]any, cgroupRoot string) error {
+	lf, err := loadFamily(f, s.maps, vars, cgroupRoot)
+	if err != nil {
+		if f.optional {
+			s.unavailable[f.name] = err
+			s.log.Warn("hook family unavailable on this kernel", zap.String("family", f.name), zap.Error(err))
+			return nil
+		}
+		return err
+	}
+	s.families = append(s.families, lf)
+	s.log.Debug("hook family attached", zap.String("family", f.name), zap.Int("programs", len(lf.links)))
+	return nil
+}
+
+// Unavailable reports why an optional family (capability, connect-guard)
+// is not loaded, or nil when it is (or was not asked for).
+func (s *Sensor) Unavailable(family string) error { return s.unavailable[family] }
+
 func (s *Sensor) createMaps(ringSize uint32) error {
 	spec, err := loadRecord()
 	if err != nil {
 		return fmt.Errorf("load shared map specs: %w", err)
 	}
 	spec.Maps[recordMapEvents].MaxEntries = ringSize
-	for _, name := range sharedMaps {
-		m, err := ebpf.NewMap(spec.Maps[name])
+	// Every map the records object declares is shared by all families.
+	for name, ms := range spec.Maps {
+		if strings.HasPrefix(name, ".") {
+			continue // .rodata and .bss are each object's own
+		}
+		m, err := ebpf.NewMap(ms)
 		if err != nil {
 			return fmt.Errorf("create map %s: %w", name, err)
 		}

@@ -17,6 +17,8 @@ type Stats struct {
 	DroppedQueue   [typeLimit]uint64 // the consumer's queue was full
 	DecodeErrors   uint64            // records that could not be decoded
 	PathsTruncated uint64            // paths longer than the kernel buffer
+	Killed         [typeLimit]uint64 // processes the kernel killed (signal tier)
+	Denied         [typeLimit]uint64 // operations the kernel refused (cgroup, LSM tiers)
 }
 
 // Lost is every event of type t that did not reach the consumer.
@@ -40,6 +42,8 @@ func (s *Sensor) Stats() (Stats, error) {
 		for t := range typeLimit {
 			st.Emitted[t] += c.Emitted[t]
 			st.LostRingBuffer[t] += c.Lost[t]
+			st.Killed[t] += c.Killed[t]
+			st.Denied[t] += c.Denied[t]
 		}
 		st.PathsTruncated += c.PathTruncated
 	}
@@ -63,6 +67,9 @@ var (
 		"Ring-buffer records that could not be decoded and were dropped.", nil, nil)
 	descTruncated = prometheus.NewDesc("vigil_sensor_paths_truncated_total",
 		"Paths longer than the kernel buffer, reported truncated.", nil, nil)
+	descEnforced = prometheus.NewDesc("vigil_enforcement_actions_total",
+		"What the kernel did to enforce profiles: killed (signal tier) or denied (cgroup, LSM tiers).",
+		[]string{"type", "action"}, nil)
 )
 
 // collector exports a Sensor's Stats, read at scrape time.
@@ -72,7 +79,7 @@ type collector struct{ s *Sensor }
 func (s *Sensor) Collector() prometheus.Collector { return collector{s} }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descDecodeErrors, descTruncated} {
+	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descDecodeErrors, descTruncated, descEnforced} {
 		ch <- d
 	}
 }
@@ -89,6 +96,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered[t]), name)
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.LostRingBuffer[t]), name, "ring_buffer")
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.DroppedQueue[t]), name, "queue")
+		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Killed[t]), name, "killed")
+		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Denied[t]), name, "denied")
 	}
 	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
 	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(st.PathsTruncated))

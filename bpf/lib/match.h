@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Matching a path against a compiled path list. One forward pass over the
+ * path hashes its canonical form (FNV-1a 64; a volatile component — all
+ * digits, a long hex id, a UUID — is hashed as "*", as the learner
+ * generalises it), looking up at every directory a "dir/ **" rule, and at
+ * the end the exact path and the "parent/ *" rule. pkg/enforce computes the
+ * same hashes from profile patterns. The scan's state lives in map memory so
+ * that the verifier's states of the loop converge.
+ */
+#ifndef VIGIL_MATCH_H
+#define VIGIL_MATCH_H
+
+#include "policy.h"
+
+#define FNV_OFFSET 14695981039346656037ULL
+#define FNV_PRIME 1099511628211ULL
+
+static __always_inline __u64 fnv(__u64 h, __u8 c)
+{
+	return (h ^ c) * FNV_PRIME;
+}
+
+/* per-component classification bits */
+#define COMP_DIGITS 1 /* only decimal digits so far */
+#define COMP_HEX 2 /* only hex digits so far */
+#define COMP_HAS_DIGIT 4
+#define COMP_UUID 8 /* still shaped like a UUID */
+
+struct match_state {
+	__u64 h_start; /* hash up to and including the '/' before the component */
+	__u64 h_raw; /* that, continued with the component's bytes */
+	__u64 h_parent; /* hash of the directory holding the component */
+	__u32 comp_len;
+	__u32 comp_class;
+	__u32 profile;
+	__u8 list;
+	__u8 need; /* access bits needed */
+	__u8 allowed;
+};
+
+_Static_assert(sizeof(struct match_state) <= sizeof(((struct scratch *)0)->match), "scratch.match too small");
+
+struct match_ctx {
+	struct scratch *s;
+	const char *path; /* inside s */
+	__u32 len;
+};
+
+static __always_inline bool rule_allows(struct match_state *m, __u8 match, __u64 hash)
+{
+	struct path_rule_key key = { .profile = m->profile, .list = m->list, .match = match, .hash = hash };
+	__u8 *access = bpf_map_lookup_elem(&path_rules, &key);
+
+	return access && (*access & m->need) == m->need;
+}
+
+static __always_inline bool volatile_component(struct match_state *m)
+{
+	__u32 len = m->comp_len, cls = m->comp_class;
+
+	if (len == 0)
+		return false;
+	if (cls & COMP_DIGITS)
+		return true;
+	if ((cls & COMP_HEX) && (cls & COMP_HAS_DIGIT) && len >= 16)
+		return true;
+	return (cls & COMP_UUID) && len == 36;
+}
+
+/* end_component closes the current component and returns the hash of the
+ * path up to it. */
+static __always_inline __u64 end_component(struct match_state *m)
+{
+	return volatile_component(m) ? fnv(m->h_start, '*') : m->h_raw;
+}
+
+static long match_step(__u64 i, void *ctx)
+{
+	struct match_ctx *mc = ctx;
+	struct match_state *m = (void *)mc->s->match;
+	__u8 c;
+
+	if (i >= mc->len)
+		return 1;
+	c = mc->path[i & PATH_MASK];
+	if (c == '/') {
+		__u64 dir = i == 0 ? FNV_OFFSET : end_component(m);
+
+		if (rule_allows(m, VIGIL_MATCH_SUBTREE, dir)) {
+			m->allowed = 1;
+			return 1;
+		}
+		m->h_parent = dir;
+		m->h_start = fnv(dir, '/');
+		m->h_raw = m->h_start;
+		m->comp_len = 0;
+		m->comp_class = COMP_DIGITS | COMP_HEX | COMP_UUID;
+		return 0;
+	}
+	m->h_raw = fnv(m->h_raw, c);
+	if (c < '0' || c > '9')
+		m->comp_class &= ~COMP_DIGITS;
+	else
+		m->comp_class |= COMP_HAS_DIGIT;
+	bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	if (!hex)
+		m->comp_class &= ~COMP_HEX;
+	__u32 pos = m->comp_len;
+	if ((pos == 8 || pos == 13 || pos == 18 || pos == 23) ? c != '-' : !hex)
+		m->comp_class &= ~COMP_UUID;
+	m->comp_len = pos + 1;
+	return 0;
+}
+
+/* path_allowed reports whether the profile's list allows path (len bytes,
+ * absolute, inside s) with the needed access. */
+static __always_inline bool path_allowed(struct scratch *s, const char *path, __u32 len, __u32 profile,
+					 __u8 list, __u8 need)
+{
+	struct match_state *m = (void *)s->match;
+	struct match_ctx mc = { .s = s, .path = path, .len = len };
+
+	if (len == 0 || len > VIGIL_PATH_MAX)
+		return false;
+	m->profile = profile;
+	m->list = list;
+	m->need = need;
+	m->allowed = 0;
+	m->h_parent = FNV_OFFSET;
+	m->h_start = FNV_OFFSET;
+	m->h_raw = FNV_OFFSET;
+	m->comp_len = 0;
+	m->comp_class = 0;
+	bpf_loop(VIGIL_PATH_MAX, match_step, &mc, 0);
+	if (m->allowed)
+		return true;
+	return rule_allows(m, VIGIL_MATCH_EXACT, end_component(m)) ||
+	       rule_allows(m, VIGIL_MATCH_CHILDREN, m->h_parent);
+}
+
+#endif /* VIGIL_MATCH_H */

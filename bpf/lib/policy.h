@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Profiles compiled into maps, and which tasks they apply to. Userspace
+ * keeps container_scopes (cgroup → scope) and scope_policies (scope →
+ * profile, hooks enforced) in sync with containerd and the profiles; a task
+ * is only ever judged when its cgroup maps to an enforced scope and it runs
+ * the container's workload (contained), never the runtime setting it up.
+ */
+#ifndef VIGIL_POLICY_H
+#define VIGIL_POLICY_H
+
+#include "common.h"
+
+#define SIGKILL 9
+
+/* The host's initial mount namespace: an exec elsewhere contains a task. */
+const volatile __u32 host_mntns = 0;
+
+struct task_state {
+	__u8 contained;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} task_states SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* scope */
+	__type(value, struct scope_policy);
+} scope_policies SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1 << 18);
+	__type(key, struct path_rule_key);
+	__type(value, __u8); /* access bits for files; 1 for executables */
+} path_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* profile */
+	__type(value, __u64); /* allowed capabilities, bit per number */
+} cap_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 16);
+	__type(key, struct net_rule_key);
+	__type(value, __u8);
+} net_rules SEC(".maps");
+
+/* Connects the guard refused, by task, for the connect sensor to flag. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, __u8);
+} connects_denied SEC(".maps");
+
+/* task_contained: the task runs its container's workload (pkg/process has
+ * the same rule): it, or the ancestor it forked from, exec'd outside the
+ * host's mount namespace. A task older than the agent has no state: judge
+ * by its mount namespace. */
+static __always_inline bool task_contained(struct task_struct *task)
+{
+	struct task_state *st = bpf_task_storage_get(&task_states, task, 0, 0);
+
+	if (st)
+		return st->contained;
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != host_mntns;
+}
+
+/* current_policy is the enforcement policy of the current task's container,
+ * or NULL outside enforced containers. */
+static __always_inline struct scope_policy *current_policy(void)
+{
+	__u64 cgroup = bpf_get_current_cgroup_id();
+	__u32 *scope = bpf_map_lookup_elem(&container_scopes, &cgroup);
+
+	return scope ? bpf_map_lookup_elem(&scope_policies, scope) : NULL;
+}
+
+static __always_inline void count_enforced(__u32 type, bool killed)
+{
+	struct sensor_stats *st = get_stats();
+
+	if (!st)
+		return;
+	type &= VIGIL_EVENT_TYPE_MAX - 1;
+	if (killed)
+		__sync_fetch_and_add(&st->killed[type], 1);
+	else
+		__sync_fetch_and_add(&st->denied[type], 1);
+}
+
+#endif /* VIGIL_POLICY_H */

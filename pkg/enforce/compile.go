@@ -1,0 +1,153 @@
+package enforce
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// maxExpandedPorts bounds how many single-port rules a port range becomes;
+// a wider range is compiled as any port.
+const maxExpandedPorts = 256
+
+// compiled is a profile in the kernel's terms.
+type compiled struct {
+	paths []sensor.PathRule
+	nets  []sensor.NetRule
+	caps  uint64
+	// widened lists entries the kernel enforces more loosely than the
+	// profile says (an operator should know).
+	widened []string
+}
+
+// compile turns a profile into kernel rules. Patterns the kernel matcher
+// cannot express exactly are widened, never narrowed: enforcement may allow
+// a little more than the profile, never deny what it allows.
+func compile(p *profile.Profile) compiled {
+	var c compiled
+	for _, e := range p.Spec.Executables {
+		c.addPath(sensor.ListExec, e.Path, 1)
+	}
+	for _, e := range p.Spec.Files {
+		c.addPath(sensor.ListFiles, e.Path, uint8(e.Access))
+	}
+	for _, n := range p.Spec.Network {
+		c.addNet(n)
+	}
+	for _, e := range p.Spec.Capabilities {
+		if e.Capability < 64 {
+			c.caps |= 1 << e.Capability
+		}
+	}
+	return c
+}
+
+// addPath compiles one pattern: "dir/**" matches dir's subtree, "dir/*" its
+// children, anything else exactly. A "*" before the last component matches
+// any name in the profile but only volatile names (digits, ids) in the
+// kernel's canonical form, so such a pattern is widened to the subtree
+// above its first "*".
+func (c *compiled) addPath(list sensor.PathList, pattern string, access uint8) {
+	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
+	last := len(comps) - 1
+	match := sensor.MatchExact
+	switch comps[last] {
+	case "**":
+		match, comps = sensor.MatchSubtree, comps[:last]
+	case "*":
+		match, comps = sensor.MatchChildren, comps[:last]
+	}
+	for i, comp := range comps {
+		if comp == "*" {
+			match, comps = sensor.MatchSubtree, comps[:i]
+			c.widened = append(c.widened, fmt.Sprintf("%s: enforced as /%s/**", pattern, strings.Join(comps, "/")))
+			break
+		}
+	}
+	if len(comps) == 1 && comps[0] == "" { // the root itself: "/" exactly, or below "/"
+		comps = nil
+	}
+	c.paths = append(c.paths, sensor.PathRule{List: list, Match: match, Hash: pathHash(comps, match == sensor.MatchExact), Access: access})
+}
+
+func (c *compiled) addNet(n profile.NetworkEntry) {
+	if n.IsUnix() {
+		return // the connect guard sees inet sockets only
+	}
+	proto := uint8(unix.IPPROTO_TCP)
+	if n.Protocol == profile.UDP {
+		proto = unix.IPPROTO_UDP
+	}
+	prefix := n.Prefix
+	if prefix.Addr().Is4In6() {
+		prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
+	}
+	switch r := n.Ports; {
+	case r == profile.AnyPort || int(r.Hi)-int(r.Lo) >= maxExpandedPorts:
+		if r != profile.AnyPort {
+			c.widened = append(c.widened, fmt.Sprintf("%s ports %s: enforced as any port", prefix, r))
+		}
+		c.nets = append(c.nets, sensor.NetRule{Prefix: prefix, Port: 0, Protocol: proto})
+	default:
+		for port := int(r.Lo); port <= int(r.Hi); port++ {
+			c.nets = append(c.nets, sensor.NetRule{Prefix: prefix, Port: uint16(port), Protocol: proto})
+		}
+	}
+}
+
+// FNV-1a 64, as bpf/lib/match.h computes it.
+const (
+	fnvOffset uint64 = 14695981039346656037
+	fnvPrime  uint64 = 1099511628211
+)
+
+func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime }
+
+// pathHash hashes "/c1/c2/…" in the kernel's canonical form: a volatile
+// component (all digits, a long hex id, a UUID) as "*". The empty path (the
+// root as a directory) hashes to the offset, as the kernel's scan starts.
+func pathHash(comps []string, exact bool) uint64 {
+	h := fnvOffset
+	if exact && len(comps) == 0 {
+		return fnvByte(h, '/') // "/" itself
+	}
+	for _, comp := range comps {
+		h = fnvByte(h, '/')
+		if comp == "*" || volatile(comp) {
+			h = fnvByte(h, '*')
+			continue
+		}
+		for i := 0; i < len(comp); i++ {
+			h = fnvByte(h, comp[i])
+		}
+	}
+	return h
+}
+
+// volatile is the kernel's test of a component (bpf/lib/match.h), the same
+// as the learner's for digits, long hex ids and UUIDs.
+func volatile(s string) bool {
+	if s == "" {
+		return false
+	}
+	digits, hex, hasDigit, uuid := true, true, false, len(s) == 36
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		isDigit := c >= '0' && c <= '9'
+		isHex := isDigit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+		digits = digits && isDigit
+		hex = hex && isHex
+		hasDigit = hasDigit || isDigit
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			uuid = uuid && c == '-'
+		} else {
+			uuid = uuid && isHex
+		}
+	}
+	return digits || (hex && hasDigit && len(s) >= 16) || uuid
+}

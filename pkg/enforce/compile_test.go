@@ -1,0 +1,54 @@
+package enforce
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+func TestPathHashIsCanonical(t *testing.T) {
+	h := func(p string) uint64 { return pathHash(strings.Split(strings.TrimPrefix(p, "/"), "/"), true) }
+	if h("/proc/123/status") != h("/proc/*/status") {
+		t.Error("a digits component does not hash as *")
+	}
+	if h("/var/lib/0123456789abcdef0123/x") != h("/var/lib/*/x") || h("/run/123e4567-e89b-12d3-a456-426614174000") != h("/run/*") {
+		t.Error("long hex ids and UUIDs do not hash as *")
+	}
+	if h("/usr/bin/abc") == h("/usr/bin/*") || h("/usr/bin/cafe") == h("/usr/bin/*") {
+		t.Error("a plain name hashes as *")
+	}
+}
+
+func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
+	p := &profile.Profile{}
+	p.Spec.Executables = []profile.ExecEntry{{Path: "/usr/bin/ls"}, {Path: "/opt/**"}, {Path: "/srv/*"}, {Path: "/home/*/bin/app"}}
+	p.Spec.Network = []profile.NetworkEntry{
+		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Ports: profile.SinglePort(443), Protocol: profile.TCP},
+		{Prefix: netip.MustParsePrefix("::1/128"), Ports: profile.PortRange{Lo: 8000, Hi: 8002}, Protocol: profile.UDP},
+		{Prefix: netip.MustParsePrefix("0.0.0.0/0"), Ports: profile.PortRange{Lo: 1, Hi: 60000}, Protocol: profile.TCP},
+		{Unix: "/run/app.sock"},
+	}
+	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: 13}, {Capability: 21}}
+	c := compile(p)
+	matches := []sensor.PathMatch{sensor.MatchExact, sensor.MatchSubtree, sensor.MatchChildren, sensor.MatchSubtree}
+	for i, r := range c.paths {
+		if r.Match != matches[i] {
+			t.Errorf("rule %d matches %d, want %d", i, r.Match, matches[i])
+		}
+	}
+	if c.paths[3].Hash != pathHash([]string{"home"}, false) {
+		t.Error("/home/*/bin/app is not widened to /home/**")
+	}
+	if len(c.nets) != 1+3+1 || c.nets[4].Port != 0 {
+		t.Errorf("network rules = %+v, want 443, 8000-8002 one by one, and a wide range as any port", c.nets)
+	}
+	if c.caps != 1<<13|1<<21 {
+		t.Errorf("capability mask = %b", c.caps)
+	}
+	if len(c.widened) != 2 {
+		t.Errorf("widened = %q, want the interior * and the wide port range", c.widened)
+	}
+}

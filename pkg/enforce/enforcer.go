@@ -1,0 +1,167 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// Kernel is where compiled profiles go; *sensor.PolicyMaps is the real one.
+type Kernel interface {
+	SetScope(scope, profile uint32, hooks sensor.Hooks) error
+	DeleteScope(scope uint32) error
+	PutProfile(id uint32, paths []sensor.PathRule, nets []sensor.NetRule, caps uint64) error
+	DeleteProfile(id uint32, paths []sensor.PathRule, nets []sensor.NetRule) error
+}
+
+// Enforcer keeps the kernel enforcing, for every container of an
+// enforce-mode image, that image's profile. Safe for concurrent use.
+type Enforcer struct {
+	kernel Kernel
+	hooks  sensor.Hooks // the hooks a kernel tier enforces on this node
+	log    *zap.Logger
+	m      *metrics
+
+	mu       sync.Mutex
+	nextID   uint32
+	profiles map[*profile.Profile]*loaded // compiled and in the kernel
+	scopes   map[uint32]*loaded           // scope → the profile it enforces
+}
+
+type loaded struct {
+	id    uint32
+	c     compiled
+	users int // scopes enforcing it
+}
+
+// New returns an Enforcer loading profiles into kernel and enforcing them
+// on hooks (those the node has a kernel tier for).
+func New(kernel Kernel, hooks sensor.Hooks, log *zap.Logger, reg prometheus.Registerer) (*Enforcer, error) {
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Enforcer{kernel: kernel, hooks: hooks, log: log, m: m,
+		profiles: map[*profile.Profile]*loaded{}, scopes: map[uint32]*loaded{}}, nil
+}
+
+// Apply makes the kernel enforce p on container c when mode is enforce, and
+// nothing on it otherwise. It is cheap when nothing changed. A new profile
+// version is loaded before the scope moves to it, and the old one unloaded
+// after: the container is never unenforced in between.
+func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.Profile) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.scopes[c.Scope]
+	if mode != profile.ModeEnforce || p == nil {
+		if cur == nil {
+			return nil
+		}
+		err := e.kernel.DeleteScope(c.Scope)
+		e.release(c.Scope, cur)
+		return err
+	}
+	if cur != nil && e.profiles[p] == cur {
+		return nil
+	}
+	l, err := e.load(p)
+	if err != nil {
+		return err
+	}
+	if err := e.kernel.SetScope(c.Scope, l.id, e.hooks); err != nil {
+		return err
+	}
+	l.users++
+	if cur != nil {
+		e.release(c.Scope, cur)
+	}
+	e.scopes[c.Scope] = l
+	e.m.scopes.Set(float64(len(e.scopes)))
+	e.log.Info("enforcing a profile on a container", zap.String("container", c.ID), zap.String("image", c.Image),
+		zap.String("digest", c.ImageDigest), zap.Int64("version", p.Metadata.Version), zap.Uint32("scope", c.Scope))
+	return nil
+}
+
+// Enforcing reports whether the kernel enforces a profile on scope.
+func (e *Enforcer) Enforcing(scope uint32) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.scopes[scope] != nil
+}
+
+// Forget stops enforcing on a scope whose containers are gone.
+func (e *Enforcer) Forget(scope uint32) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur := e.scopes[scope]
+	if cur == nil {
+		return nil
+	}
+	err := e.kernel.DeleteScope(scope)
+	e.release(scope, cur)
+	return err
+}
+
+// load compiles p into the kernel unless it is there already. Callers hold mu.
+func (e *Enforcer) load(p *profile.Profile) (*loaded, error) {
+	if l := e.profiles[p]; l != nil {
+		return l, nil
+	}
+	e.nextID++
+	l := &loaded{id: e.nextID, c: compile(p)}
+	if err := e.kernel.PutProfile(l.id, l.c.paths, l.c.nets, l.c.caps); err != nil {
+		return nil, errors.Join(err, e.kernel.DeleteProfile(l.id, l.c.paths, l.c.nets))
+	}
+	for _, w := range l.c.widened {
+		e.log.Warn("profile entry enforced more loosely than written", zap.String("digest", p.Metadata.Digest), zap.String("entry", w))
+	}
+	e.profiles[p] = l
+	e.m.profiles.Set(float64(len(e.profiles)))
+	e.m.rules.Add(float64(len(l.c.paths) + len(l.c.nets)))
+	return l, nil
+}
+
+// release drops scope's use of l, unloading l when nothing uses it.
+// Callers hold mu.
+func (e *Enforcer) release(scope uint32, l *loaded) {
+	delete(e.scopes, scope)
+	e.m.scopes.Set(float64(len(e.scopes)))
+	if l.users--; l.users > 0 {
+		return
+	}
+	for p, pl := range e.profiles {
+		if pl == l {
+			delete(e.profiles, p)
+		}
+	}
+	e.m.profiles.Set(float64(len(e.profiles)))
+	e.m.rules.Sub(float64(len(l.c.paths) + len(l.c.nets)))
+	if err := e.kernel.DeleteProfile(l.id, l.c.paths, l.c.nets); err != nil {
+		e.log.Warn("unload a compiled profile", zap.Uint32("profile", l.id), zap.Error(err))
+	}
+}
+
+type metrics struct {
+	scopes, profiles, rules prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		scopes:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_containers", Help: "Container scopes the kernel enforces a profile on."}),
+		profiles: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_profiles", Help: "Profiles compiled into the kernel."}),
+		rules:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_rules", Help: "Path and network rules in the kernel's maps."}),
+	}
+	for _, c := range []prometheus.Collector{m.scopes, m.profiles, m.rules} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register enforcement metrics: %w", err)
+		}
+	}
+	return m, nil
+}

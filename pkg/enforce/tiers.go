@@ -1,0 +1,106 @@
+package enforce
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// Tier is how a hook is enforced on this node, best first.
+type Tier string
+
+// The tiers.
+const (
+	TierLSM       Tier = "lsm"        // a BPF LSM program denies before the action
+	TierFanotify  Tier = "fanotify"   // a fanotify permission event denies before the open or exec
+	TierCgroup    Tier = "cgroup"     // a cgroup BPF program refuses the connect
+	TierSignal    Tier = "signal"     // the offender is killed before it returns to user space
+	TierAlertOnly Tier = "alert-only" // nothing stops the action here: it is reported
+)
+
+// HookTier is the tier one hook family runs at, and why not a better one.
+type HookTier struct {
+	Hook   string // exec, open, connect, capability
+	Tier   Tier
+	Reason string
+}
+
+// Probes are what the node was found to support, by actually loading
+// programs (not by feature probes alone).
+type Probes struct {
+	// LSM is nil when a BPF LSM program loaded, else why it did not.
+	LSM error
+	// CapabilityHook is nil when the cap_capable tracepoint program loaded.
+	CapabilityHook error
+	// ConnectGuard is nil when the cgroup connect programs are attached.
+	ConnectGuard error
+}
+
+// Tiers decides each hook's tier from what loaded. This agent version has
+// no LSM programs and no fanotify listener yet: where BPF LSM loads, the
+// reason says so instead of claiming a tier the agent does not run.
+func Tiers(p Probes) []HookTier {
+	lsm := "BPF LSM programs cannot load here: " + errString(p.LSM)
+	if p.LSM == nil {
+		lsm = "BPF LSM loads here, but this agent version has no LSM enforcement programs yet"
+	}
+	const noFanotify = "no fanotify listener in this agent version"
+	tiers := []HookTier{
+		{Hook: "exec", Tier: TierSignal, Reason: lsm + "; " + noFanotify},
+		{Hook: "open", Tier: TierAlertOnly, Reason: lsm + "; " + noFanotify},
+		{Hook: "connect", Tier: TierCgroup, Reason: lsm},
+		{Hook: "capability", Tier: TierSignal, Reason: lsm},
+	}
+	if p.ConnectGuard != nil {
+		tiers[2] = HookTier{Hook: "connect", Tier: TierAlertOnly, Reason: lsm + "; cgroup connect programs: " + p.ConnectGuard.Error()}
+	}
+	if p.CapabilityHook != nil {
+		tiers[3] = HookTier{Hook: "capability", Tier: TierAlertOnly, Reason: lsm + "; cap_capable tracepoint: " + p.CapabilityHook.Error()}
+	}
+	return tiers
+}
+
+// KernelHooks is the set of hooks some kernel tier enforces.
+func KernelHooks(tiers []HookTier) sensor.Hooks {
+	var h sensor.Hooks
+	for _, t := range tiers {
+		if t.Tier == TierAlertOnly {
+			continue
+		}
+		switch t.Hook {
+		case "exec":
+			h |= sensor.HookExec
+		case "open":
+			h |= sensor.HookOpen
+		case "connect":
+			h |= sensor.HookConnect
+		case "capability":
+			h |= sensor.HookCapability
+		}
+	}
+	return h
+}
+
+// RegisterTiers exports the tiers as vigil_enforcement_tier{hook,tier} 1.
+func RegisterTiers(reg prometheus.Registerer, tiers []HookTier) error {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vigil_enforcement_tier",
+		Help: "The mechanism enforcing each hook on this node (1 for the tier in force).",
+	}, []string{"hook", "tier"})
+	for _, t := range tiers {
+		g.WithLabelValues(t.Hook, string(t.Tier)).Set(1)
+	}
+	if err := reg.Register(g); err != nil {
+		return fmt.Errorf("register enforcement tiers: %w", err)
+	}
+	return nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "no error"
+	}
+	return err.Error()
+}

@@ -1,0 +1,140 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// Hooks is a set of hook families a scope's profile is enforced on.
+type Hooks uint32
+
+// The enforceable hooks; values match enum vigil_enforce.
+const (
+	HookExec       = Hooks(recordVigilEnforceVIGIL_ENFORCE_EXEC)
+	HookOpen       = Hooks(recordVigilEnforceVIGIL_ENFORCE_OPEN)
+	HookConnect    = Hooks(recordVigilEnforceVIGIL_ENFORCE_CONNECT)
+	HookCapability = Hooks(recordVigilEnforceVIGIL_ENFORCE_CAPABILITY)
+)
+
+// PathList is which list of a profile a path rule belongs to.
+type PathList uint8
+
+// The path lists.
+const (
+	ListExec  = PathList(recordVigilPathListVIGIL_LIST_EXEC)
+	ListFiles = PathList(recordVigilPathListVIGIL_LIST_FILES)
+)
+
+// PathMatch is how a path rule's hash matches (see bpf/lib/match.h).
+type PathMatch uint8
+
+// The path matches.
+const (
+	MatchExact    = PathMatch(recordVigilPathMatchVIGIL_MATCH_EXACT)
+	MatchChildren = PathMatch(recordVigilPathMatchVIGIL_MATCH_CHILDREN)
+	MatchSubtree  = PathMatch(recordVigilPathMatchVIGIL_MATCH_SUBTREE)
+)
+
+// PathRule is one compiled path pattern.
+type PathRule struct {
+	List   PathList
+	Match  PathMatch
+	Hash   uint64
+	Access uint8 // read 1, write 2; executables 1
+}
+
+// NetRule is one compiled network destination. Port 0 is any port.
+type NetRule struct {
+	Prefix   netip.Prefix
+	Port     uint16
+	Protocol uint8 // IPPROTO_TCP or IPPROTO_UDP
+}
+
+// PolicyMaps are the kernel's compiled profiles and the scopes they apply to.
+type PolicyMaps struct {
+	scopes, paths, caps, nets *ebpf.Map
+}
+
+// Policy returns the kernel's policy maps.
+func (s *Sensor) Policy() *PolicyMaps {
+	return &PolicyMaps{scopes: s.maps[recordMapScopePolicies], paths: s.maps[recordMapPathRules],
+		caps: s.maps[recordMapCapRules], nets: s.maps[recordMapNetRules]}
+}
+
+// SetScope enforces profile on hooks for every container with this scope;
+// no hooks removes the scope.
+func (p *PolicyMaps) SetScope(scope, profile uint32, hooks Hooks) error {
+	if hooks == 0 {
+		return p.DeleteScope(scope)
+	}
+	if err := p.scopes.Put(scope, recordScopePolicy{Profile: profile, Enforce: uint32(hooks)}); err != nil {
+		return fmt.Errorf("enforce scope %d: %w", scope, err)
+	}
+	return nil
+}
+
+// DeleteScope stops enforcing anything on a scope.
+func (p *PolicyMaps) DeleteScope(scope uint32) error {
+	if err := p.scopes.Delete(scope); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("stop enforcing scope %d: %w", scope, err)
+	}
+	return nil
+}
+
+// PutProfile loads a compiled profile under id.
+func (p *PolicyMaps) PutProfile(id uint32, paths []PathRule, nets []NetRule, caps uint64) error {
+	for _, r := range paths {
+		if err := p.paths.Put(pathKey(id, r), r.Access); err != nil {
+			return fmt.Errorf("load path rule of profile %d: %w", id, err)
+		}
+	}
+	for _, r := range nets {
+		if err := p.nets.Put(netKey(id, r), uint8(1)); err != nil {
+			return fmt.Errorf("load network rule %v of profile %d: %w", r, id, err)
+		}
+	}
+	if err := p.caps.Put(id, caps); err != nil {
+		return fmt.Errorf("load capabilities of profile %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteProfile unloads a compiled profile; scopes must no longer use it.
+func (p *PolicyMaps) DeleteProfile(id uint32, paths []PathRule, nets []NetRule) error {
+	var errs []error
+	for _, r := range paths {
+		errs = append(errs, ignoreMissing(p.paths.Delete(pathKey(id, r))))
+	}
+	for _, r := range nets {
+		errs = append(errs, ignoreMissing(p.nets.Delete(netKey(id, r))))
+	}
+	errs = append(errs, ignoreMissing(p.caps.Delete(id)))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("unload profile %d: %w", id, err)
+	}
+	return nil
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+func pathKey(profile uint32, r PathRule) recordPathRuleKey {
+	return recordPathRuleKey{Profile: profile, List: uint8(r.List), Match: uint8(r.Match), Hash: r.Hash}
+}
+
+// netKey places an address in the trie's IPv6 space (IPv4 mapped), after
+// the 64 bits of profile, port and protocol that must match whole.
+func netKey(profile uint32, r NetRule) recordNetRuleKey {
+	addr, bits := r.Prefix.Addr(), r.Prefix.Bits()
+	if addr.Is4() {
+		addr, bits = netip.AddrFrom16(addr.As16()), bits+96
+	}
+	return recordNetRuleKey{Prefixlen: uint32(64 + bits), Profile: profile, Port: r.Port, Protocol: r.Protocol, Addr: addr.As16()}
+}

@@ -1,0 +1,31 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cilium/ebpf"
+)
+
+// ProbeLSM loads (never attaches) a BPF LSM program and reports why it
+// could not be loaded, or nil. Feature probes are not enough: on some
+// kernels the LSM is built and listed but its programs still fail (EPERM).
+func ProbeLSM() error {
+	spec, err := loadLsmprobe()
+	if err != nil {
+		return fmt.Errorf("load LSM probe spec: %w", err)
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if errors.Is(err, unix.EPERM) {
+		// Not memlock, whatever the library suggests: the kernel refuses
+		// trampoline programs (fentry, LSM) on this machine.
+		return fmt.Errorf("load BPF LSM program: %w", unix.EPERM)
+	}
+	if err != nil {
+		return fmt.Errorf("load BPF LSM program: %w", err)
+	}
+	coll.Close()
+	return nil
+}
