@@ -3,26 +3,23 @@
 #include "lib/common.h"
 #include "lib/policy.h"
 
-/* enforce_capability kills the task when its container's profile does not
- * allow a capability the kernel just granted. The check happens inside the
- * system call that needs it: the call completes, the task dies before it
- * returns to user space. A refused check needs no enforcing. */
-static __always_inline bool enforce_capability(struct task_struct *task, int cap, int ret)
+/* capability_allowed: the container's profile allows a capability the
+ * kernel just granted (a refused check needs no enforcing). When it does
+ * not, the signal tier kills the task: the check happens inside the system
+ * call that needs it, which completes; the task dies before it returns to
+ * user space. */
+static __always_inline bool capability_allowed(struct task_struct *task, int cap, int ret)
 {
 	struct scope_policy *pol;
 	__u64 *allowed;
 
 	if (ret != 0 || cap < 0 || cap > 63)
-		return false;
+		return true;
 	pol = current_policy();
 	if (!pol || !(pol->enforce & VIGIL_ENFORCE_CAPABILITY) || !task_contained(task))
-		return false;
+		return true;
 	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
-	if (allowed && (*allowed & (1ULL << cap)))
-		return false;
-	bpf_send_signal(SIGKILL);
-	count_enforced(VIGIL_EVENT_CAPABILITY, true);
-	return true;
+	return allowed && (*allowed & (1ULL << cap));
 }
 
 SEC("tp_btf/cap_capable")
@@ -31,8 +28,15 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct capability_event ev = {};
-	bool killed = enforce_capability(task, cap, ret);
+	bool killed = false;
 
+	if (!capability_allowed(task, cap, ret)) {
+		if (!kill_tier)
+			return 0; /* the LSM program refuses it next, and reports it */
+		bpf_send_signal(SIGKILL);
+		count_enforced(VIGIL_EVENT_CAPABILITY, true);
+		killed = true;
+	}
 	if (!killed && !should_trace(task))
 		return 0;
 	fill_header(&ev.hdr, VIGIL_EVENT_CAPABILITY, task);

@@ -2,7 +2,7 @@
 /* connect: every connect(2), IPv4, IPv6 and unix, with its result. */
 #include "lib/common.h"
 #include "lib/syscall.h"
-#include "lib/policy.h" /* connects_denied */
+#include "lib/policy.h" /* take_denied */
 #include <bpf/bpf_endian.h>
 
 #define AF_UNIX 1
@@ -49,14 +49,8 @@ int BPF_PROG(trace_connect, struct pt_regs *regs, long ret)
 	if (sc.compat)
 		ev->hdr.flags |= VIGIL_F_COMPAT_SYSCALL;
 	ev->ret = ret;
-	if (ret < 0) {
-		__u64 id = bpf_get_current_pid_tgid();
-
-		if (bpf_map_lookup_elem(&connects_denied, &id)) {
-			ev->hdr.flags |= VIGIL_F_DENIED;
-			bpf_map_delete_elem(&connects_denied, &id);
-		}
-	}
+	if (ret < 0 && take_denied(VIGIL_EVENT_CONNECT))
+		ev->hdr.flags |= VIGIL_F_DENIED;
 	uaddr = (void *)sc.arg[1];
 	addrlen = (int)sc.arg[2];
 	read_socket(task, sc.arg[0], ev);

@@ -22,8 +22,6 @@ static __always_inline int guard(struct bpf_sock_addr *ctx, bool v6)
 {
 	struct scope_policy *pol = current_policy();
 	struct net_rule_key key = {};
-	__u64 id;
-	__u8 one = 1;
 
 	if (!pol || !(pol->enforce & VIGIL_ENFORCE_CONNECT))
 		return 1;
@@ -47,9 +45,7 @@ static __always_inline int guard(struct bpf_sock_addr *ctx, bool v6)
 	}
 	if (net_allowed(&key))
 		return 1;
-	id = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&connects_denied, &id, &one, BPF_ANY);
-	count_enforced(VIGIL_EVENT_CONNECT, false);
+	note_denied(VIGIL_EVENT_CONNECT);
 	return 0;
 }
 

@@ -45,10 +45,10 @@ static __always_inline bool mark_contained(struct task_struct *task)
 /* enforce_exec kills the task when its container's profile does not allow
  * the executed file: the signal lands before the new program's first
  * instruction in user space. A path too long to match cannot be allowed. */
-static __always_inline bool enforce_exec(struct scratch *s, struct scope_policy *pol, struct exec_event *ev,
-					 const char *path, __u32 len)
+static __always_inline bool enforce_exec(struct scratch *s, struct scope_policy *pol, struct exec_event *ev, __u32 len)
 {
-	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) && path_allowed(s, path, len, pol->profile, VIGIL_LIST_EXEC, 1))
+	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
+	    path_allowed(s, sizeof(*ev), len, pol->profile, VIGIL_LIST_EXEC, 1))
 		return false;
 	bpf_send_signal(SIGKILL);
 	count_enforced(VIGIL_EVENT_EXEC, true);
@@ -69,7 +69,7 @@ int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	__u32 plen, flen, alen;
 	long n;
 	struct scope_policy *pol = current_policy();
-	bool enforced = mark_contained(task) && pol && (pol->enforce & VIGIL_ENFORCE_EXEC);
+	bool enforced = mark_contained(task) && kill_tier && pol && (pol->enforce & VIGIL_ENFORCE_EXEC);
 	bool traced = should_trace(task);
 
 	if (!traced && !enforced)
@@ -118,7 +118,7 @@ int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		alen = 0;
 	ev->argv_len = alen;
 
-	if (enforced && enforce_exec(s, pol, ev, data, plen))
+	if (enforced && enforce_exec(s, pol, ev, plen))
 		ev->hdr.flags |= VIGIL_F_KILLED;
 	if (traced || (ev->hdr.flags & VIGIL_F_KILLED))
 		emit(ev, sizeof(*ev) + plen + flen + alen, VIGIL_EVENT_EXEC);

@@ -4,6 +4,7 @@
 #include "lib/common.h"
 #include "lib/path.h"
 #include "lib/syscall.h"
+#include "lib/policy.h" /* take_denied */
 
 #define AT_FDCWD -100
 #define O_WRONLY 01
@@ -48,6 +49,8 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 	if (sc.compat)
 		ev->hdr.flags |= VIGIL_F_COMPAT_SYSCALL;
 	ev->ret = ret;
+	if (ret < 0 && take_denied(VIGIL_EVENT_OPEN))
+		ev->hdr.flags |= VIGIL_F_DENIED;
 	ev->ino = 0;
 	ev->dev = 0;
 

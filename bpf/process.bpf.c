@@ -26,12 +26,15 @@ int BPF_PROG(trace_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/* Only the first argument: Linux 6.1 has no group_dead argument yet. The
+ * group is dead when its live count, decremented before this tracepoint,
+ * reached zero. */
 SEC("tp_btf/sched_process_exit")
-int BPF_PROG(trace_exit, struct task_struct *task, bool group_dead)
+int BPF_PROG(trace_exit, struct task_struct *task)
 {
 	struct exit_event ev = {};
 
-	if (!group_dead)
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	if (!should_trace(task))
 		return 0;

@@ -41,9 +41,12 @@ struct match_state {
 
 _Static_assert(sizeof(struct match_state) <= sizeof(((struct scratch *)0)->match), "scratch.match too small");
 
+/* The path is s->event[base, base + len). An offset, not a pointer: older
+ * verifiers lose a pointer's offset when it is spilled into the callback's
+ * context (Linux 6.1 read the scratch's first bytes instead). */
 struct match_ctx {
 	struct scratch *s;
-	const char *path; /* inside s */
+	__u32 base;
 	__u32 len;
 };
 
@@ -81,9 +84,11 @@ static long match_step(__u64 i, void *ctx)
 	struct match_state *m = (void *)mc->s->match;
 	__u8 c;
 
-	if (i >= mc->len)
+	__u32 idx = mc->base + (__u32)i;
+
+	if (i >= mc->len || idx >= sizeof(mc->s->event))
 		return 1;
-	c = mc->path[i & PATH_MASK];
+	c = mc->s->event[idx];
 	if (c == '/') {
 		__u64 dir = i == 0 ? FNV_OFFSET : end_component(m);
 
@@ -113,13 +118,13 @@ static long match_step(__u64 i, void *ctx)
 	return 0;
 }
 
-/* path_allowed reports whether the profile's list allows path (len bytes,
- * absolute, inside s) with the needed access. */
-static __always_inline bool path_allowed(struct scratch *s, const char *path, __u32 len, __u32 profile,
-					 __u8 list, __u8 need)
+/* path_allowed reports whether the profile's list allows the path at
+ * s->event[base, base + len) (absolute) with the needed access. */
+static __always_inline bool path_allowed(struct scratch *s, __u32 base, __u32 len, __u32 profile, __u8 list,
+					 __u8 need)
 {
 	struct match_state *m = (void *)s->match;
-	struct match_ctx mc = { .s = s, .path = path, .len = len };
+	struct match_ctx mc = { .s = s, .base = base, .len = len };
 
 	if (len == 0 || len > VIGIL_PATH_MAX)
 		return false;

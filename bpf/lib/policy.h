@@ -56,13 +56,7 @@ struct {
 	__type(value, __u8);
 } net_rules SEC(".maps");
 
-/* Connects the guard refused, by task, for the connect sensor to flag. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, __u8);
-} connects_denied SEC(".maps");
+
 
 /* task_contained: the task runs its container's workload (pkg/process has
  * the same rule): it, or the ancestor it forked from, exec'd outside the
@@ -99,5 +93,38 @@ static __always_inline void count_enforced(__u32 type, bool killed)
 	else
 		__sync_fetch_and_add(&st->denied[type], 1);
 }
+
+/* Operations an enforcement program refused, by task, for the sensor's
+ * system-call exit to flag its event (the refusal happens first). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, __u8); /* enum vigil_event_type */
+} ops_denied SEC(".maps");
+
+static __always_inline void note_denied(__u8 type)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_update_elem(&ops_denied, &id, &type, BPF_ANY);
+	count_enforced(type, false);
+}
+
+/* take_denied reports, once, whether the current task's last operation of
+ * this type was refused by an enforcement program. */
+static __always_inline bool take_denied(__u8 type)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u8 *t = bpf_map_lookup_elem(&ops_denied, &id);
+
+	if (!t || *t != type)
+		return false;
+	bpf_map_delete_elem(&ops_denied, &id);
+	return true;
+}
+
+/* The signal tier is off where BPF LSM programs deny instead. */
+const volatile bool kill_tier = true;
 
 #endif /* VIGIL_POLICY_H */

@@ -79,7 +79,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
-	sc.HostMntNS, sc.GuardConnect, sc.CgroupRoot = hostNS, cgroupRoot != "", cgroupRoot
+	lsmErr := sensor.ProbeLSM()
+	sc.HostMntNS, sc.CgroupRoot = hostNS, cgroupRoot
+	sc.LSM, sc.GuardConnect = lsmErr == nil, lsmErr != nil && cgroupRoot != ""
 	if a.sensor, err = sensor.New(sc, log); err != nil {
 		return nil, fmt.Errorf("start sensor: %w", err)
 	}
@@ -87,7 +89,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		return nil, fmt.Errorf("register sensor metrics: %w", err)
 	}
 
-	a.tiers = enforce.Tiers(a.probes())
+	guardErr := a.sensor.Unavailable("connect-guard")
+	if lsmErr != nil && cgroupRoot == "" {
+		guardErr = errors.New("no cgroup2 mount to attach to")
+	}
+	a.tiers = enforce.Tiers(enforce.Probes{LSM: lsmErr, CapabilityHook: a.sensor.Unavailable("capability"), ConnectGuard: guardErr})
 	for _, t := range a.tiers {
 		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
 	}

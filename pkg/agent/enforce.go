@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
-	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -114,14 +113,5 @@ func (a *Agent) warnEntrypoint(c *containers.Container, p *profile.Profile, warn
 		a.log.Warn("the enforced profile does not allow the container's own entrypoint: it could not start again",
 			zap.String("container", c.ID), zap.String("image", c.Image), zap.String("entrypoint", init.Path),
 			zap.Int64("version", p.Metadata.Version))
-	}
-}
-
-// probes finds, by loading programs, which enforcement mechanisms work here.
-func (a *Agent) probes() enforce.Probes {
-	return enforce.Probes{
-		LSM:            sensor.ProbeLSM(),
-		CapabilityHook: a.sensor.Unavailable("capability"),
-		ConnectGuard:   a.sensor.Unavailable("connect-guard"),
 	}
 }

@@ -38,14 +38,21 @@ type Probes struct {
 	ConnectGuard error
 }
 
-// Tiers decides each hook's tier from what loaded. This agent version has
-// no LSM programs and no fanotify listener yet: where BPF LSM loads, the
-// reason says so instead of claiming a tier the agent does not run.
+// Tiers decides each hook's tier from what loaded: BPF LSM programs for
+// every hook where they load; elsewhere the signal tier for exec and
+// capabilities, the cgroup connect programs for connects, and for opens
+// nothing that denies (no fanotify listener in this agent version).
 func Tiers(p Probes) []HookTier {
-	lsm := "BPF LSM programs cannot load here: " + errString(p.LSM)
 	if p.LSM == nil {
-		lsm = "BPF LSM loads here, but this agent version has no LSM enforcement programs yet"
+		const why = "BPF LSM programs load here"
+		return []HookTier{
+			{Hook: "exec", Tier: TierLSM, Reason: why},
+			{Hook: "open", Tier: TierLSM, Reason: why},
+			{Hook: "connect", Tier: TierLSM, Reason: why + " (unix sockets are not enforced)"},
+			{Hook: "capability", Tier: TierLSM, Reason: why},
+		}
 	}
+	lsm := "BPF LSM programs cannot load here: " + p.LSM.Error()
 	const noFanotify = "no fanotify listener in this agent version"
 	tiers := []HookTier{
 		{Hook: "exec", Tier: TierSignal, Reason: lsm + "; " + noFanotify},
@@ -96,11 +103,4 @@ func RegisterTiers(reg prometheus.Registerer, tiers []HookTier) error {
 		return fmt.Errorf("register enforcement tiers: %w", err)
 	}
 	return nil
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "no error"
-	}
-	return err.Error()
 }

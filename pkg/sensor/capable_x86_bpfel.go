@@ -18,10 +18,10 @@ import (
 const (
 	capableMapCapRules         = "cap_rules"
 	capableMapCgroupFilter     = "cgroup_filter"
-	capableMapConnectsDenied   = "connects_denied"
 	capableMapContainerScopes  = "container_scopes"
 	capableMapEvents           = "events"
 	capableMapNetRules         = "net_rules"
+	capableMapOpsDenied        = "ops_denied"
 	capableMapPathRules        = "path_rules"
 	capableMapScopePolicies    = "scope_policies"
 	capableMapScratch          = "scratch"
@@ -30,6 +30,7 @@ const (
 	capableProgTraceCapable    = "trace_capable"
 	capableVarCgroupFilterMode = "cgroup_filter_mode"
 	capableVarHostMntns        = "host_mntns"
+	capableVarKillTier         = "kill_tier"
 	capableVarSelfTgid         = "self_tgid"
 	capableVarWakeupBytes      = "wakeup_bytes"
 )
@@ -85,10 +86,10 @@ type capableProgramSpecs struct {
 type capableMapSpecs struct {
 	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
@@ -102,6 +103,7 @@ type capableMapSpecs struct {
 type capableVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
+	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -128,10 +130,10 @@ func (o *capableObjects) Close() error {
 type capableMaps struct {
 	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
@@ -143,10 +145,10 @@ func (m *capableMaps) Close() error {
 	return _CapableClose(
 		m.CapRules,
 		m.CgroupFilter,
-		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
 		m.NetRules,
+		m.OpsDenied,
 		m.PathRules,
 		m.ScopePolicies,
 		m.Scratch,
@@ -161,6 +163,7 @@ func (m *capableMaps) Close() error {
 type capableVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
+	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -79,6 +79,10 @@ type Config struct {
 	// profiles do not allow.
 	GuardConnect bool
 	CgroupRoot   string
+	// LSM loads the BPF LSM programs that deny, before the action, what
+	// enforced profiles do not allow; the signal tier is then off. Set it
+	// only where ProbeLSM succeeded: their failing to load is an error.
+	LSM bool
 }
 
 // DefaultConfig traces everything but the agent itself.

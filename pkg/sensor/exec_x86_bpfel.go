@@ -18,10 +18,10 @@ import (
 const (
 	execMapCapRules         = "cap_rules"
 	execMapCgroupFilter     = "cgroup_filter"
-	execMapConnectsDenied   = "connects_denied"
 	execMapContainerScopes  = "container_scopes"
 	execMapEvents           = "events"
 	execMapNetRules         = "net_rules"
+	execMapOpsDenied        = "ops_denied"
 	execMapPathRules        = "path_rules"
 	execMapScopePolicies    = "scope_policies"
 	execMapScratch          = "scratch"
@@ -30,6 +30,7 @@ const (
 	execProgTraceExec       = "trace_exec"
 	execVarCgroupFilterMode = "cgroup_filter_mode"
 	execVarHostMntns        = "host_mntns"
+	execVarKillTier         = "kill_tier"
 	execVarSelfTgid         = "self_tgid"
 	execVarWakeupBytes      = "wakeup_bytes"
 )
@@ -85,10 +86,10 @@ type execProgramSpecs struct {
 type execMapSpecs struct {
 	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
@@ -102,6 +103,7 @@ type execMapSpecs struct {
 type execVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
+	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -128,10 +130,10 @@ func (o *execObjects) Close() error {
 type execMaps struct {
 	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
@@ -143,10 +145,10 @@ func (m *execMaps) Close() error {
 	return _ExecClose(
 		m.CapRules,
 		m.CgroupFilter,
-		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
 		m.NetRules,
+		m.OpsDenied,
 		m.PathRules,
 		m.ScopePolicies,
 		m.Scratch,
@@ -161,6 +163,7 @@ func (m *execMaps) Close() error {
 type execVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
+	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

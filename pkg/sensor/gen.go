@@ -10,3 +10,4 @@ package sensor
 //go:generate go tool bpf2go -target amd64 -no-global-types capable ../../bpf/capable.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types guard ../../bpf/connect_guard.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types lsmprobe ../../bpf/lsm_probe.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
+//go:generate go tool bpf2go -target amd64 -no-global-types lsm ../../bpf/lsm.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror

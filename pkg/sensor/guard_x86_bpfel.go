@@ -18,10 +18,10 @@ import (
 const (
 	guardMapCapRules         = "cap_rules"
 	guardMapCgroupFilter     = "cgroup_filter"
-	guardMapConnectsDenied   = "connects_denied"
 	guardMapContainerScopes  = "container_scopes"
 	guardMapEvents           = "events"
 	guardMapNetRules         = "net_rules"
+	guardMapOpsDenied        = "ops_denied"
 	guardMapPathRules        = "path_rules"
 	guardMapScopePolicies    = "scope_policies"
 	guardMapScratch          = "scratch"
@@ -31,6 +31,7 @@ const (
 	guardProgGuardConnect6   = "guard_connect6"
 	guardVarCgroupFilterMode = "cgroup_filter_mode"
 	guardVarHostMntns        = "host_mntns"
+	guardVarKillTier         = "kill_tier"
 	guardVarSelfTgid         = "self_tgid"
 	guardVarWakeupBytes      = "wakeup_bytes"
 )
@@ -87,10 +88,10 @@ type guardProgramSpecs struct {
 type guardMapSpecs struct {
 	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
@@ -104,6 +105,7 @@ type guardMapSpecs struct {
 type guardVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
+	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -130,10 +132,10 @@ func (o *guardObjects) Close() error {
 type guardMaps struct {
 	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
@@ -145,10 +147,10 @@ func (m *guardMaps) Close() error {
 	return _GuardClose(
 		m.CapRules,
 		m.CgroupFilter,
-		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
 		m.NetRules,
+		m.OpsDenied,
 		m.PathRules,
 		m.ScopePolicies,
 		m.Scratch,
@@ -163,6 +165,7 @@ func (m *guardMaps) Close() error {
 type guardVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
+	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -23,6 +23,10 @@ type family struct {
 // network allowlists; Config.GuardConnect loads it.
 var guardFamily = family{name: "connect-guard", spec: loadGuard, optional: true}
 
+// lsmFamily holds the BPF LSM programs that deny what enforced profiles do
+// not allow (tier 1); Config.LSM loads it.
+var lsmFamily = family{name: "lsm", spec: loadLsm}
+
 // families lists every hook family. The process family (fork, exit) is
 // always loaded: the process table that gives events their ancestry needs it.
 var families = []family{
@@ -102,6 +106,8 @@ func attach(prog *ebpf.Program, ps *ebpf.ProgramSpec, cgroupRoot string) (link.L
 	switch ps.Type {
 	case ebpf.Tracing:
 		return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	case ebpf.LSM:
+		return link.AttachLSM(link.LSMOptions{Program: prog})
 	case ebpf.CGroupSockAddr:
 		if cgroupRoot == "" {
 			return nil, errors.New("no cgroup2 mount to attach to")

@@ -16,13 +16,21 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	openMapCapRules         = "cap_rules"
 	openMapCgroupFilter     = "cgroup_filter"
 	openMapContainerScopes  = "container_scopes"
 	openMapEvents           = "events"
+	openMapNetRules         = "net_rules"
+	openMapOpsDenied        = "ops_denied"
+	openMapPathRules        = "path_rules"
+	openMapScopePolicies    = "scope_policies"
 	openMapScratch          = "scratch"
 	openMapStats            = "stats"
+	openMapTaskStates       = "task_states"
 	openProgTraceOpen       = "trace_open"
 	openVarCgroupFilterMode = "cgroup_filter_mode"
+	openVarHostMntns        = "host_mntns"
+	openVarKillTier         = "kill_tier"
 	openVarSelfTgid         = "self_tgid"
 	openVarWakeupBytes      = "wakeup_bytes"
 )
@@ -76,11 +84,17 @@ type openProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type openMapSpecs struct {
+	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
+	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
 }
 
 // openVariableSpecs contains global variables before they are loaded into the kernel.
@@ -88,6 +102,8 @@ type openMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type openVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
+	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -112,20 +128,32 @@ func (o *openObjects) Close() error {
 //
 // It can be passed to loadOpenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type openMaps struct {
+	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
+	PathRules       *ebpf.Map `ebpf:"path_rules"`
+	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
+	TaskStates      *ebpf.Map `ebpf:"task_states"`
 }
 
 func (m *openMaps) Close() error {
 	return _OpenClose(
+		m.CapRules,
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.NetRules,
+		m.OpsDenied,
+		m.PathRules,
+		m.ScopePolicies,
 		m.Scratch,
 		m.Stats,
+		m.TaskStates,
 	)
 }
 
@@ -134,6 +162,8 @@ func (m *openMaps) Close() error {
 // It can be passed to loadOpenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type openVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
+	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -18,10 +18,10 @@ import (
 const (
 	processMapCapRules         = "cap_rules"
 	processMapCgroupFilter     = "cgroup_filter"
-	processMapConnectsDenied   = "connects_denied"
 	processMapContainerScopes  = "container_scopes"
 	processMapEvents           = "events"
 	processMapNetRules         = "net_rules"
+	processMapOpsDenied        = "ops_denied"
 	processMapPathRules        = "path_rules"
 	processMapScopePolicies    = "scope_policies"
 	processMapScratch          = "scratch"
@@ -31,6 +31,7 @@ const (
 	processProgTraceFork       = "trace_fork"
 	processVarCgroupFilterMode = "cgroup_filter_mode"
 	processVarHostMntns        = "host_mntns"
+	processVarKillTier         = "kill_tier"
 	processVarSelfTgid         = "self_tgid"
 	processVarWakeupBytes      = "wakeup_bytes"
 )
@@ -87,10 +88,10 @@ type processProgramSpecs struct {
 type processMapSpecs struct {
 	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
@@ -104,6 +105,7 @@ type processMapSpecs struct {
 type processVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
+	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -130,10 +132,10 @@ func (o *processObjects) Close() error {
 type processMaps struct {
 	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
@@ -145,10 +147,10 @@ func (m *processMaps) Close() error {
 	return _ProcessClose(
 		m.CapRules,
 		m.CgroupFilter,
-		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
 		m.NetRules,
+		m.OpsDenied,
 		m.PathRules,
 		m.ScopePolicies,
 		m.Scratch,
@@ -163,6 +165,7 @@ func (m *processMaps) Close() error {
 type processVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
+	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

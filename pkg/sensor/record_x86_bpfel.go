@@ -202,10 +202,10 @@ const (
 const (
 	recordMapCapRules              = "cap_rules"
 	recordMapCgroupFilter          = "cgroup_filter"
-	recordMapConnectsDenied        = "connects_denied"
 	recordMapContainerScopes       = "container_scopes"
 	recordMapEvents                = "events"
 	recordMapNetRules              = "net_rules"
+	recordMapOpsDenied             = "ops_denied"
 	recordMapPathRules             = "path_rules"
 	recordMapScopePolicies         = "scope_policies"
 	recordMapScratch               = "scratch"
@@ -213,6 +213,7 @@ const (
 	recordMapTaskStates            = "task_states"
 	recordVarCgroupFilterMode      = "cgroup_filter_mode"
 	recordVarHostMntns             = "host_mntns"
+	recordVarKillTier              = "kill_tier"
 	recordVarSelfTgid              = "self_tgid"
 	recordVarUnusedCapabilityEvent = "unused_capability_event"
 	recordVarUnusedCgroupFilter    = "unused_cgroup_filter"
@@ -284,10 +285,10 @@ type recordProgramSpecs struct {
 type recordMapSpecs struct {
 	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.MapSpec `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
@@ -301,6 +302,7 @@ type recordMapSpecs struct {
 type recordVariableSpecs struct {
 	CgroupFilterMode      *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns             *ebpf.VariableSpec `ebpf:"host_mntns"`
+	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedCapabilityEvent *ebpf.VariableSpec `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
@@ -344,10 +346,10 @@ func (o *recordObjects) Close() error {
 type recordMaps struct {
 	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
-	ConnectsDenied  *ebpf.Map `ebpf:"connects_denied"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
@@ -359,10 +361,10 @@ func (m *recordMaps) Close() error {
 	return _RecordClose(
 		m.CapRules,
 		m.CgroupFilter,
-		m.ConnectsDenied,
 		m.ContainerScopes,
 		m.Events,
 		m.NetRules,
+		m.OpsDenied,
 		m.PathRules,
 		m.ScopePolicies,
 		m.Scratch,
@@ -377,6 +379,7 @@ func (m *recordMaps) Close() error {
 type recordVariables struct {
 	CgroupFilterMode      *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns             *ebpf.Variable `ebpf:"host_mntns"`
+	KillTier              *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedCapabilityEvent *ebpf.Variable `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.Variable `ebpf:"unused_cgroup_filter"`

@@ -79,6 +79,7 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 		recordVarSelfTgid:         uint32(0),
 		recordVarWakeupBytes:      wakeupBytes(cfg, ringSize),
 		recordVarHostMntns:        cfg.HostMntNS,
+		recordVarKillTier:         !cfg.LSM,
 	}
 	if cfg.ExcludeSelf {
 		vars[recordVarSelfTgid] = uint32(os.Getpid())
@@ -93,6 +94,11 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	}
 	if cfg.GuardConnect {
 		if err := s.load(guardFamily, vars, cfg.CgroupRoot); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.LSM {
+		if err := s.load(lsmFamily, vars, cfg.CgroupRoot); err != nil {
 			return nil, err
 		}
 	}

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tier 1: BPF LSM programs deny, before the action, what an enforced
+ * container's profile does not allow — with the same compiled profiles,
+ * paths and scoping as the other tiers. Loaded only where the kernel runs
+ * BPF LSM programs.
+ */
+#include "lib/common.h"
+#include "lib/path.h"
+#include "lib/match.h"
+#include <bpf/bpf_endian.h>
+
+#define EPERM 1
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define FMODE_EXEC 0x20
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+
+/* enforced_policy is the policy of the current task's container when it
+ * enforces hook and the task runs the container's workload. An exec is
+ * judged when it happens outside the host's mount namespace: that exec is
+ * what makes runc's init the container's program. */
+static __always_inline struct scope_policy *enforced_policy(__u32 hook, struct task_struct *task, bool exec)
+{
+	struct scope_policy *pol = current_policy();
+
+	if (!pol || !(pol->enforce & hook))
+		return NULL;
+	if (task_contained(task))
+		return pol;
+	if (exec && BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != host_mntns)
+		return pol;
+	return NULL;
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(lsm_exec, struct linux_binprm *bprm, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct scope_policy *pol;
+	struct scratch *s;
+	struct exec_event *ev;
+	struct file *file;
+	char *data;
+	__u32 plen, flen;
+	long n;
+
+	if (ret)
+		return ret;
+	pol = enforced_policy(VIGIL_ENFORCE_EXEC, task, true);
+	if (!pol)
+		return 0;
+	/* A script is judged at its interpreter, as the sensor reports it. */
+	if (bprm->buf[0] == '#' && bprm->buf[1] == '!')
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	ev = (void *)s->event;
+	data = s->event + sizeof(*ev);
+	fill_header(&ev->hdr, VIGIL_EVENT_EXEC, task);
+	file = bprm->file;
+	plen = resolve_path(s, task, &file->f_path, data, &ev->hdr.flags);
+	if (plen > VIGIL_PATH_MAX)
+		return 0;
+	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) && path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_EXEC, 1))
+		return 0;
+
+	/* Refused: the exec never happens, so report it from here. */
+	ev->hdr.flags |= VIGIL_F_DENIED;
+	ev->ino = BPF_CORE_READ(file, f_inode, i_ino);
+	ev->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	ev->argc = bprm->argc;
+	ev->path_len = plen;
+	n = bpf_probe_read_kernel_str(data + plen, VIGIL_PATH_MAX, bprm->filename);
+	flen = n > 0 ? n - 1 : 0;
+	if (flen > VIGIL_PATH_MAX)
+		flen = 0;
+	ev->filename_len = flen;
+	ev->argv_len = 0;
+	count_enforced(VIGIL_EVENT_EXEC, false);
+	emit(ev, sizeof(*ev) + plen + flen, VIGIL_EVENT_EXEC);
+	return -EPERM;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(lsm_file_open, struct file *file, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct scope_policy *pol;
+	struct scratch *s;
+	__u32 mode, len, flags = 0;
+	__u8 need = 0;
+
+	if (ret)
+		return ret;
+	mode = file->f_mode;
+	if (mode & FMODE_EXEC)
+		return 0; /* an exec's own opens: judged by bprm_check_security */
+	pol = enforced_policy(VIGIL_ENFORCE_OPEN, task, false);
+	if (!pol)
+		return 0;
+	if (mode & FMODE_READ)
+		need |= 1;
+	if (mode & FMODE_WRITE)
+		need |= 2;
+	if (!need)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	len = resolve_path(s, task, &file->f_path, s->event, &flags);
+	if (!(flags & VIGIL_F_PATH_TRUNCATED) && path_allowed(s, 0, len, pol->profile, VIGIL_LIST_FILES, need))
+		return 0;
+	note_denied(VIGIL_EVENT_OPEN); /* the open's system-call exit reports it */
+	return -EPERM;
+}
+
+SEC("lsm/socket_connect")
+int BPF_PROG(lsm_connect, struct socket *sock, struct sockaddr *address, int addrlen, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct scope_policy *pol;
+	struct net_rule_key key = {};
+	__u16 family;
+
+	if (ret)
+		return ret;
+	pol = enforced_policy(VIGIL_ENFORCE_CONNECT, task, false);
+	if (!pol)
+		return 0;
+	family = address->sa_family;
+	key.protocol = BPF_CORE_READ(sock, sk, sk_protocol);
+	if ((family != AF_INET && family != AF_INET6) || (key.protocol != IPPROTO_TCP && key.protocol != IPPROTO_UDP))
+		return 0; /* profiles describe tcp and udp; unix sockets are not enforced here */
+	key.prefixlen = 64 + 128;
+	key.profile = pol->profile;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (void *)address;
+
+		key.port = bpf_ntohs(BPF_CORE_READ(sin, sin_port));
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		bpf_probe_read_kernel(&key.addr[12], 4, &sin->sin_addr);
+	} else {
+		struct sockaddr_in6 *sin6 = (void *)address;
+
+		key.port = bpf_ntohs(BPF_CORE_READ(sin6, sin6_port));
+		bpf_probe_read_kernel(key.addr, 16, &sin6->sin6_addr);
+	}
+	if (bpf_map_lookup_elem(&net_rules, &key))
+		return 0;
+	key.port = 0;
+	if (bpf_map_lookup_elem(&net_rules, &key))
+		return 0;
+	note_denied(VIGIL_EVENT_CONNECT);
+	return -EPERM;
+}
+
+SEC("lsm/capable")
+int BPF_PROG(lsm_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts, int ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct scope_policy *pol;
+	struct capability_event ev = {};
+	__u64 *allowed;
+
+	if (ret || cap < 0 || cap > 63)
+		return ret;
+	pol = enforced_policy(VIGIL_ENFORCE_CAPABILITY, task, false);
+	if (!pol)
+		return 0;
+	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
+	if (allowed && (*allowed & (1ULL << cap)))
+		return 0;
+	fill_header(&ev.hdr, VIGIL_EVENT_CAPABILITY, task);
+	ev.hdr.flags |= VIGIL_F_DENIED;
+	ev.cap = cap;
+	ev.ret = -EPERM;
+	count_enforced(VIGIL_EVENT_CAPABILITY, false);
+	emit(&ev, sizeof(ev), VIGIL_EVENT_CAPABILITY);
+	return -EPERM;
+}

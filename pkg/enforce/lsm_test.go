@@ -1,0 +1,203 @@
+package enforce
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+// helperEnv makes the test binary a child that performs one action and
+// prints "ok" or the errno it met.
+const helperEnv = "VIGIL_ENFORCE_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		os.Exit(helper(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+func helper(args []string) int {
+	var err error
+	switch args[0] {
+	case "noop":
+	case "open":
+		var f *os.File
+		if f, err = os.Open(args[1]); err == nil {
+			f.Close()
+		}
+	case "connect":
+		var c net.Conn
+		if c, err = net.Dial("tcp4", args[1]); err == nil {
+			c.Close()
+		}
+	case "rawsocket": // CAP_NET_RAW
+		var fd int
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP); err == nil {
+			unix.Close(fd)
+		}
+	case "chown": // CAP_CHOWN
+		err = os.Chown(args[1], 65534, 65534)
+	}
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		fmt.Println("ok")
+	case errors.As(err, &errno):
+		fmt.Println(errno.Error())
+	default:
+		fmt.Println(err)
+	}
+	return 0
+}
+
+// TestLSMTierInVM runs TestLSMEnforcement in the test VM, on Debian's
+// kernel with BPF LSM: tier 1 cannot load on this host.
+func TestLSMTierInVM(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RunInVM(t, ".", "^TestLSMEnforcement$", "TestLSMEnforcement")
+}
+
+// TestLSMEnforcement loads the real BPF LSM programs with a compiled
+// profile scoped to a test cgroup and checks that each hook denies, before
+// the action, exactly what the profile does not allow, and nothing outside.
+func TestLSMEnforcement(t *testing.T) {
+	testutil.RequireVMGuest(t)
+	testutil.RequireRoot(t)
+	if err := sensor.ProbeLSM(); err != nil {
+		t.Fatalf("the test VM must run BPF LSM programs: %v", err)
+	}
+	cg := testutil.NewCgroup(t)
+	hostNS, err := process.HostMountNamespace("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sensor.DefaultConfig()
+	cfg.CgroupFilter, cfg.Cgroups, cfg.HostMntNS, cfg.LSM = sensor.FilterInclude, []uint64{cg.ID}, hostNS, true
+	s, err := sensor.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatalf("load the sensor with the LSM programs: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	denied := make(chan sensor.Event, 64)
+	go func() {
+		for ev := range s.Events() {
+			if ev.Flags.Has(sensor.FlagDenied) {
+				denied <- ev
+			}
+		}
+	}()
+
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowedFile, secret, other := filepath.Join(dir, "allowed"), filepath.Join(dir, "secret"), filepath.Join(dir, "other-bin")
+	for _, f := range []string{allowedFile, secret} {
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+
+	p := &profile.Profile{Metadata: profile.Metadata{Version: 1, Mode: profile.ModeEnforce}}
+	p.Spec.Executables = []profile.ExecEntry{{Path: self}}
+	p.Spec.Files = []profile.FileEntry{{Path: "/sys/**", Access: profile.AccessRead}, {Path: allowedFile, Access: profile.AccessRead},
+		{Path: dir, Access: profile.AccessRead}}
+	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
+	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: unix.CAP_CHOWN}}
+	e, err := New(s.Policy(), sensor.HookExec|sensor.HookOpen|sensor.HookConnect|sensor.HookCapability, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const scope = 9
+	if err := s.Scopes().Set(cg.ID, scope); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Apply(&containers.Container{ID: "vm-test", Scope: scope}, profile.ModeEnforce, p); err != nil {
+		t.Fatal(err)
+	}
+
+	run := func(inside bool, bin string, action ...string) string {
+		cmd := exec.Command(bin, action...)
+		if inside {
+			cmd = cg.Command(bin, action...)
+			cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS // a container's workload
+		}
+		cmd.Env = append(os.Environ(), helperEnv+"=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return err.Error()
+		}
+		return strings.TrimSpace(string(out))
+	}
+	other1 := fmt.Sprintf("127.0.0.1:%d", port+1)
+	for _, tc := range []struct {
+		name, want string
+		bin        string
+		action     []string
+	}{
+		{"allowed exec", "ok", self, []string{"noop"}},
+		{"denied exec", "operation not permitted", other, []string{"noop"}},
+		{"allowed read", "ok", self, []string{"open", allowedFile}},
+		{"denied read", "operation not permitted", self, []string{"open", secret}},
+		{"allowed connect", "ok", self, []string{"connect", ln.Addr().String()}},
+		{"denied connect", "operation not permitted", self, []string{"connect", other1}},
+		{"allowed capability", "ok", self, []string{"chown", allowedFile}},
+		{"denied capability", "operation not permitted", self, []string{"rawsocket"}},
+	} {
+		if got := run(true, tc.bin, tc.action...); !strings.Contains(got, tc.want) {
+			t.Errorf("%s in the cgroup: %q, want %q", tc.name, got, tc.want)
+		}
+		if got := run(false, tc.bin, tc.action...); strings.Contains(got, "not permitted") {
+			t.Errorf("%s outside the cgroup was denied: %q", tc.name, got)
+		}
+	}
+
+	seen := map[sensor.Type]bool{}
+	timeout := time.After(10 * time.Second)
+	for len(seen) < 4 {
+		select {
+		case ev := <-denied:
+			seen[ev.Type] = true
+			t.Logf("denied %s: %s %s %s", ev.Type, ev.Exec.Path, ev.Open.Path, ev.Capability.Name())
+		case <-timeout:
+			t.Fatalf("denial events seen for %v, want exec, open, connect and capability", seen)
+		}
+	}
+}
