@@ -90,14 +90,14 @@ func KernelHooks(tiers []HookTier) sensor.Hooks {
 	return h
 }
 
-// RegisterTiers exports the tiers as vigil_enforcement_tier{hook,tier} 1.
+// RegisterTiers exports the tiers as vigil_enforcement_tier{hook,tier,reason} 1.
 func RegisterTiers(reg prometheus.Registerer, tiers []HookTier) error {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vigil_enforcement_tier",
 		Help: "The mechanism enforcing each hook on this node (1 for the tier in force).",
-	}, []string{"hook", "tier"})
+	}, []string{"hook", "tier", "reason"})
 	for _, t := range tiers {
-		g.WithLabelValues(t.Hook, string(t.Tier)).Set(1)
+		g.WithLabelValues(t.Hook, string(t.Tier), t.Reason).Set(1)
 	}
 	if err := reg.Register(g); err != nil {
 		return fmt.Errorf("register enforcement tiers: %w", err)
