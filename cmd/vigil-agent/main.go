@@ -38,7 +38,7 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format on stderr: console or json")
-	root.AddCommand(newTraceCommand(&g), newRunCommand(&g), newProfilesCommand(), newStatusCommand())
+	root.AddCommand(newTraceCommand(&g), newRunCommand(&g), newProfilesCommand(), newStatusCommand(), newUnpinCommand())
 	return root
 }
 

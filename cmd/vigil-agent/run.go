@@ -87,6 +87,7 @@ the --config YAML file (keys are flag names), then defaults.`,
 	f.StringVar(&c.Collector.CA, "collector-ca", "", "the CA the collector's certificate chains to (PEM)")
 	f.StringVar(&c.Collector.ServerName, "collector-server-name", "", "name expected in the collector's certificate (default: the address's host)")
 	f.DurationVar(&c.Collector.StatusInterval, "status-interval", c.Collector.StatusInterval, "how often status and drafts go to the collector")
+	f.StringVar(&c.PinDir, "pin-dir", c.PinDir, `bpffs directory that keeps enforcement attached while the agent restarts ("" ends it with the agent)`)
 	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9700", `serve /metrics, /healthz and /readyz here ("" disables)`)
 	f.IntVar(&c.Sensor.RingBufferSize, "ring-buffer-size", c.Sensor.RingBufferSize, "kernel ring buffer bytes (rounded up to a power of two)")
 	f.IntVar(&c.Sensor.QueueSize, "queue-size", c.Sensor.QueueSize, "decoded events buffered for the pipeline before drops (counted)")

@@ -80,7 +80,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
 	lsmErr := sensor.ProbeLSM()
-	sc.HostMntNS, sc.CgroupRoot = hostNS, cgroupRoot
+	sc.HostMntNS, sc.CgroupRoot, sc.PinDir = hostNS, cgroupRoot, cfg.PinDir
 	sc.LSM, sc.GuardConnect = lsmErr == nil, lsmErr != nil && cgroupRoot != ""
 	if a.sensor, err = sensor.New(sc, log); err != nil {
 		return nil, fmt.Errorf("start sensor: %w", err)
@@ -168,6 +168,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.resolver != nil {
 		wg.Go(func() { _ = a.resolver.Run(ctx) })
 		wg.Go(func() { a.enforceLoop(ctx, a.prompt) })
+	} else {
+		a.releasePrevious() // no containers: nothing of a previous agent's to keep
 	}
 	if a.loader != nil {
 		wg.Go(func() {
@@ -215,6 +217,14 @@ func (a *Agent) process(ctx context.Context) {
 			a.enricher.Complete(ctx, &rec)
 			a.deduper.Report(&rec, v, action)
 		}
+	}
+}
+
+// releasePrevious hands over from a previous agent's pinned enforcement,
+// once this agent's own is in place.
+func (a *Agent) releasePrevious() {
+	if err := a.sensor.ReleasePrevious(); err != nil {
+		a.log.Error("release the previous agent's enforcement", zap.Error(err))
 	}
 }
 

@@ -32,6 +32,9 @@ type Config struct {
 	DedupWindow time.Duration
 	// SaveInterval is how often changed drafts are written to StateDir.
 	SaveInterval time.Duration
+	// PinDir keeps enforcement attached across agent restarts (bpffs); ""
+	// lets it end with the agent.
+	PinDir string
 	// Sensor tunes the kernel side; its Types are set by the agent.
 	Sensor sensor.Config
 	// Collector, when its Address is set, receives alerts, status and drafts
@@ -60,6 +63,7 @@ func DefaultConfig() Config {
 		AlertsFile:       "/var/log/vigil/alerts.jsonl",
 		DedupWindow:      time.Minute,
 		SaveInterval:     30 * time.Second,
+		PinDir:           "/sys/fs/bpf/vigil",
 		Sensor:           sensor.DefaultConfig(),
 		Collector:        CollectorConfig{StatusInterval: 30 * time.Second},
 	}

@@ -69,6 +69,7 @@ func (a *Agent) enforceLoop(ctx context.Context, prompt <-chan struct{}) {
 	tick := time.NewTicker(reconcileEvery)
 	defer tick.Stop()
 	warned := map[entrypointKey]bool{}
+	handedOver := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -76,6 +77,9 @@ func (a *Agent) enforceLoop(ctx context.Context, prompt <-chan struct{}) {
 		case <-prompt:
 		case <-tick.C:
 		}
+		// Containers known, and the collector's profiles (if any) received:
+		// what follows puts this agent's enforcement fully in place.
+		ready := !handedOver && a.resolver.Connected() && (a.remote == nil || a.remote.synced())
 		for _, c := range a.resolver.Containers() {
 			if !c.HasImageDigest() {
 				continue
@@ -88,6 +92,10 @@ func (a *Agent) enforceLoop(ctx context.Context, prompt <-chan struct{}) {
 			if d.Mode == profile.ModeEnforce && p != nil {
 				a.warnEntrypoint(c, p, warned)
 			}
+		}
+		if ready {
+			a.releasePrevious()
+			handedOver = true
 		}
 	}
 }

@@ -38,6 +38,14 @@ type remoteProfiles struct {
 
 	mu       sync.RWMutex
 	byDigest map[string]*profile.Profile
+	snapshot bool // the collector's first full snapshot arrived
+}
+
+// synced reports whether the collector's profiles have all arrived once.
+func (r *remoteProfiles) synced() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.snapshot
 }
 
 func newRemoteProfiles(log *zap.Logger) *remoteProfiles {
@@ -62,6 +70,11 @@ func (r *remoteProfiles) follow(ctx context.Context, conn grpc.ClientConnInterfa
 // apply takes one update. A document that does not decode is refused and
 // the profile in force for that digest, if any, stays.
 func (r *remoteProfiles) apply(u *vigilv1.ProfileUpdate) error {
+	if u.GetSnapshotComplete() {
+		r.mu.Lock()
+		r.snapshot = true
+		r.mu.Unlock()
+	}
 	pp := u.GetProfile()
 	if pp == nil {
 		return nil

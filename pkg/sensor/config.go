@@ -83,6 +83,9 @@ type Config struct {
 	// enforced profiles do not allow; the signal tier is then off. Set it
 	// only where ProbeLSM succeeded: their failing to load is an error.
 	LSM bool
+	// PinDir, when set (a directory on bpffs, mounted if needed), keeps the
+	// enforcing programs attached after Close; see ReleasePrevious.
+	PinDir string
 }
 
 // DefaultConfig traces everything but the agent itself.

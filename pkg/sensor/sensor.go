@@ -26,6 +26,8 @@ type Sensor struct {
 	families   []*loadedFamily
 	// unavailable holds the optional families that could not load, and why.
 	unavailable map[string]error
+	pinDir      string // "" when enforcement does not outlive the sensor
+	generation  string // this run's pin directory
 	reader      *ringbuf.Reader
 	events      chan Event
 	counters    userCounters
@@ -62,6 +64,9 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	}
 	defer func() {
 		if err != nil {
+			if s.generation != "" { // nothing of a failed start stays enforcing
+				unpinGeneration(s.generation)
+			}
 			s.release()
 		}
 	}()
@@ -99,6 +104,16 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	}
 	if cfg.LSM {
 		if err := s.load(lsmFamily, vars, cfg.CgroupRoot); err != nil {
+			return nil, err
+		}
+	}
+
+	if cfg.PinDir != "" {
+		if err := ensureBPFFS(cfg.PinDir); err != nil {
+			return nil, err
+		}
+		s.pinDir = cfg.PinDir
+		if s.generation, err = s.pinGeneration(cfg.PinDir); err != nil {
 			return nil, err
 		}
 	}
@@ -214,7 +229,8 @@ func (s *Sensor) read() {
 }
 
 // Close detaches every program, stops the reader and frees the maps. Events
-// still in the ring buffer are discarded. Safe to call more than once.
+// still in the ring buffer are discarded. Pinned enforcing programs stay
+// attached (with their maps) for the next agent. Safe to call more than once.
 func (s *Sensor) Close() error {
 	s.closeOnce.Do(func() {
 		if s.reader != nil {
@@ -233,6 +249,7 @@ func (s *Sensor) release() error {
 		errs = append(errs, lf.close())
 	}
 	s.families = nil
+
 	for _, m := range s.maps {
 		errs = append(errs, m.Close())
 	}

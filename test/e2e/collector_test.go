@@ -49,6 +49,7 @@ func TestCollectorLoop(t *testing.T) {
 	cfg := agent.DefaultConfig()
 	cfg.Node, cfg.StateDir, cfg.AlertsFile = "loop-node", t.TempDir(), ""
 	cfg.ContainerdSocket = d.Address
+	cfg.PinDir = "" // enforcement ends with the test
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
 	certFile, keyFile := pki.ClientFiles("loop-node")
 	cfg.Collector = agent.CollectorConfig{Address: addr, Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),

@@ -52,6 +52,7 @@ func TestLearnThenMonitor(t *testing.T) {
 	cfg := agent.DefaultConfig()
 	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", state, profiles, alerts
 	cfg.ContainerdSocket = d.Address
+	cfg.PinDir = "" // enforcement ends with the test
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
 	a := startAgent(t, cfg)
 

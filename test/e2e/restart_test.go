@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/vigil-dev/vigil/pkg/agent"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	containerdtest "github.com/vigil-dev/vigil/test/containerd"
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+// TestEnforcementSurvivesRestart enforces a profile, stops the agent, and
+// keeps trying a forbidden exec in the container while no agent runs and
+// while a new agent takes over: every attempt must be killed (no gap), and
+// the new agent must release the old agent's pinned programs.
+func TestEnforcementSurvivesRestart(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := fmt.Sprintf("vigil-e2e-restart-%d", os.Getpid())
+	scope := namespaceCgroup(t, ns)
+	d := containerdtest.Start(t)
+	busybox := containerdtest.BusyboxImage(t)
+	d.Import(t, ns, busybox)
+	digest := busybox.ManifestDigest.String()
+	pins := filepath.Join("/sys/fs/bpf", ns)
+	t.Cleanup(func() {
+		if _, err := sensor.Unpin(pins); err != nil {
+			t.Errorf("unpin: %v", err)
+		}
+		os.Remove(pins)
+	})
+
+	tools := t.TempDir()
+	copyFile(t, "/bin/busybox", filepath.Join(tools, "tool"), 0o755)
+	profiles := t.TempDir()
+	cfg := agent.DefaultConfig()
+	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", t.TempDir(), profiles, ""
+	cfg.ContainerdSocket, cfg.PinDir = d.Address, pins
+	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
+
+	first, stopFirst := runAgent(t, cfg)
+	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
+		Binds: map[string]string{tools: "/opt/tools"}})
+	execIn(t, c, "ls / >/dev/null; sleep 0.01; true")
+	learned := waitDraft(t, first, digest, func(p *profile.Profile) bool { return len(p.Spec.Executables) > 0 })
+	learned.Metadata.Mode, learned.Metadata.Version = profile.ModeEnforce, 1
+	doc, err := profile.Encode(learned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeProfile(t, profiles, "busybox.yaml", doc)
+	waitFor(t, "enforcement by the first agent", func() bool {
+		ci, ok := first.Container(c.ID)
+		return ok && first.Enforcing(ci)
+	})
+
+	// The container tries the forbidden binary every 20 ms, logging each result.
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		c.Exec(t, "/bin/sh", "-c", "while [ ! -e /opt/tools/stop ]; do /opt/tools/tool; echo $? >> /opt/tools/log; sleep 0.02; done")
+	}()
+	waitFor(t, "the first attempts", func() bool { return len(attempts(t, tools)) >= 3 })
+
+	stopFirst()
+	if n := generations(t, pins); n != 1 {
+		t.Fatalf("%d pinned generations after the first agent stopped, want its 1", n)
+	}
+	before := len(attempts(t, tools))
+	waitFor(t, "attempts with no agent running", func() bool { return len(attempts(t, tools)) >= before+5 })
+
+	second, stopSecond := runAgent(t, cfg)
+	defer stopSecond()
+	waitFor(t, "the second agent to take over", func() bool {
+		ci, ok := second.Container(c.ID)
+		return ok && second.Enforcing(ci) && generations(t, pins) == 1
+	})
+	during := len(attempts(t, tools))
+	waitFor(t, "attempts under the second agent", func() bool { return len(attempts(t, tools)) >= during+5 })
+	if err := os.WriteFile(filepath.Join(tools, "stop"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	<-loopDone
+
+	all := attempts(t, tools)
+	for i, rc := range all {
+		if rc != "137" {
+			t.Errorf("attempt %d of %d exited %s: the forbidden binary ran (137 is killed)", i+1, len(all), rc)
+		}
+	}
+	t.Logf("%d forbidden execs across the restart, all killed", len(all))
+}
+
+// runAgent starts an agent and returns a function that stops it.
+func runAgent(t *testing.T, cfg agent.Config) (*agent.Agent, func()) {
+	t.Helper()
+	a, err := agent.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatalf("start agent: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	return a, func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}
+}
+
+func attempts(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "log"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+func generations(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
