@@ -31,19 +31,22 @@ type Agent struct {
 	cfg Config
 	log *zap.Logger
 
-	sensor   *sensor.Sensor
-	table    *process.Table
-	resolver *containers.Resolver // nil without containerd
-	enforcer *enforce.Enforcer
-	tiers    []enforce.HookTier
-	prompt   chan struct{}      // a container appeared: reconcile enforcement
-	loader   *profile.DirLoader // nil without a profiles directory
-	remote   *remoteProfiles    // nil without a collector
-	shipper  *ship.Shipper      // nil without a collector
-	engine   *policy.Engine
-	deduper  *alert.Deduper
-	out      *outputs
-	enricher *trace.Enricher
+	sensor     *sensor.Sensor
+	table      *process.Table
+	resolver   *containers.Resolver // nil without containerd
+	enforcer   *enforce.Enforcer
+	fanotify   *enforce.Fanotify // nil unless opens are enforced by fanotify
+	hostNS     uint32
+	cgroupRoot string // the cgroup2 mount; "" without one
+	tiers      []enforce.HookTier
+	prompt     chan struct{}      // a container appeared: reconcile enforcement
+	loader     *profile.DirLoader // nil without a profiles directory
+	remote     *remoteProfiles    // nil without a collector
+	shipper    *ship.Shipper      // nil without a collector
+	engine     *policy.Engine
+	deduper    *alert.Deduper
+	out        *outputs
+	enricher   *trace.Enricher
 
 	closeOnce sync.Once
 }
@@ -68,8 +71,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		return nil, fmt.Errorf("host mount namespace (the agent needs the host's pid namespace): %w", err)
 	}
 	table := process.NewTable(1<<16, 5*time.Second, hostNS)
-	a.table = table
+	a.table, a.hostNS = table, hostNS
 	cgroupRoot, cerr := cgroup.Mountpoint()
+	a.cgroupRoot = cgroupRoot
 	if cerr != nil {
 		log.Warn("no cgroup2 mount: processes seeded without cgroup ids", zap.Error(cerr))
 	}
@@ -93,7 +97,12 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if lsmErr != nil && cgroupRoot == "" {
 		guardErr = errors.New("no cgroup2 mount to attach to")
 	}
-	a.tiers = enforce.Tiers(enforce.Probes{LSM: lsmErr, CapabilityHook: a.sensor.Unavailable("capability"), ConnectGuard: guardErr})
+	var fanErr error
+	if lsmErr != nil {
+		a.fanotify, fanErr = enforce.NewFanotify(a.judgeOpen, log, reg)
+	}
+	a.tiers = enforce.Tiers(enforce.Probes{LSM: lsmErr, CapabilityHook: a.sensor.Unavailable("capability"),
+		ConnectGuard: guardErr, Fanotify: fanErr})
 	for _, t := range a.tiers {
 		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
 	}
@@ -165,6 +174,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.release()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	if a.fanotify != nil {
+		wg.Go(func() {
+			if err := a.fanotify.Run(ctx); err != nil {
+				a.log.Error("fanotify listener stopped: opens are no longer enforced", zap.Error(err))
+			}
+		})
+	}
 	if a.resolver != nil {
 		wg.Go(func() { _ = a.resolver.Run(ctx) })
 		wg.Go(func() { a.enforceLoop(ctx, a.prompt) })
@@ -208,6 +224,9 @@ func (a *Agent) process(ctx context.Context) {
 			rec := a.enricher.Attribute(ctx, &ev)
 			v, applies := a.engine.Evaluate(&rec)
 			action := actionOf(&ev)
+			if a.fanotifyDenied(&ev, v) {
+				action = vigilv1.Action_ACTION_BLOCKED
+			}
 			if action == vigilv1.Action_ACTION_ALERTED && (!applies || !v.Violation()) {
 				continue
 			}

@@ -2,12 +2,21 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -69,6 +78,7 @@ func (a *Agent) enforceLoop(ctx context.Context, prompt <-chan struct{}) {
 	tick := time.NewTicker(reconcileEvery)
 	defer tick.Stop()
 	warned := map[entrypointKey]bool{}
+	fanProfiles := map[uint32]*profile.Profile{} // scope → profile its fanotify marks judge by
 	handedOver := false
 	for {
 		select {
@@ -92,6 +102,7 @@ func (a *Agent) enforceLoop(ctx context.Context, prompt <-chan struct{}) {
 			if d.Mode == profile.ModeEnforce && p != nil {
 				a.warnEntrypoint(c, p, warned)
 			}
+			a.markOpens(c, d.Mode, p, fanProfiles)
 		}
 		if ready {
 			a.releasePrevious()
@@ -122,4 +133,94 @@ func (a *Agent) warnEntrypoint(c *containers.Container, p *profile.Profile, warn
 			zap.String("container", c.ID), zap.String("image", c.Image), zap.String("entrypoint", init.Path),
 			zap.Int64("version", p.Metadata.Version))
 	}
+}
+
+// markOpens keeps the fanotify listener on the mounts of enforced
+// containers, and drops its cached allows when a profile changes.
+func (a *Agent) markOpens(c *containers.Container, mode profile.Mode, p *profile.Profile, marked map[uint32]*profile.Profile) {
+	if a.fanotify == nil {
+		return
+	}
+	prev, was := marked[c.Scope]
+	if mode != profile.ModeEnforce || p == nil {
+		if was {
+			a.fanotify.Unmark(c.Scope)
+			delete(marked, c.Scope)
+		}
+		return
+	}
+	if was && prev == p {
+		return
+	}
+	if was {
+		a.fanotify.Forget() // cached allows were judged by the old profile
+	}
+	pid, err := a.processIn(c)
+	if err == nil {
+		err = a.fanotify.Mark(c.Scope, pid)
+	}
+	if err != nil {
+		a.log.Error("put a container's mounts under the fanotify listener", zap.String("container", c.ID), zap.Error(err))
+		return
+	}
+	marked[c.Scope] = p
+}
+
+// processIn finds a process of the container, to reach its mounts: its
+// init as containerd reported it, else one from its cgroup.
+func (a *Agent) processIn(c *containers.Container) (uint32, error) {
+	if c.PID != 0 {
+		return c.PID, nil
+	}
+	b, err := os.ReadFile(filepath.Join(a.cgroupRoot, c.CgroupPath, "cgroup.procs"))
+	if err != nil {
+		return 0, fmt.Errorf("processes of container %s: %w", c.ID, err)
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	pid, err := strconv.ParseUint(first, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("container %s has no process: %w", c.ID, err)
+	}
+	return uint32(pid), nil
+}
+
+// judgeOpen is the fanotify listener's judge: the open's process, its
+// container, the container's mode and profile. Opens of the runtime setting
+// a container up, and of containers not enforced, are let through.
+func (a *Agent) judgeOpen(pid int32, path string) (enforced, allowed bool) {
+	// The kernel's own record and /proc: the process table may lag behind
+	// an open that is waiting for this answer.
+	contained, err := a.sensor.Contained(int(pid), a.hostNS)
+	if err != nil || !contained || a.cgroupRoot == "" {
+		return false, true
+	}
+	rel, err := cgroup.OfProcess("/proc", uint32(pid))
+	if err != nil {
+		return false, true
+	}
+	id, err := cgroup.ID(filepath.Join(a.cgroupRoot, rel))
+	if err != nil {
+		return false, true
+	}
+	attr := a.resolver.Lookup(context.Background(), id)
+	if attr.Container == nil || !attr.Container.HasImageDigest() {
+		return false, true
+	}
+	d, p := a.engine.Mode(attr.Container)
+	if d.Mode != profile.ModeEnforce || p == nil {
+		return false, true
+	}
+	for _, access := range []profile.Access{profile.AccessRead, profile.AccessWrite} {
+		if ok, _ := p.Allows(profile.Observation{Kind: profile.KindOpen, Path: path, Access: access}); ok {
+			return true, true
+		}
+	}
+	return true, false
+}
+
+// fanotifyDenied tells an open the fanotify listener refused: EPERM in an
+// enforced container, outside its profile, where fanotify judges opens.
+func (a *Agent) fanotifyDenied(ev *sensor.Event, v policy.Verdict) bool {
+	return a.fanotify != nil && ev.Type == sensor.TypeOpen && ev.Open.Ret == -int32(unix.EPERM) &&
+		v.Mode == profile.ModeEnforce && v.Violation()
 }

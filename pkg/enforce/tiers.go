@@ -36,12 +36,14 @@ type Probes struct {
 	CapabilityHook error
 	// ConnectGuard is nil when the cgroup connect programs are attached.
 	ConnectGuard error
+	// Fanotify is nil when a fanotify permission listener could start.
+	Fanotify error
 }
 
 // Tiers decides each hook's tier from what loaded: BPF LSM programs for
-// every hook where they load; elsewhere the signal tier for exec and
-// capabilities, the cgroup connect programs for connects, and for opens
-// nothing that denies (no fanotify listener in this agent version).
+// every hook where they load; elsewhere a fanotify listener for opens, the
+// signal tier for exec and capabilities, the cgroup connect programs for
+// connects.
 func Tiers(p Probes) []HookTier {
 	if p.LSM == nil {
 		const why = "BPF LSM programs load here"
@@ -53,15 +55,23 @@ func Tiers(p Probes) []HookTier {
 		}
 	}
 	lsm := "BPF LSM programs cannot load here: " + p.LSM.Error()
-	const noFanotify = "no fanotify listener in this agent version"
+	// fanotify sees every file an exec opens — a script, then its
+	// interpreter, then the ELF loader — where profiles hold the program
+	// that ends up running (what the sensor reports): the signal tier
+	// judges exactly that.
+	const execNoFanotify = "fanotify exec events judge scripts and loaders a profile does not list"
 	tiers := []HookTier{
-		{Hook: "exec", Tier: TierSignal, Reason: lsm + "; " + noFanotify},
-		{Hook: "open", Tier: TierAlertOnly, Reason: lsm + "; " + noFanotify},
+		{Hook: "exec", Tier: TierSignal, Reason: lsm + "; " + execNoFanotify},
+		{Hook: "open", Tier: TierFanotify, Reason: lsm + "; read and write are not told apart (the monitor alerts on a write the profile only allows reading); " +
+			"a userspace listener does not survive an agent restart: opens go unjudged until the next agent marks the containers"},
 		{Hook: "connect", Tier: TierCgroup, Reason: lsm},
 		{Hook: "capability", Tier: TierSignal, Reason: lsm},
 	}
 	if p.ConnectGuard != nil {
 		tiers[2] = HookTier{Hook: "connect", Tier: TierAlertOnly, Reason: lsm + "; cgroup connect programs: " + p.ConnectGuard.Error()}
+	}
+	if p.Fanotify != nil {
+		tiers[1] = HookTier{Hook: "open", Tier: TierAlertOnly, Reason: lsm + "; fanotify: " + p.Fanotify.Error()}
 	}
 	if p.CapabilityHook != nil {
 		tiers[3] = HookTier{Hook: "capability", Tier: TierAlertOnly, Reason: lsm + "; cap_capable tracepoint: " + p.CapabilityHook.Error()}

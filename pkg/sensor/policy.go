@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Hooks is a set of hook families a scope's profile is enforced on.
@@ -137,4 +139,29 @@ func netKey(profile uint32, r NetRule) recordNetRuleKey {
 		addr, bits = netip.AddrFrom16(addr.As16()), bits+96
 	}
 	return recordNetRuleKey{Prefixlen: uint32(64 + bits), Profile: profile, Port: r.Port, Protocol: r.Protocol, Addr: addr.As16()}
+}
+
+// Contained reports whether process pid runs its container's workload, as
+// the kernel tracks it (task storage, updated at every fork and exec), so
+// without the lag of anything derived from events. hostMntNS judges a
+// process older than the sensor, which the kernel has no record of.
+func (s *Sensor) Contained(pid int, hostMntNS uint32) (bool, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return false, fmt.Errorf("pidfd of %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	var st recordTaskState
+	err = s.maps[recordMapTaskStates].Lookup(int32(fd), &st)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		if err != nil {
+			return false, fmt.Errorf("mount namespace of %d: %w", pid, err)
+		}
+		return ns != fmt.Sprintf("mnt:[%d]", hostMntNS), nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("task state of %d: %w", pid, err)
+	}
+	return st.Contained != 0, nil
 }

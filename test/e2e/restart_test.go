@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -50,8 +51,17 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	first, stopFirst := runAgent(t, cfg)
 	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
 		Binds: map[string]string{tools: "/opt/tools"}})
-	execIn(t, c, "ls / >/dev/null; sleep 0.01; true")
-	learned := waitDraft(t, first, digest, func(p *profile.Profile) bool { return len(p.Spec.Executables) > 0 })
+	// The loops below log through open(2), which fanotify judges: learn it.
+	execIn(t, c, "ls / >/dev/null; sleep 0.01; echo 0 >> /opt/tools/log; echo 0 >> /opt/tools/readlog; true")
+	learned := waitDraft(t, first, digest, func(p *profile.Profile) bool { return hasFile(p, "/opt/tools/log") })
+	for _, f := range []string{"log", "readlog"} {
+		if err := os.Truncate(filepath.Join(tools, f), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tools, "secret"), []byte("s"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	learned.Metadata.Mode, learned.Metadata.Version = profile.ModeEnforce, 1
 	doc, err := profile.Encode(learned)
 	if err != nil {
@@ -64,13 +74,21 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	})
 
 	// The container tries the forbidden binary every 20 ms, logging each result.
-	loopDone := make(chan struct{})
-	go func() {
-		defer close(loopDone)
-		c.Exec(t, "/bin/sh", "-c", "while [ ! -e /opt/tools/stop ]; do /opt/tools/tool; echo $? >> /opt/tools/log; sleep 0.02; done")
-	}()
+	// And it reads a file outside its profile every 20 ms: fanotify, a
+	// userspace listener, cannot outlive the agent; this measures the gap.
+	loopDone := make(chan struct{}, 2)
+	for _, loop := range []string{
+		"while [ ! -e /opt/tools/stop ]; do /opt/tools/tool; echo $? >> /opt/tools/log; sleep 0.02; done",
+		"while [ ! -e /opt/tools/stop ]; do cat /opt/tools/secret >/dev/null 2>&1; echo $? >> /opt/tools/readlog; sleep 0.02; done",
+	} {
+		go func() {
+			defer func() { loopDone <- struct{}{} }()
+			c.Exec(t, "/bin/sh", "-c", loop)
+		}()
+	}
 	waitFor(t, "the first attempts", func() bool { return len(attempts(t, tools)) >= 3 })
 
+	stopped := time.Now()
 	stopFirst()
 	if n := generations(t, pins); n != 1 {
 		t.Fatalf("%d pinned generations after the first agent stopped, want its 1", n)
@@ -86,10 +104,26 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	})
 	during := len(attempts(t, tools))
 	waitFor(t, "attempts under the second agent", func() bool { return len(attempts(t, tools)) >= during+5 })
+	reads := len(readAttempts(t, tools))
+	waitFor(t, "reads refused again under the second agent", func() bool {
+		r := readAttempts(t, tools)
+		return len(r) > reads && r[len(r)-1] != "0"
+	})
+	gap := time.Since(stopped)
 	if err := os.WriteFile(filepath.Join(tools, "stop"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	<-loopDone
+	<-loopDone
+
+	let := 0
+	for _, rc := range readAttempts(t, tools) {
+		if rc == "0" {
+			let++
+		}
+	}
+	t.Logf("fanotify (open) gap: %d forbidden reads went through while no listener ran; refused again %v after the first agent stopped",
+		let, gap.Round(time.Millisecond))
 
 	all := attempts(t, tools)
 	for i, rc := range all {
@@ -126,6 +160,15 @@ func runAgent(t *testing.T, cfg agent.Config) (*agent.Agent, func()) {
 func attempts(t *testing.T, dir string) []string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "log"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+func readAttempts(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "readlog"))
 	if err != nil && !os.IsNotExist(err) {
 		t.Fatal(err)
 	}

@@ -1,0 +1,279 @@
+package enforce
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// OpenJudge decides an open, in an enforced container's mounts, of path
+// (as the container sees it) by process pid. enforced is false when the
+// process or its container is not under enforcement (allow).
+type OpenJudge func(pid int32, path string) (enforced, allowed bool)
+
+// fanotify's deadline: an open not judged by then is allowed (fail-open,
+// counted), so a stalled listener never hangs the node's containers.
+const fanotifyDeadline = time.Second
+
+// pseudoFS are filesystems whose opens fanotify does not judge here.
+var pseudoFS = map[string]bool{"proc": true, "sysfs": true, "cgroup": true, "cgroup2": true, "devpts": true,
+	"mqueue": true, "debugfs": true, "tracefs": true, "bpf": true, "securityfs": true, "pstore": true}
+
+// Fanotify is tier 2 for file opens: a fanotify permission listener on
+// every mount of each enforced container, answering each open from the
+// container's profile. Allowed files on a container's own overlay get an
+// ignore mark, so their next opens never wake userspace.
+type Fanotify struct {
+	file  *os.File
+	judge OpenJudge
+	log   *zap.Logger
+	m     *fanotifyMetrics
+
+	mu    sync.Mutex
+	marks map[uint32][]string // scope → marked mount paths
+	execs map[execOpen]bool   // exec opens allowed, whose open event follows
+}
+
+// execOpen is a file a process opened to exec it: the kernel asks
+// OPEN_EXEC_PERM, then OPEN_PERM for the same open.
+type execOpen struct {
+	pid      int32
+	dev, ino uint64
+}
+
+type fanotifyMetrics struct {
+	decisions *prometheus.CounterVec
+}
+
+// NewFanotify starts a fanotify group for open permission events.
+func NewFanotify(judge OpenJudge, log *zap.Logger, reg prometheus.Registerer) (*Fanotify, error) {
+	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE,
+		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("fanotify init: %w", err)
+	}
+	m := &fanotifyMetrics{decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_fanotify_decisions_total",
+		Help: "Opens judged by the fanotify tier: allowed, denied, exec (an exec's opens, judged by the exec tier), or allowed past the deadline (timeout).",
+	}, []string{"decision"})}
+	if err := reg.Register(m.decisions); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("register fanotify metrics: %w", err)
+	}
+	return &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, log: log, m: m,
+		marks: map[uint32][]string{}, execs: map[execOpen]bool{}}, nil
+}
+
+// Mark puts every mount of the container whose process is pid under the
+// listener (its root and volumes; not proc, sysfs and other pseudo
+// filesystems).
+func (f *Fanotify) Mark(scope uint32, pid uint32) error {
+	mounts, err := containerMounts(pid)
+	if err != nil {
+		return err
+	}
+	root := filepath.Join("/proc", strconv.FormatUint(uint64(pid), 10), "root")
+	paths := make([]string, len(mounts))
+	for i, mp := range mounts {
+		paths[i] = filepath.Join(root, mp)
+	}
+	return f.markPaths(scope, paths)
+}
+
+// markPaths marks the mounts at paths for scope.
+func (f *Fanotify) markPaths(scope uint32, paths []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.marks[scope]) > 0 {
+		return nil
+	}
+	f.log.Debug("fanotify marks", zap.Uint32("scope", scope), zap.Strings("mounts", paths))
+	var marked []string
+	for _, p := range paths {
+		if err := unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, unix.FAN_OPEN_PERM|unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, p); err != nil {
+			f.unmarkLocked(marked)
+			return fmt.Errorf("fanotify mark %s: %w", p, err)
+		}
+		marked = append(marked, p)
+	}
+	f.marks[scope] = marked
+	return nil
+}
+
+// Unmark stops judging a container's opens.
+func (f *Fanotify) Unmark(scope uint32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unmarkLocked(f.marks[scope])
+	delete(f.marks, scope)
+}
+
+func (f *Fanotify) unmarkLocked(paths []string) {
+	for _, p := range paths {
+		// Gone with the container is fine: its mounts took their marks along.
+		_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_REMOVE|unix.FAN_MARK_MOUNT, unix.FAN_OPEN_PERM|unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, p)
+	}
+}
+
+// Forget drops every cached allow, after a profile change.
+func (f *Fanotify) Forget() {
+	_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_FLUSH, 0, unix.AT_FDCWD, "")
+}
+
+// Run answers permission events until ctx ends; then the group is closed,
+// which lets any open still waiting through.
+func (f *Fanotify) Run(ctx context.Context) error {
+	go func() {
+		<-ctx.Done()
+		f.file.Close()
+	}()
+	buf := make([]byte, 4096*int(unsafe.Sizeof(unix.FanotifyEventMetadata{})))
+	for {
+		n, err := f.file.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("read fanotify events: %w", err)
+		}
+		for off := 0; off+int(unsafe.Sizeof(unix.FanotifyEventMetadata{})) <= n; {
+			meta := (*unix.FanotifyEventMetadata)(unsafe.Pointer(&buf[off]))
+			if meta.Event_len == 0 || meta.Vers != unix.FANOTIFY_METADATA_VERSION {
+				return fmt.Errorf("fanotify event of version %d (want %d)", meta.Vers, unix.FANOTIFY_METADATA_VERSION)
+			}
+			switch {
+			case meta.Fd < 0:
+			case meta.Mask&unix.FAN_OPEN_EXEC_PERM != 0:
+				f.allowExec(meta.Fd, meta.Pid)
+			default:
+				go f.decide(meta.Fd, meta.Pid)
+			}
+			off += int(meta.Event_len)
+		}
+	}
+}
+
+// allowExec lets an exec's open through: execs are judged by their own
+// tier, on the program that ends up running. The plain open event the same
+// open raises next is let through too.
+func (f *Fanotify) allowExec(fd int32, pid int32) {
+	var st unix.Stat_t
+	if unix.Fstat(int(fd), &st) == nil {
+		f.mu.Lock()
+		f.execs[execOpen{pid, st.Dev, st.Ino}] = true
+		f.mu.Unlock()
+	}
+	f.respond(fd, true, "exec")
+	unix.Close(int(fd))
+}
+
+// execFollowUp reports, once, whether fd is the open of an exec just let through.
+func (f *Fanotify) execFollowUp(fd int32, pid int32) bool {
+	var st unix.Stat_t
+	if unix.Fstat(int(fd), &st) != nil {
+		return false
+	}
+	k := execOpen{pid, st.Dev, st.Ino}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.execs[k] {
+		return false
+	}
+	delete(f.execs, k)
+	return true
+}
+
+func (f *Fanotify) respond(fd int32, allow bool, label string) {
+	resp := uint32(unix.FAN_DENY)
+	if allow {
+		resp = unix.FAN_ALLOW
+	}
+	r := unix.FanotifyResponse{Fd: fd, Response: resp}
+	if _, err := f.file.Write((*[unsafe.Sizeof(r)]byte)(unsafe.Pointer(&r))[:]); err != nil && !errors.Is(err, os.ErrClosed) {
+		f.log.Error("answer a fanotify event", zap.Error(err))
+	}
+	f.m.decisions.WithLabelValues(label).Inc()
+}
+
+// decide answers one event exactly once: from the judge, or fail-open at
+// the deadline.
+func (f *Fanotify) decide(fd int32, pid int32) {
+	var once sync.Once
+	answer := func(allow bool, label string) {
+		once.Do(func() { f.respond(fd, allow, label) })
+	}
+	timer := time.AfterFunc(fanotifyDeadline, func() { answer(true, "timeout") })
+	defer func() {
+		timer.Stop()
+		unix.Close(int(fd))
+	}()
+	if f.execFollowUp(fd, pid) {
+		answer(true, "exec")
+		return
+	}
+	path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(fd)))
+	if err != nil {
+		answer(true, "timeout")
+		return
+	}
+	enforced, allowed := f.judge(pid, path)
+	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.String("path", path), zap.Bool("enforced", enforced), zap.Bool("allowed", allowed))
+	if !enforced || allowed {
+		answer(true, "allowed")
+		if enforced {
+			f.cacheAllow(fd)
+		}
+		return
+	}
+	answer(false, "denied")
+}
+
+// cacheAllow lets the next opens of an allowed file through in the kernel,
+// when the file is on a container's own overlay (an inode no other
+// container shares): an ignore mark, evictable so it pins nothing, and
+// cleared when the file is modified.
+func (f *Fanotify) cacheAllow(fd int32) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(fd), &st); err != nil || st.Type != unix.OVERLAYFS_SUPER_MAGIC {
+		return
+	}
+	_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_ADD|unix.FAN_MARK_IGNORED_MASK|unix.FAN_MARK_EVICTABLE,
+		unix.FAN_OPEN_PERM, int(fd), "")
+}
+
+// containerMounts lists the mount points of pid's mount namespace that
+// fanotify can judge, as the process sees them.
+func containerMounts(pid uint32) ([]string, error) {
+	fh, err := os.Open(filepath.Join("/proc", strconv.FormatUint(uint64(pid), 10), "mountinfo"))
+	if err != nil {
+		return nil, fmt.Errorf("container mounts: %w", err)
+	}
+	defer fh.Close()
+	var mounts []string
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fields := strings.Fields(pre)
+		if !ok || len(fields) < 5 {
+			continue
+		}
+		fstype, _, _ := strings.Cut(post, " ")
+		if pseudoFS[fstype] {
+			continue
+		}
+		mounts = append(mounts, fields[4])
+	}
+	return mounts, sc.Err()
+}
