@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/enforce"
@@ -27,8 +28,9 @@ func TestEnforceOnThisKernel(t *testing.T) {
 	ns := fmt.Sprintf("vigil-e2e-enforce-%d", os.Getpid())
 	scope := namespaceCgroup(t, ns)
 	d := containerdtest.Start(t)
-	busybox := containerdtest.BusyboxImage(t)
+	busybox, probe := containerdtest.BusyboxImage(t), containerdtest.ProbeImage(t)
 	d.Import(t, ns, busybox)
+	d.Import(t, ns, probe)
 	digest := busybox.ManifestDigest.String()
 
 	tools := t.TempDir()
@@ -122,6 +124,12 @@ func TestEnforceOnThisKernel(t *testing.T) {
 			t.Errorf("a connect from the host: %v", err)
 		} else {
 			conn.Close()
+		}
+	})
+	t.Run("another image's container is untouched", func(t *testing.T) {
+		other := d.Run(t, containerdtest.RunOptions{Image: probe, Namespace: ns, Args: []string{"/probe", "cgroup", "/dev/null"}})
+		if code := other.Wait(t, time.Minute); code != 0 {
+			t.Errorf("a container of an image with no enforced profile exited %d: %s", code, other.Output.String())
 		}
 	})
 
