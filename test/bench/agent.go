@@ -20,11 +20,13 @@ type condition struct {
 	name     string
 	command  string
 	baseline bool
-	start    func() (environment, error)
+	start    func(b *bench) (environment, error)
 }
 
 // environment is one started condition.
 type environment interface {
+	// prepare readies it for the loop child pid, before the loop starts.
+	prepare(pid int) error
 	sample() (sample, error)
 	// settle waits until the agent has accounted for what the workload did.
 	settle(before sample) (sample, error)
@@ -39,11 +41,12 @@ type sample struct {
 
 func noAgent() condition {
 	return condition{name: "no agent", command: "(nothing)", baseline: true,
-		start: func() (environment, error) { return nothing{}, nil }}
+		start: func(*bench) (environment, error) { return nothing{}, nil }}
 }
 
 type nothing struct{}
 
+func (nothing) prepare(int) error             { return nil }
 func (nothing) sample() (sample, error)       { return sample{}, nil }
 func (nothing) settle(sample) (sample, error) { return sample{}, nil }
 func (nothing) stop() error                   { return nil }
@@ -54,7 +57,7 @@ func traceAgent(bin string) condition {
 	return condition{
 		name:    "agent trace --json",
 		command: bin + " " + strings.Join(args, " ") + " >/dev/null",
-		start: func() (environment, error) {
+		start: func(*bench) (environment, error) {
 			addr, err := freeAddr()
 			if err != nil {
 				return nil, err
@@ -78,6 +81,8 @@ type runningAgent struct {
 	cmd     *exec.Cmd
 	metrics string
 }
+
+func (a *runningAgent) prepare(int) error { return nil }
 
 func (a *runningAgent) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)

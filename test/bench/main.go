@@ -7,10 +7,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/vigil-dev/vigil/pkg/cgroup"
 )
 
 // row is one line of the report.
@@ -28,9 +31,17 @@ type row struct {
 }
 
 func main() {
+	if os.Getenv(loopEnv) != "" {
+		if err := runLoop(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench loop:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	agent := flag.String("agent", "bin/vigil-agent", "the vigil-agent binary")
 	opens := flag.Int("opens", 1_000_000, "open+close iterations per run")
 	execs := flag.Int("execs", 2000, "fork+exec iterations per run")
+	connects := flag.Int("connects", 20_000, "connect iterations per run")
 	runs := flag.Int("runs", 3, "runs per condition; the median is reported")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
 	flag.Parse()
@@ -38,16 +49,19 @@ func main() {
 	if os.Geteuid() != 0 {
 		fail(fmt.Errorf("bench loads BPF programs: run it as root"))
 	}
-	runtime.LockOSThread()
-	workloads := []workload{openClose(*opens), forkExec(*execs)}
-	conditions := []condition{noAgent(), traceAgent(*agent)}
+	b, cleanup, err := newBench()
+	if err != nil {
+		fail(err)
+	}
+	defer cleanup()
+	conditions := []condition{noAgent(), traceAgent(*agent), enforcedAllowAll()}
 
 	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d runs\n\n", time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), *runs)
 	var rows []row
-	for _, w := range workloads {
+	for _, w := range workloads(*opens, *execs, *connects) {
 		var base float64
 		for _, c := range conditions {
-			r, err := measure(w, c, *runs)
+			r, err := b.measure(w, c, *runs)
 			if err != nil {
 				fail(fmt.Errorf("%s with %s: %w", w.name, c.name, err))
 			}
@@ -63,6 +77,63 @@ func main() {
 		fail(err)
 	}
 	fmt.Printf("\nrows written to %s\n", *out)
+}
+
+// newBench makes the cgroup and overlay layers the loop runs in, and the
+// loopback listener it connects to.
+func newBench() (*bench, func(), error) {
+	root, err := cgroup.Mountpoint()
+	if err != nil {
+		return nil, nil, err
+	}
+	cgDir := filepath.Join(root, fmt.Sprintf("vigil-bench-%d", os.Getpid()))
+	if err := os.Mkdir(cgDir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "vigil-bench-")
+	if err != nil {
+		os.Remove(cgDir)
+		return nil, nil, err
+	}
+	b := &bench{dir: dir}
+	cleanup := func() {
+		if b.cgroup != nil {
+			b.cgroup.Close()
+		}
+		if b.listener != nil {
+			b.listener.Close()
+		}
+		os.RemoveAll(dir)
+		for i := 0; i < 50 && os.Remove(cgDir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := prepareLayers(dir); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	if b.cgroup, err = os.Open(cgDir); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	if b.cgroupID, err = cgroup.ID(cgDir); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	if b.listener, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	go func() {
+		for {
+			c, err := b.listener.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return b, cleanup, nil
 }
 
 func printRow(r row) {

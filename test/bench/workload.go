@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// workload is a loop the child runs.
+type workload struct {
+	name    string
+	kind    string // open, exec, connect
+	ops     int
+	command string // how to reproduce it by hand
+}
+
+func workloads(opens, execs, connects int) []workload {
+	return []workload{
+		{"open+close", "open", opens, fmt.Sprintf("%d × open(O_RDONLY)+close of a file on an overlay", opens)},
+		{"fork+exec", "exec", execs, fmt.Sprintf("%d × fork+exec+wait of a static busybox true on an overlay", execs)},
+		{"connect", "connect", connects, fmt.Sprintf("%d × TCP connect+close to a loopback listener", connects)},
+	}
+}
+
+// bench is what every run shares: the cgroup and files the loop uses.
+type bench struct {
+	cgroup   *os.File // the bench cgroup's directory, for CLONE_INTO_CGROUP
+	cgroupID uint64
+	dir      string // overlay layers
+	listener net.Listener
+}
+
+// loop runs one workload in a child and reports the elapsed time; ready is
+// called with the child's pid before the loop starts.
+func (b *bench) loop(w workload, ready func(pid int) error) (time.Duration, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(self, w.kind, strconv.Itoa(w.ops), b.dir, b.listener.Addr().String())
+	cmd.Env = append(os.Environ(), loopEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(b.cgroup.Fd()), Cloneflags: syscall.CLONE_NEWNS}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer cmd.Wait()
+	out := bufio.NewReader(stdout)
+	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		cmd.Process.Kill()
+		return 0, fmt.Errorf("loop child: %q %v", line, err)
+	}
+	if err := ready(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		return 0, err
+	}
+	io.WriteString(stdin, "go\n")
+	line, err := out.ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("loop child ended without a result: %w", err)
+	}
+	ns, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+	return time.Duration(ns), err
+}
+
+// measure runs w under c runs times and reports the median run.
+func (b *bench) measure(w workload, c condition, runs int) (row, error) {
+	var results []row
+	for range runs {
+		env, err := c.start(b)
+		if err != nil {
+			return row{}, err
+		}
+		var before, after sample
+		elapsed, err := b.loop(w, func(pid int) error {
+			if err := env.prepare(pid); err != nil {
+				return err
+			}
+			before, err = env.sample()
+			return err
+		})
+		if err == nil {
+			after, err = env.settle(before)
+		}
+		if serr := env.stop(); err == nil {
+			err = serr
+		}
+		if err != nil {
+			return row{}, err
+		}
+		results = append(results, resultRow(w, c, elapsed, before, after))
+	}
+	sort.Slice(results, func(i, j int) bool { return results[i].NsPerOp < results[j].NsPerOp })
+	return results[len(results)/2], nil
+}
+
+func resultRow(w workload, c condition, elapsed time.Duration, before, after sample) row {
+	r := row{
+		Workload:  w.name,
+		Condition: c.name,
+		Ops:       w.ops,
+		NsPerOp:   float64(elapsed.Nanoseconds()) / float64(w.ops),
+		Events:    after.delivered - before.delivered,
+		Lost:      after.lost - before.lost,
+		Command:   c.command + "  # workload: " + w.command,
+	}
+	secs := elapsed.Seconds()
+	r.EventsPerS = float64(r.Events) / secs
+	r.AgentCPU = (after.cpu - before.cpu).Seconds() / secs
+	return r
+}
+
+// prepareLayers makes the overlay's lower layer: the file the open loop
+// opens and a static busybox for the exec loop.
+func prepareLayers(dir string) error {
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lower", "file"), []byte("x"), 0o644); err != nil {
+		return err
+	}
+	bin, err := exec.LookPath("busybox")
+	if err != nil {
+		return fmt.Errorf("the exec loop needs busybox-static: %w", err)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "lower", "busybox"), b, 0o755)
+}
