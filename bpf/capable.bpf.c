@@ -22,6 +22,18 @@ static __always_inline bool capability_allowed(struct task_struct *task, int cap
 	return allowed && (*allowed & (1ULL << cap));
 }
 
+/* known_capability: the container's profile allows cap: nothing to report. */
+static __always_inline bool known_capability(struct task_struct *task, int cap)
+{
+	struct scope_policy *pol = suppressed_policy(VIGIL_ENFORCE_CAPABILITY, task);
+	__u64 *allowed;
+
+	if (!pol || cap < 0 || cap > 63)
+		return false;
+	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
+	return allowed && (*allowed & (1ULL << cap));
+}
+
 SEC("tp_btf/cap_capable")
 int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *target_ns,
 	     const struct user_namespace *capable_ns, int cap, int ret)
@@ -38,6 +50,8 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 		killed = true;
 	}
 	if (!killed && !should_trace(task))
+		return 0;
+	if (!killed && known_capability(task, cap))
 		return 0;
 	fill_header(&ev.hdr, VIGIL_EVENT_CAPABILITY, task);
 	ev.cap = cap;

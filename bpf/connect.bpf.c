@@ -28,6 +28,31 @@ static __always_inline void read_socket(struct task_struct *task, int fd, struct
 	ev->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
 }
 
+/* known_destination: the container's profile allows this inet connect. */
+static __always_inline bool known_destination(struct task_struct *task, struct connect_event *ev)
+{
+	struct scope_policy *pol = suppressed_policy(VIGIL_ENFORCE_CONNECT, task);
+	struct net_rule_key key = {};
+
+	if (!pol || (ev->family != AF_INET && ev->family != AF_INET6) || !ev->protocol || ev->protocol > 255)
+		return false;
+	key.prefixlen = 64 + 128;
+	key.profile = pol->profile;
+	key.port = ev->port;
+	key.protocol = ev->protocol;
+	if (ev->family == AF_INET) {
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		__builtin_memcpy(&key.addr[12], ev->addr, 4);
+	} else {
+		__builtin_memcpy(key.addr, ev->addr, 16);
+	}
+	if (bpf_map_lookup_elem(&net_rules, &key))
+		return true;
+	key.port = 0;
+	return bpf_map_lookup_elem(&net_rules, &key) != NULL;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(trace_connect, struct pt_regs *regs, long ret)
 {
@@ -82,6 +107,8 @@ int BPF_PROG(trace_connect, struct pt_regs *regs, long ret)
 		break;
 	}
 	ev->path_len = plen;
+	if (!(ev->hdr.flags & VIGIL_F_DENIED) && known_destination(task, ev))
+		return 0;
 	emit(&rec, sizeof(rec.ev) + plen, VIGIL_EVENT_CONNECT);
 	return 0;
 }

@@ -4,12 +4,41 @@
 #include "lib/common.h"
 #include "lib/path.h"
 #include "lib/syscall.h"
-#include "lib/policy.h" /* take_denied */
+#include "lib/policy.h"
+#include "lib/match.h"
 
 #define AT_FDCWD -100
+#define O_ACCMODE 03
+#define O_RDONLY 00
 #define O_WRONLY 01
+#define O_RDWR 02
 #define O_CREAT 0100
 #define O_TRUNC 01000
+#define O_PATH 010000000
+#define EACCES 13
+#define EPERM 1
+
+/* access is the profile access bits an open asks for (pkg/policy's rule). */
+static __always_inline __u8 access(__u64 flags)
+{
+	__u64 acc = flags & O_ACCMODE;
+	__u8 a = 0;
+
+	if (acc == O_RDONLY || acc == O_RDWR)
+		a |= 1;
+	if (acc == O_WRONLY || acc == O_RDWR || (flags & (O_CREAT | O_TRUNC)))
+		a |= 2;
+	return a;
+}
+
+static __always_inline void known_key(struct known_open *k, struct scope_policy *pol, struct inode *inode, __u8 access)
+{
+	k->profile = pol->profile;
+	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	k->ino = BPF_CORE_READ(inode, i_ino);
+	k->generation = BPF_CORE_READ(inode, i_generation);
+	k->access = access;
+}
 
 /* relative_dir returns the directory a relative name passed with dirfd is resolved against. */
 static __always_inline const struct path *relative_dir(struct task_struct *task, int dirfd)
@@ -29,10 +58,17 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 	struct syscall sc;
 	struct scratch *s;
 	struct open_event *ev;
+	struct scope_policy *pol = NULL;
+	struct known_open known = {};
+	struct file *file = NULL;
+	const struct path *p = NULL;
 	const char *name = NULL;
 	int dirfd = AT_FDCWD;
+	__u64 flags = 0;
 	__u32 plen = 0, nlen = 0;
+	bool denied;
 	char *data;
+	__u8 acc;
 
 	decode_syscall(regs, &sc);
 	if (sc.nr > NR_OPENAT2)
@@ -40,6 +76,47 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 	task = bpf_get_current_task_btf();
 	if (!should_trace(task))
 		return 0;
+
+	switch (sc.nr) {
+	case NR_OPEN:
+		name = (const char *)sc.arg[0];
+		flags = sc.arg[1];
+		break;
+	case NR_CREAT:
+		name = (const char *)sc.arg[0];
+		flags = O_CREAT | O_WRONLY | O_TRUNC;
+		break;
+	case NR_OPENAT:
+		dirfd = sc.arg[0];
+		name = (const char *)sc.arg[1];
+		flags = sc.arg[2];
+		break;
+	default: /* openat2: flags are the first field of struct open_how */
+		dirfd = sc.arg[0];
+		name = (const char *)sc.arg[1];
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)sc.arg[2]);
+		break;
+	}
+	acc = access(flags);
+	denied = ret < 0 && take_denied(VIGIL_EVENT_OPEN);
+	if (ret >= 0)
+		file = fd_file(task, ret);
+
+	/* In a profiled container only news leaves the kernel, decided before
+	 * any work: a failed lookup or an O_PATH open is nothing a profile
+	 * judges; a file already allowed with this access (by inode) is known. */
+	if (!denied)
+		pol = suppressed_policy(VIGIL_ENFORCE_OPEN, task);
+	if (pol) {
+		if ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH))
+			return 0;
+		if (file) {
+			known_key(&known, pol, BPF_CORE_READ(file, f_inode), acc);
+			if (bpf_map_lookup_elem(&known_opens, &known))
+				return 0;
+		}
+	}
+
 	s = get_scratch();
 	if (!s)
 		return 0;
@@ -48,47 +125,21 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 	fill_header(&ev->hdr, VIGIL_EVENT_OPEN, task);
 	if (sc.compat)
 		ev->hdr.flags |= VIGIL_F_COMPAT_SYSCALL;
-	ev->ret = ret;
-	if (ret < 0 && take_denied(VIGIL_EVENT_OPEN))
+	if (denied)
 		ev->hdr.flags |= VIGIL_F_DENIED;
+	ev->ret = ret;
+	ev->open_flags = flags;
 	ev->ino = 0;
 	ev->dev = 0;
 
-	switch (sc.nr) {
-	case NR_OPEN:
-		name = (const char *)sc.arg[0];
-		ev->open_flags = sc.arg[1];
-		break;
-	case NR_CREAT:
-		name = (const char *)sc.arg[0];
-		ev->open_flags = O_CREAT | O_WRONLY | O_TRUNC;
-		break;
-	case NR_OPENAT:
-		dirfd = sc.arg[0];
-		name = (const char *)sc.arg[1];
-		ev->open_flags = sc.arg[2];
-		break;
-	default: /* openat2: flags are the first field of struct open_how */
-		dirfd = sc.arg[0];
-		name = (const char *)sc.arg[1];
-		ev->open_flags = 0;
-		bpf_probe_read_user(&ev->open_flags, sizeof(ev->open_flags), (void *)sc.arg[2]);
-		break;
-	}
-
 	/* One call site for the path walk: the verifier explores it once. */
-	const struct path *p = NULL;
-	if (ret >= 0) {
-		struct file *file = fd_file(task, ret);
+	if (file) {
+		struct inode *inode = BPF_CORE_READ(file, f_inode);
 
-		if (file) {
-			struct inode *inode = BPF_CORE_READ(file, f_inode);
-
-			ev->ino = BPF_CORE_READ(inode, i_ino);
-			ev->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-			p = &file->f_path;
-		}
-	} else {
+		ev->ino = BPF_CORE_READ(inode, i_ino);
+		ev->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		p = &file->f_path;
+	} else if (ret < 0) {
 		char first = 0;
 
 		ev->hdr.flags |= VIGIL_F_PATH_UNRESOLVED;
@@ -107,6 +158,13 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 	}
 	if (plen > VIGIL_PATH_MAX || nlen > VIGIL_PATH_MAX)
 		return 0;
+	if (pol && file && !(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
+	    path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_FILES, acc)) {
+		__u8 one = 1;
+
+		bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
+		return 0;
+	}
 	ev->path_len = plen;
 	ev->name_len = nlen;
 	emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN);

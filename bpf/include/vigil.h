@@ -58,7 +58,10 @@ enum vigil_enforce {
 /* What the kernel does for one container scope. */
 struct scope_policy {
 	__u32 profile; /* the compiled profile's id */
-	__u32 enforce; /* enum vigil_enforce */
+	__u32 enforce; /* enum vigil_enforce: hooks denied in the kernel */
+	/* enum vigil_enforce: hooks whose allowed events stay in the kernel —
+	 * only news (violations, learning data) reaches the ring buffer */
+	__u32 suppress;
 };
 
 /* How a path rule matches: the hash is of the canonical path (volatile

@@ -81,6 +81,17 @@ static __always_inline struct scope_policy *current_policy(void)
 	return scope ? bpf_map_lookup_elem(&scope_policies, scope) : NULL;
 }
 
+/* suppressed_policy is the current container's policy when allowed events
+ * of hook stay in the kernel and the task runs its workload, else NULL. */
+static __always_inline struct scope_policy *suppressed_policy(__u32 hook, struct task_struct *task)
+{
+	struct scope_policy *pol = current_policy();
+
+	if (!pol || !(pol->suppress & hook) || !task_contained(task))
+		return NULL;
+	return pol;
+}
+
 static __always_inline void count_enforced(__u32 type, bool killed)
 {
 	struct sensor_stats *st = get_stats();
@@ -93,6 +104,26 @@ static __always_inline void count_enforced(__u32 type, bool killed)
 	else
 		__sync_fetch_and_add(&st->denied[type], 1);
 }
+
+/* Files a profile allowed to be opened, by inode: the next open of the same
+ * file with the same access needs neither a path walk nor a match. Keyed by
+ * the compiled profile, so a new profile version starts afresh, and by the
+ * inode's generation, so a reused inode number is not taken for the file. */
+struct known_open {
+	__u32 profile;
+	__u32 dev;
+	__u64 ino;
+	__u32 generation;
+	__u8 access;
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 16);
+	__type(key, struct known_open);
+	__type(value, __u8);
+} known_opens SEC(".maps");
 
 /* Operations an enforcement program refused, by task, for the sensor's
  * system-call exit to flag its event (the refusal happens first). */

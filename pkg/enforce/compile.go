@@ -23,21 +23,33 @@ type compiled struct {
 	// widened lists entries the kernel enforces more loosely than the
 	// profile says (an operator should know).
 	widened []string
+	// exact: the kernel's rules for these hooks allow exactly what the
+	// profile does, so their allowed events may stay in the kernel (a
+	// widened rule would hide violations the profile reports).
+	exact sensor.Hooks
 }
 
 // compile turns a profile into kernel rules. Patterns the kernel matcher
 // cannot express exactly are widened, never narrowed: enforcement may allow
 // a little more than the profile, never deny what it allows.
 func compile(p *profile.Profile) compiled {
-	var c compiled
+	c := compiled{exact: sensor.HookCapability}
 	for _, e := range p.Spec.Executables {
 		c.addPath(sensor.ListExec, e.Path, 1)
 	}
+	widened := len(c.widened)
 	for _, e := range p.Spec.Files {
 		c.addPath(sensor.ListFiles, e.Path, uint8(e.Access))
 	}
+	if len(c.widened) == widened {
+		c.exact |= sensor.HookOpen
+	}
+	widened = len(c.widened)
 	for _, n := range p.Spec.Network {
 		c.addNet(n)
+	}
+	if len(c.widened) == widened {
+		c.exact |= sensor.HookConnect
 	}
 	for _, e := range p.Spec.Capabilities {
 		if e.Capability < 64 {

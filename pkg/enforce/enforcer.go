@@ -15,7 +15,7 @@ import (
 
 // Kernel is where compiled profiles go; *sensor.PolicyMaps is the real one.
 type Kernel interface {
-	SetScope(scope, profile uint32, hooks sensor.Hooks) error
+	SetScope(scope, profile uint32, enforce, suppress sensor.Hooks) error
 	DeleteScope(scope uint32) error
 	PutProfile(id uint32, paths []sensor.PathRule, nets []sensor.NetRule, caps uint64) error
 	DeleteProfile(id uint32, paths []sensor.PathRule, nets []sensor.NetRule) error
@@ -32,7 +32,12 @@ type Enforcer struct {
 	mu       sync.Mutex
 	nextID   uint32
 	profiles map[*profile.Profile]*loaded // compiled and in the kernel
-	scopes   map[uint32]*loaded           // scope → the profile it enforces
+	scopes   map[uint32]scopeState        // scope → its profile in the kernel
+}
+
+type scopeState struct {
+	l    *loaded
+	mode profile.Mode
 }
 
 type loaded struct {
@@ -49,43 +54,50 @@ func New(kernel Kernel, hooks sensor.Hooks, log *zap.Logger, reg prometheus.Regi
 		return nil, err
 	}
 	return &Enforcer{kernel: kernel, hooks: hooks, log: log, m: m,
-		profiles: map[*profile.Profile]*loaded{}, scopes: map[uint32]*loaded{}}, nil
+		profiles: map[*profile.Profile]*loaded{}, scopes: map[uint32]scopeState{}}, nil
 }
 
-// Apply makes the kernel enforce p on container c when mode is enforce, and
-// nothing on it otherwise. It is cheap when nothing changed. A new profile
-// version is loaded before the scope moves to it, and the old one unloaded
+// Apply points the kernel at p for container c: in enforce mode it denies
+// what p does not allow, in monitor and enforce modes what p allows stays in
+// the kernel (only news is reported); in learn mode, or without a profile,
+// the kernel does neither. It is cheap when nothing changed. A new profile
+// version is loaded before the scope moves to it and the old one unloaded
 // after: the container is never unenforced in between.
 func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.Profile) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cur := e.scopes[c.Scope]
-	if mode != profile.ModeEnforce || p == nil {
-		if cur == nil {
+	cur, has := e.scopes[c.Scope]
+	if (mode != profile.ModeEnforce && mode != profile.ModeMonitor) || p == nil {
+		if !has {
 			return nil
 		}
 		err := e.kernel.DeleteScope(c.Scope)
-		e.release(c.Scope, cur)
+		e.release(c.Scope, cur.l)
 		return err
 	}
-	if cur != nil && e.profiles[p] == cur {
+	if has && cur.mode == mode && e.profiles[p] == cur.l {
 		return nil
 	}
 	l, err := e.load(p)
 	if err != nil {
 		return err
 	}
-	if err := e.kernel.SetScope(c.Scope, l.id, e.hooks); err != nil {
+	var enforce sensor.Hooks
+	if mode == profile.ModeEnforce {
+		enforce = e.hooks
+	}
+	if err := e.kernel.SetScope(c.Scope, l.id, enforce, l.c.exact); err != nil {
 		return err
 	}
 	l.users++
-	if cur != nil {
-		e.release(c.Scope, cur)
+	if has {
+		e.release(c.Scope, cur.l)
 	}
-	e.scopes[c.Scope] = l
+	e.scopes[c.Scope] = scopeState{l: l, mode: mode}
 	e.m.scopes.Set(float64(len(e.scopes)))
-	e.log.Info("enforcing a profile on a container", zap.String("container", c.ID), zap.String("image", c.Image),
-		zap.String("digest", c.ImageDigest), zap.Int64("version", p.Metadata.Version), zap.Uint32("scope", c.Scope))
+	e.log.Info("container profile in the kernel", zap.String("container", c.ID), zap.String("image", c.Image),
+		zap.String("digest", c.ImageDigest), zap.String("mode", string(mode)), zap.Int64("version", p.Metadata.Version),
+		zap.Uint32("scope", c.Scope))
 	return nil
 }
 
@@ -93,19 +105,19 @@ func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.
 func (e *Enforcer) Enforcing(scope uint32) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.scopes[scope] != nil
+	return e.scopes[scope].mode == profile.ModeEnforce
 }
 
 // Forget stops enforcing on a scope whose containers are gone.
 func (e *Enforcer) Forget(scope uint32) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cur := e.scopes[scope]
-	if cur == nil {
+	cur, has := e.scopes[scope]
+	if !has {
 		return nil
 	}
 	err := e.kernel.DeleteScope(scope)
-	e.release(scope, cur)
+	e.release(scope, cur.l)
 	return err
 }
 
@@ -154,7 +166,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		scopes:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_containers", Help: "Container scopes the kernel enforces a profile on."}),
+		scopes:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_kernel_profiled_containers", Help: "Container scopes the kernel judges with a compiled profile (monitor or enforce)."}),
 		profiles: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_profiles", Help: "Profiles compiled into the kernel."}),
 		rules:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_rules", Help: "Path and network rules in the kernel's maps."}),
 	}

@@ -51,8 +51,8 @@ const (
 
 // Config says what a Sensor traces and how much it buffers.
 type Config struct {
-	// Types selects the hook families to load. Fork and exit events are
-	// always delivered: the process table needs them.
+	// Types selects the hook families to load. Exec, fork and exit events
+	// are always delivered: the process table needs them.
 	Types TypeSet
 	// ExcludeSelf leaves the calling process untraced, in the kernel.
 	ExcludeSelf bool

@@ -20,6 +20,7 @@ const (
 	connectMapCgroupFilter     = "cgroup_filter"
 	connectMapContainerScopes  = "container_scopes"
 	connectMapEvents           = "events"
+	connectMapKnownOpens       = "known_opens"
 	connectMapNetRules         = "net_rules"
 	connectMapOpsDenied        = "ops_denied"
 	connectMapPathRules        = "path_rules"
@@ -88,6 +89,7 @@ type connectMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -132,6 +134,7 @@ type connectMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -147,6 +150,7 @@ func (m *connectMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.KnownOpens,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -20,6 +20,7 @@ const (
 	execMapCgroupFilter     = "cgroup_filter"
 	execMapContainerScopes  = "container_scopes"
 	execMapEvents           = "events"
+	execMapKnownOpens       = "known_opens"
 	execMapNetRules         = "net_rules"
 	execMapOpsDenied        = "ops_denied"
 	execMapPathRules        = "path_rules"
@@ -88,6 +89,7 @@ type execMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -132,6 +134,7 @@ type execMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -147,6 +150,7 @@ func (m *execMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.KnownOpens,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -20,6 +20,7 @@ const (
 	guardMapCgroupFilter     = "cgroup_filter"
 	guardMapContainerScopes  = "container_scopes"
 	guardMapEvents           = "events"
+	guardMapKnownOpens       = "known_opens"
 	guardMapNetRules         = "net_rules"
 	guardMapOpsDenied        = "ops_denied"
 	guardMapPathRules        = "path_rules"
@@ -90,6 +91,7 @@ type guardMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -134,6 +136,7 @@ type guardMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -149,6 +152,7 @@ func (m *guardMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.KnownOpens,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -17,6 +17,10 @@ type family struct {
 	// optional: the sensor runs without it when the kernel lacks its hook
 	// (cap_capable is a tracepoint since Linux 6.x); Unavailable says why.
 	optional bool
+	// always: loaded whatever the types asked for. Exec and process keep
+	// the process table whole and record which tasks run a container's
+	// workload, which every decision in the kernel needs.
+	always bool
 }
 
 // guardFamily holds the cgroup connect programs that enforce profiles'
@@ -27,11 +31,10 @@ var guardFamily = family{name: "connect-guard", spec: loadGuard, optional: true}
 // not allow (tier 1); Config.LSM loads it.
 var lsmFamily = family{name: "lsm", spec: loadLsm}
 
-// families lists every hook family. The process family (fork, exit) is
-// always loaded: the process table that gives events their ancestry needs it.
+// families lists every hook family.
 var families = []family{
-	{name: "exec", types: []Type{TypeExec}, spec: loadExec},
-	{name: "process", types: []Type{TypeFork, TypeExit}, spec: loadProcess},
+	{name: "exec", types: []Type{TypeExec}, spec: loadExec, always: true},
+	{name: "process", types: []Type{TypeFork, TypeExit}, spec: loadProcess, always: true},
 	{name: "open", types: []Type{TypeOpen}, spec: loadOpen},
 	{name: "connect", types: []Type{TypeConnect}, spec: loadConnect},
 	{name: "capability", types: []Type{TypeCapability}, spec: loadCapable, optional: true},

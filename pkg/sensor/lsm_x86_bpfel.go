@@ -20,6 +20,7 @@ const (
 	lsmMapCgroupFilter     = "cgroup_filter"
 	lsmMapContainerScopes  = "container_scopes"
 	lsmMapEvents           = "events"
+	lsmMapKnownOpens       = "known_opens"
 	lsmMapNetRules         = "net_rules"
 	lsmMapOpsDenied        = "ops_denied"
 	lsmMapPathRules        = "path_rules"
@@ -94,6 +95,7 @@ type lsmMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -138,6 +140,7 @@ type lsmMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -153,6 +156,7 @@ func (m *lsmMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.KnownOpens,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -66,13 +66,14 @@ func (s *Sensor) Policy() *PolicyMaps {
 		caps: s.maps[recordMapCapRules], nets: s.maps[recordMapNetRules]}
 }
 
-// SetScope enforces profile on hooks for every container with this scope;
-// no hooks removes the scope.
-func (p *PolicyMaps) SetScope(scope, profile uint32, hooks Hooks) error {
-	if hooks == 0 {
+// SetScope points every container with this scope at a compiled profile:
+// enforce are the hooks denied in the kernel, suppress those whose allowed
+// events stay in the kernel. Neither removes the scope.
+func (p *PolicyMaps) SetScope(scope, profile uint32, enforce, suppress Hooks) error {
+	if enforce == 0 && suppress == 0 {
 		return p.DeleteScope(scope)
 	}
-	if err := p.scopes.Put(scope, recordScopePolicy{Profile: profile, Enforce: uint32(hooks)}); err != nil {
+	if err := p.scopes.Put(scope, recordScopePolicy{Profile: profile, Enforce: uint32(enforce), Suppress: uint32(suppress)}); err != nil {
 		return fmt.Errorf("enforce scope %d: %w", scope, err)
 	}
 	return nil

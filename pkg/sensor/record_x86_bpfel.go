@@ -77,6 +77,16 @@ type recordForkEvent struct {
 	_             [4]byte
 }
 
+type recordKnownOpen struct {
+	_          structs.HostLayout
+	Profile    uint32
+	Dev        uint32
+	Ino        uint64
+	Generation uint32
+	Access     uint8
+	Pad        [3]uint8
+}
+
 type recordNetRuleKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -109,9 +119,10 @@ type recordPathRuleKey struct {
 }
 
 type recordScopePolicy struct {
-	_       structs.HostLayout
-	Profile uint32
-	Enforce uint32
+	_        structs.HostLayout
+	Profile  uint32
+	Enforce  uint32
+	Suppress uint32
 }
 
 type recordScratch struct {
@@ -204,6 +215,7 @@ const (
 	recordMapCgroupFilter          = "cgroup_filter"
 	recordMapContainerScopes       = "container_scopes"
 	recordMapEvents                = "events"
+	recordMapKnownOpens            = "known_opens"
 	recordMapNetRules              = "net_rules"
 	recordMapOpsDenied             = "ops_denied"
 	recordMapPathRules             = "path_rules"
@@ -287,6 +299,7 @@ type recordMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -348,6 +361,7 @@ type recordMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -363,6 +377,7 @@ func (m *recordMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.KnownOpens,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -90,7 +90,7 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 		vars[recordVarSelfTgid] = uint32(os.Getpid())
 	}
 	for _, f := range families {
-		if f.name != "process" && !f.wanted(cfg.Types) {
+		if !f.always && !f.wanted(cfg.Types) {
 			continue
 		}
 		if err := s.load(f, vars, cfg.CgroupRoot); err != nil {

@@ -54,7 +54,7 @@ func main() {
 		fail(err)
 	}
 	defer cleanup()
-	conditions := []condition{noAgent(), traceAgent(*agent), enforcedAllowAll()}
+	conditions := []condition{noAgent(), traceAgent(*agent), enforcedAllowAll(), monitoredAllowAll()}
 
 	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d runs\n\n", time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), *runs)
 	var rows []row
