@@ -8,12 +8,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
-	"github.com/vigil-dev/vigil/pkg/containers"
-	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
@@ -25,23 +19,9 @@ import (
 // those the profile does not allow. Nothing outside the cgroup is judged.
 func TestKernelExecMatching(t *testing.T) {
 	testutil.RequireRoot(t)
-	cg := testutil.NewCgroup(t)
-	hostNS, err := process.HostMountNamespace("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := sensor.DefaultConfig()
-	cfg.Types = sensor.NewTypeSet(sensor.TypeExec)
-	cfg.CgroupFilter, cfg.Cgroups, cfg.HostMntNS = sensor.FilterInclude, []uint64{cg.ID}, hostNS
-	s, err := sensor.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	go func() {
-		for range s.Events() {
-		}
-	}()
+	k := newKernelFixture(t, sensor.HookExec, nil)
+	k.drain()
+	cg, s := k.cgroup, k.sensor
 
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
@@ -69,18 +49,7 @@ func TestKernelExecMatching(t *testing.T) {
 		{Path: dir + "/kids/*"},
 		{Path: dir + "/v/42/t"}, // a volatile name: any number matches, as learned
 	}
-	e, err := New(s.Policy(), sensor.HookExec, zaptest.NewLogger(t), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	const scope = 77
-	if err := s.Scopes().Set(cg.ID, scope); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Apply(&containers.Container{ID: "test", Scope: scope}, profile.ModeEnforce, p); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Forget(scope) })
+	k.apply(t, 77, profile.ModeEnforce, p)
 
 	for _, tc := range []struct {
 		path    string

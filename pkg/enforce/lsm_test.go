@@ -13,13 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
-	"github.com/vigil-dev/vigil/pkg/containers"
-	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
@@ -86,18 +81,9 @@ func TestLSMEnforcement(t *testing.T) {
 	if err := sensor.ProbeLSM(); err != nil {
 		t.Fatalf("the test VM must run BPF LSM programs: %v", err)
 	}
-	cg := testutil.NewCgroup(t)
-	hostNS, err := process.HostMountNamespace("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := sensor.DefaultConfig()
-	cfg.CgroupFilter, cfg.Cgroups, cfg.HostMntNS, cfg.LSM = sensor.FilterInclude, []uint64{cg.ID}, hostNS, true
-	s, err := sensor.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatalf("load the sensor with the LSM programs: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
+	k := newKernelFixture(t, sensor.HookExec|sensor.HookOpen|sensor.HookConnect|sensor.HookCapability,
+		func(cfg *sensor.Config) { cfg.LSM = true })
+	cg, s := k.cgroup, k.sensor
 	denied := make(chan sensor.Event, 64)
 	go func() {
 		for ev := range s.Events() {
@@ -141,17 +127,7 @@ func TestLSMEnforcement(t *testing.T) {
 		{Path: dir, Access: profile.AccessRead}}
 	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: unix.CAP_CHOWN}}
-	e, err := New(s.Policy(), sensor.HookExec|sensor.HookOpen|sensor.HookConnect|sensor.HookCapability, zaptest.NewLogger(t), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	const scope = 9
-	if err := s.Scopes().Set(cg.ID, scope); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Apply(&containers.Container{ID: "vm-test", Scope: scope}, profile.ModeEnforce, p); err != nil {
-		t.Fatal(err)
-	}
+	k.apply(t, 9, profile.ModeEnforce, p)
 
 	run := func(inside bool, bin string, action ...string) string {
 		cmd := exec.Command(bin, action...)

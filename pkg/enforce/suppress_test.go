@@ -7,12 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
-	"github.com/vigil-dev/vigil/pkg/containers"
-	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
@@ -23,24 +17,17 @@ import (
 // the kernel; an open outside the profile must.
 func TestKernelKeepsKnownOpens(t *testing.T) {
 	testutil.RequireRoot(t)
-	cg := testutil.NewCgroup(t)
-	hostNS, err := process.HostMountNamespace("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := sensor.DefaultConfig()
-	cfg.Types = sensor.NewTypeSet(sensor.TypeOpen)
-	cfg.CgroupFilter, cfg.Cgroups, cfg.HostMntNS = sensor.FilterInclude, []uint64{cg.ID}, hostNS
-	cfg.MaxLatency = 10 * time.Millisecond
-	s, err := sensor.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	k := newKernelFixture(t, 0, func(cfg *sensor.Config) {
+		cfg.Types = sensor.NewTypeSet(sensor.TypeOpen)
+		cfg.MaxLatency = 10 * time.Millisecond
+	})
+	cg, s := k.cgroup, k.sensor
 	opened := make(chan string, 1024)
 	go func() {
 		for ev := range s.Events() {
-			opened <- ev.Open.Path
+			if ev.Type == sensor.TypeOpen {
+				opened <- ev.Open.Path
+			}
 		}
 	}()
 
@@ -56,18 +43,7 @@ func TestKernelKeepsKnownOpens(t *testing.T) {
 	}
 	p := &profile.Profile{Metadata: profile.Metadata{Version: 1, Mode: profile.ModeMonitor}}
 	p.Spec.Files = []profile.FileEntry{{Path: known, Access: profile.AccessRead}}
-	e, err := New(s.Policy(), 0, zaptest.NewLogger(t), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	const scope = 3
-	if err := s.Scopes().Set(cg.ID, scope); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Apply(&containers.Container{ID: "monitored", Scope: scope}, profile.ModeMonitor, p); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Forget(scope) })
+	k.apply(t, 3, profile.ModeMonitor, p)
 
 	cmd := cg.Command("/bin/busybox", "cat", known, known, known, news, filepath.Join(dir, "missing"))
 	cmd.Args[0] = "busybox"
