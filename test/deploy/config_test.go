@@ -113,7 +113,7 @@ func TestAgentSettingsOnANode(t *testing.T) {
 			for what, p := range map[string]string{
 				"state-dir": cfg.StateDir + "/", "alerts-file": cfg.AlertsFile, "proc": cfg.ProcRoot + "/",
 				"containerd-socket": cfg.ContainerdSocket, "collector-cert": cfg.Collector.Cert,
-				"collector-key": cfg.Collector.Key, "collector-ca": cfg.Collector.CA,
+				"collector-key": cfg.Collector.Key, "collector-ca": cfg.Collector.CA, "pin-dir": cfg.PinDir + "/",
 			} {
 				if v, _ := mountFor(pod, c, p); v == nil {
 					t.Errorf("--%s %s is on no volume of the pod", what, p)
@@ -123,6 +123,9 @@ func TestAgentSettingsOnANode(t *testing.T) {
 				if v, _ := mountFor(pod, c, p); v == nil || v.Secret == nil || v.Secret.SecretName != "vigil-agent-tls" {
 					t.Errorf("--%s %s is not from the vigil-agent-tls Secret", what, p)
 				}
+			}
+			if v, _ := mountFor(pod, c, cfg.PinDir+"/"); v == nil || v.HostPath == nil || v.HostPath.Path != "/sys/fs/bpf" {
+				t.Errorf("--pin-dir %s is not on the host's bpffs", cfg.PinDir)
 			}
 			checkListenPort(t, "metrics-addr", rf.MetricsAddr, c, "metrics")
 			svc := o.services["vigil-collector"]

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -25,8 +26,8 @@ import (
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
-// waitTimeout bounds each wait of the in-container test.
-const waitTimeout = 20 * time.Second
+// testTimeout bounds the whole in-container test: every wait shares it.
+const testTimeout = 50 * time.Second
 
 // markerFile is what the workload reads: a path no other container opens.
 const markerFile = "/etc/vigil-deploy-marker"
@@ -43,7 +44,9 @@ const markerFile = "/etc/vigil-deploy-marker"
 // behaviour must come back as an alert naming its container and pod.
 func TestImagesRunAsDeployed(t *testing.T) {
 	testutil.RequireRoot(t)
+	deadline := time.Now().Add(testTimeout)
 	agentImage, collectorImage := loadImage(t, "vigil-agent"), loadImage(t, "vigil-collector")
+	bpffs := privateBPFFS(t) // before containerd: unmounted after the agent is gone
 	o := build(t, learningDir)
 	ds, agentContainer := agentDaemonSet(t, o)
 	dep, collectorContainer := collectorDeployment(t, o)
@@ -79,7 +82,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 			},
 		}),
 	})
-	waitHTTP(t, "the collector's /readyz", "http://"+httpAddr+"/readyz", collectorCtr)
+	waitHTTP(t, deadline, "the collector's /readyz", "http://"+httpAddr+"/readyz", collectorCtr)
 
 	nodeCert, nodeKey := pki.ClientFiles(testNodeName)
 	state, alerts := t.TempDir(), t.TempDir()
@@ -93,7 +96,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 			nodeName: testNodeName,
 			hostPaths: map[string]string{
 				"/run/containerd": d.Dir, "/var/lib/vigil": state, "/var/log/vigil": alerts,
-				"/proc": "/proc", "/sys/fs/cgroup": "/sys/fs/cgroup", "/sys/fs/bpf": hostDir(t, "/sys/fs/bpf"),
+				"/proc": "/proc", "/sys/fs/cgroup": "/sys/fs/cgroup", "/sys/fs/bpf": bpffs,
 				"/sys/kernel/btf": "/sys/kernel/btf", "/sys/kernel/tracing": "/sys/kernel/tracing",
 			},
 			volumes: map[string]string{
@@ -102,10 +105,10 @@ func TestImagesRunAsDeployed(t *testing.T) {
 			},
 		}),
 	})
-	waitHTTP(t, "the agent's /readyz", "http://"+metricsAddr+"/readyz", agentCtr)
-	waitHTTP(t, "the agent's /healthz", "http://"+metricsAddr+"/healthz", agentCtr)
+	waitHTTP(t, deadline, "the agent's /readyz", "http://"+metricsAddr+"/readyz", agentCtr)
+	waitHTTP(t, deadline, "the agent's /healthz", "http://"+metricsAddr+"/healthz", agentCtr)
 
-	checkHostSlice(t, "http://"+metricsAddr+"/metrics", agentCtr)
+	checkHostSlice(t, deadline, "http://"+metricsAddr+"/metrics", agentCtr)
 
 	workload := d.Run(t, containerdtest.RunOptions{
 		Image: busybox, Namespace: ns,
@@ -117,7 +120,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 	ctx := context.Background()
 	digest := busybox.ManifestDigest.String()
 	var learned *vigilv1.Profile
-	waitFor(t, "the workload's draft, with the marker file, at the collector", agentCtr, func() bool {
+	waitFor(t, deadline, "the workload's draft, with the marker file, at the collector", agentCtr, func() bool {
 		r, err := consumer.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: digest}})
 		if err != nil {
 			return false
@@ -145,7 +148,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 		t.Fatalf("promote to monitor: %v", err)
 	}
 	var alert *vigilv1.Alert
-	waitFor(t, "an alert for the workload's connect, at the collector", agentCtr, func() bool {
+	waitFor(t, deadline, "an alert for the workload's connect, at the collector", agentCtr, func() bool {
 		// Until the promoted profile reaches the agent, each connect is
 		// learned instead; one port per try keeps each new.
 		workload.Exec(t, "/bin/sh", "-c", "nc -w 1 127.0.0.1 9 </dev/null; true")
@@ -161,9 +164,54 @@ func TestImagesRunAsDeployed(t *testing.T) {
 		t.Errorf("alert %v: want node %s, container %s of pod shop/shop-7d4b9, image %s", alert, testNodeName, workload.ID, digest)
 	}
 	checkAlertsFile(t, filepath.Join(alerts, "alerts.jsonl"), workload.ID)
+	checkEnforced(t, deadline, consumer, digest, workload, agentCtr)
 	nodes, err := consumer.ListNodes(ctx, &vigilv1.ListNodesRequest{})
 	if err != nil || len(nodes.Nodes) != 1 || nodes.Nodes[0].Node != testNodeName {
 		t.Errorf("nodes at the collector: %v, %v; want %s alone", nodes, err, testNodeName)
+	}
+}
+
+// checkEnforced promotes the workload's image to enforce: with the tiers
+// the agent's capabilities allow, a connect outside the profile is refused
+// (the cgroup connect program, which needs CAP_NET_ADMIN) and a binary
+// outside it is killed at exec (bpf_send_signal); both come back as alerts.
+func checkEnforced(t *testing.T, deadline time.Time, consumer vigilv1.ConsumerServiceClient, digest string,
+	workload, agentCtr *containerdtest.Container) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := consumer.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: digest}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consumer.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: digest,
+		Mode: vigilv1.ProfileMode_PROFILE_MODE_ENFORCE, ExpectVersion: r.Profile.Version}); err != nil {
+		t.Fatalf("promote to enforce: %v", err)
+	}
+	if code, out := workload.Exec(t, "/bin/cp", "/bin/busybox", "/tmp/copied"); code != 0 {
+		t.Fatalf("cp: %d %s", code, out)
+	}
+	actions := map[vigilv1.Action]bool{}
+	waitFor(t, deadline, "the workload's connect refused and its new binary killed", agentCtr, func() bool {
+		// Allowed, and alerted on as in monitor mode, until the promoted
+		// profile reaches the agent.
+		workload.Exec(t, "/bin/sh", "-c", "nc -w 1 127.0.0.1 9 </dev/null")
+		workload.Exec(t, "/tmp/copied", "true")
+		r, err := consumer.ListAlerts(ctx, &vigilv1.ListAlertsRequest{})
+		if err != nil {
+			return false
+		}
+		for _, a := range r.Alerts {
+			if a.Container.GetId() == workload.ID {
+				actions[a.Action] = true
+			}
+		}
+		return actions[vigilv1.Action_ACTION_BLOCKED] && actions[vigilv1.Action_ACTION_KILLED]
+	})
+	if code, _ := workload.Exec(t, "/tmp/copied", "true"); code != 128+9 {
+		t.Errorf("the new binary exited %d, want killed (137)", code)
+	}
+	if code, out := workload.Exec(t, "/bin/sh", "-c", "nc -w 1 127.0.0.1 9 </dev/null"); !strings.Contains(out, "not permitted") {
+		t.Errorf("connect outside the profile: exit %d, %q; want it refused (EPERM)", code, out)
 	}
 }
 
@@ -171,10 +219,10 @@ func TestImagesRunAsDeployed(t *testing.T) {
 // node's daemons run in system.slice: the agent must resolve the cgroup on
 // demand (open_by_handle_at, which needs CAP_DAC_READ_SEARCH) and attribute
 // its events to the host, not count them unattributed.
-func checkHostSlice(t *testing.T, metricsURL string, agentCtr *containerdtest.Container) {
+func checkHostSlice(t *testing.T, deadline time.Time, metricsURL string, agentCtr *containerdtest.Container) {
 	t.Helper()
 	slice := testutil.NewCgroup(t)
-	waitFor(t, "an on-demand resolution of a host cgroup", agentCtr, func() bool {
+	waitFor(t, deadline, "an on-demand resolution of a host cgroup", agentCtr, func() bool {
 		if out, err := slice.Command("/bin/sh", "-c", "cat /etc/hostname").CombinedOutput(); err != nil {
 			t.Fatalf("process in a host cgroup: %v: %s", err, out)
 		}
@@ -228,13 +276,21 @@ func checkAlertsFile(t *testing.T, file, containerID string) {
 	t.Errorf("no alert of container %s in %s:\n%s", containerID, file, data)
 }
 
-// hostDir returns dir, after checking it exists on this machine (bpffs is
-// not mounted everywhere; the DaemonSet needs the directory only).
-func hostDir(t *testing.T, dir string) string {
+// privateBPFFS mounts a bpffs of the test's own, standing in for the
+// host's /sys/fs/bpf: the agent's pinned enforcement must neither meet nor
+// release that of another agent on this machine. Unmounting it at cleanup
+// drops the pins and detaches what they held.
+func privateBPFFS(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("host path %s: %v", dir, err)
+	dir := t.TempDir()
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		t.Fatalf("mount bpffs: %v", err)
 	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount bpffs: %v", err)
+		}
+	})
 	return dir
 }
 
@@ -268,9 +324,9 @@ func readFiles(t *testing.T, dir string, names ...string) map[string][]byte {
 
 // waitHTTP waits for url to answer 200, failing with the container's
 // output if it does not (or the container stops).
-func waitHTTP(t *testing.T, what, url string, c *containerdtest.Container) {
+func waitHTTP(t *testing.T, deadline time.Time, what, url string, c *containerdtest.Container) {
 	t.Helper()
-	waitFor(t, what, c, func() bool {
+	waitFor(t, deadline, what, c, func() bool {
 		resp, err := http.Get(url)
 		if err != nil {
 			return false
@@ -280,11 +336,10 @@ func waitHTTP(t *testing.T, what, url string, c *containerdtest.Container) {
 	})
 }
 
-// waitFor polls cond until it holds, failing after waitTimeout with the
-// output of the container the wait depends on.
-func waitFor(t *testing.T, what string, c *containerdtest.Container, cond func() bool) {
+// waitFor polls cond until it holds, failing at deadline with the output of
+// the container the wait depends on.
+func waitFor(t *testing.T, deadline time.Time, what string, c *containerdtest.Container, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s; output of %s:\n%s", what, c.ID, c.Output.String())

@@ -14,11 +14,12 @@ import (
 )
 
 // agentCapabilities is the agent's whole capability set, measured (see
-// deploy/daemonset/README.md, "Capabilities"): loading and attaching the
-// tp_btf programs and the ring buffer (BPF, PERFMON), reading other
-// processes' /proc/<pid>/ns and exe (SYS_PTRACE), and resolving a cgroup id
-// with open_by_handle_at (DAC_READ_SEARCH).
-var agentCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH"}
+// deploy/daemonset/README.md, "The agent's privileges"): loading and
+// attaching the tp_btf and LSM programs and the ring buffer (BPF, PERFMON),
+// reading other processes' /proc/<pid>/ns and exe (SYS_PTRACE), resolving a
+// cgroup id with open_by_handle_at (DAC_READ_SEARCH), and the cgroup connect
+// programs of the connect enforcement tier (NET_ADMIN).
+var agentCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH", "NET_ADMIN"}
 
 // The host paths the agent reads, and where the DaemonSet mounts them.
 var agentHostPaths = map[string]string{
@@ -103,7 +104,7 @@ func TestAgentSecurity(t *testing.T) {
 				t.Errorf("adds %v, want exactly %v", sc.Capabilities.Add, agentCapabilities)
 			}
 			if slices.Contains(sc.Capabilities.Add, "SYS_ADMIN") {
-				t.Error("SYS_ADMIN: no mechanism of this agent version needs it")
+				t.Error("SYS_ADMIN: no mechanism of this agent version needs it on a node with bpffs")
 			}
 			checkProbes(t, c, "metrics", 9700)
 			checkResources(t, c)
