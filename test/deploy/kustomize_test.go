@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -46,20 +47,24 @@ func repoRoot(t testing.TB) string {
 
 // strictDecoder decodes the kinds deploy/daemonset uses into their
 // k8s.io/api types, failing on an unknown or duplicated field.
-var strictDecoder = func() runtime.Decoder {
+var strictDecoder = sync.OnceValues(func() (runtime.Decoder, error) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme} {
 		if err := add(scheme); err != nil {
-			panic(err) // a static scheme registration: cannot fail
+			return nil, err
 		}
 	}
 	return json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme, scheme,
-		json.SerializerOptions{Yaml: true, Strict: true})
-}()
+		json.SerializerOptions{Yaml: true, Strict: true}), nil
+})
 
 // decodeStrict decodes one YAML document into its typed object.
 func decodeStrict(doc []byte) (runtime.Object, error) {
-	obj, _, err := strictDecoder.Decode(doc, nil, nil)
+	d, err := strictDecoder()
+	if err != nil {
+		return nil, fmt.Errorf("scheme: %w", err)
+	}
+	obj, _, err := d.Decode(doc, nil, nil)
 	return obj, err
 }
 
