@@ -21,6 +21,10 @@ import (
 // programs of the connect enforcement tier (NET_ADMIN).
 var agentCapabilities = []corev1.Capability{"BPF", "PERFMON", "SYS_PTRACE", "DAC_READ_SEARCH", "NET_ADMIN"}
 
+// enforceCapabilities adds, in the enforce overlay only, SYS_ADMIN for the
+// fanotify listener that enforces file opens on nodes without BPF LSM.
+var enforceCapabilities = append(slices.Clone(agentCapabilities), "SYS_ADMIN")
+
 // The host paths the agent reads, and where the DaemonSet mounts them.
 var agentHostPaths = map[string]string{
 	"/run/containerd":     "/run/containerd",
@@ -91,20 +95,24 @@ func TestAgentSecurity(t *testing.T) {
 			if sc.Privileged != nil && *sc.Privileged {
 				t.Error("privileged")
 			}
-			if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-				t.Error("allowPrivilegeEscalation is not false")
+			want := agentCapabilities
+			if dir == enforceDir {
+				want = enforceCapabilities
+			}
+			if !slices.Equal(sc.Capabilities.Add, want) {
+				t.Errorf("adds %v, want exactly %v", sc.Capabilities.Add, want)
+			}
+			// The API server refuses SYS_ADMIN with allowPrivilegeEscalation
+			// false (ValidateSecurityContext); without it, false is required.
+			sysAdmin := slices.Contains(sc.Capabilities.Add, "SYS_ADMIN")
+			if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation != sysAdmin {
+				t.Errorf("allowPrivilegeEscalation %v with SYS_ADMIN %v", sc.AllowPrivilegeEscalation, sysAdmin)
 			}
 			if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 				t.Error("root filesystem is writable")
 			}
 			if !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
 				t.Errorf("drops %v, want ALL", sc.Capabilities.Drop)
-			}
-			if !slices.Equal(sc.Capabilities.Add, agentCapabilities) {
-				t.Errorf("adds %v, want exactly %v", sc.Capabilities.Add, agentCapabilities)
-			}
-			if slices.Contains(sc.Capabilities.Add, "SYS_ADMIN") {
-				t.Error("SYS_ADMIN: no mechanism of this agent version needs it on a node with bpffs")
 			}
 			checkProbes(t, c, "metrics", 9700)
 			checkResources(t, c)
