@@ -10,7 +10,7 @@ RUN_ARGS  ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build generate generate-check test vmtest bench run lint deps
+.PHONY: all build generate generate-check test vmtest bench run lint deps image
 
 all: build
 
@@ -31,7 +31,14 @@ generate-check: generate
 		git status --porcelain; git diff --stat; exit 1; \
 	fi
 
-test:
+# The agent and collector images of the Dockerfile, built with buildah into
+# OCI archives in bin/images (deploy/image/build.sh says how, without a
+# registry). test/deploy runs them in a real containerd.
+image:
+	test/deps.sh image
+	VERSION=$(VERSION) deploy/image/build.sh
+
+test: image
 	test/deps.sh test vm
 	VIGIL_ROOT_TESTS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 

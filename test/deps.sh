@@ -4,13 +4,16 @@
 #   test/deps.sh test       what `make test` needs (runtime of the tests)
 #   test/deps.sh generate   what `make generate` needs (clang, bpftool, protoc)
 #   test/deps.sh vm         what the test VM needs (test/vm; `make test` and `make vmtest`)
+#   test/deps.sh image      what `make image` needs (buildah, and what the
+#                           stand-in Go build image is assembled from)
 set -euo pipefail
 
 declare -A want=(
-	[test]="containerd runc busybox-static postgresql patch"
+	[test]="containerd runc busybox-static postgresql patch buildah ca-certificates"
 	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler libprotobuf-dev"
 	[bench]="containerd runc busybox-static"
 	[vm]="qemu-system-x86 busybox-static kmod xz-utils"
+	[image]="buildah busybox-static ca-certificates"
 )
 
 pkgs=()

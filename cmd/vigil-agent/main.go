@@ -24,9 +24,12 @@ func main() {
 
 // globalOptions are the flags every subcommand shares.
 type globalOptions struct {
-	logLevel  string
-	logFormat string
+	log cliflags.LogFlags
 }
+
+// defaultLogFormat is the agent's --log-format unless told otherwise: text
+// for a person at a terminal (the DaemonSet's config asks for json).
+const defaultLogFormat = "console"
 
 func newRootCommand() *cobra.Command {
 	var g globalOptions
@@ -36,8 +39,7 @@ func newRootCommand() *cobra.Command {
 		Version:      buildinfo.Version,
 		SilenceUsage: true,
 	}
-	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "console", "log format on stderr: console or json")
+	g.log.Register(root.PersistentFlags(), defaultLogFormat)
 	root.AddCommand(newTraceCommand(&g), newRunCommand(&g), newProfilesCommand(), newStatusCommand(), newUnpinCommand())
 	return root
 }
@@ -45,5 +47,5 @@ func newRootCommand() *cobra.Command {
 // logger builds the logger the flags ask for; logs go to stderr so that
 // stdout carries only a command's real output.
 func (g *globalOptions) logger() (*zap.Logger, error) {
-	return cliflags.NewLogger(g.logLevel, g.logFormat)
+	return g.log.Logger()
 }

@@ -43,6 +43,23 @@ func AnnotateEnv(fs *pflag.FlagSet, prefix string) {
 	})
 }
 
+// LogFlags are the logging settings every vigil command has.
+type LogFlags struct {
+	Level, Format string
+}
+
+// Register adds --log-level (default info) and --log-format (default
+// defaultFormat) to fs.
+func (l *LogFlags) Register(fs *pflag.FlagSet, defaultFormat string) {
+	fs.StringVar(&l.Level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&l.Format, "log-format", defaultFormat, "log format on stderr: json or console")
+}
+
+// Logger builds the logger the flags ask for.
+func (l *LogFlags) Logger() (*zap.Logger, error) {
+	return NewLogger(l.Level, l.Format)
+}
+
 // NewLogger builds a zap logger writing JSON (or console text) to stderr.
 func NewLogger(level, format string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)

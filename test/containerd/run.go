@@ -39,6 +39,9 @@ type RunOptions struct {
 	Labels map[string]string
 	// Binds maps host directories to paths in the container (read-write).
 	Binds map[string]string
+	// SpecOpts are applied last, after the image's config, Binds and Args:
+	// host namespaces, capabilities, mounts and the like.
+	SpecOpts []oci.SpecOpts
 }
 
 // CRILabels are the labels the CRI plugin puts on a Kubernetes container.
@@ -98,6 +101,7 @@ func (d *Daemon) Create(t testing.TB, opts RunOptions) *Container {
 	if len(opts.Args) > 0 {
 		specOpts = append(specOpts, oci.WithProcessArgs(opts.Args...))
 	}
+	specOpts = append(specOpts, opts.SpecOpts...)
 	ctr, err := cl.NewContainer(octx, opts.ID,
 		client.WithImage(img),
 		client.WithNewSnapshot(opts.ID+"-snapshot", img),

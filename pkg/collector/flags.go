@@ -1,0 +1,137 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/vigil-dev/vigil/pkg/cliflags"
+	"github.com/vigil-dev/vigil/pkg/store"
+)
+
+// The names of the collector's settings: its flags, the keys of its config
+// file, and (as VIGIL_COLLECTOR_<NAME>) its environment variables. Errors
+// about a setting name it by these.
+const (
+	flagListen          = "listen"
+	flagHTTPListen      = "http-listen"
+	flagTLSCert         = "tls-cert"
+	flagTLSKey          = "tls-key"
+	flagClientCA        = "client-ca"
+	flagStore           = "store"
+	flagRetentionAge    = "retention-age"
+	flagRetentionBytes  = "retention-bytes"
+	flagPruneEvery      = "prune-every"
+	flagJSONLinesFile   = "jsonl-file"
+	flagWebhookURL      = "webhook-url"
+	flagSinkQueue       = "sink-queue"
+	flagSubscriberQueue = "subscriber-queue"
+	flagMaxMessageBytes = "max-message-bytes"
+	flagShutdownGrace   = "shutdown-grace"
+)
+
+// DefaultConfig is a collector on :7443 (gRPC) and :7080 (HTTP) with its
+// certificates in /etc/vigil/certs and an embedded SQLite store.
+func DefaultConfig() Config {
+	return Config{
+		Listen:          ":7443",
+		HTTPListen:      ":7080",
+		TLSCert:         "/etc/vigil/certs/server.pem",
+		TLSKey:          "/etc/vigil/certs/server-key.pem",
+		ClientCA:        "/etc/vigil/certs/ca.pem",
+		Store:           "sqlite:/var/lib/vigil/collector.db",
+		Retention:       store.Retention{MaxAge: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
+		PruneEvery:      time.Minute,
+		SinkQueue:       1024,
+		SubscriberQueue: 1024,
+		MaxMessageBytes: 4 << 20,
+		ShutdownGrace:   10 * time.Second,
+	}
+}
+
+// Flags are vigil-collector's settings, as flags. They live here, not in the
+// command, so that the shipped configuration files (deploy/config, the
+// collector's ConfigMap) can be checked against the real flag set: a config
+// file's keys are these flags' names.
+type Flags struct {
+	Config Config
+	// ConfigFile is the YAML file of settings (--config).
+	ConfigFile string
+	Log        cliflags.LogFlags
+}
+
+// NewFlags returns the defaults.
+func NewFlags() *Flags {
+	return &Flags{Config: DefaultConfig()}
+}
+
+// Register adds every setting to fs.
+func (f *Flags) Register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.ConfigFile, "config", "", "YAML file of settings, keys named as these flags")
+	registerConfig(fs, &f.Config)
+	f.Log.Register(fs, "json")
+}
+
+func registerConfig(fs *pflag.FlagSet, c *Config) {
+	fs.StringVar(&c.Listen, flagListen, c.Listen, "gRPC (mTLS) listen address for agents and consumers")
+	fs.StringVar(&c.HTTPListen, flagHTTPListen, c.HTTPListen, "plain HTTP listen address for /metrics, /healthz and /readyz")
+	fs.StringVar(&c.TLSCert, flagTLSCert, c.TLSCert, "server certificate (PEM)")
+	fs.StringVar(&c.TLSKey, flagTLSKey, c.TLSKey, "server private key (PEM)")
+	fs.StringVar(&c.ClientCA, flagClientCA, c.ClientCA, "CA that signs agent and consumer certificates (PEM)")
+	fs.StringVar(&c.Store, flagStore, c.Store, "store: sqlite:PATH (embedded) or postgres://user@host/db")
+	fs.DurationVar(&c.Retention.MaxAge, flagRetentionAge, c.Retention.MaxAge, "delete alerts received longer ago than this (0: keep)")
+	fs.Int64Var(&c.Retention.MaxBytes, flagRetentionBytes, c.Retention.MaxBytes, "keep at most this many bytes of alerts, deleting the oldest (0: no cap)")
+	fs.DurationVar(&c.PruneEvery, flagPruneEvery, c.PruneEvery, "how often retention runs")
+	fs.StringVar(&c.JSONLinesFile, flagJSONLinesFile, c.JSONLinesFile, "append every alert to this file as JSON lines")
+	fs.StringVar(&c.WebhookURL, flagWebhookURL, c.WebhookURL, "POST every alert as Falco output JSON to this URL (e.g. Falcosidekick)")
+	fs.IntVar(&c.SinkQueue, flagSinkQueue, c.SinkQueue, "alerts each sink may have waiting before it drops")
+	fs.IntVar(&c.SubscriberQueue, flagSubscriberQueue, c.SubscriberQueue, "alerts each live subscriber may have waiting before it drops")
+	fs.IntVar(&c.MaxMessageBytes, flagMaxMessageBytes, c.MaxMessageBytes, "largest gRPC message accepted")
+	fs.DurationVar(&c.ShutdownGrace, flagShutdownGrace, c.ShutdownGrace, "how long shutdown waits for in-flight calls")
+}
+
+// Validate checks what a typo in a config file would make fail later, or
+// silently replace with a default, naming each bad setting.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+	for _, s := range []struct{ name, v string }{{flagListen, c.Listen}, {flagHTTPListen, c.HTTPListen},
+		{flagTLSCert, c.TLSCert}, {flagTLSKey, c.TLSKey}, {flagClientCA, c.ClientCA}, {flagStore, c.Store}} {
+		if s.v == "" {
+			bad(s.name, "must not be empty")
+		}
+	}
+	if c.Retention.MaxAge < 0 {
+		bad(flagRetentionAge, "must not be negative, got %v", c.Retention.MaxAge)
+	}
+	if c.Retention.MaxBytes < 0 {
+		bad(flagRetentionBytes, "must not be negative, got %d", c.Retention.MaxBytes)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{flagPruneEvery, c.PruneEvery}, {flagShutdownGrace, c.ShutdownGrace}} {
+		if d.v <= 0 {
+			bad(d.name, "must be positive, got %v", d.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{flagSinkQueue, c.SinkQueue}, {flagSubscriberQueue, c.SubscriberQueue}, {flagMaxMessageBytes, c.MaxMessageBytes}} {
+		if n.v <= 0 {
+			bad(n.name, "must be positive, got %d", n.v)
+		}
+	}
+	if c.WebhookURL != "" {
+		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(flagWebhookURL, "want an http:// or https:// URL, got %q", c.WebhookURL)
+		}
+	}
+	return errors.Join(errs...)
+}

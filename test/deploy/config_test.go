@@ -1,0 +1,316 @@
+package deploy
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vigil-dev/vigil/pkg/agent"
+	"github.com/vigil-dev/vigil/pkg/cliflags"
+	"github.com/vigil-dev/vigil/pkg/collector"
+)
+
+// The commands' environment prefixes (cmd/vigil-agent, cmd/vigil-collector).
+const (
+	agentEnvPrefix     = "VIGIL_AGENT"
+	collectorEnvPrefix = "VIGIL_COLLECTOR"
+)
+
+// testNodeName stands in for the downward API's spec.nodeName.
+const testNodeName = "aks-nodepool1-12345678-vmss000000"
+
+// agentFlags is `vigil-agent run`'s flag set as the command builds it: the
+// run flags and the root command's persistent log flags.
+func agentFlags() (*pflag.FlagSet, *agent.RunFlags) {
+	fs := pflag.NewFlagSet("vigil-agent run", pflag.ContinueOnError)
+	rf := agent.NewRunFlags("")
+	rf.Register(fs)
+	var logFlags cliflags.LogFlags
+	logFlags.Register(fs, "console")
+	return fs, rf
+}
+
+func collectorFlags() (*pflag.FlagSet, *collector.Flags) {
+	fs := pflag.NewFlagSet("vigil-collector", pflag.ContinueOnError)
+	f := collector.NewFlags()
+	f.Register(fs)
+	return fs, f
+}
+
+// TestExampleConfigsAreValid loads deploy/config's examples with the real
+// flag sets and validates the result: every key is a flag, every value
+// parses.
+func TestExampleConfigsAreValid(t *testing.T) {
+	root := repoRoot(t)
+	fs, rf := agentFlags()
+	if err := cliflags.LoadFile(fs, filepath.Join(root, "deploy/config/agent.example.yaml")); err != nil {
+		t.Fatalf("agent example: %v", err)
+	}
+	cfg, err := rf.AgentConfig()
+	if err != nil {
+		t.Fatalf("agent example: %v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("agent example: %v", err)
+	}
+	if cfg.Modes.Namespaces["kube-system"] != "monitor" || cfg.Node != "worker-1" {
+		t.Errorf("agent example read as %+v", cfg)
+	}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" && !f.Changed {
+			t.Errorf("agent example does not show --%s", f.Name)
+		}
+	})
+
+	cfs, cf := collectorFlags()
+	if err := cliflags.LoadFile(cfs, filepath.Join(root, "deploy/config/collector.example.yaml")); err != nil {
+		t.Fatalf("collector example: %v", err)
+	}
+	if err := cf.Config.Validate(); err != nil {
+		t.Errorf("collector example: %v", err)
+	}
+	cfs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" && !f.Changed {
+			t.Errorf("collector example does not show --%s", f.Name)
+		}
+	})
+}
+
+// TestAgentSettingsOnANode settles the agent's settings the way
+// `vigil-agent run` does on a node — its arguments, then its environment
+// (downward API and $(VAR) references resolved as the kubelet does), then
+// the ConfigMap's file — with the real flag set, and checks the result
+// against the rest of the manifests.
+func TestAgentSettingsOnANode(t *testing.T) {
+	for dir, mode := range map[string]string{baseDir: "learn", learningDir: "learn", enforceDir: "monitor"} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			o := build(t, dir)
+			ds, c := agentDaemonSet(t, o)
+			if len(c.Args) == 0 || c.Args[0] != "run" {
+				t.Fatalf("args %q do not start the run command", c.Args)
+			}
+			fs, rf := agentFlags()
+			settle(t, fs, o, &ds.Spec.Template.Spec, c, c.Args[1:], agentEnvPrefix)
+			cfg, err := rf.AgentConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("the agent would refuse its settings: %v", err)
+			}
+			if cfg.Node != testNodeName || string(cfg.Modes.Default) != mode {
+				t.Errorf("node %q, default mode %q; want %q, %q", cfg.Node, cfg.Modes.Default, testNodeName, mode)
+			}
+			pod := &ds.Spec.Template.Spec
+			for what, p := range map[string]string{
+				"state-dir": cfg.StateDir + "/", "alerts-file": cfg.AlertsFile, "proc": cfg.ProcRoot + "/",
+				"containerd-socket": cfg.ContainerdSocket, "collector-cert": cfg.Collector.Cert,
+				"collector-key": cfg.Collector.Key, "collector-ca": cfg.Collector.CA, "pin-dir": cfg.PinDir + "/",
+			} {
+				if v, _ := mountFor(pod, c, p); v == nil {
+					t.Errorf("--%s %s is on no volume of the pod", what, p)
+				}
+			}
+			for what, p := range map[string]string{"collector-cert": cfg.Collector.Cert, "collector-key": cfg.Collector.Key, "collector-ca": cfg.Collector.CA} {
+				if v, _ := mountFor(pod, c, p); v == nil || v.Secret == nil || v.Secret.SecretName != "vigil-agent-tls" {
+					t.Errorf("--%s %s is not from the vigil-agent-tls Secret", what, p)
+				}
+			}
+			if v, _ := mountFor(pod, c, cfg.PinDir+"/"); v == nil || v.HostPath == nil || v.HostPath.Path != "/sys/fs/bpf" {
+				t.Errorf("--pin-dir %s is not on the host's bpffs", cfg.PinDir)
+			}
+			checkListenPort(t, "metrics-addr", rf.MetricsAddr, c, "metrics")
+			svc := o.services["vigil-collector"]
+			host, port, err := net.SplitHostPort(cfg.Collector.Address)
+			if err != nil || host != svc.Name+"."+svc.Namespace+".svc" || port != fmt.Sprint(servicePort(t, svc, "grpc")) {
+				t.Errorf("--collector %s is not the collector Service's gRPC port", cfg.Collector.Address)
+			}
+			if cfg.Collector.ServerName != host {
+				t.Errorf("--collector-server-name %q, want %q", cfg.Collector.ServerName, host)
+			}
+		})
+	}
+}
+
+// TestCollectorSettingsInItsPod does the same for the collector.
+func TestCollectorSettingsInItsPod(t *testing.T) {
+	for _, dir := range kustomizations {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			o := build(t, dir)
+			d, c := collectorDeployment(t, o)
+			fs, f := collectorFlags()
+			settle(t, fs, o, &d.Spec.Template.Spec, c, c.Args, collectorEnvPrefix)
+			cfg := f.Config
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("the collector would refuse its settings: %v", err)
+			}
+			pod := &d.Spec.Template.Spec
+			db, ok := strings.CutPrefix(cfg.Store, "sqlite:")
+			if !ok {
+				t.Fatalf("--store %s is not the embedded store", cfg.Store)
+			}
+			if v, _ := mountFor(pod, c, db); v == nil || v.PersistentVolumeClaim == nil ||
+				o.claims[v.PersistentVolumeClaim.ClaimName] == nil {
+				t.Errorf("--store %s is not on the PersistentVolumeClaim", db)
+			}
+			for what, p := range map[string]string{"tls-cert": cfg.TLSCert, "tls-key": cfg.TLSKey, "client-ca": cfg.ClientCA} {
+				if v, _ := mountFor(pod, c, p); v == nil || v.Secret == nil || v.Secret.SecretName != "vigil-collector-tls" {
+					t.Errorf("--%s %s is not from the vigil-collector-tls Secret", what, p)
+				}
+			}
+			checkListenPort(t, "listen", cfg.Listen, c, "grpc")
+			checkListenPort(t, "http-listen", cfg.HTTPListen, c, "http")
+		})
+	}
+}
+
+// settle applies a container's arguments, environment and --config file to
+// fs as the command does: flags, then VIGIL_*_ variables (each must name a
+// flag: an unknown one would be ignored silently), then the file.
+func settle(t *testing.T, fs *pflag.FlagSet, o *objects, pod *corev1.PodSpec, c *corev1.Container, args []string, prefix string) {
+	t.Helper()
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("arguments %q: %v", args, err)
+	}
+	if fs.NArg() != 0 {
+		t.Fatalf("arguments %q: unexpected %q", args, fs.Args())
+	}
+	known := map[string]string{}
+	for _, e := range c.Env {
+		if _, ok := envFlag(fs, prefix, e.Name); !ok {
+			t.Errorf("environment variable %s sets no flag", e.Name)
+		}
+		v := expandEnv(e.Value, known)
+		if e.ValueFrom != nil {
+			if e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+				t.Fatalf("environment variable %s: only spec.nodeName is simulated", e.Name)
+			}
+			v = testNodeName
+		}
+		known[e.Name] = v
+		t.Setenv(e.Name, v)
+	}
+	if err := cliflags.BindEnv(fs, prefix); err != nil {
+		t.Fatal(err)
+	}
+	file := fs.Lookup("config").Value.String()
+	if file == "" {
+		t.Fatal("no --config file")
+	}
+	v, rel := mountFor(pod, c, file)
+	if v == nil || v.ConfigMap == nil {
+		t.Fatalf("--config %s is not in a ConfigMap volume", file)
+	}
+	cm, ok := o.configMaps[v.ConfigMap.Name]
+	if !ok {
+		t.Fatalf("ConfigMap %s is not in the build", v.ConfigMap.Name)
+	}
+	data, ok := cm.Data[rel]
+	if !ok {
+		t.Fatalf("ConfigMap %s has no key %s", cm.Name, rel)
+	}
+	local := filepath.Join(t.TempDir(), rel)
+	if err := os.WriteFile(local, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cliflags.LoadFile(fs, local); err != nil {
+		t.Fatalf("ConfigMap %s: %v", cm.Name, err)
+	}
+}
+
+// envRef is the kubelet's $(VAR) reference in an environment value.
+var envRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// expandEnv resolves references to variables defined earlier, as the
+// kubelet does; an unknown reference stays as written.
+func expandEnv(s string, known map[string]string) string {
+	return envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		if v, ok := known[envRef.FindStringSubmatch(ref)[1]]; ok {
+			return v
+		}
+		return ref
+	})
+}
+
+// mountFor returns the volume a path in the container is on, and the path
+// relative to the mount; nil when it is on none (the image's own, read-only
+// filesystem).
+func mountFor(pod *corev1.PodSpec, c *corev1.Container, p string) (*corev1.Volume, string) {
+	var best *corev1.VolumeMount
+	for i, m := range c.VolumeMounts {
+		if strings.HasPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/") && (best == nil || len(m.MountPath) > len(best.MountPath)) {
+			best = &c.VolumeMounts[i]
+		}
+	}
+	if best == nil {
+		return nil, ""
+	}
+	for i, v := range pod.Volumes {
+		if v.Name == best.Name {
+			return &pod.Volumes[i], strings.TrimPrefix(path.Clean(p), best.MountPath+"/")
+		}
+	}
+	return nil, ""
+}
+
+func checkListenPort(t *testing.T, flag, addr string, c *corev1.Container, portName string) {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Errorf("--%s %q: %v", flag, addr, err)
+		return
+	}
+	for _, p := range c.Ports {
+		if p.Name == portName {
+			if port != fmt.Sprint(p.ContainerPort) {
+				t.Errorf("--%s %s, but container port %s is %d", flag, addr, portName, p.ContainerPort)
+			}
+			return
+		}
+	}
+	t.Errorf("no container port %s for --%s", portName, flag)
+}
+
+func servicePort(t *testing.T, svc *corev1.Service, name string) int32 {
+	t.Helper()
+	for _, p := range svc.Spec.Ports {
+		if p.Name == name {
+			return p.Port
+		}
+	}
+	t.Fatalf("Service %s has no port %s", svc.Name, name)
+	return 0
+}
+
+// envFlag returns the flag an environment variable sets, as
+// cliflags.BindEnv reads it; false when it sets none.
+func envFlag(fs *pflag.FlagSet, prefix, env string) (string, bool) {
+	name, ok := strings.CutPrefix(env, prefix+"_")
+	if !ok {
+		return "", false
+	}
+	flag := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+	return flag, fs.Lookup(flag) != nil && cliflags.EnvName(prefix, flag) == env
+}
+
+// TestEnvFlagCatchesMisspelling: BindEnv ignores a variable that names no
+// flag, so settle must catch it.
+func TestEnvFlagCatchesMisspelling(t *testing.T) {
+	fs, _ := agentFlags()
+	for env, want := range map[string]bool{
+		"VIGIL_AGENT_DEFAULT_MODE": true, "VIGIL_AGENT_NODE_NAME": true, "VIGIL_AGENT_LOG_FORMAT": true,
+		"VIGIL_AGENT_DEFAULT_MDOE": false, "VIGIL_COLLECTOR_STORE": false, "VIGIL_AGENT_default_mode": false,
+	} {
+		if _, got := envFlag(fs, agentEnvPrefix, env); got != want {
+			t.Errorf("%s sets a flag: %v, want %v", env, got, want)
+		}
+	}
+}
