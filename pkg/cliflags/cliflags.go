@@ -69,6 +69,8 @@ func NewLogger(level, format string) (*zap.Logger, error) {
 	cfg := zap.NewProductionConfig()
 	if format == "console" {
 		cfg = zap.NewDevelopmentConfig()
+		cfg.Development = false
+		cfg.DisableStacktrace = true // a warning is not a crash
 	} else if format != "json" {
 		return nil, fmt.Errorf("log format %q: want json or console", format)
 	}

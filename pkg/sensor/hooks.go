@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 )
 
@@ -60,7 +61,7 @@ type loadedFamily struct {
 // loadFamily loads a family's object with the shared maps and load-time
 // settings (those it declares), and attaches every program: tracing ones to
 // their hook, cgroup ones to cgroupRoot. On error nothing stays attached.
-func loadFamily(f family, shared map[string]*ebpf.Map, vars map[string]any, cgroupRoot string) (_ *loadedFamily, err error) {
+func loadFamily(f family, shared map[string]*ebpf.Map, vars map[string]any, cgroupRoot string, cache *btf.Cache) (_ *loadedFamily, err error) {
 	spec, err := f.spec()
 	if err != nil {
 		return nil, fmt.Errorf("load %s spec: %w", f.name, err)
@@ -81,7 +82,7 @@ func loadFamily(f family, shared map[string]*ebpf.Map, vars map[string]any, cgro
 			replace[name] = m
 		}
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replace})
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replace, Cache: cache})
 	if err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"go.uber.org/zap"
@@ -89,24 +91,27 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	if cfg.ExcludeSelf {
 		vars[recordVarSelfTgid] = uint32(os.Getpid())
 	}
+	// One decoding of the kernel's BTF for every family, dropped after.
+	cache := btf.NewCache()
 	for _, f := range families {
 		if !f.always && !f.wanted(cfg.Types) {
 			continue
 		}
-		if err := s.load(f, vars, cfg.CgroupRoot); err != nil {
+		if err := s.load(f, vars, cfg.CgroupRoot, cache); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.GuardConnect {
-		if err := s.load(guardFamily, vars, cfg.CgroupRoot); err != nil {
+		if err := s.load(guardFamily, vars, cfg.CgroupRoot, cache); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.LSM {
-		if err := s.load(lsmFamily, vars, cfg.CgroupRoot); err != nil {
+		if err := s.load(lsmFamily, vars, cfg.CgroupRoot, cache); err != nil {
 			return nil, err
 		}
 	}
+	debug.FreeOSMemory() // the BTF decoded for loading is tens of MiB the agent no longer needs
 
 	if cfg.PinDir != "" {
 		if err := ensureBPFFS(cfg.PinDir); err != nil {
@@ -128,8 +133,8 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 
 // load loads and attaches one family; an optional one that fails is
 // recorded in unavailable and skipped.
-func (s *Sensor) load(f family, vars map[string]any, cgroupRoot string) error {
-	lf, err := loadFamily(f, s.maps, vars, cgroupRoot)
+func (s *Sensor) load(f family, vars map[string]any, cgroupRoot string, cache *btf.Cache) error {
+	lf, err := loadFamily(f, s.maps, vars, cgroupRoot, cache)
 	if err != nil {
 		if f.optional {
 			s.unavailable[f.name] = err

@@ -2,6 +2,9 @@ package sensor
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,4 +104,41 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
 	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(st.PathsTruncated))
+}
+
+// MapUsage is one of the sensor's maps: its entries and the memory the
+// kernel charges for it.
+type MapUsage struct {
+	Name    string
+	Entries int
+	Bytes   uint64 // memlock, from /proc/self/fdinfo
+}
+
+// PolicyMapUsage reports the maps compiled profiles live in.
+func (s *Sensor) PolicyMapUsage() ([]MapUsage, error) {
+	var out []MapUsage
+	for _, name := range []string{recordMapScopePolicies, recordMapPathRules, recordMapNetRules, recordMapCapRules, recordMapKnownOpens} {
+		m := s.maps[name]
+		u := MapUsage{Name: name}
+		it := m.Iterate()
+		key := make([]byte, m.KeySize())
+		val := make([]byte, m.ValueSize())
+		for it.Next(&key, &val) {
+			u.Entries++
+		}
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("count %s: %w", name, err)
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", m.FD()))
+		if err != nil {
+			return nil, fmt.Errorf("fdinfo of %s: %w", name, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "memlock:"); ok {
+				u.Bytes, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			}
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }

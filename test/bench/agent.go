@@ -33,10 +33,11 @@ type environment interface {
 	stop() error
 }
 
-// sample is the agent's counters and CPU time at one moment.
+// sample is the agent's counters, CPU time and memory at one moment.
 type sample struct {
 	delivered, lost, kernel uint64
 	cpu                     time.Duration
+	rss                     uint64 // bytes
 }
 
 func noAgent() condition {
@@ -53,10 +54,21 @@ func (nothing) stop() error                   { return nil }
 
 // traceAgent runs `vigil-agent trace --json` with its output discarded.
 func traceAgent(bin string) condition {
-	args := []string{"trace", "--json", "--types", "exec,open,connect,capability", "--log-level", "warn"}
+	return agentCondition("agent trace --json", bin,
+		[]string{"trace", "--json", "--types", "exec,open,connect,capability", "--log-level", "warn"}, " >/dev/null")
+}
+
+// runAgent runs the node agent's own job, `vigil-agent run`, with nothing
+// to attribute to (no containerd): it reads, decodes and judges every event.
+func runAgent(bin, stateDir string) condition {
+	return agentCondition("agent run", bin, []string{"run", "--containerd-socket", "", "--pin-dir", "",
+		"--state-dir", stateDir, "--alerts-file", "", "--log-level", "warn"}, "")
+}
+
+func agentCondition(name, bin string, args []string, redirect string) condition {
 	return condition{
-		name:    "agent trace --json",
-		command: bin + " " + strings.Join(args, " ") + " >/dev/null",
+		name:    name,
+		command: bin + " " + strings.Join(args, " ") + redirect,
 		start: func(*bench) (environment, error) {
 			addr, err := freeAddr()
 			if err != nil {
@@ -67,7 +79,7 @@ func traceAgent(bin string) condition {
 			if err := cmd.Start(); err != nil {
 				return nil, fmt.Errorf("start agent: %w", err)
 			}
-			a := &runningAgent{cmd: cmd, metrics: "http://" + addr + "/metrics"}
+			a := &runningAgent{cmd: cmd, metrics: "http://" + addr + "/metrics", ready: "http://" + addr + "/readyz"}
 			if err := a.waitReady(); err != nil {
 				a.stop()
 				return nil, err
@@ -78,8 +90,8 @@ func traceAgent(bin string) condition {
 }
 
 type runningAgent struct {
-	cmd     *exec.Cmd
-	metrics string
+	cmd            *exec.Cmd
+	metrics, ready string
 }
 
 func (a *runningAgent) prepare(int) error { return nil }
@@ -87,8 +99,14 @@ func (a *runningAgent) prepare(int) error { return nil }
 func (a *runningAgent) waitReady() error {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := a.sample(); err == nil {
-			return nil
+		// Ready: its programs are attached (metrics answer before that).
+		if resp, err := http.Get(a.ready); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if _, err := a.sample(); err == nil {
+					return nil
+				}
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -105,7 +123,10 @@ func (a *runningAgent) sample() (sample, error) {
 	if err != nil {
 		return s, err
 	}
-	s.cpu, err = cpuTime(a.cmd.Process.Pid)
+	if s.cpu, err = cpuTime(a.cmd.Process.Pid); err != nil {
+		return s, err
+	}
+	s.rss, err = rss(a.cmd.Process.Pid)
 	return s, err
 }
 
@@ -180,6 +201,21 @@ func cpuTime(pid int) (time.Duration, error) {
 	stime, _ := strconv.ParseUint(fields[12], 10, 64)
 	const ticks = 100 // USER_HZ
 	return time.Duration(utime+stime) * time.Second / ticks, nil
+}
+
+// rss is a process's resident set size, from /proc/<pid>/status.
+func rss(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
 
 func freeAddr() (string, error) {

@@ -27,8 +27,10 @@ func runLoop(args []string) error {
 		return err
 	}
 	dir := args[2]
-	if err := mountOverlay(dir); err != nil {
-		return err
+	if kind != "rate" { // paced children run side by side: they share no overlay
+		if err := mountOverlay(dir); err != nil {
+			return err
+		}
 	}
 	in := bufio.NewReader(os.Stdin)
 	fmt.Println("ready")
@@ -44,6 +46,11 @@ func runLoop(args []string) error {
 		err = execLoop(filepath.Join(merged, "busybox"), n)
 	case "connect":
 		err = connectLoop(args[3], n)
+	case "rate":
+		var ms int
+		if ms, err = strconv.Atoi(args[3]); err == nil {
+			err = pacedOpenLoop(filepath.Join(dir, "lower", "file"), n, time.Duration(ms)*time.Millisecond)
+		}
 	default:
 		err = fmt.Errorf("unknown loop %q", kind)
 	}
@@ -76,6 +83,27 @@ func openLoop(path string, n int) error {
 		unix.Close(fd)
 	}
 	return nil
+}
+
+// pacedOpenLoop opens and closes path at rate opens/s for d, in 1 ms steps.
+func pacedOpenLoop(path string, rate int, d time.Duration) error {
+	start := time.Now()
+	done := 0
+	for {
+		elapsed := time.Since(start)
+		if elapsed >= d {
+			return nil
+		}
+		due := int(float64(rate) * elapsed.Seconds())
+		for ; done < due; done++ {
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			unix.Close(fd)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func execLoop(bin string, n int) error {

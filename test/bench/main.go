@@ -43,6 +43,7 @@ func main() {
 	execs := flag.Int("execs", 2000, "fork+exec iterations per run")
 	connects := flag.Int("connects", 20_000, "connect iterations per run")
 	runs := flag.Int("runs", 3, "runs per condition; the median is reported")
+	alerts := flag.Int("alerts", 20_000, "alerts per collector ingest run")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
 	flag.Parse()
 
@@ -73,7 +74,46 @@ func main() {
 			printRow(r)
 		}
 	}
-	if err := writeJSON(*out, rows); err != nil {
+	fmt.Println("\nthroughput and cost of `vigil-agent run` (open+close from paced children; no containers to attribute):")
+	stateDir := filepath.Join(b.dir, "state")
+	agentRun := runAgent(*agent, stateDir)
+	load, err := b.costs(agentRun)
+	if err != nil {
+		fail(err)
+	}
+	tp, err := b.throughput(agentRun)
+	if err != nil {
+		fail(err)
+	}
+	load = append(load, tp...)
+	for _, r := range load {
+		printLoad(r)
+	}
+
+	fmt.Println("\nkernel policy memory:")
+	maps, err := policyMemory(100, 1000)
+	if err != nil {
+		fail(err)
+	}
+	var total uint64
+	for _, m := range maps {
+		total += m.Bytes
+		fmt.Printf("%-16s %7d entries %8.1f MiB\n", m.Map, m.MapEntries, float64(m.Bytes)/(1<<20))
+	}
+	fmt.Printf("%-16s %7s         %8.1f MiB   $ %s\n", "total", "", float64(total)/(1<<20), maps[0].Command)
+
+	fmt.Println("\ncollector ingest (mTLS gRPC, SQLite):")
+	ingest, err := collectorIngest(*alerts)
+	if err != nil {
+		fail(err)
+	}
+	for _, r := range ingest {
+		fmt.Printf("%2d agent streams  %9.0f alerts/s\n", r.Streams, r.Rate)
+	}
+	fmt.Printf("    $ %s\n", ingest[0].Command)
+
+	report := map[string]any{"overhead": rows, "load": load, "policy_maps": maps, "collector": ingest}
+	if err := writeJSON(*out, report); err != nil {
 		fail(err)
 	}
 	fmt.Printf("\nrows written to %s\n", *out)
@@ -144,7 +184,7 @@ func printRow(r row) {
 	fmt.Printf("\n    $ %s\n", r.Command)
 }
 
-func writeJSON(path string, rows []row) error {
+func writeJSON(path string, rows any) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

@@ -42,11 +42,20 @@ type bench struct {
 // loop runs one workload in a child and reports the elapsed time; ready is
 // called with the child's pid before the loop starts.
 func (b *bench) loop(w workload, ready func(pid int) error) (time.Duration, error) {
+	return b.loopWith(w, b.listener.Addr().String(), ready)
+}
+
+// loopArgs runs a workload whose last argument is extra.
+func (b *bench) loopArgs(w workload, extra string) (time.Duration, error) {
+	return b.loopWith(w, extra, func(int) error { return nil })
+}
+
+func (b *bench) loopWith(w workload, extra string, ready func(pid int) error) (time.Duration, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(self, w.kind, strconv.Itoa(w.ops), b.dir, b.listener.Addr().String())
+	cmd := exec.Command(self, w.kind, strconv.Itoa(w.ops), b.dir, extra)
 	cmd.Env = append(os.Environ(), loopEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(b.cgroup.Fd()), Cloneflags: syscall.CLONE_NEWNS}
 	cmd.Stderr = os.Stderr
