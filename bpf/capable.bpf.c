@@ -8,12 +8,16 @@
  * not, the signal tier kills the task: the check happens inside the system
  * call that needs it, which completes; the task dies before it returns to
  * user space. */
-static __always_inline bool capability_allowed(struct task_struct *task, int cap, int ret)
+static __always_inline bool capability_allowed(struct task_struct *task, const struct cred *cred, int cap, int ret)
 {
 	struct scope_policy *pol;
 	__u64 *allowed;
 
 	if (ret != 0 || cap < 0 || cap > 63)
+		return true;
+	/* Checked for another's credentials (a file opener's, a socket's): not
+	 * this task using the capability. */
+	if (cred != task->cred)
 		return true;
 	pol = current_policy();
 	if (!pol || !(pol->enforce & VIGIL_ENFORCE_CAPABILITY) || !task_contained(task))
@@ -42,7 +46,7 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 	struct capability_event ev = {};
 	bool killed = false;
 
-	if (!capability_allowed(task, cap, ret)) {
+	if (!capability_allowed(task, cred, cap, ret)) {
 		if (!kill_tier)
 			return 0; /* the LSM program refuses it next, and reports it */
 		bpf_send_signal(SIGKILL);

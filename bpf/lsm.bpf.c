@@ -14,6 +14,9 @@
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define FMODE_EXEC 0x20
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define CAP_OPT_NOAUDIT 0x2
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -105,7 +108,7 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 		return 0;
 	if (mode & FMODE_READ)
 		need |= 1;
-	if (mode & FMODE_WRITE)
+	if ((mode & FMODE_WRITE) || (file->f_flags & (O_TRUNC | O_CREAT)))
 		need |= 2;
 	if (!need)
 		return 0;
@@ -113,6 +116,11 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	if (!s)
 		return 0;
 	len = resolve_path(s, task, &file->f_path, s->event, &flags);
+	/* From 6.6 overlayfs opens each file it serves a second time, on the
+	 * layer's private mount, attached nowhere: that open is overlayfs's,
+	 * the container's was judged on the overlay path. */
+	if (flags & VIGIL_F_PATH_DETACHED)
+		return 0;
 	if (!(flags & VIGIL_F_PATH_TRUNCATED) && path_allowed(s, 0, len, pol->profile, VIGIL_LIST_FILES, need))
 		return 0;
 	note_denied(VIGIL_EVENT_OPEN); /* the open's system-call exit reports it */
@@ -170,6 +178,10 @@ int BPF_PROG(lsm_capable, const struct cred *cred, struct user_namespace *ns, in
 
 	if (ret || cap < 0 || cap > 63)
 		return ret;
+	/* A noaudit check is the kernel asking, not the task using: a ptrace
+	 * or /proc access test, say. Refusing it would break the kernel. */
+	if (opts & CAP_OPT_NOAUDIT)
+		return 0;
 	pol = enforced_policy(VIGIL_ENFORCE_CAPABILITY, task, false);
 	if (!pol)
 		return 0;

@@ -15,8 +15,6 @@ struct path_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
-	struct dentry *root_dentry;
-	struct vfsmount *root_mnt;
 	struct mount *ns_root; /* the root mount of the task's mount namespace */
 	/* s->path_off: the path so far is s->path[path_off, VIGIL_PATH_MAX);
 	 * s->path_flags: WALK_TRUNCATED, WALK_DETACHED */
@@ -44,8 +42,6 @@ static long path_walk_step(__u64 index, void *ctx)
 	struct qstr name;
 	__u32 len, off;
 
-	if (d == w->root_dentry && vfsmnt == w->root_mnt)
-		return 1;
 	if (!(s->path_flags & WALK_DETACHED) && d == BPF_CORE_READ(vfsmnt, mnt_root)) {
 		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
 
@@ -87,8 +83,9 @@ static long path_walk_step(__u64 index, void *ctx)
 }
 
 /*
- * resolve_path writes the absolute path of p, as the current task sees it
- * (relative to its root, so a container's files have container paths), to dst
+ * resolve_path writes the absolute path of p from the root of the task's
+ * mount namespace (so a container's files have container paths, and a
+ * chroot cannot make one file pass for another), to dst
  * and returns its length (at most VIGIL_PATH_MAX). A path that does not fit
  * keeps its last components and sets VIGIL_F_PATH_TRUNCATED in *flags.
  */
@@ -96,7 +93,6 @@ static __always_inline __u32 resolve_path(struct scratch *s, struct task_struct 
 					  const struct path *p, char *dst, __u32 *flags)
 {
 	struct path_walk w = { .s = s };
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
 	__u32 len, off;
 	long steps;
 
@@ -105,8 +101,6 @@ static __always_inline __u32 resolve_path(struct scratch *s, struct task_struct 
 	if (!w.dentry || !w.vfsmnt)
 		return 0;
 	w.mnt = real_mount(w.vfsmnt);
-	w.root_dentry = BPF_CORE_READ(fs, root.dentry);
-	w.root_mnt = BPF_CORE_READ(fs, root.mnt);
 	w.ns_root = BPF_CORE_READ(task, nsproxy, mnt_ns, root);
 	s->path_off = VIGIL_PATH_MAX;
 	s->path_flags = 0;

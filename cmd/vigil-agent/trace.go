@@ -97,16 +97,16 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("host mount namespace (trace needs the host's pid namespace): %w", err)
 	}
-	table := process.NewTable(1<<17, 5*time.Second, hostNS)
-	if err := table.Seed(o.procRoot, cgroupRoot); err != nil {
-		log.Warn("seed process table", zap.Error(err))
-	}
-
+	cfg.HostMntNS = hostNS
 	s, err := sensor.New(cfg, log)
 	if err != nil {
 		return fmt.Errorf("start sensor: %w", err)
 	}
 	defer s.Close()
+	table := process.NewTable(1<<17, 5*time.Second, hostNS)
+	if err := table.Seed(o.procRoot, cgroupRoot); err != nil { // after attaching: no process falls between
+		log.Warn("seed process table", zap.Error(err))
+	}
 	log.Info("tracing", zap.String("types", o.types), zap.Int("processes_seeded", table.Len()))
 
 	reg := prometheus.NewRegistry()

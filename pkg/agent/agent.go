@@ -77,9 +77,6 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if cerr != nil {
 		log.Warn("no cgroup2 mount: processes seeded without cgroup ids", zap.Error(cerr))
 	}
-	if err := table.Seed(cfg.ProcRoot, cgroupRoot); err != nil {
-		log.Warn("seed process table", zap.Error(err))
-	}
 
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
@@ -91,6 +88,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	}
 	if err := reg.Register(a.sensor.Collector()); err != nil {
 		return nil, fmt.Errorf("register sensor metrics: %w", err)
+	}
+	// Seeded once the programs are attached: a process started while they
+	// loaded is in /proc now, and any later one arrives as events.
+	if err := table.Seed(cfg.ProcRoot, cgroupRoot); err != nil {
+		log.Warn("seed process table", zap.Error(err))
 	}
 
 	guardErr := a.sensor.Unavailable("connect-guard")
@@ -230,8 +232,13 @@ func (a *Agent) process(ctx context.Context) {
 			if action == vigilv1.Action_ACTION_ALERTED && (!applies || !v.Violation()) {
 				continue
 			}
-			if !applies { // the kernel acted on what userspace cannot judge (a truncated path)
-				v = policy.Verdict{Mode: profile.ModeEnforce, Rule: "denied in the kernel: the path is too long to match"}
+			if !applies { // the kernel acted on what userspace does not judge (a truncated path)
+				if rec.Attribution.Container == nil {
+					a.log.Warn("the kernel acted outside any known container", zap.Uint32("pid", ev.PID),
+						zap.String("type", ev.Type.String()), zap.String("attribution", rec.Attribution.Kind.String()))
+					continue
+				}
+				v = policy.KernelVerdict(&ev)
 			}
 			a.enricher.Complete(ctx, &rec)
 			a.deduper.Report(&rec, v, action)

@@ -78,7 +78,7 @@ func (a *Agent) enforceLoop(ctx context.Context, prompt <-chan struct{}) {
 	tick := time.NewTicker(reconcileEvery)
 	defer tick.Stop()
 	warned := map[entrypointKey]bool{}
-	fanProfiles := map[uint32]*profile.Profile{} // scope → profile its fanotify marks judge by
+	fanMarks := map[uint32]fanMark{} // scope → what its fanotify marks were made for
 	handedOver := false
 	for {
 		select {
@@ -97,12 +97,13 @@ func (a *Agent) enforceLoop(ctx context.Context, prompt <-chan struct{}) {
 			d, p := a.engine.Mode(c)
 			if err := a.enforcer.Apply(c, d.Mode, p); err != nil {
 				a.log.Error("enforce a profile", zap.String("container", c.ID), zap.Error(err))
+				ready = false // the previous agent's enforcement stays until this one is whole
 				continue
 			}
 			if d.Mode == profile.ModeEnforce && p != nil {
 				a.warnEntrypoint(c, p, warned)
 			}
-			a.markOpens(c, d.Mode, p, fanProfiles)
+			a.markOpens(c, d.Mode, p, fanMarks)
 		}
 		if ready {
 			a.releasePrevious()
@@ -135,9 +136,17 @@ func (a *Agent) warnEntrypoint(c *containers.Container, p *profile.Profile, warn
 	}
 }
 
+// fanMark is what a container's fanotify marks were made for: its task's
+// mounts (a restarted container keeps its scope but has new mounts) and the
+// profile its cached allows came from.
+type fanMark struct {
+	pid     uint32
+	profile *profile.Profile
+}
+
 // markOpens keeps the fanotify listener on the mounts of enforced
 // containers, and drops its cached allows when a profile changes.
-func (a *Agent) markOpens(c *containers.Container, mode profile.Mode, p *profile.Profile, marked map[uint32]*profile.Profile) {
+func (a *Agent) markOpens(c *containers.Container, mode profile.Mode, p *profile.Profile, marked map[uint32]fanMark) {
 	if a.fanotify == nil {
 		return
 	}
@@ -149,28 +158,35 @@ func (a *Agent) markOpens(c *containers.Container, mode profile.Mode, p *profile
 		}
 		return
 	}
-	if was && prev == p {
+	pid, err := a.processIn(c)
+	if err != nil {
+		a.log.Error("find a container's process to mark its mounts", zap.String("container", c.ID), zap.Error(err))
+		return
+	}
+	if was && prev == (fanMark{pid, p}) {
 		return
 	}
 	if was {
-		a.fanotify.Forget() // cached allows were judged by the old profile
+		a.fanotify.Unmark(c.Scope)
+		if prev.profile != p {
+			a.fanotify.Forget() // cached allows were judged by the old profile
+		}
 	}
-	pid, err := a.processIn(c)
-	if err == nil {
-		err = a.fanotify.Mark(c.Scope, pid)
-	}
-	if err != nil {
+	if err := a.fanotify.Mark(c.Scope, pid); err != nil {
 		a.log.Error("put a container's mounts under the fanotify listener", zap.String("container", c.ID), zap.Error(err))
+		delete(marked, c.Scope)
 		return
 	}
-	marked[c.Scope] = p
+	marked[c.Scope] = fanMark{pid, p}
 }
 
-// processIn finds a process of the container, to reach its mounts: its
-// init as containerd reported it, else one from its cgroup.
+// processIn finds a live process of the container, to reach its mounts:
+// its init as containerd reported it, else one from its cgroup.
 func (a *Agent) processIn(c *containers.Container) (uint32, error) {
 	if c.PID != 0 {
-		return c.PID, nil
+		if _, err := os.Stat(filepath.Join("/proc", strconv.FormatUint(uint64(c.PID), 10))); err == nil {
+			return c.PID, nil
+		}
 	}
 	b, err := os.ReadFile(filepath.Join(a.cgroupRoot, c.CgroupPath, "cgroup.procs"))
 	if err != nil {

@@ -71,9 +71,11 @@ func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.
 		if !has {
 			return nil
 		}
-		err := e.kernel.DeleteScope(c.Scope)
+		if err := e.kernel.DeleteScope(c.Scope); err != nil {
+			return err // still in force: its rules must stay
+		}
 		e.release(c.Scope, cur.l)
-		return err
+		return nil
 	}
 	if has && cur.mode == mode && e.profiles[p] == cur.l {
 		return nil
@@ -87,6 +89,9 @@ func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.
 		enforce = e.hooks
 	}
 	if err := e.kernel.SetScope(c.Scope, l.id, enforce, l.c.exact); err != nil {
+		if l.users == 0 { // loaded for this scope alone
+			e.unload(l)
+		}
 		return err
 	}
 	l.users++
@@ -116,9 +121,11 @@ func (e *Enforcer) Forget(scope uint32) error {
 	if !has {
 		return nil
 	}
-	err := e.kernel.DeleteScope(scope)
+	if err := e.kernel.DeleteScope(scope); err != nil {
+		return err // still in force: its rules must stay
+	}
 	e.release(scope, cur.l)
-	return err
+	return nil
 }
 
 // load compiles p into the kernel unless it is there already. Callers hold mu.
@@ -148,6 +155,11 @@ func (e *Enforcer) release(scope uint32, l *loaded) {
 	if l.users--; l.users > 0 {
 		return
 	}
+	e.unload(l)
+}
+
+// unload removes a profile no scope uses. Callers hold mu.
+func (e *Enforcer) unload(l *loaded) {
 	for p, pl := range e.profiles {
 		if pl == l {
 			delete(e.profiles, p)

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -280,13 +281,14 @@ func (e *Engine) Save() error {
 		}
 	}
 	e.mu.Unlock()
+	var errs []error
 	for _, ds := range dirty {
 		if err := e.cfg.Drafts.Save(ds.draft); err != nil {
 			e.mu.Lock()
-			ds.dirty = true
+			ds.dirty = true // tried again at the next save
 			e.mu.Unlock()
-			return fmt.Errorf("save draft of %s: %w", ds.draft.Digest(), err)
+			errs = append(errs, fmt.Errorf("save draft of %s: %w", ds.draft.Digest(), err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

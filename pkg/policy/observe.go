@@ -26,22 +26,35 @@ const (
 // observation turns an event into what a profile allows or a draft learns.
 func observation(ev *sensor.Event) (profile.Observation, skip) {
 	o := profile.Observation{Time: ev.Time}
-	if ev.Flags.Has(sensor.FlagPathTruncated) {
-		return o, skipTruncated
-	}
+	why := skipNone
 	switch ev.Type {
 	case sensor.TypeExec:
 		o.Kind, o.Path = profile.KindExec, ev.Exec.Path
 	case sensor.TypeOpen:
-		return openObservation(ev, o)
+		o, why = openObservation(ev, o)
 	case sensor.TypeConnect:
-		return connectObservation(ev, o)
+		o, why = connectObservation(ev, o)
 	case sensor.TypeCapability:
 		o.Kind, o.Capability = profile.KindCapability, profile.Capability(ev.Capability.Cap)
 	default:
 		return o, skipNotPolicy
 	}
-	return o, skipNone
+	if ev.Flags.Has(sensor.FlagPathTruncated) {
+		return o, skipTruncated
+	}
+	return o, why
+}
+
+// KernelVerdict describes what the kernel refused or killed for a reason
+// Evaluate does not judge (a path too long to match, say), so that the
+// action is still reported with what it was about.
+func KernelVerdict(ev *sensor.Event) Verdict {
+	o, why := observation(ev)
+	rule := "denied in the kernel"
+	if why != skipNone {
+		rule += " (" + string(why) + ")"
+	}
+	return Verdict{Mode: profile.ModeEnforce, Observation: o, Rule: rule}
 }
 
 // openObservation keeps opens that reached a file: successful ones and
@@ -49,6 +62,7 @@ func observation(ev *sensor.Event) (profile.Observation, skip) {
 // exist is a lookup, not an access (and no kernel hook could deny it).
 func openObservation(ev *sensor.Event, o profile.Observation) (profile.Observation, skip) {
 	op := ev.Open
+	o.Kind, o.Path = profile.KindOpen, op.Path
 	if op.Ret < 0 && op.Ret != -int32(unix.EACCES) && op.Ret != -int32(unix.EPERM) {
 		return o, skipFailedLookup
 	}

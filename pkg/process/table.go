@@ -65,9 +65,14 @@ func (t *Table) Observe(ev *sensor.Event) {
 	defer t.mu.Unlock()
 	t.expire(ev.Time)
 
+	if ev.Type == sensor.TypeExec && ev.Flags.Has(sensor.FlagDenied) {
+		return // refused before it happened: the process is unchanged
+	}
 	e := t.procs[ev.PID]
 	if e == nil {
-		e = t.add(Process{PID: ev.PID})
+		// First seen mid-life (started while the agent loaded, or its fork
+		// was lost): judged as the kernel judges a task it has no record of.
+		e = t.add(Process{PID: ev.PID, Contained: ev.MntNS != t.hostMntNS})
 		if e == nil {
 			return
 		}

@@ -147,3 +147,22 @@ func TestContainedStartsAtTheExecInTheContainer(t *testing.T) {
 		t.Fatal("a child of the workload is not contained")
 	}
 }
+
+func TestRefusedExecAndUnknownProcesses(t *testing.T) {
+	tab := NewTable(100, time.Second, hostNS)
+	e := ev(sensor.TypeExec, 60, 1, "app", 0)
+	e.Exec.Path, e.MntNS = "/app", hostNS+1
+	tab.Observe(e)
+	refused := ev(sensor.TypeExec, 60, 1, "app", 0)
+	refused.Exec.Path, refused.MntNS, refused.Flags = "/tmp/evil", hostNS+1, sensor.FlagDenied
+	tab.Observe(refused)
+	if p, _ := tab.Get(60); p.Path != "/app" {
+		t.Errorf("a refused exec changed the process: %+v", p)
+	}
+	stranger := ev(sensor.TypeOpen, 70, 1, "sh", 0)
+	stranger.MntNS = hostNS + 1
+	tab.Observe(stranger)
+	if p, _ := tab.Get(70); !p.Contained {
+		t.Error("a process first seen in a container's mount namespace is not taken for its workload")
+	}
+}

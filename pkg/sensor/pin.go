@@ -21,8 +21,10 @@ import (
 // profiles, and only then releases the previous generations. There is no
 // moment without enforcement.
 
-// enforcing names the families whose links are pinned.
-var enforcing = map[string]bool{"exec": true, "capability": true, "lsm": true, "connect-guard": true}
+// enforcing names the families whose links are pinned: those that deny,
+// and process, which hands every new task its contained record (without
+// it, runc setting up a container while no agent runs would be judged).
+var enforcing = map[string]bool{"exec": true, "process": true, "capability": true, "lsm": true, "connect-guard": true}
 
 // ensureBPFFS mounts bpffs at dir's mount point (/sys/fs/bpf) if needed.
 func ensureBPFFS(dir string) error {

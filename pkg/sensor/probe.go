@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 
 	"github.com/cilium/ebpf"
@@ -13,6 +14,9 @@ import (
 // could not be loaded, or nil. Feature probes are not enough: on some
 // kernels the LSM is built and listed but its programs still fail (EPERM).
 func ProbeLSM() error {
+	if err := rlimit.RemoveMemlock(); err != nil { // old kernels charge maps to memlock
+		return fmt.Errorf("remove memlock limit: %w", err)
+	}
 	spec, err := loadLsmprobe()
 	if err != nil {
 		return fmt.Errorf("load LSM probe spec: %w", err)

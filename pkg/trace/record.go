@@ -39,15 +39,18 @@ type JSON struct {
 	Ancestry []Ancestor `json:"ancestry"`
 	// Attribution is "host", "container" or "unattributed" (in a container's
 	// cgroup, but the container could not be resolved: see AttributionReason).
-	Attribution       string          `json:"attribution"`
-	AttributionReason string          `json:"attribution_reason,omitempty"`
-	Container         *ContainerJSON  `json:"container,omitempty"`
-	Exec              *ExecJSON       `json:"exec,omitempty"`
-	Open              *OpenJSON       `json:"open,omitempty"`
-	Connect           *ConnectJSON    `json:"connect,omitempty"`
-	Capability        *CapabilityJSON `json:"capability,omitempty"`
-	Fork              *ForkJSON       `json:"fork,omitempty"`
-	Exit              *ExitJSON       `json:"exit,omitempty"`
+	Attribution       string `json:"attribution"`
+	AttributionReason string `json:"attribution_reason,omitempty"`
+	// Enforcement is what the kernel did: "killed" or "denied"; absent
+	// when it let the action happen.
+	Enforcement string          `json:"enforcement,omitempty"`
+	Container   *ContainerJSON  `json:"container,omitempty"`
+	Exec        *ExecJSON       `json:"exec,omitempty"`
+	Open        *OpenJSON       `json:"open,omitempty"`
+	Connect     *ConnectJSON    `json:"connect,omitempty"`
+	Capability  *CapabilityJSON `json:"capability,omitempty"`
+	Fork        *ForkJSON       `json:"fork,omitempty"`
+	Exit        *ExitJSON       `json:"exit,omitempty"`
 }
 
 // ContainerJSON is the container an event came from.
@@ -167,6 +170,12 @@ func (r *Record) ToJSON() JSON {
 	}
 	for i, p := range r.Ancestry {
 		j.Ancestry[i] = Ancestor{PID: p.PID, Comm: p.Comm, Path: p.Path}
+	}
+	switch {
+	case ev.Flags.Has(sensor.FlagKilled):
+		j.Enforcement = "killed"
+	case ev.Flags.Has(sensor.FlagDenied):
+		j.Enforcement = "denied"
 	}
 	j.Attribution = r.Attribution.Kind.String()
 	j.AttributionReason = r.Attribution.Reason
