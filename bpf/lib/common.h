@@ -143,10 +143,17 @@ static __always_inline void emit(void *record, __u64 size, __u32 type)
 	__u64 flags = 0;
 	long err;
 
-	/* A wakeup costs the producer an irq_work and a context switch: batch them. */
-	if (wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes ?
+	/* A wakeup costs the producer an irq_work and an IPI: batch them. Wake
+	 * only as the backlog crosses the threshold: above it the reader is
+	 * already awake (it sleeps only on an empty ring), and waking it for
+	 * every record there would cost the producer an IPI per event just when
+	 * the reader is falling behind. */
+	if (wakeup_bytes) {
+		__u64 backlog = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+
+		flags = backlog < wakeup_bytes && backlog + size >= wakeup_bytes ?
 				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	}
 	err = bpf_ringbuf_output(&events, record, size, flags);
 
 	if (!s)

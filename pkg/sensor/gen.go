@@ -5,8 +5,7 @@ package sensor
 //go:generate go tool bpf2go -target amd64 -type event_header -type exec_event -type open_event -type connect_event -type capability_event -type fork_event -type exit_event -type sensor_stats -type vigil_event_type -type vigil_event_flag -type vigil_cgroup_filter -type vigil_enforce -type vigil_path_match -type vigil_path_list -type scope_policy -type path_rule_key -type net_rule_key record ../../bpf/records.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types exec ../../bpf/exec.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types process ../../bpf/process.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
-//go:generate go tool bpf2go -target amd64 -no-global-types open ../../bpf/open.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
-//go:generate go tool bpf2go -target amd64 -no-global-types connect ../../bpf/connect.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
+//go:generate go tool bpf2go -target amd64 -no-global-types sysexit ../../bpf/sys_exit.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types capable ../../bpf/capable.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types guard ../../bpf/connect_guard.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types lsmprobe ../../bpf/lsm_probe.bpf.c -- -I../../bpf/include -mcpu=v3 -Wall -Werror

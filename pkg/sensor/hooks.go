@@ -36,8 +36,8 @@ var lsmFamily = family{name: "lsm", spec: loadLsm}
 var families = []family{
 	{name: "exec", types: []Type{TypeExec}, spec: loadExec, always: true},
 	{name: "process", types: []Type{TypeFork, TypeExit}, spec: loadProcess, always: true},
-	{name: "open", types: []Type{TypeOpen}, spec: loadOpen},
-	{name: "connect", types: []Type{TypeConnect}, spec: loadConnect},
+	// One program at sys_exit serves both types: see bpf/sys_exit.bpf.c.
+	{name: "sys_exit", types: []Type{TypeOpen, TypeConnect}, spec: loadSysexit},
 	{name: "capability", types: []Type{TypeCapability}, spec: loadCapable, optional: true},
 }
 

@@ -37,8 +37,11 @@ var openFlagNames = []struct {
 
 // Names lists the flags by name: the access ("read", "write" or both) and then
 // create, trunc, append, excl, directory, nofollow, path, tmpfile.
-func (f OpenFlags) Names() []string {
-	var names []string
+func (f OpenFlags) Names() []string { return f.AppendNames(nil) }
+
+// AppendNames appends the names Names lists to names, so that a caller on a
+// hot path can reuse one slice.
+func (f OpenFlags) AppendNames(names []string) []string {
 	switch f & unix.O_ACCMODE {
 	case unix.O_RDONLY:
 		names = append(names, "read")

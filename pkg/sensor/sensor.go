@@ -87,6 +87,8 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 		recordVarWakeupBytes:      wakeupBytes(cfg, ringSize),
 		recordVarHostMntns:        cfg.HostMntNS,
 		recordVarKillTier:         !cfg.LSM,
+		sysexitVarTraceOpens:      cfg.Types.Has(TypeOpen),
+		sysexitVarTraceConnects:   cfg.Types.Has(TypeConnect),
 	}
 	if cfg.ExcludeSelf {
 		vars[recordVarSelfTgid] = uint32(os.Getpid())

@@ -419,6 +419,43 @@ func TestConnect(t *testing.T) {
 	})
 }
 
+// The open and connect handlers share one sys_exit program: a type not
+// asked for must stay in the kernel.
+func TestSysExitDeliversOnlyTheTypesAskedFor(t *testing.T) {
+	testutil.RequireRoot(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	missing := filepath.Join(t.TempDir(), "missing")
+	helpers := map[Type][]string{TypeOpen: {"open-missing", missing}, TypeConnect: {"connect", "tcp4", ln.Addr().String()}}
+
+	for _, tc := range []struct{ asked, other Type }{{TypeOpen, TypeConnect}, {TypeConnect, TypeOpen}} {
+		t.Run(tc.asked.String(), func(t *testing.T) {
+			cg := testutil.NewCgroup(t)
+			s, rec := startSensor(t, defaultTestConfig(tc.asked), cg)
+			// The other type's call first: once the asked one is seen, the
+			// other's record would have been read before it.
+			runHelper(t, cg, helpers[tc.other][0], helpers[tc.other][1:]...)
+			pid := runHelper(t, cg, helpers[tc.asked][0], helpers[tc.asked][1:]...)
+			rec.waitFor(t, tc.asked.String(), func(ev Event) bool { return ev.Type == tc.asked && ev.PID == uint32(pid) })
+			for _, ev := range rec.all() {
+				if ev.Type == tc.other {
+					t.Errorf("%s event delivered though only %s was asked for: %+v", tc.other, tc.asked, ev)
+				}
+			}
+			st, err := s.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := st.Delivered[tc.other] + st.Lost(tc.other); n != 0 {
+				t.Errorf("%d %s events left the kernel", n, tc.other)
+			}
+		})
+	}
+}
+
 func TestCapability(t *testing.T) {
 	testutil.RequireRoot(t)
 	cg := testutil.NewCgroup(t)

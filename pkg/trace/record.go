@@ -144,8 +144,9 @@ var execFlagNames = []struct {
 }
 
 // ExecFlags names an exec event's qualifiers; never nil, so JSON shows [].
-func ExecFlags(flags sensor.Flags) []string {
-	names := []string{}
+func ExecFlags(flags sensor.Flags) []string { return appendExecFlags([]string{}, flags) }
+
+func appendExecFlags(names []string, flags sensor.Flags) []string {
 	for _, f := range execFlagNames {
 		if flags.Has(f.flag) {
 			names = append(names, f.name)

@@ -2,7 +2,6 @@ package trace
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -21,17 +20,22 @@ type Writer interface {
 
 // NewJSONWriter writes one JSON object (schema JSON) per line.
 func NewJSONWriter(w io.Writer) Writer {
-	bw := bufio.NewWriter(w)
-	return &jsonWriter{w: bw, enc: json.NewEncoder(bw)}
+	return &jsonWriter{w: bufio.NewWriterSize(w, 64<<10)}
 }
 
 type jsonWriter struct {
-	w   *bufio.Writer
-	enc *json.Encoder
+	w    *bufio.Writer
+	enc  jsonEncoder
+	line []byte
 }
 
-func (j *jsonWriter) Write(r *Record) error { return j.enc.Encode(r.ToJSON()) }
-func (j *jsonWriter) Flush() error          { return j.w.Flush() }
+func (j *jsonWriter) Write(r *Record) error {
+	j.line = j.enc.appendRecord(j.line[:0], r)
+	_, err := j.w.Write(j.line)
+	return err
+}
+
+func (j *jsonWriter) Flush() error { return j.w.Flush() }
 
 // NewTableWriter writes a readable line per record, under a header line.
 func NewTableWriter(w io.Writer) Writer {

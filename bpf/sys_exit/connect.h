@@ -1,8 +1,11 @@
-// SPDX-License-Identifier: GPL-2.0
+/* SPDX-License-Identifier: GPL-2.0 */
 /* connect: every connect(2), IPv4, IPv6 and unix, with its result. */
-#include "lib/common.h"
-#include "lib/syscall.h"
-#include "lib/policy.h" /* take_denied */
+#ifndef VIGIL_SYS_EXIT_CONNECT_H
+#define VIGIL_SYS_EXIT_CONNECT_H
+
+#include "../lib/common.h"
+#include "../lib/syscall.h"
+#include "../lib/policy.h" /* take_denied */
 #include <bpf/bpf_endian.h>
 
 #define AF_UNIX 1
@@ -53,32 +56,28 @@ static __always_inline bool known_destination(struct task_struct *task, struct c
 	return bpf_map_lookup_elem(&net_rules, &key) != NULL;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(trace_connect, struct pt_regs *regs, long ret)
+/* on_connect handles the exit of a connect (sc->nr == NR_CONNECT). */
+static __always_inline void on_connect(struct syscall *sc, long ret)
 {
 	struct connect_record rec = {};
 	struct connect_event *ev = &rec.ev;
 	struct task_struct *task;
-	struct syscall sc;
 	void *uaddr;
 	long addrlen;
 	__u32 plen = 0;
 
-	decode_syscall(regs, &sc);
-	if (sc.nr != NR_CONNECT)
-		return 0;
 	task = bpf_get_current_task_btf();
 	if (!should_trace(task))
-		return 0;
+		return;
 	fill_header(&ev->hdr, VIGIL_EVENT_CONNECT, task);
-	if (sc.compat)
+	if (sc->compat)
 		ev->hdr.flags |= VIGIL_F_COMPAT_SYSCALL;
 	ev->ret = ret;
 	if (ret < 0 && take_denied(VIGIL_EVENT_CONNECT))
 		ev->hdr.flags |= VIGIL_F_DENIED;
-	uaddr = (void *)sc.arg[1];
-	addrlen = (int)sc.arg[2];
-	read_socket(task, sc.arg[0], ev);
+	uaddr = (void *)sc->arg[1];
+	addrlen = (int)sc->arg[2];
+	read_socket(task, sc->arg[0], ev);
 
 	bpf_probe_read_user(&ev->family, sizeof(ev->family), uaddr);
 	switch (ev->family) {
@@ -108,7 +107,8 @@ int BPF_PROG(trace_connect, struct pt_regs *regs, long ret)
 	}
 	ev->path_len = plen;
 	if (!(ev->hdr.flags & VIGIL_F_DENIED) && known_destination(task, ev))
-		return 0;
+		return;
 	emit(&rec, sizeof(rec.ev) + plen, VIGIL_EVENT_CONNECT);
-	return 0;
 }
+
+#endif /* VIGIL_SYS_EXIT_CONNECT_H */

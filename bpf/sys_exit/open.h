@@ -1,11 +1,14 @@
-// SPDX-License-Identifier: GPL-2.0
+/* SPDX-License-Identifier: GPL-2.0 */
 /* open: every open, openat, openat2 and creat, with the opened file's resolved
  * path, or for a failed open the directory and the name the caller passed. */
-#include "lib/common.h"
-#include "lib/path.h"
-#include "lib/syscall.h"
-#include "lib/policy.h"
-#include "lib/match.h"
+#ifndef VIGIL_SYS_EXIT_OPEN_H
+#define VIGIL_SYS_EXIT_OPEN_H
+
+#include "../lib/common.h"
+#include "../lib/path.h"
+#include "../lib/syscall.h"
+#include "../lib/policy.h"
+#include "../lib/match.h"
 
 #define AT_FDCWD -100
 #define O_ACCMODE 03
@@ -51,11 +54,10 @@ static __always_inline const struct path *relative_dir(struct task_struct *task,
 	return dir ? &dir->f_path : NULL;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
+/* on_open handles the exit of an open-family call (sc->nr <= NR_OPENAT2). */
+static __always_inline void on_open(struct syscall *sc, long ret)
 {
 	struct task_struct *task;
-	struct syscall sc;
 	struct scratch *s;
 	struct open_event *ev;
 	struct scope_policy *pol = NULL;
@@ -70,31 +72,28 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 	char *data;
 	__u8 acc;
 
-	decode_syscall(regs, &sc);
-	if (sc.nr > NR_OPENAT2)
-		return 0;
 	task = bpf_get_current_task_btf();
 	if (!should_trace(task))
-		return 0;
+		return;
 
-	switch (sc.nr) {
+	switch (sc->nr) {
 	case NR_OPEN:
-		name = (const char *)sc.arg[0];
-		flags = sc.arg[1];
+		name = (const char *)sc->arg[0];
+		flags = sc->arg[1];
 		break;
 	case NR_CREAT:
-		name = (const char *)sc.arg[0];
+		name = (const char *)sc->arg[0];
 		flags = O_CREAT | O_WRONLY | O_TRUNC;
 		break;
 	case NR_OPENAT:
-		dirfd = sc.arg[0];
-		name = (const char *)sc.arg[1];
-		flags = sc.arg[2];
+		dirfd = sc->arg[0];
+		name = (const char *)sc->arg[1];
+		flags = sc->arg[2];
 		break;
 	default: /* openat2: flags are the first field of struct open_how */
-		dirfd = sc.arg[0];
-		name = (const char *)sc.arg[1];
-		bpf_probe_read_user(&flags, sizeof(flags), (void *)sc.arg[2]);
+		dirfd = sc->arg[0];
+		name = (const char *)sc->arg[1];
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)sc->arg[2]);
 		break;
 	}
 	acc = access(flags);
@@ -109,21 +108,21 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 		pol = suppressed_policy(VIGIL_ENFORCE_OPEN, task);
 	if (pol) {
 		if ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH))
-			return 0;
+			return;
 		if (file) {
 			known_key(&known, pol, BPF_CORE_READ(file, f_inode), acc);
 			if (bpf_map_lookup_elem(&known_opens, &known))
-				return 0;
+				return;
 		}
 	}
 
 	s = get_scratch();
 	if (!s)
-		return 0;
+		return;
 	ev = (void *)s->event;
 	data = s->event + sizeof(*ev);
 	fill_header(&ev->hdr, VIGIL_EVENT_OPEN, task);
-	if (sc.compat)
+	if (sc->compat)
 		ev->hdr.flags |= VIGIL_F_COMPAT_SYSCALL;
 	if (denied)
 		ev->hdr.flags |= VIGIL_F_DENIED;
@@ -150,23 +149,24 @@ int BPF_PROG(trace_open, struct pt_regs *regs, long ret)
 	if (p)
 		plen = resolve_path(s, task, p, data, &ev->hdr.flags);
 	if (plen > VIGIL_PATH_MAX)
-		return 0;
+		return;
 	if (ret < 0) {
 		long n = bpf_probe_read_user_str(data + plen, VIGIL_PATH_MAX, name);
 
 		nlen = n > 0 ? n - 1 : 0;
 	}
 	if (plen > VIGIL_PATH_MAX || nlen > VIGIL_PATH_MAX)
-		return 0;
+		return;
 	if (pol && file && !(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
 	    path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_FILES, acc)) {
 		__u8 one = 1;
 
 		bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
-		return 0;
+		return;
 	}
 	ev->path_len = plen;
 	ev->name_len = nlen;
 	emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN);
-	return 0;
 }
+
+#endif /* VIGIL_SYS_EXIT_OPEN_H */

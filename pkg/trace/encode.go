@@ -1,0 +1,257 @@
+package trace
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// jsonEncoder writes a Record in the schema JSON directly from the record:
+// the bytes encoding/json writes for r.ToJSON(), without its reflection and
+// its half-dozen allocations per event, which made the encoding the largest
+// cost of `trace --json` at a high event rate. TestEncoderMatchesEncodingJSON
+// and FuzzEncoderStrings hold the two byte for byte equal.
+type jsonEncoder struct {
+	names []string // reused for flag names
+	addr  []byte   // reused for a connect's address
+}
+
+// appendRecord appends r as one line of JSON, newline included.
+func (e *jsonEncoder) appendRecord(b []byte, r *Record) []byte {
+	ev := r.Event
+	b = append(b, `{"type":`...)
+	b = appendString(b, ev.Type.String())
+	b = append(b, `,"time":"`...)
+	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
+	b = appendUintField(b, `","pid":`, uint64(ev.PID))
+	b = appendUintField(b, `,"tid":`, uint64(ev.TID))
+	b = appendUintField(b, `,"ppid":`, uint64(ev.PPID))
+	b = appendUintField(b, `,"uid":`, uint64(ev.UID))
+	b = appendUintField(b, `,"euid":`, uint64(ev.EUID))
+	b = appendUintField(b, `,"gid":`, uint64(ev.GID))
+	b = appendStringField(b, `,"comm":`, ev.Comm)
+	b = appendUintField(b, `,"cgroup_id":`, ev.CgroupID)
+	b = appendUintField(b, `,"mntns":`, uint64(ev.MntNS))
+	b = append(b, `,"ancestry":[`...)
+	for i, p := range r.Ancestry {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendUintField(b, `{"pid":`, uint64(p.PID))
+		b = appendStringField(b, `,"comm":`, p.Comm)
+		b = appendOptionalString(b, `,"path":`, p.Path)
+		b = append(b, '}')
+	}
+	b = appendStringField(b, `],"attribution":`, r.Attribution.Kind.String())
+	b = appendOptionalString(b, `,"attribution_reason":`, r.Attribution.Reason)
+	switch {
+	case ev.Flags.Has(sensor.FlagKilled):
+		b = append(b, `,"enforcement":"killed"`...)
+	case ev.Flags.Has(sensor.FlagDenied):
+		b = append(b, `,"enforcement":"denied"`...)
+	}
+	if c := r.Attribution.Container; c != nil {
+		b = appendStringField(b, `,"container":{"id":`, c.ID)
+		b = appendOptionalString(b, `,"name":`, c.ContainerName)
+		b = appendStringField(b, `,"image":`, c.Image)
+		b = appendStringField(b, `,"image_digest":`, c.ImageDigest)
+		b = appendOptionalString(b, `,"pod":`, c.PodName)
+		b = appendOptionalString(b, `,"namespace":`, c.PodNamespace)
+		b = appendOptionalString(b, `,"pod_uid":`, c.PodUID)
+		b = appendStringField(b, `,"containerd_namespace":`, c.Namespace)
+		b = append(b, '}')
+	}
+	switch ev.Type {
+	case sensor.TypeExec:
+		b = e.appendExec(b, ev)
+	case sensor.TypeOpen:
+		b = e.appendOpen(b, ev)
+	case sensor.TypeConnect:
+		b = e.appendConnect(b, ev)
+	case sensor.TypeCapability:
+		b = appendIntField(b, `,"capability":{"cap":`, int64(ev.Capability.Cap))
+		b = appendStringField(b, `,"name":`, ev.Capability.Name())
+		b = appendBoolField(b, `,"granted":`, ev.Capability.Granted())
+		b = append(b, '}')
+	case sensor.TypeFork:
+		b = appendUintField(b, `,"fork":{"child_pid":`, uint64(ev.Fork.ChildPID))
+		b = appendUintField(b, `,"child_cgroup_id":`, ev.Fork.ChildCgroupID)
+		b = append(b, '}')
+	case sensor.TypeExit:
+		b = appendIntField(b, `,"exit":{"code":`, int64(ev.Exit.Code()))
+		b = appendIntField(b, `,"signal":`, int64(ev.Exit.Signal()))
+		b = append(b, '}')
+	}
+	return append(b, "}\n"...)
+}
+
+func (e *jsonEncoder) appendExec(b []byte, ev *sensor.Event) []byte {
+	x := &ev.Exec
+	b = appendStringField(b, `,"exec":{"path":`, x.Path)
+	b = appendStringField(b, `,"filename":`, x.Filename)
+	if x.Argv == nil {
+		b = append(b, `,"argv":null`...)
+	} else {
+		b = appendStrings(append(b, `,"argv":`...), x.Argv)
+	}
+	b = appendUintField(b, `,"argc":`, uint64(x.Argc))
+	b = appendInode(b, x.Inode)
+	e.names = appendExecFlags(e.names[:0], ev.Flags) // [] when none, as ExecFlags
+	b = appendStrings(append(b, `,"flags":`...), e.names)
+	return append(b, '}')
+}
+
+func (e *jsonEncoder) appendOpen(b []byte, ev *sensor.Event) []byte {
+	o := &ev.Open
+	b = appendStringField(b, `,"open":{"path":`, o.Path)
+	// Names gives nil for no flag at all, which encoding/json writes as null.
+	if e.names = o.Flags.AppendNames(e.names[:0]); len(e.names) == 0 {
+		b = append(b, `,"flags":null`...)
+	} else {
+		b = appendStrings(append(b, `,"flags":`...), e.names)
+	}
+	b = appendIntField(b, `,"ret":`, int64(o.Ret))
+	b = appendInode(b, o.Inode)
+	b = appendTrueField(b, `,"path_truncated":true`, ev.Flags.Has(sensor.FlagPathTruncated))
+	b = appendTrueField(b, `,"path_unresolved":true`, ev.Flags.Has(sensor.FlagPathUnresolved))
+	b = appendTrueField(b, `,"path_detached":true`, ev.Flags.Has(sensor.FlagPathDetached))
+	b = appendTrueField(b, `,"compat_syscall":true`, ev.Flags.Has(sensor.FlagCompatSyscall))
+	return append(b, '}')
+}
+
+func (e *jsonEncoder) appendConnect(b []byte, ev *sensor.Event) []byte {
+	c := &ev.Connect
+	b = appendStringField(b, `,"connect":{"family":`, c.Family.String())
+	if c.Addr.IsValid() {
+		e.addr = c.Addr.AppendTo(e.addr[:0])
+		b = appendString(append(b, `,"address":`...), e.addr)
+	}
+	if c.Port != 0 {
+		b = appendUintField(b, `,"port":`, uint64(c.Port))
+	}
+	b = appendOptionalString(b, `,"unix_path":`, c.UnixPath)
+	b = appendOptionalString(b, `,"protocol":`, c.Protocol.String())
+	b = appendOptionalString(b, `,"sock_type":`, c.SockType.String())
+	b = appendIntField(b, `,"ret":`, int64(c.Ret))
+	b = appendTrueField(b, `,"compat_syscall":true`, ev.Flags.Has(sensor.FlagCompatSyscall))
+	return append(b, '}')
+}
+
+func appendInode(b []byte, i sensor.Inode) []byte {
+	b = append(b, `,"inode":{"dev":"`...)
+	b = strconv.AppendUint(b, uint64(i.Major()), 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(i.Minor()), 10)
+	b = appendUintField(b, `","ino":`, i.Ino)
+	return append(b, '}')
+}
+
+// appendStrings writes a JSON array; the callers write null where
+// encoding/json would, for a nil slice.
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
+}
+
+// The field helpers take the field's key with its leading punctuation, so
+// that each field is one append of a constant and one of its value.
+
+func appendUintField(b []byte, key string, v uint64) []byte {
+	return strconv.AppendUint(append(b, key...), v, 10)
+}
+
+func appendIntField(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(append(b, key...), v, 10)
+}
+
+func appendBoolField(b []byte, key string, v bool) []byte {
+	return strconv.AppendBool(append(b, key...), v)
+}
+
+func appendStringField(b []byte, key, v string) []byte {
+	return appendString(append(b, key...), v)
+}
+
+// appendOptionalString is a string field tagged omitempty.
+func appendOptionalString(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendStringField(b, key, v)
+}
+
+// appendTrueField is a bool field tagged omitempty: field is the whole
+// `,"key":true`.
+func appendTrueField(b []byte, field string, v bool) []byte {
+	if !v {
+		return b
+	}
+	return append(b, field...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string escaped as encoding/json escapes it
+// by default: quote, backslash and control characters; <, > and & (safe to
+// embed in HTML); U+2028 and U+2029 (safe in JavaScript); and every byte of
+// invalid UTF-8 as U+FFFD, since paths and argv are bytes, not text.
+func appendString[S string | []byte](b []byte, s S) []byte {
+	b = append(b, '"')
+	plain := 0 // s[plain:i] is waiting to be copied as it is
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[plain:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, `\b`...)
+			case '\f':
+				b = append(b, `\f`...)
+			case '\n':
+				b = append(b, `\n`...)
+			case '\r':
+				b = append(b, `\r`...)
+			case '\t':
+				b = append(b, `\t`...)
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			plain = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+		var escaped string
+		switch {
+		case r == utf8.RuneError && size == 1:
+			escaped = `\ufffd`
+		case r == '\u2028':
+			escaped = `\u2028`
+		case r == '\u2029':
+			escaped = `\u2029`
+		default:
+			i += size
+			continue
+		}
+		b = append(b, s[plain:i]...)
+		b = append(b, escaped...)
+		i += size
+		plain = i
+	}
+	b = append(b, s[plain:]...)
+	return append(b, '"')
+}
