@@ -117,6 +117,10 @@ func checkRecord(t *testing.T, j trace.JSON, port int, execSeen, connectSeen *bo
 		}
 		*execSeen = true
 	case "connect":
+		if j.Connect != nil && j.Connect.Family == "unix" && j.Connect.UnixPath != "" {
+			// bash's libc asks nscd for the user when HOME or USER is unset, as under CI.
+			return
+		}
 		if j.Connect == nil || j.Connect.Address != "127.0.0.1" || int(j.Connect.Port) != port ||
 			j.Connect.Family != "inet" || j.Connect.Protocol != "tcp" {
 			t.Errorf("connect record = %+v", j.Connect)

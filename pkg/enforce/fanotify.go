@@ -133,12 +133,15 @@ func (f *Fanotify) Forget() {
 }
 
 // Run answers permission events until ctx ends; then the group is closed,
-// which lets any open still waiting through.
+// which lets any open still waiting through. It returns once every event
+// read has been answered.
 func (f *Fanotify) Run(ctx context.Context) error {
 	go func() {
 		<-ctx.Done()
 		f.file.Close()
 	}()
+	var deciding sync.WaitGroup
+	defer deciding.Wait()
 	buf := make([]byte, 4096*int(unsafe.Sizeof(unix.FanotifyEventMetadata{})))
 	for {
 		n, err := f.file.Read(buf)
@@ -158,7 +161,7 @@ func (f *Fanotify) Run(ctx context.Context) error {
 			case meta.Mask&unix.FAN_OPEN_EXEC_PERM != 0:
 				f.allowExec(meta.Fd, meta.Pid)
 			default:
-				go f.decide(meta.Fd, meta.Pid)
+				deciding.Go(func() { f.decide(meta.Fd, meta.Pid) })
 			}
 			off += int(meta.Event_len)
 		}
