@@ -170,11 +170,13 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 // printEvents feeds the process table and prints the selected types until
 // ctx ends, flushing whenever no event is waiting.
 func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.TypeSet, enricher *trace.Enricher, w trace.Writer) error {
+	var ev sensor.Event // received into again and again, as in the agent's pipeline
+	var ok bool
 	for {
 		select {
 		case <-ctx.Done():
 			return w.Flush()
-		case ev, ok := <-events:
+		case ev, ok = <-events:
 			if !ok {
 				return w.Flush()
 			}

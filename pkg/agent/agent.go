@@ -211,11 +211,16 @@ func (a *Agent) Run(ctx context.Context) error {
 // process is the pipeline: attribute, decide, alert.
 func (a *Agent) process(ctx context.Context) {
 	events := a.sensor.Events()
+	// One event, received into again and again: the pipeline keeps no
+	// pointer to an event past its turn, and a fresh one per event is
+	// garbage the collector would pay for at every rate.
+	var ev sensor.Event
+	var ok bool
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case ev, ok := <-events:
+		case ev, ok = <-events:
 			if !ok {
 				return
 			}

@@ -222,38 +222,44 @@ func (f *Fanotify) decide(fd int32, pid int32) {
 		timer.Stop()
 		unix.Close(int(fd))
 	}()
-	if f.execFollowUp(fd, pid) {
-		answer(true, "exec")
-		return
-	}
+	exec := f.execFollowUp(fd, pid)
+	enforced, allowed := false, true
 	path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(fd)))
-	if err != nil {
+	if err == nil {
+		enforced, allowed = f.judge(pid, path)
+		f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.String("path", path), zap.Bool("exec", exec), zap.Bool("enforced", enforced), zap.Bool("allowed", allowed))
+	}
+	if enforced && allowed {
+		// Before the answer, so the next open finds it. An exec's file is
+		// cached too when the profile lets the container read it: its next
+		// exec then costs no round trip at all.
+		f.cacheAllow(fd)
+	}
+	switch {
+	case exec:
+		answer(true, "exec")
+	case err != nil:
 		answer(true, "timeout")
-		return
-	}
-	enforced, allowed := f.judge(pid, path)
-	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.String("path", path), zap.Bool("enforced", enforced), zap.Bool("allowed", allowed))
-	if !enforced || allowed {
+	case !enforced || allowed:
 		answer(true, "allowed")
-		if enforced {
-			f.cacheAllow(fd)
-		}
-		return
+	default:
+		answer(false, "denied")
 	}
-	answer(false, "denied")
 }
 
-// cacheAllow lets the next opens of an allowed file through in the kernel,
-// when the file is on a container's own overlay (an inode no other
-// container shares): an ignore mark, evictable so it pins nothing, and
-// cleared when the file is modified.
+// cacheAllow lets the next opens and execs of an allowed file through in
+// the kernel, when the file is on a container's own overlay (an inode no
+// other container shares): an ignore mark, evictable so it pins nothing, and
+// cleared when the file is modified. Execs are ignored with the opens: the
+// listener lets every exec's open through anyway, and an exec event whose
+// plain open event is ignored would stay in the exec table for good.
 func (f *Fanotify) cacheAllow(fd int32) {
 	var st unix.Statfs_t
 	if err := unix.Fstatfs(int(fd), &st); err != nil || st.Type != unix.OVERLAYFS_SUPER_MAGIC {
 		return
 	}
 	_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_ADD|unix.FAN_MARK_IGNORED_MASK|unix.FAN_MARK_EVICTABLE,
-		unix.FAN_OPEN_PERM, int(fd), "")
+		unix.FAN_OPEN_PERM|unix.FAN_OPEN_EXEC_PERM, int(fd), "")
 }
 
 // containerMounts lists the mount points of pid's mount namespace that

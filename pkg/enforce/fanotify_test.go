@@ -2,16 +2,18 @@ package enforce
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
@@ -25,11 +27,7 @@ import (
 // through too (fail-open).
 func TestFanotifyDeniesPerJudge(t *testing.T) {
 	testutil.RequireRoot(t)
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := tmpfs(t)
 	for _, name := range []string{"allowed", "denied", "slow"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644); err != nil {
 			t.Fatal(err)
@@ -47,52 +45,98 @@ func TestFanotifyDeniesPerJudge(t *testing.T) {
 		}
 		return true, true
 	}
-	f, err := NewFanotify(judge, zaptest.NewLogger(t), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	if err := f.markPaths(1, []string{dir}); err != nil { // the test's own mount only
-		t.Fatal(err)
-	}
+	f := startFanotify(t, judge, dir)
 
-	run := func(args ...string) string {
-		out, err := outsideListener(args...).CombinedOutput()
-		if err != nil {
-			var ee *exec.ExitError
-			if ok := asExit(err, &ee); !ok {
-				t.Fatalf("%v: %v", args, err)
-			}
-		}
-		return string(out)
-	}
-	if out := run(bin, "cat", filepath.Join(dir, "allowed")); out != "allowed" {
+	if out := run(t, bin, "cat", filepath.Join(dir, "allowed")); out != "allowed" {
 		t.Errorf("allowed open and exec: %q", out)
 	}
-	if out := run(bin, "cat", filepath.Join(dir, "denied")); !strings.Contains(out, "not permitted") {
+	if out := run(t, bin, "cat", filepath.Join(dir, "denied")); !strings.Contains(out, "not permitted") {
 		t.Errorf("denied open: %q, want EPERM", out)
 	}
-	if out := run(bin, "cat", filepath.Join(dir, "slow")); out != "slow" {
+	if out := run(t, bin, "cat", filepath.Join(dir, "slow")); out != "slow" {
 		t.Errorf("an open judged past the deadline: %q, want it let through", out)
 	}
 	f.Unmark(1)
-	if out := run(bin, "cat", filepath.Join(dir, "denied")); out != "denied" {
+	if out := run(t, bin, "cat", filepath.Join(dir, "denied")); out != "denied" {
 		t.Errorf("after unmarking: %q, want the open through", out)
 	}
 }
 
-func asExit(err error, ee **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	*ee = e
-	return ok && e.Sys().(syscall.WaitStatus).Exited()
+// TestFanotifyCachesAllowedExecs execs from an overlay, as a container
+// does: a binary the profile also lets the container read is cached after
+// its first exec (no more permission events), one it does not is let
+// through on every exec but never cached, so reading it stays refused.
+func TestFanotifyCachesAllowedExecs(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := tmpfs(t)
+	for _, sub := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyBusybox(t, filepath.Join(dir, "lower"))
+	// The same binary where the profile lets nothing be read (busybox
+	// picks its applet by argv[0]: the name stays).
+	if err := os.Mkdir(filepath.Join(dir, "lower", "locked"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyBusybox(t, filepath.Join(dir, "lower", "locked"))
+	merged := filepath.Join(dir, "merged")
+	opts := fmt.Sprintf("lowerdir=%s/lower,upperdir=%s/upper,workdir=%s/work", dir, dir, dir)
+	if err := unix.Mount("overlay", merged, "overlay", 0, opts); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
+	f := startFanotify(t, func(_ int32, path string) (bool, bool) { return true, filepath.Base(filepath.Dir(path)) != "locked" }, merged)
+
+	decisions := func() map[string]float64 {
+		got := map[string]float64{}
+		for _, label := range []string{"allowed", "denied", "exec", "timeout"} {
+			if n := promtest.ToFloat64(f.m.decisions.WithLabelValues(label)); n != 0 {
+				got[label] = n
+			}
+		}
+		return got
+	}
+	// An answer is counted just after it is written: wait for it.
+	settled := func(want map[string]float64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !maps.Equal(decisions(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("decisions = %v, want %v", decisions(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	execTrue := func(bin string) {
+		t.Helper()
+		if out := run(t, bin, "echo", "ran"); out != "ran\n" {
+			t.Fatalf("exec %s: %q", bin, out)
+		}
+	}
+
+	execTrue(filepath.Join(merged, "busybox"))
+	settled(map[string]float64{"exec": 2}) // OPEN_EXEC_PERM, then OPEN_PERM
+	execTrue(filepath.Join(merged, "busybox"))
+	if out := run(t, filepath.Join(merged, "busybox"), "cat", filepath.Join(merged, "busybox")); len(out) == 0 {
+		t.Error("reading the cached binary printed nothing")
+	}
+	settled(map[string]float64{"exec": 2})
+
+	for range 2 {
+		execTrue(filepath.Join(merged, "locked", "busybox"))
+	}
+	settled(map[string]float64{"exec": 6})
+	if out := run(t, filepath.Join(merged, "busybox"), "cat", filepath.Join(merged, "locked", "busybox")); !strings.Contains(out, "not permitted") {
+		t.Errorf("reading an exec'd binary the profile does not let the container read: %q, want EPERM", out)
+	}
+	settled(map[string]float64{"exec": 6, "denied": 1})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.execs) != 0 {
+		t.Errorf("exec table holds %d opens after every exec ended", len(f.execs))
+	}
 }
 
 // copyBusybox puts busybox on the marked mount at dir.
@@ -118,15 +162,11 @@ func outsideListener(args ...string) *exec.Cmd {
 }
 
 // BenchmarkFanotifyExec is the cost the fanotify tier adds to an exec in an
-// enforced container: a shell forks and execs busybox true on a tmpfs b.N
-// times, marked against unmarked.
+// enforced container when the exec is not cached: a shell forks and execs
+// busybox true on a tmpfs b.N times, marked against unmarked.
 func BenchmarkFanotifyExec(b *testing.B) {
 	testutil.RequireRoot(b)
-	dir := b.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := tmpfs(b)
 	bin := copyBusybox(b, dir)
 	execLoop := func(b *testing.B) {
 		loop := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do "$0" true; i=$((i+1)); done`, b.N)
@@ -137,22 +177,53 @@ func BenchmarkFanotifyExec(b *testing.B) {
 	}
 	b.Run("unmarked", execLoop)
 	b.Run("marked", func(b *testing.B) {
-		f, err := NewFanotify(func(int32, string) (bool, bool) { return true, true }, zaptest.NewLogger(b), prometheus.NewRegistry())
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- f.Run(ctx) }()
-		defer func() {
-			cancel()
-			if err := <-done; err != nil {
-				b.Error(err)
-			}
-		}()
-		if err := f.markPaths(1, []string{dir}); err != nil { // the benchmark's own mount only
-			b.Fatal(err)
-		}
+		startFanotify(b, func(int32, string) (bool, bool) { return true, true }, dir)
 		execLoop(b)
 	})
+}
+
+// tmpfs mounts a tmpfs of the test's own, so marks reach nothing else.
+func tmpfs(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// startFanotify runs a listener with judge on the mounts at paths (the
+// test's own only) until the test ends.
+func startFanotify(tb testing.TB, judge OpenJudge, paths ...string) *Fanotify {
+	tb.Helper()
+	f, err := NewFanotify(judge, zaptest.NewLogger(tb), prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	})
+	if err := f.markPaths(1, paths); err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}
+
+// run runs args outside the listener and returns what they printed; a
+// non-zero exit is an answer, not a failure.
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := outsideListener(args...).CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return string(out)
 }

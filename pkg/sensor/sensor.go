@@ -202,15 +202,20 @@ func (s *Sensor) read() {
 	dec := newDecoder()
 	lastSync := time.Now()
 	var rec ringbuf.Record
+	// The deadline only bounds a wait for records the kernel wrote without
+	// a wakeup; the reader consults it only when the ring is empty. Renewed
+	// when it passes rather than per record: a stale one costs one empty
+	// poll, a clock read per record costs every event.
+	if s.maxLatency > 0 {
+		s.reader.SetDeadline(time.Now().Add(s.maxLatency))
+	}
 	for {
-		if s.maxLatency > 0 {
-			s.reader.SetDeadline(time.Now().Add(s.maxLatency))
-		}
 		if err := s.reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.reader.SetDeadline(time.Now().Add(s.maxLatency))
 				continue // nothing waiting
 			}
 			s.log.Warn("read ring buffer", zap.Error(err))

@@ -23,6 +23,8 @@ type row struct {
 	Ops        int     `json:"ops"`
 	NsPerOp    float64 `json:"ns_per_op"`
 	Ratio      float64 `json:"ratio_to_no_agent"`
+	RatioMin   float64 `json:"ratio_min"`
+	RatioMax   float64 `json:"ratio_max"`
 	Events     uint64  `json:"events_delivered,omitempty"`
 	Lost       uint64  `json:"events_lost"`
 	EventsPerS float64 `json:"events_per_second,omitempty"`
@@ -42,7 +44,7 @@ func main() {
 	opens := flag.Int("opens", 1_000_000, "open+close iterations per run")
 	execs := flag.Int("execs", 2000, "fork+exec iterations per run")
 	connects := flag.Int("connects", 20_000, "connect iterations per run")
-	runs := flag.Int("runs", 3, "runs per condition; the median is reported")
+	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported")
 	alerts := flag.Int("alerts", 20_000, "alerts per collector ingest run")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
 	flag.Parse()
@@ -55,24 +57,19 @@ func main() {
 		fail(err)
 	}
 	defer cleanup()
-	conditions := []condition{noAgent(), traceAgent(*agent), enforcedAllowAll(), monitoredAllowAll()}
+	conditions := []condition{noAgent(), bareSysExit(), traceAgent(*agent), enforcedAllowAll(), monitoredAllowAll()}
 
-	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d runs\n\n", time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), *runs)
+	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d interleaved rounds (ratio: the median of each round's ratio; range: its lowest and highest)\n\n", time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), *runs)
 	var rows []row
 	for _, w := range workloads(*opens, *execs, *connects) {
-		var base float64
-		for _, c := range conditions {
-			r, err := b.measure(w, c, *runs)
-			if err != nil {
-				fail(fmt.Errorf("%s with %s: %w", w.name, c.name, err))
-			}
-			if c.baseline {
-				base = r.NsPerOp
-			}
-			r.Ratio = r.NsPerOp / base
-			rows = append(rows, r)
+		measured, err := b.measure(w, conditions, *runs)
+		if err != nil {
+			fail(err)
+		}
+		for _, r := range measured {
 			printRow(r)
 		}
+		rows = append(rows, measured...)
 	}
 	fmt.Println("\nthroughput and cost of `vigil-agent run` (open+close from paced children; no containers to attribute):")
 	stateDir := filepath.Join(b.dir, "state")
@@ -177,7 +174,7 @@ func newBench() (*bench, func(), error) {
 }
 
 func printRow(r row) {
-	fmt.Printf("%-12s %-22s %9d ops %10.0f ns/op  %5.2fx", r.Workload, r.Condition, r.Ops, r.NsPerOp, r.Ratio)
+	fmt.Printf("%-12s %-22s %9d ops %10.0f ns/op  %5.2fx (%.2f–%.2f)", r.Workload, r.Condition, r.Ops, r.NsPerOp, r.Ratio, r.RatioMin, r.RatioMax)
 	if r.Events > 0 || r.Lost > 0 {
 		fmt.Printf("  %8.0f events/s  lost %d  agent %.2f cores", r.EventsPerS, r.Lost, r.AgentCPU)
 	}

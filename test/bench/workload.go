@@ -89,35 +89,61 @@ func (b *bench) loopWith(w workload, extra string, ready func(pid int) error) (t
 	return time.Duration(ns), err
 }
 
-// measure runs w under c runs times and reports the median run.
-func (b *bench) measure(w workload, c condition, runs int) (row, error) {
-	var results []row
-	for range runs {
-		env, err := c.start(b)
-		if err != nil {
-			return row{}, err
-		}
-		var before, after sample
-		elapsed, err := b.loop(w, func(pid int) error {
-			if err := env.prepare(pid); err != nil {
-				return err
+// measure runs w under every condition, one after the other, rounds
+// times. A condition's ratio is the median of its ratio to the baseline of
+// the same round: a node whose speed drifts from minute to minute (a busy
+// hypervisor) moves both sides of a round alike.
+func (b *bench) measure(w workload, conditions []condition, rounds int) ([]row, error) {
+	runs := make([][]row, len(conditions))
+	ratios := make([][]float64, len(conditions))
+	for range rounds {
+		var base float64
+		for i, c := range conditions {
+			r, err := b.measureOnce(w, c)
+			if err != nil {
+				return nil, fmt.Errorf("%s with %s: %w", w.name, c.name, err)
 			}
-			before, err = env.sample()
-			return err
-		})
-		if err == nil {
-			after, err = env.settle(before)
+			if c.baseline {
+				base = r.NsPerOp
+			}
+			runs[i] = append(runs[i], r)
+			ratios[i] = append(ratios[i], r.NsPerOp/base)
 		}
-		if serr := env.stop(); err == nil {
-			err = serr
-		}
-		if err != nil {
-			return row{}, err
-		}
-		results = append(results, resultRow(w, c, elapsed, before, after))
 	}
-	sort.Slice(results, func(i, j int) bool { return results[i].NsPerOp < results[j].NsPerOp })
-	return results[len(results)/2], nil
+	rows := make([]row, len(conditions))
+	for i := range conditions {
+		sort.Slice(runs[i], func(a, b int) bool { return runs[i][a].NsPerOp < runs[i][b].NsPerOp })
+		sort.Float64s(ratios[i])
+		rows[i] = runs[i][rounds/2]
+		rows[i].Ratio, rows[i].RatioMin, rows[i].RatioMax = ratios[i][rounds/2], ratios[i][0], ratios[i][rounds-1]
+	}
+	return rows, nil
+}
+
+// measureOnce starts c, runs w once under it and stops it.
+func (b *bench) measureOnce(w workload, c condition) (row, error) {
+	env, err := c.start(b)
+	if err != nil {
+		return row{}, err
+	}
+	var before, after sample
+	elapsed, err := b.loop(w, func(pid int) error {
+		if err := env.prepare(pid); err != nil {
+			return err
+		}
+		before, err = env.sample()
+		return err
+	})
+	if err == nil {
+		after, err = env.settle(before)
+	}
+	if serr := env.stop(); err == nil {
+		err = serr
+	}
+	if err != nil {
+		return row{}, err
+	}
+	return resultRow(w, c, elapsed, before, after), nil
 }
 
 func resultRow(w workload, c condition, elapsed time.Duration, before, after sample) row {
