@@ -208,7 +208,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	return a.shutdown()
 }
 
-// process is the pipeline: attribute, decide, alert.
+// process runs the pipeline on every event until ctx ends or the sensor
+// closes.
 func (a *Agent) process(ctx context.Context) {
 	events := a.sensor.Events()
 	// One event, received into again and again: the pipeline keeps no
@@ -216,39 +217,50 @@ func (a *Agent) process(ctx context.Context) {
 	// garbage the collector would pay for at every rate.
 	var ev sensor.Event
 	var ok bool
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok = <-events:
-			if !ok {
+	for ctx.Err() == nil {
+		// The only receiver: an event already queued is taken without a
+		// select, which costs more than the rest of the channel operation.
+		if len(events) > 0 {
+			ev, ok = <-events
+		} else {
+			select {
+			case <-ctx.Done():
 				return
+			case ev, ok = <-events:
 			}
-			a.enricher.Observe(&ev)
-			if ev.Type == sensor.TypeFork || ev.Type == sensor.TypeExit {
-				continue
-			}
-			rec := a.enricher.Attribute(ctx, &ev)
-			v, applies := a.engine.Evaluate(&rec)
-			action := actionOf(&ev)
-			if a.fanotifyDenied(&ev, v) {
-				action = vigilv1.Action_ACTION_BLOCKED
-			}
-			if action == vigilv1.Action_ACTION_ALERTED && (!applies || !v.Violation()) {
-				continue
-			}
-			if !applies { // the kernel acted on what userspace does not judge (a truncated path)
-				if rec.Attribution.Container == nil {
-					a.log.Warn("the kernel acted outside any known container", zap.Uint32("pid", ev.PID),
-						zap.String("type", ev.Type.String()), zap.String("attribution", rec.Attribution.Kind.String()))
-					continue
-				}
-				v = policy.KernelVerdict(&ev)
-			}
-			a.enricher.Complete(ctx, &rec)
-			a.deduper.Report(&rec, v, action)
 		}
+		if !ok {
+			return
+		}
+		a.handle(ctx, &ev)
 	}
+}
+
+// handle is the pipeline for one event: attribute, decide, alert.
+func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
+	a.enricher.Observe(ev)
+	if ev.Type == sensor.TypeFork || ev.Type == sensor.TypeExit {
+		return
+	}
+	rec := a.enricher.Attribute(ctx, ev)
+	v, applies := a.engine.Evaluate(&rec)
+	action := actionOf(ev)
+	if a.fanotifyDenied(ev, v) {
+		action = vigilv1.Action_ACTION_BLOCKED
+	}
+	if action == vigilv1.Action_ACTION_ALERTED && (!applies || !v.Violation()) {
+		return
+	}
+	if !applies { // the kernel acted on what userspace does not judge (a truncated path)
+		if rec.Attribution.Container == nil {
+			a.log.Warn("the kernel acted outside any known container", zap.Uint32("pid", ev.PID),
+				zap.String("type", ev.Type.String()), zap.String("attribution", rec.Attribution.Kind.String()))
+			return
+		}
+		v = policy.KernelVerdict(ev)
+	}
+	a.enricher.Complete(ctx, &rec)
+	a.deduper.Report(&rec, v, action)
 }
 
 // releasePrevious hands over from a previous agent's pinned enforcement,
