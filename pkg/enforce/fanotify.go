@@ -161,7 +161,9 @@ func (f *Fanotify) Run(ctx context.Context) error {
 			case meta.Mask&unix.FAN_OPEN_EXEC_PERM != 0:
 				f.allowExec(meta.Fd, meta.Pid)
 			default:
-				deciding.Go(func() { f.decide(meta.Fd, meta.Pid) })
+				// meta points into buf, which the next read overwrites.
+				fd, pid := meta.Fd, meta.Pid
+				deciding.Go(func() { f.decide(fd, pid) })
 			}
 			off += int(meta.Event_len)
 		}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +61,50 @@ func TestFanotifyDeniesPerJudge(t *testing.T) {
 	f.Unmark(1)
 	if out := run(t, bin, "cat", filepath.Join(dir, "denied")); out != "denied" {
 		t.Errorf("after unmarking: %q, want the open through", out)
+	}
+}
+
+// TestFanotifyAnswersEveryEventOfABurst opens, all at once, files the judge
+// allows and files it refuses: every open gets its own answer, though
+// several events arrive in one read and their goroutines run after the next.
+func TestFanotifyAnswersEveryEventOfABurst(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := tmpfs(t)
+	const files = 64
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(dir, strconv.Itoa(i)), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	odd := func(path string) bool { n, _ := strconv.Atoi(filepath.Base(path)); return n%2 == 1 }
+	// One P: the reader reads the next batch before the goroutines of the
+	// last one run, as on a busy node.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	startFanotify(t, func(_ int32, path string) (bool, bool) { return true, !odd(path) }, dir)
+
+	// One shell opens every file in parallel, from outside the listener;
+	// an open left unanswered would hang it: the deadline fails the test.
+	var script strings.Builder
+	for i := range files {
+		fmt.Fprintf(&script, "(cat %s/%d >/dev/null 2>&1; echo %d $?) & ", dir, i, i)
+	}
+	script.WriteString("wait")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sh := exec.CommandContext(ctx, "/bin/busybox", "sh", "-c", script.String())
+	sh.WaitDelay = time.Second // a cat still waiting holds the output open
+	out, err := sh.Output()
+	if err != nil {
+		t.Fatalf("the burst: %v (an open left unanswered?)", err)
+	}
+	got := strings.Fields(string(out))
+	if len(got) != 2*files {
+		t.Fatalf("answers for %d opens, want %d: %q", len(got)/2, files, out)
+	}
+	for i := 0; i < len(got); i += 2 {
+		if refused := got[i+1] != "0"; refused != odd(got[i]) {
+			t.Errorf("open of %s: exit %s, want refused only for odd files", got[i], got[i+1])
+		}
 	}
 }
 
