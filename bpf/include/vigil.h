@@ -62,6 +62,9 @@ struct scope_policy {
 	/* enum vigil_enforce: hooks whose allowed events stay in the kernel —
 	 * only news (violations, learning data) reaches the ring buffer */
 	__u32 suppress;
+	/* enum vigil_enforce: hooks whose repeats stay in the kernel while the
+	 * container's image is learned (see bpf/sys_exit/learn.h) */
+	__u32 collapse;
 };
 
 /* How a path rule matches: the hash is of the canonical path (volatile
@@ -141,6 +144,7 @@ struct open_event {
 	__u64 open_flags; /* O_* as passed by the caller */
 	__u16 path_len;
 	__u16 name_len;
+	__u32 repeats; /* opens of the same file folded into this one while learning */
 };
 
 /* Followed by path_len bytes of sun_path for AF_UNIX (abstract: leading NUL). */

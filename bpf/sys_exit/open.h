@@ -9,6 +9,7 @@
 #include "../lib/syscall.h"
 #include "../lib/policy.h"
 #include "../lib/match.h"
+#include "learn.h"
 
 #define AT_FDCWD -100
 #define O_ACCMODE 03
@@ -67,7 +68,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	const char *name = NULL;
 	int dirfd = AT_FDCWD;
 	__u64 flags = 0;
-	__u32 plen = 0, nlen = 0;
+	__u32 plen = 0, nlen = 0, repeats = 0;
 	bool denied;
 	char *data;
 	__u8 acc;
@@ -114,6 +115,12 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 			if (bpf_map_lookup_elem(&known_opens, &known))
 				return;
 		}
+	} else if (file && !(flags & O_PATH) && learning_policy(VIGIL_ENFORCE_OPEN, task)) {
+		/* A learning container's repeats stay here, counted. An O_PATH
+		 * open is no access the learner takes: it must not stand for the
+		 * reads that follow. */
+		if (open_repeated(file, acc, &repeats))
+			return;
 	}
 
 	s = get_scratch();
@@ -127,6 +134,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	if (denied)
 		ev->hdr.flags |= VIGIL_F_DENIED;
 	ev->ret = ret;
+	ev->repeats = repeats;
 	ev->open_flags = flags;
 	ev->ino = 0;
 	ev->dev = 0;

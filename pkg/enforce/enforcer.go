@@ -15,7 +15,7 @@ import (
 
 // Kernel is where compiled profiles go; *sensor.PolicyMaps is the real one.
 type Kernel interface {
-	SetScope(scope, profile uint32, enforce, suppress sensor.Hooks) error
+	SetScope(scope uint32, pol sensor.ScopePolicy) error
 	DeleteScope(scope uint32) error
 	PutProfile(id uint32, paths []sensor.PathRule, nets []sensor.NetRule, caps uint64) error
 	DeleteProfile(id uint32, paths []sensor.PathRule, nets []sensor.NetRule) error
@@ -33,6 +33,7 @@ type Enforcer struct {
 	nextID   uint32
 	profiles map[*profile.Profile]*loaded // compiled and in the kernel
 	scopes   map[uint32]scopeState        // scope → its profile in the kernel
+	learning map[uint32]bool              // scopes whose repeats the kernel collapses
 }
 
 type scopeState struct {
@@ -54,28 +55,26 @@ func New(kernel Kernel, hooks sensor.Hooks, log *zap.Logger, reg prometheus.Regi
 		return nil, err
 	}
 	return &Enforcer{kernel: kernel, hooks: hooks, log: log, m: m,
-		profiles: map[*profile.Profile]*loaded{}, scopes: map[uint32]scopeState{}}, nil
+		profiles: map[*profile.Profile]*loaded{}, scopes: map[uint32]scopeState{}, learning: map[uint32]bool{}}, nil
 }
 
 // Apply points the kernel at p for container c: in enforce mode it denies
 // what p does not allow, in monitor and enforce modes what p allows stays in
-// the kernel (only news is reported); in learn mode, or without a profile,
-// the kernel does neither. It is cheap when nothing changed. A new profile
+// the kernel (only news is reported); in learn mode the kernel reports a
+// file the container keeps opening once per learn window, with a count
+// (the learner needs each file and how often, not every open); without a
+// profile it does nothing. It is cheap when nothing changed. A new profile
 // version is loaded before the scope moves to it and the old one unloaded
 // after: the container is never unenforced in between.
 func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.Profile) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cur, has := e.scopes[c.Scope]
-	if (mode != profile.ModeEnforce && mode != profile.ModeMonitor) || p == nil {
-		if !has {
-			return nil
-		}
-		if err := e.kernel.DeleteScope(c.Scope); err != nil {
-			return err // still in force: its rules must stay
-		}
-		e.release(c.Scope, cur.l)
-		return nil
+	if mode == profile.ModeLearn {
+		return e.learn(c.Scope, cur, has)
+	}
+	if p == nil {
+		return e.clear(c.Scope)
 	}
 	if has && cur.mode == mode && e.profiles[p] == cur.l {
 		return nil
@@ -88,7 +87,7 @@ func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.
 	if mode == profile.ModeEnforce {
 		enforce = e.hooks
 	}
-	if err := e.kernel.SetScope(c.Scope, l.id, enforce, l.c.exact); err != nil {
+	if err := e.kernel.SetScope(c.Scope, sensor.ScopePolicy{Profile: l.id, Enforce: enforce, Suppress: l.c.exact}); err != nil {
 		if l.users == 0 { // loaded for this scope alone
 			e.unload(l)
 		}
@@ -99,10 +98,27 @@ func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.
 		e.release(c.Scope, cur.l)
 	}
 	e.scopes[c.Scope] = scopeState{l: l, mode: mode}
+	delete(e.learning, c.Scope)
 	e.m.scopes.Set(float64(len(e.scopes)))
 	e.log.Info("container profile in the kernel", zap.String("container", c.ID), zap.String("image", c.Image),
 		zap.String("digest", c.ImageDigest), zap.String("mode", string(mode)), zap.Int64("version", p.Metadata.Version),
 		zap.Uint32("scope", c.Scope))
+	return nil
+}
+
+// learn moves scope to learning: its repeated opens collapse in the kernel.
+// Callers hold mu.
+func (e *Enforcer) learn(scope uint32, cur scopeState, profiled bool) error {
+	if e.learning[scope] {
+		return nil
+	}
+	if err := e.kernel.SetScope(scope, sensor.ScopePolicy{Collapse: sensor.HookOpen}); err != nil {
+		return err
+	}
+	if profiled {
+		e.release(scope, cur.l)
+	}
+	e.learning[scope] = true
 	return nil
 }
 
@@ -117,14 +133,22 @@ func (e *Enforcer) Enforcing(scope uint32) bool {
 func (e *Enforcer) Forget(scope uint32) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cur, has := e.scopes[scope]
-	if !has {
+	return e.clear(scope)
+}
+
+// clear removes whatever the kernel does for scope. Callers hold mu.
+func (e *Enforcer) clear(scope uint32) error {
+	cur, profiled := e.scopes[scope]
+	if !profiled && !e.learning[scope] {
 		return nil
 	}
 	if err := e.kernel.DeleteScope(scope); err != nil {
 		return err // still in force: its rules must stay
 	}
-	e.release(scope, cur.l)
+	delete(e.learning, scope)
+	if profiled {
+		e.release(scope, cur.l)
+	}
 	return nil
 }
 

@@ -1,8 +1,12 @@
 package enforce
 
 import (
+	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -66,5 +70,121 @@ func TestKernelKeepsKnownOpens(t *testing.T) {
 	}
 	if seen[known] != 0 || seen[filepath.Join(dir, "missing")] != 0 {
 		t.Errorf("known opens or failed lookups left the kernel: %v", seen)
+	}
+}
+
+// TestKernelCollapsesLearningRepeats learns a test cgroup: a file opened
+// again and again is reported once per learn window, the next report
+// carrying the count of the opens kept in the kernel; another name of the
+// same file is news; once the scope is forgotten every open is reported.
+func TestKernelCollapsesLearningRepeats(t *testing.T) {
+	testutil.RequireRoot(t)
+	const window = time.Second
+	k := newKernelFixture(t, 0, func(cfg *sensor.Config) {
+		cfg.Types = sensor.NewTypeSet(sensor.TypeOpen)
+		cfg.MaxLatency = 10 * time.Millisecond
+		cfg.LearnWindow = window
+	})
+	type report struct {
+		path    string
+		repeats uint32
+	}
+	reports := make(chan report, 1024)
+	go func() {
+		for ev := range k.sensor.Events() {
+			if ev.Type == sensor.TypeOpen {
+				reports <- report{ev.Open.Path, ev.Open.Repeats}
+			}
+		}
+	}()
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, alias := filepath.Join(dir, "file"), filepath.Join(dir, "alias")
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(file, alias); err != nil {
+		t.Fatal(err)
+	}
+	k.apply(t, 4, profile.ModeLearn, nil)
+	// One shell in a mount namespace of its own, as a container's workload
+	// runs, cats for the test: the kernel tells files apart by their mount.
+	sh := k.cgroup.Command("/bin/busybox", "sh")
+	sh.Args[0] = "busybox"
+	sh.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+	stdin, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := sh.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		sh.Wait()
+	})
+	lines := bufio.NewScanner(stdout)
+	cat := func(paths ...string) {
+		t.Helper()
+		fmt.Fprintf(stdin, "/bin/busybox cat %s >/dev/null; echo $?\n", strings.Join(paths, " "))
+		if !lines.Scan() || lines.Text() != "0" {
+			t.Fatalf("cat: %q %v", lines.Text(), lines.Err())
+		}
+	}
+	// collect waits for the reports of want paths, then for stragglers.
+	collect := func(want ...string) map[string][]uint32 {
+		t.Helper()
+		got := map[string][]uint32{}
+		timeout := time.After(5 * time.Second)
+		for _, p := range want {
+			for len(got[p]) == 0 {
+				select {
+				case r := <-reports:
+					got[r.path] = append(got[r.path], r.repeats)
+				case <-timeout:
+					t.Fatalf("no report of %s; got %v", p, got)
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		for len(reports) > 0 {
+			r := <-reports
+			got[r.path] = append(got[r.path], r.repeats)
+		}
+		return got
+	}
+
+	const opens = 200
+	many := make([]string, opens)
+	for i := range many {
+		many[i] = file
+	}
+	start := time.Now()
+	cat(append(many, alias)...)
+	got := collect(file, alias)
+	if time.Since(start) >= window {
+		t.Skipf("the opens took longer than the window (%v): nothing to check", time.Since(start))
+	}
+	if !slices.Equal(got[file], []uint32{0}) || !slices.Equal(got[alias], []uint32{0}) {
+		t.Fatalf("reports within the window = %v, want one of %s and one of %s", got, file, alias)
+	}
+	time.Sleep(window)
+	cat(file)
+	if got := collect(file); !slices.Equal(got[file], []uint32{opens - 1}) {
+		t.Errorf("report after the window = %v, want one carrying the %d opens kept", got, opens-1)
+	}
+
+	if err := k.enforcer.Forget(4); err != nil {
+		t.Fatal(err)
+	}
+	cat(file, file, file)
+	if got := collect(file); len(got[file]) != 3 {
+		t.Errorf("after the scope is forgotten: %v, want every open reported", got)
 	}
 }

@@ -74,6 +74,21 @@ func TestLearnThenMonitor(t *testing.T) {
 	}
 }
 
+// TestLearningCountsKernelRepeats learns an open the kernel reported with
+// the repeats it kept: the draft counts them all.
+func TestLearningCountsKernelRepeats(t *testing.T) {
+	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, nil)
+	rec := openOf("/etc/app.conf", unix.O_RDONLY, 3)
+	rec.Event.Open.Repeats = 9
+	if v, ok := e.Evaluate(rec); !ok || !v.Allowed {
+		t.Fatalf("learning verdict = %+v, %v", v, ok)
+	}
+	p := e.Drafts()[0].Profile()
+	if got := p.Spec.Files[0].Evidence.Count; got != 10 {
+		t.Errorf("evidence count = %d, want 10 (the report and its 9 repeats)", got)
+	}
+}
+
 func TestWhatIsNotMatched(t *testing.T) {
 	e := newEngine(t, profile.ModePolicy{Default: profile.ModeMonitor}, staticSource{})
 	host := execOf("/bin/sh")

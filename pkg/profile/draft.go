@@ -87,7 +87,7 @@ func (d *Draft) Observe(o Observation) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	d.learning.record(t, shortID(o.ContainerID), o.Node, added, d.lim.MaxLearningIDs)
+	d.learning.record(&o, t, added, d.lim.MaxLearningIDs)
 	if full {
 		d.learning.markIncomplete(listFullReason(list, d.lim.MaxEntries), 1)
 	}
@@ -109,7 +109,7 @@ func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observa
 		return false, false, fmt.Errorf("observe %s: %w", o.Kind, err)
 	}
 	if id, ok := l.find(p, acc); ok {
-		l.entries[id].Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+		l.entries[id].Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
 		return false, false, nil
 	}
 	g := p
@@ -118,14 +118,14 @@ func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observa
 	}
 	if id, ok := l.byPath[g]; ok {
 		l.widen(id, acc)
-		l.entries[id].Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+		l.entries[id].Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
 		return true, false, nil
 	}
 	if n >= d.lim.MaxEntries {
 		return false, true, nil
 	}
 	e := FileEntry{Path: g, Access: acc}
-	e.Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+	e.Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
 	if l.add(e, d.lim.CollapseThreshold) {
 		l.collapse(d.lim)
 	}
@@ -148,14 +148,14 @@ func (d *Draft) observeConnect(o *Observation, t time.Time) (added, full bool, e
 		return false, false, fmt.Errorf("observe connect to %s: unknown protocol %d", dst.Addr, dst.Protocol)
 	}
 	if id, ok := d.inet.ix.lookup(dst); ok {
-		d.inet.entries[id].Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+		d.inet.entries[id].Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
 		return false, false, nil
 	}
 	if d.networkLen() >= d.lim.MaxEntries {
 		return false, true, nil
 	}
 	e := hostEntry(dst)
-	e.Evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+	e.Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
 	if d.inet.add(e, d.lim.NetCollapseThreshold) {
 		d.inet.collapse(d.lim)
 	}
@@ -169,7 +169,7 @@ func (d *Draft) observeCapability(o *Observation, t time.Time) (bool, error) {
 	slot := &d.caps[o.Capability]
 	added := !slot.present
 	slot.present = true
-	slot.evidence.observe(t, shortID(o.ContainerID), o.Node, d.lim.MaxEvidenceIDs)
+	slot.evidence.observe(o, t, d.lim.MaxEvidenceIDs)
 	return added, nil
 }
 

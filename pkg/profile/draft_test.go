@@ -175,6 +175,26 @@ func TestEvidenceCountsDistinctAndCaps(t *testing.T) {
 	}
 }
 
+// TestRepeatsCountAsObservations folds an observation that stands for
+// others the kernel kept (a learning container's repeated opens).
+func TestRepeatsCountAsObservations(t *testing.T) {
+	d := mustDraft(t, "app", Limits{})
+	o := openObs("/etc/app.conf", AccessRead)
+	o.Repeats = 41
+	for range 2 {
+		if _, err := d.Observe(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := d.Profile()
+	if got := p.Spec.Files[0].Evidence.Count; got != 84 {
+		t.Errorf("evidence count %d, want 84 (2 reports of 1 + 41)", got)
+	}
+	if got := p.Metadata.Learning.Observations; got != 84 {
+		t.Errorf("learning observations %d, want 84", got)
+	}
+}
+
 func TestObserveRejectsMalformed(t *testing.T) {
 	d := mustDraft(t, "app", Limits{})
 	for _, o := range []Observation{

@@ -88,8 +88,8 @@ func (e Evidence) IsZero() bool {
 		len(e.Containers.IDs) == 0 && len(e.Nodes.IDs) == 0
 }
 
-// observe records one more sighting.
-func (e *Evidence) observe(t time.Time, container, node string, maxIDs int) {
+// observe records o's sightings (itself and its repeats) at t.
+func (e *Evidence) observe(o *Observation, t time.Time, maxIDs int) {
 	if !t.IsZero() {
 		if e.FirstSeen.IsZero() || t.Before(e.FirstSeen) {
 			e.FirstSeen = t
@@ -98,9 +98,9 @@ func (e *Evidence) observe(t time.Time, container, node string, maxIDs int) {
 			e.LastSeen = t
 		}
 	}
-	e.Count++
-	e.Containers.add(container, maxIDs)
-	e.Nodes.add(node, maxIDs)
+	e.Count += o.sightings()
+	e.Containers.add(shortID(o.ContainerID), maxIDs)
+	e.Nodes.add(o.Node, maxIDs)
 }
 
 // merge folds o into e: first seen is the earliest, last seen the latest,

@@ -43,9 +43,9 @@ func (l Learning) stability(entries int, now time.Time) Stability {
 	return s
 }
 
-// record notes one observation in the learning run.
-func (l *Learning) record(t time.Time, container, node string, added bool, maxIDs int) {
-	l.Observations++
+// record notes o (with its repeats) in the learning run.
+func (l *Learning) record(o *Observation, t time.Time, added bool, maxIDs int) {
+	l.Observations += o.sightings()
 	if !t.IsZero() {
 		if l.Started.IsZero() || t.Before(l.Started) {
 			l.Started = t
@@ -57,8 +57,8 @@ func (l *Learning) record(t time.Time, container, node string, added bool, maxID
 			l.LastNewEntry = t
 		}
 	}
-	l.Containers.add(container, maxIDs)
-	l.Nodes.add(node, maxIDs)
+	l.Containers.add(shortID(o.ContainerID), maxIDs)
+	l.Nodes.add(o.Node, maxIDs)
 }
 
 // markIncomplete adds count events lost for reason.

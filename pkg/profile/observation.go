@@ -129,4 +129,10 @@ type Observation struct {
 	ContainerID string
 	Node        string
 	Time        time.Time
+	// Repeats are further sightings the kernel folded into this one (a
+	// learning container's repeated opens): they count as observations.
+	Repeats uint64
 }
+
+// sightings is how many observations o stands for.
+func (o *Observation) sightings() uint64 { return 1 + o.Repeats }

@@ -71,6 +71,10 @@ type Config struct {
 	WakeupBytes int
 	// MaxLatency bounds how long a batched event waits to be read.
 	MaxLatency time.Duration
+	// LearnWindow is how long an open a learning container repeats stays in
+	// the kernel after it was reported (ScopePolicy.Collapse); 0 reports
+	// every open.
+	LearnWindow time.Duration
 	// HostMntNS is the host's mount namespace inode: a process that execs
 	// elsewhere runs its container's workload (see Config of pkg/process).
 	HostMntNS uint32
@@ -97,6 +101,7 @@ func DefaultConfig() Config {
 		QueueSize:      16384,
 		WakeupBytes:    64 << 10,
 		MaxLatency:     50 * time.Millisecond,
+		LearnWindow:    10 * time.Second,
 	}
 }
 

@@ -186,10 +186,11 @@ func decodeOpen(raw []byte, ev *Event) error {
 		return err
 	}
 	ev.Open = Open{
-		Path:  string(p),
-		Flags: OpenFlags(rec.OpenFlags),
-		Ret:   rec.Ret,
-		Inode: Inode{Dev: rec.Dev, Ino: rec.Ino},
+		Path:    string(p),
+		Flags:   OpenFlags(rec.OpenFlags),
+		Ret:     rec.Ret,
+		Inode:   Inode{Dev: rec.Dev, Ino: rec.Ino},
+		Repeats: rec.Repeats,
 	}
 	if ev.Flags.Has(FlagPathUnresolved) {
 		ev.Open.Path = joinUnresolved(string(p), string(name))

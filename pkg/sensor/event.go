@@ -127,6 +127,10 @@ type Open struct {
 	Flags OpenFlags
 	Ret   int32 // the file descriptor, or -errno
 	Inode Inode // zero when the open failed
+	// Repeats are opens of the same file, with the same access, by the same
+	// container, that the kernel folded into this one since it last
+	// reported the file (a learning container's scope, ScopePolicy.Collapse).
+	Repeats uint32
 }
 
 // Connect is a connect(2).

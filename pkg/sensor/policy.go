@@ -66,15 +66,26 @@ func (s *Sensor) Policy() *PolicyMaps {
 		caps: s.maps[recordMapCapRules], nets: s.maps[recordMapNetRules]}
 }
 
-// SetScope points every container with this scope at a compiled profile:
-// enforce are the hooks denied in the kernel, suppress those whose allowed
-// events stay in the kernel. Neither removes the scope.
-func (p *PolicyMaps) SetScope(scope, profile uint32, enforce, suppress Hooks) error {
-	if enforce == 0 && suppress == 0 {
+// ScopePolicy is what the kernel does for every container of a scope.
+type ScopePolicy struct {
+	Profile  uint32 // the compiled profile judged against
+	Enforce  Hooks  // denied in the kernel when the profile does not allow them
+	Suppress Hooks  // allowed events stay in the kernel: only news is reported
+	// Collapse are the hooks whose repeats stay in the kernel while the
+	// image is learned: an object is reported once per Config.LearnWindow,
+	// with the count of its repeats (Open.Repeats).
+	Collapse Hooks
+}
+
+// SetScope points every container with this scope at pol. A policy that
+// asks nothing of the kernel removes the scope.
+func (p *PolicyMaps) SetScope(scope uint32, pol ScopePolicy) error {
+	if pol.Enforce == 0 && pol.Suppress == 0 && pol.Collapse == 0 {
 		return p.DeleteScope(scope)
 	}
-	if err := p.scopes.Put(scope, recordScopePolicy{Profile: profile, Enforce: uint32(enforce), Suppress: uint32(suppress)}); err != nil {
-		return fmt.Errorf("enforce scope %d: %w", scope, err)
+	v := recordScopePolicy{Profile: pol.Profile, Enforce: uint32(pol.Enforce), Suppress: uint32(pol.Suppress), Collapse: uint32(pol.Collapse)}
+	if err := p.scopes.Put(scope, v); err != nil {
+		return fmt.Errorf("set the policy of scope %d: %w", scope, err)
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ type recordOpenEvent struct {
 	OpenFlags uint64
 	PathLen   uint16
 	NameLen   uint16
-	_         [4]byte
+	Repeats   uint32
 }
 
 type recordPathRuleKey struct {
@@ -123,6 +123,7 @@ type recordScopePolicy struct {
 	Profile  uint32
 	Enforce  uint32
 	Suppress uint32
+	Collapse uint32
 }
 
 type recordScratch struct {

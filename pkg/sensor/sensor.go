@@ -89,6 +89,7 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 		recordVarKillTier:         !cfg.LSM,
 		sysexitVarTraceOpens:      cfg.Types.Has(TypeOpen),
 		sysexitVarTraceConnects:   cfg.Types.Has(TypeConnect),
+		sysexitVarLearnWindowNs:   uint64(max(cfg.LearnWindow, 0)),
 	}
 	if cfg.ExcludeSelf {
 		vars[recordVarSelfTgid] = uint32(os.Getpid())

@@ -21,6 +21,7 @@ const (
 	sysexitMapContainerScopes  = "container_scopes"
 	sysexitMapEvents           = "events"
 	sysexitMapKnownOpens       = "known_opens"
+	sysexitMapLearnSeen        = "learn_seen"
 	sysexitMapNetRules         = "net_rules"
 	sysexitMapOpsDenied        = "ops_denied"
 	sysexitMapPathRules        = "path_rules"
@@ -32,6 +33,7 @@ const (
 	sysexitVarCgroupFilterMode = "cgroup_filter_mode"
 	sysexitVarHostMntns        = "host_mntns"
 	sysexitVarKillTier         = "kill_tier"
+	sysexitVarLearnWindowNs    = "learn_window_ns"
 	sysexitVarSelfTgid         = "self_tgid"
 	sysexitVarTraceConnects    = "trace_connects"
 	sysexitVarTraceOpens       = "trace_opens"
@@ -92,6 +94,7 @@ type sysexitMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
+	LearnSeen       *ebpf.MapSpec `ebpf:"learn_seen"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -108,6 +111,7 @@ type sysexitVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
+	LearnWindowNs    *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceConnects    *ebpf.VariableSpec `ebpf:"trace_connects"`
 	TraceOpens       *ebpf.VariableSpec `ebpf:"trace_opens"`
@@ -139,6 +143,7 @@ type sysexitMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
+	LearnSeen       *ebpf.Map `ebpf:"learn_seen"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -155,6 +160,7 @@ func (m *sysexitMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.KnownOpens,
+		m.LearnSeen,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,
@@ -172,6 +178,7 @@ type sysexitVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
+	LearnWindowNs    *ebpf.Variable `ebpf:"learn_window_ns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	TraceConnects    *ebpf.Variable `ebpf:"trace_connects"`
 	TraceOpens       *ebpf.Variable `ebpf:"trace_opens"`

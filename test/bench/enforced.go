@@ -38,6 +38,13 @@ func monitoredAllowAll() condition {
 		"sensor in the bench process, allow-all profile in monitor mode (allowed events stay in the kernel)")
 }
 
+// learning learns the loop's cgroup: an open it repeats within the learn
+// window stays in the kernel, counted; execs and news leave it.
+func learning() condition {
+	return profiled("learning", profile.ModeLearn,
+		"sensor + enforcer in the bench process, the loop's cgroup in learn mode (repeated opens counted in the kernel)")
+}
+
 func profiled(name string, mode profile.Mode, command string) condition {
 	return condition{
 		name:    name,

@@ -41,7 +41,7 @@ func main() {
 		return
 	}
 	agent := flag.String("agent", "bin/vigil-agent", "the vigil-agent binary")
-	opens := flag.Int("opens", 1_000_000, "open+close iterations per run")
+	opens := flag.Int("opens", 500_000, "open+close iterations per run")
 	execs := flag.Int("execs", 2000, "fork+exec iterations per run")
 	connects := flag.Int("connects", 20_000, "connect iterations per run")
 	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported")
@@ -57,7 +57,7 @@ func main() {
 		fail(err)
 	}
 	defer cleanup()
-	conditions := []condition{noAgent(), bareSysExit(), traceAgent(*agent), enforcedAllowAll(), monitoredAllowAll()}
+	conditions := []condition{noAgent(), bareSysExit(), traceAgent(*agent), enforcedAllowAll(), monitoredAllowAll(), learning()}
 
 	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d interleaved rounds (ratio: the median of each round's ratio; range: its lowest and highest)\n\n", time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), *runs)
 	var rows []row
