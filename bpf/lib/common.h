@@ -136,8 +136,9 @@ static __always_inline struct sensor_stats *get_stats(void)
 }
 
 /* emit copies size bytes of a built record into the ring buffer and counts
- * the outcome: every event is either emitted or counted lost. */
-static __always_inline void emit(void *record, __u64 size, __u32 type)
+ * the outcome: every event is either emitted or counted lost. It returns
+ * whether the record went in. */
+static __always_inline bool emit(void *record, __u64 size, __u32 type)
 {
 	struct sensor_stats *s = get_stats();
 	__u64 flags = 0;
@@ -156,13 +157,14 @@ static __always_inline void emit(void *record, __u64 size, __u32 type)
 	}
 	err = bpf_ringbuf_output(&events, record, size, flags);
 
-	if (!s)
-		return;
-	type &= VIGIL_EVENT_TYPE_MAX - 1;
-	if (err)
-		__sync_fetch_and_add(&s->lost[type], 1);
-	else
-		__sync_fetch_and_add(&s->emitted[type], 1);
+	if (s) {
+		type &= VIGIL_EVENT_TYPE_MAX - 1;
+		if (err)
+			__sync_fetch_and_add(&s->lost[type], 1);
+		else
+			__sync_fetch_and_add(&s->emitted[type], 1);
+	}
+	return !err;
 }
 
 /* fd_file returns the struct file behind fd in task's descriptor table, or NULL. */

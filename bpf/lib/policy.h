@@ -2,9 +2,10 @@
 /*
  * Profiles compiled into maps, and which tasks they apply to. Userspace
  * keeps container_scopes (cgroup → scope) and scope_policies (scope →
- * profile, hooks enforced) in sync with containerd and the profiles; a task
- * is only ever judged when its cgroup maps to an enforced scope and it runs
- * the container's workload (contained), never the runtime setting it up.
+ * profile, hooks enforced, suppressed or collapsed) in sync with containerd,
+ * the modes and the profiles; a task is only ever judged when its cgroup
+ * maps to a scope enforcing that hook and it runs the container's workload
+ * (contained), never the runtime setting it up.
  */
 #ifndef VIGIL_POLICY_H
 #define VIGIL_POLICY_H
@@ -71,8 +72,9 @@ static __always_inline bool task_contained(struct task_struct *task)
 	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != host_mntns;
 }
 
-/* current_policy is the enforcement policy of the current task's container,
- * or NULL outside enforced containers. */
+/* current_policy is the policy of the current task's container, or NULL
+ * outside containers the kernel profiles or learns: callers check the hook
+ * in the mask they act on. */
 static __always_inline struct scope_policy *current_policy(void)
 {
 	__u64 cgroup = bpf_get_current_cgroup_id();

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* learn: while a container's image is learned, the learner needs each file
  * the container opens, with each access, and how often: not every open. An
- * open already reported within the window stays in the kernel and is
- * counted; the next report after the window carries the count. */
+ * open of a file reported within the window stays in the kernel and is
+ * counted; the next report after the window carries the count. A file is
+ * taken as reported only once its record is in the ring buffer, and
+ * userspace makes every file news again (learn_epoch) when records were lost
+ * after that. */
 #ifndef VIGIL_SYS_EXIT_LEARN_H
 #define VIGIL_SYS_EXIT_LEARN_H
 
@@ -12,12 +15,17 @@
 /* Set at load time; 0 reports every open. */
 const volatile __u64 learn_window_ns = 0;
 
-/* A file as one container opened it: by its path's dentry and mount (another
- * name of the same inode is news to the learner), and by inode and
- * generation, so a dentry reused for another file is not taken for it. */
+/* A file as one container opened it, by what makes its path: its dentry,
+ * the dentry's name and parent (a rename keeps the dentry), and the mount
+ * (another name of the same inode is news to the learner); and by inode and
+ * generation, so a dentry reused for another file is not taken for it. A
+ * rename of a directory above the file is not seen: the file's path changes
+ * under the same key until the window passes. */
 struct learn_key {
 	__u64 cgroup;
 	__u64 dentry;
+	__u64 parent;
+	__u64 name; /* d_name.hash_len */
 	__u64 mnt;
 	__u64 ino;
 	__u32 generation;
@@ -28,6 +36,7 @@ struct learn_key {
 struct learn_seen {
 	__u64 reported; /* ktime of the last report */
 	__u64 repeats;  /* opens since, kept in the kernel */
+	__u64 epoch;    /* learn_epoch at the last report */
 };
 
 struct {
@@ -36,6 +45,23 @@ struct {
 	__type(key, struct learn_key);
 	__type(value, struct learn_seen);
 } learn_seen SEC(".maps");
+
+/* Bumped by userspace when records were lost: reports it cannot be sure
+ * the learner got no longer hold back repeats. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} learn_epoch SEC(".maps");
+
+static __always_inline __u64 current_learn_epoch(void)
+{
+	__u32 zero = 0;
+	__u64 *epoch = bpf_map_lookup_elem(&learn_epoch, &zero);
+
+	return epoch ? *epoch : 0;
+}
 
 /* learning_policy is the current container's policy when repeats of hook
  * stay in the kernel and the task runs its workload, else NULL. */
@@ -51,40 +77,55 @@ static __always_inline struct scope_policy *learning_policy(__u32 hook, struct t
 	return pol;
 }
 
-/* open_repeated tells whether this open of file with access was reported
- * within the window: it is then counted and stays in the kernel. Otherwise
- * the open is to be reported, with *repeats the opens counted since the
- * last report. An entry the LRU evicts only makes the next open news. */
-static __always_inline bool open_repeated(struct file *file, __u8 access, __u32 *repeats)
+static __always_inline void learn_key(struct learn_key *k, struct file *file, __u8 access)
 {
-	struct learn_key k = {
-		.cgroup = bpf_get_current_cgroup_id(),
-		.dentry = (__u64)BPF_CORE_READ(file, f_path.dentry),
-		.mnt = (__u64)BPF_CORE_READ(file, f_path.mnt),
-		.access = access,
-	};
+	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	__u64 now = bpf_ktime_get_ns();
-	struct learn_seen *seen, fresh = { .reported = now };
-	__u64 n;
 
-	k.ino = BPF_CORE_READ(inode, i_ino);
-	k.generation = BPF_CORE_READ(inode, i_generation);
-	seen = bpf_map_lookup_elem(&learn_seen, &k);
-	if (!seen) {
-		bpf_map_update_elem(&learn_seen, &k, &fresh, BPF_ANY);
+	k->cgroup = bpf_get_current_cgroup_id();
+	k->dentry = (__u64)dentry;
+	k->parent = (__u64)BPF_CORE_READ(dentry, d_parent);
+	k->name = BPF_CORE_READ(dentry, d_name.hash_len);
+	k->mnt = (__u64)BPF_CORE_READ(file, f_path.mnt);
+	k->ino = BPF_CORE_READ(inode, i_ino);
+	k->generation = BPF_CORE_READ(inode, i_generation);
+	k->access = access;
+}
+
+/* open_repeated tells whether the open keyed k repeats one reported within
+ * the window: it is then counted and stays in the kernel. Otherwise the
+ * open is to be reported, carrying *repeats, the opens counted since the
+ * last report. */
+static __always_inline bool open_repeated(struct learn_key *k, __u32 *repeats)
+{
+	struct learn_seen *seen = bpf_map_lookup_elem(&learn_seen, k);
+
+	if (!seen)
 		return false;
-	}
-	if (now - seen->reported < learn_window_ns) {
+	if (seen->epoch == current_learn_epoch() && bpf_ktime_get_ns() - seen->reported < learn_window_ns) {
 		__sync_fetch_and_add(&seen->repeats, 1);
 		return true;
 	}
-	/* Take what was counted; opens counted meanwhile stay for the next. */
-	n = seen->repeats;
-	__sync_fetch_and_add(&seen->repeats, -n);
-	seen->reported = now;
-	*repeats = n > 0xffffffff ? 0xffffffff : n;
+	*repeats = seen->repeats > 0xffffffff ? 0xffffffff : seen->repeats;
 	return false;
+}
+
+/* open_reported notes that the report of the open keyed k, carrying
+ * repeats, is in the ring buffer: the next opens are its repeats. Opens
+ * counted meanwhile stay for the next report. An entry the LRU evicts takes
+ * its count along, and makes the next open news. */
+static __always_inline void open_reported(struct learn_key *k, __u32 repeats)
+{
+	struct learn_seen *seen = bpf_map_lookup_elem(&learn_seen, k);
+	struct learn_seen fresh = { .reported = bpf_ktime_get_ns(), .epoch = current_learn_epoch() };
+
+	if (!seen) {
+		bpf_map_update_elem(&learn_seen, k, &fresh, BPF_ANY);
+		return;
+	}
+	__sync_fetch_and_add(&seen->repeats, -(__u64)repeats);
+	seen->reported = fresh.reported;
+	seen->epoch = fresh.epoch;
 }
 
 #endif

@@ -63,6 +63,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	struct open_event *ev;
 	struct scope_policy *pol = NULL;
 	struct known_open known = {};
+	struct learn_key learned = {};
+	bool learning = false;
 	struct file *file = NULL;
 	const struct path *p = NULL;
 	const char *name = NULL;
@@ -115,12 +117,18 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 			if (bpf_map_lookup_elem(&known_opens, &known))
 				return;
 		}
-	} else if (file && !(flags & O_PATH) && learning_policy(VIGIL_ENFORCE_OPEN, task)) {
-		/* A learning container's repeats stay here, counted. An O_PATH
-		 * open is no access the learner takes: it must not stand for the
-		 * reads that follow. */
-		if (open_repeated(file, acc, &repeats))
+	} else if (!denied && learning_policy(VIGIL_ENFORCE_OPEN, task)) {
+		/* In a learning container, what the learner does not take stays
+		 * here too (an O_PATH open must not stand for the reads that
+		 * follow), and so do repeats of a reported file, counted. */
+		if ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH))
 			return;
+		if (file) {
+			learn_key(&learned, file, acc);
+			if (open_repeated(&learned, &repeats))
+				return;
+			learning = true;
+		}
 	}
 
 	s = get_scratch();
@@ -174,7 +182,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	}
 	ev->path_len = plen;
 	ev->name_len = nlen;
-	emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN);
+	if (emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN) && learning)
+		open_reported(&learned, repeats);
 }
 
 #endif /* VIGIL_SYS_EXIT_OPEN_H */

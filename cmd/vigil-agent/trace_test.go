@@ -117,7 +117,7 @@ func checkRecord(t *testing.T, j trace.JSON, port int, execSeen, connectSeen *bo
 		}
 		*execSeen = true
 	case "connect":
-		if j.Connect != nil && j.Connect.Family == "unix" && j.Connect.UnixPath != "" {
+		if j.Connect != nil && j.Connect.Family == "unix" && j.Connect.UnixPath == "/var/run/nscd/socket" {
 			// bash's libc asks nscd for the user when HOME or USER is unset, as under CI.
 			return
 		}

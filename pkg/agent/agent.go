@@ -304,6 +304,9 @@ func (a *Agent) periodic(ctx context.Context) {
 			if st, err := a.sensor.Stats(); err == nil {
 				if n := losses.since(st); n > 0 {
 					a.engine.MarkIncomplete("events lost before the agent could see them", n)
+					if err := a.sensor.ForgetLearned(); err != nil {
+						a.log.Error("make learned files news again after a loss", zap.Error(err))
+					}
 				}
 			}
 		case <-save.C:

@@ -154,6 +154,7 @@ func (a *Agent) markOpens(c *containers.Container, mode profile.Mode, p *profile
 	if mode != profile.ModeEnforce || p == nil {
 		if was {
 			a.fanotify.Unmark(c.Scope)
+			a.fanotify.Forget() // cached allows outlive the marks: the next profile judges afresh
 			delete(marked, c.Scope)
 		}
 		return

@@ -98,7 +98,7 @@ func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.
 		e.release(c.Scope, cur.l)
 	}
 	e.scopes[c.Scope] = scopeState{l: l, mode: mode}
-	delete(e.learning, c.Scope)
+	e.setLearning(c.Scope, false)
 	e.m.scopes.Set(float64(len(e.scopes)))
 	e.log.Info("container profile in the kernel", zap.String("container", c.ID), zap.String("image", c.Image),
 		zap.String("digest", c.ImageDigest), zap.String("mode", string(mode)), zap.Int64("version", p.Metadata.Version),
@@ -118,8 +118,18 @@ func (e *Enforcer) learn(scope uint32, cur scopeState, profiled bool) error {
 	if profiled {
 		e.release(scope, cur.l)
 	}
-	e.learning[scope] = true
+	e.setLearning(scope, true)
 	return nil
+}
+
+// setLearning notes whether scope is learned. Callers hold mu.
+func (e *Enforcer) setLearning(scope uint32, learning bool) {
+	if learning {
+		e.learning[scope] = true
+	} else {
+		delete(e.learning, scope)
+	}
+	e.m.learning.Set(float64(len(e.learning)))
 }
 
 // Enforcing reports whether the kernel enforces a profile on scope.
@@ -145,7 +155,7 @@ func (e *Enforcer) clear(scope uint32) error {
 	if err := e.kernel.DeleteScope(scope); err != nil {
 		return err // still in force: its rules must stay
 	}
-	delete(e.learning, scope)
+	e.setLearning(scope, false)
 	if profiled {
 		e.release(scope, cur.l)
 	}
@@ -197,16 +207,17 @@ func (e *Enforcer) unload(l *loaded) {
 }
 
 type metrics struct {
-	scopes, profiles, rules prometheus.Gauge
+	scopes, learning, profiles, rules prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		scopes:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_kernel_profiled_containers", Help: "Container scopes the kernel judges with a compiled profile (monitor or enforce)."}),
+		learning: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_kernel_learning_containers", Help: "Container scopes whose repeated opens the kernel counts while their image is learned."}),
 		profiles: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_profiles", Help: "Profiles compiled into the kernel."}),
 		rules:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_rules", Help: "Path and network rules in the kernel's maps."}),
 	}
-	for _, c := range []prometheus.Collector{m.scopes, m.profiles, m.rules} {
+	for _, c := range []prometheus.Collector{m.scopes, m.learning, m.profiles, m.rules} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register enforcement metrics: %w", err)
 		}

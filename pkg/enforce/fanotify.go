@@ -225,26 +225,27 @@ func (f *Fanotify) decide(fd int32, pid int32) {
 		unix.Close(int(fd))
 	}()
 	exec := f.execFollowUp(fd, pid)
-	enforced, allowed := false, true
-	path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(fd)))
-	if err == nil {
-		enforced, allowed = f.judge(pid, path)
-		f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.String("path", path), zap.Bool("exec", exec), zap.Bool("enforced", enforced), zap.Bool("allowed", allowed))
+	if exec {
+		// The exec tier judges the program: the judge below only decides
+		// whether its file is cached.
+		answer(true, "exec")
 	}
+	path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(fd)))
+	if err != nil {
+		answer(true, "timeout")
+		return
+	}
+	enforced, allowed := f.judge(pid, path)
+	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.String("path", path), zap.Bool("exec", exec), zap.Bool("enforced", enforced), zap.Bool("allowed", allowed))
 	if enforced && allowed {
-		// Before the answer, so the next open finds it. An exec's file is
-		// cached too when the profile lets the container read it: its next
-		// exec then costs no round trip at all.
+		// Before a plain open's answer, so that its next open finds it. An
+		// exec's file is cached too when the profile lets the container
+		// read it: its next exec then costs no round trip at all.
 		f.cacheAllow(fd)
 	}
-	switch {
-	case exec:
-		answer(true, "exec")
-	case err != nil:
-		answer(true, "timeout")
-	case !enforced || allowed:
+	if !enforced || allowed {
 		answer(true, "allowed")
-	default:
+	} else {
 		answer(false, "denied")
 	}
 }

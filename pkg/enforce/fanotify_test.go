@@ -144,13 +144,29 @@ func TestFanotifyCachesAllowedExecs(t *testing.T) {
 		}
 		return got
 	}
-	// An answer is counted just after it is written: wait for it.
+	// An answer is counted just after it is written: wait for the counts,
+	// then make sure nothing more comes.
 	settled := func(want map[string]float64) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for !maps.Equal(decisions(), want) {
 			if time.Now().After(deadline) {
 				t.Fatalf("decisions = %v, want %v", decisions(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if got := decisions(); !maps.Equal(got, want) {
+			t.Fatalf("decisions = %v, want %v", got, want)
+		}
+	}
+	// An exec's file is cached after its answer: wait for the mark.
+	cached := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for ignoreMarks(t, f) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d ignore marks, want %d", ignoreMarks(t, f), n)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -164,6 +180,7 @@ func TestFanotifyCachesAllowedExecs(t *testing.T) {
 
 	execTrue(filepath.Join(merged, "busybox"))
 	settled(map[string]float64{"exec": 2}) // OPEN_EXEC_PERM, then OPEN_PERM
+	cached(1)
 	execTrue(filepath.Join(merged, "busybox"))
 	if out := run(t, filepath.Join(merged, "busybox"), "cat", filepath.Join(merged, "busybox")); len(out) == 0 {
 		t.Error("reading the cached binary printed nothing")
@@ -178,11 +195,31 @@ func TestFanotifyCachesAllowedExecs(t *testing.T) {
 		t.Errorf("reading an exec'd binary the profile does not let the container read: %q, want EPERM", out)
 	}
 	settled(map[string]float64{"exec": 6, "denied": 1})
+	if n := ignoreMarks(t, f); n != 1 {
+		t.Errorf("%d ignore marks, want only the readable binary's", n)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.execs) != 0 {
 		t.Errorf("exec table holds %d opens after every exec ended", len(f.execs))
 	}
+}
+
+// ignoreMarks counts the inode marks with an ignore mask the listener
+// holds, from its fdinfo.
+func ignoreMarks(t *testing.T, f *Fanotify) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", f.file.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "fanotify ino:") && !strings.Contains(line, " ignored_mask:0 ") {
+			n++
+		}
+	}
+	return n
 }
 
 // copyBusybox puts busybox on the marked mount at dir.

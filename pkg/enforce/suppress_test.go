@@ -76,7 +76,8 @@ func TestKernelKeepsKnownOpens(t *testing.T) {
 // TestKernelCollapsesLearningRepeats learns a test cgroup: a file opened
 // again and again is reported once per learn window, the next report
 // carrying the count of the opens kept in the kernel; another name of the
-// same file is news; once the scope is forgotten every open is reported.
+// same file, or the file renamed, is news, and so is every file after
+// ForgetLearned; once the scope is forgotten every open is reported.
 func TestKernelCollapsesLearningRepeats(t *testing.T) {
 	testutil.RequireRoot(t)
 	const window = time.Second
@@ -109,8 +110,9 @@ func TestKernelCollapsesLearningRepeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	k.apply(t, 4, profile.ModeLearn, nil)
-	// One shell in a mount namespace of its own, as a container's workload
-	// runs, cats for the test: the kernel tells files apart by their mount.
+	// One shell cats for the test, in a mount namespace of its own as a
+	// container's workload runs (contained); one namespace, because the
+	// kernel tells a file's names apart by their mount.
 	sh := k.cgroup.Command("/bin/busybox", "sh")
 	sh.Args[0] = "busybox"
 	sh.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
@@ -168,16 +170,35 @@ func TestKernelCollapsesLearningRepeats(t *testing.T) {
 	start := time.Now()
 	cat(append(many, alias)...)
 	got := collect(file, alias)
-	if time.Since(start) >= window {
-		t.Skipf("the opens took longer than the window (%v): nothing to check", time.Since(start))
-	}
 	if !slices.Equal(got[file], []uint32{0}) || !slices.Equal(got[alias], []uint32{0}) {
 		t.Fatalf("reports within the window = %v, want one of %s and one of %s", got, file, alias)
 	}
+	moved := filepath.Join(dir, "moved")
+	if err := os.Rename(alias, moved); err != nil {
+		t.Fatal(err)
+	}
+	cat(moved)
+	got = collect(moved)
+	if time.Since(start) >= window {
+		t.Skipf("the opens took longer than the window (%v): nothing to check", time.Since(start))
+	}
+	if !slices.Equal(got[moved], []uint32{0}) {
+		t.Errorf("a renamed file within the window = %v, want it reported under its new name", got)
+	}
+
 	time.Sleep(window)
 	cat(file)
 	if got := collect(file); !slices.Equal(got[file], []uint32{opens - 1}) {
 		t.Errorf("report after the window = %v, want one carrying the %d opens kept", got, opens-1)
+	}
+	// Events lost on their way: the next open is news, with what was kept.
+	cat(file)
+	if err := k.sensor.ForgetLearned(); err != nil {
+		t.Fatal(err)
+	}
+	cat(file)
+	if got := collect(file); !slices.Equal(got[file], []uint32{1}) {
+		t.Errorf("report after ForgetLearned = %v, want one carrying the 1 open kept", got)
 	}
 
 	if err := k.enforcer.Forget(4); err != nil {

@@ -72,7 +72,7 @@ func openObservation(ev *sensor.Event, o profile.Observation) (profile.Observati
 	if len(op.Path) == 0 || op.Path[0] != '/' {
 		return o, skipUnresolved
 	}
-	o.Kind, o.Path, o.Repeats = profile.KindOpen, op.Path, uint64(op.Repeats)
+	o.Repeats = uint64(op.Repeats)
 	if op.Flags.Read() {
 		o.Access |= profile.AccessRead
 	}

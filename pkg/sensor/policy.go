@@ -77,6 +77,26 @@ type ScopePolicy struct {
 	Collapse Hooks
 }
 
+// ForgetLearned makes every file the kernel holds as reported to the learner
+// news again (ScopePolicy.Collapse). Call it when events were lost on their
+// way: the kernel cannot tell which of its reports never arrived.
+func (s *Sensor) ForgetLearned() error {
+	for _, lf := range s.families {
+		m := lf.coll.Maps[sysexitMapLearnEpoch]
+		if m == nil {
+			continue
+		}
+		var epoch uint64
+		if err := m.Lookup(uint32(0), &epoch); err != nil {
+			return fmt.Errorf("read the learn epoch: %w", err)
+		}
+		if err := m.Put(uint32(0), epoch+1); err != nil {
+			return fmt.Errorf("advance the learn epoch: %w", err)
+		}
+	}
+	return nil
+}
+
 // SetScope points every container with this scope at pol. A policy that
 // asks nothing of the kernel removes the scope.
 func (p *PolicyMaps) SetScope(scope uint32, pol ScopePolicy) error {

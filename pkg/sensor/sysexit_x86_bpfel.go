@@ -21,6 +21,7 @@ const (
 	sysexitMapContainerScopes  = "container_scopes"
 	sysexitMapEvents           = "events"
 	sysexitMapKnownOpens       = "known_opens"
+	sysexitMapLearnEpoch       = "learn_epoch"
 	sysexitMapLearnSeen        = "learn_seen"
 	sysexitMapNetRules         = "net_rules"
 	sysexitMapOpsDenied        = "ops_denied"
@@ -94,6 +95,7 @@ type sysexitMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
+	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
 	LearnSeen       *ebpf.MapSpec `ebpf:"learn_seen"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
@@ -143,6 +145,7 @@ type sysexitMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
+	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
 	LearnSeen       *ebpf.Map `ebpf:"learn_seen"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
@@ -160,6 +163,7 @@ func (m *sysexitMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.KnownOpens,
+		m.LearnEpoch,
 		m.LearnSeen,
 		m.NetRules,
 		m.OpsDenied,

@@ -21,8 +21,8 @@ type row struct {
 	Workload   string  `json:"workload"`
 	Condition  string  `json:"condition"`
 	Ops        int     `json:"ops"`
-	NsPerOp    float64 `json:"ns_per_op"`
-	Ratio      float64 `json:"ratio_to_no_agent"`
+	NsPerOp    float64 `json:"ns_per_op"`         // of the median run
+	Ratio      float64 `json:"ratio_to_no_agent"` // the median of the rounds' ratios
 	RatioMin   float64 `json:"ratio_min"`
 	RatioMax   float64 `json:"ratio_max"`
 	Events     uint64  `json:"events_delivered,omitempty"`
@@ -49,6 +49,9 @@ func main() {
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
 	flag.Parse()
 
+	if *runs < 1 {
+		fail(fmt.Errorf("-runs %d: at least one round", *runs))
+	}
 	if os.Geteuid() != 0 {
 		fail(fmt.Errorf("bench loads BPF programs: run it as root"))
 	}

@@ -94,6 +94,9 @@ func (b *bench) loopWith(w workload, extra string, ready func(pid int) error) (t
 // the same round: a node whose speed drifts from minute to minute (a busy
 // hypervisor) moves both sides of a round alike.
 func (b *bench) measure(w workload, conditions []condition, rounds int) ([]row, error) {
+	if !conditions[0].baseline {
+		return nil, fmt.Errorf("%s: the baseline must run first in each round", w.name)
+	}
 	runs := make([][]row, len(conditions))
 	ratios := make([][]float64, len(conditions))
 	for range rounds {
