@@ -284,15 +284,7 @@ func startFanotify(tb testing.TB, judge OpenJudge, paths ...string) *Fanotify {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Error(err)
-		}
-	})
+	testutil.RunUntilCleanup(tb, "fanotify listener", f.Run)
 	if err := f.markPaths(1, paths); err != nil {
 		tb.Fatal(err)
 	}

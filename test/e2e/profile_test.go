@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -124,15 +123,7 @@ func startAgent(t *testing.T, cfg agent.Config) *agent.Agent {
 	if err != nil {
 		t.Fatalf("start agent: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	testutil.RunUntilCleanup(t, "agent", a.Run)
 	return a
 }
 
