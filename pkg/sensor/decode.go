@@ -20,10 +20,16 @@ var ErrMalformed = errors.New("malformed record")
 type decoder struct {
 	bootEpoch time.Time // wall-clock time of boot: CLOCK_BOOTTIME zero
 	comms     map[[16]int8]string
+	paths     map[string]string // opened files' paths, interned
+	pathBytes int
 }
 
+// maxInternedPathBytes bounds the interned paths: the files a workload
+// opens again and again are few, and only they are worth keeping.
+const maxInternedPathBytes = 1 << 20
+
 func newDecoder() *decoder {
-	d := &decoder{comms: make(map[[16]int8]string)}
+	d := &decoder{comms: make(map[[16]int8]string), paths: make(map[string]string)}
 	d.syncClock()
 	return d
 }
@@ -83,7 +89,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 	case TypeExec:
 		return decodeExec(raw, ev)
 	case TypeOpen:
-		return decodeOpen(raw, ev)
+		return d.decodeOpen(raw, ev)
 	case TypeConnect:
 		return decodeConnect(raw, ev)
 	case TypeCapability:
@@ -123,6 +129,23 @@ func (d *decoder) comm(raw [16]int8) string {
 	if len(d.comms) < 4096 {
 		d.comms[raw] = s
 	}
+	return s
+}
+
+// path interns an opened file's path: a file opened again costs no
+// allocation. The cache empties when full, so a node opening ever new files
+// pays a map insert per event, never unbounded memory.
+func (d *decoder) path(b []byte) string {
+	if s, ok := d.paths[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if d.pathBytes+len(s) > maxInternedPathBytes {
+		clear(d.paths)
+		d.pathBytes = 0
+	}
+	d.paths[s] = s
+	d.pathBytes += len(s)
 	return s
 }
 
@@ -172,7 +195,7 @@ func splitArgv(b []byte) []string {
 	return argv
 }
 
-func decodeOpen(raw []byte, ev *Event) error {
+func (d *decoder) decodeOpen(raw []byte, ev *Event) error {
 	rec, tail, err := fixedPart[recordOpenEvent](raw)
 	if err != nil {
 		return err
@@ -186,7 +209,6 @@ func decodeOpen(raw []byte, ev *Event) error {
 		return err
 	}
 	ev.Open = Open{
-		Path:    string(p),
 		Flags:   OpenFlags(rec.OpenFlags),
 		Ret:     rec.Ret,
 		Inode:   Inode{Dev: rec.Dev, Ino: rec.Ino},
@@ -194,6 +216,8 @@ func decodeOpen(raw []byte, ev *Event) error {
 	}
 	if ev.Flags.Has(FlagPathUnresolved) {
 		ev.Open.Path = joinUnresolved(string(p), string(name))
+	} else {
+		ev.Open.Path = d.path(p)
 	}
 	return nil
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -101,6 +103,33 @@ func TestDecodeOpenPaths(t *testing.T) {
 				t.Errorf("flag names = %q", got)
 			}
 		})
+	}
+}
+
+// TestDecodeInternsOpenPaths decodes opens of one file into one string,
+// allocated once, and keeps the interned paths bounded.
+func TestDecodeInternsOpenPaths(t *testing.T) {
+	dec := newDecoder()
+	open := func(path string) string {
+		var ev Event
+		raw := record(t, recordOpenEvent{Hdr: header(TypeOpen, 0), Ret: 3, PathLen: uint16(len(path))}, path)
+		if err := dec.decode(raw, &ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev.Open.Path
+	}
+	first, again := open("/etc/app.conf"), open("/etc/app.conf")
+	if first != "/etc/app.conf" || unsafe.StringData(first) != unsafe.StringData(again) {
+		t.Errorf("two opens of one file decoded to %q and %q in different strings", first, again)
+	}
+	long := strings.Repeat("d/", 1000)
+	for i := range 2 * maxInternedPathBytes / len(long) {
+		if p := open(fmt.Sprintf("/%s%d", long, i)); !strings.HasSuffix(p, "/"+strconv.Itoa(i)) {
+			t.Fatalf("decoded %q", p[len(p)-10:])
+		}
+	}
+	if dec.pathBytes > maxInternedPathBytes {
+		t.Errorf("%d bytes of interned paths, bound %d", dec.pathBytes, maxInternedPathBytes)
 	}
 }
 
