@@ -53,7 +53,9 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 		Binds: map[string]string{tools: "/opt/tools"}})
 	// The loops below log through open(2), which fanotify judges: learn it.
 	execIn(t, c, "ls / >/dev/null; sleep 0.01; echo 0 >> /opt/tools/log; echo 0 >> /opt/tools/readlog; true")
-	learned := waitDraft(t, first, digest, func(p *profile.Profile) bool { return hasFile(p, "/opt/tools/log") })
+	learned := waitDraft(t, first, digest, func(p *profile.Profile) bool {
+		return hasFile(p, "/opt/tools/log") && hasFile(p, "/opt/tools/readlog")
+	})
 	for _, f := range []string{"log", "readlog"} {
 		if err := os.Truncate(filepath.Join(tools, f), 0); err != nil {
 			t.Fatal(err)
