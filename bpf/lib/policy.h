@@ -28,8 +28,11 @@ struct {
 	__type(value, struct task_state);
 } task_states SEC(".maps");
 
+/* The policy maps are written by userspace only: allocated as they fill,
+ * their memory follows the profiles loaded, not the limits. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, __u32); /* scope */
 	__type(value, struct scope_policy);
@@ -37,6 +40,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 1 << 18);
 	__type(key, struct path_rule_key);
 	__type(value, __u8); /* access bits for files; 1 for executables */
@@ -44,6 +48,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, __u32); /* profile */
 	__type(value, __u64); /* allowed capabilities, bit per number */
