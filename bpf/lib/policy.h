@@ -88,15 +88,20 @@ static __always_inline struct scope_policy *current_policy(void)
 	return scope ? bpf_map_lookup_elem(&scope_policies, scope) : NULL;
 }
 
+/* suppresses tells whether pol, a container's policy or NULL, keeps the
+ * allowed events of hook in the kernel for task, which runs its workload. */
+static __always_inline bool suppresses(struct scope_policy *pol, __u32 hook, struct task_struct *task)
+{
+	return pol && (pol->suppress & hook) && task_contained(task);
+}
+
 /* suppressed_policy is the current container's policy when allowed events
  * of hook stay in the kernel and the task runs its workload, else NULL. */
 static __always_inline struct scope_policy *suppressed_policy(__u32 hook, struct task_struct *task)
 {
 	struct scope_policy *pol = current_policy();
 
-	if (!pol || !(pol->suppress & hook) || !task_contained(task))
-		return NULL;
-	return pol;
+	return suppresses(pol, hook, task) ? pol : NULL;
 }
 
 static __always_inline void count_enforced(__u32 type, bool killed)

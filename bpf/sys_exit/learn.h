@@ -63,18 +63,11 @@ static __always_inline __u64 current_learn_epoch(void)
 	return epoch ? *epoch : 0;
 }
 
-/* learning_policy is the current container's policy when repeats of hook
- * stay in the kernel and the task runs its workload, else NULL. */
-static __always_inline struct scope_policy *learning_policy(__u32 hook, struct task_struct *task)
+/* learns_opens tells whether pol, a container's policy or NULL, keeps the
+ * repeated opens of task, which runs its workload, in the kernel. */
+static __always_inline bool learns_opens(struct scope_policy *pol, struct task_struct *task)
 {
-	struct scope_policy *pol;
-
-	if (!learn_window_ns)
-		return NULL;
-	pol = current_policy();
-	if (!pol || !(pol->collapse & hook) || !task_contained(task))
-		return NULL;
-	return pol;
+	return learn_window_ns && pol && (pol->collapse & VIGIL_ENFORCE_OPEN) && task_contained(task);
 }
 
 static __always_inline void learn_key(struct learn_key *k, struct file *file, __u8 access)

@@ -61,7 +61,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	struct task_struct *task;
 	struct scratch *s;
 	struct open_event *ev;
-	struct scope_policy *pol = NULL;
+	struct scope_policy *scope = NULL, *pol = NULL;
 	struct known_open known = {};
 	struct learn_key learned = {};
 	bool learning = false;
@@ -104,31 +104,30 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	if (ret >= 0)
 		file = fd_file(task, ret);
 
-	/* In a profiled container only news leaves the kernel, decided before
-	 * any work: a failed lookup or an O_PATH open is nothing a profile
-	 * judges; a file already allowed with this access (by inode) is known. */
+	/* In a profiled or learned container only news leaves the kernel,
+	 * decided before any work: a failed lookup or an O_PATH open is nothing
+	 * a profile judges or the learner takes (an O_PATH open must not stand
+	 * for the reads that follow); a file already allowed with this access
+	 * (by inode) is known; a repeat of a file reported to the learner is
+	 * counted. */
 	if (!denied)
-		pol = suppressed_policy(VIGIL_ENFORCE_OPEN, task);
-	if (pol) {
-		if ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH))
+		scope = current_policy();
+	if (suppresses(scope, VIGIL_ENFORCE_OPEN, task))
+		pol = scope;
+	else
+		learning = learns_opens(scope, task);
+	if ((pol || learning) && ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH)))
+		return;
+	if (pol && file) {
+		known_key(&known, pol, BPF_CORE_READ(file, f_inode), acc);
+		if (bpf_map_lookup_elem(&known_opens, &known))
 			return;
-		if (file) {
-			known_key(&known, pol, BPF_CORE_READ(file, f_inode), acc);
-			if (bpf_map_lookup_elem(&known_opens, &known))
-				return;
-		}
-	} else if (!denied && learning_policy(VIGIL_ENFORCE_OPEN, task)) {
-		/* In a learning container, what the learner does not take stays
-		 * here too (an O_PATH open must not stand for the reads that
-		 * follow), and so do repeats of a reported file, counted. */
-		if ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH))
+	}
+	learning = learning && file;
+	if (learning) {
+		learn_key(&learned, file, acc);
+		if (open_repeated(&learned, &repeats))
 			return;
-		if (file) {
-			learn_key(&learned, file, acc);
-			if (open_repeated(&learned, &repeats))
-				return;
-			learning = true;
-		}
 	}
 
 	s = get_scratch();
