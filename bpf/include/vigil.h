@@ -45,6 +45,9 @@ enum vigil_event_flag {
 	VIGIL_F_KILLED = 1 << 8,
 	/* the kernel refused the operation (cgroup or LSM tier) */
 	VIGIL_F_DENIED = 1 << 9,
+	/* the task runs its container's workload (task_contained), not the
+	 * runtime setting the container up */
+	VIGIL_F_WORKLOAD = 1 << 10,
 };
 
 /* Hooks a scope's profile is enforced on in the kernel. */

@@ -2,7 +2,8 @@
 /*
  * What every vigil BPF object shares: the maps userspace loads once and hands
  * to each object (events, stats, cgroup_filter, scratch), load-time tunables,
- * the event header and the scoping decision.
+ * the event header, the scoping decision and whether a task runs its
+ * container's workload.
  */
 #ifndef VIGIL_COMMON_H
 #define VIGIL_COMMON_H
@@ -53,6 +54,34 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } container_scopes SEC(".maps");
+
+/* The host's initial mount namespace: an exec elsewhere contains a task. */
+const volatile __u32 host_mntns = 0;
+
+struct task_state {
+	__u8 contained;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_state);
+} task_states SEC(".maps");
+
+/* task_contained: the task runs its container's workload: it, or the
+ * ancestor it forked from, exec'd outside the host's mount namespace. A task
+ * older than the agent has no state: judge by its mount namespace. Every
+ * record carries the answer (VIGIL_F_WORKLOAD), so userspace never rebuilds
+ * it from execs it may not have seen. */
+static __always_inline bool task_contained(struct task_struct *task)
+{
+	struct task_state *st = bpf_task_storage_get(&task_states, task, 0, 0);
+
+	if (st)
+		return st->contained;
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != host_mntns;
+}
 
 /* Room to build one record: the path is assembled backwards in path[], then
  * copied into event[] behind the fixed struct, followed by other strings. */
@@ -127,6 +156,8 @@ static __always_inline void fill_header(struct event_header *hdr, __u32 type, st
 	hdr->gid = BPF_CORE_READ(cred, gid.val);
 	hdr->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 	bpf_get_current_comm(hdr->comm, sizeof(hdr->comm));
+	if (task_contained(task))
+		hdr->flags |= VIGIL_F_WORKLOAD;
 }
 
 static __always_inline struct sensor_stats *get_stats(void)

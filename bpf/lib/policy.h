@@ -14,20 +14,6 @@
 
 #define SIGKILL 9
 
-/* The host's initial mount namespace: an exec elsewhere contains a task. */
-const volatile __u32 host_mntns = 0;
-
-struct task_state {
-	__u8 contained;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct task_state);
-} task_states SEC(".maps");
-
 /* The policy maps are written by userspace only: allocated as they fill,
  * their memory follows the profiles loaded, not the limits. */
 struct {
@@ -61,21 +47,6 @@ struct {
 	__type(key, struct net_rule_key);
 	__type(value, __u8);
 } net_rules SEC(".maps");
-
-
-
-/* task_contained: the task runs its container's workload (pkg/process has
- * the same rule): it, or the ancestor it forked from, exec'd outside the
- * host's mount namespace. A task older than the agent has no state: judge
- * by its mount namespace. */
-static __always_inline bool task_contained(struct task_struct *task)
-{
-	struct task_state *st = bpf_task_storage_get(&task_states, task, 0, 0);
-
-	if (st)
-		return st->contained;
-	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum) != host_mntns;
-}
 
 /* current_policy is the policy of the current task's container, or NULL
  * outside containers the kernel profiles or learns: callers check the hook

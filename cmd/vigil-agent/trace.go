@@ -93,7 +93,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 		return err
 	}
 
-	hostNS, err := process.HostMountNamespace(o.procRoot)
+	hostNS, err := sensor.HostMountNamespace(o.procRoot)
 	if err != nil {
 		return fmt.Errorf("host mount namespace (trace needs the host's pid namespace): %w", err)
 	}

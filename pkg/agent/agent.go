@@ -66,7 +66,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		}
 	}()
 
-	hostNS, err := process.HostMountNamespace(cfg.ProcRoot)
+	hostNS, err := sensor.HostMountNamespace(cfg.ProcRoot)
 	if err != nil {
 		return nil, fmt.Errorf("host mount namespace (the agent needs the host's pid namespace): %w", err)
 	}

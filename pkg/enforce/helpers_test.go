@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
-	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
@@ -27,7 +26,7 @@ type kernelFixture struct {
 func newKernelFixture(t *testing.T, hooks sensor.Hooks, adjust func(*sensor.Config)) *kernelFixture {
 	t.Helper()
 	cg := testutil.NewCgroup(t)
-	hostNS, err := process.HostMountNamespace("/proc")
+	hostNS, err := sensor.HostMountNamespace("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // Seed adds every process found under procRoot (normally /proc), so that
@@ -49,7 +50,7 @@ func readProcess(procRoot string, pid uint32, cgroupRoot string, hostMntNS uint3
 		return Process{}, fmt.Errorf("pid %d: %w", pid, err)
 	}
 	p := Process{PID: pid, PPID: ppid, Comm: comm, Path: executable(dir)}
-	if ns, err := MountNamespace(procRoot, pid); err == nil {
+	if ns, err := sensor.MountNamespace(procRoot, pid); err == nil {
 		// Already running: whatever exec it last did is behind us.
 		p.Contained = ns != hostMntNS
 	}
@@ -59,34 +60,6 @@ func readProcess(procRoot string, pid uint32, cgroupRoot string, hostMntNS uint3
 		}
 	}
 	return p, nil
-}
-
-// HostMountNamespace returns the inode of the host's initial mount
-// namespace: that of kthreadd (pid 2; kernel threads live in it), or of
-// init when kthreadd's is not readable.
-func HostMountNamespace(procRoot string) (uint32, error) {
-	ns, err := MountNamespace(procRoot, 2)
-	if err == nil {
-		return ns, nil
-	}
-	ns, err1 := MountNamespace(procRoot, 1)
-	if err1 != nil {
-		return 0, fmt.Errorf("host mount namespace, from kthreadd: %w; from init: %w", err, err1)
-	}
-	return ns, nil
-}
-
-// MountNamespace returns the inode of a process's mount namespace.
-func MountNamespace(procRoot string, pid uint32) (uint32, error) {
-	link, err := os.Readlink(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10), "ns", "mnt"))
-	if err != nil {
-		return 0, err
-	}
-	var ino uint32 // "mnt:[4026531841]"
-	if _, err := fmt.Sscanf(link, "mnt:[%d]", &ino); err != nil {
-		return 0, fmt.Errorf("parse %q: %w", link, err)
-	}
-	return ino, nil
 }
 
 // parseStat reads comm and ppid from /proc/<pid>/stat. The comm is in

@@ -24,6 +24,9 @@ type Process struct {
 	// up) are not contained until they exec the container's program, so
 	// their plumbing is not taken for the image's behaviour. A container's
 	// process cannot shed it: everything it starts descends from an exec.
+	// The kernel keeps it per task and every event carries it
+	// (sensor.FlagWorkload): the exec that decides it may never reach the
+	// table (runc's exec on the host is outside a cgroup filter, or lost).
 	Contained bool
 }
 
@@ -53,8 +56,9 @@ type exit struct {
 
 // NewTable returns an empty table holding at most limit processes. An exited
 // process stays for linger, so that events of its children still find it.
-// hostMntNS is the host's mount namespace (of pid 1): an exec anywhere else
-// makes a process Contained.
+// hostMntNS is the host's mount namespace (of pid 1): processes seeded from
+// /proc are judged Contained as the kernel judges a task it has no record
+// of, by whether they run in another.
 func NewTable(limit int, linger time.Duration, hostMntNS uint32) *Table {
 	return &Table{procs: make(map[uint32]*entry), limit: limit, linger: linger, hostMntNS: hostMntNS}
 }
@@ -70,23 +74,21 @@ func (t *Table) Observe(ev *sensor.Event) {
 	}
 	e := t.procs[ev.PID]
 	if e == nil {
-		// First seen mid-life (started while the agent loaded, or its fork
-		// was lost): judged as the kernel judges a task it has no record of.
-		e = t.add(Process{PID: ev.PID, Contained: ev.MntNS != t.hostMntNS})
+		// First seen mid-life: started while the agent loaded, or its
+		// fork was lost or filtered out.
+		e = t.add(Process{PID: ev.PID})
 		if e == nil {
 			return
 		}
 	}
 	// The parent changes when the old one dies (reparenting), the cgroup on
-	// migration, the name on exec or prctl.
+	// migration, the name on exec or prctl, containment on exec.
 	e.PPID, e.CgroupID, e.Comm = ev.PPID, ev.CgroupID, ev.Comm
+	e.Contained = ev.Flags.Has(sensor.FlagWorkload)
 
 	switch ev.Type {
 	case sensor.TypeExec:
 		e.Path, e.Argv = ev.Exec.Path, ev.Exec.Argv
-		if ev.MntNS != t.hostMntNS {
-			e.Contained = true
-		}
 	case sensor.TypeFork:
 		t.add(Process{
 			PID:       ev.Fork.ChildPID,

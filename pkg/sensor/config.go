@@ -75,8 +75,9 @@ type Config struct {
 	// the kernel after it was reported (ScopePolicy.Collapse); 0 reports
 	// every open.
 	LearnWindow time.Duration
-	// HostMntNS is the host's mount namespace inode: a process that execs
-	// elsewhere runs its container's workload (see Config of pkg/process).
+	// HostMntNS is the host's mount namespace inode (0: read from /proc):
+	// a process that execs elsewhere runs its container's workload, and
+	// its events say so (FlagWorkload).
 	HostMntNS uint32
 	// GuardConnect loads the cgroup connect programs, attached at
 	// CgroupRoot (the cgroup2 mount), that refuse connects enforced

@@ -65,6 +65,9 @@ const (
 	FlagPathDetached   = Flags(recordVigilEventFlagVIGIL_F_PATH_DETACHED)
 	FlagKilled         = Flags(recordVigilEventFlagVIGIL_F_KILLED)
 	FlagDenied         = Flags(recordVigilEventFlagVIGIL_F_DENIED)
+	// FlagWorkload: the process runs its container's workload, as the
+	// kernel decides it (see process.Process.Contained).
+	FlagWorkload = Flags(recordVigilEventFlagVIGIL_F_WORKLOAD)
 )
 
 // Has reports whether every flag in f2 is set.

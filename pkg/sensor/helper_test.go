@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -74,6 +75,8 @@ func helperMain(mode string, args []string) error {
 		return rawSocket()
 	case "flood": // args: cgroup.procs n file; join the cgroup, then open+close file n times
 		return flood(args)
+	case "enter-then-exec": // args: file; as runc init: enter a mount namespace, open file, exec cat file
+		return enterThenExec(args[0])
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
 }
@@ -123,4 +126,21 @@ func flood(args []string) error {
 		unix.Close(fd)
 	}
 	return nil
+}
+
+// enterThenExec does what runc's init does to a container: it enters a
+// mount namespace (a new one here) and works there, then execs the
+// container's program in it. Unsharing is per thread: the thread stays
+// locked from the unshare to the exec.
+func enterThenExec(file string) error {
+	runtime.LockOSThread()
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare the mount namespace: %w", err)
+	}
+	fd, err := unix.Open(file, unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	return unix.Exec("/bin/cat", []string{"cat", file}, nil)
 }

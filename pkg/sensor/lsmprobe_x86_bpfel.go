@@ -21,8 +21,10 @@ const (
 	lsmprobeMapEvents           = "events"
 	lsmprobeMapScratch          = "scratch"
 	lsmprobeMapStats            = "stats"
+	lsmprobeMapTaskStates       = "task_states"
 	lsmprobeProgProbeLsm        = "probe_lsm"
 	lsmprobeVarCgroupFilterMode = "cgroup_filter_mode"
+	lsmprobeVarHostMntns        = "host_mntns"
 	lsmprobeVarSelfTgid         = "self_tgid"
 	lsmprobeVarWakeupBytes      = "wakeup_bytes"
 )
@@ -81,6 +83,7 @@ type lsmprobeMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
 }
 
 // lsmprobeVariableSpecs contains global variables before they are loaded into the kernel.
@@ -88,6 +91,7 @@ type lsmprobeMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmprobeVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -117,6 +121,7 @@ type lsmprobeMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
+	TaskStates      *ebpf.Map `ebpf:"task_states"`
 }
 
 func (m *lsmprobeMaps) Close() error {
@@ -126,6 +131,7 @@ func (m *lsmprobeMaps) Close() error {
 		m.Events,
 		m.Scratch,
 		m.Stats,
+		m.TaskStates,
 	)
 }
 
@@ -134,6 +140,7 @@ func (m *lsmprobeMaps) Close() error {
 // It can be passed to loadLsmprobeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmprobeVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -179,6 +179,7 @@ const (
 	recordVigilEventFlagVIGIL_F_PATH_DETACHED   recordVigilEventFlag = 128
 	recordVigilEventFlagVIGIL_F_KILLED          recordVigilEventFlag = 256
 	recordVigilEventFlagVIGIL_F_DENIED          recordVigilEventFlag = 512
+	recordVigilEventFlagVIGIL_F_WORKLOAD        recordVigilEventFlag = 1024
 )
 
 type recordVigilEventType uint32

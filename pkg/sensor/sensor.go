@@ -52,6 +52,11 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HostMntNS == 0 {
+		if cfg.HostMntNS, err = HostMountNamespace("/proc"); err != nil {
+			return nil, err
+		}
+	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}

@@ -280,6 +280,43 @@ func TestExecFlagsMemfdAndDeleted(t *testing.T) {
 	})
 }
 
+// TestEventsTellTheWorkloadFromTheRuntime follows runc's init: a process
+// exec'd on the host that enters a mount namespace is the runtime setting a
+// container up, until it execs there; from then on, it runs the workload.
+func TestEventsTellTheWorkloadFromTheRuntime(t *testing.T) {
+	testutil.RequireRoot(t)
+	cg := testutil.NewCgroup(t)
+	_, rec := startSensor(t, defaultTestConfig(TypeExec, TypeOpen), cg)
+	file := filepath.Join(realPath(t, t.TempDir()), "config")
+	if err := os.WriteFile(file, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := runHelper(t, cg, "enter-then-exec", file)
+	cat := realPath(t, "/bin/cat")
+	opens := func(byCat bool) func(Event) bool {
+		return func(ev Event) bool {
+			return ev.Type == TypeOpen && ev.PID == uint32(pid) && ev.Open.Path == file && (ev.Comm == "cat") == byCat
+		}
+	}
+	hostExec := rec.waitFor(t, "the helper's exec", isExecOf(pid))
+	setup := rec.waitFor(t, "the open before the exec", opens(false))
+	entry := rec.waitFor(t, "the exec of cat", func(ev Event) bool { return isExecOf(pid)(ev) && ev.Exec.Path == cat })
+	work := rec.waitFor(t, "cat's open", opens(true))
+
+	if hostExec.Flags.Has(FlagWorkload) {
+		t.Error("an exec on the host is taken for a container's workload")
+	}
+	if setup.MntNS == hostExec.MntNS || setup.Flags.Has(FlagWorkload) {
+		t.Errorf("the open after entering a namespace (mntns %d, host %d) is taken for the workload: %+v",
+			setup.MntNS, hostExec.MntNS, setup)
+	}
+	for _, ev := range []Event{entry, work} {
+		if !ev.Flags.Has(FlagWorkload) {
+			t.Errorf("the %s after the exec in the namespace is not the workload's: %+v", ev.Type, ev)
+		}
+	}
+}
+
 func TestOpenResolvesPaths(t *testing.T) {
 	testutil.RequireRoot(t)
 	cg := testutil.NewCgroup(t)

@@ -12,7 +12,6 @@ import (
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enforce"
-	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -50,7 +49,7 @@ func profiled(name string, mode profile.Mode, command string) condition {
 		name:    name,
 		command: command,
 		start: func(b *bench) (environment, error) {
-			hostNS, err := process.HostMountNamespace("/proc")
+			hostNS, err := sensor.HostMountNamespace("/proc")
 			if err != nil {
 				return nil, err
 			}

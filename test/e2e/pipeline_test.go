@@ -157,7 +157,7 @@ func inContainer(id string, typ sensor.Type, match func(*sensor.Event) bool) fun
 
 func hostMntNS(t *testing.T) uint32 {
 	t.Helper()
-	ns, err := process.HostMountNamespace("/proc")
+	ns, err := sensor.HostMountNamespace("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
