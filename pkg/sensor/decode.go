@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -87,7 +88,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 	}
 	switch ev.Type {
 	case TypeExec:
-		return decodeExec(raw, ev)
+		return d.decodeExec(raw, ev)
 	case TypeOpen:
 		return d.decodeOpen(raw, ev)
 	case TypeConnect:
@@ -132,7 +133,7 @@ func (d *decoder) comm(raw [16]int8) string {
 	return s
 }
 
-// path interns an opened file's path: a file opened again costs no
+// path interns a file's path: a file opened or executed again costs no
 // allocation. The cache empties when full, so a node opening ever new files
 // pays a map insert per event, never unbounded memory.
 func (d *decoder) path(b []byte) string {
@@ -149,7 +150,7 @@ func (d *decoder) path(b []byte) string {
 	return s
 }
 
-func decodeExec(raw []byte, ev *Event) error {
+func (d *decoder) decodeExec(raw []byte, ev *Event) error {
 	rec, tail, err := fixedPart[recordExecEvent](raw)
 	if err != nil {
 		return err
@@ -167,8 +168,8 @@ func decodeExec(raw []byte, ev *Event) error {
 		return err
 	}
 	ev.Exec = Exec{
-		Path:     string(p),
-		Filename: string(filename),
+		Path:     d.path(p),
+		Filename: d.path(filename),
 		Argv:     splitArgv(argv),
 		Argc:     rec.Argc,
 		Inode:    Inode{Dev: rec.Dev, Ino: rec.Ino},
@@ -177,20 +178,22 @@ func decodeExec(raw []byte, ev *Event) error {
 }
 
 // splitArgv splits NUL-terminated arguments; a last one cut short by
-// truncation has no terminator and is kept as far as it goes.
+// truncation has no terminator and is kept as far as it goes. The arguments
+// share one string: two allocations, however many there are.
 func splitArgv(b []byte) []string {
 	if len(b) == 0 {
 		return nil
 	}
-	argv := make([]string, 0, bytes.Count(b, []byte{0})+1)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, 0)
+	all := string(b)
+	argv := make([]string, 0, strings.Count(all, "\x00")+1)
+	for len(all) > 0 {
+		i := strings.IndexByte(all, 0)
 		if i < 0 {
-			argv = append(argv, string(b))
+			argv = append(argv, all)
 			break
 		}
-		argv = append(argv, string(b[:i]))
-		b = b[i+1:]
+		argv = append(argv, all[:i])
+		all = all[i+1:]
 	}
 	return argv
 }

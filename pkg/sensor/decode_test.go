@@ -73,6 +73,18 @@ func TestDecodeExec(t *testing.T) {
 	if !ev.Flags.Has(FlagArgvTruncated|FlagUpperLayer) || ev.Flags.Has(FlagMemfd) {
 		t.Errorf("flags = %b", ev.Flags)
 	}
+
+	dec := newDecoder()
+	var first, again Event
+	if dec.decode(raw, &first) != nil || dec.decode(raw, &again) != nil {
+		t.Fatal("decode failed")
+	}
+	if unsafe.StringData(first.Exec.Path) != unsafe.StringData(again.Exec.Path) {
+		t.Error("two execs of one file decoded to paths in different strings")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = dec.decode(raw, &again) }); allocs > 2 {
+		t.Errorf("an exec decodes in %v allocations, want at most 2 (argv's string and slice)", allocs)
+	}
 }
 
 func TestDecodeOpenPaths(t *testing.T) {
