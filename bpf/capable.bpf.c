@@ -1,16 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-/* capability: every capability check the kernel makes, granted or refused. */
+/* capability: every capability check the kernel makes, granted or refused;
+ * in profiled and learned containers, only news. */
 #include "lib/common.h"
 #include "lib/policy.h"
+#include "lib/learn.h"
 
-/* capability_allowed: the container's profile allows a capability the
- * kernel just granted (a refused check needs no enforcing). When it does
- * not, the signal tier kills the task: the check happens inside the system
- * call that needs it, which completes; the task dies before it returns to
- * user space. */
-static __always_inline bool capability_allowed(struct task_struct *task, const struct cred *cred, int cap, int ret)
+/* capability_allowed: the container's profile (pol, or NULL) allows a
+ * capability the kernel just granted (a refused check needs no enforcing).
+ * When it does not, the signal tier kills the task: the check happens inside
+ * the system call that needs it, which completes; the task dies before it
+ * returns to user space. */
+static __always_inline bool capability_allowed(struct scope_policy *pol, struct task_struct *task,
+					       const struct cred *cred, int cap, int ret)
 {
-	struct scope_policy *pol;
 	__u64 *allowed;
 
 	if (ret != 0 || cap < 0 || cap > 63)
@@ -19,20 +21,19 @@ static __always_inline bool capability_allowed(struct task_struct *task, const s
 	 * this task using the capability. */
 	if (cred != task->cred)
 		return true;
-	pol = current_policy();
 	if (!pol || !(pol->enforce & VIGIL_ENFORCE_CAPABILITY) || !task_contained(task))
 		return true;
 	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
 	return allowed && (*allowed & (1ULL << cap));
 }
 
-/* known_capability: the container's profile allows cap: nothing to report. */
-static __always_inline bool known_capability(struct task_struct *task, int cap)
+/* known_capability: the container's profile (pol, or NULL) allows cap and
+ * keeps what it allows in the kernel: nothing to report. */
+static __always_inline bool known_capability(struct scope_policy *pol, struct task_struct *task, int cap)
 {
-	struct scope_policy *pol = suppressed_policy(VIGIL_ENFORCE_CAPABILITY, task);
 	__u64 *allowed;
 
-	if (!pol || cap < 0 || cap > 63)
+	if (!suppresses(pol, VIGIL_ENFORCE_CAPABILITY, task) || cap < 0 || cap > 63)
 		return false;
 	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
 	return allowed && (*allowed & (1ULL << cap));
@@ -43,25 +44,37 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 	     const struct user_namespace *capable_ns, int cap, int ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
+	struct scope_policy *pol = current_policy();
 	struct capability_event ev = {};
-	bool killed = false;
+	struct learn_cap_key learned = {};
+	bool killed = false, learning = false;
+	__u32 repeats = 0;
 
-	if (!capability_allowed(task, cred, cap, ret)) {
+	if (!capability_allowed(pol, task, cred, cap, ret)) {
 		if (!kill_tier)
 			return 0; /* the LSM program refuses it next, and reports it */
 		bpf_send_signal(SIGKILL);
 		count_enforced(VIGIL_EVENT_CAPABILITY, true);
 		killed = true;
 	}
-	if (!killed && !should_trace(task))
-		return 0;
-	if (!killed && known_capability(task, cap))
-		return 0;
+	if (!killed) {
+		if (!should_trace(task) || known_capability(pol, task, cap))
+			return 0;
+		learning = learns(pol, VIGIL_ENFORCE_CAPABILITY, task);
+		if (learning) {
+			learned.cgroup = bpf_get_current_cgroup_id();
+			learned.cap = cap;
+			if (learn_repeated(&learn_caps, &learned, &repeats))
+				return 0;
+		}
+	}
 	fill_header(&ev.hdr, VIGIL_EVENT_CAPABILITY, task);
 	ev.cap = cap;
 	ev.ret = ret;
+	ev.repeats = repeats;
 	if (killed)
 		ev.hdr.flags |= VIGIL_F_KILLED;
-	emit(&ev, sizeof(ev), VIGIL_EVENT_CAPABILITY);
+	if (emit(&ev, sizeof(ev), VIGIL_EVENT_CAPABILITY) && learning)
+		learn_reported(&learn_caps, &learned, repeats);
 	return 0;
 }

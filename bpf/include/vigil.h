@@ -66,7 +66,7 @@ struct scope_policy {
 	 * only news (violations, learning data) reaches the ring buffer */
 	__u32 suppress;
 	/* enum vigil_enforce: hooks whose repeats stay in the kernel while the
-	 * container's image is learned (see bpf/sys_exit/learn.h) */
+	 * container's image is learned (see bpf/lib/learn.h) */
 	__u32 collapse;
 };
 
@@ -160,12 +160,16 @@ struct connect_event {
 	__u16 protocol; /* IPPROTO_* of the socket */
 	__u16 sock_type; /* SOCK_STREAM, SOCK_DGRAM, … */
 	__u16 path_len;
+	__u16 pad;
+	__u32 repeats; /* inet connects to the same destination folded into this one while learning */
 };
 
 struct capability_event {
 	struct event_header hdr;
 	__s32 cap;
 	__s32 ret; /* 0 when granted, -errno when refused */
+	__u32 repeats; /* uses of the same capability folded into this one while learning */
+	__u32 pad;
 };
 
 /* A new process (not a thread); the header describes the parent. */

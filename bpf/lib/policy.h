@@ -66,15 +66,6 @@ static __always_inline bool suppresses(struct scope_policy *pol, __u32 hook, str
 	return pol && (pol->suppress & hook) && task_contained(task);
 }
 
-/* suppressed_policy is the current container's policy when allowed events
- * of hook stay in the kernel and the task runs its workload, else NULL. */
-static __always_inline struct scope_policy *suppressed_policy(__u32 hook, struct task_struct *task)
-{
-	struct scope_policy *pol = current_policy();
-
-	return suppresses(pol, hook, task) ? pol : NULL;
-}
-
 static __always_inline void count_enforced(__u32 type, bool killed)
 {
 	struct sensor_stats *st = get_stats();

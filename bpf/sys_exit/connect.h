@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* connect: every connect(2), IPv4, IPv6 and unix, with its result. */
+/* connect: every connect(2), IPv4, IPv6 and unix, with its result; in
+ * profiled and learned containers, only news. */
 #ifndef VIGIL_SYS_EXIT_CONNECT_H
 #define VIGIL_SYS_EXIT_CONNECT_H
 
 #include "../lib/common.h"
 #include "../lib/syscall.h"
 #include "../lib/policy.h" /* take_denied */
+#include "../lib/learn.h"
 #include <bpf/bpf_endian.h>
 
 #define AF_UNIX 1
@@ -31,13 +33,19 @@ static __always_inline void read_socket(struct task_struct *task, int fd, struct
 	ev->protocol = BPF_CORE_READ(sock, sk, sk_protocol);
 }
 
-/* known_destination: the container's profile allows this inet connect. */
-static __always_inline bool known_destination(struct task_struct *task, struct connect_event *ev)
+static __always_inline bool inet(struct connect_event *ev)
 {
-	struct scope_policy *pol = suppressed_policy(VIGIL_ENFORCE_CONNECT, task);
+	return ev->family == AF_INET || ev->family == AF_INET6;
+}
+
+/* known_destination: the container's profile (pol, or NULL) allows this
+ * inet connect and keeps what it allows in the kernel. */
+static __always_inline bool known_destination(struct scope_policy *pol, struct task_struct *task,
+					      struct connect_event *ev)
+{
 	struct net_rule_key key = {};
 
-	if (!pol || (ev->family != AF_INET && ev->family != AF_INET6) || !ev->protocol || ev->protocol > 255)
+	if (!suppresses(pol, VIGIL_ENFORCE_CONNECT, task) || !inet(ev) || !ev->protocol || ev->protocol > 255)
 		return false;
 	key.prefixlen = 64 + 128;
 	key.profile = pol->profile;
@@ -62,9 +70,12 @@ static __always_inline void on_connect(struct syscall *sc, long ret)
 	struct connect_record rec = {};
 	struct connect_event *ev = &rec.ev;
 	struct task_struct *task;
+	struct scope_policy *pol;
+	struct learn_connect_key learned = {};
+	bool learning = false;
 	void *uaddr;
 	long addrlen;
-	__u32 plen = 0;
+	__u32 plen = 0, repeats = 0;
 
 	task = bpf_get_current_task_btf();
 	if (!should_trace(task))
@@ -106,9 +117,27 @@ static __always_inline void on_connect(struct syscall *sc, long ret)
 		break;
 	}
 	ev->path_len = plen;
-	if (!(ev->hdr.flags & VIGIL_F_DENIED) && known_destination(task, ev))
-		return;
-	emit(&rec, sizeof(rec.ev) + plen, VIGIL_EVENT_CONNECT);
+	/* In a profiled or learned container only news leaves the kernel: an
+	 * allowed destination is known; a repeat of an inet destination
+	 * reported to the learner is counted (unix paths are each reported). */
+	if (!(ev->hdr.flags & VIGIL_F_DENIED)) {
+		pol = current_policy();
+		if (known_destination(pol, task, ev))
+			return;
+		learning = inet(ev) && learns(pol, VIGIL_ENFORCE_CONNECT, task);
+	}
+	if (learning) {
+		learned.cgroup = ev->hdr.cgroup_id;
+		__builtin_memcpy(learned.addr, ev->addr, sizeof(learned.addr));
+		learned.family = ev->family;
+		learned.port = ev->port;
+		learned.protocol = ev->protocol;
+		if (learn_repeated(&learn_connects, &learned, &repeats))
+			return;
+		ev->repeats = repeats;
+	}
+	if (emit(&rec, sizeof(rec.ev) + plen, VIGIL_EVENT_CONNECT) && learning)
+		learn_reported(&learn_connects, &learned, repeats);
 }
 
 #endif /* VIGIL_SYS_EXIT_CONNECT_H */

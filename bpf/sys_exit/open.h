@@ -9,7 +9,7 @@
 #include "../lib/syscall.h"
 #include "../lib/policy.h"
 #include "../lib/match.h"
-#include "learn.h"
+#include "../lib/learn.h"
 
 #define AT_FDCWD -100
 #define O_ACCMODE 03
@@ -63,7 +63,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	struct open_event *ev;
 	struct scope_policy *scope = NULL, *pol = NULL;
 	struct known_open known = {};
-	struct learn_key learned = {};
+	struct learn_open_key learned = {};
 	bool learning = false;
 	struct file *file = NULL;
 	const struct path *p = NULL;
@@ -115,7 +115,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	if (suppresses(scope, VIGIL_ENFORCE_OPEN, task))
 		pol = scope;
 	else
-		learning = learns_opens(scope, task);
+		learning = learns(scope, VIGIL_ENFORCE_OPEN, task);
 	if ((pol || learning) && ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH)))
 		return;
 	if (pol && file) {
@@ -125,8 +125,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	}
 	learning = learning && file;
 	if (learning) {
-		learn_key(&learned, file, acc);
-		if (open_repeated(&learned, &repeats))
+		learn_open_key(&learned, file, acc);
+		if (learn_repeated(&learn_opens, &learned, &repeats))
 			return;
 	}
 
@@ -182,7 +182,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	ev->path_len = plen;
 	ev->name_len = nlen;
 	if (emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN) && learning)
-		open_reported(&learned, repeats);
+		learn_reported(&learn_opens, &learned, repeats);
 }
 
 #endif /* VIGIL_SYS_EXIT_OPEN_H */

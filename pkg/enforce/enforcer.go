@@ -106,13 +106,14 @@ func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.
 	return nil
 }
 
-// learn moves scope to learning: its repeated opens collapse in the kernel.
+// learn moves scope to learning: its repeated opens, inet connects and
+// capability uses collapse in the kernel.
 // Callers hold mu.
 func (e *Enforcer) learn(scope uint32, cur scopeState, profiled bool) error {
 	if e.learning[scope] {
 		return nil
 	}
-	if err := e.kernel.SetScope(scope, sensor.ScopePolicy{Collapse: sensor.HookOpen}); err != nil {
+	if err := e.kernel.SetScope(scope, sensor.ScopePolicy{Collapse: sensor.HookOpen | sensor.HookConnect | sensor.HookCapability}); err != nil {
 		return err
 	}
 	if profiled {

@@ -3,6 +3,7 @@ package enforce
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // TestKernelKeepsKnownOpens monitors a test cgroup with a compiled profile:
@@ -207,5 +209,107 @@ func TestKernelCollapsesLearningRepeats(t *testing.T) {
 	cat(file, file, file)
 	if got := collect(file); len(got[file]) != 3 {
 		t.Errorf("after the scope is forgotten: %v, want every open reported", got)
+	}
+}
+
+// TestKernelCollapsesLearningUses learns a test cgroup: a capability used,
+// or an inet destination connected to, again and again is reported once per
+// learn window, the next report carrying the count of the uses kept in the
+// kernel; once the scope is forgotten every use is reported.
+func TestKernelCollapsesLearningUses(t *testing.T) {
+	testutil.RequireRoot(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		name  string
+		typ   sensor.Type
+		use   string // a shell command using it once
+		match func(ev *sensor.Event) (repeats uint32, ok bool)
+	}{
+		{"capability", sensor.TypeCapability, "chroot / true", func(ev *sensor.Event) (uint32, bool) {
+			return ev.Capability.Repeats, ev.Type == sensor.TypeCapability && ev.Capability.Cap == unix.CAP_SYS_CHROOT
+		}},
+		{"connect", sensor.TypeConnect, fmt.Sprintf("nc -w 1 127.0.0.1 %d </dev/null", port), func(ev *sensor.Event) (uint32, bool) {
+			return ev.Connect.Repeats, ev.Type == sensor.TypeConnect && ev.Connect.Port == uint16(port)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const window = time.Second
+			k := newKernelFixture(t, 0, func(cfg *sensor.Config) {
+				cfg.Types = sensor.NewTypeSet(tc.typ)
+				cfg.MaxLatency = 10 * time.Millisecond
+				cfg.LearnWindow = window
+			})
+			reports := make(chan uint32, 1024)
+			go func() {
+				for ev := range k.sensor.Events() {
+					if repeats, ok := tc.match(&ev); ok {
+						reports <- repeats
+					}
+				}
+			}()
+			// use it n times, as a container's workload (in a mount
+			// namespace of its own), and return its reports: want of them
+			// first, then any stragglers.
+			use := func(n, want int) []uint32 {
+				t.Helper()
+				sh := k.cgroup.Command("/bin/busybox", "sh", "-c", fmt.Sprintf("for i in $(seq %d); do %s; done", n, tc.use))
+				sh.Args[0] = "busybox"
+				sh.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+				if out, err := sh.CombinedOutput(); err != nil {
+					t.Fatalf("%s: %v: %s", tc.use, err, out)
+				}
+				var got []uint32
+				timeout := time.After(5 * time.Second)
+				for len(got) < want {
+					select {
+					case r := <-reports:
+						got = append(got, r)
+					case <-timeout:
+						t.Fatalf("%d reports, want %d: %v", len(got), want, got)
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+				for len(reports) > 0 {
+					got = append(got, <-reports)
+				}
+				return got
+			}
+
+			k.apply(t, 5, profile.ModeLearn, nil)
+			const uses = 50
+			start := time.Now()
+			got := use(uses, 1)
+			if time.Since(start) >= window {
+				t.Skipf("the uses took longer than the window (%v): nothing to check", time.Since(start))
+			}
+			if !slices.Equal(got, []uint32{0}) {
+				t.Fatalf("reports within the window = %v, want one", got)
+			}
+			time.Sleep(window)
+			if got := use(1, 1); !slices.Equal(got, []uint32{uses - 1}) {
+				t.Errorf("report after the window = %v, want one carrying the %d uses kept", got, uses-1)
+			}
+
+			if err := k.enforcer.Forget(5); err != nil {
+				t.Fatal(err)
+			}
+			if got := use(3, 3); len(got) != 3 {
+				t.Errorf("after the scope is forgotten: %v, want every use reported", got)
+			}
+		})
 	}
 }

@@ -78,14 +78,26 @@ func TestLearnThenMonitor(t *testing.T) {
 // the repeats it kept: the draft counts them all.
 func TestLearningCountsKernelRepeats(t *testing.T) {
 	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, nil)
-	rec := openOf("/etc/app.conf", unix.O_RDONLY, 3)
-	rec.Event.Open.Repeats = 9
-	if v, ok := e.Evaluate(rec); !ok || !v.Allowed {
-		t.Fatalf("learning verdict = %+v, %v", v, ok)
+	open := openOf("/etc/app.conf", unix.O_RDONLY, 3)
+	open.Event.Open.Repeats = 9
+	chroot := record(sensor.Event{Type: sensor.TypeCapability, PID: 5,
+		Capability: sensor.Capability{Cap: unix.CAP_SYS_CHROOT, Repeats: 4}})
+	dial := record(sensor.Event{Type: sensor.TypeConnect, PID: 5, Connect: sensor.Connect{Family: unix.AF_INET,
+		Addr: netip.MustParseAddr("10.0.0.10"), Port: 53, Protocol: unix.IPPROTO_UDP, Repeats: 2}})
+	for _, rec := range []*trace.Record{open, chroot, dial} {
+		if v, ok := e.Evaluate(rec); !ok || !v.Allowed {
+			t.Fatalf("learning verdict = %+v, %v", v, ok)
+		}
 	}
 	p := e.Drafts()[0].Profile()
 	if got := p.Spec.Files[0].Evidence.Count; got != 10 {
-		t.Errorf("evidence count = %d, want 10 (the report and its 9 repeats)", got)
+		t.Errorf("file evidence count = %d, want 10 (the report and its 9 repeats)", got)
+	}
+	if got := p.Spec.Network[0].Evidence.Count; got != 3 {
+		t.Errorf("network evidence count = %d, want 3 (the report and its 2 repeats)", got)
+	}
+	if got := p.Spec.Capabilities[0].Evidence.Count; got != 5 {
+		t.Errorf("capability evidence count = %d, want 5 (the report and its 4 repeats)", got)
 	}
 }
 

@@ -36,6 +36,7 @@ func observation(ev *sensor.Event) (profile.Observation, skip) {
 		o, why = connectObservation(ev, o)
 	case sensor.TypeCapability:
 		o.Kind, o.Capability = profile.KindCapability, profile.Capability(ev.Capability.Cap)
+		o.Repeats = uint64(ev.Capability.Repeats)
 	default:
 		return o, skipNotPolicy
 	}
@@ -108,5 +109,6 @@ func connectObservation(ev *sensor.Event, o profile.Observation) (profile.Observ
 		return o, skipNoDestination
 	}
 	o.Network.Addr, o.Network.Port = c.Addr.Unmap(), c.Port
+	o.Repeats = uint64(c.Repeats)
 	return o, skipNone
 }

@@ -130,7 +130,8 @@ type Observation struct {
 	Node        string
 	Time        time.Time
 	// Repeats are further sightings the kernel folded into this one (a
-	// learning container's repeated opens): they count as observations.
+	// learning container's repeated opens, connects and capability uses):
+	// they count as observations.
 	Repeats uint64
 }
 

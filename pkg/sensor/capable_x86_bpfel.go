@@ -21,6 +21,10 @@ const (
 	capableMapContainerScopes  = "container_scopes"
 	capableMapEvents           = "events"
 	capableMapKnownOpens       = "known_opens"
+	capableMapLearnCaps        = "learn_caps"
+	capableMapLearnConnects    = "learn_connects"
+	capableMapLearnEpoch       = "learn_epoch"
+	capableMapLearnOpens       = "learn_opens"
 	capableMapNetRules         = "net_rules"
 	capableMapOpsDenied        = "ops_denied"
 	capableMapPathRules        = "path_rules"
@@ -32,6 +36,7 @@ const (
 	capableVarCgroupFilterMode = "cgroup_filter_mode"
 	capableVarHostMntns        = "host_mntns"
 	capableVarKillTier         = "kill_tier"
+	capableVarLearnWindowNs    = "learn_window_ns"
 	capableVarSelfTgid         = "self_tgid"
 	capableVarWakeupBytes      = "wakeup_bytes"
 )
@@ -90,6 +95,10 @@ type capableMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
+	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
+	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
+	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
+	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -106,6 +115,7 @@ type capableVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
+	LearnWindowNs    *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -135,6 +145,10 @@ type capableMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
+	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
+	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
+	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
+	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -151,6 +165,10 @@ func (m *capableMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.KnownOpens,
+		m.LearnCaps,
+		m.LearnConnects,
+		m.LearnEpoch,
+		m.LearnOpens,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,
@@ -168,6 +186,7 @@ type capableVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
+	LearnWindowNs    *ebpf.Variable `ebpf:"learn_window_ns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -71,9 +71,9 @@ type Config struct {
 	WakeupBytes int
 	// MaxLatency bounds how long a batched event waits to be read.
 	MaxLatency time.Duration
-	// LearnWindow is how long an open a learning container repeats stays in
-	// the kernel after it was reported (ScopePolicy.Collapse); 0 reports
-	// every open.
+	// LearnWindow is how long a use a learning container repeats (an open,
+	// an inet connect, a capability) stays in the kernel after it was
+	// reported (ScopePolicy.Collapse); 0 reports every use.
 	LearnWindow time.Duration
 	// HostMntNS is the host's mount namespace inode (0: read from /proc):
 	// a process that execs elsewhere runs its container's workload, and

@@ -98,7 +98,7 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 		if err != nil {
 			return err
 		}
-		ev.Capability = Capability{Cap: rec.Cap, Ret: rec.Ret}
+		ev.Capability = Capability{Cap: rec.Cap, Ret: rec.Ret, Repeats: rec.Repeats}
 	case TypeFork:
 		rec, _, err := fixedPart[recordForkEvent](raw)
 		if err != nil {
@@ -253,6 +253,7 @@ func decodeConnect(raw []byte, ev *Event) error {
 		Protocol: Protocol(rec.Protocol),
 		SockType: SockType(rec.SockType),
 		Ret:      rec.Ret,
+		Repeats:  rec.Repeats,
 	}
 	switch c.Family {
 	case unix.AF_INET:

@@ -145,12 +145,20 @@ type Connect struct {
 	Protocol Protocol
 	SockType SockType
 	Ret      int32 // 0, or -errno (-EINPROGRESS for a non-blocking connect)
+	// Repeats are inet connects to the same destination by the same
+	// container, kept in the kernel while its image is learned and folded
+	// into this report (see ScopePolicy.Collapse).
+	Repeats uint32
 }
 
 // Capability is a capability check.
 type Capability struct {
 	Cap int32
 	Ret int32 // 0 when granted
+	// Repeats are uses of the same capability by the same container,
+	// kept in the kernel while its image is learned and folded into this
+	// report (see ScopePolicy.Collapse).
+	Repeats uint32
 }
 
 // Granted reports whether the kernel granted the capability.

@@ -73,26 +73,22 @@ type ScopePolicy struct {
 	Suppress Hooks  // allowed events stay in the kernel: only news is reported
 	// Collapse are the hooks whose repeats stay in the kernel while the
 	// image is learned: an object is reported once per Config.LearnWindow,
-	// with the count of its repeats (Open.Repeats).
+	// with the count of its repeats (Open.Repeats, Connect.Repeats,
+	// Capability.Repeats). Unix connects are each reported.
 	Collapse Hooks
 }
 
-// ForgetLearned makes every file the kernel holds as reported to the learner
-// news again (ScopePolicy.Collapse). Call it when events were lost on their
-// way: the kernel cannot tell which of its reports never arrived.
+// ForgetLearned makes every object the kernel holds as reported to the
+// learner news again (ScopePolicy.Collapse). Call it when events were lost
+// on their way: the kernel cannot tell which of its reports never arrived.
 func (s *Sensor) ForgetLearned() error {
-	for _, lf := range s.families {
-		m := lf.coll.Maps[sysexitMapLearnEpoch]
-		if m == nil {
-			continue
-		}
-		var epoch uint64
-		if err := m.Lookup(uint32(0), &epoch); err != nil {
-			return fmt.Errorf("read the learn epoch: %w", err)
-		}
-		if err := m.Put(uint32(0), epoch+1); err != nil {
-			return fmt.Errorf("advance the learn epoch: %w", err)
-		}
+	m := s.maps[recordMapLearnEpoch]
+	var epoch uint64
+	if err := m.Lookup(uint32(0), &epoch); err != nil {
+		return fmt.Errorf("read the learn epoch: %w", err)
+	}
+	if err := m.Put(uint32(0), epoch+1); err != nil {
+		return fmt.Errorf("advance the learn epoch: %w", err)
 	}
 	return nil
 }

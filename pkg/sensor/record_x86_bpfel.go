@@ -14,10 +14,12 @@ import (
 )
 
 type recordCapabilityEvent struct {
-	_   structs.HostLayout
-	Hdr recordEventHeader
-	Cap int32
-	Ret int32
+	_       structs.HostLayout
+	Hdr     recordEventHeader
+	Cap     int32
+	Ret     int32
+	Repeats uint32
+	Pad     uint32
 }
 
 type recordConnectEvent struct {
@@ -30,7 +32,9 @@ type recordConnectEvent struct {
 	Protocol uint16
 	SockType uint16
 	PathLen  uint16
-	_        [2]byte
+	Pad      uint16
+	Repeats  uint32
+	_        [4]byte
 }
 
 type recordEventHeader struct {
@@ -85,6 +89,43 @@ type recordKnownOpen struct {
 	Generation uint32
 	Access     uint8
 	Pad        [3]uint8
+}
+
+type recordLearnCapKey struct {
+	_      structs.HostLayout
+	Cgroup uint64
+	Cap    uint32
+	Pad    uint32
+}
+
+type recordLearnConnectKey struct {
+	_        structs.HostLayout
+	Cgroup   uint64
+	Addr     [16]uint8
+	Family   uint16
+	Port     uint16
+	Protocol uint16
+	Pad      uint16
+}
+
+type recordLearnOpenKey struct {
+	_          structs.HostLayout
+	Cgroup     uint64
+	Dentry     uint64
+	Parent     uint64
+	Name       uint64
+	Mnt        uint64
+	Ino        uint64
+	Generation uint32
+	Access     uint8
+	Pad        [3]uint8
+}
+
+type recordLearnSeen struct {
+	_        structs.HostLayout
+	Reported uint64
+	Repeats  uint64
+	Epoch    uint64
 }
 
 type recordNetRuleKey struct {
@@ -218,6 +259,10 @@ const (
 	recordMapContainerScopes       = "container_scopes"
 	recordMapEvents                = "events"
 	recordMapKnownOpens            = "known_opens"
+	recordMapLearnCaps             = "learn_caps"
+	recordMapLearnConnects         = "learn_connects"
+	recordMapLearnEpoch            = "learn_epoch"
+	recordMapLearnOpens            = "learn_opens"
 	recordMapNetRules              = "net_rules"
 	recordMapOpsDenied             = "ops_denied"
 	recordMapPathRules             = "path_rules"
@@ -228,6 +273,7 @@ const (
 	recordVarCgroupFilterMode      = "cgroup_filter_mode"
 	recordVarHostMntns             = "host_mntns"
 	recordVarKillTier              = "kill_tier"
+	recordVarLearnWindowNs         = "learn_window_ns"
 	recordVarSelfTgid              = "self_tgid"
 	recordVarUnusedCapabilityEvent = "unused_capability_event"
 	recordVarUnusedCgroupFilter    = "unused_cgroup_filter"
@@ -302,6 +348,10 @@ type recordMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
+	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
+	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
+	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
+	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -318,6 +368,7 @@ type recordVariableSpecs struct {
 	CgroupFilterMode      *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns             *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
+	LearnWindowNs         *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnusedCapabilityEvent *ebpf.VariableSpec `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
@@ -364,6 +415,10 @@ type recordMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
+	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
+	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
+	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
+	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -380,6 +435,10 @@ func (m *recordMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.KnownOpens,
+		m.LearnCaps,
+		m.LearnConnects,
+		m.LearnEpoch,
+		m.LearnOpens,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,
@@ -397,6 +456,7 @@ type recordVariables struct {
 	CgroupFilterMode      *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns             *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier              *ebpf.Variable `ebpf:"kill_tier"`
+	LearnWindowNs         *ebpf.Variable `ebpf:"learn_window_ns"`
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
 	UnusedCapabilityEvent *ebpf.Variable `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.Variable `ebpf:"unused_cgroup_filter"`

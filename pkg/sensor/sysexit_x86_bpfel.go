@@ -21,8 +21,10 @@ const (
 	sysexitMapContainerScopes  = "container_scopes"
 	sysexitMapEvents           = "events"
 	sysexitMapKnownOpens       = "known_opens"
+	sysexitMapLearnCaps        = "learn_caps"
+	sysexitMapLearnConnects    = "learn_connects"
 	sysexitMapLearnEpoch       = "learn_epoch"
-	sysexitMapLearnSeen        = "learn_seen"
+	sysexitMapLearnOpens       = "learn_opens"
 	sysexitMapNetRules         = "net_rules"
 	sysexitMapOpsDenied        = "ops_denied"
 	sysexitMapPathRules        = "path_rules"
@@ -95,8 +97,10 @@ type sysexitMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
+	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
+	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
-	LearnSeen       *ebpf.MapSpec `ebpf:"learn_seen"`
+	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -145,8 +149,10 @@ type sysexitMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
+	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
+	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
-	LearnSeen       *ebpf.Map `ebpf:"learn_seen"`
+	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -163,8 +169,10 @@ func (m *sysexitMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.KnownOpens,
+		m.LearnCaps,
+		m.LearnConnects,
 		m.LearnEpoch,
-		m.LearnSeen,
+		m.LearnOpens,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,
