@@ -47,7 +47,7 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 	struct scope_policy *pol = current_policy();
 	struct capability_event ev = {};
 	struct learn_cap_key learned = {};
-	bool killed = false, learning = false;
+	bool killed = false, learning = false, emitted;
 	__u32 repeats = 0;
 
 	if (!capability_allowed(pol, task, cred, cap, ret)) {
@@ -64,7 +64,7 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 		if (learning) {
 			learned.cgroup = bpf_get_current_cgroup_id();
 			learned.cap = cap;
-			if (learn_repeated(&learn_caps, &learned, &repeats))
+			if (!learn_news(&learn_caps, &learned, &repeats))
 				return 0;
 		}
 	}
@@ -74,7 +74,8 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 	ev.repeats = repeats;
 	if (killed)
 		ev.hdr.flags |= VIGIL_F_KILLED;
-	if (emit(&ev, sizeof(ev), VIGIL_EVENT_CAPABILITY) && learning)
-		learn_reported(&learn_caps, &learned, repeats);
+	emitted = emit(&ev, sizeof(ev), VIGIL_EVENT_CAPABILITY);
+	if (learning)
+		learn_settle(&learn_caps, &learned, repeats, emitted);
 	return 0;
 }

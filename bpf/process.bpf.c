@@ -2,7 +2,6 @@
 /* process: fork and exit of whole processes, so userspace can keep a process
  * table and give every event its ancestry. Threads are not reported. */
 #include "lib/common.h"
-#include "lib/policy.h"
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(trace_fork, struct task_struct *parent, struct task_struct *child)

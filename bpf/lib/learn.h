@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* learn: while a container's image is learned, the learner needs each file
  * the container opens, with each access, each inet destination it connects
- * to and each capability it uses, and how often: not every event. An object reported within the window stays in
- * the kernel and is counted; the next report after the window carries the
- * count. An object is taken as reported only once its record is in the ring
- * buffer, and userspace makes every object news again (learn_epoch) when
- * records were lost after that. */
+ * to and each capability it uses, and how often: not every event. An object
+ * reported within the window stays in the kernel and is counted; the next
+ * report after the window carries the count. A report whose record cannot be
+ * written leaves its object news, and userspace makes every object news
+ * again (learn_epoch) when records were lost after the ring buffer. */
 #ifndef VIGIL_LEARN_H
 #define VIGIL_LEARN_H
 
 #include "common.h"
-#include "policy.h"
 
 /* Set at load time; 0 reports every event. */
 const volatile __u64 learn_window_ns = 0;
@@ -53,7 +52,7 @@ struct learn_connect_key {
 };
 
 struct learn_seen {
-	__u64 reported; /* ktime of the last report */
+	__u64 reported; /* ktime of the last report; 0: news */
 	__u64 repeats;  /* events since, kept in the kernel */
 	__u64 epoch;    /* learn_epoch at the last report */
 };
@@ -118,40 +117,60 @@ static __always_inline void learn_open_key(struct learn_open_key *k, struct file
 	k->access = access;
 }
 
-/* learn_repeated tells whether the event keyed k in seen_map (learn_opens,
- * learn_connects or learn_caps) repeats one reported within the window: it is then counted
- * and stays in the kernel. Otherwise the event is to be reported, carrying
- * *repeats, the events counted since the last report. */
-static __always_inline bool learn_repeated(void *seen_map, const void *k, __u32 *repeats)
+/* learn_news tells whether the event keyed k in seen_map (learn_opens,
+ * learn_connects or learn_caps) is news to the learner: never reported, or
+ * last reported before the window or the epoch. The event then claims the
+ * report, and *repeats takes the events counted since the last one; events
+ * racing it on other CPUs count as repeats, never as a second report of the
+ * same count. Otherwise the event is counted and stays in the kernel. */
+static __always_inline bool learn_news(void *seen_map, const void *k, __u32 *repeats)
 {
 	struct learn_seen *seen = bpf_map_lookup_elem(seen_map, k);
+	__u64 now = bpf_ktime_get_ns(), epoch = current_learn_epoch(), last, n;
 
+	*repeats = 0;
 	if (!seen)
-		return false;
-	if (seen->epoch == current_learn_epoch() && bpf_ktime_get_ns() - seen->reported < learn_window_ns) {
-		__sync_fetch_and_add(&seen->repeats, 1);
 		return true;
+	last = seen->reported;
+	if ((last && seen->epoch == epoch && now - last < learn_window_ns) ||
+	    __sync_val_compare_and_swap(&seen->reported, last, now) != last) {
+		__sync_fetch_and_add(&seen->repeats, 1);
+		return false;
 	}
-	*repeats = seen->repeats > 0xffffffff ? 0xffffffff : seen->repeats;
-	return false;
+	seen->epoch = epoch;
+	n = __sync_lock_test_and_set(&seen->repeats, 0);
+	if (n > 0xffffffff) {
+		__sync_fetch_and_add(&seen->repeats, n - 0xffffffff);
+		n = 0xffffffff;
+	}
+	*repeats = n;
+	return true;
 }
 
-/* learn_reported notes that the report of the event keyed k, carrying
- * repeats, is in the ring buffer: the next events are its repeats. Events
- * counted meanwhile stay for the next report. An entry the LRU evicts takes
- * its count along, and makes the next event news. */
-static __always_inline void learn_reported(void *seen_map, const void *k, __u32 repeats)
+/* learn_settle ends the report the event keyed k claimed: once its record
+ * is in the ring buffer (emitted), a first report makes the entry the next
+ * events are repeats of. A record that could not be written gives its count
+ * back, itself included, and leaves the object news: the loss is counted,
+ * and makes every object news again once userspace sees it. An entry the LRU
+ * evicts takes its count along. */
+static __always_inline void learn_settle(void *seen_map, const void *k, __u32 repeats, bool emitted)
 {
-	struct learn_seen *seen = bpf_map_lookup_elem(seen_map, k);
 	struct learn_seen fresh = { .reported = bpf_ktime_get_ns(), .epoch = current_learn_epoch() };
+	struct learn_seen *seen;
 
-	if (!seen) {
-		bpf_map_update_elem(seen_map, k, &fresh, BPF_ANY);
+	if (emitted) {
+		bpf_map_update_elem(seen_map, k, &fresh, BPF_NOEXIST);
 		return;
 	}
-	__sync_fetch_and_add(&seen->repeats, -(__u64)repeats);
-	seen->reported = fresh.reported;
-	seen->epoch = fresh.epoch;
+	seen = bpf_map_lookup_elem(seen_map, k);
+	if (!seen) {
+		fresh.reported = 0;
+		fresh.repeats = 1;
+		bpf_map_update_elem(seen_map, k, &fresh, BPF_NOEXIST);
+		return;
+	}
+	__sync_fetch_and_add(&seen->repeats, (__u64)repeats + 1);
+	seen->reported = 0;
 }
 
 #endif

@@ -72,7 +72,7 @@ static __always_inline void on_connect(struct syscall *sc, long ret)
 	struct task_struct *task;
 	struct scope_policy *pol;
 	struct learn_connect_key learned = {};
-	bool learning = false;
+	bool learning = false, emitted;
 	void *uaddr;
 	long addrlen;
 	__u32 plen = 0, repeats = 0;
@@ -132,12 +132,13 @@ static __always_inline void on_connect(struct syscall *sc, long ret)
 		learned.family = ev->family;
 		learned.port = ev->port;
 		learned.protocol = ev->protocol;
-		if (learn_repeated(&learn_connects, &learned, &repeats))
+		if (!learn_news(&learn_connects, &learned, &repeats))
 			return;
 		ev->repeats = repeats;
 	}
-	if (emit(&rec, sizeof(rec.ev) + plen, VIGIL_EVENT_CONNECT) && learning)
-		learn_reported(&learn_connects, &learned, repeats);
+	emitted = emit(&rec, sizeof(rec.ev) + plen, VIGIL_EVENT_CONNECT);
+	if (learning)
+		learn_settle(&learn_connects, &learned, repeats, emitted);
 }
 
 #endif /* VIGIL_SYS_EXIT_CONNECT_H */

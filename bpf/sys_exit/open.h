@@ -64,7 +64,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	struct scope_policy *scope = NULL, *pol = NULL;
 	struct known_open known = {};
 	struct learn_open_key learned = {};
-	bool learning = false;
+	bool learning = false, emitted = false;
 	struct file *file = NULL;
 	const struct path *p = NULL;
 	const char *name = NULL;
@@ -126,13 +126,13 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	learning = learning && file;
 	if (learning) {
 		learn_open_key(&learned, file, acc);
-		if (learn_repeated(&learn_opens, &learned, &repeats))
+		if (!learn_news(&learn_opens, &learned, &repeats))
 			return;
 	}
 
 	s = get_scratch();
 	if (!s)
-		return;
+		goto settle;
 	ev = (void *)s->event;
 	data = s->event + sizeof(*ev);
 	fill_header(&ev->hdr, VIGIL_EVENT_OPEN, task);
@@ -164,14 +164,14 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	if (p)
 		plen = resolve_path(s, task, p, data, &ev->hdr.flags);
 	if (plen > VIGIL_PATH_MAX)
-		return;
+		goto settle;
 	if (ret < 0) {
 		long n = bpf_probe_read_user_str(data + plen, VIGIL_PATH_MAX, name);
 
 		nlen = n > 0 ? n - 1 : 0;
 	}
 	if (plen > VIGIL_PATH_MAX || nlen > VIGIL_PATH_MAX)
-		return;
+		goto settle;
 	if (pol && file && !(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
 	    path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_FILES, acc)) {
 		__u8 one = 1;
@@ -181,8 +181,10 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	}
 	ev->path_len = plen;
 	ev->name_len = nlen;
-	if (emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN) && learning)
-		learn_reported(&learn_opens, &learned, repeats);
+	emitted = emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN);
+settle:
+	if (learning)
+		learn_settle(&learn_opens, &learned, repeats, emitted);
 }
 
 #endif /* VIGIL_SYS_EXIT_OPEN_H */

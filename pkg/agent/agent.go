@@ -36,8 +36,7 @@ type Agent struct {
 	resolver   *containers.Resolver // nil without containerd
 	enforcer   *enforce.Enforcer
 	fanotify   *enforce.Fanotify // nil unless opens are enforced by fanotify
-	hostNS     uint32
-	cgroupRoot string // the cgroup2 mount; "" without one
+	cgroupRoot string            // the cgroup2 mount; "" without one
 	tiers      []enforce.HookTier
 	prompt     chan struct{}      // a container appeared: reconcile enforcement
 	loader     *profile.DirLoader // nil without a profiles directory
@@ -71,7 +70,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		return nil, fmt.Errorf("host mount namespace (the agent needs the host's pid namespace): %w", err)
 	}
 	table := process.NewTable(1<<16, 5*time.Second, hostNS)
-	a.table, a.hostNS = table, hostNS
+	a.table = table
 	cgroupRoot, cerr := cgroup.Mountpoint()
 	a.cgroupRoot = cgroupRoot
 	if cerr != nil {
@@ -305,7 +304,7 @@ func (a *Agent) periodic(ctx context.Context) {
 				if n := losses.since(st); n > 0 {
 					a.engine.MarkIncomplete("events lost before the agent could see them", n)
 					if err := a.sensor.ForgetLearned(); err != nil {
-						a.log.Error("make learned files news again after a loss", zap.Error(err))
+						a.log.Error("make learned entries news again after a loss", zap.Error(err))
 					}
 				}
 			}

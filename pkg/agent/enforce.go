@@ -207,7 +207,7 @@ func (a *Agent) processIn(c *containers.Container) (uint32, error) {
 func (a *Agent) judgeOpen(pid int32, path string) (enforced, allowed bool) {
 	// The kernel's own record and /proc: the process table may lag behind
 	// an open that is waiting for this answer.
-	contained, err := a.sensor.Contained(int(pid), a.hostNS)
+	contained, err := a.sensor.Contained(int(pid))
 	if err != nil || !contained || a.cgroupRoot == "" {
 		return false, true
 	}

@@ -61,9 +61,9 @@ func New(kernel Kernel, hooks sensor.Hooks, log *zap.Logger, reg prometheus.Regi
 // Apply points the kernel at p for container c: in enforce mode it denies
 // what p does not allow, in monitor and enforce modes what p allows stays in
 // the kernel (only news is reported); in learn mode the kernel reports a
-// file the container keeps opening once per learn window, with a count
-// (the learner needs each file and how often, not every open); without a
-// profile it does nothing. It is cheap when nothing changed. A new profile
+// file, inet destination or capability the container keeps using once per
+// learn window, with a count (the learner needs each entry and how often,
+// not every use); without a profile it does nothing. It is cheap when nothing changed. A new profile
 // version is loaded before the scope moves to it and the old one unloaded
 // after: the container is never unenforced in between.
 func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.Profile) error {

@@ -56,7 +56,7 @@ type exit struct {
 
 // NewTable returns an empty table holding at most limit processes. An exited
 // process stays for linger, so that events of its children still find it.
-// hostMntNS is the host's mount namespace (of pid 1): processes seeded from
+// hostMntNS is the host's mount namespace: processes seeded from
 // /proc are judged Contained as the kernel judges a task it has no record
 // of, by whether they run in another.
 func NewTable(limit int, linger time.Duration, hostMntNS uint32) *Table {

@@ -147,7 +147,7 @@ func TestDecodeInternsOpenPaths(t *testing.T) {
 
 func TestDecodeConnect(t *testing.T) {
 	v4 := recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_INET, Port: 443,
-		Protocol: unix.IPPROTO_TCP, SockType: unix.SOCK_STREAM, Ret: -int32(unix.EINPROGRESS)}
+		Protocol: unix.IPPROTO_TCP, SockType: unix.SOCK_STREAM, Ret: -int32(unix.EINPROGRESS), Repeats: 6}
 	copy(v4.Addr[:], []byte{10, 0, 0, 1})
 	v6 := recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_INET6, Port: 53,
 		Protocol: unix.IPPROTO_UDP, SockType: unix.SOCK_DGRAM}
@@ -159,8 +159,8 @@ func TestDecodeConnect(t *testing.T) {
 		raw  []byte
 		want string
 	}{
-		{"inet", record(t, v4), "inet 10.0.0.1:443 tcp stream -115"},
-		{"inet6", record(t, v6), "inet6 ::1:53 udp dgram 0"},
+		{"inet", record(t, v4), "inet 10.0.0.1:443 tcp stream -115 +6"},
+		{"inet6", record(t, v6), "inet6 ::1:53 udp dgram 0 +0"},
 		{"unix path", record(t, recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_UNIX,
 			PathLen: uint16(len(sock))}, sock), "unix /run/app.sock"},
 		{"unix abstract", record(t, recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_UNIX,
@@ -173,7 +173,8 @@ func TestDecodeConnect(t *testing.T) {
 				got = c.Family.String() + " " + c.UnixPath
 			} else {
 				got = c.Family.String() + " " + c.Addr.String() + ":" + strconv.Itoa(int(c.Port)) + " " +
-					c.Protocol.String() + " " + c.SockType.String() + " " + strconv.Itoa(int(c.Ret))
+					c.Protocol.String() + " " + c.SockType.String() + " " + strconv.Itoa(int(c.Ret)) +
+					" +" + strconv.Itoa(int(c.Repeats))
 			}
 			if got != tc.want {
 				t.Errorf("connect = %q, want %q", got, tc.want)
@@ -183,8 +184,8 @@ func TestDecodeConnect(t *testing.T) {
 }
 
 func TestDecodeCapabilityForkExit(t *testing.T) {
-	ev := decodeOne(t, record(t, recordCapabilityEvent{Hdr: header(TypeCapability, 0), Cap: 21, Ret: -1}))
-	if ev.Capability.Name() != "CAP_SYS_ADMIN" || ev.Capability.Granted() {
+	ev := decodeOne(t, record(t, recordCapabilityEvent{Hdr: header(TypeCapability, 0), Cap: 21, Ret: -1, Repeats: 4}))
+	if ev.Capability.Name() != "CAP_SYS_ADMIN" || ev.Capability.Granted() || ev.Capability.Repeats != 4 {
 		t.Errorf("capability = %+v", ev.Capability)
 	}
 	ev = decodeOne(t, record(t, recordForkEvent{Hdr: header(TypeFork, 0), ChildTgid: 99, ChildCgroupId: 7}))

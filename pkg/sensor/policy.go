@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -171,9 +170,10 @@ func netKey(profile uint32, r NetRule) recordNetRuleKey {
 
 // Contained reports whether process pid runs its container's workload, as
 // the kernel tracks it (task storage, updated at every fork and exec), so
-// without the lag of anything derived from events. hostMntNS judges a
-// process older than the sensor, which the kernel has no record of.
-func (s *Sensor) Contained(pid int, hostMntNS uint32) (bool, error) {
+// without the lag of events. A process older than the sensor, which the
+// kernel has no record of, is judged as the kernel judges it: by its mount
+// namespace.
+func (s *Sensor) Contained(pid int) (bool, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		return false, fmt.Errorf("pidfd of %d: %w", pid, err)
@@ -182,11 +182,11 @@ func (s *Sensor) Contained(pid int, hostMntNS uint32) (bool, error) {
 	var st recordTaskState
 	err = s.maps[recordMapTaskStates].Lookup(int32(fd), &st)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
-		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+		ns, err := MountNamespace("/proc", uint32(pid))
 		if err != nil {
 			return false, fmt.Errorf("mount namespace of %d: %w", pid, err)
 		}
-		return ns != fmt.Sprintf("mnt:[%d]", hostMntNS), nil
+		return ns != s.hostMntNS, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("task state of %d: %w", pid, err)

@@ -16,15 +16,9 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	processMapCapRules         = "cap_rules"
 	processMapCgroupFilter     = "cgroup_filter"
 	processMapContainerScopes  = "container_scopes"
 	processMapEvents           = "events"
-	processMapKnownOpens       = "known_opens"
-	processMapNetRules         = "net_rules"
-	processMapOpsDenied        = "ops_denied"
-	processMapPathRules        = "path_rules"
-	processMapScopePolicies    = "scope_policies"
 	processMapScratch          = "scratch"
 	processMapStats            = "stats"
 	processMapTaskStates       = "task_states"
@@ -32,7 +26,6 @@ const (
 	processProgTraceFork       = "trace_fork"
 	processVarCgroupFilterMode = "cgroup_filter_mode"
 	processVarHostMntns        = "host_mntns"
-	processVarKillTier         = "kill_tier"
 	processVarSelfTgid         = "self_tgid"
 	processVarWakeupBytes      = "wakeup_bytes"
 )
@@ -87,15 +80,9 @@ type processProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
-	CapRules        *ebpf.MapSpec `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
-	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
-	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
-	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
-	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
-	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
@@ -107,7 +94,6 @@ type processMapSpecs struct {
 type processVariableSpecs struct {
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -132,15 +118,9 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
-	CapRules        *ebpf.Map `ebpf:"cap_rules"`
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
-	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
-	NetRules        *ebpf.Map `ebpf:"net_rules"`
-	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
-	PathRules       *ebpf.Map `ebpf:"path_rules"`
-	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TaskStates      *ebpf.Map `ebpf:"task_states"`
@@ -148,15 +128,9 @@ type processMaps struct {
 
 func (m *processMaps) Close() error {
 	return _ProcessClose(
-		m.CapRules,
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
-		m.KnownOpens,
-		m.NetRules,
-		m.OpsDenied,
-		m.PathRules,
-		m.ScopePolicies,
 		m.Scratch,
 		m.Stats,
 		m.TaskStates,
@@ -169,7 +143,6 @@ func (m *processMaps) Close() error {
 type processVariables struct {
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

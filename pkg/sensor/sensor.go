@@ -29,6 +29,7 @@ type Sensor struct {
 	// unavailable holds the optional families that could not load, and why.
 	unavailable map[string]error
 	pinDir      string // "" when enforcement does not outlive the sensor
+	hostMntNS   uint32
 	generation  string // this run's pin directory
 	reader      *ringbuf.Reader
 	events      chan Event
@@ -64,6 +65,7 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 	s := &Sensor{
 		log:         log,
 		maxLatency:  cfg.MaxLatency,
+		hostMntNS:   cfg.HostMntNS,
 		maps:        make(map[string]*ebpf.Map),
 		unavailable: make(map[string]error),
 		events:      make(chan Event, cfg.QueueSize),
@@ -78,7 +80,7 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 		}
 	}()
 
-	if err := s.createMaps(ringSize); err != nil {
+	if err := s.createMaps(ringSize, cfg.LearnWindow > 0); err != nil {
 		return nil, err
 	}
 	for _, id := range cfg.Cgroups {
@@ -94,7 +96,7 @@ func New(cfg Config, log *zap.Logger) (_ *Sensor, err error) {
 		recordVarKillTier:         !cfg.LSM,
 		sysexitVarTraceOpens:      cfg.Types.Has(TypeOpen),
 		sysexitVarTraceConnects:   cfg.Types.Has(TypeConnect),
-		sysexitVarLearnWindowNs:   uint64(max(cfg.LearnWindow, 0)),
+		recordVarLearnWindowNs:    uint64(max(cfg.LearnWindow, 0)),
 	}
 	if cfg.ExcludeSelf {
 		vars[recordVarSelfTgid] = uint32(os.Getpid())
@@ -160,12 +162,17 @@ func (s *Sensor) load(f family, vars map[string]any, cgroupRoot string, cache *b
 // is not loaded, or nil when it is (or was not asked for).
 func (s *Sensor) Unavailable(family string) error { return s.unavailable[family] }
 
-func (s *Sensor) createMaps(ringSize uint32) error {
+func (s *Sensor) createMaps(ringSize uint32, learn bool) error {
 	spec, err := loadRecord()
 	if err != nil {
 		return fmt.Errorf("load shared map specs: %w", err)
 	}
 	spec.Maps[recordMapEvents].MaxEntries = ringSize
+	if !learn { // every use is reported: the LRUs, preallocated, would sit idle
+		for _, name := range []string{recordMapLearnOpens, recordMapLearnConnects, recordMapLearnCaps} {
+			spec.Maps[name].MaxEntries = 1
+		}
+	}
 	// Every map the records object declares is shared by all families.
 	for name, ms := range spec.Maps {
 		if strings.HasPrefix(name, ".") {

@@ -55,7 +55,10 @@ func (e *Enricher) Attribute(ctx context.Context, ev *sensor.Event) Record {
 	if p, ok := e.procs.Get(ev.PID); ok {
 		rec.Process = p
 	} else {
-		rec.Process = process.Process{PID: ev.PID, PPID: ev.PPID, Comm: ev.Comm, CgroupID: ev.CgroupID}
+		// Not in the table (full, say): the event still says whether
+		// its process runs a container's workload.
+		rec.Process = process.Process{PID: ev.PID, PPID: ev.PPID, Comm: ev.Comm, CgroupID: ev.CgroupID,
+			Contained: ev.Flags.Has(sensor.FlagWorkload)}
 	}
 	return rec
 }
