@@ -171,6 +171,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 // ctx ends, flushing whenever no event is waiting.
 func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.TypeSet, enricher *trace.Enricher, w trace.Writer) error {
 	var ev sensor.Event // received into again and again, as in the agent's pipeline
+	var rec trace.Record
 	var ok bool
 	for {
 		select {
@@ -184,7 +185,7 @@ func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.T
 			if !types.Has(ev.Type) {
 				continue
 			}
-			rec := enricher.Enrich(ctx, &ev)
+			enricher.Enrich(ctx, &ev, &rec)
 			if err := w.Write(&rec); err != nil {
 				return fmt.Errorf("write event: %w", err)
 			}

@@ -146,11 +146,15 @@ func (t *Table) Get(pid uint32) (Process, bool) {
 // Ancestry returns the parent of pid, its parent, and so on, for as long as
 // within accepts them (nil accepts all) and the table knows them.
 func (t *Table) Ancestry(pid uint32, within func(Process) bool) []Process {
+	return t.AppendAncestry(nil, pid, within)
+}
+
+// AppendAncestry appends the ancestry of pid (see Ancestry) to chain.
+func (t *Table) AppendAncestry(chain []Process, pid uint32, within func(Process) bool) []Process {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var chain []Process
 	e := t.procs[pid]
-	for e != nil && len(chain) < maxAncestry {
+	for n := 0; e != nil && n < maxAncestry; n++ {
 		parent := t.procs[e.PPID]
 		if parent == nil || parent.PID == e.PID || (within != nil && !within(parent.Process)) {
 			break

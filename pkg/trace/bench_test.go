@@ -2,6 +2,7 @@ package trace
 
 import (
 	"io"
+	"os"
 	"testing"
 	"time"
 
@@ -36,10 +37,12 @@ func BenchmarkEnrich(b *testing.B) {
 	}
 	e := NewEnricher(tab, nil)
 	ev := benchRecord().Event
-	ev.PID = 1
+	ev.PID, ev.PPID = uint32(os.Getpid()), uint32(os.Getppid()) // seeded with its ancestry up to pid 1
+	var rec Record
 	b.ReportAllocs()
 	for b.Loop() {
 		e.Observe(ev)
-		_ = e.Enrich(b.Context(), ev)
+		e.Enrich(b.Context(), ev, &rec)
 	}
+	b.ReportMetric(float64(len(rec.Ancestry)), "ancestors")
 }

@@ -41,11 +41,14 @@ func NewEnricher(procs *process.Table, attributor Attributor) *Enricher {
 // enriched, so that the table stays complete.
 func (e *Enricher) Observe(ev *sensor.Event) { e.procs.Observe(ev) }
 
-// Enrich attributes ev and completes the record with its process and ancestry.
-func (e *Enricher) Enrich(ctx context.Context, ev *sensor.Event) Record {
-	rec := e.Attribute(ctx, ev)
-	e.Complete(ctx, &rec)
-	return rec
+// Enrich fills rec: ev attributed, with its process and ancestry. The
+// ancestry reuses rec's: a caller that writes each record out before the
+// next enriches them all without allocating.
+func (e *Enricher) Enrich(ctx context.Context, ev *sensor.Event, rec *Record) {
+	ancestry := rec.Ancestry[:0]
+	*rec = e.Attribute(ctx, ev)
+	rec.Ancestry = ancestry
+	e.Complete(ctx, rec)
 }
 
 // Attribute finds ev's container (or the host) and its process: all the
@@ -63,8 +66,9 @@ func (e *Enricher) Attribute(ctx context.Context, ev *sensor.Event) Record {
 	return rec
 }
 
-// Complete adds the process's ancestry: for a process in a container, up to
-// the container's init; on the host, up to pid 1.
+// Complete sets the process's ancestry, in the room rec.Ancestry has: for a
+// process in a container, up to the container's init; on the host, up to
+// pid 1.
 func (e *Enricher) Complete(ctx context.Context, rec *Record) {
 	ev := rec.Event
 	var within func(process.Process) bool
@@ -73,5 +77,5 @@ func (e *Enricher) Complete(ctx context.Context, rec *Record) {
 			return p.CgroupID == ev.CgroupID || e.containers.Lookup(ctx, p.CgroupID).Container == c
 		}
 	}
-	rec.Ancestry = e.procs.Ancestry(ev.PID, within)
+	rec.Ancestry = e.procs.AppendAncestry(rec.Ancestry[:0], ev.PID, within)
 }

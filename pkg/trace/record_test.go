@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,24 @@ func TestTableWriter(t *testing.T) {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("line %q lacks %q", lines[1], want)
 		}
+	}
+}
+
+// TestEnrichReusesTheRecordsAncestry enriches event after event into one
+// record, as trace does: the ancestry is right and costs no allocation.
+func TestEnrichReusesTheRecordsAncestry(t *testing.T) {
+	tab := process.NewTable(1<<16, time.Second, 0)
+	if err := tab.Seed("/proc", ""); err != nil {
+		t.Fatal(err)
+	}
+	e := NewEnricher(tab, nil)
+	ev := &sensor.Event{Type: sensor.TypeOpen, PID: uint32(os.Getpid()), PPID: uint32(os.Getppid())}
+	var rec Record
+	e.Enrich(t.Context(), ev, &rec)
+	if len(rec.Ancestry) == 0 || rec.Ancestry[0].PID != ev.PPID {
+		t.Fatalf("ancestry = %+v, want it to start at the parent %d", rec.Ancestry, ev.PPID)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { e.Enrich(t.Context(), ev, &rec) }); allocs != 0 {
+		t.Errorf("enriching into a used record allocates %v times", allocs)
 	}
 }

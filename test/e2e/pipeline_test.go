@@ -99,7 +99,8 @@ func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeli
 	go func() {
 		for ev := range s.Events() {
 			enricher.Observe(&ev)
-			rec := enricher.Enrich(ctx, &ev)
+			var rec trace.Record // kept: its ancestry is its own
+			enricher.Enrich(ctx, &ev, &rec)
 			p.mu.Lock()
 			p.records = append(p.records, rec)
 			p.mu.Unlock()
