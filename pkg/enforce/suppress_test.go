@@ -3,7 +3,6 @@ package enforce
 import (
 	"bufio"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -219,21 +218,7 @@ func TestKernelCollapsesLearningRepeats(t *testing.T) {
 // kernel; once the scope is forgotten every use is reported.
 func TestKernelCollapsesLearningUses(t *testing.T) {
 	testutil.RequireRoot(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testutil.ListenLoopback(t).Port
 	for _, tc := range []struct {
 		name  string
 		typ   sensor.Type

@@ -168,7 +168,7 @@ func TestDenyOpen(t *testing.T) {
 
 func TestDenyConnect(t *testing.T) {
 	guestOnly(t)
-	denied, other := listen(t), listen(t)
+	denied, other := testutil.ListenLoopback(t).String(), testutil.ListenLoopback(t).String()
 	port, err := strconv.ParseUint(mustPort(t, denied), 10, 16)
 	if err != nil {
 		t.Fatal(err)
@@ -195,27 +195,6 @@ func TestDenyCapable(t *testing.T) {
 		denied:  func(start starter) error { return inHelper(start, "rawsocket") },
 		allowed: func(start starter) error { return inHelper(start, "chown", file) },
 	})
-}
-
-// listen accepts TCP connections on a loopback port until the test ends and
-// returns its address.
-func listen(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
 }
 
 func mustPort(t *testing.T, addr string) string {

@@ -1,0 +1,27 @@
+package testutil
+
+import (
+	"net"
+	"testing"
+)
+
+// ListenLoopback accepts TCP connections on a loopback port, closing each at
+// once, until the test ends, and returns its address.
+func ListenLoopback(tb testing.TB) *net.TCPAddr {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr)
+}
