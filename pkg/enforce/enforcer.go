@@ -63,9 +63,10 @@ func New(kernel Kernel, hooks sensor.Hooks, log *zap.Logger, reg prometheus.Regi
 // the kernel (only news is reported); in learn mode the kernel reports a
 // file, inet destination or capability the container keeps using once per
 // learn window, with a count (the learner needs each entry and how often,
-// not every use); without a profile it does nothing. It is cheap when nothing changed. A new profile
-// version is loaded before the scope moves to it and the old one unloaded
-// after: the container is never unenforced in between.
+// not every use); without a profile it does nothing. It is cheap when
+// nothing changed. A new profile version is loaded before the scope moves
+// to it and the old one unloaded after: the container is never unenforced
+// in between.
 func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.Profile) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
