@@ -126,11 +126,13 @@ static __always_inline void learn_open_key(struct learn_open_key *k, struct file
 static __always_inline bool learn_news(void *seen_map, const void *k, __u32 *repeats)
 {
 	struct learn_seen *seen = bpf_map_lookup_elem(seen_map, k);
-	__u64 now = bpf_ktime_get_ns(), epoch = current_learn_epoch(), last, n;
+	__u64 now, epoch, last, n;
 
 	*repeats = 0;
 	if (!seen)
 		return true;
+	now = bpf_ktime_get_ns();
+	epoch = current_learn_epoch();
 	last = seen->reported;
 	if ((last && seen->epoch == epoch && now - last < learn_window_ns) ||
 	    __sync_val_compare_and_swap(&seen->reported, last, now) != last) {

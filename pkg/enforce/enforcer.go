@@ -215,7 +215,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		scopes:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_kernel_profiled_containers", Help: "Container scopes the kernel judges with a compiled profile (monitor or enforce)."}),
-		learning: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_kernel_learning_containers", Help: "Container scopes whose repeated opens the kernel counts while their image is learned."}),
+		learning: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_kernel_learning_containers", Help: "Container scopes whose repeated opens, inet connects and capability uses the kernel counts while their image is learned."}),
 		profiles: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_profiles", Help: "Profiles compiled into the kernel."}),
 		rules:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_enforced_rules", Help: "Path and network rules in the kernel's maps."}),
 	}

@@ -143,13 +143,9 @@ func (t *Table) Get(pid uint32) (Process, bool) {
 	return Process{}, false
 }
 
-// Ancestry returns the parent of pid, its parent, and so on, for as long as
-// within accepts them (nil accepts all) and the table knows them.
-func (t *Table) Ancestry(pid uint32, within func(Process) bool) []Process {
-	return t.AppendAncestry(nil, pid, within)
-}
-
-// AppendAncestry appends the ancestry of pid (see Ancestry) to chain.
+// AppendAncestry appends to chain the parent of pid, its parent, and so on,
+// for as long as within accepts them (nil accepts all) and the table knows
+// them.
 func (t *Table) AppendAncestry(chain []Process, pid uint32, within func(Process) bool) []Process {
 	t.mu.Lock()
 	defer t.mu.Unlock()

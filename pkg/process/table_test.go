@@ -49,14 +49,14 @@ func TestAncestryFollowsForkAndExec(t *testing.T) {
 	if !ok || child.Path != "/bin/sh" || child.Comm != "sh" || child.CgroupID != 7 {
 		t.Errorf("forked child = %+v, want it to inherit the parent's image and get its own cgroup", child)
 	}
-	if got := pids(tab.Ancestry(30, nil)); !slices.Equal(got, []uint32{20, 10, 1}) {
+	if got := pids(tab.AppendAncestry(nil, 30, nil)); !slices.Equal(got, []uint32{20, 10, 1}) {
 		t.Errorf("ancestry of 30 = %v, want [20 10 1]", got)
 	}
 	sameCgroup := func(p Process) bool { return p.CgroupID == 7 }
-	if got := pids(tab.Ancestry(30, sameCgroup)); !slices.Equal(got, []uint32{20}) {
+	if got := pids(tab.AppendAncestry(nil, 30, sameCgroup)); !slices.Equal(got, []uint32{20}) {
 		t.Errorf("ancestry of 30 within cgroup 7 = %v, want [20]", got)
 	}
-	if got := tab.Ancestry(999, nil); got != nil {
+	if got := tab.AppendAncestry(nil, 999, nil); got != nil {
 		t.Errorf("ancestry of an unknown pid = %v", got)
 	}
 }
@@ -68,7 +68,7 @@ func TestExitedProcessesLingerThenGo(t *testing.T) {
 	tab.Observe(ev(sensor.TypeExit, 10, 1, "sh", 0))
 
 	tab.Observe(ev(sensor.TypeOpen, 11, 10, "ls", 500*time.Millisecond))
-	if got := pids(tab.Ancestry(11, nil)); !slices.Equal(got, []uint32{10}) {
+	if got := pids(tab.AppendAncestry(nil, 11, nil)); !slices.Equal(got, []uint32{10}) {
 		t.Errorf("a child's ancestry right after its parent exited = %v, want [10]", got)
 	}
 	tab.Observe(ev(sensor.TypeOpen, 11, 1, "ls", 2*time.Second))
@@ -113,7 +113,7 @@ func TestSeedFromProc(t *testing.T) {
 	if self.PPID != uint32(os.Getppid()) || self.Path != exe {
 		t.Errorf("seeded self = %+v, want ppid %d and path %s", self, os.Getppid(), exe)
 	}
-	if len(tab.Ancestry(self.PID, nil)) == 0 {
+	if len(tab.AppendAncestry(nil, self.PID, nil)) == 0 {
 		t.Error("the test process has no ancestry after seeding")
 	}
 }

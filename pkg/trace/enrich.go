@@ -45,7 +45,7 @@ func (e *Enricher) Observe(ev *sensor.Event) { e.procs.Observe(ev) }
 // ancestry reuses rec's: a caller that writes each record out before the
 // next enriches them all without allocating.
 func (e *Enricher) Enrich(ctx context.Context, ev *sensor.Event, rec *Record) {
-	ancestry := rec.Ancestry[:0]
+	ancestry := rec.Ancestry
 	*rec = e.Attribute(ctx, ev)
 	rec.Ancestry = ancestry
 	e.Complete(ctx, rec)
