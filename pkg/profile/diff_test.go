@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/vigil-dev/vigil/test/testenv"
 )
 
 func TestCompare(t *testing.T) {
@@ -52,9 +54,7 @@ func TestCompare(t *testing.T) {
 // document back.
 func TestUnifiedDiffAppliesWithPatch(t *testing.T) {
 	patch, err := exec.LookPath("patch")
-	if err != nil {
-		t.Fatalf("GNU patch is needed (test/deps.sh test installs it): %v", err)
-	}
+	testenv.RequireInstalled(t, "GNU patch", err)
 	rng := rand.New(rand.NewPCG(3, 4))
 	dir := t.TempDir()
 	for round := 0; round < 30; round++ {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-dev/vigil/test/testenv"
 )
 
 // TestPostgres runs the store suite against a real PostgreSQL server that
@@ -46,6 +49,7 @@ func TestPostgres(t *testing.T) {
 // postgresBinDir finds initdb and postgres: on the PATH, else in Debian's
 // versioned directory (the package does not put them on the PATH).
 func postgresBinDir(t *testing.T) string {
+	t.Helper()
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if dir := filepath.Dir(p); fileExists(filepath.Join(dir, "postgres")) {
 			return dir
@@ -58,7 +62,7 @@ func postgresBinDir(t *testing.T) string {
 			return dir
 		}
 	}
-	t.Fatal("PostgreSQL server not found: install Debian's postgresql package (test/deps.sh test)")
+	testenv.RequireInstalled(t, "a PostgreSQL server (Debian's postgresql package)", errors.New("no initdb and postgres on the PATH or in /usr/lib/postgresql/*/bin"))
 	return ""
 }
 
@@ -85,9 +89,7 @@ func startPostgres(t *testing.T) string {
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root needs the postgres user (from Debian's postgresql package): %v", err)
-		}
+		testenv.RequireInstalled(t, "the postgres user (Debian's postgresql package; PostgreSQL refuses to run as root)", err)
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
 		if err := os.Chown(dir, uid, gid); err != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/vigil-dev/vigil/test/testenv"
 )
 
 // busyboxPath is where Debian's busybox-static puts its static binary.
@@ -33,9 +35,7 @@ const (
 func BusyboxImage(t testing.TB) Image {
 	t.Helper()
 	bin, err := os.ReadFile(busyboxPath)
-	if err != nil {
-		t.Fatalf("containerd harness: %v (install busybox-static: test/deps.sh test)", err)
-	}
+	testenv.RequireInstalled(t, "busybox-static", err)
 	out, err := exec.Command(busyboxPath, "--list").Output()
 	if err != nil {
 		t.Fatalf("containerd harness: busybox --list: %v", err)

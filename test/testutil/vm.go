@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/vigil-dev/vigil/test/testenv"
 	"github.com/vigil-dev/vigil/test/vm"
 )
 
@@ -64,7 +65,7 @@ func RunInVM(tb testing.TB, pkg, run string, want ...string) {
 	spec := vm.Spec{
 		Path:    bin,
 		Args:    []string{"-test.v", "-test.count=1", "-test.run=" + run, "-test.timeout=" + timeout.String()},
-		Env:     []string{RootTestsEnv + "=1"},
+		Env:     []string{testenv.RootTestsEnv + "=1"},
 		Dir:     wd,
 		Stdout:  &out,
 		Stderr:  &out,

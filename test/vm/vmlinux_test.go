@@ -6,6 +6,8 @@ import (
 	"context"
 	"os/exec"
 	"testing"
+
+	"github.com/vigil-dev/vigil/test/testenv"
 )
 
 // fakeKernel is what extractVmlinux must find: an ELF header and a body.
@@ -39,9 +41,7 @@ func TestExtractVmlinuxXZ(t *testing.T) {
 	cmd := exec.Command("xz", "--compress", "--stdout", "--check=crc32", "--x86", "--lzma2=preset=6")
 	cmd.Stdin = bytes.NewReader(fakeKernel)
 	xz, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("xz (install xz-utils): %v", err)
-	}
+	testenv.RequireInstalled(t, "xz (xz-utils)", err)
 	got, err := extractVmlinux(context.Background(), bzImage([]byte("\xfd7zXZ\x00"), xz))
 	if err != nil {
 		t.Fatal(err)

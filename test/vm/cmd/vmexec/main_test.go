@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-dev/vigil/test/testenv"
 	"github.com/vigil-dev/vigil/test/testutil"
 	"github.com/vigil-dev/vigil/test/vm"
 )
@@ -82,7 +83,7 @@ func TestGoTestExec(t *testing.T) {
 	}
 	goTest := func(run string) (string, error) {
 		cmd := exec.Command("go", "test", "-count=1", "-v", "-exec", vmexec+" -v", "-run", run, "../../lsmproof")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", testutil.RootTestsEnv+"=1")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", testenv.RootTestsEnv+"=1")
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
