@@ -4,8 +4,9 @@
 #   test/deps.sh test       what `make test` needs (runtime of the tests)
 #   test/deps.sh generate   what `make generate` needs (clang, bpftool, protoc)
 #   test/deps.sh vm         what the test VM needs (test/vm; `make test` and `make vmtest`)
-#   test/deps.sh image      what `make image` needs (buildah, and what the
-#                           stand-in Go build image is assembled from)
+#   test/deps.sh image      what `make image` needs (buildah, the OCI runtime
+#                           its RUN steps use, and what the stand-in Go build
+#                           image is assembled from)
 set -euo pipefail
 
 declare -A want=(
@@ -13,7 +14,7 @@ declare -A want=(
 	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler libprotobuf-dev"
 	[bench]="containerd runc busybox-static"
 	[vm]="qemu-system-x86 busybox-static kmod xz-utils"
-	[image]="buildah busybox-static ca-certificates"
+	[image]="buildah runc busybox-static ca-certificates"
 )
 
 pkgs=()

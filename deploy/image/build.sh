@@ -60,7 +60,7 @@ fi
 modcache=$(go env GOMODCACHE)
 gocache=$(go env GOCACHE)
 go mod download # the build reads modules from the mounted cache only
-mkdir -p "$out"
+mkdir -p "$out" "$gocache" # a machine that never built Go has no build cache yet
 for target in agent collector; do
 	image=localhost/vigil-$target:$version
 	"${bh[@]}" bud --quiet --pull=never --layers=false \
