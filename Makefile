@@ -10,26 +10,46 @@ RUN_ARGS  ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build generate generate-check test vmtest bench run lint deps image
+.PHONY: all build generate generate-check vmlinux test vmtest bench run lint deps image
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-# Regenerates vmlinux.h from this machine's kernel BTF and every committed
-# generated file (bpf2go objects and bindings, protobuf stubs).
+# Generated code depends only on committed inputs and pinned tools, never on
+# the build host: bpf/include/vmlinux.h is committed and changes only through
+# `make vmlinux`; the BPF objects are compiled by Debian bookworm's clang-14,
+# the protobuf stubs by its protoc and the Go plugins pinned in go.mod.
+CLANG_VERSION  := 14.0.6
+PROTOC_VERSION := 3.21.12
+
+# Regenerates every committed generated file (bpf2go objects and bindings,
+# protobuf stubs) from the committed sources.
 generate:
 	test/deps.sh generate
-	bpftool btf dump file /sys/kernel/btf/vmlinux format c > bpf/include/vmlinux.h
-	$(GO) generate ./...
+	@clang-14 --version | grep -q 'clang version $(CLANG_VERSION)$$' || { \
+		echo "make generate: the BPF objects are pinned to clang $(CLANG_VERSION) (Debian's clang-14), found: $$(clang-14 --version | head -1)" >&2; exit 1; }
+	@protoc --version | grep -qx 'libprotoc $(PROTOC_VERSION)' || { \
+		echo "make generate: the protobuf stubs are pinned to protoc $(PROTOC_VERSION), found: $$(protoc --version)" >&2; exit 1; }
+	BPF2GO_CC=clang-14 $(GO) generate ./...
 
-# CI: the committed generated code must be what `make generate` produces.
+# CI: the committed generated code must be what `make generate` produces from
+# the committed sources.
 generate-check: generate
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "generated code is stale; run make generate and commit:"; \
 		git status --porcelain; git diff --stat; exit 1; \
 	fi
+
+# Deliberately moves the BPF programs to this machine's kernel's types:
+# rewrites bpf/include/vmlinux.h from its BTF (naming the kernel in the
+# header), then regenerates. Commit both; never part of CI.
+vmlinux:
+	test/deps.sh generate
+	{ echo "/* BTF types of Linux $$(uname -r) ($$(uname -v)), dumped by bpftool $$(bpftool version | sed -n 's/^bpftool //p'); update with make vmlinux. */"; \
+		bpftool btf dump file /sys/kernel/btf/vmlinux format c; } > bpf/include/vmlinux.h
+	$(MAKE) generate
 
 # The agent and collector images of the Dockerfile, built with buildah into
 # OCI archives in bin/images (deploy/image/build.sh says how, without a

@@ -11,7 +11,7 @@ set -euo pipefail
 
 declare -A want=(
 	[test]="containerd runc busybox-static postgresql patch buildah ca-certificates"
-	[generate]="clang llvm libbpf-dev bpftool protobuf-compiler libprotobuf-dev"
+	[generate]="clang-14 llvm-14 libbpf-dev bpftool protobuf-compiler libprotobuf-dev"
 	[bench]="containerd runc busybox-static"
 	[vm]="qemu-system-x86 busybox-static kmod xz-utils"
 	[image]="buildah runc busybox-static ca-certificates"

@@ -1,3 +1,4 @@
+/* BTF types of a Linux 6.18 build, dumped by bpftool on 2026-11-27 (the exact build was not recorded then). Pinned: generation never reads the host's BTF; update deliberately with make vmlinux. */
 #ifndef __VMLINUX_H__
 #define __VMLINUX_H__
 
