@@ -10,7 +10,7 @@ RUN_ARGS  ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build generate generate-check vmlinux test vmtest bench run lint deps image
+.PHONY: all build generate generate-check vmlinux test race staticcheck ci vmtest bench run lint deps image
 
 all: build
 
@@ -82,3 +82,17 @@ run: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+staticcheck:
+	$(GO) tool staticcheck ./...
+
+# The race detector over the tests that need neither root nor the test
+# packages (VIGIL_ROOT_TESTS unset: those skip), which also proves that a plain
+# `go test ./...` skips cleanly. The race detector needs cgo and gcc.
+race:
+	test/deps.sh race
+	env -u VIGIL_ROOT_TESTS CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# What CI runs, inside a fresh Debian root (.ci/run): every job, in the order
+# that lets the race job see a root where no test package is installed yet.
+ci: lint race staticcheck generate-check test

@@ -7,6 +7,7 @@
 #   test/deps.sh image      what `make image` needs (buildah, the OCI runtime
 #                           its RUN steps use, and what the stand-in Go build
 #                           image is assembled from)
+#   test/deps.sh race       what `make race` needs (cgo: gcc and libc headers)
 set -euo pipefail
 
 declare -A want=(
@@ -15,6 +16,7 @@ declare -A want=(
 	[bench]="containerd runc busybox-static"
 	[vm]="qemu-system-x86 busybox-static kmod xz-utils"
 	[image]="buildah runc busybox-static ca-certificates"
+	[race]="gcc libc6-dev"
 )
 
 pkgs=()

@@ -192,7 +192,7 @@ func TestDecodeCapabilityForkExit(t *testing.T) {
 	if ev.Fork.ChildPID != 99 || ev.Fork.ChildCgroupID != 7 {
 		t.Errorf("fork = %+v", ev.Fork)
 	}
-	ev = decodeOne(t, record(t, recordExitEvent{Hdr: header(TypeExit, 0), ExitCode: 3<<8 | 0}))
+	ev = decodeOne(t, record(t, recordExitEvent{Hdr: header(TypeExit, 0), ExitCode: 3 << 8}))
 	if ev.Exit.Code() != 3 || ev.Exit.Signal() != 0 {
 		t.Errorf("exit = %+v", ev.Exit)
 	}

@@ -1,7 +1,6 @@
 package sensor
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,8 +103,8 @@ func waitSettled(t *testing.T, s *Sensor, n uint64) Stats {
 			return st
 		}
 		if time.Now().After(deadline) {
-			t.Fatal(fmt.Sprintf("not settled after 30s: kernel saw %d of %d opens, reader accounted %d of %d emitted",
-				kernel, n, user, st.Emitted[TypeOpen]))
+			t.Fatalf("not settled after 30s: kernel saw %d of %d opens, reader accounted %d of %d emitted",
+				kernel, n, user, st.Emitted[TypeOpen])
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

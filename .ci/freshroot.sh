@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Runs a command in a fresh Debian 12 root, so that CI sees what a new user's
+# machine has: Go (this machine's toolchain, copied in), git, make, and
+# nothing that earlier work installed, built or generated. An install step,
+# directory or package the repository's own scripts forget fails here as it
+# would for that user.
+#   .ci/freshroot.sh make ci
+# The command runs as root in /src/vigil, a clone of this repository's HEAD
+# (commit first: uncommitted changes are not taken), with HOME=/root and an
+# empty Go build cache. The root shares this machine's kernel, /proc, /sys,
+# /dev and cgroups, so BPF, containerd and qemu work in it; it has its own
+# mount namespace (its mounts, bpffs pins among them, go when it ends) and is
+# removed afterwards, with every process left running in it.
+# What is cached across runs (outside the clone), none of it state a new user
+# lacks: the debootstrapped base tarball, downloaded .debs (apt still
+# installs each package afresh) and downloaded Go modules.
+#   VIGIL_CI_CACHE  the cache directory (default /var/cache/vigil-ci)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+
+if [[ $# -eq 0 ]]; then
+	echo "usage: $0 COMMAND [ARG...]" >&2
+	exit 2
+fi
+if [[ $(id -u) -ne 0 ]]; then
+	echo "freshroot: run as root (it unpacks a root and mounts into it)" >&2
+	exit 1
+fi
+
+cache=${VIGIL_CI_CACHE:-/var/cache/vigil-ci}
+# What a fresh machine of the project's kind has besides Go.
+base_packages=ca-certificates,git,make
+mkdir -p "$cache/apt-archives/partial" "$cache/gomod"
+
+if ! command -v mmdebstrap >/dev/null; then
+	echo "freshroot: installing mmdebstrap" >&2
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
+fi
+
+tarball=$cache/bookworm-minbase-$(echo "$base_packages" | sha256sum | cut -c1-12).tar
+exec {lock}>"$cache/.lock"
+flock "$lock"
+if [[ ! -f $tarball ]]; then
+	echo "freshroot: making the base root $tarball (once)" >&2
+	mmdebstrap --quiet --variant=minbase --include="$base_packages" bookworm "$tarball.new.tar"
+	mv "$tarball.new.tar" "$tarball"
+fi
+flock -u "$lock"
+
+work=$(mktemp -d /var/tmp/vigil-freshroot.XXXXXX)
+root=$work/root
+# Ends whatever the command left running in the root (a containerd, a qemu),
+# then removes it. The mounts went with the mount namespace.
+cleanup() {
+	local pid left
+	for _ in 1 2 3 4 5; do
+		left=0
+		for pid in /proc/[0-9]*; do
+			if [[ $(readlink "$pid/root" 2>/dev/null) == "$root" ]]; then
+				kill -KILL "${pid#/proc/}" 2>/dev/null || true
+				left=1
+			fi
+		done
+		((left)) || break
+		sleep 1
+	done
+	rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$root"
+tar -xf "$tarball" -C "$root"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+# This machine's own trust anchors (a proxy's CA, for one) are on every
+# machine of its kind: the ones Debian's bundle lacks go into the root's.
+certs=$work/certs
+mkdir -p "$certs"
+awk -v dir="$certs" '/BEGIN CERTIFICATE/ { f = sprintf("%s/%04d.crt", dir, ++n) } f { print > f } /END CERTIFICATE/ { close(f); f = "" }' \
+	/etc/ssl/certs/ca-certificates.crt
+for crt in "$certs"/*.crt; do
+	if ! grep -qxF "$(sed -n 2p "$crt")" "$root/etc/ssl/certs/ca-certificates.crt"; then
+		cp "$crt" "$root/usr/local/share/ca-certificates/machine-${crt##*/}"
+	fi
+done
+chroot "$root" update-ca-certificates >/dev/null 2>&1
+mkdir -p "$root/usr/local"
+cp -a "$(go env GOROOT)" "$root/usr/local/go"
+git clone --quiet --no-local "$src" "$root/src/vigil"
+echo "freshroot: $(git -C "$root/src/vigil" log -1 --format='%h %s') in a fresh bookworm root at $root" >&2
+
+# Settings of this machine's Go that a user's machine would have too (a
+# module proxy, for instance); nothing else of this environment goes in.
+goenv=()
+for v in GOPROXY GOSUMDB GONOSUMDB GOPRIVATE GONOPROXY GOFLAGS GOTOOLCHAIN http_proxy https_proxy no_proxy CI; do
+	[[ -n ${!v:-} ]] && goenv+=("$v=${!v}")
+done
+
+unshare --mount --propagation private -- /bin/bash -euo pipefail -c '
+	root=$1 cache=$2; shift 2
+	mount --bind "$root" "$root"
+	mount -t proc proc "$root/proc"
+	mount --rbind /sys "$root/sys"
+	mount --rbind /dev "$root/dev"
+	mount -t tmpfs -o mode=0755 tmpfs "$root/run"
+	mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
+	mkdir -p "$root/root/go/pkg/mod"
+	mount --bind "$cache/gomod" "$root/root/go/pkg/mod"
+	exec chroot "$root" "$@"
+' freshroot "$root" "$cache" \
+	env -i HOME=/root PATH=/usr/local/go/bin:/root/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	LANG=C.UTF-8 TERM=dumb "${goenv[@]}" \
+	/bin/bash -c 'cd /src/vigil && exec "$@"' freshroot "$@"
