@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"sort"
@@ -18,26 +20,48 @@ import (
 )
 
 func newStatusCommand() *cobra.Command {
-	addr := "127.0.0.1:9700"
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running agent's enforcement tier per hook, its events and losses",
 		Long: `status reads the running agent's metrics (--metrics-addr of vigil-agent run)
 and prints the tier enforcing each hook, the events handled and every loss. With
-no agent running it probes this node by loading an LSM program, and says so.`,
+no agent running it probes this node by loading an LSM program, and says so.
+--metrics-addr comes from the same places as vigil-agent run's: the flag,
+VIGIL_AGENT_METRICS_ADDR, the --config file.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			out := cmd.OutOrStdout()
-			metrics, err := fetch("http://" + addr + "/metrics")
-			if err != nil {
-				fmt.Fprintf(out, "no agent answers at %s (%v); probing this node instead:\n\n", addr, err)
-				return printTiers(out, enforce.Tiers(enforce.Probes{LSM: sensor.ProbeLSM()}))
-			}
-			return printStatus(out, metrics)
-		},
 	}
-	cmd.Flags().StringVar(&addr, "metrics-addr", addr, "the agent's metrics address")
+	settings := newAgentSettings(cmd, "metrics-addr")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := settings.resolve(cmd); err != nil {
+			return err
+		}
+		addr := settings.run.MetricsAddr
+		out := cmd.OutOrStdout()
+		if addr == "" {
+			return errors.New(`--metrics-addr is "": the agent serves no metrics to read its status from`)
+		}
+		metrics, err := fetch("http://" + reachable(addr) + "/metrics")
+		if err != nil {
+			fmt.Fprintf(out, "no agent answers at %s (%v); probing this node instead:\n\n", addr, err)
+			return printTiers(out, enforce.Tiers(enforce.Probes{LSM: sensor.ProbeLSM()}))
+		}
+		return printStatus(out, metrics)
+	}
 	return cmd
+}
+
+// reachable turns a listen address into one to connect to: an agent
+// listening on every address (":9700", as in the DaemonSet) answers on
+// loopback.
+func reachable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func fetch(url string) (string, error) {

@@ -5,22 +5,24 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 func newUnpinCommand() *cobra.Command {
-	dir := agent.DefaultConfig().PinDir
 	cmd := &cobra.Command{
 		Use:   "unpin",
 		Short: "Detach the enforcement agents left pinned: for uninstalling, with no agent running",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := sensor.Unpin(dir)
-			fmt.Fprintf(cmd.OutOrStdout(), "detached %d pinned enforcement links from %s\n", n, dir)
-			return err
-		},
 	}
-	cmd.Flags().StringVar(&dir, "pin-dir", dir, "the agents' --pin-dir")
+	settings := newAgentSettings(cmd, "pin-dir")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := settings.resolve(cmd); err != nil {
+			return err
+		}
+		dir := settings.run.Config.PinDir
+		n, err := sensor.Unpin(dir)
+		fmt.Fprintf(cmd.OutOrStdout(), "detached %d pinned enforcement links from %s\n", n, dir)
+		return err
+	}
 	return cmd
 }

@@ -41,9 +41,7 @@ func OpenDraftStore(dir string, lim Limits, reg prometheus.Registerer) (*DraftSt
 }
 
 // fileName maps a digest to its draft file; ':' is kept out of file names.
-func (s *DraftStore) fileName(digest string) string {
-	return filepath.Join(s.dir, strings.ReplaceAll(digest, ":", "_")+draftSuffix)
-}
+func (s *DraftStore) fileName(digest string) string { return draftFileName(s.dir, digest) }
 
 // Save writes the draft's current state atomically.
 func (s *DraftStore) Save(d *Draft) error {
@@ -101,6 +99,39 @@ func (s *DraftStore) LoadAll() ([]*Draft, error) {
 }
 
 func (s *DraftStore) load(name string) (*Draft, error) {
+	return loadDraftFile(s.dir, name, s.lim)
+}
+
+// ReadDrafts loads the drafts saved in dir without changing anything there:
+// for a reader beside the agent that owns the directory. A file that cannot
+// be loaded is reported in the returned error and skipped; a directory that
+// does not exist is an error wrapping os.ErrNotExist.
+func ReadDrafts(dir string, lim Limits) ([]*Draft, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read drafts: %w", err)
+	}
+	var drafts []*Draft
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), draftSuffix) {
+			continue
+		}
+		d, err := loadDraftFile(dir, filepath.Join(dir, e.Name()), lim)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		drafts = append(drafts, d)
+	}
+	return drafts, errors.Join(errs...)
+}
+
+func draftFileName(dir, digest string) string {
+	return filepath.Join(dir, strings.ReplaceAll(digest, ":", "_")+draftSuffix)
+}
+
+func loadDraftFile(dir, name string, lim Limits) (*Draft, error) {
 	data, err := os.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("load draft: %w", err)
@@ -109,10 +140,10 @@ func (s *DraftStore) load(name string) (*Draft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load draft: %w", err)
 	}
-	if s.fileName(p.Metadata.Digest) != name {
+	if draftFileName(dir, p.Metadata.Digest) != name {
 		return nil, fmt.Errorf("load draft %s: holds digest %s", name, p.Metadata.Digest)
 	}
-	d, err := DraftFromProfile(p, s.lim)
+	d, err := DraftFromProfile(p, lim)
 	if err != nil {
 		return nil, fmt.Errorf("load draft %s: %w", name, err)
 	}

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,4 +115,56 @@ func TestCorruptDraftIsSetAside(t *testing.T) {
 	if _, err := s.LoadAll(); err != nil {
 		t.Errorf("the set-aside file is retried: %v", err)
 	}
+}
+
+// TestReadDraftsChangesNothing reads a state directory as `vigil-agent
+// profiles` does beside a running agent: a torn draft and a save in flight
+// are left as they are, and a missing directory is not created.
+func TestReadDraftsChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	good := mustDraft(t, "good", Limits{})
+	observeAll(t, good, "c", "n", t0, execObs("/bin/good"))
+	if err := s.Save(good); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "sha256_"+strings.Repeat("ab", 32)+draftSuffix)
+	inFlight := filepath.Join(dir, tmpPrefix+"x")
+	for _, f := range []string{bad, inFlight} {
+		if err := os.WriteFile(f, []byte("apiVersion: vigil.dev/v1\nkind: [torn"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := listDir(t, dir)
+	drafts, err := ReadDrafts(dir, Limits{})
+	if err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("ReadDrafts error %v: want one naming %s", err, bad)
+	}
+	if len(drafts) != 1 || drafts[0].Digest() != good.Digest() {
+		t.Errorf("read %d drafts, want the good one only", len(drafts))
+	}
+	if after := listDir(t, dir); after != before {
+		t.Errorf("ReadDrafts changed the directory:\nbefore %s\nafter  %s", before, after)
+	}
+
+	missing := filepath.Join(dir, "none", "drafts")
+	if _, err := ReadDrafts(missing, Limits{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing directory: %v, want os.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("ReadDrafts created state: %v", err)
+	}
+}
+
+func listDir(t *testing.T, dir string) string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return strings.Join(names, " ")
 }
