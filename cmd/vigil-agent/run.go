@@ -15,7 +15,6 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/cliflags"
-	"github.com/vigil-dev/vigil/pkg/telemetry"
 )
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -72,7 +71,7 @@ func runAgent(cmd *cobra.Command, cfg agent.Config, metricsAddr string, log *zap
 			}
 			return nil
 		}
-		srv, err := telemetry.Listen(metricsAddr, reg, nil, ready, log)
+		srv, err := listenTelemetry(metricsAddr, reg, ready, log, "is an agent running already? stop it, or give --metrics-addr another address")
 		if err != nil {
 			return err
 		}

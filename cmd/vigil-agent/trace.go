@@ -15,11 +15,11 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/sensor"
-	"github.com/vigil-dev/vigil/pkg/telemetry"
 	"github.com/vigil-dev/vigil/pkg/trace"
 )
 
@@ -45,7 +45,9 @@ func newTraceCommand(g *globalOptions) *cobra.Command {
 		Short: "Print every exec, open, connect and capability use on this node, one per line",
 		Long: `trace loads vigil's eBPF sensors and prints one event per line: a readable
 table, or with --json one JSON object per line (the schema is in README.md).
-Counters and health are served on --metrics-addr (/metrics, /healthz).`,
+Counters and health are served on --metrics-addr (/metrics, /healthz) when
+it is given; the losses are logged when trace ends. Nothing is served by
+default, so trace runs beside a running agent (which serves 127.0.0.1:9700).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -61,7 +63,7 @@ Counters and health are served on --metrics-addr (/metrics, /healthz).`,
 	f.BoolVar(&o.json, "json", false, "one JSON object per line instead of a table")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until interrupted)")
 	f.StringVar(&o.types, "types", "exec,open,connect,capability", "event types to trace: exec, open, connect, capability, fork, exit")
-	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9700", `serve /metrics and /healthz here ("" disables)`)
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz here (default: none; the agent's own are on "+agent.DefaultMetricsAddr+")")
 	f.StringSliceVar(&o.cgroups, "cgroup", nil, "trace only these cgroups and their descendants (paths in the cgroup2 hierarchy, as in /proc/<pid>/cgroup; repeatable)")
 	f.StringSliceVar(&o.excludeCgroups, "exclude-cgroup", nil, "trace everything but these cgroup2 paths and their descendants")
 	f.IntVar(&o.ringBufferSize, "ring-buffer-size", o.ringBufferSize, "kernel ring buffer bytes (rounded up to a power of two)")
@@ -75,6 +77,16 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	types, err := sensor.ParseTypeSet(o.types)
 	if err != nil {
 		return fmt.Errorf("--types: %w", err)
+	}
+	// Bound first: a taken address fails before anything is loaded.
+	reg := prometheus.NewRegistry()
+	if o.metricsAddr != "" {
+		srv, err := listenTelemetry(o.metricsAddr, reg, nil, log, "leave --metrics-addr out to serve none")
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		log.Info("serving metrics", zap.Stringer("addr", srv.Addr()))
 	}
 	cfg := sensor.DefaultConfig()
 	cfg.Types = types
@@ -109,7 +121,6 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	}
 	log.Info("tracing", zap.String("types", o.types), zap.Int("processes_seeded", table.Len()))
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(s.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -134,15 +145,6 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 		attributor = resolver
 	} else {
 		log.Info("no containerd socket given: every event is attributed to the host")
-	}
-
-	if o.metricsAddr != "" {
-		srv, err := telemetry.Listen(o.metricsAddr, reg, nil, nil, log)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-		log.Info("serving metrics", zap.Stringer("addr", srv.Addr()))
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

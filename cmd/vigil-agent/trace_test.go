@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,9 +13,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/trace"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
@@ -158,4 +161,56 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
+}
+
+// holdAgentMetricsPort makes sure something listens on the agent's default
+// metrics address for the rest of the test, as a running agent does: a
+// listener of this test, or whatever holds it already.
+func holdAgentMetricsPort(t *testing.T) {
+	t.Helper()
+	ln, err := net.Listen("tcp", agent.DefaultMetricsAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+}
+
+// TestTraceBesideAnAgent runs trace with its defaults while the agent's
+// metrics address is taken.
+func TestTraceBesideAnAgent(t *testing.T) {
+	testutil.RequireRoot(t)
+	holdAgentMetricsPort(t)
+	cg := testutil.NewCgroup(t)
+	root := strings.TrimSuffix(cg.Path, "/"+filepath.Base(cg.Path))
+	if _, _, err := execute(t, "trace", "--duration", "500ms", "--log-level", "warn", "--containerd-socket", "",
+		"--cgroup", strings.TrimPrefix(cg.Path, root)); err != nil {
+		t.Fatalf("trace beside an agent: %v", err)
+	}
+}
+
+// TestMetricsAddressTaken asks trace and run to serve metrics where a real
+// listener holds the port: each fails before loading anything, saying what
+// to do.
+func TestMetricsAddressTaken(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	for _, c := range []struct {
+		args []string
+		hint string
+	}{
+		{[]string{"trace", "--metrics-addr", addr}, "leave --metrics-addr out to serve none"},
+		{[]string{"run", "--metrics-addr", addr, "--node-name", "n1", "--collector", ""}, "is an agent running already?"},
+	} {
+		_, _, err := execute(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), c.hint) {
+			t.Errorf("%s on a taken address: %v, want the hint %q", c.args[0], err, c.hint)
+		}
+	}
 }

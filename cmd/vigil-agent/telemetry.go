@@ -1,0 +1,22 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/telemetry"
+)
+
+// listenTelemetry serves /metrics, /healthz and /readyz on addr; when
+// something else holds addr, the error ends with hint, what to do about it.
+func listenTelemetry(addr string, reg prometheus.Gatherer, ready telemetry.Check, log *zap.Logger, hint string) (*telemetry.Server, error) {
+	srv, err := telemetry.Listen(addr, reg, nil, ready, log)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%w\n(another process listens there: %s)", err, hint)
+	}
+	return srv, err
+}
