@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
@@ -32,27 +33,30 @@ VIGIL_AGENT_STATE_DIR, the --config file.`,
 	}
 	listSettings := newAgentSettings(list, "state-dir")
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
-		drafts, err := readDrafts(cmd, listSettings)
+		drafts, err := readDrafts(cmd, listSettings, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
 		return listDrafts(cmd.OutOrStdout(), drafts, time.Now())
 	}
 	show := &cobra.Command{
-		Use:   "show DIGEST",
+		Use:   "show DIGEST|IMAGE|PREFIX",
 		Short: "Print one draft as a profile document (canonical YAML)",
-		Args:  cobra.ExactArgs(1),
+		Long: `show prints the draft of one image: named by its digest, a unique prefix of
+the digest (with or without sha256:), or its image name (nginx:1.27).`,
+		Args: cobra.ExactArgs(1),
 	}
 	showSettings := newAgentSettings(show, "state-dir")
 	show.RunE = func(cmd *cobra.Command, args []string) error {
-		drafts, err := readDrafts(cmd, showSettings)
+		drafts, err := readDrafts(cmd, showSettings, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(drafts, func(d *profile.Draft) bool { return d.Digest() == args[0] })
-		if i < 0 {
-			return fmt.Errorf("no draft for %s in %s (profiles list shows the digests)", args[0], showSettings.run.Config.StateDir)
+		digest, err := profile.Resolve(args[0], draftRefs(drafts))
+		if err != nil {
+			return fmt.Errorf("%w (drafts in %s; profiles list shows them)", err, showSettings.run.Config.StateDir)
 		}
+		i := slices.IndexFunc(drafts, func(d *profile.Draft) bool { return d.Digest() == digest })
 		doc, err := profile.Encode(drafts[i].Profile())
 		if err != nil {
 			return err
@@ -60,13 +64,23 @@ VIGIL_AGENT_STATE_DIR, the --config file.`,
 		_, err = cmd.OutOrStdout().Write(doc)
 		return err
 	}
+	show.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		drafts, err := readDrafts(cmd, showSettings, io.Discard)
+		if err != nil {
+			cobra.CompDebugln(err.Error(), false)
+		}
+		return cliout.ImageCompletions(draftRefs(drafts), toComplete), cobra.ShellCompDirectiveNoFileComp
+	}
 	cmd.AddCommand(list, show)
 	return cmd
 }
 
 // readDrafts reads the drafts of the agent's state directory, sorted by
-// image; a draft that cannot be read is reported on stderr and skipped.
-func readDrafts(cmd *cobra.Command, s *agentSettings) ([]*profile.Draft, error) {
+// image; a draft that cannot be read is reported to warn and skipped.
+func readDrafts(cmd *cobra.Command, s *agentSettings, warn io.Writer) ([]*profile.Draft, error) {
 	if err := s.resolve(cmd); err != nil {
 		return nil, err
 	}
@@ -76,10 +90,18 @@ func readDrafts(cmd *cobra.Command, s *agentSettings) ([]*profile.Draft, error) 
 		return nil, fmt.Errorf("%w\n(no agent has saved drafts in --state-dir %s: give the --state-dir, VIGIL_AGENT_STATE_DIR or --config the agent runs with)", err, stateDir)
 	}
 	if err != nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "vigil-agent:", err)
+		fmt.Fprintln(warn, "vigil-agent:", err)
 	}
 	slices.SortFunc(drafts, func(a, b *profile.Draft) int { return strings.Compare(a.Image()+a.Digest(), b.Image()+b.Digest()) })
 	return drafts, nil
+}
+
+func draftRefs(drafts []*profile.Draft) []profile.ImageRef {
+	refs := make([]profile.ImageRef, len(drafts))
+	for i, d := range drafts {
+		refs[i] = profile.ImageRef{Image: d.Image(), Digest: d.Digest()}
+	}
+	return refs
 }
 
 func listDrafts(w io.Writer, drafts []*profile.Draft, now time.Time) error {

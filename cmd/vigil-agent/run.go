@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/cliflags"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 )
 
 func newRunCommand(g *globalOptions) *cobra.Command {
@@ -57,6 +58,7 @@ the --config YAML file (keys are flag names), then defaults.`,
 	f := cmd.Flags()
 	o.Register(f)
 	cliflags.AnnotateEnv(f, envPrefix)
+	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{"default-mode": cliout.Fixed("learn", "monitor", "enforce")})
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -70,6 +71,11 @@ default, so trace runs beside a running agent (which serves 127.0.0.1:9700).`,
 	f.IntVar(&o.queueSize, "queue-size", o.queueSize, "decoded events buffered for the printer before drops (counted)")
 	f.StringVar(&o.procRoot, "proc", "/proc", "procfs of the host's pid namespace")
 	f.StringVar(&o.containerd, "containerd-socket", containers.DefaultSocket, `containerd's socket, for container attribution ("" for host-only)`)
+	var types []string
+	for _, t := range sensor.AllTypes {
+		types = append(types, t.String())
+	}
+	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{"types": cliout.Fixed(types...)})
 	return cmd
 }
 

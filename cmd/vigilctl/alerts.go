@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/sink"
 )
 
@@ -22,13 +23,17 @@ type filterFlags struct {
 	since                            string
 }
 
-func (f *filterFlags) register(cmd *cobra.Command) {
+func (f *filterFlags) register(cmd *cobra.Command, o *options) {
 	fl := cmd.Flags()
 	fl.StringSliceVar(&f.nodes, "node", nil, "only these nodes (repeat or comma-separate)")
 	fl.StringSliceVar(&f.namespaces, "namespace", nil, "only these Kubernetes namespaces")
 	fl.StringSliceVar(&f.images, "image", nil, "only these images (name:tag or sha256 digest)")
 	fl.StringSliceVar(&f.kinds, "kind", nil, "only these kinds: exec, open, connect, capability")
 	fl.StringVar(&f.since, "since", f.since, "alerts from this long ago (1h, 30m) or this time (RFC 3339)")
+	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{
+		"node": o.completion(nodeNames), "namespace": o.completion(namespaceNames), "image": o.completion(imageFilters),
+		"kind": cliout.Fixed("exec", "open", "connect", "capability"),
+	})
 }
 
 func (f *filterFlags) proto(now time.Time) (*vigilv1.AlertFilter, error) {
@@ -104,7 +109,7 @@ func newAlertsTailCmd(o *options) *cobra.Command {
 			}
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, o)
 	return cmd
 }
 
@@ -140,7 +145,7 @@ func newAlertsListCmd(o *options) *cobra.Command {
 			})
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, o)
 	cmd.Flags().Uint32Var(&limit, "limit", 1000, "at most this many alerts")
 	return cmd
 }

@@ -12,34 +12,76 @@ import (
 	"github.com/spf13/cobra"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/cliout"
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
 func newProfilesCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "profiles",
 		Short: "Review, diff, promote, import and export image profiles",
-		Long: `Profiles are keyed by image digest; REF below is DIGEST or DIGEST@VERSION
-(the latest version when none is given).`,
+		Long: `Profiles are keyed by image digest. REF below is NAME or NAME@VERSION (the
+latest version when none is given); NAME is the digest, a unique prefix of it
+(with or without sha256:) or the image name (nginx:1.27, or nginx for its
+only tag). A NAME that fits several profiles is refused with the list.`,
 	}
 	cmd.AddCommand(newProfilesListCmd(o), newProfilesShowCmd(o), newProfilesDiffCmd(o),
 		newProfilesModeCmd(o), newProfilesExportCmd(o), newProfilesImportCmd(o))
 	return cmd
 }
 
-// parseRef reads DIGEST[@VERSION].
-func parseRef(s string) (*vigilv1.ProfileRef, error) {
-	ref := &vigilv1.ProfileRef{ImageDigest: s}
-	if i := strings.LastIndex(s, "@"); i >= 0 {
+// parseRef reads NAME[@VERSION]: NAME is resolved by resolveRef.
+func parseRef(s string) (name string, version int64, err error) {
+	name = s
+	if i := strings.LastIndex(s, "@"); i >= 0 && !strings.Contains(s[i+1:], ":") {
 		v, err := strconv.ParseInt(s[i+1:], 10, 64)
 		if err != nil || v < 1 {
-			return nil, fmt.Errorf("profile %q: the version after @ must be a positive number", s)
+			return "", 0, fmt.Errorf("profile %q: the version after @ must be a positive number", s)
 		}
-		ref.ImageDigest, ref.Version = s[:i], v
+		name, version = s[:i], v
 	}
-	if ref.ImageDigest == "" {
-		return nil, fmt.Errorf("profile %q: no image digest", s)
+	if name == "" {
+		return "", 0, fmt.Errorf("profile %q: no image digest or name", s)
 	}
-	return ref, nil
+	return name, version, nil
+}
+
+// resolveRef names the profile s stands for (see profile.Resolve): a full
+// digest as it is, anything else looked up among the collector's profiles.
+func resolveRef(ctx context.Context, c vigilv1.ConsumerServiceClient, s string) (*vigilv1.ProfileRef, error) {
+	name, version, err := parseRef(s)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := resolveDigest(ctx, c, name)
+	if err != nil {
+		return nil, err
+	}
+	return &vigilv1.ProfileRef{ImageDigest: digest, Version: version}, nil
+}
+
+func resolveDigest(ctx context.Context, c vigilv1.ConsumerServiceClient, name string) (string, error) {
+	if profile.ValidateDigest(name) == nil {
+		return name, nil
+	}
+	refs, err := profileRefs(ctx, c)
+	if err != nil {
+		return "", err
+	}
+	return profile.Resolve(name, refs)
+}
+
+// profileRefs lists the images the collector has profiles of.
+func profileRefs(ctx context.Context, c vigilv1.ConsumerServiceClient) ([]profile.ImageRef, error) {
+	resp, err := c.ListProfiles(ctx, &vigilv1.ListProfilesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var refs []profile.ImageRef
+	for _, p := range resp.GetProfiles() {
+		refs = append(refs, profile.ImageRef{Image: p.GetImage(), Digest: p.GetImageDigest()})
+	}
+	return refs, nil
 }
 
 func modeName(m vigilv1.ProfileMode) string {
@@ -109,15 +151,16 @@ func profileJSON(p *vigilv1.Profile) map[string]any {
 
 func newProfilesShowCmd(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "show REF",
-		Short: "Show a profile: its versions, mode, contributing nodes and YAML",
-		Args:  cobra.ExactArgs(1),
+		Use:               "show REF",
+		Short:             "Show a profile: its versions, mode, contributing nodes and YAML",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: positional(1, o.completion(profileNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef(args[0])
-			if err != nil {
-				return err
-			}
 			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				ref, err := resolveRef(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
 				resp, err := c.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: ref})
 				if err != nil {
 					return err
@@ -141,18 +184,19 @@ func newProfilesShowCmd(o *options) *cobra.Command {
 func newProfilesDiffCmd(o *options) *cobra.Command {
 	var unified bool
 	cmd := &cobra.Command{
-		Use:   "diff REF [REF]",
-		Short: "Show what changed between two profiles (one REF: its previous version and it)",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:               "diff REF [REF]",
+		Short:             "Show what changed between two profiles (one REF: its previous version and it)",
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: positional(2, o.completion(profileNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			from, err := parseRef(args[0])
-			if err != nil {
-				return err
-			}
 			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				from, err := resolveRef(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
 				to := from
 				if len(args) == 2 {
-					if to, err = parseRef(args[1]); err != nil {
+					if to, err = resolveRef(ctx, c, args[1]); err != nil {
 						return err
 					}
 				} else {
@@ -218,16 +262,26 @@ func previousVersion(ctx context.Context, c vigilv1.ConsumerServiceClient, ref *
 func newProfilesModeCmd(o *options) *cobra.Command {
 	var expect int64
 	cmd := &cobra.Command{
-		Use:   "mode DIGEST learn|monitor|enforce",
+		Use:   "mode NAME learn|monitor|enforce",
 		Short: "Set a profile's mode (a new version) and push it to the agents",
 		Args:  cobra.ExactArgs(2),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return o.completion(profileNames)(cmd, args, toComplete)
+			}
+			return positional(2, cliout.Fixed("learn", "monitor", "enforce"))(cmd, args, toComplete)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			mode, err := parseMode(args[1])
 			if err != nil {
 				return err
 			}
 			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
-				resp, err := c.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: args[0], Mode: mode, ExpectVersion: expect})
+				digest, err := resolveDigest(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				resp, err := c.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: digest, Mode: mode, ExpectVersion: expect})
 				if err != nil {
 					return err
 				}
@@ -244,15 +298,16 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 func newProfilesExportCmd(o *options) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:   "export REF",
-		Short: "Write a profile's YAML to stdout or a file",
-		Args:  cobra.ExactArgs(1),
+		Use:               "export REF",
+		Short:             "Write a profile's YAML to stdout or a file",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: positional(1, o.completion(profileNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef(args[0])
-			if err != nil {
-				return err
-			}
 			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
+				ref, err := resolveRef(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
 				resp, err := c.ExportProfile(ctx, &vigilv1.ExportProfileRequest{Ref: ref})
 				if err != nil {
 					return err
@@ -298,5 +353,6 @@ func newProfilesImportCmd(o *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&modeFlag, "mode", "", "mode of the imported version: learn, monitor or enforce (default: the document's)")
+	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{"mode": cliout.Fixed("learn", "monitor", "enforce")})
 	return cmd
 }

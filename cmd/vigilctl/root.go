@@ -20,6 +20,7 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/buildinfo"
 	"github.com/vigil-dev/vigil/pkg/cliflags"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/pki"
 )
 
@@ -82,6 +83,9 @@ func newRootCmd() *cobra.Command {
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.StringVar(&o.color, "color", "auto", "colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	cliflags.AnnotateEnv(f, envPrefix)
+	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{
+		"output": cliout.Fixed("text", "json"), "color": cliout.Fixed("auto", "always", "never"),
+	})
 	cmd.AddCommand(newAlertsCmd(o), newNodesCmd(o), newProfilesCmd(o), newCertsCmd())
 	return cmd
 }

@@ -1,0 +1,4 @@
+// Package cliout is what vigil's commands print: output formats (a table for
+// people, JSON lines, YAML documents), tables aligned by visible width, and
+// shell completion candidates.
+package cliout
