@@ -197,6 +197,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.shipper != nil {
 		wg.Go(func() { a.remote.follow(ctx, a.shipper.Conn()) })
+		wg.Go(func() { a.reportStatus(ctx) }) // listed from the start, not a status interval later
 	}
 	wg.Go(func() { a.periodic(ctx) })
 	a.log.Info("agent running", zap.String("node", a.cfg.Node), zap.String("default_mode", string(a.cfg.Modes.Default)))

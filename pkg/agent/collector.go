@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
@@ -57,7 +58,9 @@ func (a *Agent) reportStatus(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 	defer cancel()
-	if _, err := vigilv1.NewAgentServiceClient(a.shipper.Conn()).ReportStatus(ctx, st); err != nil {
+	// Waits for the connection (within rpcTimeout): the first report goes
+	// out while the agent is still connecting.
+	if _, err := vigilv1.NewAgentServiceClient(a.shipper.Conn()).ReportStatus(ctx, st, grpc.WaitForReady(true)); err != nil {
 		a.log.Warn("report status to the collector", zap.Error(err))
 	}
 }

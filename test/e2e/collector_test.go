@@ -155,3 +155,30 @@ func freePort(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestNodeListedAtStart starts an agent whose status interval is an hour:
+// the collector lists the node all the same, from the report it sends at
+// start.
+func TestNodeListedAtStart(t *testing.T) {
+	testutil.RequireRoot(t)
+	certs := t.TempDir()
+	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost", "127.0.0.1"},
+		Nodes: []string{"start-node"}, Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	addr := startCollector(t, certs)
+	consumer := consumerClient(t, certs, addr)
+
+	cfg := agent.DefaultConfig()
+	cfg.Node, cfg.StateDir, cfg.AlertsFile, cfg.ContainerdSocket, cfg.PinDir = "start-node", t.TempDir(), "", "", ""
+	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{testutil.NewCgroup(t).ID}
+	certFile, keyFile := pki.ClientFiles("start-node")
+	cfg.Collector = agent.CollectorConfig{Address: addr, Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),
+		CA: filepath.Join(certs, pki.CAFile), ServerName: "localhost", StatusInterval: time.Hour}
+	startAgent(t, cfg)
+
+	waitFor(t, "the node listed by the collector", func() bool {
+		nodes, err := consumer.ListNodes(context.Background(), &vigilv1.ListNodesRequest{})
+		return err == nil && len(nodes.Nodes) == 1 && nodes.Nodes[0].Node == "start-node" && len(nodes.Nodes[0].Enforcement) == 4
+	})
+}
