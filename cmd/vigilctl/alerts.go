@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -76,7 +74,11 @@ func newAlertsTailCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tail",
 		Short: "Print alerts as they arrive (with --since, stored ones first)",
-		Args:  cobra.NoArgs,
+		Long: `tail prints alerts as the collector receives them. When the collector goes
+away (a restart, a network cut), tail says so on stderr and reconnects with
+backoff; once back, it replays the alerts stored since about the time the
+connection was lost, skipping those it printed already.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			filter, err := f.proto(time.Now())
 			if err != nil {
@@ -87,26 +89,8 @@ func newAlertsTailCmd(o *options) *cobra.Command {
 				return err
 			}
 			defer closeConn()
-			stream, err := client.WatchAlerts(cmd.Context(), &vigilv1.WatchAlertsRequest{Filter: filter})
-			if err != nil {
-				return o.explain(err)
-			}
-			for {
-				ev, err := stream.Recv()
-				if errors.Is(err, io.EOF) || cmd.Context().Err() != nil {
-					return nil
-				}
-				if err != nil {
-					return o.explain(err)
-				}
-				if d := ev.GetDropped(); d != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), o.paint(colorYellow, fmt.Sprintf("… %d alerts missed: this tail read too slowly", d.GetCount())))
-					continue
-				}
-				if err := o.printAlert(ev.GetAlert()); err != nil {
-					return err
-				}
-			}
+			t := &tailer{o: o, client: client, filter: filter, stderr: cmd.ErrOrStderr(), seen: map[string]time.Time{}}
+			return t.run(cmd.Context())
 		},
 	}
 	f.register(cmd, o)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -31,6 +32,9 @@ import (
 type testCollector struct {
 	addr, certs string
 	agent       vigilv1.AgentServiceClient
+	store       store.Store
+	tls         *tls.Config
+	server      *collector.Collector
 }
 
 func startCollector(t *testing.T) *testCollector {
@@ -47,31 +51,52 @@ func startCollector(t *testing.T) *testCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := collector.New(collector.Options{TLS: serverTLS, Store: st, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go c.Serve(l)
+	c := &testCollector{addr: "127.0.0.1:0", certs: certs, store: st, tls: serverTLS}
+	c.serve(t)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c.Stop(ctx)
+		c.stop()
 		st.Close()
 	})
 	agentTLS, err := pki.ClientTLSFiles(filepath.Join(certs, "node-a.pem"), filepath.Join(certs, "node-a-key.pem"), filepath.Join(certs, pki.CAFile), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(agentTLS)))
+	conn, err := grpc.NewClient(c.addr, grpc.WithTransportCredentials(credentials.NewTLS(agentTLS)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &testCollector{addr: l.Addr().String(), certs: certs, agent: vigilv1.NewAgentServiceClient(conn)}
+	c.agent = vigilv1.NewAgentServiceClient(conn)
+	return c
+}
+
+// serve starts a collector on c.addr with c's store.
+func (c *testCollector) serve(t *testing.T) {
+	t.Helper()
+	server, err := collector.New(collector.Options{TLS: c.tls, Store: c.store, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.addr, c.server = l.Addr().String(), server
+	go server.Serve(l)
+}
+
+func (c *testCollector) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.server.Stop(ctx)
+}
+
+// restart stops the collector and starts a new one on the same address
+// and store, as a restarted vigil-collector.
+func (c *testCollector) restart(t *testing.T) {
+	t.Helper()
+	c.stop()
+	c.serve(t)
 }
 
 // flags points vigilctl at the test collector.
