@@ -75,9 +75,18 @@ func (s *Sensor) ReleasePrevious() error {
 	return err
 }
 
-// Unpin detaches every link left pinned under dir: enforcement stops.
-// For uninstalling, with no agent running.
-func Unpin(dir string) (int, error) { return unpinGenerations(dir, "") }
+// Unpin detaches every link left pinned under dir, and removes dir:
+// enforcement stops. For uninstalling, with no agent running.
+func Unpin(dir string) (int, error) {
+	n, err := unpinGenerations(dir, "")
+	if err != nil {
+		return n, err
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return n, fmt.Errorf("remove pin directory: %w", err)
+	}
+	return n, nil
+}
 
 // unpinGenerations removes every generation under dir but keep.
 func unpinGenerations(dir, keep string) (int, error) {
