@@ -61,7 +61,7 @@ func resolveRef(ctx context.Context, c vigilv1.ConsumerServiceClient, s string) 
 }
 
 func resolveDigest(ctx context.Context, c vigilv1.ConsumerServiceClient, name string) (string, error) {
-	if profile.ValidateDigest(name) == nil {
+	if profile.IsFullDigest(name) {
 		return name, nil
 	}
 	refs, err := profileRefs(ctx, c)

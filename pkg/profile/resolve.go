@@ -22,7 +22,7 @@ type ImageRef struct {
 //
 // No match, or more than one, is an error that lists what name could mean.
 func Resolve(name string, known []ImageRef) (string, error) {
-	if _, digest, ok := strings.Cut(name, "@"); ok && ValidateDigest(digest) == nil {
+	if _, digest, ok := strings.Cut(name, "@"); ok && IsFullDigest(digest) {
 		name = digest
 	}
 	var matches []ImageRef
@@ -52,6 +52,15 @@ func Resolve(name string, known []ImageRef) (string, error) {
 		fmt.Fprintf(&b, "\n  %s  %s", m.Digest, m.Image)
 	}
 	return "", fmt.Errorf("%s", b.String())
+}
+
+// IsFullDigest tells whether s is a whole sha256, sha384 or sha512 digest,
+// not a prefix of one or an image name that looks like one ("redis:7" is
+// a valid digest of a made-up algorithm).
+func IsFullDigest(s string) bool {
+	alg, enc, _ := strings.Cut(s, ":")
+	want := map[string]int{"sha256": 64, "sha384": 96, "sha512": 128}[alg]
+	return want > 0 && len(enc) == want && ValidateDigest(s) == nil
 }
 
 // imageNamed tells whether image (as containerd names it) is name, as a

@@ -32,6 +32,7 @@ func TestResolve(t *testing.T) {
 		{name: "cart:v2", err: "no profile is named"},
 		{name: "", err: "no profile is named"},
 		{name: d("ff"), err: "no profile is named"},
+		{name: "nginx@redis:7", err: "no profile is named"},
 	} {
 		got, err := Resolve(c.name, known)
 		if c.err != "" {
@@ -42,6 +43,17 @@ func TestResolve(t *testing.T) {
 		}
 		if err != nil || got != c.want {
 			t.Errorf("Resolve(%q) = %q, %v; want %q", c.name, got, err, c.want)
+		}
+	}
+}
+
+func TestIsFullDigest(t *testing.T) {
+	for s, want := range map[string]bool{
+		"sha256:" + strings.Repeat("a", 64): true, "sha512:" + strings.Repeat("0", 128): true,
+		"sha256:" + strings.Repeat("a", 63): false, "sha256:" + strings.Repeat("g", 64): false, "redis:7": false, "nginx": false,
+	} {
+		if got := IsFullDigest(s); got != want {
+			t.Errorf("IsFullDigest(%q) = %v", s, got)
 		}
 	}
 }
