@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,12 +32,27 @@ VIGIL_AGENT_STATE_DIR, the --config file.`,
 		Args:  cobra.NoArgs,
 	}
 	listSettings := newAgentSettings(list, "state-dir")
+	output := newOutputFlag(list)
 	list.RunE = func(cmd *cobra.Command, _ []string) error {
+		format, err := output.format()
+		if err != nil {
+			return err
+		}
 		drafts, err := readDrafts(cmd, listSettings, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
-		return listDrafts(cmd.OutOrStdout(), drafts, time.Now())
+		reports := draftReports(drafts, time.Now())
+		if format == "" {
+			return listDrafts(cmd.OutOrStdout(), reports)
+		}
+		p := cliout.NewPrinter(cmd.OutOrStdout(), format)
+		for _, r := range reports {
+			if err := p.Print(r); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	show := &cobra.Command{
 		Use:   "show DIGEST|IMAGE|PREFIX",
@@ -104,21 +119,54 @@ func draftRefs(drafts []*profile.Draft) []profile.ImageRef {
 	return refs
 }
 
-func listDrafts(w io.Writer, drafts []*profile.Draft, now time.Time) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tDIGEST\tENTRIES\tCONTAINERS\tNODES\tLAST NEW ENTRY\tCOMPLETE")
-	for _, d := range drafts {
+// draftReport is one line of profiles list; its JSON and YAML forms are
+// stable.
+type draftReport struct {
+	Image        string       `json:"image"`
+	Digest       string       `json:"digest"`
+	Entries      int          `json:"entries"`
+	Containers   int          `json:"containers"`
+	Nodes        int          `json:"nodes"`
+	LastNewEntry time.Time    `json:"last_new_entry"`
+	Complete     bool         `json:"complete"`
+	Incomplete   []incomplete `json:"incomplete,omitempty"`
+	since        time.Duration
+}
+
+// incomplete is why a draft may lack behaviour, and how many events.
+type incomplete struct {
+	Reason string `json:"reason"`
+	Count  uint64 `json:"count"`
+}
+
+func draftReports(drafts []*profile.Draft, now time.Time) []draftReport {
+	out := make([]draftReport, len(drafts))
+	for i, d := range drafts {
 		st := d.Stability(now)
+		r := draftReport{Image: d.Image(), Digest: d.Digest(), Entries: st.Entries, Containers: st.Containers, Nodes: st.Nodes,
+			LastNewEntry: st.LastNewEntry.UTC(), Complete: !st.Incomplete, since: st.SinceLastNewEntry}
+		for _, reason := range d.Profile().Metadata.Learning.Incomplete {
+			r.Incomplete = append(r.Incomplete, incomplete{reason.Reason, reason.Count})
+		}
+		out[i] = r
+	}
+	return out
+}
+
+func listDrafts(w io.Writer, reports []draftReport) error {
+	var t cliout.Table
+	t.Row("IMAGE", "DIGEST", "ENTRIES", "CONTAINERS", "NODES", "LAST NEW ENTRY", "COMPLETE")
+	for _, r := range reports {
 		complete := "yes"
-		if st.Incomplete {
+		if !r.Complete {
 			var reasons []string
-			for _, r := range d.Profile().Metadata.Learning.Incomplete {
-				reasons = append(reasons, fmt.Sprintf("%s (%d)", r.Reason, r.Count))
+			for _, i := range r.Incomplete {
+				reasons = append(reasons, fmt.Sprintf("%s (%d)", i.Reason, i.Count))
 			}
 			complete = "no: " + strings.Join(reasons, "; ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s ago\t%s\n", d.Image(), d.Digest(), st.Entries, st.Containers, st.Nodes,
-			st.SinceLastNewEntry.Round(time.Second), complete)
+		t.Row(r.Image, r.Digest, strconv.Itoa(r.Entries), strconv.Itoa(r.Containers), strconv.Itoa(r.Nodes),
+			r.since.Round(time.Second).String()+" ago", complete)
 	}
-	return tw.Flush()
+	return t.Write(w, nil)
 }

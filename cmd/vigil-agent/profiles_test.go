@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // completions runs cobra's __complete command in-process, as a shell does
@@ -57,5 +61,43 @@ func TestProfilesShowByNameAndCompletion(t *testing.T) {
 	}
 	if got, want := completions(t, "trace", "--types", "exec,c"), []string{"exec,capability", "exec,connect"}; !slices.Equal(got, want) {
 		t.Errorf("completing --types exec,c: %q, want %q", got, want)
+	}
+}
+
+func TestProfilesListFormats(t *testing.T) {
+	state := t.TempDir()
+	nginx, redis := digestOf("ab12"), digestOf("cd")
+	saveDrafts(t, state, map[string]string{"nginx:1.27": nginx, "redis:7": redis})
+
+	out, _, err := execute(t, "profiles", "list", "--state-dir", state)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err != nil || len(lines) != 3 || !strings.HasPrefix(lines[1], "nginx:1.27  "+nginx+"  1 ") || !strings.HasSuffix(lines[2], " yes") {
+		t.Errorf("profiles list: %v\n%s", err, out)
+	}
+	out, _, err = execute(t, "profiles", "list", "--state-dir", state, "-o", "json")
+	var got []draftReport
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r draftReport
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("profiles list -o json: %v: %q", err, line)
+		}
+		got = append(got, r)
+	}
+	if err != nil || len(got) != 2 || got[0].Digest != nginx || got[0].Entries != 1 || got[1].Image != "redis:7" || !got[1].Complete ||
+		time.Since(got[1].LastNewEntry) > time.Minute {
+		t.Errorf("profiles list -o json: %v %+v", err, got)
+	}
+	out, _, err = execute(t, "profiles", "list", "--state-dir", state, "-o", "yaml")
+	dec := yaml.NewDecoder(strings.NewReader(out))
+	var docs []map[string]any
+	for {
+		var doc map[string]any
+		if err := dec.Decode(&doc); err != nil {
+			break
+		}
+		docs = append(docs, doc)
+	}
+	if err != nil || len(docs) != 2 || docs[1]["digest"] != redis || docs[1]["entries"] != 1 || docs[1]["complete"] != true {
+		t.Errorf("profiles list -o yaml: %v %v\n%s", err, docs, out)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,18 +123,10 @@ func TestReadOnlyCommandsFindRunsState(t *testing.T) {
 // TestStatusFindsRunsMetrics serves an agent's metrics on an address given
 // to status only through run's config file, as ":port" like the DaemonSet's.
 func TestStatusFindsRunsMetrics(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, `vigil_enforcement_tier{hook="exec",reason="r",tier="signal"} 1`)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	addr := serveMetrics(t, `vigil_enforcement_tier{hook="exec",reason="r",tier="signal"} 1`+"\n")
 	config := filepath.Join(t.TempDir(), "agent.yaml")
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := os.WriteFile(config, fmt.Appendf(nil, "metrics-addr: \":%d\"\n", port), 0o600); err != nil {
+	_, port, _ := net.SplitHostPort(addr)
+	if err := os.WriteFile(config, fmt.Appendf(nil, "metrics-addr: \":%s\"\n", port), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err := execute(t, "status", "--config", config)

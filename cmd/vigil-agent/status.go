@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -31,21 +33,37 @@ VIGIL_AGENT_METRICS_ADDR, the --config file.`,
 		Args: cobra.NoArgs,
 	}
 	settings := newAgentSettings(cmd, "metrics-addr")
+	output := newOutputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		format, err := output.format()
+		if err != nil {
+			return err
+		}
 		if err := settings.resolve(cmd); err != nil {
 			return err
 		}
 		addr := settings.run.MetricsAddr
-		out := cmd.OutOrStdout()
 		if addr == "" {
 			return errors.New(`--metrics-addr is "": the agent serves no metrics to read its status from`)
 		}
+		var report statusReport
 		metrics, err := fetch("http://" + reachable(addr) + "/metrics")
 		if err != nil {
-			fmt.Fprintf(out, "no agent answers at %s (%v); probing this node instead:\n\n", addr, err)
-			return printTiers(out, enforce.Tiers(enforce.Probes{LSM: sensor.ProbeLSM()}))
+			note := cmd.OutOrStdout()
+			if format != "" {
+				note = cmd.ErrOrStderr()
+			}
+			fmt.Fprintf(note, "no agent answers at %s (%v); probing this node instead:\n\n", addr, err)
+			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(enforce.Probes{LSM: sensor.ProbeLSM()}))}
+		} else if report, err = parseStatus(metrics); err != nil {
+			return err
+		} else {
+			report.Agent = addr
 		}
-		return printStatus(out, metrics)
+		if format != "" {
+			return cliout.NewPrinter(cmd.OutOrStdout(), format).Print(report)
+		}
+		return report.printTable(cmd.OutOrStdout())
 	}
 	return cmd
 }
@@ -78,43 +96,96 @@ func fetch(url string) (string, error) {
 	return string(b), err
 }
 
+// statusReport is what status prints; its JSON and YAML forms are stable.
+type statusReport struct {
+	// Agent is the metrics address of the agent that answered.
+	Agent string `json:"agent,omitempty"`
+	// Probed: no agent answered, the tiers are what this node could run.
+	Probed   bool         `json:"probed,omitempty"`
+	Tiers    []tierReport `json:"tiers"`
+	Counters []counter    `json:"counters,omitempty"`
+}
+
+type tierReport struct {
+	Hook   string `json:"hook"`
+	Tier   string `json:"tier"`
+	Reason string `json:"reason"`
+}
+
+// counter is one non-zero event, loss, action or alert counter.
+type counter struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Value  float64           `json:"value"`
+}
+
 var (
 	tierLine    = regexp.MustCompile(`^vigil_enforcement_tier\{hook="([^"]+)",reason="((?:[^"\\]|\\.)*)",tier="([^"]+)"\} 1$`)
-	counterLine = regexp.MustCompile(`^(vigil_(?:sensor_events_delivered|sensor_events_lost|enforcement_actions|alerts)_total)\{([^}]*)\} ([0-9.e+]+)$`)
+	counterLine = regexp.MustCompile(`^vigil_((?:sensor_events_delivered|sensor_events_lost|enforcement_actions|alerts)_total)\{([^}]*)\} (\S+)$`)
+	labelPair   = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
 )
 
-// printStatus prints the tiers and the counters the agent exports.
-func printStatus(w io.Writer, metrics string) error {
-	var tiers []enforce.HookTier
-	var counters []string
+// parseStatus reads the tiers and the non-zero counters the agent exports.
+func parseStatus(metrics string) (statusReport, error) {
+	var r statusReport
 	sc := bufio.NewScanner(strings.NewReader(metrics))
 	for sc.Scan() {
 		line := sc.Text()
 		if m := tierLine.FindStringSubmatch(line); m != nil {
-			tiers = append(tiers, enforce.HookTier{Hook: m[1], Tier: enforce.Tier(m[3]), Reason: strings.ReplaceAll(m[2], `\"`, `"`)})
-		} else if m := counterLine.FindStringSubmatch(line); m != nil && m[3] != "0" {
-			counters = append(counters, fmt.Sprintf("%s{%s} %s", strings.TrimPrefix(m[1], "vigil_"), m[2], m[3]))
+			r.Tiers = append(r.Tiers, tierReport{Hook: m[1], Tier: m[3], Reason: strings.ReplaceAll(m[2], `\"`, `"`)})
+		} else if m := counterLine.FindStringSubmatch(line); m != nil {
+			v, err := strconv.ParseFloat(m[3], 64)
+			if err != nil || v == 0 {
+				continue
+			}
+			c := counter{Name: m[1], Value: v, Labels: map[string]string{}}
+			for _, l := range labelPair.FindAllStringSubmatch(m[2], -1) {
+				c.Labels[l[1]] = strings.ReplaceAll(l[2], `\"`, `"`)
+			}
+			r.Counters = append(r.Counters, c)
 		}
 	}
-	if len(tiers) == 0 {
-		return fmt.Errorf("the agent exports no enforcement tiers (vigil_enforcement_tier): is it vigil-agent run?")
+	if len(r.Tiers) == 0 {
+		return r, errors.New("the agent exports no enforcement tiers (vigil_enforcement_tier): is it vigil-agent run?")
 	}
-	if err := printTiers(w, tiers); err != nil {
-		return err
-	}
-	sort.Strings(counters)
-	fmt.Fprintln(w, "\ncounters (non-zero):")
-	for _, c := range counters {
-		fmt.Fprintln(w, "  "+c)
-	}
-	return nil
+	sort.Slice(r.Counters, func(i, j int) bool { return r.Counters[i].String() < r.Counters[j].String() })
+	return r, nil
 }
 
-func printTiers(w io.Writer, tiers []enforce.HookTier) error {
+func tierReports(tiers []enforce.HookTier) []tierReport {
+	out := make([]tierReport, len(tiers))
+	for i, t := range tiers {
+		out[i] = tierReport{Hook: t.Hook, Tier: string(t.Tier), Reason: t.Reason}
+	}
+	return out
+}
+
+// String is the counter as Prometheus names it, its value an integer
+// (1515656, not the exposition format's 1.515656e+06).
+func (c counter) String() string {
+	var labels []string
+	for k, v := range c.Labels {
+		labels = append(labels, fmt.Sprintf("%s=%q", k, v))
+	}
+	sort.Strings(labels)
+	return fmt.Sprintf("%s{%s} %s", c.Name, strings.Join(labels, ","), strconv.FormatFloat(c.Value, 'f', -1, 64))
+}
+
+func (r statusReport) printTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOOK\tTIER\tWHY")
-	for _, t := range tiers {
+	for _, t := range r.Tiers {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Hook, t.Tier, t.Reason)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Probed {
+		return nil
+	}
+	fmt.Fprintln(w, "\ncounters (non-zero):")
+	for _, c := range r.Counters {
+		fmt.Fprintln(w, "  "+c.String())
+	}
+	return nil
 }

@@ -2,32 +2,90 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
-func TestPrintStatus(t *testing.T) {
-	metrics := `# HELP vigil_enforcement_tier x
+const agentMetrics = `# HELP vigil_enforcement_tier x
 vigil_enforcement_tier{hook="exec",reason="BPF LSM programs cannot load here: \"x\"",tier="signal"} 1
 vigil_enforcement_tier{hook="open",reason="no fanotify",tier="alert-only"} 1
 vigil_sensor_events_lost_total{type="open",where="queue"} 12
 vigil_sensor_events_lost_total{type="open",where="ring_buffer"} 0
+vigil_sensor_events_delivered_total{type="open"} 1.515656e+06
 vigil_enforcement_actions_total{action="killed",type="exec"} 3
 `
+
+func TestPrintStatus(t *testing.T) {
+	r, err := parseStatus(agentMetrics)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var b bytes.Buffer
-	if err := printStatus(&b, metrics); err != nil {
+	if err := r.printTable(&b); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"exec", "signal", "alert-only", `cannot load here: "x"`, `sensor_events_lost_total{type="open",where="queue"} 12`, `enforcement_actions_total{action="killed",type="exec"} 3`} {
+	for _, want := range []string{"exec", "signal", "alert-only", `cannot load here: "x"`, `sensor_events_lost_total{type="open",where="queue"} 12`,
+		`enforcement_actions_total{action="killed",type="exec"} 3`, `sensor_events_delivered_total{type="open"} 1515656`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, `where="ring_buffer"`) {
-		t.Errorf("zero counters are printed:\n%s", out)
+	if strings.Contains(out, `where="ring_buffer"`) || strings.Contains(out, "e+06") {
+		t.Errorf("zero counters or exponents printed:\n%s", out)
 	}
-	if err := printStatus(&b, "vigil_other 1\n"); err == nil {
+	if _, err := parseStatus("vigil_other 1\n"); err == nil {
 		t.Error("metrics without tiers were taken for an agent's")
+	}
+}
+
+// serveMetrics serves metrics as an agent's /metrics on loopback.
+func serveMetrics(t *testing.T, metrics string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, metrics) })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func TestStatusOutputFormats(t *testing.T) {
+	addr := serveMetrics(t, agentMetrics)
+	want := statusReport{Agent: addr, Tiers: []tierReport{
+		{"exec", "signal", `BPF LSM programs cannot load here: "x"`}, {"open", "alert-only", "no fanotify"},
+	}, Counters: []counter{
+		{"enforcement_actions_total", map[string]string{"action": "killed", "type": "exec"}, 3},
+		{"sensor_events_delivered_total", map[string]string{"type": "open"}, 1515656},
+		{"sensor_events_lost_total", map[string]string{"type": "open", "where": "queue"}, 12},
+	}}
+	for _, format := range []string{"json", "yaml"} {
+		out, _, err := execute(t, "status", "--metrics-addr", addr, "-o", format)
+		if err != nil {
+			t.Fatalf("status -o %s: %v", format, err)
+		}
+		var got statusReport
+		if format == "json" {
+			err = json.Unmarshal([]byte(out), &got)
+		} else {
+			err = yaml.Unmarshal([]byte(out), &got)
+		}
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("status -o %s = %+v, %v; want %+v\n%s", format, got, err, want, out)
+		}
+		if strings.Contains(out, "e+06") {
+			t.Errorf("status -o %s prints an exponent:\n%s", format, out)
+		}
+	}
+	if _, _, err := execute(t, "status", "-o", "xml"); err == nil || !strings.Contains(err.Error(), "want table, json or yaml") {
+		t.Errorf("status -o xml: %v", err)
 	}
 }

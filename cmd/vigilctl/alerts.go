@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -119,7 +120,7 @@ func newAlertsListCmd(o *options) *cobra.Command {
 						return err
 					}
 				}
-				if len(resp.GetAlerts()) == 0 && o.output == "text" {
+				if len(resp.GetAlerts()) == 0 && o.format == "" {
 					fmt.Fprintln(cmd.ErrOrStderr(), "no alerts match")
 				}
 				if resp.GetTruncated() {
@@ -134,15 +135,15 @@ func newAlertsListCmd(o *options) *cobra.Command {
 	return cmd
 }
 
-// printAlert writes one alert as a line of text or of JSON.
+// printAlert writes one alert as a line of text, of JSON, or a YAML
+// document.
 func (o *options) printAlert(a *vigilv1.Alert) error {
-	if o.output == "json" {
-		line, err := sink.MarshalAlertJSON(a)
+	if o.format != "" {
+		doc, err := sink.MarshalAlertJSON(a)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(o.out, "%s\n", line)
-		return err
+		return o.print(json.RawMessage(doc))
 	}
 	c, p := a.GetContainer(), a.GetProcess()
 	action := strings.ToUpper(a.GetAction().ShortName())

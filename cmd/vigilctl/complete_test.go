@@ -111,7 +111,7 @@ func TestProfilesByNameAndCompletion(t *testing.T) {
 		{[]string{"alerts", "list", "--namespace", "shop,"}, []string{"shop,payments"}},
 		{[]string{"alerts", "list", "--image", "docker.io/library/r"}, []string{"docker.io/library/redis:7"}},
 		{[]string{"alerts", "list", "--kind", "c"}, []string{"capability", "connect"}},
-		{[]string{"nodes", "-o", ""}, []string{"json", "text"}},
+		{[]string{"nodes", "-o", ""}, []string{"json", "text", "yaml"}},
 	} {
 		if got := completions(t, flags, tc.args...); !slices.Equal(got, tc.want) {
 			t.Errorf("completing %q: %q, want %q", tc.args, got, tc.want)

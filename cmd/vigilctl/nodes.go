@@ -2,17 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 )
 
 func newNodesCmd(o *options) *cobra.Command {
@@ -26,13 +27,15 @@ func newNodesCmd(o *options) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if o.output == "json" {
+				if o.format != "" {
 					for _, n := range resp.GetNodes() {
 						b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(n)
 						if err != nil {
 							return err
 						}
-						fmt.Fprintf(o.out, "%s\n", compactJSON(b))
+						if err := o.print(json.RawMessage(b)); err != nil {
+							return err
+						}
 					}
 					return nil
 				}
@@ -43,8 +46,8 @@ func newNodesCmd(o *options) *cobra.Command {
 }
 
 func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
-	w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NODE\tAGENT\tKERNEL\tLAST SEEN\tEXEC\tOPEN\tCONNECT\tCAPABILITY\tLOSSES")
+	var t cliout.Table
+	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "CAPABILITY", "LOSSES")
 	for _, n := range nodes {
 		tiers := map[vigilv1.Kind]string{}
 		for _, h := range n.GetEnforcement() {
@@ -57,15 +60,17 @@ func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 			return "-"
 		}
 		seen := now.Sub(n.GetReceived().AsTime()).Round(time.Second)
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s ago\t%s\t%s\t%s\t%s\t%s\n", n.GetNode(), n.GetAgentVersion(), n.GetKernel(), seen,
-			tier(vigilv1.Kind_KIND_EXEC), tier(vigilv1.Kind_KIND_OPEN), tier(vigilv1.Kind_KIND_CONNECT), tier(vigilv1.Kind_KIND_CAPABILITY),
-			o.losses(n.GetCounters()))
+		t.Cells(cliout.Cell{Text: n.GetNode()}, cliout.Cell{Text: n.GetAgentVersion()}, cliout.Cell{Text: n.GetKernel()},
+			cliout.Cell{Text: seen.String() + " ago"},
+			cliout.Cell{Text: tier(vigilv1.Kind_KIND_EXEC)}, cliout.Cell{Text: tier(vigilv1.Kind_KIND_OPEN)},
+			cliout.Cell{Text: tier(vigilv1.Kind_KIND_CONNECT)}, cliout.Cell{Text: tier(vigilv1.Kind_KIND_CAPABILITY)},
+			losses(n.GetCounters()))
 	}
-	return w.Flush()
+	return t.Write(o.out, o.paint)
 }
 
 // losses summarises the counters that count lost events or alerts.
-func (o *options) losses(counters map[string]uint64) string {
+func losses(counters map[string]uint64) cliout.Cell {
 	var parts []string
 	for _, name := range slices.Sorted(maps.Keys(counters)) {
 		if v := counters[name]; v > 0 && isLossCounter(name) {
@@ -73,9 +78,9 @@ func (o *options) losses(counters map[string]uint64) string {
 		}
 	}
 	if len(parts) == 0 {
-		return o.paint(colorGreen, "none")
+		return cliout.Cell{Text: "none", Color: colorGreen}
 	}
-	return o.paint(colorRed, strings.Join(parts, ","))
+	return cliout.Cell{Text: strings.Join(parts, ","), Color: colorRed}
 }
 
 func isLossCounter(name string) bool {

@@ -1,25 +1,17 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 )
 
-func (o *options) printJSON(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.out, "%s\n", b)
-	return err
-}
+// humanFormat is the name of vigilctl's readable -o format.
+const humanFormat = "text"
 
-// compactJSON removes the whitespace protojson may add.
-func compactJSON(b []byte) []byte {
-	var out bytes.Buffer
-	if err := json.Compact(&out, b); err != nil {
-		return b
+// print writes v in the machine format asked for (-o json: a line; -o
+// yaml: a document).
+func (o *options) print(v any) error {
+	if o.printer == nil {
+		o.printer = cliout.NewPrinter(o.out, o.format)
 	}
-	return out.Bytes()
+	return o.printer.Print(v)
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,33 +106,40 @@ func newProfilesListCmd(o *options) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if o.output == "json" {
+				if o.format != "" {
 					for _, p := range resp.GetProfiles() {
-						if err := o.printJSON(profileJSON(p)); err != nil {
+						if err := o.print(profileJSON(p)); err != nil {
 							return err
 						}
 					}
 					return nil
 				}
-				w := tabwriter.NewWriter(o.out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "DIGEST\tIMAGE\tVERSION\tMODE\tNODES\tCREATED")
+				var t cliout.Table
+				t.Row("DIGEST", "IMAGE", "VERSION", "MODE", "NODES", "CREATED")
 				for _, p := range resp.GetProfiles() {
-					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%d\t%s\n", p.GetImageDigest(), p.GetImage(), p.GetVersion(),
-						o.paintMode(p.GetMode()), len(p.GetNodes()), p.GetCreated().AsTime().UTC().Format(time.RFC3339))
+					t.Cells(cliout.Cell{Text: p.GetImageDigest()}, cliout.Cell{Text: p.GetImage()},
+						cliout.Cell{Text: strconv.FormatInt(p.GetVersion(), 10)}, modeCell(p.GetMode()),
+						cliout.Cell{Text: strconv.Itoa(len(p.GetNodes()))}, cliout.Cell{Text: p.GetCreated().AsTime().UTC().Format(time.RFC3339)})
 				}
-				return w.Flush()
+				return t.Write(o.out, o.paint)
 			})
 		},
 	}
 }
 
-func (o *options) paintMode(m vigilv1.ProfileMode) string {
+// modeCell is a mode, coloured by how strict it is.
+func modeCell(m vigilv1.ProfileMode) cliout.Cell {
 	color := map[vigilv1.ProfileMode]string{
 		vigilv1.ProfileMode_PROFILE_MODE_LEARN:   colorDim,
 		vigilv1.ProfileMode_PROFILE_MODE_MONITOR: colorYellow,
 		vigilv1.ProfileMode_PROFILE_MODE_ENFORCE: colorGreen,
 	}[m]
-	return o.paint(color, modeName(m))
+	return cliout.Cell{Text: modeName(m), Color: color}
+}
+
+func (o *options) paintMode(m vigilv1.ProfileMode) string {
+	c := modeCell(m)
+	return o.paint(c.Color, c.Text)
 }
 
 // profileJSON is a profile for -o json, its YAML as a string.
@@ -166,10 +172,10 @@ func newProfilesShowCmd(o *options) *cobra.Command {
 					return err
 				}
 				p := resp.GetProfile()
-				if o.output == "json" {
+				if o.format != "" {
 					j := profileJSON(p)
 					j["versions"] = resp.GetVersions()
-					return o.printJSON(j)
+					return o.print(j)
 				}
 				fmt.Fprintf(o.out, "# digest:   %s\n# image:    %s\n# version:  %d of %v\n# mode:     %s\n# nodes:    %s\n# author:   %s\n# created:  %s\n# sha256:   %s\n",
 					p.GetImageDigest(), p.GetImage(), p.GetVersion(), resp.GetVersions(), o.paintMode(p.GetMode()),
@@ -208,8 +214,8 @@ func newProfilesDiffCmd(o *options) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if o.output == "json" {
-					return o.printJSON(map[string]any{"equal": resp.GetEqual(), "text": resp.GetText(), "unified": resp.GetUnified()})
+				if o.format != "" {
+					return o.print(map[string]any{"equal": resp.GetEqual(), "text": resp.GetText(), "unified": resp.GetUnified()})
 				}
 				text := resp.GetText()
 				if unified {

@@ -36,6 +36,8 @@ type options struct {
 	key        string
 	timeout    time.Duration
 	output     string
+	format     cliout.Format // output parsed: "" for text
+	printer    *cliout.Printer
 	color      string
 	out        io.Writer
 	isTerminal bool
@@ -80,11 +82,11 @@ func newRootCmd() *cobra.Command {
 	f.StringVar(&o.cert, "cert", filepath.Join(certs, "admin.pem"), "your client certificate (consumer role)")
 	f.StringVar(&o.key, "key", filepath.Join(certs, "admin-key.pem"), "your client certificate's key")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "time limit of a request (not of tail)")
-	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	f.StringVarP(&o.output, "output", "o", humanFormat, "output format: text, json (one object per line) or yaml (one document each)")
 	f.StringVar(&o.color, "color", "auto", "colour: auto (on a terminal, unless NO_COLOR is set), always or never")
 	cliflags.AnnotateEnv(f, envPrefix)
 	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{
-		"output": cliout.Fixed("text", "json"), "color": cliout.Fixed("auto", "always", "never"),
+		"output": cliout.Fixed(humanFormat, string(cliout.JSON), string(cliout.YAML)), "color": cliout.Fixed("auto", "always", "never"),
 	})
 	cmd.AddCommand(newAlertsCmd(o), newNodesCmd(o), newProfilesCmd(o), newCertsCmd())
 	return cmd
@@ -98,8 +100,9 @@ func (o *options) load(fs *pflag.FlagSet) error {
 	if err := o.loadFile(fs); err != nil {
 		return err
 	}
-	if o.output != "text" && o.output != "json" {
-		return fmt.Errorf("output %q: want text or json", o.output)
+	var err error
+	if o.format, err = cliout.ParseFormat(o.output, humanFormat); err != nil {
+		return err
 	}
 	if o.color != "auto" && o.color != "always" && o.color != "never" {
 		return fmt.Errorf("color %q: want auto, always or never", o.color)
