@@ -34,8 +34,15 @@ const defaultLogFormat = "console"
 func newRootCommand() *cobra.Command {
 	var g globalOptions
 	root := &cobra.Command{
-		Use:          "vigil-agent",
-		Short:        "vigil's node agent: eBPF runtime security for Kubernetes nodes",
+		Use:   "vigil-agent",
+		Short: "vigil's node agent: eBPF runtime security for Kubernetes nodes",
+		Example: `  # The node agent, with its settings in a file
+  vigil-agent run --config /etc/vigil/agent.yaml
+  # What it learned, and how it enforces
+  vigil-agent profiles list --config /etc/vigil/agent.yaml
+  vigil-agent status
+  # What this node's processes do, live
+  vigil-agent trace --types exec,connect`,
 		Version:      buildinfo.Version,
 		SilenceUsage: true,
 	}

@@ -21,6 +21,8 @@ func newProfilesCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "profiles",
 		Short: "Show the drafts this node learned, with their stability",
+		Example: `  vigil-agent profiles list
+  vigil-agent profiles show nginx:1.27`,
 		Long: `profiles reads the drafts the agent keeps in --state-dir (saved every
 --save-interval of the running agent, and when it stops). It changes nothing
 there. --state-dir comes from the same places as vigil-agent run's: the flag,
@@ -29,7 +31,11 @@ VIGIL_AGENT_STATE_DIR, the --config file.`,
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List drafts: entries, containers seen, time since the last new entry, completeness",
-		Args:  cobra.NoArgs,
+		Example: `  # The drafts of the agent run with this config file
+  vigil-agent profiles list --config /etc/vigil/agent.yaml
+  # As JSON lines, for a script
+  vigil-agent profiles list --state-dir /var/lib/vigil -o json`,
+		Args: cobra.NoArgs,
 	}
 	listSettings := newAgentSettings(list, "state-dir")
 	output := newOutputFlag(list)
@@ -57,6 +63,10 @@ VIGIL_AGENT_STATE_DIR, the --config file.`,
 	show := &cobra.Command{
 		Use:   "show DIGEST|IMAGE|PREFIX",
 		Short: "Print one draft as a profile document (canonical YAML)",
+		Example: `  # By image name, digest prefix (with or without sha256:) or digest
+  vigil-agent profiles show nginx:1.27
+  vigil-agent profiles show 4f2a
+  vigil-agent profiles show sha256:4f2a --state-dir /var/lib/vigil`,
 		Long: `show prints the draft of one image: named by its digest, a unique prefix of
 the digest (with or without sha256:), or its image name (nginx:1.27).`,
 		Args: cobra.ExactArgs(1),

@@ -24,6 +24,15 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the node agent: learn each image's profile, alert on what breaks it",
+		Example: `  # Learn every image; alerts to the log and /var/log/vigil/alerts.jsonl
+  vigil-agent run
+  # Monitor every image but the dev namespace's, with profiles from a directory
+  vigil-agent run --default-mode monitor --namespace-mode dev=learn --profiles-dir /etc/vigil/profiles
+  # Stream to a collector with this node's certificate
+  vigil-agent run --collector collector.vigil.svc:7443 --collector-ca /etc/vigil/tls/ca.pem \
+      --collector-cert /etc/vigil/tls/node-1.pem --collector-key /etc/vigil/tls/node-1-key.pem
+  # Every setting from a file, one overridden from the environment
+  VIGIL_AGENT_LOG_LEVEL=debug vigil-agent run --config /etc/vigil/agent.yaml`,
 		Long: `run is the DaemonSet's job. Containers of images in learn mode add what they
 do to their image's draft profile (kept in --state-dir); containers of images
 in monitor mode are checked against the image's profile (from --profiles-dir

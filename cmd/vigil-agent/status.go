@@ -25,6 +25,9 @@ func newStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running agent's enforcement tier per hook, its events and losses",
+		Example: `  vigil-agent status
+  # An agent serving its metrics elsewhere, as YAML
+  vigil-agent status --metrics-addr 127.0.0.1:9800 -o yaml`,
 		Long: `status reads the running agent's metrics (--metrics-addr of vigil-agent run)
 and prints the tier enforcing each hook, the events handled and every loss. With
 no agent running it probes this node by loading an LSM program, and says so.

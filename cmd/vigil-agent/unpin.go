@@ -12,7 +12,10 @@ func newUnpinCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unpin",
 		Short: "Detach the enforcement agents left pinned: for uninstalling, with no agent running",
-		Args:  cobra.NoArgs,
+		Example: `  # On each node, once the DaemonSet is deleted
+  vigil-agent unpin
+  vigil-agent unpin --pin-dir /sys/fs/bpf/vigil`,
+		Args: cobra.NoArgs,
 	}
 	settings := newAgentSettings(cmd, "pin-dir")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {

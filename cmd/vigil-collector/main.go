@@ -29,8 +29,13 @@ func main() {
 func newRootCmd() *cobra.Command {
 	o := collector.NewFlags()
 	cmd := &cobra.Command{
-		Use:          "vigil-collector",
-		Short:        "Receive, store and serve vigil alerts, node statuses and profiles",
+		Use:   "vigil-collector",
+		Short: "Receive, store and serve vigil alerts, node statuses and profiles",
+		Example: `  # With the certificates vigilctl certs made, and the embedded SQLite store
+  vigil-collector --tls-cert ~/.config/vigil/certs/server.pem --tls-key ~/.config/vigil/certs/server-key.pem \
+      --client-ca ~/.config/vigil/certs/ca.pem --store sqlite:/var/lib/vigil/collector.db
+  # Settings from a file, PostgreSQL from the environment
+  VIGIL_COLLECTOR_STORE=postgres://vigil@db.internal/vigil vigil-collector --config /etc/vigil/collector.yaml`,
 		Version:      buildinfo.Version,
 		SilenceUsage: true,
 		Args:         cobra.NoArgs,

@@ -65,7 +65,8 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 func newAlertsCmd(o *options) *cobra.Command {
-	cmd := &cobra.Command{Use: "alerts", Short: "Tail and query alerts"}
+	cmd := &cobra.Command{Use: "alerts", Short: "Tail and query alerts", Example: `  vigilctl alerts tail --namespace shop
+  vigilctl alerts list --since 24h --kind exec`}
 	cmd.AddCommand(newAlertsTailCmd(o), newAlertsListCmd(o))
 	return cmd
 }
@@ -75,6 +76,10 @@ func newAlertsTailCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tail",
 		Short: "Print alerts as they arrive (with --since, stored ones first)",
+		Example: `  # Everything, live
+  vigilctl alerts tail
+  # One namespace's execs and connects, the last hour's first, as JSON lines
+  vigilctl alerts tail --namespace shop --kind exec,connect --since 1h -o json`,
 		Long: `tail prints alerts as the collector receives them. When the collector goes
 away (a restart, a network cut), tail says so on stderr and reconnects with
 backoff; once back, it replays the alerts stored since about the time the
@@ -104,7 +109,11 @@ func newAlertsListCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "Print stored alerts, oldest first",
-		Args:  cobra.NoArgs,
+		Example: `  # The last hour's
+  vigilctl alerts list
+  # One node's, of one image, since a time, as YAML
+  vigilctl alerts list --since 2026-05-01T12:00:00Z --node node-1 --image docker.io/library/nginx:1.27 -o yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			filter, err := f.proto(time.Now())
 			if err != nil {

@@ -20,7 +20,9 @@ func newNodesCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "nodes",
 		Short: "List nodes with their last status: agent, kernel, enforcement tier per hook, losses",
-		Args:  cobra.NoArgs,
+		Example: `  vigilctl nodes
+  vigilctl nodes -o json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
 				resp, err := c.ListNodes(ctx, &vigilv1.ListNodesRequest{})

@@ -19,6 +19,10 @@ func newProfilesCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "profiles",
 		Short: "Review, diff, promote, import and export image profiles",
+		Example: `  # Review what a node learned, then promote the version you reviewed
+  vigilctl profiles list
+  vigilctl profiles diff nginx:1.27
+  vigilctl profiles mode nginx:1.27 enforce --expect-version 3`,
 		Long: `Profiles are keyed by image digest. REF below is NAME or NAME@VERSION (the
 latest version when none is given); NAME is the digest, a unique prefix of it
 (with or without sha256:) or the image name (nginx:1.27, or nginx for its
@@ -99,7 +103,9 @@ func newProfilesListCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "List profiles (latest version of each digest)",
-		Args:  cobra.NoArgs,
+		Example: `  vigilctl profiles list
+  vigilctl profiles list -o yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
 				resp, err := c.ListProfiles(ctx, &vigilv1.ListProfilesRequest{})
@@ -157,8 +163,11 @@ func profileJSON(p *vigilv1.Profile) map[string]any {
 
 func newProfilesShowCmd(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:               "show REF",
-		Short:             "Show a profile: its versions, mode, contributing nodes and YAML",
+		Use:   "show REF",
+		Short: "Show a profile: its versions, mode, contributing nodes and YAML",
+		Example: `  # The latest version, by image name; version 2, by digest prefix
+  vigilctl profiles show nginx:1.27
+  vigilctl profiles show 4f2a@2`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: positional(1, o.completion(profileNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -190,8 +199,12 @@ func newProfilesShowCmd(o *options) *cobra.Command {
 func newProfilesDiffCmd(o *options) *cobra.Command {
 	var unified bool
 	cmd := &cobra.Command{
-		Use:               "diff REF [REF]",
-		Short:             "Show what changed between two profiles (one REF: its previous version and it)",
+		Use:   "diff REF [REF]",
+		Short: "Show what changed between two profiles (one REF: its previous version and it)",
+		Example: `  # The last change
+  vigilctl profiles diff nginx:1.27
+  # Two versions, as a unified diff of the documents
+  vigilctl profiles diff nginx:1.27@1 nginx:1.27@3 --unified`,
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: positional(2, o.completion(profileNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -270,7 +283,11 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mode NAME learn|monitor|enforce",
 		Short: "Set a profile's mode (a new version) and push it to the agents",
-		Args:  cobra.ExactArgs(2),
+		Example: `  # Enforce the version you reviewed (refused if a newer one came since)
+  vigilctl profiles mode nginx:1.27 enforce --expect-version 3
+  # Back to monitoring
+  vigilctl profiles mode 4f2a monitor`,
+		Args: cobra.ExactArgs(2),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) == 0 {
 				return o.completion(profileNames)(cmd, args, toComplete)
@@ -304,8 +321,10 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 func newProfilesExportCmd(o *options) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:               "export REF",
-		Short:             "Write a profile's YAML to stdout or a file",
+		Use:   "export REF",
+		Short: "Write a profile's YAML to stdout or a file",
+		Example: `  vigilctl profiles export nginx:1.27 -f nginx.yaml
+  vigilctl profiles export nginx:1.27@2`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: positional(1, o.completion(profileNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -335,7 +354,9 @@ func newProfilesImportCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Store a profile YAML document as the next version of its digest",
-		Args:  cobra.ExactArgs(1),
+		Example: `  # A profile edited or kept in Git, monitored first
+  vigilctl profiles import nginx.yaml --mode monitor`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
 			if err != nil {

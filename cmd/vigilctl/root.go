@@ -64,8 +64,16 @@ func newRootCmd() *cobra.Command {
 	o := &options{out: os.Stdout, isTerminal: isTerminal(os.Stdout)}
 	certs := defaultCertDir()
 	cmd := &cobra.Command{
-		Use:           "vigilctl",
-		Short:         "Operate vigil: alerts, nodes, profiles, certificates",
+		Use:   "vigilctl",
+		Short: "Operate vigil: alerts, nodes, profiles, certificates",
+		Example: `  # A test setup: certificates (once), then the collector's alerts, live
+  vigilctl certs
+  vigilctl alerts tail
+  # Nodes, and the last change of a profile
+  vigilctl nodes
+  vigilctl profiles diff nginx:1.27
+  # Another collector, for one command
+  vigilctl nodes --server collector.example.com:7443`,
 		Version:       buildinfo.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -1,0 +1,9 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+func TestExamples(t *testing.T) { testutil.CheckExamples(t, newRootCmd()) }
