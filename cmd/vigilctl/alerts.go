@@ -178,6 +178,9 @@ func (o *options) printAlert(a *vigilv1.Alert) error {
 	if a.GetCount() > 1 {
 		line += fmt.Sprintf(" ×%d", a.GetCount())
 	}
+	if a.GetLabels()["file_left"] != "" { // alert.LabelFileLeft: a refused create
+		line += " (empty file left)"
+	}
 	_, err := fmt.Fprintln(o.out, strings.Join(strings.Fields(line), " "))
 	return err
 }

@@ -108,3 +108,19 @@ func TestColourDoesNotWidenColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusedCreateSaysFileLeft prints the alert of a refused create: the
+// text says the empty file is left.
+func TestRefusedCreateSaysFileLeft(t *testing.T) {
+	c := startCollector(t)
+	a := alert("create", "shop", time.Now())
+	a.Kind, a.Object, a.Access = vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: "/etc/cron.d/x"}, "write"
+	a.Labels = map[string]string{"file_left": "empty: …"}
+	c.send(t, a, alert("exec", "shop", time.Now()))
+	out, err := run(t, nil, c.flags("alerts", "list")...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err != nil || len(lines) != 2 || !strings.Contains(lines[0], "BLOCKED open /etc/cron.d/x (write)") ||
+		!strings.HasSuffix(lines[0], "(empty file left)") || strings.Contains(lines[1], "file left") {
+		t.Errorf("alerts list: %v\n%s", err, out)
+	}
+}

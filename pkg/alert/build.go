@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
@@ -44,6 +45,9 @@ func build(node string, rec *trace.Record, v policy.Verdict, action vigilv1.Acti
 	}
 	if flags := eventFlags(ev); flags != "" {
 		a.Labels["flags"] = flags
+	}
+	if refusedCreate(ev, action) {
+		a.Labels[LabelFileLeft] = FileLeftEmpty
 	}
 	a.Detail = fmt.Sprintf("%s %s by %s in %s: %s", access, describe(obj), a.Process.Path,
 		imageRef(c.Image, c.ImageDigest), v.Rule)
@@ -116,6 +120,20 @@ func severity(action vigilv1.Action) vigilv1.Severity {
 		return vigilv1.Severity_SEVERITY_WARNING
 	}
 	return vigilv1.Severity_SEVERITY_ERROR
+}
+
+// LabelFileLeft marks an alert of a refused create: FileLeftEmpty says
+// what is left.
+const (
+	LabelFileLeft = "file_left"
+	FileLeftEmpty = "empty: the kernel creates a file before the open is judged, so refusing the open leaves it (unless it existed already)"
+)
+
+// refusedCreate tells an open(O_CREAT) the kernel refused: the fanotify
+// permission event and the LSM file_open hook both come after the file is
+// created, and a refusal does not remove it.
+func refusedCreate(ev *sensor.Event, action vigilv1.Action) bool {
+	return action == vigilv1.Action_ACTION_BLOCKED && ev.Type == sensor.TypeOpen && ev.Open.Flags&unix.O_CREAT != 0
 }
 
 // eventFlags names the exec flags a reader should see (memfd, deleted, …).
