@@ -1,10 +1,6 @@
 package main
 
-import (
-	"os"
-
-	"golang.org/x/sys/unix"
-)
+import "os"
 
 // ANSI colours.
 const (
@@ -15,11 +11,6 @@ const (
 	colorDim    = "\x1b[2m"
 	colorBold   = "\x1b[1m"
 )
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
 
 // useColor follows --color, NO_COLOR (https://no-color.org) and whether
 // the output is a terminal.

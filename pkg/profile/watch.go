@@ -2,25 +2,16 @@ package profile
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
 	"os"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // settle is how long Run waits after a change notification before
 // rescanning, so that the burst of events of one update (a ConfigMap swaps
 // a ..data symlink and removes the old data directory) costs one scan.
 const settle = 100 * time.Millisecond
-
-// watchMask covers every way a file in the directory can appear, change or
-// go: kubelet updates a ConfigMap volume by renaming a new ..data symlink
-// over the old one (IN_MOVED_TO), editors write and rename.
-const watchMask = unix.IN_CREATE | unix.IN_DELETE | unix.IN_CLOSE_WRITE | unix.IN_MODIFY |
-	unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_ATTRIB | unix.IN_DELETE_SELF | unix.IN_MOVE_SELF
 
 // Run follows the directory until ctx is done: it watches it with inotify,
 // rescans after each burst of changes and at least every resync interval
@@ -70,53 +61,12 @@ func (l *DirLoader) watch() *dirWatch {
 	return w
 }
 
-// dirWatch is an inotify watch on one directory. Its events channel gets a
-// value per batch of events and is closed when the watch ends (directory
-// removed, or close).
+// dirWatch is a watch on one directory (inotify, on Linux). Its events
+// channel gets a value per batch of events and is closed when the watch
+// ends (directory removed, or close).
 type dirWatch struct {
 	f      *os.File
 	events chan struct{}
-}
-
-func newDirWatch(dir string) (*dirWatch, error) {
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
-	if err != nil {
-		return nil, fmt.Errorf("inotify init: %w", err)
-	}
-	if _, err := unix.InotifyAddWatch(fd, dir, watchMask); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("inotify watch %s: %w", dir, err)
-	}
-	// A non-blocking fd handed to os.NewFile joins the runtime poller, so
-	// Close unblocks the reader goroutine.
-	w := &dirWatch{f: os.NewFile(uintptr(fd), "inotify:"+dir), events: make(chan struct{}, 1)}
-	go w.read()
-	return w, nil
-}
-
-func (w *dirWatch) read() {
-	defer close(w.events)
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := w.f.Read(buf)
-		if err != nil {
-			return
-		}
-		ended := false
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			mask := binary.NativeEndian.Uint32(buf[off+4:])
-			nameLen := binary.NativeEndian.Uint32(buf[off+12:])
-			ended = ended || mask&unix.IN_IGNORED != 0
-			off += unix.SizeofInotifyEvent + int(nameLen)
-		}
-		select {
-		case w.events <- struct{}{}:
-		default:
-		}
-		if ended {
-			return
-		}
-	}
 }
 
 // eventsOrNil is the events channel, or nil (never ready) without a watch.
