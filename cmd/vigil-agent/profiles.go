@@ -21,12 +21,12 @@ func newProfilesCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "profiles",
 		Short: "Show the drafts this node learned, with their stability",
-		Example: `  vigil-agent profiles list
-  vigil-agent profiles show nginx:1.27`,
 		Long: `profiles reads the drafts the agent keeps in --state-dir (saved every
 --save-interval of the running agent, and when it stops). It changes nothing
 there. --state-dir comes from the same places as vigil-agent run's: the flag,
 VIGIL_AGENT_STATE_DIR, the --config file.`,
+		Example: `  vigil-agent profiles list
+  vigil-agent profiles show nginx:1.27`,
 	}
 	list := &cobra.Command{
 		Use:   "list",
@@ -63,12 +63,12 @@ VIGIL_AGENT_STATE_DIR, the --config file.`,
 	show := &cobra.Command{
 		Use:   "show DIGEST|IMAGE|PREFIX",
 		Short: "Print one draft as a profile document (canonical YAML)",
+		Long: `show prints the draft of one image: named by its digest, a unique prefix of
+the digest (with or without sha256:), or its image name (nginx:1.27).`,
 		Example: `  # By image name, digest prefix (with or without sha256:) or digest
   vigil-agent profiles show nginx:1.27
   vigil-agent profiles show 4f2a
   vigil-agent profiles show sha256:4f2a --state-dir /var/lib/vigil`,
-		Long: `show prints the draft of one image: named by its digest, a unique prefix of
-the digest (with or without sha256:), or its image name (nginx:1.27).`,
 		Args: cobra.ExactArgs(1),
 	}
 	showSettings := newAgentSettings(show, "state-dir")

@@ -24,6 +24,14 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the node agent: learn each image's profile, alert on what breaks it",
+		Long: `run is the DaemonSet's job. Containers of images in learn mode add what they
+do to their image's draft profile (kept in --state-dir); containers of images
+in monitor mode are checked against the image's profile (from --profiles-dir
+or the collector) and every exec, open, connect or capability outside it is an
+alert, written to the log, to --alerts-file and to the collector.
+
+Settings come from flags, then VIGIL_AGENT_<FLAG> environment variables, then
+the --config YAML file (keys are flag names), then defaults.`,
 		Example: `  # Learn every image; alerts to the log and /var/log/vigil/alerts.jsonl
   vigil-agent run
   # Monitor every image but the dev namespace's, with profiles from a directory
@@ -33,14 +41,6 @@ func newRunCommand(g *globalOptions) *cobra.Command {
       --collector-cert /etc/vigil/tls/node-1.pem --collector-key /etc/vigil/tls/node-1-key.pem
   # Every setting from a file, one overridden from the environment
   VIGIL_AGENT_LOG_LEVEL=debug vigil-agent run --config /etc/vigil/agent.yaml`,
-		Long: `run is the DaemonSet's job. Containers of images in learn mode add what they
-do to their image's draft profile (kept in --state-dir); containers of images
-in monitor mode are checked against the image's profile (from --profiles-dir
-or the collector) and every exec, open, connect or capability outside it is an
-alert, written to the log, to --alerts-file and to the collector.
-
-Settings come from flags, then VIGIL_AGENT_<FLAG> environment variables, then
-the --config YAML file (keys are flag names), then defaults.`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cliflags.BindEnv(cmd.Flags(), envPrefix); err != nil {

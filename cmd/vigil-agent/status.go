@@ -25,14 +25,14 @@ func newStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running agent's enforcement tier per hook, its events and losses",
-		Example: `  vigil-agent status
-  # An agent serving its metrics elsewhere, as YAML
-  vigil-agent status --metrics-addr 127.0.0.1:9800 -o yaml`,
 		Long: `status reads the running agent's metrics (--metrics-addr of vigil-agent run)
 and prints the tier enforcing each hook, the events handled and every loss. With
 no agent running it probes this node by loading an LSM program, and says so.
 --metrics-addr comes from the same places as vigil-agent run's: the flag,
 VIGIL_AGENT_METRICS_ADDR, the --config file.`,
+		Example: `  vigil-agent status
+  # An agent serving its metrics elsewhere, as YAML
+  vigil-agent status --metrics-addr 127.0.0.1:9800 -o yaml`,
 		Args: cobra.NoArgs,
 	}
 	settings := newAgentSettings(cmd, "metrics-addr")

@@ -44,17 +44,17 @@ func newTraceCommand(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace",
 		Short: "Print every exec, open, connect and capability use on this node, one per line",
+		Long: `trace loads vigil's eBPF sensors and prints one event per line: a readable
+table, or with --json one JSON object per line (the schema is in README.md).
+Counters and health are served on --metrics-addr (/metrics, /healthz) when
+it is given; the losses are logged when trace ends. Nothing is served by
+default, so trace runs beside a running agent (which serves 127.0.0.1:9700).`,
 		Example: `  # Every exec, open, connect and capability use on this node, as a table
   vigil-agent trace
   # Execs and connects for 30 s, as JSON lines
   vigil-agent trace --json --types exec,connect --duration 30s
   # Only containerd's Kubernetes containers, with metrics on another port than the agent's
   vigil-agent trace --cgroup /k8s.io --metrics-addr 127.0.0.1:9701`,
-		Long: `trace loads vigil's eBPF sensors and prints one event per line: a readable
-table, or with --json one JSON object per line (the schema is in README.md).
-Counters and health are served on --metrics-addr (/metrics, /healthz) when
-it is given; the losses are logged when trace ends. Nothing is served by
-default, so trace runs beside a running agent (which serves 127.0.0.1:9700).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()

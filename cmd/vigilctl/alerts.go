@@ -65,8 +65,12 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 func newAlertsCmd(o *options) *cobra.Command {
-	cmd := &cobra.Command{Use: "alerts", Short: "Tail and query alerts", Example: `  vigilctl alerts tail --namespace shop
-  vigilctl alerts list --since 24h --kind exec`}
+	cmd := &cobra.Command{
+		Use:   "alerts",
+		Short: "Tail and query alerts",
+		Example: `  vigilctl alerts tail --namespace shop
+  vigilctl alerts list --since 24h --kind exec`,
+	}
 	cmd.AddCommand(newAlertsTailCmd(o), newAlertsListCmd(o))
 	return cmd
 }
@@ -76,14 +80,14 @@ func newAlertsTailCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tail",
 		Short: "Print alerts as they arrive (with --since, stored ones first)",
-		Example: `  # Everything, live
-  vigilctl alerts tail
-  # One namespace's execs and connects, the last hour's first, as JSON lines
-  vigilctl alerts tail --namespace shop --kind exec,connect --since 1h -o json`,
 		Long: `tail prints alerts as the collector receives them. When the collector goes
 away (a restart, a network cut), tail says so on stderr and reconnects with
 backoff; once back, it replays the alerts stored since about the time the
 connection was lost, skipping those it printed already.`,
+		Example: `  # Everything, live
+  vigilctl alerts tail
+  # One namespace's execs and connects, the last hour's first, as JSON lines
+  vigilctl alerts tail --namespace shop --kind exec,connect --since 1h -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			filter, err := f.proto(time.Now())

@@ -18,10 +18,6 @@ func newCertsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "certs",
 		Short: "Make a CA, a collector certificate and client certificates for a test setup",
-		Example: `  # A CA and certificates for this host (the collector, its agent, vigilctl)
-  vigilctl certs
-  # For a cluster: one agent certificate per node, the collector by its service name
-  vigilctl certs --dir ./certs --node node-1,node-2 --server-name collector.vigil.svc`,
 		Long: `Make a CA, a collector (server) certificate and client certificates in a
 directory. Agent certificates carry the node name as their common name and the
 role vigil-agent; consumer certificates (for vigilctl) the role vigil-consumer.
@@ -31,6 +27,10 @@ certificate per node.
 For production, issue the same kind of certificates from your own PKI
 (cert-manager, Vault): client certificates need the common name and the role
 in the OrganizationalUnit.`,
+		Example: `  # A CA and certificates for this host (the collector, its agent, vigilctl)
+  vigilctl certs
+  # For a cluster: one agent certificate per node, the collector by its service name
+  vigilctl certs --dir ./certs --node node-1,node-2 --server-name collector.vigil.svc`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			files, err := pki.WriteSetup(dir, s)

@@ -19,14 +19,14 @@ func newProfilesCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "profiles",
 		Short: "Review, diff, promote, import and export image profiles",
-		Example: `  # Review what a node learned, then promote the version you reviewed
-  vigilctl profiles list
-  vigilctl profiles diff nginx:1.27
-  vigilctl profiles mode nginx:1.27 enforce --expect-version 3`,
 		Long: `Profiles are keyed by image digest. REF below is NAME or NAME@VERSION (the
 latest version when none is given); NAME is the digest, a unique prefix of it
 (with or without sha256:) or the image name (nginx:1.27, or nginx for its
 only tag). A NAME that fits several profiles is refused with the list.`,
+		Example: `  # Review what a node learned, then promote the version you reviewed
+  vigilctl profiles list
+  vigilctl profiles diff nginx:1.27
+  vigilctl profiles mode nginx:1.27 enforce --expect-version 3`,
 	}
 	cmd.AddCommand(newProfilesListCmd(o), newProfilesShowCmd(o), newProfilesDiffCmd(o),
 		newProfilesModeCmd(o), newProfilesExportCmd(o), newProfilesImportCmd(o))
