@@ -1,54 +1,18 @@
 package containerdtest
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/containerd/containerd/v2/client"
-)
 
-// The binaries a private containerd running runc containers needs, and the
-// package that brings each one (what test/deps.sh installs).
-var requiredBinaries = map[string]string{
-	"containerd":              "containerd",
-	"containerd-shim-runc-v2": "containerd",
-	"ctr":                     "containerd",
-	"runc":                    "runc",
-}
-
-// Time bounds of daemon start and stop: a healthy containerd answers in well
-// under a second here; these only bound a broken one.
-const (
-	readyTimeout = 30 * time.Second
-	stopTimeout  = 15 * time.Second
+	"github.com/vigil-dev/vigil/test/containerd/ctrd"
 )
 
 // Daemon is a private containerd started by Start. Its methods take the test
 // that uses them so that a failure stops that test with context.
 type Daemon struct {
-	// Dir holds everything of this daemon: config, root, state, sockets, log.
-	Dir string
-	// Address is the gRPC socket path to give to containerd clients.
-	Address string
-
-	configPath string
-	logPath    string
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	done   chan struct{}  // closed when cmd has exited
-	client *client.Client // shared by the harness's helpers; reconnects across restarts
+	*ctrd.Daemon
 }
 
 // Start starts a private containerd and waits until it answers. The daemon,
@@ -62,16 +26,17 @@ func Start(t testing.TB) *Daemon {
 	if err != nil {
 		t.Fatalf("containerd harness: temp dir: %v", err)
 	}
-	d := &Daemon{
-		Dir:        dir,
-		Address:    filepath.Join(dir, "containerd.sock"),
-		configPath: filepath.Join(dir, "config.toml"),
-		logPath:    filepath.Join(dir, "containerd.log"),
+	cd, err := ctrd.New(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		t.Fatalf("containerd harness: %v", err)
 	}
-	if err := os.WriteFile(d.configPath, []byte(d.config()), 0o600); err != nil {
-		t.Fatalf("containerd harness: write config: %v", err)
-	}
-	t.Cleanup(func() { d.cleanup(t) })
+	d := &Daemon{cd}
+	t.Cleanup(func() {
+		if err := d.Close(t.Logf); err != nil {
+			t.Errorf("containerd harness: %v", err)
+		}
+	})
 	d.mustStart(t)
 	return d
 }
@@ -80,119 +45,15 @@ func Start(t testing.TB) *Daemon {
 // harness needs is not on the PATH.
 func RequireBinaries(t testing.TB) {
 	t.Helper()
-	var missing []string
-	pkgs := map[string]bool{}
-	for bin, pkg := range requiredBinaries {
-		if _, err := exec.LookPath(bin); err != nil {
-			missing = append(missing, bin)
-			pkgs[pkg] = true
-		}
+	if err := ctrd.CheckBinaries(); err != nil {
+		t.Fatalf("containerd harness: %v: run `test/deps.sh test` as root", err)
 	}
-	if _, err := os.Stat(busyboxPath); err != nil {
-		missing = append(missing, busyboxPath)
-		pkgs["busybox-static"] = true
-	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		names := slices.Sorted(maps.Keys(pkgs))
-		t.Fatalf("containerd harness: missing %s (Debian packages %s): run `test/deps.sh test` as root",
-			strings.Join(missing, ", "), strings.Join(names, " "))
-	}
-}
-
-// config is containerd 1.6's config (version 2): everything under Dir, no CRI
-// (it would want CNI), and a debug socket of its own so it never collides
-// with a system containerd's.
-func (d *Daemon) config() string {
-	return fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-
-[grpc]
-  address = %q
-
-[ttrpc]
-  address = %q
-
-[debug]
-  address = %q
-  level = "info"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = %q
-`, filepath.Join(d.Dir, "root"), filepath.Join(d.Dir, "state"), d.Address,
-		d.Address+".ttrpc", filepath.Join(d.Dir, "debug.sock"), filepath.Join(d.Dir, "opt"))
 }
 
 func (d *Daemon) mustStart(t testing.TB) {
 	t.Helper()
-	if err := d.startProcess(); err != nil {
+	if err := d.Daemon.Start(); err != nil {
 		t.Fatalf("containerd harness: %v\n--- containerd log (tail) ---\n%s", err, d.LogTail())
-	}
-}
-
-func (d *Daemon) startProcess() error {
-	logFile, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open log: %w", err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command("containerd", "--config", d.configPath)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// runc lives in /usr/sbin, which a non-login PATH may lack.
-	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/local/sbin:/usr/sbin:/sbin")
-	// Its own process group: a signal to the test's group does not reach it,
-	// and it outlives nothing but this harness.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start containerd: %w", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	d.mu.Lock()
-	d.cmd, d.done = cmd, done
-	d.mu.Unlock()
-	return d.waitReady(done)
-}
-
-func (d *Daemon) waitReady(done <-chan struct{}) error {
-	c, err := client.New(d.Address)
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	defer c.Close()
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := c.Version(ctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-done:
-			return errors.New("containerd exited during start")
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("containerd not ready after %s: %w", readyTimeout, err)
-		}
-	}
-}
-
-// Running reports whether the daemon process is up.
-func (d *Daemon) Running() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cmd == nil {
-		return false
-	}
-	select {
-	case <-d.done:
-		return false
-	default:
-		return true
 	}
 }
 
@@ -200,7 +61,7 @@ func (d *Daemon) Running() bool {
 // running under their shims, as with a real containerd restart.
 func (d *Daemon) Stop(t testing.TB) {
 	t.Helper()
-	if err := d.stopProcess(); err != nil {
+	if err := d.Daemon.Stop(); err != nil {
 		t.Fatalf("containerd harness: %v", err)
 	}
 }
@@ -213,84 +74,13 @@ func (d *Daemon) Restart(t testing.TB) {
 	d.mustStart(t)
 }
 
-func (d *Daemon) stopProcess() error {
-	d.mu.Lock()
-	cmd, done := d.cmd, d.done
-	d.cmd = nil
-	d.mu.Unlock()
-	if cmd == nil {
-		return nil
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(stopTimeout):
-	}
-	_ = cmd.Process.Kill()
-	select {
-	case <-done:
-		return fmt.Errorf("containerd ignored SIGTERM for %s and was killed", stopTimeout)
-	case <-time.After(stopTimeout):
-		return fmt.Errorf("containerd (pid %d) survived SIGKILL", cmd.Process.Pid)
-	}
-}
-
 // Client returns a client of this daemon, shared by every caller and closed
 // with the daemon. It survives Restart (gRPC reconnects).
 func (d *Daemon) Client(t testing.TB) *client.Client {
 	t.Helper()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.client == nil {
-		c, err := client.New(d.Address)
-		if err != nil {
-			t.Fatalf("containerd harness: client: %v", err)
-		}
-		d.client = c
-	}
-	return d.client
-}
-
-// LogTail returns the last lines of containerd's log, for failure messages.
-func (d *Daemon) LogTail() string {
-	b, err := os.ReadFile(d.logPath)
+	c, err := d.Daemon.Client()
 	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
+		t.Fatalf("containerd harness: %v", err)
 	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// cleanup removes every container of this daemon, stops it, kills shims and
-// container processes it leaves behind, unmounts and removes Dir.
-func (d *Daemon) cleanup(t testing.TB) {
-	if !d.Running() {
-		// Containers outlive a stopped daemon; start it to remove them cleanly.
-		if err := d.startProcess(); err != nil {
-			t.Logf("containerd harness: restart for cleanup: %v", err)
-		}
-	}
-	if d.Running() {
-		if err := removeAllContainers(d.Address); err != nil {
-			t.Errorf("containerd harness: remove containers: %v", err)
-		}
-	}
-	d.mu.Lock()
-	if d.client != nil {
-		_ = d.client.Close()
-		d.client = nil
-	}
-	d.mu.Unlock()
-	if err := d.stopProcess(); err != nil {
-		t.Errorf("containerd harness: %v", err)
-	}
-	killLeftovers(t, d.Address)
-	unmountUnder(t, d.Dir)
-	if err := os.RemoveAll(d.Dir); err != nil {
-		t.Errorf("containerd harness: remove %s: %v", d.Dir, err)
-	}
+	return c
 }

@@ -7,6 +7,9 @@
 // Daemon.Import. Daemon.Run starts a container from an image; Container.Exec
 // runs a process inside it, like `ctr task exec`.
 //
+// The daemon and the image builder are package ctrd's, which returns errors
+// instead of failing a test so that commands (test/demo) use them too.
+//
 // The harness installs nothing: test/deps.sh installs containerd, runc and
 // busybox-static, and Start fails with a message naming what is missing.
 package containerdtest

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,11 +13,9 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/vigil-dev/vigil/test/containerd/ctrd"
 	"github.com/vigil-dev/vigil/test/testenv"
 )
-
-// busyboxPath is where Debian's busybox-static puts its static binary.
-const busyboxPath = "/bin/busybox"
 
 // probePackage is the static Go program of ProbeImage.
 const probePackage = "github.com/vigil-dev/vigil/test/containerd/probe"
@@ -30,24 +27,16 @@ const (
 	ProbeImageName   = "vigil.test/probe:1"
 )
 
+// Image is a test image built as an OCI image-layout tar.
+type Image = ctrd.Image
+
 // BusyboxImage builds the busybox image: /bin/busybox from busybox-static and
 // a /bin symlink per applet; its default command is /bin/sh.
 func BusyboxImage(t testing.TB) Image {
 	t.Helper()
-	bin, err := os.ReadFile(busyboxPath)
+	files, err := ctrd.BusyboxFiles()
 	testenv.RequireInstalled(t, "busybox-static", err)
-	out, err := exec.Command(busyboxPath, "--list").Output()
-	if err != nil {
-		t.Fatalf("containerd harness: busybox --list: %v", err)
-	}
-	files := []layerFile{{path: "bin/busybox", mode: 0o755, data: bin}}
-	for _, applet := range strings.Fields(string(out)) {
-		if applet != "busybox" {
-			files = append(files, layerFile{path: "bin/" + applet, mode: 0o777, linkTarget: "busybox"})
-		}
-	}
-	files = append(files, emptyDirs()...)
-	img, err := buildImage(t.TempDir(), BusyboxImageName, files, []string{"/bin/sh"})
+	img, err := ctrd.BuildImage(t.TempDir(), BusyboxImageName, append(files, ctrd.RuntimeDirs()...), []string{"/bin/sh"})
 	if err != nil {
 		t.Fatalf("containerd harness: busybox image: %v", err)
 	}
@@ -74,8 +63,8 @@ func ProbeImage(t testing.TB) Image {
 	if err != nil {
 		t.Fatalf("containerd harness: %v", err)
 	}
-	files := append(emptyDirs(), layerFile{path: "probe", mode: 0o755, data: data})
-	img, err := buildImage(dir, ProbeImageName, files, []string{"/probe", "sleep"})
+	files := append(ctrd.RuntimeDirs(), ctrd.File{Path: "probe", Mode: 0o755, Data: data})
+	img, err := ctrd.BuildImage(dir, ProbeImageName, files, []string{"/probe", "sleep"})
 	if err != nil {
 		t.Fatalf("containerd harness: probe image: %v", err)
 	}
@@ -134,13 +123,4 @@ func imageNames(imgs []images.Image) []string {
 		names = append(names, fmt.Sprintf("%s@%s", i.Name, i.Target.Digest))
 	}
 	return names
-}
-
-// emptyDirs are the mount points runc expects in a rootfs.
-func emptyDirs() []layerFile {
-	var dirs []layerFile
-	for _, d := range []string{"dev", "proc", "sys", "tmp", "etc"} {
-		dirs = append(dirs, layerFile{path: d, mode: 0o755, dir: true})
-	}
-	return dirs
 }

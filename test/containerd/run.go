@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/vigil-dev/vigil/test/containerd/ctrd"
 )
 
 // DefaultNamespace is the containerd namespace of Kubernetes' containers, and
@@ -121,7 +123,7 @@ func (d *Daemon) Create(t testing.TB, opts RunOptions) *Container {
 		}
 		rctx, cancel := context.WithTimeout(ctx, opTimeout)
 		defer cancel()
-		if err := removeContainer(rctx, ctr); err != nil {
+		if err := ctrd.RemoveContainer(rctx, ctr); err != nil {
 			t.Errorf("containerd harness: remove %s: %v", opts.ID, err)
 		}
 	})

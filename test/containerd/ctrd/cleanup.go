@@ -1,4 +1,4 @@
-package containerdtest
+package ctrd
 
 import (
 	"bufio"
@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -43,7 +42,7 @@ func removeAllContainers(address string) error {
 			continue
 		}
 		for _, ctr := range ctrs {
-			if err := removeContainer(nctx, ctr); err != nil {
+			if err := RemoveContainer(nctx, ctr); err != nil {
 				errs = append(errs, fmt.Errorf("%s/%s: %w", ns, ctr.ID(), err))
 			}
 		}
@@ -51,9 +50,9 @@ func removeAllContainers(address string) error {
 	return errors.Join(errs...)
 }
 
-// removeContainer kills the container's task if it has one, then deletes the
+// RemoveContainer kills the container's task if it has one, then deletes the
 // container and its snapshot. Already-gone parts are not errors.
-func removeContainer(ctx context.Context, ctr client.Container) error {
+func RemoveContainer(ctx context.Context, ctr client.Container) error {
 	task, err := ctr.Task(ctx, nil)
 	switch {
 	case err == nil:
@@ -70,8 +69,9 @@ func removeContainer(ctx context.Context, ctr client.Container) error {
 }
 
 // killLeftovers kills shims of the daemon at address that survived it, and
-// the container processes under them (a shim's death does not kill those).
-func killLeftovers(t testing.TB, address string) {
+// the container processes under them (a shim's death does not kill those),
+// and logs each with logf.
+func killLeftovers(address string, logf func(format string, args ...any)) {
 	procs := readProcs()
 	for pid, p := range procs {
 		if !strings.Contains(p.cmdline, "containerd-shim") || !strings.Contains(p.cmdline, "\x00"+address+"\x00") {
@@ -81,7 +81,7 @@ func killLeftovers(t testing.TB, address string) {
 			_ = syscall.Kill(child, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-		t.Logf("containerd harness: killed leftover shim %d of %s", pid, address)
+		logf("containerd: killed leftover shim %d of %s", pid, address)
 	}
 }
 
@@ -133,11 +133,10 @@ func descendants(procs map[int]procInfo, root int) []int {
 
 // unmountUnder lazily unmounts everything mounted below dir (rootfs mounts a
 // killed shim could not clean up), deepest first.
-func unmountUnder(t testing.TB, dir string) {
+func unmountUnder(dir string) error {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		t.Errorf("containerd harness: %v", err)
-		return
+		return fmt.Errorf("read mounts: %w", err)
 	}
 	defer f.Close()
 	var points []string
@@ -149,9 +148,11 @@ func unmountUnder(t testing.TB, dir string) {
 		}
 	}
 	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	var errs []error
 	for _, p := range points {
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
-			t.Errorf("containerd harness: unmount %s: %v", p, err)
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
 		}
 	}
+	return errors.Join(errs...)
 }

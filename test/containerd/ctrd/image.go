@@ -1,4 +1,4 @@
-package containerdtest
+package ctrd
 
 import (
 	"archive/tar"
@@ -18,7 +18,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// Image is a test image built as an OCI image-layout tar.
+// Image is an image built as an OCI image-layout tar.
 type Image struct {
 	// Name is the reference it is imported under (io.containerd.image.name).
 	Name string
@@ -33,22 +33,22 @@ type Image struct {
 	Tar string
 }
 
-// layerFile is one entry of a layer: a regular file (data), a symlink
-// (linkTarget) or a directory (dir).
-type layerFile struct {
-	path       string
-	mode       int64
-	data       []byte
-	linkTarget string
-	dir        bool
+// File is one entry of a layer: a regular file (Data), a symlink
+// (LinkTarget) or a directory (Dir).
+type File struct {
+	Path       string // relative to the root, without a leading slash
+	Mode       int64
+	Data       []byte
+	LinkTarget string
+	Dir        bool
 }
 
 // epoch is every timestamp in a layer, so equal inputs give equal digests.
 var epoch = time.Unix(0, 0).UTC()
 
-// buildImage writes the OCI image-layout tar of a one-layer image made of
+// BuildImage writes the OCI image-layout tar of a one-layer image made of
 // files into dir. It is deterministic: same files, same digests.
-func buildImage(dir, name string, files []layerFile, cmd []string) (Image, error) {
+func BuildImage(dir, name string, files []File, cmd []string) (Image, error) {
 	layer, err := layerTar(files)
 	if err != nil {
 		return Image{}, fmt.Errorf("layer: %w", err)
@@ -94,13 +94,13 @@ func buildImage(dir, name string, files []layerFile, cmd []string) (Image, error
 		return Image{}, fmt.Errorf("oci-layout: %w", err)
 	}
 
-	entries := []layerFile{
-		{path: ocispec.ImageLayoutFile, mode: 0o644, data: layout},
-		{path: ocispec.ImageIndexFile, mode: 0o644, data: index},
+	entries := []File{
+		{Path: ocispec.ImageLayoutFile, Mode: 0o644, Data: layout},
+		{Path: ocispec.ImageIndexFile, Mode: 0o644, Data: index},
 	}
 	for _, blob := range [][]byte{layer, config, manifest} {
-		entries = append(entries, layerFile{
-			path: path.Join("blobs", "sha256", digest.FromBytes(blob).Encoded()), mode: 0o644, data: blob,
+		entries = append(entries, File{
+			Path: path.Join("blobs", "sha256", digest.FromBytes(blob).Encoded()), Mode: 0o644, Data: blob,
 		})
 	}
 	archive, err := tarOf(entries)
@@ -126,25 +126,25 @@ func descriptor(mediaType string, blob []byte) ocispec.Descriptor {
 
 // layerTar is a layer of files plus every parent directory they need, in
 // path order.
-func layerTar(files []layerFile) ([]byte, error) {
-	all := map[string]layerFile{}
+func layerTar(files []File) ([]byte, error) {
+	all := map[string]File{}
 	for _, f := range files {
-		all[f.path] = f
-		for d := path.Dir(f.path); d != "." && d != "/"; d = path.Dir(d) {
+		all[f.Path] = f
+		for d := path.Dir(f.Path); d != "." && d != "/"; d = path.Dir(d) {
 			if _, ok := all[d]; !ok {
-				all[d] = layerFile{path: d, mode: 0o755, dir: true}
+				all[d] = File{Path: d, Mode: 0o755, Dir: true}
 			}
 		}
 	}
-	entries := make([]layerFile, 0, len(all))
+	entries := make([]File, 0, len(all))
 	for _, f := range all {
 		entries = append(entries, f)
 	}
-	slices.SortFunc(entries, func(a, b layerFile) int {
+	slices.SortFunc(entries, func(a, b File) int {
 		switch {
-		case a.path < b.path:
+		case a.Path < b.Path:
 			return -1
-		case a.path > b.path:
+		case a.Path > b.Path:
 			return 1
 		}
 		return 0
@@ -152,24 +152,24 @@ func layerTar(files []layerFile) ([]byte, error) {
 	return tarOf(entries)
 }
 
-func tarOf(entries []layerFile) ([]byte, error) {
+func tarOf(entries []File) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range entries {
-		hdr := &tar.Header{Name: f.path, Mode: f.mode, ModTime: epoch, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: f.Path, Mode: f.Mode, ModTime: epoch, Format: tar.FormatPAX}
 		switch {
-		case f.dir:
-			hdr.Typeflag, hdr.Name = tar.TypeDir, f.path+"/"
-		case f.linkTarget != "":
-			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, f.linkTarget
+		case f.Dir:
+			hdr.Typeflag, hdr.Name = tar.TypeDir, f.Path+"/"
+		case f.LinkTarget != "":
+			hdr.Typeflag, hdr.Linkname = tar.TypeSymlink, f.LinkTarget
 		default:
-			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(f.data))
+			hdr.Typeflag, hdr.Size = tar.TypeReg, int64(len(f.Data))
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return nil, fmt.Errorf("header %s: %w", f.path, err)
+			return nil, fmt.Errorf("header %s: %w", f.Path, err)
 		}
-		if _, err := io.Copy(tw, bytes.NewReader(f.data)); err != nil {
-			return nil, fmt.Errorf("write %s: %w", f.path, err)
+		if _, err := io.Copy(tw, bytes.NewReader(f.Data)); err != nil {
+			return nil, fmt.Errorf("write %s: %w", f.Path, err)
 		}
 	}
 	if err := tw.Close(); err != nil {
