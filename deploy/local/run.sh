@@ -23,15 +23,31 @@ if [[ ! -f $certs/$node.pem ]]; then
 	exit 1
 fi
 
-"$bin/vigil-collector" --listen 127.0.0.1:7443 --http-listen 127.0.0.1:7080 \
+# Each in a session of its own (setsid), so that a Ctrl-C reaches this
+# script alone and stop, below, ends them in order: the agent first, which
+# delivers its last alerts, then the collector that takes them.
+setsid "$bin/vigil-collector" --listen 127.0.0.1:7443 --http-listen 127.0.0.1:7080 \
 	--tls-cert "$certs/server.pem" --tls-key "$certs/server-key.pem" --client-ca "$certs/ca.pem" \
 	--store "sqlite:$state/collector.db" --log-format console &
 collector=$!
-trap 'kill $collector 2>/dev/null; wait $collector 2>/dev/null' EXIT
+agent=
+stop() {
+	trap - EXIT
+	if [[ -n $agent ]]; then
+		kill -TERM "$agent" 2>/dev/null || true
+		wait "$agent" 2>/dev/null || true
+	fi
+	kill -TERM "$collector" 2>/dev/null || true
+	wait "$collector" 2>/dev/null || true
+}
+trap stop EXIT
+trap 'exit 130' INT TERM
 
 echo "run.sh: collector on 127.0.0.1:7443; watch alerts with: $bin/vigilctl alerts tail" >&2
 # shellcheck disable=SC2086 # RUN_ARGS is a list of flags
-"$bin/vigil-agent" run --node-name "$node" --state-dir "$state/agent" \
+setsid "$bin/vigil-agent" run --node-name "$node" --state-dir "$state/agent" \
 	--collector 127.0.0.1:7443 --collector-server-name localhost \
 	--collector-cert "$certs/$node.pem" --collector-key "$certs/$node-key.pem" --collector-ca "$certs/ca.pem" \
-	${RUN_ARGS:-}
+	${RUN_ARGS:-} &
+agent=$!
+wait "$agent"
