@@ -28,7 +28,7 @@ func TestTraceJSON(t *testing.T) {
 	testutil.RequireRoot(t)
 	cg := testutil.NewCgroup(t)
 	root := strings.TrimSuffix(cg.Path, "/"+filepath.Base(cg.Path))
-	metricsAddr := freeAddr(t)
+	metricsAddr := testutil.FreeAddr(t)
 
 	out, w := io.Pipe()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -132,16 +132,6 @@ func checkRecord(t *testing.T, j trace.JSON, port int, execSeen, connectSeen *bo
 	default:
 		t.Errorf("type %q printed, only exec and connect were asked for", j.Type)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func get(t *testing.T, url string) string {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,7 +62,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 		Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	grpcAddr, httpAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	grpcAddr, httpAddr, metricsAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 
 	data := t.TempDir()
 	if err := os.Chown(data, 65532, 65532); err != nil { // what fsGroup does to the volume
@@ -361,14 +360,4 @@ func consumerClient(t *testing.T, certs, addr string) vigilv1.ConsumerServiceCli
 	}
 	t.Cleanup(func() { conn.Close() })
 	return vigilv1.NewConsumerServiceClient(conn)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -107,7 +107,7 @@ func TestCollectorLoop(t *testing.T) {
 
 func startCollector(t *testing.T, certs string) string {
 	t.Helper()
-	addr, http := freePort(t), freePort(t)
+	addr, http := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	cfg := collector.Config{Listen: addr, HTTPListen: http,
 		TLSCert: filepath.Join(certs, pki.ServerCertFile), TLSKey: filepath.Join(certs, pki.ServerKeyFile),
 		ClientCA: filepath.Join(certs, pki.CAFile), Store: "sqlite:" + filepath.Join(t.TempDir(), "c.db"),
@@ -144,16 +144,6 @@ func consumerClient(t *testing.T, certs, addr string) vigilv1.ConsumerServiceCli
 	}
 	t.Cleanup(func() { conn.Close() })
 	return vigilv1.NewConsumerServiceClient(conn)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestNodeListedAtStart starts an agent whose status interval is an hour:

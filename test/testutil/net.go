@@ -25,3 +25,15 @@ func ListenLoopback(tb testing.TB) *net.TCPAddr {
 	}()
 	return ln.Addr().(*net.TCPAddr)
 }
+
+// FreeAddr returns a loopback address whose port was free a moment ago, for
+// a server the test starts in another process or by address.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
