@@ -7,10 +7,11 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X github.com/vigil-dev/vigil/pkg/buildinfo.Version=$(VERSION)
 TEST_TIMEOUT ?= 14m
 RUN_ARGS  ?=
+DEMO_ARGS ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build generate generate-check vmlinux test race staticcheck ci vmtest bench run lint deps image
+.PHONY: all build generate generate-check vmlinux test race staticcheck ci vmtest bench run demo lint deps image
 
 all: build
 
@@ -78,6 +79,12 @@ bench: build
 # The main job: the agent and a collector with its embedded store, on this node.
 run: build
 	BIN=$(BIN) RUN_ARGS='$(RUN_ARGS)' deploy/local/run.sh
+
+# A first look on a bare node: a private containerd if none runs, an image
+# built here, and its container learned, monitored and enforced (test/demo).
+demo: build
+	test/deps.sh demo
+	$(GO) run ./test/demo --bin $(BIN) $(DEMO_ARGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

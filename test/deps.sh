@@ -8,6 +8,7 @@
 #                           its RUN steps use, and what the stand-in Go build
 #                           image is assembled from)
 #   test/deps.sh race       what `make race` needs (cgo: gcc and libc headers)
+#   test/deps.sh demo       what `make demo` needs (containerd, runc, busybox-static)
 set -euo pipefail
 
 declare -A want=(
@@ -17,6 +18,7 @@ declare -A want=(
 	[vm]="qemu-system-x86 busybox-static kmod xz-utils"
 	[image]="buildah runc busybox-static ca-certificates"
 	[race]="gcc libc6-dev"
+	[demo]="containerd runc busybox-static"
 )
 
 pkgs=()
