@@ -45,7 +45,7 @@ trap 'exit 130' INT TERM
 
 echo "run.sh: collector on 127.0.0.1:7443; watch alerts with: $bin/vigilctl alerts tail" >&2
 # shellcheck disable=SC2086 # RUN_ARGS is a list of flags
-setsid "$bin/vigil-agent" run --node-name "$node" --state-dir "$state/agent" \
+setsid "$bin/vigil-agent" run --node-name "$node" --state-dir "$state" \
 	--collector 127.0.0.1:7443 --collector-server-name localhost \
 	--collector-cert "$certs/$node.pem" --collector-key "$certs/$node-key.pem" --collector-ca "$certs/ca.pem" \
 	${RUN_ARGS:-} &
