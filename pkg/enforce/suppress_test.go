@@ -347,12 +347,12 @@ func TestKernelCountsEveryLearnedOpen(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
-		got, n := sightings, reports
+		got := sightings
 		mu.Unlock()
 		if got >= want || time.Now().After(deadline) {
 			time.Sleep(100 * time.Millisecond) // anything more on its way
 			mu.Lock()
-			got, n = sightings, reports
+			got, n := sightings, reports
 			mu.Unlock()
 			if st, err := k.sensor.Stats(); err == nil && st.Lost(sensor.TypeOpen) > 0 {
 				t.Skipf("%d opens lost on their way: their counts are not for this test", st.Lost(sensor.TypeOpen))

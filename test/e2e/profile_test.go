@@ -60,12 +60,12 @@ func TestLearnThenMonitor(t *testing.T) {
 	execIn(t, c, workload)
 	execIn(t, c, workload)
 
-	learned := waitDraft(t, a, digest, func(p *profile.Profile) bool {
+	waitDraft(t, a, digest, func(p *profile.Profile) bool {
 		return hasFile(p, "/opt/tools/data") && len(p.Spec.Network) > 0 && len(p.Spec.Executables) > 0
 	})
 	// Let the second run's events arrive, then freeze the profile.
 	time.Sleep(500 * time.Millisecond)
-	learned = waitDraft(t, a, digest, func(*profile.Profile) bool { return true })
+	learned := waitDraft(t, a, digest, func(*profile.Profile) bool { return true })
 	st := learned.Stability(time.Now())
 	t.Logf("learned %d entries from %d observations of %d container(s); stable %v after the first observation",
 		st.Entries, st.Observations, st.Containers, st.LastNewEntry.Sub(st.Started))
