@@ -99,7 +99,7 @@ connection was lost, skipping those it printed already.`,
 				return err
 			}
 			defer closeConn()
-			t := &tailer{o: o, client: client, filter: filter, stderr: cmd.ErrOrStderr(), seen: map[string]time.Time{}}
+			t := &tailer{o: o, client: client, filter: filter, stderr: cmd.ErrOrStderr(), seen: map[alertKey]time.Time{}}
 			return t.run(cmd.Context())
 		},
 	}

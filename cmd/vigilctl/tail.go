@@ -32,9 +32,9 @@ type tailer struct {
 	client       vigilv1.ConsumerServiceClient
 	filter       *vigilv1.AlertFilter
 	stderr       io.Writer
-	seen         map[string]time.Time // printed alerts (node, id) → alert time
-	pruneAt      int                  // len(seen) at which old ones are forgotten
-	reconnecting bool                 // the collector went away after a subscription
+	seen         map[alertKey]time.Time // printed alerts → alert time
+	pruneAt      int                    // len(seen) at which old ones are forgotten
+	reconnecting bool                   // the collector went away after a subscription
 }
 
 // run tails until ctx ends. The first connection must succeed (a wrong
@@ -57,7 +57,7 @@ func (t *tailer) run(ctx context.Context) error {
 			t.reconnecting = true
 			t.replayFrom(time.Now().Add(-replayMargin))
 		}
-		fmt.Fprintf(t.stderr, "vigilctl: lost the collector at %s (%v); reconnecting in %s\\n", t.o.server, status.Convert(err).Message(), backoff)
+		fmt.Fprintf(t.stderr, "vigilctl: lost the collector at %s (%v); reconnecting in %s\n", t.o.server, status.Convert(err).Message(), backoff)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -82,7 +82,7 @@ func (t *tailer) watch(ctx context.Context) (connected bool, err error) {
 	}
 	if t.reconnecting {
 		t.reconnecting = false
-		fmt.Fprintf(t.stderr, "vigilctl: reconnected to %s; alerts since %s replayed\\n", t.o.server,
+		fmt.Fprintf(t.stderr, "vigilctl: reconnected to %s; alerts since %s replayed\n", t.o.server,
 			t.filter.GetSince().AsTime().Local().Format(time.TimeOnly))
 	}
 	for {
@@ -95,7 +95,7 @@ func (t *tailer) watch(ctx context.Context) (connected bool, err error) {
 			continue
 		}
 		a := ev.GetAlert()
-		if _, printed := t.seen[alertKey(a)]; printed {
+		if t.printed(a) {
 			continue
 		}
 		if err := t.o.printAlert(a); err != nil {
@@ -105,11 +105,20 @@ func (t *tailer) watch(ctx context.Context) (connected bool, err error) {
 	}
 }
 
-func alertKey(a *vigilv1.Alert) string { return a.GetNode() + "\\x00" + a.GetId() }
+// alertKey names an alert: the collector stores each (node, id) once.
+type alertKey struct{ node, id string }
+
+func keyOf(a *vigilv1.Alert) alertKey { return alertKey{a.GetNode(), a.GetId()} }
+
+// printed tells whether a was printed already: a replay brings it again.
+func (t *tailer) printed(a *vigilv1.Alert) bool {
+	_, ok := t.seen[keyOf(a)]
+	return ok
+}
 
 // remember notes a printed alert, so that a replay does not print it again.
 func (t *tailer) remember(a *vigilv1.Alert) {
-	t.seen[alertKey(a)] = a.GetTime().AsTime()
+	t.seen[keyOf(a)] = a.GetTime().AsTime()
 	if len(t.seen) >= max(t.pruneAt, seenPruneAt) {
 		t.forgetBefore(time.Now().Add(-replayMargin))
 		t.pruneAt = 2 * len(t.seen) // a burst within the margin is not pruned at every alert

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 )
 
@@ -116,6 +118,15 @@ func TestAlertsTailReconnects(t *testing.T) {
 		!strings.Contains(stderr, "reconnected to "+c.addr) {
 		t.Errorf("tail did not say it reconnected:\n%s", stderr)
 	}
+	// Each message is a line of its own.
+	if !strings.HasSuffix(stderr, "\n") || strings.Contains(stderr, `\n`) {
+		t.Errorf("stderr is not whole lines: %q", stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
+		if !strings.HasPrefix(line, "vigilctl: ") {
+			t.Errorf("stderr line %q is not one message", line)
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("tail after cancel: %v", err)
@@ -126,5 +137,17 @@ func TestAlertsTailReconnects(t *testing.T) {
 	args[3] = freeAddr(t) // the value of --server
 	if _, err := run(t, nil, args...); err == nil || !strings.Contains(err.Error(), "is vigil-collector running") {
 		t.Errorf("tail of a collector never reached: %v", err)
+	}
+}
+
+// TestTailKeysAlertsByNodeAndID remembers printed alerts by node and id,
+// never by a string made of both: these two would join into the same one.
+func TestTailKeysAlertsByNodeAndID(t *testing.T) {
+	tl := &tailer{seen: map[alertKey]time.Time{}}
+	printed := &vigilv1.Alert{Node: `n\x00a`, Id: "b", Time: timestamppb.Now()}
+	other := &vigilv1.Alert{Node: "n", Id: `a\x00b`, Time: timestamppb.Now()}
+	tl.remember(printed)
+	if !tl.printed(printed) || tl.printed(other) {
+		t.Errorf("printed %v, other %v: want true, false", tl.printed(printed), tl.printed(other))
 	}
 }
