@@ -104,18 +104,24 @@ the digest (with or without sha256:), or its image name (nginx:1.27).`,
 }
 
 // readDrafts reads the drafts of the agent's state directory, sorted by
-// image; a draft that cannot be read is reported to warn and skipped.
+// image. A directory it cannot read is an error saying what to do; a draft
+// file it cannot read is reported to warn and skipped.
 func readDrafts(cmd *cobra.Command, s *agentSettings, warn io.Writer) ([]*profile.Draft, error) {
 	if err := s.resolve(cmd); err != nil {
 		return nil, err
 	}
 	stateDir := s.run.Config.StateDir
-	drafts, err := profile.ReadDrafts(filepath.Join(stateDir, "drafts"), profile.Limits{})
-	if errors.Is(err, os.ErrNotExist) {
+	drafts, skipped, err := profile.ReadDrafts(filepath.Join(stateDir, "drafts"), profile.Limits{})
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("%w\n(no agent has saved drafts in --state-dir %s: give the --state-dir, VIGIL_AGENT_STATE_DIR or --config the agent runs with)", err, stateDir)
+	case errors.Is(err, os.ErrPermission):
+		return nil, fmt.Errorf("%w\n(only the user the agent runs as, root, may read its state: run this as root, or give a --state-dir you may read)", err)
+	case err != nil:
+		return nil, err
 	}
-	if err != nil {
-		fmt.Fprintln(warn, "vigil-agent:", err)
+	for _, err := range skipped {
+		fmt.Fprintln(warn, "vigil-agent: skipped a draft:", err)
 	}
 	slices.SortFunc(drafts, func(a, b *profile.Draft) int { return strings.Compare(a.Image()+a.Digest(), b.Image()+b.Digest()) })
 	return drafts, nil

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // completions runs cobra's __complete command in-process, as a shell does
@@ -99,5 +107,81 @@ func TestProfilesListFormats(t *testing.T) {
 	}
 	if err != nil || len(docs) != 2 || docs[1]["digest"] != redis || docs[1]["entries"] != 1 || docs[1]["complete"] != true {
 		t.Errorf("profiles list -o yaml: %v %v\n%s", err, docs, out)
+	}
+}
+
+// nobody is the unprivileged user a test runs vigil-agent as.
+const nobody = 65534
+
+// asNobody runs the test binary as vigil-agent with args, as the user nobody.
+// The binary is copied where nobody may run it: go test's directory is
+// private.
+func asNobody(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	bin := filepath.Join(dir, "vigil-agent")
+	if _, err := os.Stat(bin); err != nil {
+		self, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, self, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), asAgentEnv+"=1")
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// TestProfilesListAsAnotherUser lists the drafts of a root agent's state
+// (the drafts directory 0700, its files 0600, as the agent saves them) as
+// an unprivileged user: a drafts directory it may not read is an error
+// saying what to do, not an empty list; in a directory it may read, a draft
+// it may not read is skipped and said, and the others are listed.
+func TestProfilesListAsAnotherUser(t *testing.T) {
+	testutil.RequireRoot(t)
+	base, err := os.MkdirTemp("", "vigil-agent-user-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(base, "state")
+	nginx, redis := digestOf("ab12"), digestOf("cd")
+	saveDrafts(t, state, map[string]string{"nginx:1.27": nginx, "redis:7": redis})
+	if err := os.Chmod(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	out, stderr, code := asNobody(t, base, "profiles", "list", "--state-dir", state)
+	if code == 0 || !strings.Contains(stderr, "permission denied") || !strings.Contains(stderr, "run this as root") || out != "" {
+		t.Errorf("profiles list of an unreadable drafts directory: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+
+	drafts := filepath.Join(state, "drafts")
+	nginxFile := filepath.Join(drafts, strings.ReplaceAll(nginx, ":", "_")+".draft.yaml")
+	for path, mode := range map[string]os.FileMode{drafts: 0o755, nginxFile: 0o644} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, stderr, code = asNobody(t, base, "profiles", "list", "--state-dir", state)
+	redisFile := strings.ReplaceAll(redis, ":", "_") + ".draft.yaml"
+	if code != 0 || !strings.Contains(out, nginx) || strings.Contains(out, redis) ||
+		!strings.Contains(stderr, "skipped a draft") || !strings.Contains(stderr, redisFile) {
+		t.Errorf("profiles list with one unreadable draft: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -143,14 +142,6 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
-}
-
-func TestMain(m *testing.M) {
-	if _, err := exec.LookPath("bash"); err != nil {
-		fmt.Fprintln(os.Stderr, "bash is needed by the trace test")
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
 }
 
 // holdAgentMetricsPort makes sure something listens on the agent's default

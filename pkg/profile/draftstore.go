@@ -103,28 +103,27 @@ func (s *DraftStore) load(name string) (*Draft, error) {
 }
 
 // ReadDrafts loads the drafts saved in dir without changing anything there:
-// for a reader beside the agent that owns the directory. A file that cannot
-// be loaded is reported in the returned error and skipped; a directory that
-// does not exist is an error wrapping os.ErrNotExist.
-func ReadDrafts(dir string, lim Limits) ([]*Draft, error) {
+// for a reader beside the agent that owns the directory. A directory that
+// cannot be read is err (wrapping os.ErrNotExist when there is none, and
+// os.ErrPermission when the caller may not read it); a file in it that
+// cannot be loaded is skipped, and said in skipped.
+func ReadDrafts(dir string, lim Limits) (drafts []*Draft, skipped []error, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read drafts: %w", err)
+		return nil, nil, fmt.Errorf("read drafts: %w", err)
 	}
-	var drafts []*Draft
-	var errs []error
 	for _, e := range entries {
 		if !strings.HasSuffix(e.Name(), draftSuffix) {
 			continue
 		}
 		d, err := loadDraftFile(dir, filepath.Join(dir, e.Name()), lim)
 		if err != nil {
-			errs = append(errs, err)
+			skipped = append(skipped, err)
 			continue
 		}
 		drafts = append(drafts, d)
 	}
-	return drafts, errors.Join(errs...)
+	return drafts, skipped, nil
 }
 
 func draftFileName(dir, digest string) string {

@@ -136,9 +136,9 @@ func TestReadDraftsChangesNothing(t *testing.T) {
 		}
 	}
 	before := listDir(t, dir)
-	drafts, err := ReadDrafts(dir, Limits{})
-	if err == nil || !strings.Contains(err.Error(), bad) {
-		t.Errorf("ReadDrafts error %v: want one naming %s", err, bad)
+	drafts, skipped, err := ReadDrafts(dir, Limits{})
+	if err != nil || len(skipped) != 1 || !strings.Contains(skipped[0].Error(), bad) {
+		t.Errorf("ReadDrafts skipped %v, error %v: want %s skipped", skipped, err, bad)
 	}
 	if len(drafts) != 1 || drafts[0].Digest() != good.Digest() {
 		t.Errorf("read %d drafts, want the good one only", len(drafts))
@@ -148,7 +148,7 @@ func TestReadDraftsChangesNothing(t *testing.T) {
 	}
 
 	missing := filepath.Join(dir, "none", "drafts")
-	if _, err := ReadDrafts(missing, Limits{}); !errors.Is(err, os.ErrNotExist) {
+	if _, _, err := ReadDrafts(missing, Limits{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing directory: %v, want os.ErrNotExist", err)
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
