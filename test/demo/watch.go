@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -89,13 +89,10 @@ func alertOf(ctx context.Context, c vigilv1.ConsumerServiceClient, digest string
 }
 
 // draftOf reads the agent's saved draft of digest from its state directory,
-// as `vigil-agent profiles` does; nil while there is none.
+// as `vigil-agent profiles` does, changing nothing there (the agent writes
+// it meanwhile); nil while there is none.
 func draftOf(agentState, digest string) (*profile.Draft, error) {
-	store, err := profile.OpenDraftStore(filepath.Join(agentState, "drafts"), profile.Limits{}, prometheus.NewRegistry())
-	if err != nil {
-		return nil, err
-	}
-	drafts, err := store.LoadAll()
+	drafts, skipped, err := profile.ReadDrafts(filepath.Join(agentState, "drafts"), profile.Limits{})
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +101,7 @@ func draftOf(agentState, digest string) (*profile.Draft, error) {
 			return d, nil
 		}
 	}
-	return nil, nil
+	return nil, errors.Join(skipped...)
 }
 
 // allowsAll reports the first observation p does not allow, if any.
