@@ -4,6 +4,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/buildinfo"
 	"github.com/vigil-dev/vigil/pkg/cliflags"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 )
 
 // envPrefix: every flag of `run` can be set as VIGIL_AGENT_<FLAG>.
@@ -18,6 +20,9 @@ const envPrefix = "VIGIL_AGENT"
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
+		// Printed here, not by cobra: an error can name what a container
+		// chose (an image, a path), escaped for the terminal.
+		fmt.Fprintln(os.Stderr, "Error:", cliout.EscapeLines(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -43,8 +48,9 @@ func newRootCommand() *cobra.Command {
   vigil-agent status
   # What this node's processes do, live
   vigil-agent trace --types exec,connect`,
-		Version:      buildinfo.Version,
-		SilenceUsage: true,
+		Version:       buildinfo.Version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
 	}
 	g.log.Register(root.PersistentFlags(), defaultLogFormat)
 	root.AddCommand(newTraceCommand(&g), newRunCommand(&g), newProfilesCommand(), newStatusCommand(), newUnpinCommand())

@@ -121,7 +121,7 @@ func readDrafts(cmd *cobra.Command, s *agentSettings, warn io.Writer) ([]*profil
 		return nil, err
 	}
 	for _, err := range skipped {
-		fmt.Fprintln(warn, "vigil-agent: skipped a draft:", err)
+		fmt.Fprintln(warn, "vigil-agent: skipped a draft:", cliout.EscapeLines(err.Error()))
 	}
 	slices.SortFunc(drafts, func(a, b *profile.Draft) int { return strings.Compare(a.Image()+a.Digest(), b.Image()+b.Digest()) })
 	return drafts, nil

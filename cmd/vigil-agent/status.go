@@ -56,7 +56,7 @@ VIGIL_AGENT_METRICS_ADDR, the --config file.`,
 			if format != "" {
 				note = cmd.ErrOrStderr()
 			}
-			fmt.Fprintf(note, "no agent answers at %s (%v); probing this node instead:\n\n", addr, err)
+			fmt.Fprintf(note, "no agent answers at %s (%s); probing this node instead:\n\n", cliout.Escape(addr), cliout.Escape(err.Error()))
 			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(enforce.Probes{LSM: sensor.ProbeLSM()}))}
 		} else if report, err = parseStatus(metrics); err != nil {
 			return err
@@ -178,7 +178,7 @@ func (r statusReport) printTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "HOOK\tTIER\tWHY")
 	for _, t := range r.Tiers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Hook, t.Tier, t.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", cliout.Escape(t.Hook), cliout.Escape(t.Tier), cliout.Escape(t.Reason))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -188,7 +188,7 @@ func (r statusReport) printTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w, "\ncounters (non-zero):")
 	for _, c := range r.Counters {
-		fmt.Fprintln(w, "  "+c.String())
+		fmt.Fprintln(w, "  "+cliout.Escape(c.String()))
 	}
 	return nil
 }

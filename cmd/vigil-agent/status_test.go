@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 const agentMetrics = `# HELP vigil_enforcement_tier x
@@ -42,6 +44,22 @@ func TestPrintStatus(t *testing.T) {
 	}
 	if _, err := parseStatus("vigil_other 1\n"); err == nil {
 		t.Error("metrics without tiers were taken for an agent's")
+	}
+}
+
+// TestPrintStatusEscapes prints a tier whose reason holds control
+// characters (a mount path names the reason): they are escaped.
+func TestPrintStatusEscapes(t *testing.T) {
+	r, err := parseStatus("vigil_enforcement_tier{hook=\"open\",reason=\"fanotify mark /mnt/\x1b[2K\r: EPERM\",tier=\"alert-only\"} 1\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := r.printTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if raw := testutil.TerminalControls(b.String()); raw != nil || !strings.Contains(b.String(), `/mnt/\x1b[2K\r: EPERM`) {
+		t.Errorf("status holds %q raw:\n%s", raw, b.String())
 	}
 }
 

@@ -158,6 +158,8 @@ func (o *options) printAlert(a *vigilv1.Alert) error {
 		}
 		return o.print(json.RawMessage(doc))
 	}
+	// Every name is the container's or the node's to choose: escaped.
+	esc := cliout.Escape
 	c, p := a.GetContainer(), a.GetProcess()
 	action := strings.ToUpper(a.GetAction().ShortName())
 	actionColor := colorYellow
@@ -170,14 +172,14 @@ func (o *options) printAlert(a *vigilv1.Alert) error {
 	}
 	line := fmt.Sprintf("%s %s %s %s %s %s by %s (pid %d) in %s image %s",
 		o.paint(colorDim, a.GetTime().AsTime().UTC().Format(time.RFC3339)),
-		a.GetNode(),
+		esc(a.GetNode()),
 		o.paint(actionColor+colorBold, action),
 		a.GetKind().ShortName(),
-		o.paint(colorBold, sink.ObjectString(a)),
-		accessSuffix(a),
-		p.GetPath(), p.GetPid(), where, c.GetImage())
+		o.paint(colorBold, esc(sink.ObjectString(a))),
+		esc(accessSuffix(a)),
+		esc(p.GetPath()), p.GetPid(), esc(where), esc(c.GetImage()))
 	if a.GetRule() != "" {
-		line += " rule=" + a.GetRule()
+		line += " rule=" + esc(a.GetRule())
 	}
 	if a.GetCount() > 1 {
 		line += fmt.Sprintf(" ×%d", a.GetCount())

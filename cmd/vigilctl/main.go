@@ -15,12 +15,14 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/vigil-dev/vigil/pkg/cliout"
 )
 
 func main() {
 	cmd := newRootCmd()
 	if err := cmd.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "vigilctl:", err)
+		fmt.Fprintln(os.Stderr, "vigilctl:", cliout.EscapeLines(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // yamlDocs decodes a stream of YAML documents.
@@ -122,5 +126,78 @@ func TestRefusedCreateSaysFileLeft(t *testing.T) {
 	if err != nil || len(lines) != 2 || !strings.Contains(lines[0], "BLOCKED open /etc/cron.d/x (write)") ||
 		!strings.HasSuffix(lines[0], "(empty file left)") || strings.Contains(lines[1], "file left") {
 		t.Errorf("alerts list: %v\n%s", err, out)
+	}
+}
+
+// hostile is what a container can put in a name: an erase-line and
+// carriage return, an OSC 52 clipboard write ended by BEL, NUL, DEL and a C1
+// CSI.
+const hostile = "/tmp/\x1b[2K\rok\x1b]52;c;Y3VybA==\a\x00\x7f\u009b31m"
+
+// hostileEscaped is hostile as text output shows it.
+const hostileEscaped = `/tmp/\x1b[2K\rok\x1b]52;c;Y3VybA==\a\x00\x7f\u009b31m`
+
+// hostileFile is hostile as a file name: without the NUL, which a path
+// cannot hold (a profile refuses it).
+const hostileFile = "/tmp/\x1b[2K\rok\x1b]52;c;Y3VybA==\a\x7f\u009b31m"
+
+// TestTextOutputEscapesControls stores an alert, a node status and a
+// profile whose names hold control characters: every text output shows
+// them escaped and holds none raw; JSON and YAML carry them losslessly.
+func TestTextOutputEscapesControls(t *testing.T) {
+	c := startCollector(t)
+	a := alert("evil", "shop", time.Now())
+	a.Kind, a.Object, a.Access = vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: hostile}, "write"
+	a.Process.Path, a.Container.Image, a.Container.Pod = hostile, "img"+hostile, "pod"+hostile
+	c.send(t, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.agent.ReportStatus(ctx, &vigilv1.NodeStatus{AgentVersion: "v1", Kernel: hostile,
+		Counters: map[string]uint64{"lost" + hostile: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	digest := hexDigest("ab12")
+	c.submitDraft(t, "docker.io/library/nginx:1.27", digest, "/usr/sbin/nginx")
+	c.submitDraft(t, "docker.io/library/nginx:1.27", digest, "/usr/sbin/nginx", hostileFile)
+
+	for _, args := range [][]string{
+		{"alerts", "list"}, {"nodes"}, {"profiles", "list"}, {"profiles", "show", digest}, {"profiles", "diff", digest},
+		{"profiles", "diff", digest, "--unified"},
+	} {
+		out, err := run(t, nil, c.flags(args...)...)
+		if err != nil {
+			t.Errorf("%v: %v", args, err)
+			continue
+		}
+		if raw := testutil.TerminalControls(out); raw != nil {
+			t.Errorf("%v holds %q raw:\n%s", args, raw, out)
+		}
+		shown := hostileEscaped
+		if args[0] == "profiles" {
+			shown = `/tmp/\x1b[2K\rok\x1b]52;c;Y3VybA==\a\x7f\u009b31m`
+		}
+		if args[0] != "profiles" || args[1] == "diff" && len(args) == 3 {
+			if !strings.Contains(out, shown) {
+				t.Errorf("%v does not show the name escaped:\n%s", args, out)
+			}
+		}
+	}
+
+	out, err := run(t, nil, c.flags("alerts", "list", "-o", "json")...)
+	var got struct{ Object struct{ Path string } }
+	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.Object.Path != hostile {
+		t.Errorf("alerts list -o json: %v, path %q\n%s", err, got.Object.Path, out)
+	}
+	out, err = run(t, nil, c.flags("alerts", "list", "-o", "yaml")...)
+	if docs := yamlDocs(t, out); err != nil || len(docs) != 1 || docs[0]["object"].(map[string]any)["path"] != hostile {
+		t.Errorf("alerts list -o yaml: %v, %v\n%s", err, docs, out)
+	}
+	if raw := testutil.TerminalControls(out); raw != nil {
+		t.Errorf("alerts list -o yaml holds %q raw:\n%s", raw, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "export", digest)...)
+	doc, derr := profile.Decode("export", []byte(out))
+	if err != nil || derr != nil || testutil.TerminalControls(out) != nil || !slices.ContainsFunc(doc.Spec.Executables, func(e profile.ExecEntry) bool { return e.Path == hostileFile }) {
+		t.Errorf("profiles export: %v, %v\n%s", err, derr, out)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -186,10 +187,11 @@ func newProfilesShowCmd(o *options) *cobra.Command {
 					j["versions"] = resp.GetVersions()
 					return o.print(j)
 				}
+				esc := cliout.Escape
 				fmt.Fprintf(o.out, "# digest:   %s\n# image:    %s\n# version:  %d of %v\n# mode:     %s\n# nodes:    %s\n# author:   %s\n# created:  %s\n# sha256:   %s\n",
-					p.GetImageDigest(), p.GetImage(), p.GetVersion(), resp.GetVersions(), o.paintMode(p.GetMode()),
-					strings.Join(p.GetNodes(), ", "), p.GetAuthor(), p.GetCreated().AsTime().UTC().Format(time.RFC3339), p.GetSha256())
-				_, err = o.out.Write(p.GetYaml())
+					esc(p.GetImageDigest()), esc(p.GetImage()), p.GetVersion(), resp.GetVersions(), o.paintMode(p.GetMode()),
+					esc(strings.Join(p.GetNodes(), ", ")), esc(p.GetAuthor()), p.GetCreated().AsTime().UTC().Format(time.RFC3339), esc(p.GetSha256()))
+				_, err = io.WriteString(o.out, cliout.EscapeLines(string(p.GetYaml())))
 				return err
 			})
 		},
@@ -246,7 +248,7 @@ func newProfilesDiffCmd(o *options) *cobra.Command {
 					case strings.HasPrefix(line, "-"):
 						color = colorRed
 					}
-					fmt.Fprint(o.out, o.paint(color, strings.TrimSuffix(line, "\n")))
+					fmt.Fprint(o.out, o.paint(color, cliout.Escape(strings.TrimSuffix(line, "\n"))))
 					if strings.HasSuffix(line, "\n") {
 						fmt.Fprintln(o.out)
 					}
@@ -309,7 +311,7 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 					return err
 				}
 				p := resp.GetProfile()
-				fmt.Fprintf(o.out, "%s is now %s (version %d)\n", p.GetImageDigest(), o.paintMode(p.GetMode()), p.GetVersion())
+				fmt.Fprintf(o.out, "%s is now %s (version %d)\n", cliout.Escape(p.GetImageDigest()), o.paintMode(p.GetMode()), p.GetVersion())
 				return nil
 			})
 		},
@@ -374,7 +376,7 @@ func newProfilesImportCmd(o *options) *cobra.Command {
 					return err
 				}
 				p := resp.GetProfile()
-				fmt.Fprintf(o.out, "imported %s as version %d (%s)\n", p.GetImageDigest(), p.GetVersion(), o.paintMode(p.GetMode()))
+				fmt.Fprintf(o.out, "imported %s as version %d (%s)\n", cliout.Escape(p.GetImageDigest()), p.GetVersion(), o.paintMode(p.GetMode()))
 				return nil
 			})
 		},

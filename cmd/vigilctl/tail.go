@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 )
 
 const (
@@ -57,7 +58,7 @@ func (t *tailer) run(ctx context.Context) error {
 			t.reconnecting = true
 			t.replayFrom(time.Now().Add(-replayMargin))
 		}
-		fmt.Fprintf(t.stderr, "vigilctl: lost the collector at %s (%v); reconnecting in %s\n", t.o.server, status.Convert(err).Message(), backoff)
+		fmt.Fprintf(t.stderr, "vigilctl: lost the collector at %s (%v); reconnecting in %s\n", t.o.server, cliout.Escape(status.Convert(err).Message()), backoff)
 		select {
 		case <-ctx.Done():
 			return nil

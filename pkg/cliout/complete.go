@@ -11,10 +11,12 @@ import (
 )
 
 // Matching is the candidates that start with toComplete, sorted and without
-// repeats or empty ones: shell completion's answer.
+// repeats or empty ones: shell completion's answer. Candidates are escaped
+// (Escape): the shell lists them on the terminal.
 func Matching(candidates []string, toComplete string) []string {
 	var out []string
 	for _, c := range candidates {
+		c = Escape(c)
 		if c != "" && strings.HasPrefix(c, toComplete) && !slices.Contains(out, c) {
 			out = append(out, c)
 		}
@@ -44,7 +46,8 @@ func ListMatching(candidates []string, toComplete string) []string {
 // ImageCompletions offers what names a profiled image (see profile.Resolve):
 // its digest, described by its image, and its image name as people write it,
 // described by its digest, when that name stands for one digest only. A bare
-// hex prefix is completed to the bare hex of digests.
+// hex prefix is completed to the bare hex of digests. Candidates and
+// descriptions are escaped (Escape).
 func ImageCompletions(known []profile.ImageRef, toComplete string) []string {
 	var out []string
 	for _, r := range known {
@@ -52,15 +55,15 @@ func ImageCompletions(known []profile.ImageRef, toComplete string) []string {
 		if !strings.Contains(toComplete, ":") && isHex(toComplete) {
 			_, digest, _ = strings.Cut(digest, ":")
 		}
-		if strings.HasPrefix(digest, toComplete) {
-			out = append(out, digest+"\t"+profile.FamiliarName(r.Image))
+		if strings.HasPrefix(Escape(digest), toComplete) {
+			out = append(out, Escape(digest)+"\t"+Escape(profile.FamiliarName(r.Image)))
 		}
 		name := profile.FamiliarName(r.Image)
-		if r.Image == "" || !strings.HasPrefix(name, toComplete) {
+		if r.Image == "" || !strings.HasPrefix(Escape(name), toComplete) {
 			continue
 		}
 		if d, err := profile.Resolve(name, known); err == nil && d == r.Digest {
-			out = append(out, fmt.Sprintf("%s\t%.19s…", name, r.Digest))
+			out = append(out, fmt.Sprintf("%s\t%.19s…", Escape(name), Escape(r.Digest)))
 		}
 	}
 	slices.Sort(out)

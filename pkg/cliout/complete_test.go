@@ -48,3 +48,16 @@ func TestImageCompletions(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletionsEscape completes names holding control characters: the
+// shell lists candidates and descriptions on the terminal, escaped.
+func TestCompletionsEscape(t *testing.T) {
+	if got, want := Matching([]string{"node\x1b[2K"}, "node"), []string{`node\x1b[2K`}; !slices.Equal(got, want) {
+		t.Errorf("Matching = %q, want %q", got, want)
+	}
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	got := ImageCompletions([]profile.ImageRef{{Image: "evil\a:1", Digest: digest}}, "")
+	if want := []string{`evil\a:1` + "\tsha256:abababababab…", digest + "\t" + `evil\a:1`}; !slices.Equal(got, want) {
+		t.Errorf("ImageCompletions = %q, want %q", got, want)
+	}
+}

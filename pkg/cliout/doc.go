@@ -1,4 +1,5 @@
 // Package cliout is what vigil's commands print: output formats (a table for
-// people, JSON lines, YAML documents), tables aligned by visible width, and
-// shell completion candidates.
+// people, JSON lines, YAML documents), tables aligned by visible width, text
+// escaped for the terminal (Escape: names come from containers), and shell
+// completion candidates.
 package cliout

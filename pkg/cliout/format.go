@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -53,6 +54,7 @@ func (p *Printer) Print(v any) error {
 	if err != nil {
 		return fmt.Errorf("encode output: %w", err)
 	}
+	b = escapeControls(b)
 	if p.format != YAML {
 		var out bytes.Buffer
 		if err := json.Compact(&out, b); err != nil {
@@ -72,6 +74,29 @@ func (p *Printer) Print(v any) error {
 	p.docs++
 	_, err = p.w.Write(doc)
 	return err
+}
+
+// escapeControls writes DEL and the C1 controls as \u escapes: JSON
+// encoders (encoding/json, protojson) leave them raw in strings, a terminal
+// obeys the C1 ones, and YAML refuses them raw. Outside its strings JSON is
+// ASCII, so every one is in a string, where the escape stands for the same
+// character.
+func escapeControls(b []byte) []byte {
+	isControl := func(r rune) bool { return r == 0x7f || r >= 0x80 && r < 0xa0 }
+	if !bytes.ContainsFunc(b, isControl) {
+		return b
+	}
+	var out bytes.Buffer
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if isControl(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.Write(b[:size])
+		}
+		b = b[size:]
+	}
+	return out.Bytes()
 }
 
 // jsonToYAML re-encodes a JSON document as block-style YAML: JSON is YAML

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 func TestParseFormat(t *testing.T) {
@@ -65,5 +67,49 @@ alpha:
 	}
 	if err := dec.Decode(&second); err != nil || second["zeta"] != "123" || second["alpha"].(map[string]any)["on"] != "true" {
 		t.Errorf("second document: %v, %v", second, err)
+	}
+}
+
+// TestPrinterEscapesControls prints a name full of control characters as
+// JSON and YAML: neither holds one raw, and both decode to the name.
+func TestPrinterEscapesControls(t *testing.T) {
+	name := strings.ToValidUTF8(hostile, "")
+	doc, err := json.Marshal(map[string]string{"path": name}) // DEL and C1 raw, as protojson's
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []Format{JSON, YAML} {
+		var b bytes.Buffer
+		p := NewPrinter(&b, format)
+		if err := p.Print(json.RawMessage(doc)); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		if err := p.Print(map[string]string{"path": name}); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		out := b.String()
+		if raw := testutil.TerminalControls(out); raw != nil {
+			t.Errorf("%s holds %q raw:\n%s", format, raw, out)
+		}
+		var paths []string
+		dec := yaml.NewDecoder(strings.NewReader(out))
+		for {
+			var doc struct{ Path string }
+			if format == JSON {
+				line, rest, _ := strings.Cut(out, "\n")
+				if out = rest; line == "" {
+					break
+				}
+				if err := json.Unmarshal([]byte(line), &doc); err != nil {
+					t.Fatalf("json: %v: %q", err, line)
+				}
+			} else if err := dec.Decode(&doc); err != nil {
+				break
+			}
+			paths = append(paths, doc.Path)
+		}
+		if len(paths) != 2 || paths[0] != name || paths[1] != name {
+			t.Errorf("%s decodes to %q, want %q twice", format, paths, name)
+		}
 	}
 }

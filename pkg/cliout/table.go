@@ -7,8 +7,10 @@ import (
 )
 
 // Table prints rows in columns padded by the width the text shows, two
-// spaces apart. A cell's colour is applied after its padding is measured,
-// so escape codes never widen a column (text/tabwriter counts their bytes).
+// spaces apart. A cell's text is escaped (Escape) and its colour applied
+// after its padding is measured, so escape codes never widen a column
+// (text/tabwriter counts their bytes) and a cell's own never reach the
+// terminal.
 type Table struct {
 	rows [][]Cell
 }
@@ -34,24 +36,28 @@ func (t *Table) Cells(cells ...Cell) { t.rows = append(t.rows, cells) }
 // function that returns the text unchanged, prints no colour).
 func (t *Table) Write(w io.Writer, paint func(color, text string) string) error {
 	var widths []int
-	for _, row := range t.rows {
+	texts := make([][]string, len(t.rows))
+	for r, row := range t.rows {
+		texts[r] = make([]string, len(row))
 		for i, c := range row {
+			texts[r][i] = Escape(c.Text)
 			if i == len(widths) {
 				widths = append(widths, 0)
 			}
-			widths[i] = max(widths[i], utf8.RuneCountInString(c.Text))
+			widths[i] = max(widths[i], utf8.RuneCountInString(texts[r][i]))
 		}
 	}
 	var b strings.Builder
-	for _, row := range t.rows {
+	for r, row := range t.rows {
 		for i, c := range row {
-			text := c.Text
+			text := texts[r][i]
+			pad := widths[i] - utf8.RuneCountInString(text) + 2
 			if c.Color != "" && paint != nil {
 				text = paint(c.Color, text)
 			}
 			b.WriteString(text)
 			if i < len(row)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c.Text)+2))
+				b.WriteString(strings.Repeat(" ", pad))
 			}
 		}
 		b.WriteByte('\n')

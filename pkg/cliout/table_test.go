@@ -27,3 +27,18 @@ func TestTableColourAfterPadding(t *testing.T) {
 		t.Errorf("coloured table, escapes removed:\n%q\nwant\n%q", stripped, want)
 	}
 }
+
+// TestTableEscapesCells puts a container's name in a cell: its control
+// characters are escaped, and the column is as wide as the escaped text.
+func TestTableEscapesCells(t *testing.T) {
+	var tab Table
+	tab.Row("IMAGE", "NODES")
+	tab.Row("evil\x1b[2K\r", "1")
+	var b bytes.Buffer
+	if err := tab.Write(&b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "IMAGE          NODES\nevil\\x1b[2K\\r  1\n"; b.String() != want {
+		t.Errorf("table:\n%q\nwant\n%q", b.String(), want)
+	}
+}

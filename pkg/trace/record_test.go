@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 func TestJSONSchemaPerType(t *testing.T) {
@@ -99,6 +100,27 @@ func TestTableWriter(t *testing.T) {
 	for _, want := range []string{"10:00:00.000", "exec", "sh", "0123456789ab ", "/bin/ls -l"} {
 		if !strings.Contains(lines[1], want) {
 			t.Errorf("line %q lacks %q", lines[1], want)
+		}
+	}
+}
+
+// TestTableWriterEscapes traces a process that names itself and its
+// arguments with control characters: the table shows them escaped.
+func TestTableWriterEscapes(t *testing.T) {
+	ev := sensor.Event{Type: sensor.TypeExec, Time: time.Now(), PID: 10, PPID: 1, Comm: "x\x1b]0;pwned\a"}
+	ev.Exec = sensor.Exec{Path: "/tmp/\x1b[2K\r", Argv: []string{"x", "\x00\x7f\u009b"}}
+	var b bytes.Buffer
+	w := NewTableWriter(&b)
+	if err := w.Write(&Record{Event: &ev}); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if raw := testutil.TerminalControls(b.String()); raw != nil {
+		t.Errorf("table holds %q raw:\n%s", raw, b.String())
+	}
+	for _, want := range []string{`x\x1b]0;pwned\a`, `/tmp/\x1b[2K\r \x00\x7f\u009b`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %s:\n%s", want, b.String())
 		}
 	}
 }

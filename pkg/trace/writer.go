@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -55,9 +56,10 @@ func (t *tableWriter) Write(r *Record) error {
 		t.headerWritten = true
 	}
 	ev := r.Event
+	// comm, paths and argv are the traced process's to choose: escaped.
 	_, err := fmt.Fprintf(t.w, tableFormat, ev.Time.Format("15:04:05.000"), ev.Type,
 		strconv.FormatUint(uint64(ev.PID), 10), strconv.FormatUint(uint64(ev.PPID), 10),
-		strconv.FormatUint(uint64(ev.UID), 10), ev.Comm, containerColumn(r), detail(r))
+		strconv.FormatUint(uint64(ev.UID), 10), cliout.Escape(ev.Comm), cliout.Escape(containerColumn(r)), cliout.Escape(detail(r)))
 	return err
 }
 
