@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -26,9 +27,12 @@ import (
 // demoTimeout bounds one run of the demo; it takes about 10 s here.
 const demoTimeout = 3 * time.Minute
 
-// TestDemo runs the demo as `make demo` does, on its own ports, state
-// directory and private containerd, answering its prompts: once to the end,
-// once interrupted with SIGINT (Ctrl-C) at its first prompt.
+// TestDemo runs the demo as `make demo` does, on its own ports and state
+// directory, answering its prompts, both ways it gets a containerd: once to
+// the end with the node's (a containerd of the test harness stands for the
+// one Debian's package starts under systemd), once with a private one,
+// interrupted with SIGINT (Ctrl-C) at its first prompt. Either way the
+// container runs before that prompt and everything is stopped after.
 func TestDemo(t *testing.T) {
 	testutil.RequireRoot(t)
 	bin := buildBinaries(t)
@@ -38,8 +42,9 @@ func TestDemo(t *testing.T) {
 	}
 	digest := img.ManifestDigest.String()
 
-	t.Run("to the end", func(t *testing.T) {
-		d := startDemo(t, bin)
+	t.Run("to the end, the node's containerd", func(t *testing.T) {
+		node := containerdtest.Start(t)
+		d := startDemo(t, bin, "--containerd-socket", node.Address)
 		for _, next := range []string{"to start learning", "to promote the profile to monitor", "to enforce the profile"} {
 			d.prompt(t, next)
 			d.enter(t)
@@ -48,7 +53,7 @@ func TestDemo(t *testing.T) {
 		// The refused connect once more: a repeat within the dedup window,
 		// whose summary alert the agent sends as it stops. The collector
 		// has it only if it outlived the agent.
-		again := exec.Command("ctr", "-a", filepath.Join(d.state, "containerd", "containerd.sock"), "-n", d.namespace,
+		again := exec.Command("ctr", "-a", node.Address, "-n", d.namespace,
 			"task", "exec", "--fifo-dir", filepath.Join(d.state, "fifo"), "--exec-id", "again", containerID, "sh", "-c", reverseShell)
 		if out, err := again.CombinedOutput(); !strings.Contains(string(out), "Operation not permitted") {
 			t.Errorf("the refused connect, repeated: %v %q", err, out)
@@ -58,9 +63,10 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo exited %d\n%s", code, d.output())
 		}
 		assertNothingLeft(t, d)
+		assertNodeContainerdKept(t, node, d.namespace)
 		assertDraft(t, d, digest)
 		assertCollector(t, d, digest)
-		for _, cmd := range []string{"vigil-agent status", "vigil-agent profiles list --state-dir", "vigil-agent profiles show " + digest,
+		for _, cmd := range []string{"containerd: the node's, at " + node.Address, "vigil-agent status", "vigil-agent profiles list --state-dir", "vigil-agent profiles show " + digest,
 			"vigilctl", "profiles mode " + digest + " monitor", "profiles mode " + digest + " enforce", "alerts list"} {
 			if !strings.Contains(d.output(), cmd) {
 				t.Errorf("the demo never printed %q", cmd)
@@ -68,9 +74,12 @@ func TestDemo(t *testing.T) {
 		}
 	})
 
-	t.Run("interrupted", func(t *testing.T) {
-		d := startDemo(t, bin)
+	t.Run("interrupted, a private containerd", func(t *testing.T) {
+		d := startDemo(t, bin, "--private-containerd")
 		d.prompt(t, "to start learning")
+		if !strings.Contains(d.output(), "containerd: a private one in "+filepath.Join(d.state, "containerd")) {
+			t.Errorf("the demo did not start a private containerd")
+		}
 		if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +113,10 @@ type demoRun struct {
 	out       containerdtest.SyncBuffer // stdout and stderr
 }
 
-func startDemo(t *testing.T, bin string) *demoRun {
+// startDemo starts the demo with its own ports, state directory,
+// certificates and containerd namespace; containerd says which containerd
+// (--private-containerd, or --containerd-socket of the node's).
+func startDemo(t *testing.T, bin string, containerd ...string) *demoRun {
 	t.Helper()
 	// Short: the private containerd's sockets live in it.
 	state, err := os.MkdirTemp("", "vigil-demo-")
@@ -116,10 +128,11 @@ func startDemo(t *testing.T, bin string) *demoRun {
 		prompts: make(chan string, 8), done: make(chan error, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
 	t.Cleanup(cancel)
-	d.cmd = exec.CommandContext(ctx, filepath.Join(bin, "demo"), "--bin", bin, "--state-dir", d.state,
+	args := append([]string{"--bin", bin, "--state-dir", d.state,
 		"--certs", filepath.Join(state, "certs"), "--node", "demo-test", "--collector-listen", testutil.FreeAddr(t),
-		"--collector-http-listen", testutil.FreeAddr(t), "--metrics-addr", testutil.FreeAddr(t), "--private-containerd",
-		"--namespace", d.namespace, "--pause")
+		"--collector-http-listen", testutil.FreeAddr(t), "--metrics-addr", testutil.FreeAddr(t),
+		"--namespace", d.namespace, "--pause"}, containerd...)
+	d.cmd = exec.CommandContext(ctx, filepath.Join(bin, "demo"), args...)
 	if d.stdin, err = d.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +231,25 @@ func assertNothingLeft(t *testing.T, d *demoRun) {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("left behind: %s (%v)", p, err)
 		}
+	}
+}
+
+// assertNodeContainerdKept checks the demo left the node's containerd
+// running, with nothing of its own in it: its namespace (container, image)
+// is gone.
+func assertNodeContainerdKept(t *testing.T, node *containerdtest.Daemon, namespace string) {
+	t.Helper()
+	if !node.Running() {
+		t.Fatal("the demo stopped the node's containerd")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	namespaces, err := node.Client(t).NamespaceService().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(namespaces, namespace) {
+		t.Errorf("the demo left its namespace %s in the node's containerd", namespace)
 	}
 }
 
