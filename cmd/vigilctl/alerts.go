@@ -184,11 +184,24 @@ func (o *options) printAlert(a *vigilv1.Alert) error {
 	if a.GetCount() > 1 {
 		line += fmt.Sprintf(" ×%d", a.GetCount())
 	}
-	if a.GetLabels()["file_left"] != "" { // alert.LabelFileLeft: a refused create
-		line += " (empty file left)"
-	}
+	line += fileLeft(a.GetLabels()["file_left"])
 	_, err := fmt.Fprintln(o.out, strings.Join(strings.Fields(line), " "))
 	return err
+}
+
+// fileLeft says what the refused create of an alert left behind, from its
+// file_left label (pkg/alert's LabelFileLeft values, named here as they are
+// sent: pkg/alert does not build for operators' laptops).
+func fileLeft(label string) string {
+	switch label {
+	case "":
+		return ""
+	case "empty":
+		return " (empty file left)"
+	case "empty_if_new":
+		return " (an empty file is left if none existed)"
+	}
+	return " (file left: " + cliout.Escape(label) + ")"
 }
 
 func accessSuffix(a *vigilv1.Alert) string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -113,18 +114,26 @@ func TestColourDoesNotWidenColumns(t *testing.T) {
 	}
 }
 
-// TestRefusedCreateSaysFileLeft prints the alert of a refused create: the
-// text says the empty file is left.
+// TestRefusedCreateSaysFileLeft prints the alerts of refused creates: with
+// O_EXCL the text says the empty file is left, without it that one is left
+// if the file did not exist.
 func TestRefusedCreateSaysFileLeft(t *testing.T) {
 	c := startCollector(t)
-	a := alert("create", "shop", time.Now())
-	a.Kind, a.Object, a.Access = vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: "/etc/cron.d/x"}, "write"
-	a.Labels = map[string]string{"file_left": "empty: …"}
-	c.send(t, a, alert("exec", "shop", time.Now()))
+	var alerts []*vigilv1.Alert
+	for i, left := range []string{"empty", "empty_if_new", ""} {
+		a := alert(fmt.Sprint("create-", i), "shop", time.Now().Add(time.Duration(i)*time.Second))
+		a.Kind, a.Object, a.Access = vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: "/etc/cron.d/x"}, "write"
+		if left != "" {
+			a.Labels = map[string]string{"file_left": left}
+		}
+		alerts = append(alerts, a)
+	}
+	c.send(t, alerts...)
 	out, err := run(t, nil, c.flags("alerts", "list")...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if err != nil || len(lines) != 2 || !strings.Contains(lines[0], "BLOCKED open /etc/cron.d/x (write)") ||
-		!strings.HasSuffix(lines[0], "(empty file left)") || strings.Contains(lines[1], "file left") {
+	if err != nil || len(lines) != 3 || !strings.Contains(lines[0], "BLOCKED open /etc/cron.d/x (write)") ||
+		!strings.HasSuffix(lines[0], "(empty file left)") || !strings.HasSuffix(lines[1], "(an empty file is left if none existed)") ||
+		strings.Contains(lines[2], "file left") {
 		t.Errorf("alerts list: %v\n%s", err, out)
 	}
 }

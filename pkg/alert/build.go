@@ -46,8 +46,8 @@ func build(node string, rec *trace.Record, v policy.Verdict, action vigilv1.Acti
 	if flags := eventFlags(ev); flags != "" {
 		a.Labels["flags"] = flags
 	}
-	if refusedCreate(ev, action) {
-		a.Labels[LabelFileLeft] = FileLeftEmpty
+	if left := fileLeft(ev, action); left != "" {
+		a.Labels[LabelFileLeft] = left
 	}
 	a.Detail = fmt.Sprintf("%s %s by %s in %s: %s", access, describe(obj), a.Process.Path,
 		imageRef(c.Image, c.ImageDigest), v.Rule)
@@ -122,18 +122,33 @@ func severity(action vigilv1.Action) vigilv1.Severity {
 	return vigilv1.Severity_SEVERITY_ERROR
 }
 
-// LabelFileLeft marks an alert of a refused create: FileLeftEmpty says
-// what is left.
+// LabelFileLeft marks the alert of a refused open(O_CREAT) with what the
+// refusal leaves behind. The fanotify permission event and the LSM
+// file_open hook both come after the kernel has created a missing file,
+// and refusing the open does not remove it; a file that existed is left as
+// it was (O_TRUNC and appends come after the check).
 const (
 	LabelFileLeft = "file_left"
-	FileLeftEmpty = "empty: the kernel creates a file before the open is judged, so refusing the open leaves it (unless it existed already)"
+	// FileLeftEmpty: the open had O_EXCL, so it created the file (on an
+	// existing one it fails with EEXIST before it is judged), and an empty
+	// file is left.
+	FileLeftEmpty = "empty"
+	// FileLeftEmptyIfNew: an O_CREAT open without O_EXCL (">", ">>") left
+	// an empty file if none existed. Whether one did, the event cannot
+	// tell: the permission event carries no more than the opened file.
+	FileLeftEmptyIfNew = "empty_if_new"
 )
 
-// refusedCreate tells an open(O_CREAT) the kernel refused: the fanotify
-// permission event and the LSM file_open hook both come after the file is
-// created, and a refusal does not remove it.
-func refusedCreate(ev *sensor.Event, action vigilv1.Action) bool {
-	return action == vigilv1.Action_ACTION_BLOCKED && ev.Type == sensor.TypeOpen && ev.Open.Flags&unix.O_CREAT != 0
+// fileLeft is the file_left label of an open the kernel refused: what the
+// open's flags say the refusal left, "" for an open that creates nothing.
+func fileLeft(ev *sensor.Event, action vigilv1.Action) string {
+	if action != vigilv1.Action_ACTION_BLOCKED || ev.Type != sensor.TypeOpen || ev.Open.Flags&unix.O_CREAT == 0 {
+		return ""
+	}
+	if ev.Open.Flags&unix.O_EXCL != 0 {
+		return FileLeftEmpty
+	}
+	return FileLeftEmptyIfNew
 }
 
 // eventFlags names the exec flags a reader should see (memfd, deleted, …).
