@@ -257,6 +257,20 @@ func TestNodes(t *testing.T) {
 	if !strings.Contains(out, "node-a") || !strings.Contains(out, "alert-only") || !strings.Contains(out, "ringbuf_lost=3") || strings.Contains(out, "events_exec") {
 		t.Fatalf("nodes:\n%s", out)
 	}
+	// Counters are numbers; the rest as protojson writes it.
+	out, err = run(t, nil, c.flags("nodes", "-o", "json")...)
+	var node struct {
+		Node        string
+		Kernel      string
+		Enforcement []struct{ Hook, Tier string }
+		Counters    map[string]any
+		Received    time.Time
+	}
+	if err != nil || json.Unmarshal([]byte(out), &node) != nil || node.Node != "node-a" || node.Kernel != "6.18.0" ||
+		len(node.Enforcement) != 1 || node.Enforcement[0].Hook != "KIND_EXEC" || node.Enforcement[0].Tier != "TIER_ALERT_ONLY" ||
+		node.Counters["ringbuf_lost"] != float64(3) || node.Counters["events_exec"] != float64(100) || time.Since(node.Received) > time.Minute {
+		t.Fatalf("nodes -o json: %v %+v\n%s", err, node, out)
+	}
 }
 
 func TestErrorsSayWhatToDo(t *testing.T) {

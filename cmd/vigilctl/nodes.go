@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/cliout"
@@ -31,11 +32,11 @@ func newNodesCmd(o *options) *cobra.Command {
 				}
 				if o.format != "" {
 					for _, n := range resp.GetNodes() {
-						b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(n)
+						doc, err := nodeJSON(n)
 						if err != nil {
 							return err
 						}
-						if err := o.print(json.RawMessage(b)); err != nil {
+						if err := o.print(doc); err != nil {
 							return err
 						}
 					}
@@ -45,6 +46,45 @@ func newNodesCmd(o *options) *cobra.Command {
 			})
 		},
 	}
+}
+
+// nodeDoc is a node as -o json|yaml print it: protojson's names and forms
+// (enums by name, times in RFC 3339), but counters as numbers, which
+// protojson writes as strings (64-bit integers).
+type nodeDoc struct {
+	Node         string            `json:"node"`
+	AgentVersion string            `json:"agent_version,omitempty"`
+	Kernel       string            `json:"kernel,omitempty"`
+	Enforcement  []json.RawMessage `json:"enforcement,omitempty"`
+	Counters     map[string]uint64 `json:"counters,omitempty"`
+	Time         json.RawMessage   `json:"time,omitempty"`
+	Received     json.RawMessage   `json:"received,omitempty"`
+}
+
+func nodeJSON(n *vigilv1.NodeStatus) (nodeDoc, error) {
+	doc := nodeDoc{Node: n.GetNode(), AgentVersion: n.GetAgentVersion(), Kernel: n.GetKernel(), Counters: n.GetCounters()}
+	marshal := protojson.MarshalOptions{UseProtoNames: true}.Marshal
+	for _, h := range n.GetEnforcement() {
+		b, err := marshal(h)
+		if err != nil {
+			return doc, err
+		}
+		doc.Enforcement = append(doc.Enforcement, b)
+	}
+	for _, t := range []struct {
+		ts  *timestamppb.Timestamp
+		out *json.RawMessage
+	}{{n.GetTime(), &doc.Time}, {n.GetReceived(), &doc.Received}} {
+		if t.ts == nil {
+			continue
+		}
+		b, err := marshal(t.ts)
+		if err != nil {
+			return doc, err
+		}
+		*t.out = b
+	}
+	return doc, nil
 }
 
 func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {

@@ -56,7 +56,7 @@ func TestYAMLWhereverJSON(t *testing.T) {
 			return d["id"] == "a1" && d["container"].(map[string]any)["namespace"] == "shop"
 		}},
 		{[]string{"nodes"}, 1, func(d map[string]any) bool {
-			return d["node"] == "node-a" && d["counters"].(map[string]any)["lost_queue_open"] == "3"
+			return d["node"] == "node-a" && d["counters"].(map[string]any)["lost_queue_open"] == 3
 		}},
 		{[]string{"profiles", "list"}, 1, func(d map[string]any) bool { return d["image_digest"] == digest && d["version"] == 2 }},
 		{[]string{"profiles", "show", "nginx:1.27@1"}, 1, func(d map[string]any) bool {
