@@ -64,11 +64,12 @@ VIGIL_AGENT_STATE_DIR, the --config file.`,
 		Use:   "show DIGEST|IMAGE|PREFIX",
 		Short: "Print one draft as a profile document (canonical YAML)",
 		Long: `show prints the draft of one image: named by its digest, a unique prefix of
-the digest (with or without sha256:), or its image name (nginx:1.27).`,
+the digest of 6 hex digits or more (with or without sha256:), or its image
+name (nginx:1.27).`,
 		Example: `  # By image name, digest prefix (with or without sha256:) or digest
   vigil-agent profiles show nginx:1.27
-  vigil-agent profiles show 4f2a
-  vigil-agent profiles show sha256:4f2a --state-dir /var/lib/vigil`,
+  vigil-agent profiles show 4f2a9c
+  vigil-agent profiles show sha256:4f2a9c --state-dir /var/lib/vigil`,
 		Args: cobra.ExactArgs(1),
 	}
 	showSettings := newAgentSettings(show, "state-dir")

@@ -44,7 +44,7 @@ func TestProfilesShowByNameAndCompletion(t *testing.T) {
 	saveDrafts(t, state, map[string]string{
 		"docker.io/library/nginx:1.27": nginx, "docker.io/library/redis:7": redis, "docker.io/library/redis:8": redis2,
 	})
-	for name, want := range map[string]string{"nginx:1.27": nginx, "ab1": nginx, "sha256:ab3": redis, "redis:8": redis2, redis: redis} {
+	for name, want := range map[string]string{"nginx:1.27": nginx, "ab12ab": nginx, "sha256:ab34ab": redis, "redis:8": redis2, redis: redis} {
 		out, _, err := execute(t, "profiles", "show", name, "--state-dir", state)
 		if err != nil || !strings.Contains(out, "digest: "+want) {
 			t.Errorf("profiles show %s: %v\n%s", name, err, out)

@@ -69,7 +69,7 @@ func TestProfilesByNameAndCompletion(t *testing.T) {
 	c.submitDraft(t, "docker.io/library/redis:7", redis, "/usr/local/bin/redis-server")
 
 	for ref, want := range map[string]string{
-		"nginx:1.27": "# digest:   " + nginx, "ab1@1": "# version:  1 of [1 2]", "sha256:cd": "# digest:   " + redis,
+		"nginx:1.27": "# digest:   " + nginx, "ab12ab@1": "# version:  1 of [1 2]", "sha256:cdcdcd": "# digest:   " + redis,
 		"nginx@" + nginxOld: "# digest:   " + nginxOld, "redis": "# image:    docker.io/library/redis:7",
 	} {
 		out, err := run(t, nil, c.flags("profiles", "show", ref)...)
@@ -85,7 +85,7 @@ func TestProfilesByNameAndCompletion(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"nginx" names 2 profiles`) || !strings.Contains(err.Error(), nginxOld) {
 		t.Errorf("profiles mode with an ambiguous name: %v", err)
 	}
-	out, err = run(t, nil, c.flags("profiles", "mode", "ab12", "enforce")...)
+	out, err = run(t, nil, c.flags("profiles", "mode", "ab12ab", "enforce")...)
 	if err != nil || !strings.Contains(out, nginx+" is now enforce") {
 		t.Errorf("profiles mode by prefix: %v\n%s", err, out)
 	}

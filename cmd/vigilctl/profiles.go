@@ -22,8 +22,10 @@ func newProfilesCmd(o *options) *cobra.Command {
 		Short: "Review, diff, promote, import and export image profiles",
 		Long: `Profiles are keyed by image digest. REF below is NAME or NAME@VERSION (the
 latest version when none is given); NAME is the digest, a unique prefix of it
-(with or without sha256:) or the image name (nginx:1.27, or nginx for its
-only tag). A NAME that fits several profiles is refused with the list.`,
+of 6 hex digits or more (with or without sha256:) or the image name
+(nginx:1.27, or nginx for its only tag). A NAME that fits several profiles,
+or is an image name and a digest prefix of different ones, is refused with
+the list.`,
 		Example: `  # Review what a node learned, then promote the version you reviewed
   vigilctl profiles list
   vigilctl profiles diff nginx:1.27
@@ -168,7 +170,7 @@ func newProfilesShowCmd(o *options) *cobra.Command {
 		Short: "Show a profile: its versions, mode, contributing nodes and YAML",
 		Example: `  # The latest version, by image name; version 2, by digest prefix
   vigilctl profiles show nginx:1.27
-  vigilctl profiles show 4f2a@2`,
+  vigilctl profiles show 4f2a9c@2`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: positional(1, o.completion(profileNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -288,7 +290,7 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 		Example: `  # Enforce the version you reviewed (refused if a newer one came since)
   vigilctl profiles mode nginx:1.27 enforce --expect-version 3
   # Back to monitoring
-  vigilctl profiles mode 4f2a monitor`,
+  vigilctl profiles mode 4f2a9c monitor`,
 		Args: cobra.ExactArgs(2),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) == 0 {

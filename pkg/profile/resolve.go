@@ -12,46 +12,71 @@ type ImageRef struct {
 	Digest string
 }
 
+// MinDigestPrefix is the fewest hex digits a digest prefix must have to
+// name a profile: fewer match too much by chance to name one on purpose.
+const MinDigestPrefix = 6
+
 // Resolve finds the one digest among known that name stands for, so that a
-// person need not type 71 characters. name is, in order of precedence:
+// person need not type 71 characters. name is:
 //   - a digest, or "image@digest" (the digest counts);
 //   - an image name as containerd has it ("docker.io/library/nginx:1.27") or
 //     as people write it ("nginx:1.27"); without a tag it names every tag of
 //     the repository;
-//   - a prefix of a digest, with or without "sha256:".
+//   - a prefix of a digest, with or without "sha256:", of at least
+//     MinDigestPrefix hex digits.
 //
-// No match, or more than one, is an error that lists what name could mean.
+// No match, more than one, or a name that is an image name and a digest
+// prefix of different profiles is an error that lists what name could mean.
 func Resolve(name string, known []ImageRef) (string, error) {
 	if _, digest, ok := strings.Cut(name, "@"); ok && IsFullDigest(digest) {
 		name = digest
 	}
-	var matches []ImageRef
-	for _, match := range []func(ImageRef) bool{
-		func(r ImageRef) bool { return r.Digest == name },
-		func(r ImageRef) bool { return r.Image != "" && imageNamed(r.Image, name) },
-		func(r ImageRef) bool { return digestPrefix(r.Digest, name) },
-	} {
-		for _, r := range known {
-			if match(r) && !slices.ContainsFunc(matches, func(m ImageRef) bool { return m.Digest == r.Digest }) {
-				matches = append(matches, r)
-			}
-		}
-		if len(matches) > 0 {
-			break
+	if i := slices.IndexFunc(known, func(r ImageRef) bool { return r.Digest == name }); i >= 0 {
+		return name, nil
+	}
+	byName := matching(known, func(r ImageRef) bool { return r.Image != "" && imageNamed(r.Image, name) })
+	byPrefix := matching(known, func(r ImageRef) bool { return digestPrefix(r.Digest, name) })
+	all := byName
+	for _, r := range byPrefix {
+		if !slices.ContainsFunc(all, func(m ImageRef) bool { return m.Digest == r.Digest }) {
+			all = append(all, r)
 		}
 	}
-	switch len(matches) {
-	case 0:
+	switch {
+	case len(all) == 1:
+		return all[0].Digest, nil
+	case len(all) == 0 && isHex(prefixHex(name)) && len(prefixHex(name)) < MinDigestPrefix:
+		return "", fmt.Errorf("no profile is named %q: a digest prefix needs at least %d hex digits", name, MinDigestPrefix)
+	case len(all) == 0:
 		return "", fmt.Errorf("no profile is named %q: give a digest, a unique digest prefix or an image name", name)
-	case 1:
-		return matches[0].Digest, nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%q names %d profiles; give a digest or a longer prefix of one:", name, len(matches))
-	for _, m := range matches {
+	if len(byName) > 0 && len(byPrefix) > 0 {
+		fmt.Fprintf(&b, "%q is both an image name and a digest prefix; give the digest:", name)
+		for _, m := range byName {
+			fmt.Fprintf(&b, "\n  %s  %s (image name)", m.Digest, m.Image)
+		}
+		for _, m := range byPrefix {
+			fmt.Fprintf(&b, "\n  %s  %s (digest prefix)", m.Digest, m.Image)
+		}
+		return "", fmt.Errorf("%s", b.String())
+	}
+	fmt.Fprintf(&b, "%q names %d profiles; give a digest or a longer prefix of one:", name, len(all))
+	for _, m := range all {
 		fmt.Fprintf(&b, "\n  %s  %s", m.Digest, m.Image)
 	}
 	return "", fmt.Errorf("%s", b.String())
+}
+
+// matching is the images of known that match accepts, each digest once.
+func matching(known []ImageRef, match func(ImageRef) bool) []ImageRef {
+	var out []ImageRef
+	for _, r := range known {
+		if match(r) && !slices.ContainsFunc(out, func(m ImageRef) bool { return m.Digest == r.Digest }) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // IsFullDigest tells whether s is a whole sha256, sha384 or sha512 digest,
@@ -103,8 +128,10 @@ func hasTag(name string) bool {
 	return ok
 }
 
+// digestPrefix tells whether prefix, of at least MinDigestPrefix hex
+// digits, starts digest (with its algorithm, or its hex alone).
 func digestPrefix(digest, prefix string) bool {
-	if prefix == "" {
+	if len(prefixHex(prefix)) < MinDigestPrefix {
 		return false
 	}
 	if !strings.Contains(prefix, ":") {
@@ -112,4 +139,17 @@ func digestPrefix(digest, prefix string) bool {
 		return strings.HasPrefix(enc, prefix)
 	}
 	return strings.HasPrefix(digest, prefix)
+}
+
+// prefixHex is the digits of a digest prefix: after the algorithm, if any.
+func prefixHex(prefix string) string {
+	_, hex, ok := strings.Cut(prefix, ":")
+	if !ok {
+		return prefix
+	}
+	return hex
+}
+
+func isHex(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789abcdef") == ""
 }
