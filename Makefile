@@ -11,7 +11,7 @@ DEMO_ARGS ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build generate generate-check vmlinux test race staticcheck ci vmtest bench run demo lint deps image
+.PHONY: all build generate generate-check vmlinux test race staticcheck crossbuild ci vmtest bench run demo lint deps image
 
 all: build
 
@@ -93,6 +93,17 @@ lint:
 staticcheck:
 	$(GO) tool staticcheck ./...
 
+# vigilctl runs on operators' laptops: it must build for macOS and Windows,
+# where a Linux-only call (unix.TCGETS was one) breaks it while every Linux
+# build and test passes.
+CROSS_TARGETS := darwin/amd64 darwin/arm64 windows/amd64
+crossbuild:
+	@out=$$(mktemp -d) && trap 'rm -rf "$$out"' EXIT && \
+	for t in $(CROSS_TARGETS); do \
+		echo "GOOS=$${t%/*} GOARCH=$${t#*/} go build ./cmd/vigilctl"; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o "$$out/$${t%/*}-$${t#*/}/" ./cmd/vigilctl || exit 1; \
+	done
+
 # The race detector over the tests that need neither root nor the test
 # packages (VIGIL_ROOT_TESTS unset: those skip), which also proves that a plain
 # `go test ./...` skips cleanly. The race detector needs cgo and gcc.
@@ -102,4 +113,4 @@ race:
 
 # What CI runs, inside a fresh Debian root (.ci/run): every job, in the order
 # that lets the race job see a root where no test package is installed yet.
-ci: lint race staticcheck generate-check test
+ci: lint race staticcheck crossbuild generate-check test
