@@ -18,24 +18,10 @@ import (
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
-// completions runs cobra's __complete command in-process, as a shell does
-// on TAB, and returns the candidates (without descriptions).
+// completions completes args of vigil-agent as a shell does on TAB.
 func completions(t *testing.T, args ...string) []string {
 	t.Helper()
-	out, _, err := execute(t, append([]string{"__complete"}, args...)...)
-	if err != nil {
-		t.Fatalf("__complete %q: %v", args, err)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) == 0 || !strings.HasPrefix(lines[len(lines)-1], ":") {
-		t.Fatalf("__complete %q: no directive line:\n%s", args, out)
-	}
-	var got []string
-	for _, l := range lines[:len(lines)-1] {
-		v, _, _ := strings.Cut(l, "\t")
-		got = append(got, v)
-	}
-	return got
+	return testutil.Completions(t, newRootCommand(), args...)
 }
 
 func TestProfilesShowByNameAndCompletion(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // submitDraft stores a one-entry draft of image in the collector.
@@ -21,7 +22,9 @@ func (c *testCollector) submitDraft(t *testing.T, image, digest string, paths ..
 		t.Fatal(err)
 	}
 	for _, p := range paths {
-		d.Observe(profile.Observation{Kind: profile.KindExec, Path: p, Node: "node-a", ContainerID: "c1", Time: time.Now()})
+		if _, err := d.Observe(profile.Observation{Kind: profile.KindExec, Path: p, Node: "node-a", ContainerID: "c1", Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	doc, err := profile.Encode(d.Profile())
 	if err != nil {
@@ -32,27 +35,12 @@ func (c *testCollector) submitDraft(t *testing.T, image, digest string, paths ..
 	}
 }
 
-// completions runs cobra's __complete command in-process, as a shell does
-// on TAB, and returns the candidates (without descriptions). The last
-// argument is the word being completed.
+// completions completes args of vigilctl, after flags, as a shell does on
+// TAB, without the developer's config file.
 func completions(t *testing.T, flags []string, args ...string) []string {
 	t.Helper()
-	out, err := run(t, nil, append(append([]string{"__complete"}, flags...), args...)...)
-	if err != nil {
-		t.Fatalf("__complete %q: %v", args, err)
-	}
-	// run writes stdout and stderr into one buffer: the candidates, the
-	// directive line (":4"), then cobra's note on stderr.
-	var got []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, ":") {
-			return got
-		}
-		v, _, _ := strings.Cut(l, "\t")
-		got = append(got, v)
-	}
-	t.Fatalf("__complete %q: no directive line:\n%s", args, out)
-	return got
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	return testutil.Completions(t, newRootCmd(), append(flags, args...)...)
 }
 
 func hexDigest(hex string) string { return "sha256:" + strings.Repeat(hex, 64/len(hex)) }

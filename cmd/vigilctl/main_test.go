@@ -22,7 +22,6 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/collector"
 	"github.com/vigil-dev/vigil/pkg/pki"
-	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
 
@@ -340,25 +339,9 @@ func TestCertsRefusesToOverwrite(t *testing.T) {
 
 func TestProfilesCommands(t *testing.T) {
 	c := startCollector(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	const digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-	for _, paths := range [][]string{{"/usr/sbin/nginx"}, {"/usr/sbin/nginx", "/usr/bin/curl"}} {
-		d, err := profile.NewDraft("nginx:1.27", digest, profile.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range paths {
-			d.Observe(profile.Observation{Kind: profile.KindExec, Path: p, Node: "node-a", ContainerID: "c1", Time: time.Now()})
-		}
-		doc, err := profile.Encode(d.Profile())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: doc}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.submitDraft(t, "nginx:1.27", digest, "/usr/sbin/nginx")
+	c.submitDraft(t, "nginx:1.27", digest, "/usr/sbin/nginx", "/usr/bin/curl")
 	out, err := run(t, nil, c.flags("profiles", "list")...)
 	if err != nil || !strings.Contains(out, digest) || !strings.Contains(out, "learn") {
 		t.Fatalf("list: %v\n%s", err, out)

@@ -61,7 +61,7 @@ func defaultConfigFile() string {
 }
 
 func newRootCmd() *cobra.Command {
-	o := &options{out: os.Stdout, isTerminal: isTerminal(os.Stdout)}
+	o := &options{out: os.Stdout, isTerminal: cliout.IsTerminal(os.Stdout)}
 	certs := defaultCertDir()
 	cmd := &cobra.Command{
 		Use:   "vigilctl",

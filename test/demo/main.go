@@ -21,7 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/vigil-dev/vigil/pkg/cliout"
 )
 
 // config is the demo's settings; the defaults are `make run`'s.
@@ -52,7 +52,7 @@ func main() {
 	flag.StringVar(&cfg.containerdSocket, "containerd-socket", "/run/containerd/containerd.sock", "the node's containerd, used if it answers")
 	flag.BoolVar(&cfg.privateCtrd, "private-containerd", false, "start a private containerd even if the node's answers")
 	flag.StringVar(&cfg.namespace, "namespace", "vigil-demo", "containerd namespace of the demo's container")
-	flag.BoolVar(&cfg.pause, "pause", isTerminal(os.Stdin), "wait for Enter after each step (default: when stdin is a terminal)")
+	flag.BoolVar(&cfg.pause, "pause", cliout.IsTerminal(os.Stdin), "wait for Enter after each step (default: when stdin is a terminal)")
 	flag.Parse()
 
 	if os.Geteuid() != 0 {
@@ -70,9 +70,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
 }

@@ -1,4 +1,4 @@
-package main
+package cliout
 
 import (
 	"os"
@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// isTerminal tells whether f is a console: it has a console mode.
-func isTerminal(f *os.File) bool {
+// IsTerminal tells whether f is a console: it has a console mode.
+func IsTerminal(f *os.File) bool {
 	var mode uint32
 	return windows.GetConsoleMode(windows.Handle(f.Fd()), &mode) == nil
 }

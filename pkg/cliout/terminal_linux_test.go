@@ -1,4 +1,4 @@
-package main
+package cliout
 
 import (
 	"fmt"
@@ -8,7 +8,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func TestColourOnlyOnATerminal(t *testing.T) {
+// TestIsTerminal tells a pseudo-terminal from a file.
+func TestIsTerminal(t *testing.T) {
 	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
 		t.Fatalf("open a pseudo-terminal: %v", err)
@@ -31,16 +32,7 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer file.Close()
-	if !isTerminal(pts) || isTerminal(file) {
-		t.Fatalf("isTerminal: pty %v, file %v", isTerminal(pts), isTerminal(file))
-	}
-	o := &options{color: "auto", isTerminal: true}
-	t.Setenv("NO_COLOR", "")
-	if o.paint(colorRed, "x") != colorRed+"x"+colorReset {
-		t.Fatal("no colour on a terminal")
-	}
-	t.Setenv("NO_COLOR", "1")
-	if o.paint(colorRed, "x") != "x" {
-		t.Fatal("colour despite NO_COLOR")
+	if !IsTerminal(pts) || IsTerminal(file) {
+		t.Fatalf("IsTerminal: pty %v, file %v", IsTerminal(pts), IsTerminal(file))
 	}
 }

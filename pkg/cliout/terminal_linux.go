@@ -1,4 +1,4 @@
-package main
+package cliout
 
 import (
 	"os"
@@ -6,8 +6,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// isTerminal tells whether f is a terminal: it has terminal attributes.
-func isTerminal(f *os.File) bool {
+// IsTerminal tells whether f is a terminal: it has terminal attributes.
+func IsTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
