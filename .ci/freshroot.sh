@@ -51,21 +51,32 @@ flock -u "$lock"
 
 work=$(mktemp -d /var/tmp/vigil-freshroot.XXXXXX)
 root=$work/root
-# Ends whatever the command left running in the root (a containerd, a qemu),
-# then removes it. The mounts went with the mount namespace.
+# Ends whatever the command left running (a containerd, its shims and their
+# containers, a qemu): every process in the root's mount namespace and every
+# descendant of one; then removes the root. The mounts go with the namespace.
 cleanup() {
-	local pid left
-	for _ in 1 2 3 4 5; do
-		left=0
-		for pid in /proc/[0-9]*; do
-			if [[ $(readlink "$pid/root" 2>/dev/null) == "$root" ]]; then
-				kill -KILL "${pid#/proc/}" 2>/dev/null || true
-				left=1
-			fi
+	local rootns pid ppid left
+	if rootns=$(cat "$work/mntns" 2>/dev/null); then
+		for _ in 1 2 3 4 5; do
+			declare -A doomed=() parent=()
+			for pid in /proc/[0-9]*; do
+				pid=${pid#/proc/}
+				ppid=$(awk '{ print $4 }' "/proc/$pid/stat" 2>/dev/null) && parent[$pid]=$ppid
+				[[ $(readlink "/proc/$pid/ns/mnt" 2>/dev/null) == "$rootns" ]] && doomed[$pid]=1
+			done
+			left=${#doomed[@]}
+			for pid in "${!parent[@]}"; do
+				ppid=${parent[$pid]}
+				while [[ -n $ppid && $ppid != 0 && $ppid != 1 ]]; do
+					[[ -n ${doomed[$ppid]:-} ]] && { doomed[$pid]=1; break; }
+					ppid=${parent[$ppid]:-}
+				done
+			done
+			((${#doomed[@]})) || break
+			kill -KILL "${!doomed[@]}" 2>/dev/null || true
+			sleep 1
 		done
-		((left)) || break
-		sleep 1
-	done
+	fi
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
@@ -97,17 +108,25 @@ for v in GOPROXY GOSUMDB GONOSUMDB GOPRIVATE GONOPROXY GOFLAGS GOTOOLCHAIN http_
 	[[ -n ${!v:-} ]] && goenv+=("$v=${!v}")
 done
 
+# The root becomes its mount namespace's root (pivot_root, not chroot): the
+# agent names files from the root of their mount namespace, so under a chroot
+# every path the tests expect would carry the root's directory.
 unshare --mount --propagation private -- /bin/bash -euo pipefail -c '
 	root=$1 cache=$2; shift 2
+	readlink /proc/self/ns/mnt >"$root/../mntns"
 	mount --bind "$root" "$root"
 	mount -t proc proc "$root/proc"
 	mount --rbind /sys "$root/sys"
 	mount --rbind /dev "$root/dev"
 	mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 	mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
-	mkdir -p "$root/root/go/pkg/mod"
+	mkdir -p "$root/root/go/pkg/mod" "$root/.oldroot"
 	mount --bind "$cache/gomod" "$root/root/go/pkg/mod"
-	exec chroot "$root" "$@"
+	cd "$root"
+	pivot_root . .oldroot
+	umount -l /.oldroot
+	rmdir /.oldroot
+	exec "$@"
 ' freshroot "$root" "$cache" \
 	env -i HOME=/root PATH=/usr/local/go/bin:/root/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	LANG=C.UTF-8 TERM=dumb "${goenv[@]}" \
