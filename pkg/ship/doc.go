@@ -29,7 +29,16 @@
 //     are dropped and the oldest kept: the first alerts of an incident are
 //     the ones an investigation needs, and an attacker who floods alerts
 //     while the collector is unreachable must not be able to push them out.
-//   - spool_error: the disk refused a write.
+//   - disk_full: the spool's file system is full (ENOSPC, EDQUOT). Again
+//     the NEWEST alerts are dropped, as they arrive, and none already
+//     spooled, for the same reasons; making room for them would mean
+//     deleting undelivered segments, whole megabytes of the oldest alerts
+//     at a time. The segment being written is closed at the first failed
+//     append, so it is deleted as soon as it is delivered, and the cursor
+//     failing to be written does not stop delivery (it is counted in
+//     vigil_ship_spool_cursor_errors_total): once the collector is back,
+//     delivery frees the disk and appends work again, with no restart.
+//   - spool_error: the disk refused a write otherwise (an I/O error).
 //   - invalid: no id, or larger than MaxRecordBytes (the collector would
 //     refuse it forever).
 //   - rejected: the collector refused it as malformed; it is not resent.

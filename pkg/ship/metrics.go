@@ -6,16 +6,20 @@ import "github.com/prometheus/client_golang/prometheus"
 const (
 	dropQueueFull  = "queue_full"  // the memory queue was full
 	dropSpoolFull  = "spool_full"  // the spool reached MaxBytes
-	dropSpoolError = "spool_error" // writing the spool failed (disk full, I/O error)
+	dropDiskFull   = "disk_full"   // the spool's file system is full (ENOSPC, EDQUOT)
+	dropSpoolError = "spool_error" // writing the spool failed otherwise (I/O error)
 	dropInvalid    = "invalid"     // no id, or too large to ever be accepted
 	dropRejected   = "rejected"    // the collector refused it as malformed
 	dropShutdown   = "shutdown"    // still in the memory queue when Close gave up
 )
 
+var dropReasons = []string{dropQueueFull, dropSpoolFull, dropDiskFull, dropSpoolError, dropInvalid, dropRejected, dropShutdown}
+
 type shipMetrics struct {
 	dropped      *prometheus.CounterVec
 	corrupt      prometheus.Counter
 	corruptBytes prometheus.Counter
+	cursorErrors prometheus.Counter
 	delivered    prometheus.Counter
 	sent         prometheus.Counter
 	reconnects   prometheus.Counter
@@ -34,6 +38,9 @@ func newShipMetrics(reg prometheus.Registerer) (*shipMetrics, error) {
 		corruptBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_ship_spool_corrupt_bytes_total", Help: "Bytes of torn or corrupt spool tails cut off at start.",
 		}),
+		cursorErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_ship_spool_cursor_errors_total", Help: "Failed writes of the spool's delivered cursor (delivery goes on; a restart may redeliver).",
+		}),
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_ship_delivered_total", Help: "Alerts acknowledged by the collector.",
 		}),
@@ -50,10 +57,10 @@ func newShipMetrics(reg prometheus.Registerer) (*shipMetrics, error) {
 			Name: "vigil_ship_connected", Help: "1 while an alert stream to the collector is open.",
 		}),
 	}
-	for _, reason := range []string{dropQueueFull, dropSpoolFull, dropSpoolError, dropInvalid, dropRejected, dropShutdown} {
+	for _, reason := range dropReasons {
 		m.dropped.WithLabelValues(reason) // export zeros, so a dashboard sees every reason
 	}
-	for _, c := range []prometheus.Collector{m.dropped, m.corrupt, m.corruptBytes, m.delivered, m.sent, m.reconnects, m.spoolBytes, m.connected} {
+	for _, c := range []prometheus.Collector{m.dropped, m.corrupt, m.corruptBytes, m.cursorErrors, m.delivered, m.sent, m.reconnects, m.spoolBytes, m.connected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -163,5 +163,8 @@ func (s *Shipper) settle(b inflight, ack *vigilv1.AlertAck) error {
 		}
 	}
 	s.m.delivered.Add(float64(len(ack.GetIds())))
-	return s.spool.markDelivered(b.lastRec)
+	if err := s.spool.markDelivered(b.lastRec); err != nil {
+		s.log.Warn("write the spool's delivered cursor; delivery goes on", zap.Error(err))
+	}
+	return nil
 }

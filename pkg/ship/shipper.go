@@ -95,6 +95,9 @@ type Shipper struct {
 	wDone   chan struct{}
 	cancelS context.CancelFunc
 	sDone   chan struct{}
+
+	// spoolFailing: the last append failed (owned by writeLoop).
+	spoolFailing bool
 }
 
 // New opens the spool (recovering what a previous run left) and starts
@@ -211,9 +214,17 @@ fill:
 			break fill
 		}
 	}
-	if _, err := s.spool.append(batch); err != nil {
-		s.log.Error("append to spool", zap.Error(err))
+	_, err := s.spool.append(batch)
+	// A full disk fails every append until space is freed: log when
+	// appending starts failing and when it works again; every alert lost
+	// meanwhile is counted in vigil_ship_dropped_total.
+	switch {
+	case err != nil && !s.spoolFailing:
+		s.log.Error("append to spool; dropping alerts until it works again", zap.Error(err))
+	case err == nil && s.spoolFailing:
+		s.log.Info("appending to the spool works again")
 	}
+	s.spoolFailing = err != nil
 }
 
 // WaitDelivered waits until every alert enqueued so far is acknowledged (or
@@ -260,7 +271,7 @@ func (s *Shipper) Counters() map[string]uint64 {
 		"ship_spool_corrupt": metricValue(s.m.corrupt),
 		"ship_spool_pending": s.spool.pending(),
 	}
-	for _, reason := range []string{dropQueueFull, dropSpoolFull, dropSpoolError, dropInvalid, dropRejected, dropShutdown} {
+	for _, reason := range dropReasons {
 		out["ship_dropped_"+reason] = metricValue(s.m.dropped.WithLabelValues(reason))
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -68,7 +69,9 @@ type spool struct {
 	lastSync  time.Time
 	dirty     bool
 	cursorAt  time.Time
-	notify    chan struct{}
+	// cursorFailing: the last cursor write failed (and was reported).
+	cursorFailing bool
+	notify        chan struct{}
 }
 
 func segmentName(first uint64) string { return fmt.Sprintf("%016x%s", first, segmentSuffix) }
@@ -180,10 +183,12 @@ func (s *spool) readCursor() (uint64, error) {
 // it means redelivering, and the collector stores each alert once.
 func (s *spool) writeCursorLocked() error {
 	tmp := filepath.Join(s.dir, cursorFile+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(s.delivered, 10)+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write spool cursor: %w", err)
+	err := os.WriteFile(tmp, []byte(strconv.FormatUint(s.delivered, 10)+"\n"), 0o600)
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(s.dir, cursorFile))
 	}
-	if err := os.Rename(tmp, filepath.Join(s.dir, cursorFile)); err != nil {
+	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("write spool cursor: %w", err)
 	}
 	s.cursorAt = time.Now()
@@ -199,7 +204,10 @@ func (s *spool) append(payloads [][]byte) (int, error) {
 	n, err := s.appendLocked(payloads)
 	if dropped := len(payloads) - n; dropped > 0 {
 		reason := dropSpoolFull
-		if err != nil {
+		switch {
+		case diskFull(err):
+			reason = dropDiskFull
+		case err != nil:
 			reason = dropSpoolError
 		}
 		s.m.dropped.WithLabelValues(reason).Add(float64(dropped))
@@ -240,6 +248,13 @@ func (s *spool) appendLocked(payloads [][]byte) (int, error) {
 		if _, err := s.active.Write(buf); err != nil {
 			// Leave the segment as it was so its records stay readable.
 			s.active.Truncate(seg.size)
+			if diskFull(err) && seg.size > 0 {
+				// Appends go to a new segment from now on, so this one is
+				// deleted, and its space given back, as soon as it is
+				// delivered: otherwise it would stay the active segment
+				// until it reached SegmentBytes, which a full disk never lets it.
+				err = errors.Join(err, s.closeActiveLocked())
+			}
 			return n, fmt.Errorf("append to spool: %w", err)
 		}
 		seg.size += int64(len(buf))
@@ -259,11 +274,9 @@ func (s *spool) ensureActiveLocked() error {
 		return nil
 	}
 	if s.active != nil {
-		if err := s.syncLocked(); err != nil {
+		if err := s.closeActiveLocked(); err != nil {
 			return err
 		}
-		s.active.Close()
-		s.active = nil
 		s.deleteDeliveredLocked()
 	}
 	path := filepath.Join(s.dir, segmentName(s.nextSeq))
@@ -278,6 +291,25 @@ func (s *spool) ensureActiveLocked() error {
 	s.active = f
 	s.segs = append(s.segs, &segment{first: s.nextSeq, last: s.nextSeq - 1, path: path})
 	return nil
+}
+
+// closeActiveLocked syncs and closes the segment appended to; the next
+// append starts a new one.
+func (s *spool) closeActiveLocked() error {
+	if err := s.syncLocked(); err != nil {
+		return err
+	}
+	err := s.active.Close()
+	s.active = nil
+	if err != nil {
+		return fmt.Errorf("close spool segment: %w", err)
+	}
+	return nil
+}
+
+// diskFull reports whether a write failed for want of space or quota.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 func syncDir(dir string) error {
@@ -311,7 +343,11 @@ func (s *spool) syncLocked() error {
 }
 
 // markDelivered records that every record up to seq was acknowledged, and
-// deletes the segments that held only delivered records.
+// deletes the segments that held only delivered records. The delivered
+// cursor is only an optimisation (a stale one means redelivery, which the
+// collector dedups), so failing to write it (a full disk) does not stop
+// delivery: it is counted, and the error is returned only when writing it
+// starts failing, for the caller to log once.
 func (s *spool) markDelivered(seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -320,10 +356,20 @@ func (s *spool) markDelivered(seq uint64) error {
 	}
 	s.delivered = seq
 	removed := s.deleteDeliveredLocked()
-	if removed || time.Since(s.cursorAt) >= 200*time.Millisecond {
-		return s.writeCursorLocked()
+	if !removed && time.Since(s.cursorAt) < 200*time.Millisecond {
+		return nil
 	}
-	return nil
+	err := s.writeCursorLocked()
+	if err == nil {
+		s.cursorFailing = false
+		return nil
+	}
+	s.m.cursorErrors.Inc()
+	if s.cursorFailing {
+		return nil
+	}
+	s.cursorFailing = true
+	return err
 }
 
 func (s *spool) deleteDeliveredLocked() bool {

@@ -31,6 +31,9 @@ func (r *spoolReader) read(limit int) ([]record, error) {
 	for len(out) < limit {
 		seg, isLast := r.s.segmentFor(r.next)
 		if seg == nil {
+			// Every segment was delivered and deleted: let go of the last
+			// one, whose space a full disk is waiting for.
+			r.closeFile()
 			return out, nil
 		}
 		if r.f == nil || r.first != seg.first {
