@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
@@ -73,6 +74,7 @@ func (c *Collector) ingest(ctx context.Context, node string, batch *vigilv1.Aler
 	ack := &vigilv1.AlertAck{Seq: batch.GetSeq()}
 	valid := make([]*vigilv1.Alert, 0, len(batch.GetAlerts()))
 	c.m.received.Add(float64(len(batch.GetAlerts())))
+	now := time.Now()
 	for i, a := range batch.GetAlerts() {
 		if err := validateAlert(a); err != nil {
 			c.m.rejected.WithLabelValues("invalid").Inc()
@@ -83,6 +85,7 @@ func (c *Collector) ingest(ctx context.Context, node string, batch *vigilv1.Aler
 			continue
 		}
 		a.Node = node
+		c.fixTimes(a, now)
 		valid = append(valid, a)
 	}
 	isNew, err := c.writer.write(ctx, valid)
@@ -113,6 +116,10 @@ func (s agentService) ReportStatus(ctx context.Context, st *vigilv1.NodeStatus) 
 	}
 	st.Node = identityFrom(ctx).Name
 	st.Received = timestamppb.Now()
+	if st.Time != nil && !representable(st.Time) {
+		s.c.log.Warn("node status time unrepresentable; dropped", zap.String(logKeyNode, st.Node), zap.String("time", agentTimeString(st.Time)))
+		st.Time = nil
+	}
 	if err := s.c.opts.Store.PutNodeStatus(ctx, st); err != nil {
 		s.c.log.Error("store node status", zap.String(logKeyNode, st.Node), zap.Error(err))
 		return nil, status.Errorf(codes.Unavailable, "store status: %v", err)

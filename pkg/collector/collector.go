@@ -50,6 +50,9 @@ type Options struct {
 	// Retention is applied every PruneEvery (default 1 minute).
 	Retention  store.Retention
 	PruneEvery time.Duration
+	// MaxClockSkew is how far ahead of the collector's clock an alert's
+	// time may be before the receive time replaces it (default 5 minutes).
+	MaxClockSkew time.Duration
 	// ProfileLimits bound merged profiles (zero: profile.DefaultLimits).
 	ProfileLimits profile.Limits
 	Logger        *zap.Logger
@@ -81,6 +84,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.PruneEvery <= 0 {
 		o.PruneEvery = time.Minute
+	}
+	if o.MaxClockSkew <= 0 {
+		o.MaxClockSkew = 5 * time.Minute
 	}
 	return nil
 }

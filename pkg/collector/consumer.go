@@ -24,6 +24,9 @@ func alertKey(a *vigilv1.Alert) string { return a.GetNode() + "\x00" + a.GetId()
 func (s consumerService) WatchAlerts(req *vigilv1.WatchAlertsRequest, stream vigilv1.ConsumerService_WatchAlertsServer) error {
 	c := s.c
 	ctx := stream.Context()
+	if err := checkFilterTimes(req.GetFilter()); err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
 	f := store.FilterFromProto(req.GetFilter())
 	sub := c.hub.subscribe(f, c.opts.SubscriberQueue)
 	defer c.hub.unsubscribe(sub)
@@ -71,6 +74,9 @@ func (s consumerService) WatchAlerts(req *vigilv1.WatchAlertsRequest, stream vig
 
 // ListAlerts queries the store.
 func (s consumerService) ListAlerts(ctx context.Context, req *vigilv1.ListAlertsRequest) (*vigilv1.ListAlertsResponse, error) {
+	if err := checkFilterTimes(req.GetFilter()); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	alerts, truncated, err := s.c.opts.Store.QueryAlerts(ctx, store.Query{
 		Filter: store.FilterFromProto(req.GetFilter()), Limit: int(req.GetLimit()),
 	})

@@ -31,6 +31,7 @@ const (
 	flagSubscriberQueue = "subscriber-queue"
 	flagMaxMessageBytes = "max-message-bytes"
 	flagShutdownGrace   = "shutdown-grace"
+	flagMaxClockSkew    = "max-clock-skew"
 )
 
 // DefaultConfig is a collector on :7443 (gRPC) and :7080 (HTTP) with its
@@ -49,6 +50,7 @@ func DefaultConfig() Config {
 		SubscriberQueue: 1024,
 		MaxMessageBytes: 4 << 20,
 		ShutdownGrace:   10 * time.Second,
+		MaxClockSkew:    5 * time.Minute,
 	}
 }
 
@@ -91,6 +93,8 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 	fs.IntVar(&c.SubscriberQueue, flagSubscriberQueue, c.SubscriberQueue, "alerts each live subscriber may have waiting before it drops")
 	fs.IntVar(&c.MaxMessageBytes, flagMaxMessageBytes, c.MaxMessageBytes, "largest gRPC message accepted")
 	fs.DurationVar(&c.ShutdownGrace, flagShutdownGrace, c.ShutdownGrace, "how long shutdown waits for in-flight calls")
+	fs.DurationVar(&c.MaxClockSkew, flagMaxClockSkew, c.MaxClockSkew,
+		"an alert time further ahead of the collector's clock is replaced by the receive time (the agent's is kept in the agent_time label)")
 }
 
 // Validate checks what a typo in a config file would make fail later, or
@@ -115,7 +119,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{flagPruneEvery, c.PruneEvery}, {flagShutdownGrace, c.ShutdownGrace}} {
+	}{{flagPruneEvery, c.PruneEvery}, {flagShutdownGrace, c.ShutdownGrace}, {flagMaxClockSkew, c.MaxClockSkew}} {
 		if d.v <= 0 {
 			bad(d.name, "must be positive, got %v", d.v)
 		}

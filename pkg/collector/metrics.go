@@ -5,6 +5,8 @@ import "github.com/prometheus/client_golang/prometheus"
 type metrics struct {
 	received, stored, duplicates prometheus.Counter
 	rejected                     *prometheus.CounterVec
+	timesReplaced                *prometheus.CounterVec
+	timesDropped                 prometheus.Counter
 	storeErrors                  prometheus.Counter
 	subscriberDropped            prometheus.Counter
 	denied                       *prometheus.CounterVec
@@ -31,6 +33,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_collector_alerts_rejected_total", Help: "Alerts refused as malformed; the agent is told and does not resend them.",
 		}, []string{"reason"}),
+		timesReplaced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_collector_alert_times_replaced_total",
+			Help: "Alert times replaced by the receive time (the agent's kept in the agent_time label), by reason: unrepresentable, clock_skew.",
+		}, []string{"reason"}),
+		timesDropped:      counter("alert_times_dropped_total", "Unrepresentable first_seen, last_seen or start_time fields dropped from alerts (named in the invalid_times label)."),
 		storeErrors:       counter("store_errors_total", "Store writes that failed; the agents resend the alerts."),
 		subscriberDropped: counter("subscriber_dropped_total", "Alerts not delivered to a live subscriber whose queue was full."),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -51,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.subscriberDropped, m.denied,
+		m.received, m.stored, m.duplicates, m.rejected, m.timesReplaced, m.timesDropped, m.storeErrors, m.subscriberDropped, m.denied,
 		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned,
 		m.drafts, m.profileVersions, m.profileResyncs, m.profileWatches,
 	} {

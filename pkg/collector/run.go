@@ -37,6 +37,8 @@ type Config struct {
 	MaxMessageBytes int
 	// ShutdownGrace bounds how long Stop waits for in-flight calls.
 	ShutdownGrace time.Duration
+	// MaxClockSkew: see Options.MaxClockSkew.
+	MaxClockSkew time.Duration
 }
 
 // Run serves the collector a Config describes until ctx ends.
@@ -60,7 +62,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	}
 	c, err := New(Options{
 		TLS: tlsConfig, Store: st, Sinks: sinks, SubscriberQueue: cfg.SubscriberQueue,
-		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery,
+		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery, MaxClockSkew: cfg.MaxClockSkew,
 		Logger: log, Registerer: reg,
 	})
 	if err != nil {
