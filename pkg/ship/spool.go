@@ -84,6 +84,11 @@ func openSpool(dir string, o SpoolOptions, m *shipMetrics) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create spool directory: %w", err)
 	}
+	// The directory is the spool's alone; one made before, more open, is
+	// closed (its files are created 0600).
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("make spool directory private: %w", err)
+	}
 	s := &spool{dir: dir, opts: o, m: m, notify: make(chan struct{}, 1), lastSync: time.Now()}
 	delivered, err := s.readCursor()
 	if err != nil {

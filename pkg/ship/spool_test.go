@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -192,5 +193,45 @@ func TestSpoolFullDropsNewestAndCounts(t *testing.T) {
 	}
 	if n, _ := s.append(payloads(100, 8)); n < 8 {
 		t.Fatalf("after delivering 12 records only %d of 8 fit", n)
+	}
+}
+
+// TestSpoolFilesArePrivate: the spool holds alerts; its directory is 0700
+// and its files 0600 whatever the umask, even when the directory was made
+// before, more open.
+func TestSpoolFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := filepath.Join(t.TempDir(), "spool")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := testSpool(t, dir, SpoolOptions{})
+	s.append(payloads(0, 3))
+	if err := s.markDelivered(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]os.FileMode{dir: 0o700 | os.ModeDir}
+	for _, e := range entries {
+		modes[filepath.Join(dir, e.Name())] = 0o600
+	}
+	if len(modes) < 3 {
+		t.Fatalf("spool holds %d files, want a segment and the cursor", len(modes)-1)
+	}
+	for name, want := range modes {
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s is %v, want %v", filepath.Base(name), fi.Mode(), want)
+		}
 	}
 }

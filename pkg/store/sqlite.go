@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,6 +68,9 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create database directory: %w", err)
 	}
+	if err := makePrivate(path); err != nil {
+		return nil, err
+	}
 	// _txlock=immediate takes the write lock at BEGIN, so concurrent writers
 	// wait for each other instead of failing to upgrade a read lock.
 	writes, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&"+sqlitePragmas)
@@ -81,4 +85,22 @@ func OpenSQLite(ctx context.Context, path string) (Store, error) {
 	}
 	reads.SetMaxOpenConns(4)
 	return newSQLStore(ctx, sqliteDialect, writes, reads)
+}
+
+// makePrivate creates the database file 0600 if it is missing, before
+// SQLite does with 0644 less the umask, and makes an existing one and its
+// WAL and shared-memory files 0600: they hold every alert. SQLite creates
+// the WAL and shared-memory files with the database file's mode.
+func makePrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, name := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Chmod(name, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("make database file private: %w", err)
+		}
+	}
+	return nil
 }
