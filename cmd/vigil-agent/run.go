@@ -61,7 +61,7 @@ the --config YAML file (keys are flag names), then defaults.`,
 			if err != nil {
 				return err
 			}
-			return runAgent(cmd, cfg, o.MetricsAddr, log)
+			return runAgent(cmd, cfg, o.MetricsAddr, log, g.log.Sampled())
 		},
 	}
 	f := cmd.Flags()
@@ -71,9 +71,9 @@ the --config YAML file (keys are flag names), then defaults.`,
 	return cmd
 }
 
-func runAgent(cmd *cobra.Command, cfg agent.Config, metricsAddr string, log *zap.Logger) error {
+func runAgent(cmd *cobra.Command, cfg agent.Config, metricsAddr string, log *zap.Logger, sampled prometheus.Collector) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), sampled)
 	var started atomic.Bool
 	if metricsAddr != "" {
 		ready := func(context.Context) error {

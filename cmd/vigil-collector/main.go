@@ -61,7 +61,7 @@ func newRootCmd() *cobra.Command {
 			defer log.Sync()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			if err := collector.Run(ctx, o.Config, log); err != nil {
+			if err := collector.Run(ctx, o.Config, log, o.Log.Sampled()); err != nil {
 				return fmt.Errorf("collector: %w", err)
 			}
 			return nil

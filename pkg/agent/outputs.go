@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/cliflags"
 	"github.com/vigil-dev/vigil/pkg/ship"
 	"github.com/vigil-dev/vigil/pkg/sink"
 )
@@ -45,7 +46,7 @@ func newOutputs(alertsFile string, shipper *ship.Shipper, log *zap.Logger, reg p
 }
 
 func (o *outputs) emit(a *vigilv1.Alert) {
-	o.log.Warn("violation",
+	o.log.Warn(cliflags.AlertLogMessage,
 		zap.String("alert_id", a.Id), zap.String("action", a.Action.ShortName()), zap.String("kind", a.Kind.ShortName()),
 		zap.String("container", a.Container.GetId()), zap.String("image", a.Container.GetImage()),
 		zap.String("pod", a.Container.GetPod()), zap.String("namespace", a.Container.GetNamespace()),

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -46,6 +47,7 @@ func AnnotateEnv(fs *pflag.FlagSet, prefix string) {
 // LogFlags are the logging settings every vigil command has.
 type LogFlags struct {
 	Level, Format string
+	sampled       *prometheus.CounterVec
 }
 
 // Register adds --log-level (default info) and --log-format (default
@@ -57,23 +59,40 @@ func (l *LogFlags) Register(fs *pflag.FlagSet, defaultFormat string) {
 
 // Logger builds the logger the flags ask for.
 func (l *LogFlags) Logger() (*zap.Logger, error) {
-	return NewLogger(l.Level, l.Format)
+	return NewLogger(l.Level, l.Format, l.Sampled())
+}
+
+// Sampled counts the log lines the logger's sampling dropped, for the
+// command's metrics registry.
+func (l *LogFlags) Sampled() *prometheus.CounterVec {
+	if l.sampled == nil {
+		l.sampled = NewSampledCounter()
+	}
+	return l.sampled
 }
 
 // NewLogger builds a zap logger writing JSON (or console text) to stderr.
-func NewLogger(level, format string) (*zap.Logger, error) {
+// JSON lines are sampled (see sampleExceptAlerts), each line dropped counted
+// in sampled; alert lines never are. Console logs are for a person at a
+// terminal and are not sampled.
+func NewLogger(level, format string, sampled *prometheus.CounterVec) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
 		return nil, fmt.Errorf("log level: %w", err)
 	}
 	cfg := zap.NewProductionConfig()
-	if format == "console" {
+	var opts []zap.Option
+	switch format {
+	case "console":
 		cfg = zap.NewDevelopmentConfig()
 		cfg.Development = false
 		cfg.DisableStacktrace = true // a warning is not a crash
-	} else if format != "json" {
+	case "json":
+		cfg.Sampling = nil
+		opts = append(opts, zap.WrapCore(func(c zapcore.Core) zapcore.Core { return sampleExceptAlerts(c, sampled) }))
+	default:
 		return nil, fmt.Errorf("log format %q: want json or console", format)
 	}
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
-	return cfg.Build()
+	return cfg.Build(opts...)
 }

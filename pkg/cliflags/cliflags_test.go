@@ -29,10 +29,10 @@ func TestFlagBeatsEnvBeatsDefault(t *testing.T) {
 }
 
 func TestNewLoggerRejectsUnknownFormat(t *testing.T) {
-	if _, err := NewLogger("info", "xml"); err == nil {
+	if _, err := NewLogger("info", "xml", NewSampledCounter()); err == nil {
 		t.Fatal("format xml accepted")
 	}
-	if _, err := NewLogger("loud", "json"); err == nil {
+	if _, err := NewLogger("loud", "json", NewSampledCounter()); err == nil {
 		t.Fatal("level loud accepted")
 	}
 }

@@ -41,8 +41,9 @@ type Config struct {
 	MaxClockSkew time.Duration
 }
 
-// Run serves the collector a Config describes until ctx ends.
-func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+// Run serves the collector a Config describes until ctx ends. metrics are
+// served with the collector's own (the logger's, for one).
+func Run(ctx context.Context, cfg Config, log *zap.Logger, metrics ...prometheus.Collector) error {
 	tlsConfig, err := pki.ServerTLSFiles(cfg.TLSCert, cfg.TLSKey, cfg.ClientCA)
 	if err != nil {
 		return fmt.Errorf("server TLS: %w", err)
@@ -55,6 +56,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, m := range metrics {
+		if err := reg.Register(m); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
 	sinks, err := openSinks(cfg, reg, log)
 	defer closeSinks(sinks, log)
 	if err != nil {
