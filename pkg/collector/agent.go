@@ -26,7 +26,8 @@ type agentService struct {
 // acknowledged to the next collector.
 func (s agentService) StreamAlerts(stream vigilv1.AgentService_StreamAlertsServer) error {
 	c := s.c
-	node := identityFrom(stream.Context()).Name
+	id := identityFrom(stream.Context())
+	node := id.Name
 	c.m.agentStreams.Inc()
 	defer c.m.agentStreams.Dec()
 	batches, recvErr := make(chan *vigilv1.AlertBatch), make(chan error, 1)
@@ -59,6 +60,9 @@ func (s agentService) StreamAlerts(stream vigilv1.AgentService_StreamAlertsServe
 		if n := len(batch.GetAlerts()); n > c.opts.MaxBatchAlerts {
 			c.m.rejected.WithLabelValues("batch_too_large").Add(float64(n))
 			return status.Errorf(codes.InvalidArgument, "batch of %d alerts, limit %d", n, c.opts.MaxBatchAlerts)
+		}
+		if err := c.limits.alerts(stream.Context(), id, len(batch.GetAlerts())); err != nil {
+			return status.FromContextError(err).Err()
 		}
 		ack, err := c.ingest(stream.Context(), node, batch)
 		if err != nil {

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -42,13 +43,9 @@ func (c *Collector) authorize(ctx context.Context, fullMethod string) (context.C
 	if !ok {
 		return nil, c.deny("no_peer", codes.Unauthenticated, "no peer information")
 	}
-	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
-		return nil, c.deny("no_certificate", codes.Unauthenticated, "a verified client certificate is required")
-	}
-	id, err := pki.IdentityOf(info.State.VerifiedChains[0][0])
+	id, reason, err := certIdentity(p.AuthInfo)
 	if err != nil {
-		return nil, c.deny("bad_identity", codes.Unauthenticated, err.Error())
+		return nil, c.deny(reason, codes.Unauthenticated, err.Error())
 	}
 	want, ok := roleFor(fullMethod)
 	if !ok {
@@ -61,6 +58,19 @@ func (c *Collector) authorize(ctx context.Context, fullMethod string) (context.C
 	return context.WithValue(ctx, identityKey{}, id), nil
 }
 
+// certIdentity reads the identity from a connection's verified client
+// certificate; on failure, reason is the label it is counted under.
+func certIdentity(auth credentials.AuthInfo) (id pki.Identity, reason string, err error) {
+	info, ok := auth.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return id, "no_certificate", errors.New("a verified client certificate is required")
+	}
+	if id, err = pki.IdentityOf(info.State.VerifiedChains[0][0]); err != nil {
+		return id, "bad_identity", err
+	}
+	return id, "", nil
+}
+
 func (c *Collector) deny(reason string, code codes.Code, msg string) error {
 	c.m.denied.WithLabelValues(reason).Inc()
 	return status.Error(code, msg)
@@ -71,6 +81,9 @@ func (c *Collector) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServ
 	if err != nil {
 		return nil, err
 	}
+	if err := c.limits.call(identityFrom(ctx)); err != nil {
+		return nil, err
+	}
 	return handler(ctx, req)
 }
 
@@ -79,6 +92,14 @@ func (c *Collector) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	if err != nil {
 		return err
 	}
+	id := identityFrom(ctx)
+	if err := c.limits.call(id); err != nil {
+		return err
+	}
+	if err := c.limits.openStream(id); err != nil {
+		return err
+	}
+	defer c.limits.closeStream(id)
 	return handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
 }
 

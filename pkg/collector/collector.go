@@ -53,6 +53,8 @@ type Options struct {
 	// MaxClockSkew is how far ahead of the collector's clock an alert's
 	// time may be before the receive time replaces it (default 5 minutes).
 	MaxClockSkew time.Duration
+	// Limits bound what each identity, and all together, may take.
+	Limits Limits
 	// ProfileLimits bound merged profiles (zero: profile.DefaultLimits).
 	ProfileLimits profile.Limits
 	Logger        *zap.Logger
@@ -99,6 +101,7 @@ type Collector struct {
 	hub      *hub
 	writer   *writer
 	profiles *profiles
+	limits   *limiter
 	grpc     *grpc.Server
 	ready    atomic.Bool
 	stopping chan struct{}
@@ -119,8 +122,12 @@ func New(o Options) (*Collector, error) {
 	c.hub = newHub(m.subscriberDropped, m.subscribers)
 	c.profiles = &profiles{c: c, limits: o.ProfileLimits, watches: make(map[*profileWatch]struct{})}
 	c.writer = newWriter(o.Store, o.WriteBatch, m.writeBatch)
+	c.limits = newLimiter(o.Limits, o.MaxBatchAlerts, m)
 	c.grpc = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(o.TLS)),
+		grpc.Creds(limitedCreds{TransportCredentials: credentials.NewTLS(o.TLS), lm: c.limits}),
+		// Streams of one connection at once: a bound on what one
+		// connection can make the server start before the limits refuse it.
+		grpc.MaxConcurrentStreams(uint32(4*c.limits.l.StreamsPerIdentity)),
 		grpc.ChainUnaryInterceptor(c.unaryAuth),
 		grpc.ChainStreamInterceptor(c.streamAuth),
 		grpc.MaxRecvMsgSize(o.MaxMessageBytes),
@@ -168,8 +175,8 @@ func (c *Collector) Stop(ctx context.Context) {
 	})
 }
 
-// Ready reports whether the collector serves and its store answers: the
-// /readyz check.
+// Ready reports whether the collector serves, its store answers and it is
+// not at its capacity (Limits.Streams): the /readyz check.
 func (c *Collector) Ready(ctx context.Context) error {
 	if !c.ready.Load() {
 		return errors.New("not serving")
@@ -177,7 +184,7 @@ func (c *Collector) Ready(ctx context.Context) error {
 	if err := c.opts.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	return nil
+	return c.limits.ready()
 }
 
 func (c *Collector) pruneLoop() {

@@ -32,6 +32,11 @@ const (
 	flagMaxMessageBytes = "max-message-bytes"
 	flagShutdownGrace   = "shutdown-grace"
 	flagMaxClockSkew    = "max-clock-skew"
+	flagMaxStreams      = "max-streams"
+	flagStreamsPerID    = "max-streams-per-identity"
+	flagConnsPerID      = "max-connections-per-identity"
+	flagCallsPerSecond  = "calls-per-second"
+	flagAlertsPerSecond = "alerts-per-second"
 )
 
 // DefaultConfig is a collector on :7443 (gRPC) and :7080 (HTTP) with its
@@ -51,6 +56,8 @@ func DefaultConfig() Config {
 		MaxMessageBytes: 4 << 20,
 		ShutdownGrace:   10 * time.Second,
 		MaxClockSkew:    5 * time.Minute,
+		Limits: Limits{Streams: 4096, StreamsPerIdentity: 16, ConnectionsPerIdentity: 16,
+			CallsPerSecond: 20, AlertsPerSecond: 2000},
 	}
 }
 
@@ -95,6 +102,13 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 	fs.DurationVar(&c.ShutdownGrace, flagShutdownGrace, c.ShutdownGrace, "how long shutdown waits for in-flight calls")
 	fs.DurationVar(&c.MaxClockSkew, flagMaxClockSkew, c.MaxClockSkew,
 		"an alert time further ahead of the collector's clock is replaced by the receive time (the agent's is kept in the agent_time label)")
+	fs.IntVar(&c.Limits.Streams, flagMaxStreams, c.Limits.Streams, "streams open at once, all clients together; at it, /readyz fails and new streams are refused")
+	fs.IntVar(&c.Limits.StreamsPerIdentity, flagStreamsPerID, c.Limits.StreamsPerIdentity, "streams one client certificate may hold open (an agent holds two)")
+	fs.IntVar(&c.Limits.ConnectionsPerIdentity, flagConnsPerID, c.Limits.ConnectionsPerIdentity, "connections one client certificate may hold open (an agent holds one)")
+	fs.Float64Var(&c.Limits.CallsPerSecond, flagCallsPerSecond, c.Limits.CallsPerSecond,
+		"calls (and stream opens) one client certificate may make a second, in bursts of ten seconds' worth; more are refused")
+	fs.Float64Var(&c.Limits.AlertsPerSecond, flagAlertsPerSecond, c.Limits.AlertsPerSecond,
+		"alerts one agent may send a second, in bursts of ten seconds' worth; past it the collector takes its batches later (its spool holds them)")
 }
 
 // Validate checks what a typo in a config file would make fail later, or
@@ -127,9 +141,18 @@ func (c Config) Validate() error {
 	for _, n := range []struct {
 		name string
 		v    int
-	}{{flagSinkQueue, c.SinkQueue}, {flagSubscriberQueue, c.SubscriberQueue}, {flagMaxMessageBytes, c.MaxMessageBytes}} {
+	}{{flagSinkQueue, c.SinkQueue}, {flagSubscriberQueue, c.SubscriberQueue}, {flagMaxMessageBytes, c.MaxMessageBytes},
+		{flagMaxStreams, c.Limits.Streams}, {flagStreamsPerID, c.Limits.StreamsPerIdentity}, {flagConnsPerID, c.Limits.ConnectionsPerIdentity}} {
 		if n.v <= 0 {
 			bad(n.name, "must be positive, got %d", n.v)
+		}
+	}
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{flagCallsPerSecond, c.Limits.CallsPerSecond}, {flagAlertsPerSecond, c.Limits.AlertsPerSecond}} {
+		if !(r.v > 0) {
+			bad(r.name, "must be positive, got %v", r.v)
 		}
 	}
 	if c.WebhookURL != "" {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -32,7 +33,7 @@ func runChild() int {
 	}
 	cfg := Config{
 		Listen:     os.Getenv("CHILD_LISTEN"),
-		HTTPListen: "127.0.0.1:0",
+		HTTPListen: cmp.Or(os.Getenv("CHILD_HTTP_LISTEN"), "127.0.0.1:0"),
 		TLSCert:    os.Getenv("CHILD_TLS_CERT"),
 		TLSKey:     os.Getenv("CHILD_TLS_KEY"),
 		ClientCA:   os.Getenv("CHILD_CLIENT_CA"),

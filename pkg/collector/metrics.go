@@ -10,6 +10,9 @@ type metrics struct {
 	storeErrors                  prometheus.Counter
 	subscriberDropped            prometheus.Counter
 	denied                       *prometheus.CounterVec
+	refused                      *prometheus.CounterVec
+	throttled                    prometheus.Counter
+	streams                      prometheus.Gauge
 	agentStreams, subscribers    prometheus.Gauge
 	writeBatch                   prometheus.Histogram
 	statusReports                prometheus.Counter
@@ -43,6 +46,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_collector_calls_denied_total", Help: "Calls refused by authentication or authorisation.",
 		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_collector_calls_refused_total",
+			Help: "Calls and connections refused by the limits: capacity (all streams), streams, connections or rate (one identity's).",
+		}, []string{"reason"}),
+		throttled:       counter("alerts_throttled_total", "Alerts taken late because their identity was past its alert rate (the agent's spool held them)."),
+		streams:         gauge("streams", "Open streams, every identity together (see --max-streams)."),
 		agentStreams:    gauge("agent_streams", "Open alert streams from agents."),
 		subscribers:     gauge("subscribers", "Live alert subscribers."),
 		statusReports:   counter("status_reports_total", "Node status reports stored."),
@@ -58,7 +67,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.received, m.stored, m.duplicates, m.rejected, m.timesReplaced, m.timesDropped, m.storeErrors, m.subscriberDropped, m.denied,
+		m.received, m.stored, m.duplicates, m.rejected, m.timesReplaced, m.timesDropped, m.storeErrors, m.subscriberDropped, m.denied, m.refused, m.throttled, m.streams,
 		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned,
 		m.drafts, m.profileVersions, m.profileResyncs, m.profileWatches,
 	} {

@@ -39,6 +39,7 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// MaxClockSkew: see Options.MaxClockSkew.
 	MaxClockSkew time.Duration
+	Limits       Limits
 }
 
 // Run serves the collector a Config describes until ctx ends. metrics are
@@ -69,6 +70,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, metrics ...prometheus
 	c, err := New(Options{
 		TLS: tlsConfig, Store: st, Sinks: sinks, SubscriberQueue: cfg.SubscriberQueue,
 		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery, MaxClockSkew: cfg.MaxClockSkew,
+		Limits: cfg.Limits,
 		Logger: log, Registerer: reg,
 	})
 	if err != nil {

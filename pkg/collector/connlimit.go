@@ -1,0 +1,48 @@
+package collector
+
+import (
+	"net"
+	"sync"
+
+	"google.golang.org/grpc/credentials"
+)
+
+// limitedCreds are the server's TLS credentials, counting each client's
+// connections against its identity's limit once the handshake says who it
+// is. A connection without a usable certificate is left to the
+// interceptors, which refuse its calls.
+type limitedCreds struct {
+	credentials.TransportCredentials
+	lm *limiter
+}
+
+func (c limitedCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := c.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, _, err := certIdentity(info)
+	if err != nil {
+		return conn, info, nil
+	}
+	if err := c.lm.openConn(id); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	return &countedConn{Conn: conn, release: sync.OnceFunc(func() { c.lm.closeConn(id) })}, info, nil
+}
+
+func (c limitedCreds) Clone() credentials.TransportCredentials {
+	return limitedCreds{TransportCredentials: c.TransportCredentials.Clone(), lm: c.lm}
+}
+
+// countedConn gives its identity's connection back when closed.
+type countedConn struct {
+	net.Conn
+	release func()
+}
+
+func (c *countedConn) Close() error {
+	c.release()
+	return c.Conn.Close()
+}
