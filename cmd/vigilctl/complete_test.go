@@ -30,6 +30,10 @@ func (c *testCollector) submitDraft(t *testing.T, image, digest string, paths ..
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The collector takes drafts of the images a node reports running.
+	if _, err := c.agent.ReportStatus(ctx, &vigilv1.NodeStatus{Images: []string{digest}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: doc}); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +70,7 @@ func TestProfilesByNameAndCompletion(t *testing.T) {
 		}
 	}
 	out, err := run(t, nil, c.flags("profiles", "diff", "nginx:1.27")...)
-	if err != nil || strings.TrimSpace(out) != "+ executables: /bin/sh" {
+	if err != nil || strings.TrimSpace(out) != "+ executables: /bin/sh (1 node: node-a)" {
 		t.Errorf("profiles diff nginx:1.27: %v\n%s", err, out)
 	}
 	_, err = run(t, nil, c.flags("profiles", "mode", "nginx", "enforce")...)

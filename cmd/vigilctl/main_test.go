@@ -347,7 +347,7 @@ func TestProfilesCommands(t *testing.T) {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 	out, err = run(t, nil, c.flags("profiles", "diff", digest)...)
-	if err != nil || strings.TrimSpace(out) != "+ executables: /usr/bin/curl" {
+	if err != nil || strings.TrimSpace(out) != "+ executables: /usr/bin/curl (1 node: node-a)" {
 		t.Fatalf("diff of the latest against its predecessor: %v\n%s", err, out)
 	}
 	out, err = run(t, nil, c.flags("profiles", "diff", digest+"@1", digest+"@2", "--unified")...)

@@ -62,7 +62,7 @@ func TestYAMLWhereverJSON(t *testing.T) {
 		{[]string{"profiles", "show", "nginx:1.27@1"}, 1, func(d map[string]any) bool {
 			return d["version"] == 1 && strings.Contains(d["yaml"].(string), "kind: ImageProfile")
 		}},
-		{[]string{"profiles", "diff", "nginx:1.27"}, 1, func(d map[string]any) bool { return d["text"] == "+ executables: /bin/sh\n" }},
+		{[]string{"profiles", "diff", "nginx:1.27"}, 1, func(d map[string]any) bool { return d["text"] == "+ executables: /bin/sh (1 node: node-a)\n" }},
 	} {
 		out, err := run(t, nil, c.flags(append(tc.args, "-o", "yaml")...)...)
 		if err != nil {

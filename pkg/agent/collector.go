@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		Time:         timestamppb.Now(),
 		Counters:     a.shipper.Counters(),
 		Enforcement:  enforcementStatus(a.tiers),
+		Images:       a.runningImages(),
 	}
 	if ss, err := a.sensor.Stats(); err == nil {
 		for _, t := range []sensor.Type{sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability} {
@@ -63,6 +65,25 @@ func (a *Agent) reportStatus(ctx context.Context) {
 	if _, err := vigilv1.NewAgentServiceClient(a.shipper.Conn()).ReportStatus(ctx, st, grpc.WaitForReady(true)); err != nil {
 		a.log.Warn("report status to the collector", zap.Error(err))
 	}
+}
+
+// runningImages are the digests the collector takes this node's drafts
+// for: of its live containers, and of the drafts it learned from them
+// (whose containers may have ended since the last report).
+func (a *Agent) runningImages() []string {
+	var digests []string
+	if a.resolver != nil {
+		for _, c := range a.resolver.Containers() {
+			if c.HasImageDigest() {
+				digests = append(digests, c.ImageDigest)
+			}
+		}
+	}
+	for _, d := range a.engine.Drafts() {
+		digests = append(digests, d.Digest())
+	}
+	slices.Sort(digests)
+	return slices.Compact(digests)
 }
 
 // enforcementStatus is the tier in force per hook, for the status report.

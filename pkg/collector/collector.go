@@ -55,6 +55,11 @@ type Options struct {
 	MaxClockSkew time.Duration
 	// Limits bound what each identity, and all together, may take.
 	Limits Limits
+	// DraftMinNodes is how many nodes' drafts must allow an entry before it
+	// is merged into an image's profile (default 2; all the nodes with
+	// drafts when fewer have one), so that one node cannot widen alone the
+	// profile of an image other nodes run.
+	DraftMinNodes int
 	// ProfileLimits bound merged profiles (zero: profile.DefaultLimits).
 	ProfileLimits profile.Limits
 	Logger        *zap.Logger
@@ -86,6 +91,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.PruneEvery <= 0 {
 		o.PruneEvery = time.Minute
+	}
+	if o.DraftMinNodes <= 0 {
+		o.DraftMinNodes = 2
 	}
 	if o.MaxClockSkew <= 0 {
 		o.MaxClockSkew = 5 * time.Minute
@@ -120,7 +128,7 @@ func New(o Options) (*Collector, error) {
 	}
 	c := &Collector{opts: o, log: o.Logger, m: m, stopping: make(chan struct{})}
 	c.hub = newHub(m.subscriberDropped, m.subscribers)
-	c.profiles = &profiles{c: c, limits: o.ProfileLimits, watches: make(map[*profileWatch]struct{})}
+	c.profiles = &profiles{c: c, limits: o.ProfileLimits, minNodes: o.DraftMinNodes, watches: make(map[*profileWatch]struct{})}
 	c.writer = newWriter(o.Store, o.WriteBatch, m.writeBatch)
 	c.limits = newLimiter(o.Limits, o.MaxBatchAlerts, m)
 	c.grpc = grpc.NewServer(

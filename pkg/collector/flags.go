@@ -37,6 +37,7 @@ const (
 	flagConnsPerID      = "max-connections-per-identity"
 	flagCallsPerSecond  = "calls-per-second"
 	flagAlertsPerSecond = "alerts-per-second"
+	flagDraftMinNodes   = "draft-min-nodes"
 )
 
 // DefaultConfig is a collector on :7443 (gRPC) and :7080 (HTTP) with its
@@ -56,6 +57,7 @@ func DefaultConfig() Config {
 		MaxMessageBytes: 4 << 20,
 		ShutdownGrace:   10 * time.Second,
 		MaxClockSkew:    5 * time.Minute,
+		DraftMinNodes:   2,
 		Limits: Limits{Streams: 4096, StreamsPerIdentity: 16, ConnectionsPerIdentity: 16,
 			CallsPerSecond: 20, AlertsPerSecond: 2000},
 	}
@@ -102,6 +104,8 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 	fs.DurationVar(&c.ShutdownGrace, flagShutdownGrace, c.ShutdownGrace, "how long shutdown waits for in-flight calls")
 	fs.DurationVar(&c.MaxClockSkew, flagMaxClockSkew, c.MaxClockSkew,
 		"an alert time further ahead of the collector's clock is replaced by the receive time (the agent's is kept in the agent_time label)")
+	fs.IntVar(&c.DraftMinNodes, flagDraftMinNodes, c.DraftMinNodes,
+		"an entry of a node's draft enters its image's profile once this many nodes' drafts allow it (all of them, when fewer nodes run the image)")
 	fs.IntVar(&c.Limits.Streams, flagMaxStreams, c.Limits.Streams, "streams open at once, all clients together; at it, /readyz fails and new streams are refused")
 	fs.IntVar(&c.Limits.StreamsPerIdentity, flagStreamsPerID, c.Limits.StreamsPerIdentity, "streams one client certificate may hold open (an agent holds two)")
 	fs.IntVar(&c.Limits.ConnectionsPerIdentity, flagConnsPerID, c.Limits.ConnectionsPerIdentity, "connections one client certificate may hold open (an agent holds one)")
@@ -142,7 +146,7 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{flagSinkQueue, c.SinkQueue}, {flagSubscriberQueue, c.SubscriberQueue}, {flagMaxMessageBytes, c.MaxMessageBytes},
-		{flagMaxStreams, c.Limits.Streams}, {flagStreamsPerID, c.Limits.StreamsPerIdentity}, {flagConnsPerID, c.Limits.ConnectionsPerIdentity}} {
+		{flagDraftMinNodes, c.DraftMinNodes}, {flagMaxStreams, c.Limits.Streams}, {flagStreamsPerID, c.Limits.StreamsPerIdentity}, {flagConnsPerID, c.Limits.ConnectionsPerIdentity}} {
 		if n.v <= 0 {
 			bad(n.name, "must be positive, got %d", n.v)
 		}

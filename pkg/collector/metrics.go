@@ -18,6 +18,7 @@ type metrics struct {
 	statusReports                prometheus.Counter
 	pruned                       prometheus.Counter
 	drafts, profileVersions      prometheus.Counter
+	draftsRefused                prometheus.Counter
 	profileResyncs               prometheus.Counter
 	profileWatches               prometheus.Gauge
 }
@@ -57,6 +58,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		statusReports:   counter("status_reports_total", "Node status reports stored."),
 		pruned:          counter("alerts_pruned_total", "Alerts deleted by retention."),
 		drafts:          counter("drafts_received_total", "Draft profiles received from agents."),
+		draftsRefused:   counter("drafts_refused_total", "Drafts refused because the node had not reported running their image."),
 		profileVersions: counter("profile_versions_total", "Profile versions made (merged drafts, mode changes, imports)."),
 		profileResyncs: counter("profile_watch_kicked_total",
 			"Profile watches ended because the agent fell behind; it reconnects for a snapshot, nothing is lost."),
@@ -69,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.received, m.stored, m.duplicates, m.rejected, m.timesReplaced, m.timesDropped, m.storeErrors, m.subscriberDropped, m.denied, m.refused, m.throttled, m.streams,
 		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned,
-		m.drafts, m.profileVersions, m.profileResyncs, m.profileWatches,
+		m.drafts, m.draftsRefused, m.profileVersions, m.profileResyncs, m.profileWatches,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

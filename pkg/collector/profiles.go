@@ -1,11 +1,13 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +29,9 @@ import (
 type profiles struct {
 	c      *Collector
 	limits profile.Limits
+	// minNodes is how many nodes' drafts must support an entry (see
+	// support.go).
+	minNodes int
 	// mu serialises version making in this collector; PutProfile's
 	// ErrConflict covers several collectors sharing one PostgreSQL.
 	mu      sync.Mutex
@@ -80,8 +85,9 @@ func (ps *profiles) latest(ctx context.Context, digest string) (*vigilv1.Profile
 	return p, nil
 }
 
-// submitDraft stores a node's draft and, while the digest learns, merges
-// all its drafts into a new version when what they allow changed.
+// submitDraft stores a node's draft of an image the node reported running
+// and, while the digest learns, merges the drafts of every node into a new
+// version when what they allow, or which nodes support it, changed.
 func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.SubmitDraftRequest) (*vigilv1.Profile, error) {
 	draft, err := profile.Decode("draft from "+node, req.GetYaml())
 	if err != nil {
@@ -90,6 +96,9 @@ func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.S
 	digest := draft.Metadata.Digest
 	if req.GetImageDigest() != "" && req.GetImageDigest() != digest {
 		return nil, status.Errorf(codes.InvalidArgument, "draft is for %s, request names %s", digest, req.GetImageDigest())
+	}
+	if err := ps.checkRuns(ctx, node, digest); err != nil {
+		return nil, err
 	}
 	canonical, err := profile.Encode(draft)
 	if err != nil {
@@ -110,21 +119,9 @@ func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.S
 	if latest != nil && latest.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN {
 		return latest, nil // promoted: drafts no longer change it
 	}
-	drafts, err := st.Drafts(ctx, digest)
+	merged, nodes, _, err := ps.merge(ctx, digest)
 	if err != nil {
-		return nil, storeError("read drafts", err)
-	}
-	parts, nodes := make([]*profile.Profile, 0, len(drafts)), make([]string, 0, len(drafts))
-	for _, d := range drafts {
-		p, err := profile.Decode("draft from "+d.Node, d.YAML)
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "stored draft does not decode: %v", err)
-		}
-		parts, nodes = append(parts, p), append(nodes, d.Node)
-	}
-	merged, err := profile.Merge(ps.limits, parts...)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "merge drafts: %v", err)
+		return nil, err
 	}
 	if latest != nil {
 		prev, err := decodeStored(latest)
@@ -136,11 +133,53 @@ func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.S
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "compare drafts: %v", err)
 		}
-		if diff.Empty() && slices.Equal(prev.Metadata.Learning.Incomplete, merged.Metadata.Learning.Incomplete) {
+		if diff.Empty() && slices.Equal(prev.Metadata.Learning.Incomplete, merged.Metadata.Learning.Incomplete) &&
+			maps.Equal(supportOf(prev), supportOf(merged)) {
 			return latest, nil // only evidence changed: kept in the drafts
 		}
 	}
 	return ps.newVersion(ctx, merged, profile.ModeLearn, nodes, "node:"+node)
+}
+
+// checkRuns refuses a draft of an image the node's last status report did
+// not list.
+func (ps *profiles) checkRuns(ctx context.Context, node, digest string) error {
+	st, err := ps.c.opts.Store.GetNodeStatus(ctx, node)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return storeError("get node status", err)
+	}
+	if !slices.Contains(st.GetImages(), digest) {
+		ps.c.m.draftsRefused.Inc()
+		return status.Errorf(codes.PermissionDenied, "node %s has not reported running %s", node, digest)
+	}
+	return nil
+}
+
+// merge merges the drafts of a digest from every node, each stamped with
+// its node, keeping the entries enough nodes support (see support.go). It
+// returns the merged profile, the nodes whose drafts it holds, and what it
+// held back.
+func (ps *profiles) merge(ctx context.Context, digest string) (*profile.Profile, []string, []heldEntry, error) {
+	stored, err := ps.c.opts.Store.Drafts(ctx, digest)
+	if err != nil {
+		return nil, nil, nil, storeError("read drafts", err)
+	}
+	drafts, nodes := make([]nodeDraft, 0, len(stored)), make([]string, 0, len(stored))
+	for _, d := range stored {
+		p, err := profile.Decode("draft from "+d.Node, d.YAML)
+		if err != nil {
+			return nil, nil, nil, status.Errorf(codes.Internal, "stored draft does not decode: %v", err)
+		}
+		stamp(p, d.Node)
+		drafts, nodes = append(drafts, nodeDraft{node: d.Node, doc: p}), append(nodes, d.Node)
+	}
+	parts, held := supported(drafts, min(ps.minNodes, len(drafts)))
+	merged, err := profile.Merge(ps.limits, parts...)
+	if err != nil {
+		return nil, nil, nil, status.Errorf(codes.InvalidArgument, "merge drafts: %v", err)
+	}
+	markSupport(merged, drafts, cmp.Or(ps.limits.MaxEvidenceIDs, profile.DefaultLimits().MaxEvidenceIDs))
+	return merged, nodes, held, nil
 }
 
 // newVersion stores doc as the digest's next version. Callers hold ps.mu.
@@ -226,10 +265,13 @@ func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.Impo
 	return ps.newVersion(ctx, doc, mode, nil, "consumer:"+who)
 }
 
-// diff compares two stored versions.
+// diff compares two stored versions. Each entry added names the nodes that
+// support it; when to is the latest version of a digest that learns, the
+// entries its drafts hold back for want of support follow, marked "?".
 func (ps *profiles) diff(ctx context.Context, from, to *vigilv1.ProfileRef) (*vigilv1.DiffProfilesResponse, error) {
 	var docs [2]*profile.Profile
 	var names [2]string
+	var toStored *vigilv1.Profile
 	for i, ref := range []*vigilv1.ProfileRef{from, to} {
 		p, err := ps.c.opts.Store.GetProfile(ctx, ref.GetImageDigest(), ref.GetVersion())
 		if err != nil {
@@ -239,6 +281,11 @@ func (ps *profiles) diff(ctx context.Context, from, to *vigilv1.ProfileRef) (*vi
 			return nil, err
 		}
 		names[i] = fmt.Sprintf("%s@%d", p.GetImageDigest(), p.GetVersion())
+		toStored = p
+	}
+	held, err := ps.heldBack(ctx, toStored)
+	if err != nil {
+		return nil, err
 	}
 	d, err := profile.Compare(names[0], docs[0], names[1], docs[1])
 	if err != nil {
@@ -248,13 +295,31 @@ func (ps *profiles) diff(ctx context.Context, from, to *vigilv1.ProfileRef) (*vi
 	if d.FromMode != d.ToMode {
 		fmt.Fprintf(&text, "~ mode: %s -> %s\n", d.FromMode, d.ToMode)
 	}
+	support := supportOf(docs[1])
 	for _, l := range d.Lists {
 		for _, e := range l.Removed {
 			fmt.Fprintf(&text, "- %s: %s\n", l.List, e)
 		}
 		for _, e := range l.Added {
-			fmt.Fprintf(&text, "+ %s: %s\n", l.List, e)
+			fmt.Fprintf(&text, "+ %s: %s (%s)\n", l.List, e, support[l.List+": "+e])
 		}
 	}
+	for _, h := range held {
+		fmt.Fprintf(&text, "? %s\n", h)
+	}
 	return &vigilv1.DiffProfilesResponse{Text: text.String(), Equal: d.Empty(), Unified: d.Text}, nil
+}
+
+// heldBack is what the drafts of p's digest hold back, when p is the latest
+// version and learns (else nothing: the drafts no longer feed it).
+func (ps *profiles) heldBack(ctx context.Context, p *vigilv1.Profile) ([]heldEntry, error) {
+	if p.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN {
+		return nil, nil
+	}
+	latest, err := ps.latest(ctx, p.GetImageDigest())
+	if err != nil || latest.GetVersion() != p.GetVersion() {
+		return nil, err
+	}
+	_, _, held, err := ps.merge(ctx, p.GetImageDigest())
+	return held, err
 }

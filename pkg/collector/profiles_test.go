@@ -20,12 +20,22 @@ const testDigest = "sha256:11111111111111111111111111111111111111111111111111111
 // learned is the canonical YAML of a draft that saw node execute paths.
 func learned(t *testing.T, node string, paths ...string) []byte {
 	t.Helper()
+	var obs []profile.Observation
+	for _, p := range paths {
+		obs = append(obs, profile.Observation{Kind: profile.KindExec, Path: p, ContainerID: "c-" + node, Node: node, Time: t0})
+	}
+	return draftOf(t, obs...)
+}
+
+// draftOf is the canonical YAML of a draft of testDigest that saw obs.
+func draftOf(t *testing.T, obs ...profile.Observation) []byte {
+	t.Helper()
 	d, err := profile.NewDraft("nginx:1.27", testDigest, profile.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range paths {
-		if _, err := d.Observe(profile.Observation{Kind: profile.KindExec, Path: p, ContainerID: "c-" + node, Node: node, Time: t0}); err != nil {
+	for _, o := range obs {
+		if _, err := d.Observe(o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -36,10 +46,20 @@ func learned(t *testing.T, node string, paths ...string) []byte {
 	return doc
 }
 
+// reportRunning has an agent report that its node runs the images.
+func reportRunning(t *testing.T, agent vigilv1.AgentServiceClient, digests ...string) {
+	t.Helper()
+	if _, err := agent.ReportStatus(testCtx(t, 10*time.Second), &vigilv1.NodeStatus{Images: digests}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
 	e := startEnv(t, nil)
 	ctx := testCtx(t, 60*time.Second)
 	nodeA, nodeB, ops := e.agent(t, "node-a"), e.agent(t, "node-b"), e.consumer(t)
+	reportRunning(t, nodeA, testDigest)
+	reportRunning(t, nodeB, testDigest)
 
 	submit := func(agent vigilv1.AgentServiceClient, doc []byte) *vigilv1.Profile {
 		t.Helper()
@@ -52,6 +72,8 @@ func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
 	if p := submit(nodeA, learned(t, "node-a", "/usr/sbin/nginx")); p.GetVersion() != 1 || p.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN {
 		t.Fatalf("first draft made %v", p)
 	}
+	// What node-b alone saw (curl) waits for a second node; nginx is now
+	// supported by two: a new version says so.
 	p := submit(nodeB, learned(t, "node-b", "/usr/sbin/nginx", "/usr/bin/curl"))
 	if p.GetVersion() != 2 || strings.Join(p.GetNodes(), ",") != "node-a,node-b" {
 		t.Fatalf("second node's draft made v%d from %v, want v2 from node-a,node-b", p.GetVersion(), p.GetNodes())
@@ -60,10 +82,10 @@ func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(merged.Spec.Executables) != 2 || merged.Metadata.Version != 2 {
+	if len(merged.Spec.Executables) != 1 || merged.Metadata.Version != 2 {
 		t.Fatalf("merged profile %+v", merged.Spec.Executables)
 	}
-	nginx := merged.Spec.Executables[1]
+	nginx := merged.Spec.Executables[0]
 	if nginx.Path != "/usr/sbin/nginx" || nginx.Evidence.Count != 2 || nginx.Evidence.Nodes.Len() != 2 {
 		t.Fatalf("evidence of nginx not merged from both nodes: %+v", nginx)
 	}
@@ -71,14 +93,26 @@ func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
 	if p := submit(nodeB, learned(t, "node-b", "/usr/sbin/nginx", "/usr/bin/curl")); p.GetVersion() != 2 {
 		t.Fatalf("evidence-only draft made v%d", p.GetVersion())
 	}
-
 	diff, err := ops.DiffProfiles(ctx, &vigilv1.DiffProfilesRequest{
 		From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 1}, To: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff.GetEqual() || diff.GetText() != "+ executables: /usr/bin/curl\n" || !strings.Contains(diff.GetUnified(), "+    - path: /usr/bin/curl") {
+	if !diff.GetEqual() || diff.GetText() != "? executables: /usr/bin/curl (held back: 1 node: node-b)\n" {
 		t.Fatalf("diff v1..v2: %q\n%s", diff.GetText(), diff.GetUnified())
+	}
+	// A second node sees curl: it is merged, with both nodes behind it.
+	if p := submit(nodeA, learned(t, "node-a", "/usr/sbin/nginx", "/usr/bin/curl")); p.GetVersion() != 3 {
+		t.Fatalf("curl seen by a second node made v%d, want v3", p.GetVersion())
+	}
+	diff, err = ops.DiffProfiles(ctx, &vigilv1.DiffProfilesRequest{
+		From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 2}, To: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff.GetEqual() || diff.GetText() != "+ executables: /usr/bin/curl (2 nodes: node-a, node-b)\n" ||
+		!strings.Contains(diff.GetUnified(), "+    - path: /usr/bin/curl") {
+		t.Fatalf("diff v2..v3: %q\n%s", diff.GetText(), diff.GetUnified())
 	}
 
 	// An agent watching gets the snapshot, then the promotion.
@@ -86,7 +120,7 @@ func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, err := watch.Recv(); err != nil || u.GetProfile().GetVersion() != 2 {
+	if u, err := watch.Recv(); err != nil || u.GetProfile().GetVersion() != 3 {
 		t.Fatalf("snapshot: %v %v", u, err)
 	}
 	if u, err := watch.Recv(); err != nil || !u.GetSnapshotComplete() {
@@ -97,25 +131,25 @@ func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Fatalf("promoting a version that is not the latest: %v", err)
 	}
-	promoted, err := ops.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: testDigest, Mode: enforce, ExpectVersion: 2})
+	promoted, err := ops.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: testDigest, Mode: enforce, ExpectVersion: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	u, err := watch.Recv()
-	if err != nil || u.GetProfile().GetVersion() != 3 || u.GetProfile().GetMode() != enforce || u.GetProfile().GetAuthor() != "consumer:alice" {
+	if err != nil || u.GetProfile().GetVersion() != 4 || u.GetProfile().GetMode() != enforce || u.GetProfile().GetAuthor() != "consumer:alice" {
 		t.Fatalf("pushed update: %v %v", u, err)
 	}
 	if promoted.GetProfile().GetSha256() != u.GetProfile().GetSha256() {
 		t.Fatal("agent got other bytes than the consumer saw")
 	}
 	// Promoted: a new draft is kept but does not change the profile.
-	if p := submit(nodeA, learned(t, "node-a", "/bin/sh")); p.GetVersion() != 3 {
+	if p := submit(nodeA, learned(t, "node-a", "/bin/sh")); p.GetVersion() != 4 {
 		t.Fatalf("draft after promotion made v%d", p.GetVersion())
 	}
 	diff, err = ops.DiffProfiles(ctx, &vigilv1.DiffProfilesRequest{
-		From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 2}, To: &vigilv1.ProfileRef{ImageDigest: testDigest}})
+		From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 3}, To: &vigilv1.ProfileRef{ImageDigest: testDigest}})
 	if err != nil || diff.GetText() != "~ mode: learn -> enforce\n" || diff.GetEqual() {
-		t.Fatalf("diff v2..latest: %q %v", diff.GetText(), err)
+		t.Fatalf("diff v3..latest: %q %v", diff.GetText(), err)
 	}
 }
 
@@ -224,6 +258,7 @@ func TestAgentProfileWatchSurvivesCollectorRestart(t *testing.T) {
 	if !next().GetSnapshotComplete() {
 		t.Fatal("empty collector: the first update must be the snapshot marker")
 	}
+	reportRunning(t, first.agent(t, "node-a"), testDigest)
 	if _, err := first.agent(t, "node-a").SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: learned(t, "node-a", "/usr/sbin/nginx")}); err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,9 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// MaxClockSkew: see Options.MaxClockSkew.
 	MaxClockSkew time.Duration
-	Limits       Limits
+	// DraftMinNodes: see Options.DraftMinNodes.
+	DraftMinNodes int
+	Limits        Limits
 }
 
 // Run serves the collector a Config describes until ctx ends. metrics are
@@ -70,7 +72,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, metrics ...prometheus
 	c, err := New(Options{
 		TLS: tlsConfig, Store: st, Sinks: sinks, SubscriberQueue: cfg.SubscriberQueue,
 		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery, MaxClockSkew: cfg.MaxClockSkew,
-		Limits: cfg.Limits,
+		DraftMinNodes: cfg.DraftMinNodes, Limits: cfg.Limits,
 		Logger: log, Registerer: reg,
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ const (
 	maxAlertBytes   = 64 << 10
 	maxStatusBytes  = 64 << 10
 	maxCounters     = 512
+	maxImages       = 1024
 )
 
 // fieldCheck accumulates the first violation found.
@@ -95,5 +96,9 @@ func validateStatus(s *vigilv1.NodeStatus) error {
 	c.str("kernel", s.GetKernel())
 	c.count("counters", len(s.GetCounters()), maxCounters)
 	c.count("enforcement", len(s.GetEnforcement()), 16)
+	c.count("images", len(s.GetImages()), maxImages)
+	for _, d := range s.GetImages() {
+		c.str("images[]", d)
+	}
 	return c.err
 }

@@ -204,6 +204,22 @@ func (s *sqlStore) ListNodes(ctx context.Context) ([]*vigilv1.NodeStatus, error)
 	return out, nil
 }
 
+func (s *sqlStore) GetNodeStatus(ctx context.Context, node string) (*vigilv1.NodeStatus, error) {
+	var payload []byte
+	err := s.reads.QueryRowContext(ctx, s.d.rebind("SELECT payload FROM nodes WHERE node = ?"), node).Scan(&payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("status of node %q: %w", node, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get status of node %q: %w", node, err)
+	}
+	st := new(vigilv1.NodeStatus)
+	if err := proto.Unmarshal(payload, st); err != nil {
+		return nil, fmt.Errorf("decode stored status of node %q: %w", node, err)
+	}
+	return st, nil
+}
+
 // sizeCutoff finds the newest alert that no longer fits under maxBytes when
 // alerts are kept newest first.
 const sizeCutoff = `SELECT seq FROM (

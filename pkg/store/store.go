@@ -42,6 +42,8 @@ type NodeStore interface {
 	PutNodeStatus(ctx context.Context, s *vigilv1.NodeStatus) error
 	// ListNodes returns the last status of every node, by node name.
 	ListNodes(ctx context.Context) ([]*vigilv1.NodeStatus, error)
+	// GetNodeStatus returns the last status of one node, or ErrNotFound.
+	GetNodeStatus(ctx context.Context, node string) (*vigilv1.NodeStatus, error)
 }
 
 // Query selects stored alerts.

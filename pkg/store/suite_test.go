@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -253,6 +254,12 @@ func testNodeStatusUpsert(t *testing.T, s Store) {
 	}
 	if len(nodes) != 2 || nodes[0].GetNode() != "n1" || !proto.Equal(nodes[1], newer) {
 		t.Fatalf("ListNodes = %v, want n1 and the newer n2", nodes)
+	}
+	if got, err := s.GetNodeStatus(ctx, "n2"); err != nil || !proto.Equal(got, newer) {
+		t.Fatalf("GetNodeStatus(n2) = %v, %v; want the newer n2", got, err)
+	}
+	if _, err := s.GetNodeStatus(ctx, "n3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetNodeStatus of an unknown node: %v, want ErrNotFound", err)
 	}
 }
 

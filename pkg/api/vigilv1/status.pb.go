@@ -163,7 +163,11 @@ type NodeStatus struct {
 	// Agent clock when the report was made.
 	Time *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
 	// Collector clock when the report arrived (set by the collector).
-	Received      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=received,proto3" json:"received,omitempty"`
+	Received *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=received,proto3" json:"received,omitempty"`
+	// Digests of the images this node runs: its live containers', and those
+	// of the drafts it learned from them. The collector takes a node's drafts
+	// only for digests in its last report.
+	Images        []string `protobuf:"bytes,8,rep,name=images,proto3" json:"images,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -247,6 +251,13 @@ func (x *NodeStatus) GetReceived() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *NodeStatus) GetImages() []string {
+	if x != nil {
+		return x.Images
+	}
+	return nil
+}
+
 var File_vigil_v1_status_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_status_proto_rawDesc = "" +
@@ -255,7 +266,7 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"\x0fHookEnforcement\x12\"\n" +
 	"\x04hook\x18\x01 \x01(\x0e2\x0e.vigil.v1.KindR\x04hook\x12\"\n" +
 	"\x04tier\x18\x02 \x01(\x0e2\x0e.vigil.v1.TierR\x04tier\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xff\x02\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x97\x03\n" +
 	"\n" +
 	"NodeStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -264,7 +275,8 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"\venforcement\x18\x04 \x03(\v2\x19.vigil.v1.HookEnforcementR\venforcement\x12>\n" +
 	"\bcounters\x18\x05 \x03(\v2\".vigil.v1.NodeStatus.CountersEntryR\bcounters\x12.\n" +
 	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x126\n" +
-	"\breceived\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\breceived\x1a;\n" +
+	"\breceived\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\breceived\x12\x16\n" +
+	"\x06images\x18\b \x03(\tR\x06images\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*t\n" +
