@@ -98,16 +98,23 @@ func (c *Collector) ingest(ctx context.Context, node string, batch *vigilv1.Aler
 		c.log.Error("store alerts", zap.String(logKeyNode, node), zap.Error(err))
 		return nil, status.Errorf(codes.Unavailable, "store alerts: %v", err)
 	}
+	stored := false
 	for i, a := range valid {
 		ack.Ids = append(ack.Ids, a.GetId())
 		if !isNew[i] {
 			c.m.duplicates.Inc()
 			continue
 		}
+		stored = true
 		c.m.stored.Inc()
 		c.hub.publish(a)
 		for _, q := range c.opts.Sinks {
 			q.Enqueue(a)
+		}
+	}
+	if stored {
+		for _, f := range c.opts.Followers {
+			f.Notify()
 		}
 	}
 	return ack, nil

@@ -39,6 +39,9 @@ type Options struct {
 	Store store.Store
 	// Sinks receive every newly stored alert.
 	Sinks []*sink.Queue
+	// Followers deliver from the store (run by the caller); they are
+	// woken when alerts are stored.
+	Followers []*sink.Follower
 	// SubscriberQueue is each live subscriber's queue length (default 1024).
 	SubscriberQueue int
 	// MaxMessageBytes caps one gRPC message (default 4 MiB).

@@ -27,6 +27,10 @@ const (
 	flagPruneEvery      = "prune-every"
 	flagJSONLinesFile   = "jsonl-file"
 	flagWebhookURL      = "webhook-url"
+	flagWebhookAuth     = "webhook-auth-header"
+	flagWebhookCA       = "webhook-ca"
+	flagWebhookCert     = "webhook-cert"
+	flagWebhookKey      = "webhook-key"
 	flagSinkQueue       = "sink-queue"
 	flagSubscriberQueue = "subscriber-queue"
 	flagMaxMessageBytes = "max-message-bytes"
@@ -97,7 +101,13 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 	fs.Int64Var(&c.Retention.MaxBytes, flagRetentionBytes, c.Retention.MaxBytes, "keep at most this many bytes of alerts, deleting the oldest (0: no cap)")
 	fs.DurationVar(&c.PruneEvery, flagPruneEvery, c.PruneEvery, "how often retention runs")
 	fs.StringVar(&c.JSONLinesFile, flagJSONLinesFile, c.JSONLinesFile, "append every alert to this file as JSON lines")
-	fs.StringVar(&c.WebhookURL, flagWebhookURL, c.WebhookURL, "POST every alert as Falco output JSON to this URL (e.g. Falcosidekick)")
+	fs.StringVar(&c.WebhookURL, flagWebhookURL, c.WebhookURL,
+		"POST every alert as Falco output JSON to this URL (e.g. Falcosidekick), from the store: a receiver that was down catches up")
+	fs.StringVar(&c.WebhookAuthHeader, flagWebhookAuth, c.WebhookAuthHeader,
+		`header sent with every webhook request, "Name: value" (e.g. "Authorization: Bearer TOKEN"; better set from the environment)`)
+	fs.StringVar(&c.WebhookCA, flagWebhookCA, c.WebhookCA, "CA that signs the webhook receiver's certificate (PEM; default: the system's)")
+	fs.StringVar(&c.WebhookCert, flagWebhookCert, c.WebhookCert, "client certificate presented to the webhook receiver (PEM)")
+	fs.StringVar(&c.WebhookKey, flagWebhookKey, c.WebhookKey, "private key of --webhook-cert (PEM)")
 	fs.IntVar(&c.SinkQueue, flagSinkQueue, c.SinkQueue, "alerts each sink may have waiting before it drops")
 	fs.IntVar(&c.SubscriberQueue, flagSubscriberQueue, c.SubscriberQueue, "alerts each live subscriber may have waiting before it drops")
 	fs.IntVar(&c.MaxMessageBytes, flagMaxMessageBytes, c.MaxMessageBytes, "largest gRPC message accepted")
@@ -163,6 +173,12 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			bad(flagWebhookURL, "want an http:// or https:// URL, got %q", c.WebhookURL)
 		}
+	}
+	if _, err := parseHeader(c.WebhookAuthHeader); err != nil {
+		bad(flagWebhookAuth, "%v", err)
+	}
+	if (c.WebhookCert == "") != (c.WebhookKey == "") {
+		bad(flagWebhookCert, "--%s and --%s go together", flagWebhookCert, flagWebhookKey)
 	}
 	return errors.Join(errs...)
 }

@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/pki"
-	"github.com/vigil-dev/vigil/pkg/sink"
 	"github.com/vigil-dev/vigil/pkg/store"
 	"github.com/vigil-dev/vigil/pkg/telemetry"
 )
@@ -30,11 +29,15 @@ type Config struct {
 	PruneEvery time.Duration
 	// JSONLinesFile, when set, receives every alert as a JSON line.
 	JSONLinesFile string
-	// WebhookURL, when set, receives every alert as Falco output JSON.
-	WebhookURL      string
-	SinkQueue       int
-	SubscriberQueue int
-	MaxMessageBytes int
+	// WebhookURL, when set, receives every alert as Falco output JSON;
+	// WebhookAuthHeader ("Name: value") is sent with each request,
+	// WebhookCA verifies the receiver, WebhookCert and WebhookKey are the
+	// client certificate presented.
+	WebhookURL, WebhookAuthHeader      string
+	WebhookCA, WebhookCert, WebhookKey string
+	SinkQueue                          int
+	SubscriberQueue                    int
+	MaxMessageBytes                    int
 	// ShutdownGrace bounds how long Stop waits for in-flight calls.
 	ShutdownGrace time.Duration
 	// MaxClockSkew: see Options.MaxClockSkew.
@@ -69,8 +72,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, metrics ...prometheus
 	if err != nil {
 		return err
 	}
+	followers, err := followSinks(cfg, st, reg, log)
+	if err != nil {
+		return err
+	}
+	defer followers.stop()
 	c, err := New(Options{
-		TLS: tlsConfig, Store: st, Sinks: sinks, SubscriberQueue: cfg.SubscriberQueue,
+		TLS: tlsConfig, Store: st, Sinks: sinks, Followers: followers.list, SubscriberQueue: cfg.SubscriberQueue,
 		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery, MaxClockSkew: cfg.MaxClockSkew,
 		DraftMinNodes: cfg.DraftMinNodes, Limits: cfg.Limits,
 		Logger: log, Registerer: reg,
@@ -108,39 +116,4 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, metrics ...prometheus
 	httpSrv.Close()
 	log.Info("collector stopped")
 	return serveErr
-}
-
-func openSinks(cfg Config, reg prometheus.Registerer, log *zap.Logger) ([]*sink.Queue, error) {
-	var queues []*sink.Queue
-	opts := sink.QueueOptions{Size: cfg.SinkQueue}
-	if cfg.JSONLinesFile != "" {
-		j, err := sink.NewJSONLines(cfg.JSONLinesFile)
-		if err != nil {
-			return nil, err
-		}
-		q, err := sink.NewQueue("jsonl", j, opts, reg, log)
-		if err != nil {
-			j.Close()
-			return nil, err
-		}
-		queues = append(queues, q)
-	}
-	if cfg.WebhookURL != "" {
-		q, err := sink.NewQueue("webhook", sink.NewWebhook(cfg.WebhookURL, nil), opts, reg, log)
-		if err != nil {
-			return queues, err
-		}
-		queues = append(queues, q)
-	}
-	return queues, nil
-}
-
-func closeSinks(queues []*sink.Queue, log *zap.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, q := range queues {
-		if err := q.Close(ctx); err != nil {
-			log.Warn("close sink", zap.Error(err))
-		}
-	}
 }

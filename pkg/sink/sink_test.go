@@ -38,6 +38,15 @@ func testAlert(id string) *vigilv1.Alert {
 	}
 }
 
+func newWebhook(t *testing.T, o WebhookOptions) *Webhook {
+	t.Helper()
+	w, err := NewWebhook(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 func closeQueue(t *testing.T, q *Queue) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -61,7 +70,7 @@ func TestWebhookSendsFalcoJSON(t *testing.T) {
 	}))
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
-	q, err := NewQueue("webhook", NewWebhook(srv.URL, nil), QueueOptions{}, reg, zap.NewNop())
+	q, err := NewQueue("webhook", newWebhook(t, WebhookOptions{URL: srv.URL}), QueueOptions{}, reg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +109,7 @@ func TestWebhookFailureIsRetriedThenCounted(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	q, err := NewQueue("webhook", NewWebhook(srv.URL, nil), QueueOptions{Attempts: 3, Backoff: time.Millisecond}, prometheus.NewRegistry(), zap.NewNop())
+	q, err := NewQueue("webhook", newWebhook(t, WebhookOptions{URL: srv.URL}), QueueOptions{Attempts: 3, Backoff: time.Millisecond}, prometheus.NewRegistry(), zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,9 @@ var postgresDialect = dialect{
 			updated_ns BIGINT NOT NULL,
 			yaml BYTEA NOT NULL,
 			PRIMARY KEY (digest, node))`,
+		`CREATE TABLE IF NOT EXISTS sink_cursors (
+			sink TEXT PRIMARY KEY,
+			seq BIGINT NOT NULL)`,
 	},
 }
 

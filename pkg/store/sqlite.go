@@ -59,6 +59,9 @@ var sqliteDialect = dialect{
 			updated_ns INTEGER NOT NULL,
 			yaml BLOB NOT NULL,
 			PRIMARY KEY (digest, node))`,
+		`CREATE TABLE IF NOT EXISTS sink_cursors (
+			sink TEXT PRIMARY KEY,
+			seq INTEGER NOT NULL)`,
 	},
 	afterPrune: []string{`PRAGMA incremental_vacuum`},
 }

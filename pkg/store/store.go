@@ -19,6 +19,7 @@ type Store interface {
 	AlertStore
 	NodeStore
 	ProfileStore
+	SinkStore
 	// Prune applies a retention policy and reports how many alerts it deleted.
 	Prune(ctx context.Context, r Retention) (int64, error)
 	// Ping checks that the database answers.

@@ -35,6 +35,7 @@ func runSuite(t *testing.T, open opener) {
 		"BatchWithDuplicateInsideIt": testBatchWithDuplicateInsideIt,
 		"ProfileVersions":            testProfileVersions,
 		"Drafts":                     testDrafts,
+		"SinkCursors":                testSinkCursors,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })

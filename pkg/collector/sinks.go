@@ -1,0 +1,102 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/sink"
+	"github.com/vigil-dev/vigil/pkg/store"
+)
+
+// openSinks opens the sinks fed through a queue: the JSON-lines file.
+func openSinks(cfg Config, reg prometheus.Registerer, log *zap.Logger) ([]*sink.Queue, error) {
+	if cfg.JSONLinesFile == "" {
+		return nil, nil
+	}
+	j, err := sink.NewJSONLines(cfg.JSONLinesFile)
+	if err != nil {
+		return nil, err
+	}
+	q, err := sink.NewQueue("jsonl", j, sink.QueueOptions{Size: cfg.SinkQueue}, reg, log)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	return []*sink.Queue{q}, nil
+}
+
+func closeSinks(queues []*sink.Queue, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, q := range queues {
+		if err := q.Close(ctx); err != nil {
+			log.Warn("close sink", zap.Error(err))
+		}
+	}
+}
+
+// followers are the sinks that follow the store (the webhook), running
+// until stop.
+type followers struct {
+	list   []*sink.Follower
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// followSinks starts the sinks that deliver from the store.
+func followSinks(cfg Config, st store.SinkStore, reg prometheus.Registerer, log *zap.Logger) (*followers, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	fs := &followers{cancel: cancel}
+	if cfg.WebhookURL == "" {
+		return fs, nil
+	}
+	header, err := parseHeader(cfg.WebhookAuthHeader)
+	if err != nil {
+		return fs, fmt.Errorf("%s: %w", flagWebhookAuth, err)
+	}
+	w, err := sink.NewWebhook(sink.WebhookOptions{URL: cfg.WebhookURL, Header: header,
+		CAFile: cfg.WebhookCA, CertFile: cfg.WebhookCert, KeyFile: cfg.WebhookKey})
+	if err != nil {
+		return fs, err
+	}
+	f, err := sink.NewFollower(ctx, "webhook", w, st, sink.FollowerOptions{}, reg, log)
+	if err != nil {
+		w.Close()
+		return fs, err
+	}
+	fs.list = append(fs.list, f)
+	fs.wg.Go(func() {
+		f.Run(ctx)
+		f.Close()
+	})
+	return fs, nil
+}
+
+// stop ends the followers; each keeps its cursor for the next run.
+func (fs *followers) stop() {
+	fs.cancel()
+	fs.wg.Wait()
+}
+
+// parseHeader reads a "Name: value" setting ("" is no header).
+func parseHeader(s string) (http.Header, error) {
+	h := http.Header{}
+	if s == "" {
+		return h, nil
+	}
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" || value == "" || strings.ContainsAny(name, " \t") {
+		return nil, errors.New(`want "Name: value"`) // the value may be a secret: not repeated
+	}
+	h.Set(name, value)
+	return h, nil
+}
