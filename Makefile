@@ -86,6 +86,26 @@ demo: build
 	test/deps.sh demo
 	$(GO) run ./test/demo --bin $(BIN) $(DEMO_ARGS)
 
+# Every fuzz target for FUZZTIME each (10s), one after the other, on top of
+# its seed corpus; a failure leaves the input in the package's
+# testdata/fuzz. Bounded, so CI can run it:
+#   make fuzz [FUZZTIME=1m]
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	./pkg/sensor:FuzzDecode \
+	./pkg/trace:FuzzEncoderStrings \
+	./pkg/collector:FuzzAlertValidation \
+	./pkg/collector:FuzzConfigFile \
+	./pkg/ship:FuzzSpoolTornWrite
+
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
