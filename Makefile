@@ -133,4 +133,4 @@ race:
 
 # What CI runs, inside a fresh Debian root (.ci/run): every job, in the order
 # that lets the race job see a root where no test package is installed yet.
-ci: lint race staticcheck crossbuild generate-check test
+ci: lint race staticcheck crossbuild fuzz generate-check test

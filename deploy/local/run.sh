@@ -14,7 +14,7 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "run.sh: the agent loads BPF programs: run as root" >&2
 	exit 1
 fi
-mkdir -p "$state" /var/log/vigil
+install -d -m 0700 "$state" && install -d -m 0750 /var/log/vigil
 if [[ ! -f $certs/ca.pem ]]; then
 	"$bin/vigilctl" certs --dir "$certs" --node "$node"
 fi
