@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-dev/vigil/pkg/cliout"
+	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
@@ -112,7 +113,7 @@ func readDrafts(cmd *cobra.Command, s *agentSettings, warn io.Writer) ([]*profil
 		return nil, err
 	}
 	stateDir := s.run.Config.StateDir
-	drafts, skipped, err := profile.ReadDrafts(filepath.Join(stateDir, "drafts"), profile.Limits{})
+	drafts, skipped, err := draftstore.Read(filepath.Join(stateDir, "drafts"), profile.Limits{})
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("%w\n(no agent has saved drafts in --state-dir %s: give the --state-dir, VIGIL_AGENT_STATE_DIR or --config the agent runs with)", err, stateDir)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
@@ -30,7 +31,7 @@ func execute(t *testing.T, args ...string) (stdout, stderr string, err error) {
 // saveDrafts saves drafts of images into stateDir as a running agent does.
 func saveDrafts(t *testing.T, stateDir string, images map[string]string) {
 	t.Helper()
-	store, err := profile.OpenDraftStore(filepath.Join(stateDir, "drafts"), profile.Limits{}, prometheus.NewRegistry())
+	store, err := draftstore.Open(filepath.Join(stateDir, "drafts"), profile.Limits{}, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

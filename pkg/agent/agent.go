@@ -16,10 +16,12 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/profiledir"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/pkg/ship"
 	"github.com/vigil-dev/vigil/pkg/trace"
@@ -39,7 +41,7 @@ type Agent struct {
 	cgroupRoot string            // the cgroup2 mount; "" without one
 	tiers      []enforce.HookTier
 	prompt     chan struct{}      // a container appeared: reconcile enforcement
-	loader     *profile.DirLoader // nil without a profiles directory
+	loader     *profiledir.Loader // nil without a profiles directory
 	remote     *remoteProfiles    // nil without a collector
 	shipper    *ship.Shipper      // nil without a collector
 	engine     *policy.Engine
@@ -135,7 +137,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 
 	sources := profileSources{}
 	if cfg.ProfilesDir != "" {
-		if a.loader, err = profile.NewDirLoader(cfg.ProfilesDir, log, reg); err != nil {
+		if a.loader, err = profiledir.New(cfg.ProfilesDir, log, reg); err != nil {
 			return nil, fmt.Errorf("profiles directory: %w", err)
 		}
 		if err := a.loader.Reload(); err != nil {
@@ -151,7 +153,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		sources = append(sources, a.remote)
 	}
 
-	drafts, err := profile.OpenDraftStore(filepath.Join(cfg.StateDir, "drafts"), cfg.Limits, reg)
+	drafts, err := draftstore.Open(filepath.Join(cfg.StateDir, "drafts"), cfg.Limits, reg)
 	if err != nil {
 		return nil, fmt.Errorf("draft store: %w", err)
 	}

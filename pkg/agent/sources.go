@@ -10,6 +10,7 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/profiledir"
 	"github.com/vigil-dev/vigil/pkg/ship"
 )
 
@@ -28,7 +29,7 @@ func (ps profileSources) Get(digest string) (*profile.Profile, bool) {
 
 // loaderSource reads the directory loader's current set on every lookup,
 // so a reload is seen at once.
-type loaderSource struct{ l *profile.DirLoader }
+type loaderSource struct{ l *profiledir.Loader }
 
 func (s loaderSource) Get(digest string) (*profile.Profile, bool) { return s.l.Profiles().Get(digest) }
 

@@ -10,12 +10,13 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/trace"
 )
 
 // ProfileSource finds the profile in force for an image digest;
-// *profile.Set (from a DirLoader) and the collector's profiles are sources.
+// *profiledir.Set (from a profiledir.Loader) and the collector's profiles are sources.
 type ProfileSource interface {
 	Get(digest string) (*profile.Profile, bool)
 }
@@ -29,7 +30,7 @@ type Config struct {
 	// Profiles gives the profiles in force; nil means none.
 	Profiles ProfileSource
 	// Drafts persists drafts across restarts; nil keeps them in memory only.
-	Drafts *profile.DraftStore
+	Drafts *draftstore.Store
 	// Limits bound every draft.
 	Limits     profile.Limits
 	Logger     *zap.Logger

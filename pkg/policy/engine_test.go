@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -167,7 +168,7 @@ func TestLossMarksLearningDraftsIncomplete(t *testing.T) {
 func TestDraftsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	open := func() *Engine {
-		store, err := profile.OpenDraftStore(dir, profile.Limits{}, prometheus.NewRegistry())
+		store, err := draftstore.Open(dir, profile.Limits{}, prometheus.NewRegistry())
 		if err != nil {
 			t.Fatal(err)
 		}

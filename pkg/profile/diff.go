@@ -3,6 +3,8 @@ package profile
 import (
 	"fmt"
 	"slices"
+
+	"github.com/vigil-dev/vigil/pkg/textdiff"
 )
 
 // Diff is what changed from one profile to another: entries added and
@@ -60,7 +62,7 @@ func Compare(aName string, a *Profile, bName string, b *Profile) (Diff, error) {
 	if err != nil {
 		return Diff{}, fmt.Errorf("diff profiles: %w", err)
 	}
-	d.Text = UnifiedDiff(aName, bName, ya, yb)
+	d.Text = textdiff.Unified(aName, bName, ya, yb)
 	return d, nil
 }
 

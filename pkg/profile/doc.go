@@ -3,20 +3,19 @@
 // network destinations, capabilities), each entry with its evidence (first
 // and last seen, count, distinct containers and nodes).
 //
-// It is pure Go with no dependency on the sensor or the kernel; the agent's
-// stages use it as follows:
+// It is the model alone: pure Go, with no dependency on the sensor, the
+// kernel, logging, metrics or the file system. The agent's stages use it as
+// follows:
 //
 //   - learning: a Draft per digest folds Observations (Draft.Observe), records
 //     lost or unattributed events (Draft.MarkIncomplete), reports its
-//     Stability, and is persisted across restarts by a DraftStore;
+//     Stability (package draftstore persists drafts across restarts);
 //   - the collector merges drafts of one digest from many nodes (Merge) and
 //     shows what changed between two revisions (Compare);
 //   - monitor and enforce check behaviour with Profile.Allows, which names the
 //     rule that decided;
-//   - ModePolicy resolves learn / monitor / enforce for a container;
-//   - DirLoader keeps the profiles of a directory of YAML files (ConfigMap or
-//     GitOps) in force, hot-reloading and rejecting bad files while keeping
-//     the previous valid profile.
+//   - ModePolicy resolves learn / monitor / enforce for a container
+//     (package profiledir keeps the profiles of a directory in force).
 //
 // # Path patterns
 //

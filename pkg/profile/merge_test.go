@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-dev/vigil/pkg/textdiff"
 )
 
 func TestMergeCombinesEvidence(t *testing.T) {
@@ -91,7 +93,7 @@ func TestMergeGeneralisesTheUnion(t *testing.T) {
 	}
 	second, _ := Encode(m2)
 	if !bytes.Equal(first, second) {
-		t.Errorf("merge depends on order:\n%s", UnifiedDiff("order 1", "order 2", first, second))
+		t.Errorf("merge depends on order:\n%s", textdiff.Unified("order 1", "order 2", first, second))
 	}
 }
 

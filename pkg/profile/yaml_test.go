@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-dev/vigil/pkg/textdiff"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -40,7 +42,7 @@ func TestEncodeGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("encoding differs from %s (run with -update if intended):\n%s", golden, UnifiedDiff(golden, "got", want, got))
+		t.Errorf("encoding differs from %s (run with -update if intended):\n%s", golden, textdiff.Unified(golden, "got", want, got))
 	}
 }
 
@@ -76,7 +78,7 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(b1, b2) {
-				t.Errorf("encoding is not byte-stable:\n%s", UnifiedDiff("first", "second", b1, b2))
+				t.Errorf("encoding is not byte-stable:\n%s", textdiff.Unified("first", "second", b1, b2))
 			}
 		})
 	}
@@ -93,7 +95,7 @@ func TestEncodeIsCanonicalWhateverTheOrder(t *testing.T) {
 	a, _ := Encode(p)
 	b, _ := Encode(q)
 	if !bytes.Equal(a, b) {
-		t.Errorf("list order changes the encoding:\n%s", UnifiedDiff("sorted", "reversed", a, b))
+		t.Errorf("list order changes the encoding:\n%s", textdiff.Unified("sorted", "reversed", a, b))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
@@ -92,7 +93,7 @@ func alertOf(ctx context.Context, c vigilv1.ConsumerServiceClient, digest string
 // as `vigil-agent profiles` does, changing nothing there (the agent writes
 // it meanwhile); nil while there is none.
 func draftOf(agentState, digest string) (*profile.Draft, error) {
-	drafts, skipped, err := profile.ReadDrafts(filepath.Join(agentState, "drafts"), profile.Limits{})
+	drafts, skipped, err := draftstore.Read(filepath.Join(agentState, "drafts"), profile.Limits{})
 	if err != nil {
 		return nil, err
 	}

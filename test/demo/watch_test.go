@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestDraftOfChangesNothing(t *testing.T) {
 	state := t.TempDir()
 	dir := filepath.Join(state, "drafts")
-	store, err := profile.OpenDraftStore(dir, profile.Limits{}, prometheus.NewRegistry())
+	store, err := draftstore.Open(dir, profile.Limits{}, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

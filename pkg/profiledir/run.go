@@ -1,11 +1,12 @@
-package profile
+package profiledir
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/dirwatch"
 )
 
 // settle is how long Run waits after a change notification before
@@ -18,9 +19,9 @@ const settle = 100 * time.Millisecond
 // (the only trigger when inotify is unavailable or the watched directory
 // went away), and publishes changes. It reloads once at start, after the
 // watch is in place, so no change is missed.
-func (l *DirLoader) Run(ctx context.Context) error {
+func (l *Loader) Run(ctx context.Context) error {
 	w := l.watch()
-	defer func() { w.close() }()
+	defer func() { closeWatch(w) }()
 	_ = l.Reload() // rejected files and directory errors are logged by Reload
 	ticker := time.NewTicker(l.resync)
 	defer ticker.Stop()
@@ -30,10 +31,10 @@ func (l *DirLoader) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case _, ok := <-w.eventsOrNil():
+		case _, ok := <-events(w):
 			if !ok {
 				l.log.Warn("profile directory watch ended; polling until it can be re-established", zap.String(logKeyDir, l.dir))
-				w.close()
+				closeWatch(w)
 				w = nil
 			}
 			debounce.Reset(settle)
@@ -48,11 +49,11 @@ func (l *DirLoader) Run(ctx context.Context) error {
 	}
 }
 
-func (l *DirLoader) watch() *dirWatch {
+func (l *Loader) watch() *dirwatch.Watch {
 	if l.noWatch {
 		return nil
 	}
-	w, err := newDirWatch(l.dir)
+	w, err := dirwatch.New(l.dir)
 	if err != nil {
 		l.log.Warn("cannot watch profile directory; polling it", zap.String(logKeyDir, l.dir),
 			zap.Duration("every", l.resync), zap.Error(err))
@@ -61,24 +62,16 @@ func (l *DirLoader) watch() *dirWatch {
 	return w
 }
 
-// dirWatch is a watch on one directory (inotify, on Linux). Its events
-// channel gets a value per batch of events and is closed when the watch
-// ends (directory removed, or close).
-type dirWatch struct {
-	f      *os.File
-	events chan struct{}
-}
-
-// eventsOrNil is the events channel, or nil (never ready) without a watch.
-func (w *dirWatch) eventsOrNil() <-chan struct{} {
+// events is w's events channel, or nil (never ready) without a watch.
+func events(w *dirwatch.Watch) <-chan struct{} {
 	if w == nil {
 		return nil
 	}
-	return w.events
+	return w.Events()
 }
 
-func (w *dirWatch) close() {
+func closeWatch(w *dirwatch.Watch) {
 	if w != nil {
-		w.f.Close()
+		w.Close()
 	}
 }

@@ -1,20 +1,26 @@
-package profile
+// Package atomicfile replaces files so that a crash at any point leaves
+// either the old content or the new, never a torn file.
+package atomicfile
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
-// tmpPrefix starts the temporary files of atomic writes.
-const tmpPrefix = ".tmp-"
+// tempPrefix starts the temporary files of atomic writes.
+const tempPrefix = ".tmp-"
 
-// writeAtomic replaces name with data so that a crash at any point leaves
-// either the old content or the new: write a temporary file in the same
+// IsTemp reports whether a file name is a temporary file Write left behind
+// (a crash between its creation and its rename).
+func IsTemp(name string) bool { return strings.HasPrefix(filepath.Base(name), tempPrefix) }
+
+// Write replaces name with data: write a temporary file in the same
 // directory, fsync it, rename it over name, fsync the directory.
-func writeAtomic(name string, data []byte) error {
+func Write(name string, data []byte) error {
 	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, tmpPrefix+filepath.Base(name)+"-*")
+	f, err := os.CreateTemp(dir, tempPrefix+filepath.Base(name)+"-*")
 	if err != nil {
 		return fmt.Errorf("create temporary file: %w", err)
 	}
@@ -37,11 +43,11 @@ func writeAtomic(name string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("rename into place: %w", err)
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir makes a rename or removal in dir durable.
-func syncDir(dir string) error {
+// SyncDir makes a rename or removal in dir durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open directory for fsync: %w", err)

@@ -1,7 +1,8 @@
-package profile
+package profiledir
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,8 +17,8 @@ import (
 )
 
 var (
-	digestAPI = testDigest("api")
-	digestWeb = testDigest("web")
+	digestAPI = fmt.Sprintf("sha256:%x", sha256.Sum256([]byte("api")))
+	digestWeb = fmt.Sprintf("sha256:%x", sha256.Sum256([]byte("web")))
 )
 
 // profileDoc is a valid profile document for digest at version.
@@ -45,16 +46,16 @@ spec:
 
 type loaderEnv struct {
 	dir  string
-	l    *DirLoader
+	l    *Loader
 	reg  *prometheus.Registry
 	logs *observer.ObservedLogs
 }
 
-func newLoaderEnv(t *testing.T, opts ...LoaderOption) *loaderEnv {
+func newLoaderEnv(t *testing.T, opts ...Option) *loaderEnv {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
 	e := &loaderEnv{dir: t.TempDir(), reg: prometheus.NewRegistry(), logs: logs}
-	l, err := NewDirLoader(e.dir, zap.New(core), e.reg, opts...)
+	l, err := New(e.dir, zap.New(core), e.reg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestLoaderDigestConflictAndRemoval(t *testing.T) {
 }
 
 // runLoader runs l.Run until the test ends.
-func runLoader(t *testing.T, l *DirLoader) {
+func runLoader(t *testing.T, l *Loader) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -206,7 +207,7 @@ func runLoader(t *testing.T, l *DirLoader) {
 }
 
 // waitFor waits for a change notification until cond holds.
-func waitFor(t *testing.T, l *DirLoader, what string, cond func() bool) {
+func waitFor(t *testing.T, l *Loader, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for !cond() {
@@ -247,9 +248,9 @@ func TestLoaderFollowsFileChanges(t *testing.T) {
 func TestLoaderFollowsConfigMapSwap(t *testing.T) {
 	for _, watch := range []bool{true, false} {
 		t.Run(fmt.Sprintf("inotify=%v", watch), func(t *testing.T) {
-			opts := []LoaderOption{WithResync(time.Hour)}
+			opts := []Option{WithResync(time.Hour)}
 			if !watch {
-				opts = []LoaderOption{WithResync(50 * time.Millisecond), withoutWatch()}
+				opts = []Option{WithResync(50 * time.Millisecond), withoutWatch()}
 			}
 			e := newLoaderEnv(t, opts...)
 			swap := func(gen string, content map[string]string) {

@@ -1,4 +1,7 @@
-package profile
+// Package profiledir keeps the profiles of a directory of YAML files in
+// force (a mounted ConfigMap or a GitOps checkout): it hot-reloads on
+// change and rejects a bad file while keeping its previous valid profile.
+package profiledir
 
 import (
 	"crypto/sha256"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
 // Log field keys of the loader.
@@ -31,14 +36,14 @@ const (
 	rejectConflict = "conflict"
 )
 
-// DirLoader keeps the profiles of a directory of YAML files (a mounted
+// Loader keeps the profiles of a directory of YAML files (a mounted
 // ConfigMap or a GitOps checkout) in force. Every *.yaml file (symlinks
 // followed; names starting with "." skipped, such as a ConfigMap's ..data)
 // holds one profile. A file that becomes unreadable or invalid, or claims a
 // digest another file already holds, is rejected: the error is logged and
 // counted, and the last valid profile of that file stays in force. A file
 // that is removed takes its profile with it.
-type DirLoader struct {
+type Loader struct {
 	dir     string
 	log     *zap.Logger
 	resync  time.Duration
@@ -53,8 +58,8 @@ type DirLoader struct {
 
 type fileState struct {
 	hash     [sha256.Size]byte
-	inForce  *Profile // last valid profile of the file
-	rejected *Profile // valid but conflicting profile, retried each scan
+	inForce  *profile.Profile // last valid profile of the file
+	rejected *profile.Profile // valid but conflicting profile, retried each scan
 	err      error
 }
 
@@ -64,21 +69,21 @@ type loaderMetrics struct {
 	reloads  prometheus.Counter
 }
 
-// LoaderOption configures a DirLoader.
-type LoaderOption func(*DirLoader)
+// Option configures a Loader.
+type Option func(*Loader)
 
 // WithResync sets how often Run rescans the directory even without a change
 // notification (default 30s); it is the only trigger when inotify is
 // unavailable.
-func WithResync(d time.Duration) LoaderOption { return func(l *DirLoader) { l.resync = d } }
+func WithResync(d time.Duration) Option { return func(l *Loader) { l.resync = d } }
 
 // withoutWatch makes Run poll only, as it does where inotify is unavailable.
-func withoutWatch() LoaderOption { return func(l *DirLoader) { l.noWatch = true } }
+func withoutWatch() Option { return func(l *Loader) { l.noWatch = true } }
 
-// NewDirLoader prepares a loader for dir; call Reload to load it and Run to
+// New prepares a loader for dir; call Reload to load it and Run to
 // follow changes. Metrics are registered with reg.
-func NewDirLoader(dir string, log *zap.Logger, reg prometheus.Registerer, opts ...LoaderOption) (*DirLoader, error) {
-	l := &DirLoader{
+func New(dir string, log *zap.Logger, reg prometheus.Registerer, opts ...Option) (*Loader, error) {
+	l := &Loader{
 		dir:     dir,
 		log:     log,
 		resync:  30 * time.Second,
@@ -107,16 +112,16 @@ func NewDirLoader(dir string, log *zap.Logger, reg prometheus.Registerer, opts .
 			return nil, fmt.Errorf("register profile loader metrics: %w", err)
 		}
 	}
-	l.current.Store(&Set{byDigest: map[string]*Profile{}})
+	l.current.Store(&Set{byDigest: map[string]*profile.Profile{}})
 	return l, nil
 }
 
 // Profiles returns the profiles in force now.
-func (l *DirLoader) Profiles() *Set { return l.current.Load() }
+func (l *Loader) Profiles() *Set { return l.current.Load() }
 
 // Changes delivers a value after each reload that changed the profiles in
 // force; notifications coalesce, so read Profiles after each.
-func (l *DirLoader) Changes() <-chan struct{} { return l.changes }
+func (l *Loader) Changes() <-chan struct{} { return l.changes }
 
 // RejectedFile is a file whose current content is not in force.
 type RejectedFile struct {
@@ -125,7 +130,7 @@ type RejectedFile struct {
 }
 
 // Rejected lists the files whose current content is rejected, by name.
-func (l *DirLoader) Rejected() []RejectedFile {
+func (l *Loader) Rejected() []RejectedFile {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []RejectedFile
@@ -140,7 +145,7 @@ func (l *DirLoader) Rejected() []RejectedFile {
 // Reload scans the directory once and publishes the result. It returns the
 // errors of every file currently rejected (joined), or of the directory
 // itself; profiles already in force stay in force in both cases.
-func (l *DirLoader) Reload() error {
+func (l *Loader) Reload() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	names, err := l.list()
@@ -174,7 +179,7 @@ func (l *DirLoader) Reload() error {
 }
 
 // list returns the names of the profile files, sorted.
-func (l *DirLoader) list() ([]string, error) {
+func (l *Loader) list() ([]string, error) {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return nil, err

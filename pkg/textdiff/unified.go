@@ -1,4 +1,6 @@
-package profile
+// Package textdiff writes the differences between two texts as a unified
+// diff, line by line, the form diff -u prints and patch applies.
+package textdiff
 
 import (
 	"bytes"
@@ -14,9 +16,9 @@ const contextLines = 3
 // diff, only not a minimal one.
 const maxEditDistance = 1000
 
-// UnifiedDiff returns a unified diff (as diff -u prints it) from a to b,
+// Unified returns a unified diff (as diff -u prints it) from a to b,
 // labelled with the two names, or "" when they are equal.
-func UnifiedDiff(aName, bName string, a, b []byte) string {
+func Unified(aName, bName string, a, b []byte) string {
 	if bytes.Equal(a, b) {
 		return ""
 	}

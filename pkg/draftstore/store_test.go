@@ -1,7 +1,10 @@
-package profile
+package draftstore
 
 import (
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,11 +12,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-dev/vigil/pkg/atomicfile"
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
-func openStore(t *testing.T, dir string) *DraftStore {
+func openStore(t *testing.T, dir string) *Store {
 	t.Helper()
-	s, err := OpenDraftStore(dir, Limits{}, prometheus.NewRegistry())
+	s, err := Open(dir, profile.Limits{}, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,23 +31,27 @@ func openStore(t *testing.T, dir string) *DraftStore {
 func TestDraftsSurviveRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state", "drafts")
 	s := openStore(t, dir)
-	nginx := mustDraft(t, "nginx:1.27", Limits{})
+	nginx := mustDraft(t, "nginx:1.27", profile.Limits{})
 	observeAll(t, nginx, "c1", "n1", t0, workload()...)
 	nginx.MarkIncomplete("ring buffer lost events", 4)
-	other := mustDraft(t, "redis:7", Limits{})
-	observeAll(t, other, "c2", "n1", t0, execObs("/usr/local/bin/redis-server"))
-	for _, d := range []*Draft{nginx, other} {
+	other := mustDraft(t, "redis:7", profile.Limits{})
+	observeAll(t, other, "c2", "n1", t0, profile.Observation{Kind: profile.KindExec, Path: "/usr/local/bin/redis-server"})
+	for _, d := range []*profile.Draft{nginx, other} {
 		if err := s.Save(d); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Saving again replaces the file in place.
-	observeAll(t, nginx, "c1", "n1", t0.Add(time.Minute), execObs("/bin/true"))
+	observeAll(t, nginx, "c1", "n1", t0.Add(time.Minute), profile.Observation{Kind: profile.KindExec, Path: "/bin/true"})
 	if err := s.Save(nginx); err != nil {
 		t.Fatal(err)
 	}
 	// An interrupted save leaves a temporary file behind.
-	if err := os.WriteFile(filepath.Join(dir, tmpPrefix+"x-123"), []byte("half"), 0o600); err != nil {
+	leftover := ".tmp-x.draft.yaml-123"
+	if !atomicfile.IsTemp(leftover) {
+		t.Fatalf("%s is not named as atomicfile names its temporary files", leftover)
+	}
+	if err := os.WriteFile(filepath.Join(dir, leftover), []byte("half"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -53,7 +63,7 @@ func TestDraftsSurviveRestart(t *testing.T) {
 	if len(drafts) != 2 {
 		t.Fatalf("loaded %d drafts, want 2", len(drafts))
 	}
-	var loaded *Draft
+	var loaded *profile.Draft
 	for _, d := range drafts {
 		if d.Digest() == nginx.Digest() {
 			loaded = d
@@ -70,7 +80,7 @@ func TestDraftsSurviveRestart(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), tmpPrefix) {
+		if atomicfile.IsTemp(e.Name()) {
 			t.Errorf("leftover temporary file %s was not cleaned", e.Name())
 		}
 	}
@@ -85,12 +95,12 @@ func TestDraftsSurviveRestart(t *testing.T) {
 func TestCorruptDraftIsSetAside(t *testing.T) {
 	dir := t.TempDir()
 	reg := prometheus.NewRegistry()
-	s, err := OpenDraftStore(dir, Limits{}, reg)
+	s, err := Open(dir, profile.Limits{}, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := mustDraft(t, "good", Limits{})
-	observeAll(t, good, "c", "n", t0, execObs("/bin/good"))
+	good := mustDraft(t, "good", profile.Limits{})
+	observeAll(t, good, "c", "n", t0, profile.Observation{Kind: profile.KindExec, Path: "/bin/good"})
 	if err := s.Save(good); err != nil {
 		t.Fatal(err)
 	}
@@ -117,42 +127,42 @@ func TestCorruptDraftIsSetAside(t *testing.T) {
 	}
 }
 
-// TestReadDraftsChangesNothing reads a state directory as `vigil-agent
+// TestReadChangesNothing reads a state directory as `vigil-agent
 // profiles` does beside a running agent: a torn draft and a save in flight
 // are left as they are, and a missing directory is not created.
-func TestReadDraftsChangesNothing(t *testing.T) {
+func TestReadChangesNothing(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
-	good := mustDraft(t, "good", Limits{})
-	observeAll(t, good, "c", "n", t0, execObs("/bin/good"))
+	good := mustDraft(t, "good", profile.Limits{})
+	observeAll(t, good, "c", "n", t0, profile.Observation{Kind: profile.KindExec, Path: "/bin/good"})
 	if err := s.Save(good); err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, "sha256_"+strings.Repeat("ab", 32)+draftSuffix)
-	inFlight := filepath.Join(dir, tmpPrefix+"x")
+	inFlight := filepath.Join(dir, ".tmp-x")
 	for _, f := range []string{bad, inFlight} {
 		if err := os.WriteFile(f, []byte("apiVersion: vigil.dev/v1\nkind: [torn"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before := listDir(t, dir)
-	drafts, skipped, err := ReadDrafts(dir, Limits{})
+	drafts, skipped, err := Read(dir, profile.Limits{})
 	if err != nil || len(skipped) != 1 || !strings.Contains(skipped[0].Error(), bad) {
-		t.Errorf("ReadDrafts skipped %v, error %v: want %s skipped", skipped, err, bad)
+		t.Errorf("Read skipped %v, error %v: want %s skipped", skipped, err, bad)
 	}
 	if len(drafts) != 1 || drafts[0].Digest() != good.Digest() {
 		t.Errorf("read %d drafts, want the good one only", len(drafts))
 	}
 	if after := listDir(t, dir); after != before {
-		t.Errorf("ReadDrafts changed the directory:\nbefore %s\nafter  %s", before, after)
+		t.Errorf("Read changed the directory:\nbefore %s\nafter  %s", before, after)
 	}
 
 	missing := filepath.Join(dir, "none", "drafts")
-	if _, _, err := ReadDrafts(missing, Limits{}); !errors.Is(err, os.ErrNotExist) {
+	if _, _, err := Read(missing, profile.Limits{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing directory: %v, want os.ErrNotExist", err)
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("ReadDrafts created state: %v", err)
+		t.Errorf("Read created state: %v", err)
 	}
 }
 
@@ -167,4 +177,43 @@ func listDir(t *testing.T, dir string) string {
 		names = append(names, e.Name())
 	}
 	return strings.Join(names, " ")
+}
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func mustDraft(tb testing.TB, image string, lim profile.Limits) *profile.Draft {
+	tb.Helper()
+	d, err := profile.NewDraft(image, fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(image))), lim)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+// observeAll feeds observations of one container, all at start, and
+// returns how many were new.
+func observeAll(tb testing.TB, d *profile.Draft, container, node string, start time.Time, obs ...profile.Observation) int {
+	tb.Helper()
+	added := 0
+	for _, o := range obs {
+		o.ContainerID, o.Node, o.Time = container, node, start
+		if ok, err := d.Observe(o); err != nil {
+			tb.Fatalf("observe %+v: %v", o, err)
+		} else if ok {
+			added++
+		}
+	}
+	return added
+}
+
+// workload is a small set of observations of each kind.
+func workload() []profile.Observation {
+	return []profile.Observation{
+		{Kind: profile.KindExec, Path: "/usr/sbin/nginx"},
+		{Kind: profile.KindOpen, Path: "/etc/nginx/nginx.conf", Access: profile.AccessRead},
+		{Kind: profile.KindOpen, Path: "/var/log/nginx/access.log", Access: profile.AccessWrite},
+		{Kind: profile.KindConnect, Network: profile.Destination{Addr: netip.MustParseAddr("10.0.0.5"), Port: 5432, Protocol: profile.TCP}},
+		{Kind: profile.KindConnect, UnixPath: "/run/nginx.sock"},
+		{Kind: profile.KindCapability, Capability: 10},
+	}
 }

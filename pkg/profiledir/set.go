@@ -1,19 +1,21 @@
-package profile
+package profiledir
 
 import (
 	"maps"
 	"slices"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
 // Set is an immutable collection of profiles in force, keyed by digest.
 // Loaders publish a new Set on every change; readers keep the one they got.
 type Set struct {
-	byDigest   map[string]*Profile
+	byDigest   map[string]*profile.Profile
 	generation uint64
 }
 
 // Get returns the profile for an image digest.
-func (s *Set) Get(digest string) (*Profile, bool) {
+func (s *Set) Get(digest string) (*profile.Profile, bool) {
 	p, ok := s.byDigest[digest]
 	return p, ok
 }

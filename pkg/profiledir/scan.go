@@ -1,4 +1,4 @@
-package profile
+package profiledir
 
 import (
 	"crypto/sha256"
@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
 // scanFile reads one profile file and brings its state up to date. It
 // reports whether the profiles in force changed.
-func (l *DirLoader) scanFile(name string) bool {
+func (l *Loader) scanFile(name string) bool {
 	path := filepath.Join(l.dir, name)
 	st := l.files[name]
 	if st == nil {
@@ -35,7 +37,7 @@ func (l *DirLoader) scanFile(name string) bool {
 		return false
 	}
 	st.hash, st.rejected = h, nil
-	p, err := Decode(path, data)
+	p, err := profile.Decode(path, data)
 	if err != nil {
 		l.reject(st, path, rejectInvalid, err)
 		return false
@@ -44,7 +46,7 @@ func (l *DirLoader) scanFile(name string) bool {
 }
 
 // place puts a valid profile in force unless another file holds its digest.
-func (l *DirLoader) place(name string, st *fileState, p *Profile) bool {
+func (l *Loader) place(name string, st *fileState, p *profile.Profile) bool {
 	path := filepath.Join(l.dir, name)
 	for other, o := range l.files {
 		if other != name && o.inForce != nil && o.inForce.Metadata.Digest == p.Metadata.Digest {
@@ -62,7 +64,7 @@ func (l *DirLoader) place(name string, st *fileState, p *Profile) bool {
 	return true
 }
 
-func (l *DirLoader) reject(st *fileState, path, reason string, err error) {
+func (l *Loader) reject(st *fileState, path, reason string, err error) {
 	st.err = err
 	l.metrics.rejected.WithLabelValues(reason).Inc()
 	kept := "none"
@@ -74,8 +76,8 @@ func (l *DirLoader) reject(st *fileState, path, reason string, err error) {
 }
 
 // publish makes the current valid profiles the Set in force.
-func (l *DirLoader) publish() {
-	next := &Set{byDigest: make(map[string]*Profile), generation: l.current.Load().generation + 1}
+func (l *Loader) publish() {
+	next := &Set{byDigest: make(map[string]*profile.Profile), generation: l.current.Load().generation + 1}
 	for _, st := range l.files {
 		if st.inForce != nil {
 			next.byDigest[st.inForce.Metadata.Digest] = st.inForce
