@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,16 +12,8 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestServesFromEnvironment runs the command configured through
 // VIGIL_COLLECTOR_* variables until it is ready, then stops it.
@@ -31,7 +22,7 @@ func TestServesFromEnvironment(t *testing.T) {
 	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"127.0.0.1"}, ValidFor: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr := freeAddr(t)
+	httpAddr := testutil.FreeAddr(t)
 	for k, v := range map[string]string{
 		"VIGIL_COLLECTOR_LISTEN":      "127.0.0.1:0",
 		"VIGIL_COLLECTOR_HTTP_LISTEN": httpAddr,
@@ -138,7 +129,7 @@ func TestConfigFileOrder(t *testing.T) {
 	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"127.0.0.1"}, ValidFor: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	fromFile, fromEnv, fromFlag := freeAddr(t), freeAddr(t), freeAddr(t)
+	fromFile, fromEnv, fromFlag := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 	config := writeConfig(t, fmt.Sprintf(`listen: 127.0.0.1:0
 http-listen: %s
 tls-cert: %s

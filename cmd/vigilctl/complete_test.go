@@ -110,7 +110,7 @@ func TestProfilesByNameAndCompletion(t *testing.T) {
 		}
 	}
 	// Without a collector, TAB offers nothing rather than failing.
-	flags[slices.Index(flags, "--server")+1] = freeAddr(t)
+	flags[slices.Index(flags, "--server")+1] = testutil.FreeAddr(t)
 	if got := completions(t, flags, "profiles", "show", ""); len(got) != 0 {
 		t.Errorf("completion without a collector: %q", got)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/collector"
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/store"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // testCollector is a real collector on loopback with certificates made by
@@ -285,20 +286,11 @@ func TestErrorsSayWhatToDo(t *testing.T) {
 		t.Fatalf("missing certificate: %v", err)
 	}
 	args := c.flags("nodes")
-	args[2] = freeAddr(t) // the value of --server
+	args[2] = testutil.FreeAddr(t) // the value of --server
 	_, err = run(t, nil, args...)
 	if err == nil || !strings.Contains(err.Error(), "is vigil-collector running") {
 		t.Fatalf("no collector: %v", err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func TestConfigFileAndEnvironment(t *testing.T) {

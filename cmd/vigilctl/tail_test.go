@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // sendRetrying sends alerts, retrying while the agent's connection finds a
@@ -134,7 +135,7 @@ func TestAlertsTailReconnects(t *testing.T) {
 
 	// A collector never reached is a wrong setting, not an outage to wait out.
 	args := c.flags("alerts", "tail")
-	args[3] = freeAddr(t) // the value of --server
+	args[3] = testutil.FreeAddr(t) // the value of --server
 	if _, err := run(t, nil, args...); err == nil || !strings.Contains(err.Error(), "is vigil-collector running") {
 		t.Errorf("tail of a collector never reached: %v", err)
 	}

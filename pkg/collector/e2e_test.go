@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/ship"
 	"github.com/vigil-dev/vigil/pkg/store"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 const e2eAlerts = 10000
@@ -99,18 +99,9 @@ func TestShipperDeliversTenThousandExactlyOnce(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func TestSpoolDeliversAfterCollectorWasDown(t *testing.T) {
 	ca := newAuthority(t)
-	addr := freeAddr(t) // nothing listens here yet
+	addr := testutil.FreeAddr(t) // nothing listens here yet
 	s, reg := newShipper(t, ca, addr, t.TempDir())
 	enqueue(t, s, 0, e2eAlerts/2)
 	waitFor(t, func() bool { return metric(t, reg, "vigil_ship_stream_errors_total") >= 2 })
@@ -176,7 +167,7 @@ func TestCollectorKilledMidStreamLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca := loadAuthorityForClients(t, certs)
-	addr, db := freeAddr(t), filepath.Join(t.TempDir(), "collector.db")
+	addr, db := testutil.FreeAddr(t), filepath.Join(t.TempDir(), "collector.db")
 	first := startCollectorProcess(t, certs, addr, db)
 	s, reg := newShipper(t, ca, addr, t.TempDir())
 

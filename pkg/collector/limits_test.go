@@ -18,6 +18,7 @@ import (
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // openWatches opens n profile watches and reports how many the collector
@@ -102,7 +103,7 @@ func TestOneIdentityCannotExhaustTheCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	ca := loadAuthorityForClients(t, certs)
-	addr, httpAddr := freeAddr(t), freeAddr(t)
+	addr, httpAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	t.Setenv("CHILD_HTTP_LISTEN", httpAddr)
 	p := startCollectorProcess(t, certs, addr, filepath.Join(t.TempDir(), "collector.db"))
 	waitFor(t, func() bool {

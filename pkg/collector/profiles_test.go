@@ -13,6 +13,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/ship"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 const testDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -233,7 +234,7 @@ func TestSlowProfileWatchIsKickedNotSilentlyBehind(t *testing.T) {
 
 func TestAgentProfileWatchSurvivesCollectorRestart(t *testing.T) {
 	ca := newAuthority(t)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	first := startEnvAt(t, ca, addr, nil)
 	conn := dial(t, addr, clientTLS(t, ca, pki.Request{CommonName: "node-a", Role: pki.RoleAgent}))
 	updates := make(chan *vigilv1.ProfileUpdate, 16)

@@ -69,7 +69,7 @@ func TestSpoolRecoversFromFullFilesystem(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := mountTmpfs(t, 1<<20)
 	ca := newAuthority(t)
-	addr := freeAddr(t) // the collector is down
+	addr := testutil.FreeAddr(t) // the collector is down
 	s, reg := newShipper(t, ca, addr, filepath.Join(dir, "spool"))
 	dropped := func(reason string) float64 { return metric(t, reg, "vigil_ship_dropped_total", "reason", reason) }
 	spoolDrops := func() float64 { return dropped("disk_full") + dropped("spool_error") }

@@ -17,6 +17,7 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/sink"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // receiver is a webhook receiver on a fixed address that can be down: an
@@ -102,10 +103,10 @@ func TestWebhookCatchesUpAfterReceiverWasDown(t *testing.T) {
 		Consumers: []string{"webhook"}, ValidFor: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, addr: freeAddr(t), certs: certs, got: map[string]int{}}
+	r := &receiver{t: t, addr: testutil.FreeAddr(t), certs: certs, got: map[string]int{}}
 	hookCert, hookKey := pki.ClientFiles("webhook")
 	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = freeAddr(t), freeAddr(t)
+	cfg.Listen, cfg.HTTPListen = testutil.FreeAddr(t), testutil.FreeAddr(t)
 	cfg.TLSCert, cfg.TLSKey = filepath.Join(certs, pki.ServerCertFile), filepath.Join(certs, pki.ServerKeyFile)
 	cfg.ClientCA = filepath.Join(certs, pki.CAFile)
 	cfg.Store = "sqlite:" + filepath.Join(t.TempDir(), "collector.db")

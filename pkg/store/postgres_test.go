@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/test/testenv"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // TestPostgres runs the store suite against a real PostgreSQL server that
@@ -112,7 +112,7 @@ func startPostgres(t *testing.T) string {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	// The server must outlive ctx; it is stopped in Cleanup.
 	srv := command(context.Background(), "postgres", "-D", data, "-p", strconv.Itoa(port), "-k", dir,
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200")
@@ -156,13 +156,4 @@ func startPostgres(t *testing.T) string {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

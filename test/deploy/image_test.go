@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/pki"
@@ -115,7 +113,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 		Labels: containerdtest.CRILabels("shop-7d4b9", "shop", "shop-uid", "cart"),
 	})
 
-	consumer := consumerClient(t, certs, grpcAddr)
+	consumer := testutil.ConsumerClient(t, certs, grpcAddr)
 	ctx := context.Background()
 	digest := busybox.ManifestDigest.String()
 	var learned *vigilv1.Profile
@@ -345,19 +343,4 @@ func waitFor(t *testing.T, deadline time.Time, what string, c *containerdtest.Co
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func consumerClient(t *testing.T, certs, addr string) vigilv1.ConsumerServiceClient {
-	t.Helper()
-	cert, key := pki.ClientFiles("admin")
-	tlsConfig, err := pki.ClientTLSFiles(filepath.Join(certs, cert), filepath.Join(certs, key), filepath.Join(certs, pki.CAFile), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return vigilv1.NewConsumerServiceClient(conn)
 }

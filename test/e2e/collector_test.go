@@ -11,8 +11,6 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/vigil-dev/vigil/pkg/agent"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
@@ -44,7 +42,7 @@ func TestCollectorLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := startCollector(t, certs)
-	consumer := consumerClient(t, certs, addr)
+	consumer := testutil.ConsumerClient(t, certs, addr)
 
 	cfg := agent.DefaultConfig()
 	cfg.Node, cfg.StateDir, cfg.AlertsFile = "loop-node", t.TempDir(), ""
@@ -131,21 +129,6 @@ func startCollector(t *testing.T, certs string) string {
 	return addr
 }
 
-func consumerClient(t *testing.T, certs, addr string) vigilv1.ConsumerServiceClient {
-	t.Helper()
-	cert, key := pki.ClientFiles("admin")
-	tlsConfig, err := pki.ClientTLSFiles(filepath.Join(certs, cert), filepath.Join(certs, key), filepath.Join(certs, pki.CAFile), "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return vigilv1.NewConsumerServiceClient(conn)
-}
-
 // TestNodeListedAtStart starts an agent whose status interval is an hour:
 // the collector lists the node all the same, from the report it sends at
 // start.
@@ -157,7 +140,7 @@ func TestNodeListedAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := startCollector(t, certs)
-	consumer := consumerClient(t, certs, addr)
+	consumer := testutil.ConsumerClient(t, certs, addr)
 
 	cfg := agent.DefaultConfig()
 	cfg.Node, cfg.StateDir, cfg.AlertsFile, cfg.ContainerdSocket, cfg.PinDir = "start-node", t.TempDir(), "", "", ""

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"net"
+	"strconv"
 	"testing"
 )
 
@@ -36,4 +37,18 @@ func FreeAddr(tb testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// FreePort is FreeAddr's port.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	_, port, err := net.SplitHostPort(FreeAddr(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
 }
