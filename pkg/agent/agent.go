@@ -48,6 +48,7 @@ type Agent struct {
 	deduper    *alert.Deduper
 	out        *outputs
 	enricher   *trace.Enricher
+	processed  prometheus.Counter
 
 	closeOnce sync.Once
 }
@@ -60,7 +61,10 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: log, prompt: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, log: log, prompt: make(chan struct{}, 1), processed: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_pipeline_events_processed_total",
+		Help: "Events the pipeline has finished with (attributed, judged, alerted); with the sensor's loss counters, what the kernel wrote is accounted for.",
+	})}
 	defer func() {
 		if err != nil {
 			a.release()
@@ -89,6 +93,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	}
 	if err := reg.Register(a.sensor.Collector()); err != nil {
 		return nil, fmt.Errorf("register sensor metrics: %w", err)
+	}
+	if err := reg.Register(a.processed); err != nil {
+		return nil, fmt.Errorf("register pipeline metrics: %w", err)
 	}
 	// Seeded once the programs are attached: a process started while they
 	// loaded is in /proc now, and any later one arrives as events.
@@ -235,6 +242,7 @@ func (a *Agent) process(ctx context.Context) {
 			return
 		}
 		a.handle(ctx, &ev)
+		a.processed.Inc()
 	}
 }
 

@@ -52,7 +52,7 @@ func TestCollectorLoop(t *testing.T) {
 	certFile, keyFile := pki.ClientFiles("loop-node")
 	cfg.Collector = agent.CollectorConfig{Address: addr, Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),
 		CA: filepath.Join(certs, pki.CAFile), ServerName: "localhost", StatusInterval: 300 * time.Millisecond}
-	a := startAgent(t, cfg)
+	a, _ := startAgent(t, cfg)
 
 	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"}})
 	execIn(t, c, "ls / >/dev/null; nc -w 1 127.0.0.1 8080 </dev/null; true")

@@ -51,7 +51,7 @@ func TestEnforceOnThisKernel(t *testing.T) {
 	cfg.ContainerdSocket = d.Address
 	cfg.PinDir = "" // enforcement ends with the test
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
-	a := startAgent(t, cfg)
+	a, _ := startAgent(t, cfg)
 	tiers := map[string]enforce.Tier{}
 	for _, ht := range a.Tiers() {
 		tiers[ht.Hook] = ht.Tier

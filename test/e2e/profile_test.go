@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -53,7 +55,7 @@ func TestLearnThenMonitor(t *testing.T) {
 	cfg.ContainerdSocket = d.Address
 	cfg.PinDir = "" // enforcement ends with the test
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
-	a := startAgent(t, cfg)
+	a, reg := startAgent(t, cfg)
 
 	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
 		Binds: map[string]string{tools: "/opt/tools"}})
@@ -63,8 +65,8 @@ func TestLearnThenMonitor(t *testing.T) {
 	waitDraft(t, a, digest, func(p *profile.Profile) bool {
 		return hasFile(p, "/opt/tools/data") && len(p.Spec.Network) > 0 && len(p.Spec.Executables) > 0
 	})
-	// Let the second run's events arrive, then freeze the profile.
-	time.Sleep(500 * time.Millisecond)
+	// Every event of the second run learned, then the profile frozen.
+	waitProcessed(t, reg)
 	learned := waitDraft(t, a, digest, func(*profile.Profile) bool { return true })
 	st := learned.Stability(time.Now())
 	t.Logf("learned %d entries from %d observations of %d container(s); stable %v after the first observation",
@@ -81,16 +83,14 @@ func TestLearnThenMonitor(t *testing.T) {
 	})
 
 	execIn(t, c, workload)
-	time.Sleep(time.Second) // the replay's events through the pipeline
+	waitProcessed(t, reg)
 	if got := readAlerts(t, alerts); len(got) != 0 {
 		t.Fatalf("the learned workload replayed gave %d alerts, want none: %v", len(got), summaries(got))
 	}
 
 	execIn(t, c, "/opt/tools/tool true; cat /opt/tools/secret >/dev/null; nc -w 1 127.0.0.1 9999 </dev/null; chroot / true; true")
-	var got []alertLine
-	waitFor(t, "four alerts", func() bool { got = readAlerts(t, alerts); return len(got) >= 4 })
-	time.Sleep(time.Second) // nothing more must come
-	got = readAlerts(t, alerts)
+	waitProcessed(t, reg) // every alert of these events is written: nothing more can come
+	got := readAlerts(t, alerts)
 	want := []string{
 		"capability CAP_SYS_CHROOT",
 		"connect 127.0.0.1:9999/tcp",
@@ -109,7 +109,9 @@ func TestLearnThenMonitor(t *testing.T) {
 
 	t.Run("a bad profile file keeps the previous one", func(t *testing.T) {
 		writeProfile(t, profiles, "busybox.yaml", []byte("apiVersion: vigil.dev/v1\nkind: ImageProfile\nmetadata: {digest: "+digest+", mode: sometimes}\n"))
-		time.Sleep(500 * time.Millisecond) // the loader's debounce and rescan
+		waitFor(t, "the invalid file rejected", func() bool {
+			return metric(t, reg, "vigil_profile_files_rejected_total", "reason", "invalid") >= 1
+		})
 		p, ok := a.ProfileInForce(digest)
 		if !ok || p.Metadata.Mode != profile.ModeMonitor || p.Spec.Entries() != learned.Spec.Entries() {
 			t.Fatalf("after an invalid file the profile in force is %v, %v; want the learned one", p, ok)
@@ -117,14 +119,53 @@ func TestLearnThenMonitor(t *testing.T) {
 	})
 }
 
-func startAgent(t *testing.T, cfg agent.Config) *agent.Agent {
+func startAgent(t *testing.T, cfg agent.Config) (*agent.Agent, *prometheus.Registry) {
 	t.Helper()
-	a, err := agent.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	a, err := agent.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), reg)
 	if err != nil {
 		t.Fatalf("start agent: %v", err)
 	}
 	testutil.RunUntilCleanup(t, "agent", a.Run)
-	return a
+	return a, reg
+}
+
+// waitProcessed waits until the agent's pipeline has finished with every
+// event the kernel wrote so far (or counted it lost): what the test's
+// processes did is then learned, judged and alerted.
+func waitProcessed(t *testing.T, reg *prometheus.Registry) {
+	t.Helper()
+	waitFor(t, "the pipeline to catch up with the kernel", func() bool {
+		written := metric(t, reg, "vigil_sensor_kernel_events_total")
+		done := metric(t, reg, "vigil_pipeline_events_processed_total") +
+			metric(t, reg, "vigil_sensor_events_lost_total", "where", "queue") + metric(t, reg, "vigil_sensor_decode_errors_total")
+		return written > 0 && done == written
+	})
+}
+
+// metric sums the series of a counter in reg; with a label name and value,
+// only the series with that label.
+func metric(t *testing.T, reg *prometheus.Registry, name string, label ...string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(label) == 2 && !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool {
+				return l.GetName() == label[0] && l.GetValue() == label[1]
+			}) {
+				continue
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
 
 func execIn(t *testing.T, c *containerdtest.Container, script string) {
