@@ -18,7 +18,6 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/enforce"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 func newStatusCommand() *cobra.Command {
@@ -57,7 +56,7 @@ VIGIL_AGENT_METRICS_ADDR, the --config file.`,
 				note = cmd.ErrOrStderr()
 			}
 			fmt.Fprintf(note, "no agent answers at %s (%s); probing this node instead:\n\n", cliout.Escape(addr), cliout.Escape(err.Error()))
-			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(enforce.Probes{LSM: sensor.ProbeLSM()}))}
+			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(enforce.Probes{LSM: enforce.ProbeLSM()}))}
 		} else if report, err = parseStatus(metrics); err != nil {
 			return err
 		} else {

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/pkg/trace"
 )
@@ -117,7 +118,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 		return err
 	}
 
-	hostNS, err := sensor.HostMountNamespace(o.procRoot)
+	hostNS, err := procfs.HostMountNamespace(o.procRoot)
 	if err != nil {
 		return fmt.Errorf("host mount namespace (trace needs the host's pid namespace): %w", err)
 	}
@@ -139,7 +140,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	var attributor trace.Attributor
 	if o.containerd != "" {
 		resolver, err := containers.New(containers.Config{
-			Socket: o.containerd, Logger: log, Registerer: reg, Scopes: s.Scopes(), ProcRoot: o.procRoot,
+			Socket: o.containerd, Logger: log, Registerer: reg, ProcRoot: o.procRoot,
 		})
 		if err != nil {
 			return fmt.Errorf("start container attribution: %w", err)

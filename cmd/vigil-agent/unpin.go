@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/enforce"
 )
 
 func newUnpinCommand() *cobra.Command {
@@ -23,7 +23,7 @@ func newUnpinCommand() *cobra.Command {
 			return err
 		}
 		dir := settings.run.Config.PinDir
-		n, err := sensor.Unpin(dir)
+		n, err := enforce.Unpin(dir)
 		fmt.Fprintf(cmd.OutOrStdout(), "detached %d pinned enforcement links from %s\n", n, dir)
 		return err
 	}

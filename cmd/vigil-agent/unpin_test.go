@@ -9,25 +9,30 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
-// TestUnpinLeavesNothing pins a real sensor's enforcing links in bpffs, as
+// TestUnpinLeavesNothing pins real enforcing links in bpffs, as
 // an agent that exited leaves them, and uninstalls with `vigil-agent unpin`:
 // the links are detached and the pin directory is gone.
 func TestUnpinLeavesNothing(t *testing.T) {
 	testutil.RequireRoot(t)
 	dir := filepath.Join("/sys/fs/bpf", fmt.Sprintf("vigil-unpin-test-%d", os.Getpid()))
 	t.Cleanup(func() {
-		sensor.Unpin(dir) //nolint:errcheck // only if the test failed before unpin
+		enforce.Unpin(dir) //nolint:errcheck // only if the test failed before unpin
 	})
 	cfg := sensor.DefaultConfig()
 	cfg.Types = sensor.NewTypeSet(sensor.TypeExec)
-	cfg.PinDir = dir
 	cfg.CgroupFilter, cfg.Cgroups = sensor.FilterInclude, []uint64{testutil.NewCgroup(t).ID}
-	s, err := sensor.New(cfg, zap.NewNop())
+	kcfg := enforce.DefaultKernelConfig()
+	kcfg.PinDir = dir
+	s, err := sensor.New(cfg, zap.NewNop(), kcfg.Programs())
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := enforce.NewKernel(s.Objects(), kcfg, zap.NewNop()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

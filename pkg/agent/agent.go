@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/profiledir"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -34,6 +35,7 @@ type Agent struct {
 	log *zap.Logger
 
 	sensor     *sensor.Sensor
+	kernel     *enforce.Kernel
 	table      *process.Table
 	resolver   *containers.Resolver // nil without containerd
 	enforcer   *enforce.Enforcer
@@ -71,7 +73,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		}
 	}()
 
-	hostNS, err := sensor.HostMountNamespace(cfg.ProcRoot)
+	hostNS, err := procfs.HostMountNamespace(cfg.ProcRoot)
 	if err != nil {
 		return nil, fmt.Errorf("host mount namespace (the agent needs the host's pid namespace): %w", err)
 	}
@@ -85,11 +87,15 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
-	lsmErr := sensor.ProbeLSM()
-	sc.HostMntNS, sc.CgroupRoot, sc.PinDir = hostNS, cgroupRoot, cfg.PinDir
-	sc.LSM, sc.GuardConnect = lsmErr == nil, lsmErr != nil && cgroupRoot != ""
-	if a.sensor, err = sensor.New(sc, log); err != nil {
+	sc.HostMntNS = hostNS
+	lsmErr := enforce.ProbeLSM()
+	kc := enforce.KernelConfig{LSM: lsmErr == nil, GuardConnect: lsmErr != nil && cgroupRoot != "", CgroupRoot: cgroupRoot,
+		LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir, ProcRoot: cfg.ProcRoot, HostMntNS: hostNS}
+	if a.sensor, err = sensor.New(sc, log, kc.Programs()); err != nil {
 		return nil, fmt.Errorf("start sensor: %w", err)
+	}
+	if a.kernel, err = enforce.NewKernel(a.sensor.Objects(), kc, log); err != nil {
+		return nil, fmt.Errorf("pin enforcement: %w", err)
 	}
 	if err := reg.Register(a.sensor.Collector()); err != nil {
 		return nil, fmt.Errorf("register sensor metrics: %w", err)
@@ -103,7 +109,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		log.Warn("seed process table", zap.Error(err))
 	}
 
-	guardErr := a.sensor.Unavailable("connect-guard")
+	guardErr := a.kernel.Unavailable("connect-guard")
 	if lsmErr != nil && cgroupRoot == "" {
 		guardErr = errors.New("no cgroup2 mount to attach to")
 	}
@@ -119,13 +125,13 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if err := enforce.RegisterTiers(reg, a.tiers); err != nil {
 		return nil, err
 	}
-	if a.enforcer, err = enforce.New(a.sensor.Policy(), enforce.KernelHooks(a.tiers), log, reg); err != nil {
+	if a.enforcer, err = enforce.New(a.kernel.Policy(), enforce.KernelHooks(a.tiers), log, reg); err != nil {
 		return nil, err
 	}
 
 	var attributor trace.Attributor
 	if cfg.ContainerdSocket != "" {
-		scopes := &scopeSync{kernel: a.sensor.Scopes(), prompt: a.prompt, scopes: map[uint64]uint32{},
+		scopes := &scopeSync{kernel: a.kernel.Scopes(), prompt: a.prompt, scopes: map[uint64]uint32{},
 			gone: func(scope uint32) {
 				if err := a.enforcer.Forget(scope); err != nil {
 					log.Warn("stop enforcing a removed container", zap.Error(err))
@@ -276,7 +282,7 @@ func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
 // releasePrevious hands over from a previous agent's pinned enforcement,
 // once this agent's own is in place.
 func (a *Agent) releasePrevious() {
-	if err := a.sensor.ReleasePrevious(); err != nil {
+	if err := a.kernel.ReleasePrevious(); err != nil {
 		a.log.Error("release the previous agent's enforcement", zap.Error(err))
 	}
 }
@@ -314,7 +320,7 @@ func (a *Agent) periodic(ctx context.Context) {
 			if st, err := a.sensor.Stats(); err == nil {
 				if n := losses.since(st); n > 0 {
 					a.engine.MarkIncomplete("events lost before the agent could see them", n)
-					if err := a.sensor.ForgetLearned(); err != nil {
+					if err := a.kernel.ForgetLearned(); err != nil {
 						a.log.Error("make learned entries news again after a loss", zap.Error(err))
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -35,6 +36,9 @@ type Config struct {
 	// PinDir keeps enforcement attached across agent restarts (bpffs); ""
 	// lets it end with the agent.
 	PinDir string
+	// LearnWindow is how long a use a learning container repeats stays in
+	// the kernel after it was reported; 0 reports every use.
+	LearnWindow time.Duration
 	// Sensor tunes the kernel side; its Types are set by the agent.
 	Sensor sensor.Config
 	// Collector, when its Address is set, receives alerts, status and drafts
@@ -64,6 +68,7 @@ func DefaultConfig() Config {
 		DedupWindow:      time.Minute,
 		SaveInterval:     30 * time.Second,
 		PinDir:           "/sys/fs/bpf/vigil",
+		LearnWindow:      enforce.DefaultKernelConfig().LearnWindow,
 		Sensor:           sensor.DefaultConfig(),
 		Collector:        CollectorConfig{StatusInterval: 30 * time.Second},
 	}

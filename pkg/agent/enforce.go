@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -29,7 +30,7 @@ const reconcileEvery = 2 * time.Second
 // and asks for a reconcile whenever a container appears, so that its
 // enforcement follows within microseconds of the resolver knowing it.
 type scopeSync struct {
-	kernel *sensor.ScopeMap
+	kernel *enforce.ScopeMap
 	prompt chan<- struct{}
 
 	mu     sync.Mutex
@@ -207,7 +208,7 @@ func (a *Agent) processIn(c *containers.Container) (uint32, error) {
 func (a *Agent) judgeOpen(pid int32, path string) (enforced, allowed bool) {
 	// The kernel's own record and /proc: the process table may lag behind
 	// an open that is waiting for this answer.
-	contained, err := a.sensor.Contained(int(pid))
+	contained, err := a.kernel.Contained(int(pid))
 	if err != nil || !contained || a.cgroupRoot == "" {
 		return false, true
 	}

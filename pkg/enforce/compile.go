@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // maxExpandedPorts bounds how many single-port rules a port range becomes;
@@ -17,8 +16,8 @@ const maxExpandedPorts = 256
 
 // compiled is a profile in the kernel's terms.
 type compiled struct {
-	paths []sensor.PathRule
-	nets  []sensor.NetRule
+	paths []PathRule
+	nets  []NetRule
 	caps  uint64
 	// widened lists entries the kernel enforces more loosely than the
 	// profile says (an operator should know).
@@ -26,30 +25,30 @@ type compiled struct {
 	// exact: the kernel's rules for these hooks allow exactly what the
 	// profile does, so their allowed events may stay in the kernel (a
 	// widened rule would hide violations the profile reports).
-	exact sensor.Hooks
+	exact Hooks
 }
 
 // compile turns a profile into kernel rules. Patterns the kernel matcher
 // cannot express exactly are widened, never narrowed: enforcement may allow
 // a little more than the profile, never deny what it allows.
 func compile(p *profile.Profile) compiled {
-	c := compiled{exact: sensor.HookCapability}
+	c := compiled{exact: HookCapability}
 	for _, e := range p.Spec.Executables {
-		c.addPath(sensor.ListExec, e.Path, 1)
+		c.addPath(ListExec, e.Path, 1)
 	}
 	widened := len(c.widened)
 	for _, e := range p.Spec.Files {
-		c.addPath(sensor.ListFiles, e.Path, uint8(e.Access))
+		c.addPath(ListFiles, e.Path, uint8(e.Access))
 	}
 	if len(c.widened) == widened {
-		c.exact |= sensor.HookOpen
+		c.exact |= HookOpen
 	}
 	widened = len(c.widened)
 	for _, n := range p.Spec.Network {
 		c.addNet(n)
 	}
 	if len(c.widened) == widened {
-		c.exact |= sensor.HookConnect
+		c.exact |= HookConnect
 	}
 	for _, e := range p.Spec.Capabilities {
 		if e.Capability < 64 {
@@ -64,19 +63,19 @@ func compile(p *profile.Profile) compiled {
 // any name in the profile but only volatile names (digits, ids) in the
 // kernel's canonical form, so such a pattern is widened to the subtree
 // above its first "*".
-func (c *compiled) addPath(list sensor.PathList, pattern string, access uint8) {
+func (c *compiled) addPath(list PathList, pattern string, access uint8) {
 	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
 	last := len(comps) - 1
-	match := sensor.MatchExact
+	match := MatchExact
 	switch comps[last] {
 	case "**":
-		match, comps = sensor.MatchSubtree, comps[:last]
+		match, comps = MatchSubtree, comps[:last]
 	case "*":
-		match, comps = sensor.MatchChildren, comps[:last]
+		match, comps = MatchChildren, comps[:last]
 	}
 	for i, comp := range comps {
 		if comp == "*" {
-			match, comps = sensor.MatchSubtree, comps[:i]
+			match, comps = MatchSubtree, comps[:i]
 			c.widened = append(c.widened, fmt.Sprintf("%s: enforced as /%s/**", pattern, strings.Join(comps, "/")))
 			break
 		}
@@ -84,7 +83,7 @@ func (c *compiled) addPath(list sensor.PathList, pattern string, access uint8) {
 	if len(comps) == 1 && comps[0] == "" { // the root itself: "/" exactly, or below "/"
 		comps = nil
 	}
-	c.paths = append(c.paths, sensor.PathRule{List: list, Match: match, Hash: pathHash(comps, match == sensor.MatchExact), Access: access})
+	c.paths = append(c.paths, PathRule{List: list, Match: match, Hash: pathHash(comps, match == MatchExact), Access: access})
 }
 
 func (c *compiled) addNet(n profile.NetworkEntry) {
@@ -104,10 +103,10 @@ func (c *compiled) addNet(n profile.NetworkEntry) {
 		if r != profile.AnyPort {
 			c.widened = append(c.widened, fmt.Sprintf("%s ports %s: enforced as any port", prefix, r))
 		}
-		c.nets = append(c.nets, sensor.NetRule{Prefix: prefix, Port: 0, Protocol: proto})
+		c.nets = append(c.nets, NetRule{Prefix: prefix, Port: 0, Protocol: proto})
 	default:
 		for port := int(r.Lo); port <= int(r.Hi); port++ {
-			c.nets = append(c.nets, sensor.NetRule{Prefix: prefix, Port: uint16(port), Protocol: proto})
+			c.nets = append(c.nets, NetRule{Prefix: prefix, Port: uint16(port), Protocol: proto})
 		}
 	}
 }

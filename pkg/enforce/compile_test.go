@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 func TestPathHashIsCanonical(t *testing.T) {
@@ -33,7 +32,7 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	}
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: 13}, {Capability: 21}}
 	c := compile(p)
-	matches := []sensor.PathMatch{sensor.MatchExact, sensor.MatchSubtree, sensor.MatchChildren, sensor.MatchSubtree}
+	matches := []PathMatch{MatchExact, MatchSubtree, MatchChildren, MatchSubtree}
 	for i, r := range c.paths {
 		if r.Match != matches[i] {
 			t.Errorf("rule %d matches %d, want %d", i, r.Match, matches[i])

@@ -10,22 +10,21 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
-// Kernel is where compiled profiles go; *sensor.PolicyMaps is the real one.
-type Kernel interface {
-	SetScope(scope uint32, pol sensor.ScopePolicy) error
+// ProfileMaps is where compiled profiles go; *PolicyMaps is the real one.
+type ProfileMaps interface {
+	SetScope(scope uint32, pol ScopePolicy) error
 	DeleteScope(scope uint32) error
-	PutProfile(id uint32, paths []sensor.PathRule, nets []sensor.NetRule, caps uint64) error
-	DeleteProfile(id uint32, paths []sensor.PathRule, nets []sensor.NetRule) error
+	PutProfile(id uint32, paths []PathRule, nets []NetRule, caps uint64) error
+	DeleteProfile(id uint32, paths []PathRule, nets []NetRule) error
 }
 
 // Enforcer keeps the kernel enforcing, for every container of an
 // enforce-mode image, that image's profile. Safe for concurrent use.
 type Enforcer struct {
-	kernel Kernel
-	hooks  sensor.Hooks // the hooks a kernel tier enforces on this node
+	kernel ProfileMaps
+	hooks  Hooks // the hooks a kernel tier enforces on this node
 	log    *zap.Logger
 	m      *metrics
 
@@ -49,7 +48,7 @@ type loaded struct {
 
 // New returns an Enforcer loading profiles into kernel and enforcing them
 // on hooks (those the node has a kernel tier for).
-func New(kernel Kernel, hooks sensor.Hooks, log *zap.Logger, reg prometheus.Registerer) (*Enforcer, error) {
+func New(kernel ProfileMaps, hooks Hooks, log *zap.Logger, reg prometheus.Registerer) (*Enforcer, error) {
 	m, err := newMetrics(reg)
 	if err != nil {
 		return nil, err
@@ -84,11 +83,11 @@ func (e *Enforcer) Apply(c *containers.Container, mode profile.Mode, p *profile.
 	if err != nil {
 		return err
 	}
-	var enforce sensor.Hooks
+	var enforce Hooks
 	if mode == profile.ModeEnforce {
 		enforce = e.hooks
 	}
-	if err := e.kernel.SetScope(c.Scope, sensor.ScopePolicy{Profile: l.id, Enforce: enforce, Suppress: l.c.exact}); err != nil {
+	if err := e.kernel.SetScope(c.Scope, ScopePolicy{Profile: l.id, Enforce: enforce, Suppress: l.c.exact}); err != nil {
 		if l.users == 0 { // loaded for this scope alone
 			e.unload(l)
 		}
@@ -114,7 +113,7 @@ func (e *Enforcer) learn(scope uint32, cur scopeState, profiled bool) error {
 	if e.learning[scope] {
 		return nil
 	}
-	if err := e.kernel.SetScope(scope, sensor.ScopePolicy{Collapse: sensor.HookOpen | sensor.HookConnect | sensor.HookCapability}); err != nil {
+	if err := e.kernel.SetScope(scope, ScopePolicy{Collapse: HookOpen | HookConnect | HookCapability}); err != nil {
 		return err
 	}
 	if profiled {

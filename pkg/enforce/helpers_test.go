@@ -8,49 +8,58 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
-// kernelFixture is the real sensor scoped to a test cgroup of its own, and
-// an enforcer loading profiles into its maps.
+// kernelFixture is the real programs, their sensor scoped to a test cgroup
+// of its own, and an enforcer loading profiles into their maps.
 type kernelFixture struct {
 	sensor   *sensor.Sensor
+	kernel   *Kernel
 	cgroup   *testutil.Cgroup
 	enforcer *Enforcer
 }
 
-// newKernelFixture loads the sensor (adjust may change its settings); every
-// program is detached when the test ends.
-func newKernelFixture(t *testing.T, hooks sensor.Hooks, adjust func(*sensor.Config)) *kernelFixture {
+// newKernelFixture loads the programs (adjust may change their settings);
+// every program is detached when the test ends.
+func newKernelFixture(t *testing.T, hooks Hooks, adjust func(*sensor.Config, *KernelConfig)) *kernelFixture {
 	t.Helper()
 	cg := testutil.NewCgroup(t)
-	hostNS, err := sensor.HostMountNamespace("/proc")
+	hostNS, err := procfs.HostMountNamespace("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := sensor.DefaultConfig()
 	cfg.CgroupFilter, cfg.Cgroups, cfg.HostMntNS = sensor.FilterInclude, []uint64{cg.ID}, hostNS
+	kcfg := DefaultKernelConfig()
+	kcfg.HostMntNS = hostNS
 	if adjust != nil {
-		adjust(&cfg)
+		adjust(&cfg, &kcfg)
 	}
-	s, err := sensor.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	s, err := sensor.New(cfg, log, kcfg.Programs())
 	if err != nil {
 		t.Fatalf("load the sensor: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	e, err := New(s.Policy(), hooks, zaptest.NewLogger(t), prometheus.NewRegistry())
+	k, err := NewKernel(s.Objects(), kcfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &kernelFixture{sensor: s, cgroup: cg, enforcer: e}
+	e, err := New(k.Policy(), hooks, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kernelFixture{sensor: s, kernel: k, cgroup: cg, enforcer: e}
 }
 
 // apply puts the test cgroup under scope with p in mode.
 func (k *kernelFixture) apply(t *testing.T, scope uint32, mode profile.Mode, p *profile.Profile) {
 	t.Helper()
-	if err := k.sensor.Scopes().Set(k.cgroup.ID, scope); err != nil {
+	if err := k.kernel.Scopes().Set(k.cgroup.ID, scope); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.enforcer.Apply(&containers.Container{ID: t.Name(), Scope: scope}, mode, p); err != nil {

@@ -19,7 +19,7 @@ import (
 // those the profile does not allow. Nothing outside the cgroup is judged.
 func TestKernelExecMatching(t *testing.T) {
 	testutil.RequireRoot(t)
-	k := newKernelFixture(t, sensor.HookExec, nil)
+	k := newKernelFixture(t, HookExec, nil)
 	k.drain()
 	cg, s := k.cgroup, k.sensor
 

@@ -78,11 +78,11 @@ func TestLSMTierInVM(t *testing.T) {
 func TestLSMEnforcement(t *testing.T) {
 	testutil.RequireVMGuest(t)
 	testutil.RequireRoot(t)
-	if err := sensor.ProbeLSM(); err != nil {
+	if err := ProbeLSM(); err != nil {
 		t.Fatalf("the test VM must run BPF LSM programs: %v", err)
 	}
-	k := newKernelFixture(t, sensor.HookExec|sensor.HookOpen|sensor.HookConnect|sensor.HookCapability,
-		func(cfg *sensor.Config) { cfg.LSM = true })
+	k := newKernelFixture(t, HookExec|HookOpen|HookConnect|HookCapability,
+		func(_ *sensor.Config, kcfg *KernelConfig) { kcfg.LSM = true })
 	cg, s := k.cgroup, k.sensor
 	denied := make(chan sensor.Event, 64)
 	go func() {

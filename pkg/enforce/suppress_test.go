@@ -12,10 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // TestKernelKeepsKnownOpens monitors a test cgroup with a compiled profile:
@@ -23,7 +24,7 @@ import (
 // the kernel; an open outside the profile must.
 func TestKernelKeepsKnownOpens(t *testing.T) {
 	testutil.RequireRoot(t)
-	k := newKernelFixture(t, 0, func(cfg *sensor.Config) {
+	k := newKernelFixture(t, 0, func(cfg *sensor.Config, kcfg *KernelConfig) {
 		cfg.Types = sensor.NewTypeSet(sensor.TypeOpen)
 		cfg.MaxLatency = 10 * time.Millisecond
 	})
@@ -83,10 +84,10 @@ func TestKernelKeepsKnownOpens(t *testing.T) {
 func TestKernelCollapsesLearningRepeats(t *testing.T) {
 	testutil.RequireRoot(t)
 	const window = time.Second
-	k := newKernelFixture(t, 0, func(cfg *sensor.Config) {
+	k := newKernelFixture(t, 0, func(cfg *sensor.Config, kcfg *KernelConfig) {
 		cfg.Types = sensor.NewTypeSet(sensor.TypeOpen)
 		cfg.MaxLatency = 10 * time.Millisecond
-		cfg.LearnWindow = window
+		kcfg.LearnWindow = window
 	})
 	type report struct {
 		path    string
@@ -195,7 +196,7 @@ func TestKernelCollapsesLearningRepeats(t *testing.T) {
 	}
 	// Events lost on their way: the next open is news, with what was kept.
 	cat(file)
-	if err := k.sensor.ForgetLearned(); err != nil {
+	if err := k.kernel.ForgetLearned(); err != nil {
 		t.Fatal(err)
 	}
 	cat(file)
@@ -234,10 +235,10 @@ func TestKernelCollapsesLearningUses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const window = time.Second
-			k := newKernelFixture(t, 0, func(cfg *sensor.Config) {
+			k := newKernelFixture(t, 0, func(cfg *sensor.Config, kcfg *KernelConfig) {
 				cfg.Types = sensor.NewTypeSet(tc.typ)
 				cfg.MaxLatency = 10 * time.Millisecond
-				cfg.LearnWindow = window
+				kcfg.LearnWindow = window
 			})
 			reports := make(chan uint32, 1024)
 			go func() {
@@ -307,10 +308,10 @@ func TestKernelCollapsesLearningUses(t *testing.T) {
 func TestKernelCountsEveryLearnedOpen(t *testing.T) {
 	testutil.RequireRoot(t)
 	const window = 200 * time.Microsecond
-	k := newKernelFixture(t, 0, func(cfg *sensor.Config) {
+	k := newKernelFixture(t, 0, func(cfg *sensor.Config, kcfg *KernelConfig) {
 		cfg.Types = sensor.NewTypeSet(sensor.TypeOpen)
 		cfg.MaxLatency = 10 * time.Millisecond
-		cfg.LearnWindow = window
+		kcfg.LearnWindow = window
 	})
 	dir, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // Tier is how a hook is enforced on this node, best first.
@@ -80,21 +78,21 @@ func Tiers(p Probes) []HookTier {
 }
 
 // KernelHooks is the set of hooks some kernel tier enforces.
-func KernelHooks(tiers []HookTier) sensor.Hooks {
-	var h sensor.Hooks
+func KernelHooks(tiers []HookTier) Hooks {
+	var h Hooks
 	for _, t := range tiers {
 		if t.Tier == TierAlertOnly {
 			continue
 		}
 		switch t.Hook {
 		case "exec":
-			h |= sensor.HookExec
+			h |= HookExec
 		case "open":
-			h |= sensor.HookOpen
+			h |= HookOpen
 		case "connect":
-			h |= sensor.HookConnect
+			h |= HookConnect
 		case "capability":
-			h |= sensor.HookCapability
+			h |= HookCapability
 		}
 	}
 	return h

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
-	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 )
 
 // Seed adds every process found under procRoot (normally /proc), so that
@@ -50,7 +50,7 @@ func readProcess(procRoot string, pid uint32, cgroupRoot string, hostMntNS uint3
 		return Process{}, fmt.Errorf("pid %d: %w", pid, err)
 	}
 	p := Process{PID: pid, PPID: ppid, Comm: comm, Path: executable(dir)}
-	if ns, err := sensor.MountNamespace(procRoot, pid); err == nil {
+	if ns, err := procfs.MountNamespace(procRoot, pid); err == nil {
 		// Already running: whatever exec it last did is behind us.
 		p.Contained = ns != hostMntNS
 	}

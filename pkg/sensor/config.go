@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
 // TypeSet is a set of event types.
@@ -42,11 +44,11 @@ type CgroupFilter uint8
 // The cgroup filter modes.
 const (
 	// FilterOff traces every cgroup.
-	FilterOff = CgroupFilter(recordVigilCgroupFilterCGROUP_FILTER_OFF)
+	FilterOff = CgroupFilter(bpfobj.RecordVigilCgroupFilterCGROUP_FILTER_OFF)
 	// FilterInclude traces only the listed cgroups and their descendants.
-	FilterInclude = CgroupFilter(recordVigilCgroupFilterCGROUP_FILTER_INCLUDE)
+	FilterInclude = CgroupFilter(bpfobj.RecordVigilCgroupFilterCGROUP_FILTER_INCLUDE)
 	// FilterExclude traces every cgroup but the listed ones and their descendants.
-	FilterExclude = CgroupFilter(recordVigilCgroupFilterCGROUP_FILTER_EXCLUDE)
+	FilterExclude = CgroupFilter(bpfobj.RecordVigilCgroupFilterCGROUP_FILTER_EXCLUDE)
 )
 
 // Config says what a Sensor traces and how much it buffers.
@@ -71,26 +73,10 @@ type Config struct {
 	WakeupBytes int
 	// MaxLatency bounds how long a batched event waits to be read.
 	MaxLatency time.Duration
-	// LearnWindow is how long a use a learning container repeats (an open,
-	// an inet connect, a capability) stays in the kernel after it was
-	// reported (ScopePolicy.Collapse); 0 reports every use.
-	LearnWindow time.Duration
 	// HostMntNS is the host's mount namespace inode (0: read from /proc):
 	// a process that execs elsewhere runs its container's workload, and
 	// its events say so (FlagWorkload).
 	HostMntNS uint32
-	// GuardConnect loads the cgroup connect programs, attached at
-	// CgroupRoot (the cgroup2 mount), that refuse connects enforced
-	// profiles do not allow.
-	GuardConnect bool
-	CgroupRoot   string
-	// LSM loads the BPF LSM programs that deny, before the action, what
-	// enforced profiles do not allow; the signal tier is then off. Set it
-	// only where ProbeLSM succeeded: their failing to load is an error.
-	LSM bool
-	// PinDir, when set (a directory on bpffs, mounted if needed), keeps the
-	// enforcing programs attached after Close; see ReleasePrevious.
-	PinDir string
 }
 
 // DefaultConfig traces everything but the agent itself.
@@ -102,7 +88,6 @@ func DefaultConfig() Config {
 		QueueSize:      16384,
 		WakeupBytes:    64 << 10,
 		MaxLatency:     50 * time.Millisecond,
-		LearnWindow:    10 * time.Second,
 	}
 }
 
@@ -123,4 +108,34 @@ func ringBufferSize(n int) (uint32, error) {
 // wakeupBytes is the batching threshold for a ring buffer of ringSize bytes.
 func wakeupBytes(cfg Config, ringSize uint32) uint64 {
 	return uint64(min(cfg.WakeupBytes, int(ringSize/4)))
+}
+
+// programs is what the sensor loads: the families of its types (exec and
+// process always are), the ring buffer, and the settings that decide in
+// the kernel what is traced.
+func programs(cfg Config, ringSize uint32) bpfobj.Programs {
+	p := bpfobj.Programs{
+		Constants: map[string]any{
+			bpfobj.RecordVarCgroupFilterMode: uint8(cfg.CgroupFilter),
+			bpfobj.RecordVarSelfTgid:         uint32(0),
+			bpfobj.RecordVarWakeupBytes:      wakeupBytes(cfg, ringSize),
+			bpfobj.RecordVarHostMntns:        cfg.HostMntNS,
+			bpfobj.SysexitVarTraceOpens:      cfg.Types.Has(TypeOpen),
+			bpfobj.SysexitVarTraceConnects:   cfg.Types.Has(TypeConnect),
+		},
+		MapSizes: map[string]uint32{bpfobj.RecordMapEvents: ringSize},
+	}
+	if cfg.ExcludeSelf {
+		p.Constants[bpfobj.RecordVarSelfTgid] = uint32(os.Getpid())
+	}
+	if cfg.Types.Has(TypeOpen) || cfg.Types.Has(TypeConnect) {
+		p.Families = append(p.Families, bpfobj.FamilySysExit)
+	}
+	if cfg.Types.Has(TypeCapability) {
+		p.Families = append(p.Families, bpfobj.FamilyCapability)
+	}
+	for _, id := range cfg.Cgroups {
+		p.Entries = append(p.Entries, bpfobj.Entry{Map: bpfobj.RecordMapCgroupFilter, Key: id, Value: uint8(1)})
+	}
+	return p
 }

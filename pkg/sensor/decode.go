@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
 // ErrMalformed is wrapped by every decoding error: a record shorter than its
@@ -65,7 +67,7 @@ func cut(tail []byte, n uint16) ([]byte, []byte, error) {
 
 // decode fills ev from one record. On error ev is undefined.
 func (d *decoder) decode(raw []byte, ev *Event) error {
-	hdr, _, err := fixedPart[recordEventHeader](raw)
+	hdr, _, err := fixedPart[bpfobj.RecordEventHeader](raw)
 	if err != nil {
 		return err
 	}
@@ -94,19 +96,19 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 	case TypeConnect:
 		return decodeConnect(raw, ev)
 	case TypeCapability:
-		rec, _, err := fixedPart[recordCapabilityEvent](raw)
+		rec, _, err := fixedPart[bpfobj.RecordCapabilityEvent](raw)
 		if err != nil {
 			return err
 		}
 		ev.Capability = Capability{Cap: rec.Cap, Ret: rec.Ret, Repeats: rec.Repeats}
 	case TypeFork:
-		rec, _, err := fixedPart[recordForkEvent](raw)
+		rec, _, err := fixedPart[bpfobj.RecordForkEvent](raw)
 		if err != nil {
 			return err
 		}
 		ev.Fork = Fork{ChildPID: rec.ChildTgid, ChildCgroupID: rec.ChildCgroupId}
 	case TypeExit:
-		rec, _, err := fixedPart[recordExitEvent](raw)
+		rec, _, err := fixedPart[bpfobj.RecordExitEvent](raw)
 		if err != nil {
 			return err
 		}
@@ -151,7 +153,7 @@ func (d *decoder) path(b []byte) string {
 }
 
 func (d *decoder) decodeExec(raw []byte, ev *Event) error {
-	rec, tail, err := fixedPart[recordExecEvent](raw)
+	rec, tail, err := fixedPart[bpfobj.RecordExecEvent](raw)
 	if err != nil {
 		return err
 	}
@@ -199,7 +201,7 @@ func splitArgv(b []byte) []string {
 }
 
 func (d *decoder) decodeOpen(raw []byte, ev *Event) error {
-	rec, tail, err := fixedPart[recordOpenEvent](raw)
+	rec, tail, err := fixedPart[bpfobj.RecordOpenEvent](raw)
 	if err != nil {
 		return err
 	}
@@ -239,7 +241,7 @@ func joinUnresolved(dir, name string) string {
 }
 
 func decodeConnect(raw []byte, ev *Event) error {
-	rec, tail, err := fixedPart[recordConnectEvent](raw)
+	rec, tail, err := fixedPart[bpfobj.RecordConnectEvent](raw)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
 // record encodes a fixed part and its trailing strings as the kernel would.
@@ -27,8 +29,8 @@ func record(t testing.TB, fixed any, tail ...string) []byte {
 	return b.Bytes()
 }
 
-func header(typ Type, flags Flags) recordEventHeader {
-	h := recordEventHeader{
+func header(typ Type, flags Flags) bpfobj.RecordEventHeader {
+	h := bpfobj.RecordEventHeader{
 		TimeNs: 1e9, CgroupId: 42, Type: uint32(typ), Flags: uint32(flags),
 		Pid: 11, Tgid: 10, Ppid: 1, Uid: 1000, Euid: 0, Gid: 100, Mntns: 4026531840,
 	}
@@ -49,7 +51,7 @@ func decodeOne(t *testing.T, raw []byte) Event {
 
 func TestDecodeExec(t *testing.T) {
 	path, filename, argv := "/usr/bin/true", "/bin/true", "true\x00--help\x00cut-sh"
-	raw := record(t, recordExecEvent{
+	raw := record(t, bpfobj.RecordExecEvent{
 		Hdr: header(TypeExec, FlagArgvTruncated|FlagUpperLayer), Ino: 7, Dev: 8<<20 | 1, Argc: 5,
 		PathLen: uint16(len(path)), FilenameLen: uint16(len(filename)), ArgvLen: uint16(len(argv)),
 	}, path, filename, argv)
@@ -100,7 +102,7 @@ func TestDecodeOpenPaths(t *testing.T) {
 		{"failed, directory unknown", FlagPathUnresolved, "", "relative/name", "relative/name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw := record(t, recordOpenEvent{
+			raw := record(t, bpfobj.RecordOpenEvent{
 				Hdr: header(TypeOpen, tc.flags), Ret: -2, OpenFlags: unix.O_WRONLY | unix.O_CREAT,
 				PathLen: uint16(len(tc.dir)), NameLen: uint16(len(tc.path)),
 			}, tc.dir, tc.path)
@@ -124,7 +126,7 @@ func TestDecodeInternsOpenPaths(t *testing.T) {
 	dec := newDecoder()
 	open := func(path string) string {
 		var ev Event
-		raw := record(t, recordOpenEvent{Hdr: header(TypeOpen, 0), Ret: 3, PathLen: uint16(len(path))}, path)
+		raw := record(t, bpfobj.RecordOpenEvent{Hdr: header(TypeOpen, 0), Ret: 3, PathLen: uint16(len(path))}, path)
 		if err := dec.decode(raw, &ev); err != nil {
 			t.Fatal(err)
 		}
@@ -146,10 +148,10 @@ func TestDecodeInternsOpenPaths(t *testing.T) {
 }
 
 func TestDecodeConnect(t *testing.T) {
-	v4 := recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_INET, Port: 443,
+	v4 := bpfobj.RecordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_INET, Port: 443,
 		Protocol: unix.IPPROTO_TCP, SockType: unix.SOCK_STREAM, Ret: -int32(unix.EINPROGRESS), Repeats: 6}
 	copy(v4.Addr[:], []byte{10, 0, 0, 1})
-	v6 := recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_INET6, Port: 53,
+	v6 := bpfobj.RecordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_INET6, Port: 53,
 		Protocol: unix.IPPROTO_UDP, SockType: unix.SOCK_DGRAM}
 	v6.Addr[15] = 1
 	sock := "/run/app.sock\x00\x00"
@@ -161,9 +163,9 @@ func TestDecodeConnect(t *testing.T) {
 	}{
 		{"inet", record(t, v4), "inet 10.0.0.1:443 tcp stream -115 +6"},
 		{"inet6", record(t, v6), "inet6 ::1:53 udp dgram 0 +0"},
-		{"unix path", record(t, recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_UNIX,
+		{"unix path", record(t, bpfobj.RecordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_UNIX,
 			PathLen: uint16(len(sock))}, sock), "unix /run/app.sock"},
-		{"unix abstract", record(t, recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_UNIX,
+		{"unix abstract", record(t, bpfobj.RecordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_UNIX,
 			PathLen: uint16(len(abstract))}, abstract), "unix @app"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,34 +186,34 @@ func TestDecodeConnect(t *testing.T) {
 }
 
 func TestDecodeCapabilityForkExit(t *testing.T) {
-	ev := decodeOne(t, record(t, recordCapabilityEvent{Hdr: header(TypeCapability, 0), Cap: 21, Ret: -1, Repeats: 4}))
+	ev := decodeOne(t, record(t, bpfobj.RecordCapabilityEvent{Hdr: header(TypeCapability, 0), Cap: 21, Ret: -1, Repeats: 4}))
 	if ev.Capability.Name() != "CAP_SYS_ADMIN" || ev.Capability.Granted() || ev.Capability.Repeats != 4 {
 		t.Errorf("capability = %+v", ev.Capability)
 	}
-	ev = decodeOne(t, record(t, recordForkEvent{Hdr: header(TypeFork, 0), ChildTgid: 99, ChildCgroupId: 7}))
+	ev = decodeOne(t, record(t, bpfobj.RecordForkEvent{Hdr: header(TypeFork, 0), ChildTgid: 99, ChildCgroupId: 7}))
 	if ev.Fork.ChildPID != 99 || ev.Fork.ChildCgroupID != 7 {
 		t.Errorf("fork = %+v", ev.Fork)
 	}
-	ev = decodeOne(t, record(t, recordExitEvent{Hdr: header(TypeExit, 0), ExitCode: 3 << 8}))
+	ev = decodeOne(t, record(t, bpfobj.RecordExitEvent{Hdr: header(TypeExit, 0), ExitCode: 3 << 8}))
 	if ev.Exit.Code() != 3 || ev.Exit.Signal() != 0 {
 		t.Errorf("exit = %+v", ev.Exit)
 	}
-	ev = decodeOne(t, record(t, recordExitEvent{Hdr: header(TypeExit, 0), ExitCode: 9}))
+	ev = decodeOne(t, record(t, bpfobj.RecordExitEvent{Hdr: header(TypeExit, 0), ExitCode: 9}))
 	if ev.Exit.Signal() != 9 {
 		t.Errorf("killed exit = %+v", ev.Exit)
 	}
 }
 
 func TestDecodeRejectsMalformedRecords(t *testing.T) {
-	exec := record(t, recordExecEvent{Hdr: header(TypeExec, 0), PathLen: 100}, "/short")
+	exec := record(t, bpfobj.RecordExecEvent{Hdr: header(TypeExec, 0), PathLen: 100}, "/short")
 	for _, tc := range []struct {
 		name string
 		raw  []byte
 	}{
 		{"empty", nil},
 		{"short header", make([]byte, 10)},
-		{"unknown type", record(t, recordCapabilityEvent{Hdr: header(Type(7), 0)})},
-		{"type beyond the enum", record(t, recordCapabilityEvent{Hdr: recordEventHeader{Type: 257}})},
+		{"unknown type", record(t, bpfobj.RecordCapabilityEvent{Hdr: header(Type(7), 0)})},
+		{"type beyond the enum", record(t, bpfobj.RecordCapabilityEvent{Hdr: bpfobj.RecordEventHeader{Type: 257}})},
 		{"short fixed part", record(t, header(TypeOpen, 0))},
 		{"strings longer than the record", exec},
 	} {
@@ -229,9 +231,9 @@ func unsafeBytes(words []uint64) []byte {
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(record(f, recordExecEvent{Hdr: header(TypeExec, 0), PathLen: 2, ArgvLen: 3}, "/x", "a\x00b"))
-	f.Add(record(f, recordOpenEvent{Hdr: header(TypeOpen, FlagPathUnresolved), PathLen: 1, NameLen: 2}, "/", ".."))
-	f.Add(record(f, recordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_UNIX, PathLen: 1}, "\x00"))
+	f.Add(record(f, bpfobj.RecordExecEvent{Hdr: header(TypeExec, 0), PathLen: 2, ArgvLen: 3}, "/x", "a\x00b"))
+	f.Add(record(f, bpfobj.RecordOpenEvent{Hdr: header(TypeOpen, FlagPathUnresolved), PathLen: 1, NameLen: 2}, "/", ".."))
+	f.Add(record(f, bpfobj.RecordConnectEvent{Hdr: header(TypeConnect, 0), Family: unix.AF_UNIX, PathLen: 1}, "\x00"))
 	dec := newDecoder()
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var ev Event

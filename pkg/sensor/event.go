@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
 // Type is the kind of an event.
@@ -11,14 +13,14 @@ type Type uint8
 
 // The event types. Values match enum vigil_event_type.
 const (
-	TypeExec       Type = Type(recordVigilEventTypeVIGIL_EVENT_EXEC)
-	TypeOpen       Type = Type(recordVigilEventTypeVIGIL_EVENT_OPEN)
-	TypeConnect    Type = Type(recordVigilEventTypeVIGIL_EVENT_CONNECT)
-	TypeCapability Type = Type(recordVigilEventTypeVIGIL_EVENT_CAPABILITY)
-	TypeFork       Type = Type(recordVigilEventTypeVIGIL_EVENT_FORK)
-	TypeExit       Type = Type(recordVigilEventTypeVIGIL_EVENT_EXIT)
+	TypeExec       Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_EXEC)
+	TypeOpen       Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_OPEN)
+	TypeConnect    Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_CONNECT)
+	TypeCapability Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_CAPABILITY)
+	TypeFork       Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_FORK)
+	TypeExit       Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_EXIT)
 
-	typeLimit = Type(recordVigilEventTypeVIGIL_EVENT_TYPE_MAX)
+	typeLimit = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_TYPE_MAX)
 )
 
 var typeNames = [typeLimit]string{
@@ -55,19 +57,19 @@ type Flags uint32
 
 // The event flags.
 const (
-	FlagPathTruncated  = Flags(recordVigilEventFlagVIGIL_F_PATH_TRUNCATED)
-	FlagArgvTruncated  = Flags(recordVigilEventFlagVIGIL_F_ARGV_TRUNCATED)
-	FlagMemfd          = Flags(recordVigilEventFlagVIGIL_F_MEMFD)
-	FlagDeleted        = Flags(recordVigilEventFlagVIGIL_F_DELETED)
-	FlagUpperLayer     = Flags(recordVigilEventFlagVIGIL_F_UPPER_LAYER)
-	FlagPathUnresolved = Flags(recordVigilEventFlagVIGIL_F_PATH_UNRESOLVED)
-	FlagCompatSyscall  = Flags(recordVigilEventFlagVIGIL_F_COMPAT_SYSCALL)
-	FlagPathDetached   = Flags(recordVigilEventFlagVIGIL_F_PATH_DETACHED)
-	FlagKilled         = Flags(recordVigilEventFlagVIGIL_F_KILLED)
-	FlagDenied         = Flags(recordVigilEventFlagVIGIL_F_DENIED)
+	FlagPathTruncated  = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_PATH_TRUNCATED)
+	FlagArgvTruncated  = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_ARGV_TRUNCATED)
+	FlagMemfd          = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_MEMFD)
+	FlagDeleted        = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_DELETED)
+	FlagUpperLayer     = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_UPPER_LAYER)
+	FlagPathUnresolved = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_PATH_UNRESOLVED)
+	FlagCompatSyscall  = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_COMPAT_SYSCALL)
+	FlagPathDetached   = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_PATH_DETACHED)
+	FlagKilled         = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_KILLED)
+	FlagDenied         = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_DENIED)
 	// FlagWorkload: the process runs its container's workload, as the
 	// kernel decides it (see process.Process.Contained).
-	FlagWorkload = Flags(recordVigilEventFlagVIGIL_F_WORKLOAD)
+	FlagWorkload = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_WORKLOAD)
 )
 
 // Has reports whether every flag in f2 is set.

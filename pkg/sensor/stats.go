@@ -2,12 +2,11 @@ package sensor
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
 // Stats counts what happened to events, per type. For every type,
@@ -37,8 +36,8 @@ type userCounters struct {
 // Stats returns the counters so far, summing the kernel's per-CPU ones.
 func (s *Sensor) Stats() (Stats, error) {
 	var st Stats
-	var perCPU []recordSensorStats
-	if err := s.maps[recordMapStats].Lookup(uint32(0), &perCPU); err != nil {
+	var perCPU []bpfobj.RecordSensorStats
+	if err := s.objs.Map(bpfobj.RecordMapStats).Lookup(uint32(0), &perCPU); err != nil {
 		return st, fmt.Errorf("read kernel stats: %w", err)
 	}
 	for _, c := range perCPU {
@@ -104,41 +103,4 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
 	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(st.PathsTruncated))
-}
-
-// MapUsage is one of the sensor's maps: its entries and the memory the
-// kernel charges for it.
-type MapUsage struct {
-	Name    string
-	Entries int
-	Bytes   uint64 // memlock, from /proc/self/fdinfo
-}
-
-// PolicyMapUsage reports the maps compiled profiles live in.
-func (s *Sensor) PolicyMapUsage() ([]MapUsage, error) {
-	var out []MapUsage
-	for _, name := range []string{recordMapScopePolicies, recordMapPathRules, recordMapNetRules, recordMapCapRules, recordMapKnownOpens} {
-		m := s.maps[name]
-		u := MapUsage{Name: name}
-		it := m.Iterate()
-		key := make([]byte, m.KeySize())
-		val := make([]byte, m.ValueSize())
-		for it.Next(&key, &val) {
-			u.Entries++
-		}
-		if err := it.Err(); err != nil {
-			return nil, fmt.Errorf("count %s: %w", name, err)
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", m.FD()))
-		if err != nil {
-			return nil, fmt.Errorf("fdinfo of %s: %w", name, err)
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "memlock:"); ok {
-				u.Bytes, _ = strconv.ParseUint(strings.TrimSpace(v), 10, 64)
-			}
-		}
-		out = append(out, u)
-	}
-	return out, nil
 }

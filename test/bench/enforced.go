@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enforce"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -49,7 +50,7 @@ func profiled(name string, mode profile.Mode, command string) condition {
 		name:    name,
 		command: command,
 		start: func(b *bench) (environment, error) {
-			hostNS, err := sensor.HostMountNamespace("/proc")
+			hostNS, err := procfs.HostMountNamespace("/proc")
 			if err != nil {
 				return nil, err
 			}
@@ -60,22 +61,29 @@ func profiled(name string, mode profile.Mode, command string) condition {
 			cfg := sensor.DefaultConfig()
 			cfg.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
 			cfg.CgroupFilter, cfg.Cgroups = sensor.FilterInclude, []uint64{b.cgroupID}
-			cfg.HostMntNS, cfg.GuardConnect, cfg.CgroupRoot = hostNS, true, root
-			s, err := sensor.New(cfg, zap.NewNop())
+			cfg.HostMntNS = hostNS
+			kcfg := enforce.DefaultKernelConfig()
+			kcfg.GuardConnect, kcfg.CgroupRoot, kcfg.HostMntNS = true, root, hostNS
+			s, err := sensor.New(cfg, zap.NewNop(), kcfg.Programs())
 			if err != nil {
 				return nil, err
 			}
 			env := &inProcess{sensor: s}
+			k, err := enforce.NewKernel(s.Objects(), kcfg, zap.NewNop())
+			if err != nil {
+				env.stop()
+				return nil, err
+			}
 			go func() {
 				for range s.Events() {
 				}
 			}()
 			reg := prometheus.NewRegistry()
-			if env.enforcer, err = enforce.New(s.Policy(), sensor.HookExec|sensor.HookConnect|sensor.HookCapability, zap.NewNop(), reg); err != nil {
+			if env.enforcer, err = enforce.New(k.Policy(), enforce.HookExec|enforce.HookConnect|enforce.HookCapability, zap.NewNop(), reg); err != nil {
 				env.stop()
 				return nil, err
 			}
-			if err := s.Scopes().Set(b.cgroupID, benchScope); err != nil {
+			if err := k.Scopes().Set(b.cgroupID, benchScope); err != nil {
 				env.stop()
 				return nil, err
 			}

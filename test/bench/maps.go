@@ -30,12 +30,17 @@ func policyMemory(containerCount, entries int) ([]mapRow, error) {
 	cfg := sensor.DefaultConfig()
 	cfg.Types = sensor.NewTypeSet(sensor.TypeExec)
 	cfg.CgroupFilter = sensor.FilterInclude // trace nothing: only the maps matter
-	s, err := sensor.New(cfg, zap.NewNop())
+	kcfg := enforce.DefaultKernelConfig()
+	s, err := sensor.New(cfg, zap.NewNop(), kcfg.Programs())
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	e, err := enforce.New(s.Policy(), sensor.HookExec|sensor.HookConnect|sensor.HookCapability, zap.NewNop(), prometheus.NewRegistry())
+	k, err := enforce.NewKernel(s.Objects(), kcfg, zap.NewNop())
+	if err != nil {
+		return nil, err
+	}
+	e, err := enforce.New(k.Policy(), enforce.HookExec|enforce.HookConnect|enforce.HookCapability, zap.NewNop(), prometheus.NewRegistry())
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +62,7 @@ func policyMemory(containerCount, entries int) ([]mapRow, error) {
 			return nil, err
 		}
 	}
-	usage, err := s.PolicyMapUsage()
+	usage, err := k.PolicyMapUsage()
 	if err != nil {
 		return nil, err
 	}

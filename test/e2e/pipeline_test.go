@@ -14,7 +14,9 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/pkg/trace"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
@@ -26,6 +28,7 @@ const waitTimeout = 20 * time.Second
 // attribution — scoped to the cgroups of one containerd namespace.
 type pipeline struct {
 	sensor   *sensor.Sensor
+	kernel   *enforce.Kernel
 	resolver *containers.Resolver
 
 	mu      sync.Mutex
@@ -66,14 +69,19 @@ func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeli
 	cfg.Types = sensor.NewTypeSet(sensor.AllTypes...)
 	cfg.CgroupFilter = sensor.FilterInclude
 	cfg.Cgroups = []uint64{scope}
-	s, err := sensor.New(cfg, log)
+	kcfg := enforce.DefaultKernelConfig()
+	s, err := sensor.New(cfg, log, kcfg.Programs())
 	if err != nil {
 		t.Fatalf("start sensor: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
+	k, err := enforce.NewKernel(s.Objects(), kcfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	r, err := containers.New(containers.Config{
-		Socket: d.Address, Logger: log, Registerer: prometheus.NewRegistry(), Scopes: s.Scopes(),
+		Socket: d.Address, Logger: log, Registerer: prometheus.NewRegistry(), Scopes: k.Scopes(),
 	})
 	if err != nil {
 		t.Fatalf("start resolver: %v", err)
@@ -90,7 +98,7 @@ func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeli
 		r.Close()
 	})
 
-	p := &pipeline{sensor: s, resolver: r, signal: make(chan struct{}, 1)}
+	p := &pipeline{sensor: s, kernel: k, resolver: r, signal: make(chan struct{}, 1)}
 	table := process.NewTable(1<<16, 5*time.Second, hostMntNS(t))
 	if err := table.Seed("/proc", ""); err != nil {
 		t.Fatal(err)
@@ -158,7 +166,7 @@ func inContainer(id string, typ sensor.Type, match func(*sensor.Event) bool) fun
 
 func hostMntNS(t *testing.T) uint32 {
 	t.Helper()
-	ns, err := sensor.HostMountNamespace("/proc")
+	ns, err := procfs.HostMountNamespace("/proc")
 	if err != nil {
 		t.Fatal(err)
 	}

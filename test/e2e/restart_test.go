@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vigil-dev/vigil/pkg/agent"
+	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
@@ -34,7 +35,7 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	digest := busybox.ManifestDigest.String()
 	pins := filepath.Join("/sys/fs/bpf", ns)
 	t.Cleanup(func() {
-		if _, err := sensor.Unpin(pins); err != nil {
+		if _, err := enforce.Unpin(pins); err != nil {
 			t.Errorf("unpin: %v", err)
 		}
 		os.Remove(pins)

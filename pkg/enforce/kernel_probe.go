@@ -1,4 +1,4 @@
-package sensor
+package enforce
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 
 	"github.com/cilium/ebpf"
 )
@@ -17,7 +19,7 @@ func ProbeLSM() error {
 	if err := rlimit.RemoveMemlock(); err != nil { // old kernels charge maps to memlock
 		return fmt.Errorf("remove memlock limit: %w", err)
 	}
-	spec, err := loadLsmprobe()
+	spec, err := bpfobj.LoadLsmprobe()
 	if err != nil {
 		return fmt.Errorf("load LSM probe spec: %w", err)
 	}

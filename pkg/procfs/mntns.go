@@ -1,4 +1,7 @@
-package sensor
+// Package procfs reads what vigil needs of a procfs, mounted at a root the
+// caller gives (the host's, which a containerised agent mounts elsewhere):
+// mount namespaces, mounts, processes.
+package procfs
 
 import (
 	"fmt"

@@ -1,18 +1,20 @@
-package sensor
+package enforce
 
 import (
 	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
 // ScopeMap is the kernel's table from a container's cgroup id to its scope,
 // a small per-container id kernel-side decisions are keyed on.
 type ScopeMap struct{ m *ebpf.Map }
 
-// Scopes returns the sensor's scope table.
-func (s *Sensor) Scopes() *ScopeMap { return &ScopeMap{m: s.maps[recordMapContainerScopes]} }
+// Scopes returns the kernel's scope table.
+func (k *Kernel) Scopes() *ScopeMap { return &ScopeMap{m: k.objs.Map(bpfobj.RecordMapContainerScopes)} }
 
 // Set maps cgroupID to scope, replacing any previous scope.
 func (sm *ScopeMap) Set(cgroupID uint64, scope uint32) error {

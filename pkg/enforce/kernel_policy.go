@@ -1,4 +1,4 @@
-package sensor
+package enforce
 
 import (
 	"errors"
@@ -6,7 +6,8 @@ import (
 	"net/netip"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
 // Hooks is a set of hook families a scope's profile is enforced on.
@@ -14,10 +15,10 @@ type Hooks uint32
 
 // The enforceable hooks; values match enum vigil_enforce.
 const (
-	HookExec       = Hooks(recordVigilEnforceVIGIL_ENFORCE_EXEC)
-	HookOpen       = Hooks(recordVigilEnforceVIGIL_ENFORCE_OPEN)
-	HookConnect    = Hooks(recordVigilEnforceVIGIL_ENFORCE_CONNECT)
-	HookCapability = Hooks(recordVigilEnforceVIGIL_ENFORCE_CAPABILITY)
+	HookExec       = Hooks(bpfobj.RecordVigilEnforceVIGIL_ENFORCE_EXEC)
+	HookOpen       = Hooks(bpfobj.RecordVigilEnforceVIGIL_ENFORCE_OPEN)
+	HookConnect    = Hooks(bpfobj.RecordVigilEnforceVIGIL_ENFORCE_CONNECT)
+	HookCapability = Hooks(bpfobj.RecordVigilEnforceVIGIL_ENFORCE_CAPABILITY)
 )
 
 // PathList is which list of a profile a path rule belongs to.
@@ -25,8 +26,8 @@ type PathList uint8
 
 // The path lists.
 const (
-	ListExec  = PathList(recordVigilPathListVIGIL_LIST_EXEC)
-	ListFiles = PathList(recordVigilPathListVIGIL_LIST_FILES)
+	ListExec  = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_EXEC)
+	ListFiles = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_FILES)
 )
 
 // PathMatch is how a path rule's hash matches (see bpf/lib/match.h).
@@ -34,9 +35,9 @@ type PathMatch uint8
 
 // The path matches.
 const (
-	MatchExact    = PathMatch(recordVigilPathMatchVIGIL_MATCH_EXACT)
-	MatchChildren = PathMatch(recordVigilPathMatchVIGIL_MATCH_CHILDREN)
-	MatchSubtree  = PathMatch(recordVigilPathMatchVIGIL_MATCH_SUBTREE)
+	MatchExact    = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_EXACT)
+	MatchChildren = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_CHILDREN)
+	MatchSubtree  = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_SUBTREE)
 )
 
 // PathRule is one compiled path pattern.
@@ -60,9 +61,9 @@ type PolicyMaps struct {
 }
 
 // Policy returns the kernel's policy maps.
-func (s *Sensor) Policy() *PolicyMaps {
-	return &PolicyMaps{scopes: s.maps[recordMapScopePolicies], paths: s.maps[recordMapPathRules],
-		caps: s.maps[recordMapCapRules], nets: s.maps[recordMapNetRules]}
+func (k *Kernel) Policy() *PolicyMaps {
+	return &PolicyMaps{scopes: k.objs.Map(bpfobj.RecordMapScopePolicies), paths: k.objs.Map(bpfobj.RecordMapPathRules),
+		caps: k.objs.Map(bpfobj.RecordMapCapRules), nets: k.objs.Map(bpfobj.RecordMapNetRules)}
 }
 
 // ScopePolicy is what the kernel does for every container of a scope.
@@ -71,7 +72,7 @@ type ScopePolicy struct {
 	Enforce  Hooks  // denied in the kernel when the profile does not allow them
 	Suppress Hooks  // allowed events stay in the kernel: only news is reported
 	// Collapse are the hooks whose repeats stay in the kernel while the
-	// image is learned: an object is reported once per Config.LearnWindow,
+	// image is learned: an object is reported once per KernelConfig.LearnWindow,
 	// with the count of its repeats (Open.Repeats, Connect.Repeats,
 	// Capability.Repeats). Unix connects are each reported.
 	Collapse Hooks
@@ -80,8 +81,8 @@ type ScopePolicy struct {
 // ForgetLearned makes every object the kernel holds as reported to the
 // learner news again (ScopePolicy.Collapse). Call it when events were lost
 // on their way: the kernel cannot tell which of its reports never arrived.
-func (s *Sensor) ForgetLearned() error {
-	m := s.maps[recordMapLearnEpoch]
+func (k *Kernel) ForgetLearned() error {
+	m := k.objs.Map(bpfobj.RecordMapLearnEpoch)
 	var epoch uint64
 	if err := m.Lookup(uint32(0), &epoch); err != nil {
 		return fmt.Errorf("read the learn epoch: %w", err)
@@ -98,7 +99,7 @@ func (p *PolicyMaps) SetScope(scope uint32, pol ScopePolicy) error {
 	if pol.Enforce == 0 && pol.Suppress == 0 && pol.Collapse == 0 {
 		return p.DeleteScope(scope)
 	}
-	v := recordScopePolicy{Profile: pol.Profile, Enforce: uint32(pol.Enforce), Suppress: uint32(pol.Suppress), Collapse: uint32(pol.Collapse)}
+	v := bpfobj.RecordScopePolicy{Profile: pol.Profile, Enforce: uint32(pol.Enforce), Suppress: uint32(pol.Suppress), Collapse: uint32(pol.Collapse)}
 	if err := p.scopes.Put(scope, v); err != nil {
 		return fmt.Errorf("set the policy of scope %d: %w", scope, err)
 	}
@@ -154,42 +155,16 @@ func ignoreMissing(err error) error {
 	return err
 }
 
-func pathKey(profile uint32, r PathRule) recordPathRuleKey {
-	return recordPathRuleKey{Profile: profile, List: uint8(r.List), Match: uint8(r.Match), Hash: r.Hash}
+func pathKey(profile uint32, r PathRule) bpfobj.RecordPathRuleKey {
+	return bpfobj.RecordPathRuleKey{Profile: profile, List: uint8(r.List), Match: uint8(r.Match), Hash: r.Hash}
 }
 
 // netKey places an address in the trie's IPv6 space (IPv4 mapped), after
 // the 64 bits of profile, port and protocol that must match whole.
-func netKey(profile uint32, r NetRule) recordNetRuleKey {
+func netKey(profile uint32, r NetRule) bpfobj.RecordNetRuleKey {
 	addr, bits := r.Prefix.Addr(), r.Prefix.Bits()
 	if addr.Is4() {
 		addr, bits = netip.AddrFrom16(addr.As16()), bits+96
 	}
-	return recordNetRuleKey{Prefixlen: uint32(64 + bits), Profile: profile, Port: r.Port, Protocol: r.Protocol, Addr: addr.As16()}
-}
-
-// Contained reports whether process pid runs its container's workload, as
-// the kernel tracks it (task storage, updated at every fork and exec), so
-// without the lag of events. A process older than the sensor, which the
-// kernel has no record of, is judged as the kernel judges it: by its mount
-// namespace.
-func (s *Sensor) Contained(pid int) (bool, error) {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return false, fmt.Errorf("pidfd of %d: %w", pid, err)
-	}
-	defer unix.Close(fd)
-	var st recordTaskState
-	err = s.maps[recordMapTaskStates].Lookup(int32(fd), &st)
-	if errors.Is(err, ebpf.ErrKeyNotExist) {
-		ns, err := MountNamespace("/proc", uint32(pid))
-		if err != nil {
-			return false, fmt.Errorf("mount namespace of %d: %w", pid, err)
-		}
-		return ns != s.hostMntNS, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("task state of %d: %w", pid, err)
-	}
-	return st.Contained != 0, nil
+	return bpfobj.RecordNetRuleKey{Prefixlen: uint32(64 + bits), Profile: profile, Port: r.Port, Protocol: r.Protocol, Addr: addr.As16()}
 }

@@ -1,4 +1,4 @@
-package sensor
+package enforce
 
 import (
 	"errors"
@@ -11,6 +11,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
 // Enforcement survives the agent: the links of the families that enforce
@@ -24,7 +26,7 @@ import (
 // enforcing names the families whose links are pinned: those that deny,
 // and process, which hands every new task its contained record (without
 // it, runc setting up a container while no agent runs would be judged).
-var enforcing = map[string]bool{"exec": true, "process": true, "capability": true, "lsm": true, "connect-guard": true}
+var enforcing = []bpfobj.Family{bpfobj.FamilyExec, bpfobj.FamilyProcess, bpfobj.FamilyCapability, bpfobj.FamilyLSM, bpfobj.FamilyConnectGuard}
 
 // ensureBPFFS mounts bpffs at dir's mount point (/sys/fs/bpf) if needed.
 func ensureBPFFS(dir string) error {
@@ -44,18 +46,15 @@ func ensureBPFFS(dir string) error {
 
 // pinGeneration pins the enforcing families' links under a new generation
 // directory and returns it.
-func (s *Sensor) pinGeneration(dir string) (string, error) {
+func pinGeneration(objs *bpfobj.Objects, dir string) (string, error) {
 	gen := filepath.Join(dir, strconv.FormatInt(time.Now().UnixNano(), 10))
 	if err := os.Mkdir(gen, 0o700); err != nil {
 		return "", fmt.Errorf("create pin generation: %w", err)
 	}
-	for _, lf := range s.families {
-		if !enforcing[lf.name] {
-			continue
-		}
-		for i, l := range lf.links {
-			if err := l.Pin(filepath.Join(gen, fmt.Sprintf("%s-%d", lf.name, i))); err != nil {
-				return gen, fmt.Errorf("pin %s link: %w", lf.name, err)
+	for _, f := range enforcing {
+		for i, l := range objs.Links(f.Name) {
+			if err := l.Pin(filepath.Join(gen, fmt.Sprintf("%s-%d", f.Name, i))); err != nil {
+				return gen, fmt.Errorf("pin %s link: %w", f.Name, err)
 			}
 		}
 	}
@@ -64,13 +63,13 @@ func (s *Sensor) pinGeneration(dir string) (string, error) {
 
 // ReleasePrevious detaches the links earlier agents left pinned in the pin
 // directory: call it once this agent's maps enforce what they should.
-func (s *Sensor) ReleasePrevious() error {
-	if s.pinDir == "" {
+func (k *Kernel) ReleasePrevious() error {
+	if k.pinDir == "" {
 		return nil
 	}
-	n, err := unpinGenerations(s.pinDir, s.generation)
+	n, err := unpinGenerations(k.pinDir, k.generation)
 	if n > 0 {
-		s.log.Info("released the enforcement left by a previous agent", zap.Int("links", n))
+		k.log.Info("released the enforcement left by a previous agent", zap.Int("links", n))
 	}
 	return err
 }

@@ -1,0 +1,116 @@
+package bpfobj
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/link"
+)
+
+// Family is one BPF object: the programs of one hook family.
+type Family struct {
+	Name string
+	spec func() (*ebpf.CollectionSpec, error)
+	// optional: loading goes on without it when the kernel lacks its
+	// hook (cap_capable is a tracepoint since Linux 6.x); Unavailable
+	// says why.
+	optional bool
+}
+
+// The families. Exec and Process are loaded whatever else is: they keep
+// the process table whole and record which tasks run a container's
+// workload, which every decision in the kernel needs.
+var (
+	FamilyExec       = Family{Name: "exec", spec: LoadExec}
+	FamilyProcess    = Family{Name: "process", spec: LoadProcess}
+	FamilySysExit    = Family{Name: "sys_exit", spec: LoadSysexit} // opens and connects: one program at sys_exit serves both
+	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true}
+	// FamilyConnectGuard holds the cgroup connect programs that refuse
+	// what enforced profiles do not allow.
+	FamilyConnectGuard = Family{Name: "connect-guard", spec: LoadGuard, optional: true}
+	// FamilyLSM holds the BPF LSM programs that deny, before the action,
+	// what enforced profiles do not allow.
+	FamilyLSM = Family{Name: "lsm", spec: LoadLsm}
+)
+
+// loadedFamily is a family's programs in the kernel and their links.
+type loadedFamily struct {
+	name  string
+	coll  *ebpf.Collection
+	links []link.Link
+}
+
+// loadFamily loads a family's object with the shared maps and load-time
+// constants (those it declares), and attaches every program: tracing ones
+// to their hook, cgroup ones to cgroupRoot. On error nothing stays attached.
+func loadFamily(f Family, shared map[string]*ebpf.Map, constants map[string]any, cgroupRoot string, cache *btf.Cache) (_ *loadedFamily, err error) {
+	spec, err := f.spec()
+	if err != nil {
+		return nil, fmt.Errorf("load %s spec: %w", f.Name, err)
+	}
+	for name, value := range constants {
+		v, ok := spec.Variables[name]
+		if !ok {
+			continue
+		}
+		if err := v.Set(value); err != nil {
+			return nil, fmt.Errorf("set %s.%s: %w", f.Name, name, err)
+		}
+	}
+	replace := make(map[string]*ebpf.Map)
+	for name, ms := range spec.Maps {
+		if m, ok := shared[name]; ok {
+			ms.MaxEntries = m.MaxEntries() // sized at load time
+			replace[name] = m
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replace, Cache: cache})
+	if err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("load %s programs: %w", f.Name, verr)
+		}
+		return nil, fmt.Errorf("load %s programs: %w", f.Name, err)
+	}
+	lf := &loadedFamily{name: f.Name, coll: coll}
+	defer func() {
+		if err != nil {
+			lf.close()
+		}
+	}()
+	for name, prog := range coll.Programs {
+		l, err := attach(prog, spec.Programs[name], cgroupRoot)
+		if err != nil {
+			return nil, fmt.Errorf("attach %s/%s: %w", f.Name, name, err)
+		}
+		lf.links = append(lf.links, l)
+	}
+	return lf, nil
+}
+
+func attach(prog *ebpf.Program, ps *ebpf.ProgramSpec, cgroupRoot string) (link.Link, error) {
+	switch ps.Type {
+	case ebpf.Tracing:
+		return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	case ebpf.LSM:
+		return link.AttachLSM(link.LSMOptions{Program: prog})
+	case ebpf.CGroupSockAddr:
+		if cgroupRoot == "" {
+			return nil, errors.New("no cgroup2 mount to attach to")
+		}
+		// Multi-attach: other programs on the root (a CNI's) keep running.
+		return link.AttachCgroup(link.CgroupOptions{Path: cgroupRoot, Attach: ps.AttachType, Program: prog})
+	}
+	return nil, fmt.Errorf("program type %s is not attached by vigil", ps.Type)
+}
+
+func (lf *loadedFamily) close() error {
+	var errs []error
+	for _, l := range lf.links {
+		errs = append(errs, l.Close())
+	}
+	lf.coll.Close()
+	return errors.Join(errs...)
+}
