@@ -19,6 +19,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -137,7 +138,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	reg.MustRegister(s.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var attributor trace.Attributor
+	var attributor enrich.Attributor
 	if o.containerd != "" {
 		resolver, err := containers.New(containers.Config{
 			Socket: o.containerd, Logger: log, Registerer: reg, ProcRoot: o.procRoot,
@@ -172,7 +173,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	if o.json {
 		w = trace.NewJSONWriter(o.out)
 	}
-	err = printEvents(ctx, s.Events(), types, trace.NewEnricher(table, attributor), w)
+	err = printEvents(ctx, s.Events(), types, enrich.NewEnricher(table, attributor), w)
 	if errors.Is(err, syscall.EPIPE) {
 		err = nil // the reader of our output went away (| head)
 	}
@@ -184,9 +185,9 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 
 // printEvents feeds the process table and prints the selected types until
 // ctx ends, flushing whenever no event is waiting.
-func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.TypeSet, enricher *trace.Enricher, w trace.Writer) error {
+func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.TypeSet, enricher *enrich.Enricher, w trace.Writer) error {
 	var ev sensor.Event // received into again and again, as in the agent's pipeline
-	var rec trace.Record
+	var rec enrich.Record
 	var ok bool
 	for {
 		select {

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/enforce"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/procfs"
@@ -25,7 +26,6 @@ import (
 	"github.com/vigil-dev/vigil/pkg/profiledir"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/pkg/ship"
-	"github.com/vigil-dev/vigil/pkg/trace"
 )
 
 // Agent is the node agent: built by New (programs loaded and attached, all
@@ -49,7 +49,7 @@ type Agent struct {
 	engine     *policy.Engine
 	deduper    *alert.Deduper
 	out        *outputs
-	enricher   *trace.Enricher
+	enricher   *enrich.Enricher
 	processed  prometheus.Counter
 
 	closeOnce sync.Once
@@ -129,7 +129,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		return nil, err
 	}
 
-	var attributor trace.Attributor
+	var attributor enrich.Attributor
 	if cfg.ContainerdSocket != "" {
 		scopes := &scopeSync{kernel: a.kernel.Scopes(), prompt: a.prompt, scopes: map[uint64]uint32{},
 			gone: func(scope uint32) {
@@ -146,7 +146,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	} else {
 		log.Warn("no containerd socket: every event is attributed to the host, no profile applies")
 	}
-	a.enricher = trace.NewEnricher(table, attributor)
+	a.enricher = enrich.NewEnricher(table, attributor)
 
 	sources := profileSources{}
 	if cfg.ProfilesDir != "" {
@@ -260,7 +260,7 @@ func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
 	}
 	rec := a.enricher.Attribute(ctx, ev)
 	v, applies := a.engine.Evaluate(&rec)
-	action := actionOf(ev)
+	action := actionOf(&rec)
 	if a.fanotifyDenied(ev, v) {
 		action = vigilv1.Action_ACTION_BLOCKED
 	}
@@ -273,7 +273,7 @@ func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
 				zap.String("type", ev.Type.String()), zap.String("attribution", rec.Attribution.Kind.String()))
 			return
 		}
-		v = policy.KernelVerdict(ev)
+		v = policy.KernelVerdict(&rec)
 	}
 	a.enricher.Complete(ctx, &rec)
 	a.deduper.Report(&rec, v, action)
@@ -288,11 +288,11 @@ func (a *Agent) releasePrevious() {
 }
 
 // actionOf is what the kernel did about an event.
-func actionOf(ev *sensor.Event) vigilv1.Action {
-	switch {
-	case ev.Flags.Has(sensor.FlagKilled):
+func actionOf(rec *enrich.Record) vigilv1.Action {
+	switch rec.Enforcement() {
+	case enrich.Killed:
 		return vigilv1.Action_ACTION_KILLED
-	case ev.Flags.Has(sensor.FlagDenied):
+	case enrich.Denied:
 		return vigilv1.Action_ACTION_BLOCKED
 	}
 	return vigilv1.Action_ACTION_ALERTED

@@ -9,15 +9,15 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
-	"github.com/vigil-dev/vigil/pkg/trace"
 )
 
 // build makes the alert for one violation, without id, count or window.
-func build(node string, rec *trace.Record, v policy.Verdict, action vigilv1.Action) *vigilv1.Alert {
+func build(node string, rec *enrich.Record, v policy.Verdict, action vigilv1.Action) *vigilv1.Alert {
 	ev := rec.Event
 	c := rec.Attribution.Container
 	kind, obj, access := object(v.Observation)
@@ -43,7 +43,7 @@ func build(node string, rec *trace.Record, v policy.Verdict, action vigilv1.Acti
 	if v.Profile != nil {
 		a.ProfileVersion = v.Profile.Metadata.Version
 	}
-	if flags := eventFlags(ev); flags != "" {
+	if flags := execFlags(rec); flags != "" {
 		a.Labels["flags"] = flags
 	}
 	if left := fileLeft(ev, action); left != "" {
@@ -54,7 +54,7 @@ func build(node string, rec *trace.Record, v policy.Verdict, action vigilv1.Acti
 	return a
 }
 
-func processOf(rec *trace.Record) *vigilv1.Process {
+func processOf(rec *enrich.Record) *vigilv1.Process {
 	p := processProto(rec.Process)
 	ev := rec.Event
 	p.Pid, p.Ppid, p.Uid, p.Gid, p.Comm = int32(ev.PID), int32(ev.PPID), ev.UID, ev.GID, ev.Comm
@@ -151,10 +151,10 @@ func fileLeft(ev *sensor.Event, action vigilv1.Action) string {
 	return FileLeftEmptyIfNew
 }
 
-// eventFlags names the exec flags a reader should see (memfd, deleted, …).
-func eventFlags(ev *sensor.Event) string {
-	if ev.Type != sensor.TypeExec {
+// execFlags names the exec flags a reader should see (memfd, deleted, …).
+func execFlags(rec *enrich.Record) string {
+	if rec.Event.Type != sensor.TypeExec {
 		return ""
 	}
-	return strings.Join(trace.ExecFlags(ev.Flags), ",")
+	return strings.Join(rec.ExecFlags(), ",")
 }

@@ -8,19 +8,19 @@ import (
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
-	"github.com/vigil-dev/vigil/pkg/trace"
 )
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func violation(at time.Duration, path string) (*trace.Record, policy.Verdict) {
+func violation(at time.Duration, path string) (*enrich.Record, policy.Verdict) {
 	ev := &sensor.Event{Type: sensor.TypeExec, Time: t0.Add(at), PID: 42, PPID: 1, Comm: "sh", UID: 0}
 	ev.Exec = sensor.Exec{Path: path, Argv: []string{path, "-x"}}
-	rec := &trace.Record{Event: ev,
+	rec := &enrich.Record{Event: ev,
 		Attribution: containers.Attribution{Kind: containers.InContainer, Container: &containers.Container{
 			ID: "c1", Image: "nginx:1", ImageDigest: "sha256:aa", PodName: "web", PodNamespace: "shop"}},
 		Process:  process.Process{PID: 42, Path: "/bin/sh", Contained: true},

@@ -11,8 +11,8 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/draftstore"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/trace"
 )
 
 // ProfileSource finds the profile in force for an image digest;
@@ -114,7 +114,7 @@ func New(cfg Config) (*Engine, error) {
 // profile applies to: the host's, unattributed ones, those of containers
 // whose image digest is unknown, and events that are not behaviour a
 // profile describes (each counted).
-func (e *Engine) Evaluate(rec *trace.Record) (Verdict, bool) {
+func (e *Engine) Evaluate(rec *enrich.Record) (Verdict, bool) {
 	switch rec.Attribution.Kind {
 	case containers.InContainer:
 	case containers.Unattributed:
@@ -135,7 +135,7 @@ func (e *Engine) Evaluate(rec *trace.Record) (Verdict, bool) {
 		e.m.skipped.WithLabelValues("unknown_digest").Inc()
 		return Verdict{}, false
 	}
-	o, why := observation(rec.Event)
+	o, why := observation(rec)
 	if why != skipNone {
 		e.m.skipped.WithLabelValues(string(why)).Inc()
 		if why == skipTruncated {

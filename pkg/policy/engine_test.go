@@ -10,27 +10,27 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/draftstore"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
-	"github.com/vigil-dev/vigil/pkg/trace"
 )
 
 const digest = "sha256:0000000000000000000000000000000000000000000000000000000000000001"
 
 var ctr = &containers.Container{ID: "c1", Image: "app:1", ImageDigest: digest, PodNamespace: "shop"}
 
-func record(ev sensor.Event) *trace.Record {
+func record(ev sensor.Event) *enrich.Record {
 	ev.Time = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	return &trace.Record{Event: &ev, Attribution: containers.Attribution{Kind: containers.InContainer, Container: ctr},
+	return &enrich.Record{Event: &ev, Attribution: containers.Attribution{Kind: containers.InContainer, Container: ctr},
 		Process: process.Process{PID: ev.PID, Contained: true}}
 }
 
-func execOf(path string) *trace.Record {
+func execOf(path string) *enrich.Record {
 	return record(sensor.Event{Type: sensor.TypeExec, PID: 5, Exec: sensor.Exec{Path: path}})
 }
 
-func openOf(path string, flags uint64, ret int32) *trace.Record {
+func openOf(path string, flags uint64, ret int32) *enrich.Record {
 	return record(sensor.Event{Type: sensor.TypeOpen, PID: 5, Open: sensor.Open{Path: path, Flags: sensor.OpenFlags(flags), Ret: ret}})
 }
 
@@ -50,7 +50,7 @@ func newEngine(t *testing.T, modes profile.ModePolicy, src ProfileSource) *Engin
 
 func TestLearnThenMonitor(t *testing.T) {
 	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, nil)
-	for _, rec := range []*trace.Record{execOf("/bin/app"), openOf("/etc/app.conf", unix.O_RDONLY, 3), execOf("/bin/app")} {
+	for _, rec := range []*enrich.Record{execOf("/bin/app"), openOf("/etc/app.conf", unix.O_RDONLY, 3), execOf("/bin/app")} {
 		v, ok := e.Evaluate(rec)
 		if !ok || v.Mode != profile.ModeLearn || !v.Allowed {
 			t.Fatalf("learning verdict = %+v, %v", v, ok)
@@ -85,7 +85,7 @@ func TestLearningCountsKernelRepeats(t *testing.T) {
 		Capability: sensor.Capability{Cap: unix.CAP_SYS_CHROOT, Repeats: 4}})
 	dial := record(sensor.Event{Type: sensor.TypeConnect, PID: 5, Connect: sensor.Connect{Family: unix.AF_INET,
 		Addr: netip.MustParseAddr("10.0.0.10"), Port: 53, Protocol: unix.IPPROTO_UDP, Repeats: 2}})
-	for _, rec := range []*trace.Record{open, chroot, dial} {
+	for _, rec := range []*enrich.Record{open, chroot, dial} {
 		if v, ok := e.Evaluate(rec); !ok || !v.Allowed {
 			t.Fatalf("learning verdict = %+v, %v", v, ok)
 		}
@@ -112,7 +112,7 @@ func TestWhatIsNotMatched(t *testing.T) {
 	unknown.Attribution.Container = &containers.Container{ID: "c2", ImageDigest: containers.UnknownDigest}
 	truncated := openOf("/very/long", unix.O_RDONLY, 3)
 	truncated.Event.Flags = sensor.FlagPathTruncated
-	for name, rec := range map[string]*trace.Record{
+	for name, rec := range map[string]*enrich.Record{
 		"the host":                    host,
 		"runc setting a container up": runtime,
 		"an image of unknown digest":  unknown,
@@ -140,17 +140,17 @@ func TestEnforceWithoutProfileMonitors(t *testing.T) {
 func TestConnectObservations(t *testing.T) {
 	tcp := record(sensor.Event{Type: sensor.TypeConnect, PID: 5, Connect: sensor.Connect{Family: unix.AF_INET6,
 		Addr: netip.MustParseAddr("::ffff:10.0.0.1"), Port: 443, Protocol: unix.IPPROTO_TCP}})
-	o, why := observation(tcp.Event)
+	o, why := observation(tcp)
 	if why != skipNone || o.Network.Addr.String() != "10.0.0.1" || o.Network.Port != 443 || o.Network.Protocol != profile.TCP {
 		t.Errorf("v4-mapped tcp connect → %+v (%s)", o, why)
 	}
 	sock := record(sensor.Event{Type: sensor.TypeConnect, PID: 5, Connect: sensor.Connect{Family: unix.AF_UNIX, UnixPath: "/run/app.sock"}})
-	if o, why := observation(sock.Event); why != skipNone || o.UnixPath != "/run/app.sock" {
+	if o, why := observation(sock); why != skipNone || o.UnixPath != "/run/app.sock" {
 		t.Errorf("unix connect → %+v (%s)", o, why)
 	}
 	icmp := record(sensor.Event{Type: sensor.TypeConnect, PID: 5, Connect: sensor.Connect{Family: unix.AF_INET,
 		Addr: netip.MustParseAddr("10.0.0.1"), Protocol: unix.IPPROTO_ICMP}})
-	if _, why := observation(icmp.Event); why != skipProtocol {
+	if _, why := observation(icmp); why != skipProtocol {
 		t.Errorf("icmp connect skipped for %q, want %q", why, skipProtocol)
 	}
 }

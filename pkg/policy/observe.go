@@ -3,6 +3,7 @@ package policy
 import (
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -24,7 +25,8 @@ const (
 )
 
 // observation turns an event into what a profile allows or a draft learns.
-func observation(ev *sensor.Event) (profile.Observation, skip) {
+func observation(rec *enrich.Record) (profile.Observation, skip) {
+	ev := rec.Event
 	o := profile.Observation{Time: ev.Time}
 	why := skipNone
 	switch ev.Type {
@@ -40,7 +42,7 @@ func observation(ev *sensor.Event) (profile.Observation, skip) {
 	default:
 		return o, skipNotPolicy
 	}
-	if ev.Flags.Has(sensor.FlagPathTruncated) {
+	if rec.PathTruncated() {
 		return o, skipTruncated
 	}
 	return o, why
@@ -49,8 +51,8 @@ func observation(ev *sensor.Event) (profile.Observation, skip) {
 // KernelVerdict describes what the kernel refused or killed for a reason
 // Evaluate does not judge (a path too long to match, say), so that the
 // action is still reported with what it was about.
-func KernelVerdict(ev *sensor.Event) Verdict {
-	o, why := observation(ev)
+func KernelVerdict(rec *enrich.Record) Verdict {
+	o, why := observation(rec)
 	rule := "denied in the kernel"
 	if why != skipNone {
 		rule += " (" + string(why) + ")"

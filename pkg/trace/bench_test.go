@@ -2,20 +2,20 @@ package trace
 
 import (
 	"io"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
-func benchRecord() *Record {
+func benchRecord() *enrich.Record {
 	ev := &sensor.Event{Type: sensor.TypeOpen, Time: time.Now(), PID: 4242, TID: 4242, PPID: 1, Comm: "nginx",
 		CgroupID: 9876, MntNS: 4026531840}
 	ev.Open = sensor.Open{Path: "/var/lib/app/data/segment-000123.log", Flags: 0, Ret: 3, Inode: sensor.Inode{Dev: 8 << 20, Ino: 1234}}
-	return &Record{Event: ev, Ancestry: []process.Process{{PID: 1, Comm: "systemd", Path: "/usr/lib/systemd/systemd"}},
+	return &enrich.Record{Event: ev, Ancestry: []process.Process{{PID: 1, Comm: "systemd", Path: "/usr/lib/systemd/systemd"}},
 		Attribution: containers.Attribution{Kind: containers.Host}}
 }
 
@@ -28,21 +28,4 @@ func BenchmarkJSONWriter(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-func BenchmarkEnrich(b *testing.B) {
-	tab := process.NewTable(1<<16, time.Second, 0)
-	if err := tab.Seed("/proc", ""); err != nil {
-		b.Fatal(err)
-	}
-	e := NewEnricher(tab, nil)
-	ev := benchRecord().Event
-	ev.PID, ev.PPID = uint32(os.Getpid()), uint32(os.Getppid()) // seeded with its ancestry up to pid 1
-	var rec Record
-	b.ReportAllocs()
-	for b.Loop() {
-		e.Observe(ev)
-		e.Enrich(b.Context(), ev, &rec)
-	}
-	b.ReportMetric(float64(len(rec.Ancestry)), "ancestors")
 }

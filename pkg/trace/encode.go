@@ -5,11 +5,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
-// jsonEncoder writes a Record in the schema JSON directly from the record:
-// the bytes encoding/json writes for r.ToJSON(), without its reflection and
+// jsonEncoder writes a record in the schema JSON directly from the record:
+// the bytes encoding/json writes for ToJSON(r), without its reflection and
 // its half-dozen allocations per event, which made the encoding the largest
 // cost of `trace --json` at a high event rate. TestEncoderMatchesEncodingJSON
 // and FuzzEncoderStrings hold the two byte for byte equal.
@@ -19,7 +20,7 @@ type jsonEncoder struct {
 }
 
 // appendRecord appends r as one line of JSON, newline included.
-func (e *jsonEncoder) appendRecord(b []byte, r *Record) []byte {
+func (e *jsonEncoder) appendRecord(b []byte, r *enrich.Record) []byte {
 	ev := r.Event
 	b = append(b, `{"type":`...)
 	b = appendString(b, ev.Type.String())
@@ -46,10 +47,10 @@ func (e *jsonEncoder) appendRecord(b []byte, r *Record) []byte {
 	}
 	b = appendStringField(b, `],"attribution":`, r.Attribution.Kind.String())
 	b = appendOptionalString(b, `,"attribution_reason":`, r.Attribution.Reason)
-	switch {
-	case ev.Flags.Has(sensor.FlagKilled):
+	switch r.Enforcement() {
+	case enrich.Killed:
 		b = append(b, `,"enforcement":"killed"`...)
-	case ev.Flags.Has(sensor.FlagDenied):
+	case enrich.Denied:
 		b = append(b, `,"enforcement":"denied"`...)
 	}
 	if c := r.Attribution.Container; c != nil {
@@ -65,11 +66,11 @@ func (e *jsonEncoder) appendRecord(b []byte, r *Record) []byte {
 	}
 	switch ev.Type {
 	case sensor.TypeExec:
-		b = e.appendExec(b, ev)
+		b = e.appendExec(b, r)
 	case sensor.TypeOpen:
-		b = e.appendOpen(b, ev)
+		b = e.appendOpen(b, r)
 	case sensor.TypeConnect:
-		b = e.appendConnect(b, ev)
+		b = e.appendConnect(b, r)
 	case sensor.TypeCapability:
 		b = appendIntField(b, `,"capability":{"cap":`, int64(ev.Capability.Cap))
 		b = appendStringField(b, `,"name":`, ev.Capability.Name())
@@ -87,8 +88,8 @@ func (e *jsonEncoder) appendRecord(b []byte, r *Record) []byte {
 	return append(b, "}\n"...)
 }
 
-func (e *jsonEncoder) appendExec(b []byte, ev *sensor.Event) []byte {
-	x := &ev.Exec
+func (e *jsonEncoder) appendExec(b []byte, r *enrich.Record) []byte {
+	x := &r.Event.Exec
 	b = appendStringField(b, `,"exec":{"path":`, x.Path)
 	b = appendStringField(b, `,"filename":`, x.Filename)
 	if x.Argv == nil {
@@ -98,12 +99,13 @@ func (e *jsonEncoder) appendExec(b []byte, ev *sensor.Event) []byte {
 	}
 	b = appendUintField(b, `,"argc":`, uint64(x.Argc))
 	b = appendInode(b, x.Inode)
-	e.names = appendExecFlags(e.names[:0], ev.Flags) // [] when none, as ExecFlags
+	e.names = r.AppendExecFlags(e.names[:0]) // [] when none, as ExecFlags
 	b = appendStrings(append(b, `,"flags":`...), e.names)
 	return append(b, '}')
 }
 
-func (e *jsonEncoder) appendOpen(b []byte, ev *sensor.Event) []byte {
+func (e *jsonEncoder) appendOpen(b []byte, r *enrich.Record) []byte {
+	ev := r.Event
 	o := &ev.Open
 	b = appendStringField(b, `,"open":{"path":`, o.Path)
 	// Names gives nil for no flag at all, which encoding/json writes as null.
@@ -114,15 +116,15 @@ func (e *jsonEncoder) appendOpen(b []byte, ev *sensor.Event) []byte {
 	}
 	b = appendIntField(b, `,"ret":`, int64(o.Ret))
 	b = appendInode(b, o.Inode)
-	b = appendTrueField(b, `,"path_truncated":true`, ev.Flags.Has(sensor.FlagPathTruncated))
-	b = appendTrueField(b, `,"path_unresolved":true`, ev.Flags.Has(sensor.FlagPathUnresolved))
-	b = appendTrueField(b, `,"path_detached":true`, ev.Flags.Has(sensor.FlagPathDetached))
-	b = appendTrueField(b, `,"compat_syscall":true`, ev.Flags.Has(sensor.FlagCompatSyscall))
+	b = appendTrueField(b, `,"path_truncated":true`, r.PathTruncated())
+	b = appendTrueField(b, `,"path_unresolved":true`, r.PathUnresolved())
+	b = appendTrueField(b, `,"path_detached":true`, r.PathDetached())
+	b = appendTrueField(b, `,"compat_syscall":true`, r.CompatSyscall())
 	return append(b, '}')
 }
 
-func (e *jsonEncoder) appendConnect(b []byte, ev *sensor.Event) []byte {
-	c := &ev.Connect
+func (e *jsonEncoder) appendConnect(b []byte, r *enrich.Record) []byte {
+	c := &r.Event.Connect
 	b = appendStringField(b, `,"connect":{"family":`, c.Family.String())
 	if c.Addr.IsValid() {
 		e.addr = c.Addr.AppendTo(e.addr[:0])
@@ -135,7 +137,7 @@ func (e *jsonEncoder) appendConnect(b []byte, ev *sensor.Event) []byte {
 	b = appendOptionalString(b, `,"protocol":`, c.Protocol.String())
 	b = appendOptionalString(b, `,"sock_type":`, c.SockType.String())
 	b = appendIntField(b, `,"ret":`, int64(c.Ret))
-	b = appendTrueField(b, `,"compat_syscall":true`, ev.Flags.Has(sensor.FlagCompatSyscall))
+	b = appendTrueField(b, `,"compat_syscall":true`, r.CompatSyscall())
 	return append(b, '}')
 }
 

@@ -10,21 +10,22 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // viaEncodingJSON is the reference the hand-written encoder must match.
-func viaEncodingJSON(t testing.TB, r *Record) []byte {
+func viaEncodingJSON(t testing.TB, r *enrich.Record) []byte {
 	t.Helper()
 	var b bytes.Buffer
-	if err := json.NewEncoder(&b).Encode(r.ToJSON()); err != nil {
+	if err := json.NewEncoder(&b).Encode(ToJSON(r)); err != nil {
 		t.Fatalf("encoding/json: %v", err)
 	}
 	return b.Bytes()
 }
 
-func requireSameEncoding(t testing.TB, r *Record) {
+func requireSameEncoding(t testing.TB, r *enrich.Record) {
 	t.Helper()
 	var e jsonEncoder
 	got := e.appendRecord(nil, r)
@@ -38,7 +39,7 @@ func requireSameEncoding(t testing.TB, r *Record) {
 
 // encoderCases covers every event type and every optional field both set and
 // unset.
-func encoderCases() map[string]Record {
+func encoderCases() map[string]enrich.Record {
 	plus3 := time.FixedZone("plus3", 3*3600)
 	base := sensor.Event{Time: time.Date(2026, 11, 27, 10, 4, 5, 123456789, time.UTC), PID: 10, TID: 11, PPID: 1,
 		UID: 1000, EUID: 0, GID: 4294967295, Comm: "app", CgroupID: 1<<63 + 5, MntNS: 4026531840}
@@ -53,7 +54,7 @@ func encoderCases() map[string]Record {
 		mutate(&e)
 		return &e
 	}
-	return map[string]Record{
+	return map[string]enrich.Record{
 		"exec, every flag, killed": {Event: ev(func(e *sensor.Event) {
 			e.Type, e.Flags = sensor.TypeExec, sensor.FlagMemfd|sensor.FlagDeleted|sensor.FlagUpperLayer|
 				sensor.FlagPathTruncated|sensor.FlagArgvTruncated|sensor.FlagPathDetached|sensor.FlagKilled
@@ -128,13 +129,13 @@ func FuzzEncoderStrings(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
 		open := &sensor.Event{Type: sensor.TypeOpen, Comm: a, Open: sensor.Open{Path: b, Flags: unix.O_WRONLY}}
-		requireSameEncoding(t, &Record{Event: open, Ancestry: []process.Process{{PID: 1, Comm: b, Path: a}},
+		requireSameEncoding(t, &enrich.Record{Event: open, Ancestry: []process.Process{{PID: 1, Comm: b, Path: a}},
 			Attribution: containers.Attribution{Kind: containers.Unattributed, Reason: a}})
 		exec := &sensor.Event{Type: sensor.TypeExec, Comm: b, Exec: sensor.Exec{Path: a, Filename: b, Argv: []string{a, b, ""}}}
-		requireSameEncoding(t, &Record{Event: exec, Attribution: containers.Attribution{Kind: containers.InContainer,
+		requireSameEncoding(t, &enrich.Record{Event: exec, Attribution: containers.Attribution{Kind: containers.InContainer,
 			Container: &containers.Container{ID: a, ContainerName: b, Image: a, ImageDigest: b, PodName: a,
 				PodNamespace: b, PodUID: a, Namespace: b}}})
 		conn := &sensor.Event{Type: sensor.TypeConnect, Comm: a, Connect: sensor.Connect{Family: unix.AF_UNIX, UnixPath: b}}
-		requireSameEncoding(t, &Record{Event: conn})
+		requireSameEncoding(t, &enrich.Record{Event: conn})
 	})
 }

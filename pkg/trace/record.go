@@ -1,26 +1,15 @@
-// Package trace is the public form of a traced event: the JSON schema that
-// `vigil-agent trace --json` prints (stable: fields are added, never renamed
-// or removed) and a readable one-line form.
+// Package trace is the public form of an enriched event (enrich.Record):
+// the JSON schema that `vigil-agent trace --json` prints (stable: fields are
+// added, never renamed or removed) and a readable one-line form.
 package trace
 
 import (
 	"strconv"
 	"time"
 
-	"github.com/vigil-dev/vigil/pkg/containers"
-	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
-
-// Record is an event with what the agent knows around it.
-type Record struct {
-	Event *sensor.Event
-	// Process is the event's process as the process table knows it (its
-	// executable and argv); only PID is set when the table does not know it.
-	Process     process.Process
-	Ancestry    []process.Process // parent first
-	Attribution containers.Attribution
-}
 
 // JSON is the schema of one line of `vigil-agent trace --json`. README.md
 // documents every field.
@@ -131,36 +120,12 @@ type ExitJSON struct {
 	Signal int `json:"signal"`
 }
 
-var execFlagNames = []struct {
-	flag sensor.Flags
-	name string
-}{
-	{sensor.FlagMemfd, "memfd"},
-	{sensor.FlagDeleted, "deleted"},
-	{sensor.FlagUpperLayer, "upper_layer"},
-	{sensor.FlagPathTruncated, "path_truncated"},
-	{sensor.FlagArgvTruncated, "argv_truncated"},
-	{sensor.FlagPathDetached, "path_detached"},
-}
-
-// ExecFlags names an exec event's qualifiers; never nil, so JSON shows [].
-func ExecFlags(flags sensor.Flags) []string { return appendExecFlags([]string{}, flags) }
-
-func appendExecFlags(names []string, flags sensor.Flags) []string {
-	for _, f := range execFlagNames {
-		if flags.Has(f.flag) {
-			names = append(names, f.name)
-		}
-	}
-	return names
-}
-
 func inode(i sensor.Inode) InodeJSON {
 	return InodeJSON{Dev: strconv.FormatUint(uint64(i.Major()), 10) + ":" + strconv.FormatUint(uint64(i.Minor()), 10), Ino: i.Ino}
 }
 
 // ToJSON converts a record to its public schema.
-func (r *Record) ToJSON() JSON {
+func ToJSON(r *enrich.Record) JSON {
 	ev := r.Event
 	j := JSON{
 		Type: ev.Type.String(), Time: ev.Time,
@@ -172,27 +137,22 @@ func (r *Record) ToJSON() JSON {
 	for i, p := range r.Ancestry {
 		j.Ancestry[i] = Ancestor{PID: p.PID, Comm: p.Comm, Path: p.Path}
 	}
-	switch {
-	case ev.Flags.Has(sensor.FlagKilled):
-		j.Enforcement = "killed"
-	case ev.Flags.Has(sensor.FlagDenied):
-		j.Enforcement = "denied"
-	}
+	j.Enforcement = r.Enforcement().String()
 	j.Attribution = r.Attribution.Kind.String()
 	j.AttributionReason = r.Attribution.Reason
 	if c := r.Attribution.Container; c != nil {
 		j.Container = &ContainerJSON{ID: c.ID, Name: c.ContainerName, Image: c.Image, ImageDigest: c.ImageDigest,
 			Pod: c.PodName, Namespace: c.PodNamespace, PodUID: c.PodUID, Runtime: c.Namespace}
 	}
-	compat := ev.Flags.Has(sensor.FlagCompatSyscall)
+	compat := r.CompatSyscall()
 	switch ev.Type {
 	case sensor.TypeExec:
 		j.Exec = &ExecJSON{Path: ev.Exec.Path, Filename: ev.Exec.Filename, Argv: ev.Exec.Argv, Argc: ev.Exec.Argc,
-			Inode: inode(ev.Exec.Inode), Flags: ExecFlags(ev.Flags)}
+			Inode: inode(ev.Exec.Inode), Flags: r.ExecFlags()}
 	case sensor.TypeOpen:
 		j.Open = &OpenJSON{Path: ev.Open.Path, Flags: ev.Open.Flags.Names(), Ret: ev.Open.Ret, Inode: inode(ev.Open.Inode),
-			PathTruncated: ev.Flags.Has(sensor.FlagPathTruncated), PathUnresolved: ev.Flags.Has(sensor.FlagPathUnresolved),
-			PathDetached: ev.Flags.Has(sensor.FlagPathDetached), CompatSyscall: compat}
+			PathTruncated: r.PathTruncated(), PathUnresolved: r.PathUnresolved(),
+			PathDetached: r.PathDetached(), CompatSyscall: compat}
 	case sensor.TypeConnect:
 		c := ev.Connect
 		j.Connect = &ConnectJSON{Family: c.Family.String(), Port: c.Port, UnixPath: c.UnixPath,

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
@@ -40,21 +40,21 @@ func TestJSONSchemaPerType(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		rec  Record
+		rec  enrich.Record
 		want []string // fragments of the JSON line
 	}{
-		{"exec in a container", Record{Event: &exec, Attribution: containers.Attribution{Kind: containers.InContainer, Container: ctr},
+		{"exec in a container", enrich.Record{Event: &exec, Attribution: containers.Attribution{Kind: containers.InContainer, Container: ctr},
 			Ancestry: []process.Process{{PID: 1, Comm: "init", Path: "/sbin/init"}}},
 			[]string{`"type":"exec"`, `"pid":10`, `"tid":11`, `"time":"2026-11-27T10:00:00Z"`,
 				`"ancestry":[{"pid":1,"comm":"init","path":"/sbin/init"}]`, `"attribution":"container"`,
 				`"container":{"id":"abc","name":"web","image":"nginx:1","image_digest":"sha256:aa","pod":"web-1","namespace":"shop","pod_uid":"u1","containerd_namespace":"k8s.io"}`,
 				`"exec":{"path":"/memfd:x","filename":"/proc/self/fd/3","argv":["x","-v"],"argc":9,"inode":{"dev":"8:1","ino":5},"flags":["memfd","argv_truncated"]}`}},
-		{"failed open on the host", Record{Event: &open, Attribution: containers.Attribution{Kind: containers.Host}},
+		{"failed open on the host", enrich.Record{Event: &open, Attribution: containers.Attribution{Kind: containers.Host}},
 			[]string{`"attribution":"host"`, `"open":{"path":"/etc/missing","flags":["read","write","create"],"ret":-2,"inode":{"dev":"0:0","ino":0},"path_unresolved":true}`}},
-		{"unattributed connect", Record{Event: &conn, Attribution: containers.Attribution{Kind: containers.Unattributed, Reason: "unresolved"}},
+		{"unattributed connect", enrich.Record{Event: &conn, Attribution: containers.Attribution{Kind: containers.Unattributed, Reason: "unresolved"}},
 			[]string{`"attribution":"unattributed"`, `"attribution_reason":"unresolved"`,
 				`"connect":{"family":"inet6","address":"::1","port":443,"protocol":"tcp","sock_type":"stream","ret":-115}`}},
-		{"refused capability", Record{Event: &capab, Attribution: containers.Attribution{Kind: containers.Host}},
+		{"refused capability", enrich.Record{Event: &capab, Attribution: containers.Attribution{Kind: containers.Host}},
 			[]string{`"capability":{"cap":13,"name":"CAP_NET_RAW","granted":false}`, `"ancestry":[]`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,7 +87,7 @@ func TestTableWriter(t *testing.T) {
 	ev.Exec = sensor.Exec{Path: "/bin/ls", Argv: []string{"ls", "-l"}}
 	var b bytes.Buffer
 	w := NewTableWriter(&b)
-	rec := Record{Event: &ev, Attribution: containers.Attribution{Kind: containers.InContainer,
+	rec := enrich.Record{Event: &ev, Attribution: containers.Attribution{Kind: containers.InContainer,
 		Container: &containers.Container{ID: "0123456789abcdef"}}}
 	if err := w.Write(&rec); err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestTableWriterEscapes(t *testing.T) {
 	ev.Exec = sensor.Exec{Path: "/tmp/\x1b[2K\r", Argv: []string{"x", "\x00\x7f\u009b"}}
 	var b bytes.Buffer
 	w := NewTableWriter(&b)
-	if err := w.Write(&Record{Event: &ev}); err != nil {
+	if err := w.Write(&enrich.Record{Event: &ev}); err != nil {
 		t.Fatal(err)
 	}
 	w.Flush()
@@ -122,24 +122,5 @@ func TestTableWriterEscapes(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %s:\n%s", want, b.String())
 		}
-	}
-}
-
-// TestEnrichReusesTheRecordsAncestry enriches event after event into one
-// record, as trace does: the ancestry is right and costs no allocation.
-func TestEnrichReusesTheRecordsAncestry(t *testing.T) {
-	tab := process.NewTable(1<<16, time.Second, 0)
-	if err := tab.Seed("/proc", ""); err != nil {
-		t.Fatal(err)
-	}
-	e := NewEnricher(tab, nil)
-	ev := &sensor.Event{Type: sensor.TypeOpen, PID: uint32(os.Getpid()), PPID: uint32(os.Getppid())}
-	var rec Record
-	e.Enrich(t.Context(), ev, &rec)
-	if len(rec.Ancestry) == 0 || rec.Ancestry[0].PID != ev.PPID {
-		t.Fatalf("ancestry = %+v, want it to start at the parent %d", rec.Ancestry, ev.PPID)
-	}
-	if allocs := testing.AllocsPerRun(100, func() { e.Enrich(t.Context(), ev, &rec) }); allocs != 0 {
-		t.Errorf("enriching into a used record allocates %v times", allocs)
 	}
 }

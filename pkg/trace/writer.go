@@ -10,12 +10,13 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // Writer prints records. Output is buffered: call Flush when idle.
 type Writer interface {
-	Write(*Record) error
+	Write(*enrich.Record) error
 	Flush() error
 }
 
@@ -30,7 +31,7 @@ type jsonWriter struct {
 	line []byte
 }
 
-func (j *jsonWriter) Write(r *Record) error {
+func (j *jsonWriter) Write(r *enrich.Record) error {
 	j.line = j.enc.appendRecord(j.line[:0], r)
 	_, err := j.w.Write(j.line)
 	return err
@@ -50,7 +51,7 @@ type tableWriter struct {
 
 const tableFormat = "%-12s %-10s %7s %7s %5s %-16s %-12s %s\n"
 
-func (t *tableWriter) Write(r *Record) error {
+func (t *tableWriter) Write(r *enrich.Record) error {
 	if !t.headerWritten {
 		fmt.Fprintf(t.w, tableFormat, "TIME", "TYPE", "PID", "PPID", "UID", "COMM", "CONTAINER", "DETAIL")
 		t.headerWritten = true
@@ -65,7 +66,7 @@ func (t *tableWriter) Write(r *Record) error {
 
 // containerColumn is the container's short id, "-" on the host, "?" when
 // unattributed.
-func containerColumn(r *Record) string {
+func containerColumn(r *enrich.Record) string {
 	switch c := r.Attribution.Container; {
 	case c != nil:
 		return c.ID[:min(12, len(c.ID))]
@@ -78,7 +79,7 @@ func containerColumn(r *Record) string {
 func (t *tableWriter) Flush() error { return t.w.Flush() }
 
 // detail is the type-specific part of a table line.
-func detail(r *Record) string {
+func detail(r *enrich.Record) string {
 	ev := r.Event
 	var b strings.Builder
 	switch ev.Type {
@@ -87,12 +88,12 @@ func detail(r *Record) string {
 		if len(ev.Exec.Argv) > 1 {
 			b.WriteString(" " + strings.Join(ev.Exec.Argv[1:], " "))
 		}
-		for _, f := range ExecFlags(ev.Flags) {
+		for _, f := range r.ExecFlags() {
 			b.WriteString(" [" + f + "]")
 		}
 	case sensor.TypeOpen:
 		fmt.Fprintf(&b, "%s %s ret=%d", ev.Open.Path, strings.Join(ev.Open.Flags.Names(), ","), ev.Open.Ret)
-		if ev.Flags.Has(sensor.FlagPathTruncated) {
+		if r.PathTruncated() {
 			b.WriteString(" [path_truncated]")
 		}
 	case sensor.TypeConnect:

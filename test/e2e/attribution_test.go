@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/pkg/trace"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
@@ -45,7 +46,7 @@ func TestContainerAttribution(t *testing.T) {
 		if c.PodName != "web-7f9c" || c.PodNamespace != "shop" || c.ContainerName != "nginx" || c.PodUID != "uid-1234" {
 			t.Errorf("kubernetes identity = pod %q ns %q container %q uid %q", c.PodName, c.PodNamespace, c.ContainerName, c.PodUID)
 		}
-		j := rec.ToJSON()
+		j := trace.ToJSON(&rec)
 		if j.Attribution != "container" || j.Container == nil || j.Container.ImageDigest != busybox.ManifestDigest.String() ||
 			j.Container.Pod != "web-7f9c" || j.Container.Namespace != "shop" || j.Container.Name != "nginx" {
 			t.Errorf("trace JSON container = %+v (%s)", j.Container, j.Attribution)

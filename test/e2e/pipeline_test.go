@@ -15,10 +15,10 @@ import (
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enforce"
+	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/sensor"
-	"github.com/vigil-dev/vigil/pkg/trace"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
 )
 
@@ -32,7 +32,7 @@ type pipeline struct {
 	resolver *containers.Resolver
 
 	mu      sync.Mutex
-	records []trace.Record
+	records []enrich.Record
 	signal  chan struct{}
 }
 
@@ -103,11 +103,11 @@ func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeli
 	if err := table.Seed("/proc", ""); err != nil {
 		t.Fatal(err)
 	}
-	enricher := trace.NewEnricher(table, r)
+	enricher := enrich.NewEnricher(table, r)
 	go func() {
 		for ev := range s.Events() {
 			enricher.Observe(&ev)
-			var rec trace.Record // kept: its ancestry is its own
+			var rec enrich.Record // kept: its ancestry is its own
 			enricher.Enrich(ctx, &ev, &rec)
 			p.mu.Lock()
 			p.records = append(p.records, rec)
@@ -122,7 +122,7 @@ func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeli
 }
 
 // waitFor returns the first record match accepts.
-func (p *pipeline) waitFor(t *testing.T, what string, match func(*trace.Record) bool) trace.Record {
+func (p *pipeline) waitFor(t *testing.T, what string, match func(*enrich.Record) bool) enrich.Record {
 	t.Helper()
 	deadline := time.After(waitTimeout)
 	for {
@@ -145,10 +145,10 @@ func (p *pipeline) waitFor(t *testing.T, what string, match func(*trace.Record) 
 }
 
 // unattributed counts records the pipeline could not attribute.
-func (p *pipeline) unattributed() []trace.Record {
+func (p *pipeline) unattributed() []enrich.Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []trace.Record
+	var out []enrich.Record
 	for _, r := range p.records {
 		if r.Attribution.Kind == containers.Unattributed {
 			out = append(out, r)
@@ -157,8 +157,8 @@ func (p *pipeline) unattributed() []trace.Record {
 	return out
 }
 
-func inContainer(id string, typ sensor.Type, match func(*sensor.Event) bool) func(*trace.Record) bool {
-	return func(r *trace.Record) bool {
+func inContainer(id string, typ sensor.Type, match func(*sensor.Event) bool) func(*enrich.Record) bool {
+	return func(r *enrich.Record) bool {
 		c := r.Attribution.Container
 		return c != nil && c.ID == id && r.Event.Type == typ && match(r.Event)
 	}

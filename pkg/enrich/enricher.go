@@ -1,4 +1,4 @@
-package trace
+package enrich
 
 import (
 	"context"
