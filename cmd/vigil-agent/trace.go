@@ -77,7 +77,7 @@ default, so trace runs beside a running agent (which serves 127.0.0.1:9700).`,
 	f.StringSliceVar(&o.excludeCgroups, "exclude-cgroup", nil, "trace everything but these cgroup2 paths and their descendants")
 	f.IntVar(&o.ringBufferSize, "ring-buffer-size", o.ringBufferSize, "kernel ring buffer bytes (rounded up to a power of two)")
 	f.IntVar(&o.queueSize, "queue-size", o.queueSize, "decoded events buffered for the printer before drops (counted)")
-	f.StringVar(&o.procRoot, "proc", "/proc", "procfs of the host's pid namespace")
+	f.StringVar(&o.procRoot, "proc", procfs.DefaultRoot, "procfs of the host's pid namespace")
 	f.StringVar(&o.containerd, "containerd-socket", containers.DefaultSocket, `containerd's socket, for container attribution ("" for host-only)`)
 	var types []string
 	for _, t := range sensor.AllTypes {
@@ -106,9 +106,10 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	cfg.Types = types
 	cfg.RingBufferSize = o.ringBufferSize
 	cfg.QueueSize = o.queueSize
+	cfg.ProcRoot = o.procRoot
 
 	var cgroupRoot string
-	cgroups, err := cgroup.Open("", "/proc/self/mountinfo")
+	cgroups, err := cgroup.Open("", o.procRoot)
 	if err != nil {
 		log.Warn("no cgroup2 mount: cgroup filters and seeded cgroup ids unavailable", zap.Error(err))
 	} else {

@@ -79,7 +79,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	}
 	table := process.NewTable(1<<16, 5*time.Second, hostNS)
 	a.table = table
-	cgroupRoot, cerr := cgroup.Mountpoint()
+	cgroupRoot, cerr := cgroup.Mountpoint(cfg.ProcRoot)
 	a.cgroupRoot = cgroupRoot
 	if cerr != nil {
 		log.Warn("no cgroup2 mount: processes seeded without cgroup ids", zap.Error(cerr))
@@ -87,7 +87,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
-	sc.HostMntNS = hostNS
+	sc.HostMntNS, sc.ProcRoot = hostNS, cfg.ProcRoot
 	lsmErr := enforce.ProbeLSM()
 	kc := enforce.KernelConfig{LSM: lsmErr == nil, GuardConnect: lsmErr != nil && cgroupRoot != "", CgroupRoot: cgroupRoot,
 		LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir, ProcRoot: cfg.ProcRoot, HostMntNS: hostNS}
@@ -115,7 +115,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	}
 	var fanErr error
 	if lsmErr != nil {
-		a.fanotify, fanErr = enforce.NewFanotify(a.judgeOpen, log, reg)
+		a.fanotify, fanErr = enforce.NewFanotify(a.judgeOpen, cfg.ProcRoot, log, reg)
 	}
 	a.tiers = enforce.Tiers(enforce.Probes{LSM: lsmErr, CapabilityHook: a.sensor.Unavailable("capability"),
 		ConnectGuard: guardErr, Fanotify: fanErr})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/pkg/enforce"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -61,7 +62,7 @@ type CollectorConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		StateDir:         "/var/lib/vigil",
-		ProcRoot:         "/proc",
+		ProcRoot:         procfs.DefaultRoot,
 		ContainerdSocket: "/run/containerd/containerd.sock",
 		Modes:            profile.ModePolicy{Default: profile.ModeLearn},
 		AlertsFile:       "/var/log/vigil/alerts.jsonl",

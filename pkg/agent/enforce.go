@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/policy"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -186,7 +187,7 @@ func (a *Agent) markOpens(c *containers.Container, mode profile.Mode, p *profile
 // its init as containerd reported it, else one from its cgroup.
 func (a *Agent) processIn(c *containers.Container) (uint32, error) {
 	if c.PID != 0 {
-		if _, err := os.Stat(filepath.Join("/proc", strconv.FormatUint(uint64(c.PID), 10))); err == nil {
+		if procfs.Exists(a.cfg.ProcRoot, c.PID) {
 			return c.PID, nil
 		}
 	}
@@ -212,7 +213,7 @@ func (a *Agent) judgeOpen(pid int32, path string) (enforced, allowed bool) {
 	if err != nil || !contained || a.cgroupRoot == "" {
 		return false, true
 	}
-	rel, err := cgroup.OfProcess("/proc", uint32(pid))
+	rel, err := cgroup.OfProcess(a.cfg.ProcRoot, uint32(pid))
 	if err != nil {
 		return false, true
 	}

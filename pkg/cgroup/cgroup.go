@@ -17,9 +17,10 @@ import (
 var ErrNoCgroup2 = errors.New("no cgroup2 mount")
 
 // Mountpoint returns where cgroup2 is mounted: /sys/fs/cgroup on a unified
-// host, /sys/fs/cgroup/unified on a hybrid v1/v2 one, or elsewhere.
-func Mountpoint() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+// host, /sys/fs/cgroup/unified on a hybrid v1/v2 one, or elsewhere; from
+// the mountinfo of this process in the procfs at procRoot.
+func Mountpoint(procRoot string) (string, error) {
+	f, err := os.Open(filepath.Join(procRoot, "self", "mountinfo"))
 	if err != nil {
 		return "", fmt.Errorf("read mountinfo: %w", err)
 	}

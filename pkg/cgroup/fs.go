@@ -36,13 +36,16 @@ type FS struct {
 	rootID uint64
 	// mountFD is an open directory on the mount, for open_by_handle_at.
 	mountFD int
+	// procRoot is the procfs this process's own fds are read from.
+	procRoot string
 }
 
-// Open opens the cgroup2 mount at mountpoint, or finds it in the mountinfo
-// file (normally /proc/self/mountinfo) when mountpoint is empty.
-func Open(mountpoint, mountinfo string) (*FS, error) {
+// Open opens the cgroup2 mount at mountpoint, or finds it in this
+// process's mountinfo in the procfs at procRoot when mountpoint is empty.
+func Open(mountpoint, procRoot string) (*FS, error) {
 	root := "/"
 	if mountpoint == "" {
+		mountinfo := filepath.Join(procRoot, "self", "mountinfo")
 		f, err := os.Open(mountinfo)
 		if err != nil {
 			return nil, fmt.Errorf("find cgroup2 mount: %w", err)
@@ -67,7 +70,7 @@ func Open(mountpoint, mountinfo string) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", mountpoint, err)
 	}
-	return &FS{mountpoint: mountpoint, root: root, rootID: id, mountFD: fd}, nil
+	return &FS{mountpoint: mountpoint, root: root, rootID: id, mountFD: fd, procRoot: procRoot}, nil
 }
 
 // Close releases the mount's directory.
@@ -171,7 +174,7 @@ func (c *FS) Path(id uint64) (string, error) {
 		return "", fmt.Errorf("open cgroup %d by handle: %w", id, err)
 	}
 	defer unix.Close(fd)
-	dir, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	dir, err := os.Readlink(filepath.Join(c.procRoot, "self", "fd", strconv.Itoa(fd)))
 	if err != nil {
 		return "", fmt.Errorf("path of cgroup %d: %w", id, err)
 	}

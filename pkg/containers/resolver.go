@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 )
 
 // DefaultSocket is containerd's socket on a Kubernetes node.
@@ -54,10 +55,10 @@ type Config struct {
 	// Scopes is the kernel's cgroup-to-scope table to keep in sync; none when nil.
 	Scopes ScopeTable
 	// Cgroup2Mount is where the cgroup2 hierarchy is mounted; found in
-	// /proc/self/mountinfo when empty.
+	// ProcRoot's self/mountinfo when empty.
 	Cgroup2Mount string
-	// ProcRoot is the proc filesystem of the host's pid namespace; "/proc"
-	// when empty.
+	// ProcRoot is the proc filesystem of the host's pid namespace;
+	// procfs.DefaultRoot when empty.
 	ProcRoot string
 	// MinBackoff and MaxBackoff bound the wait between connection attempts
 	// (doubling from min to max); 100ms and 5s when zero.
@@ -77,7 +78,7 @@ func (c *Config) setDefaults() {
 		c.Logger = zap.NewNop()
 	}
 	if c.ProcRoot == "" {
-		c.ProcRoot = "/proc"
+		c.ProcRoot = procfs.DefaultRoot
 	}
 	if c.MinBackoff == 0 {
 		c.MinBackoff = 100 * time.Millisecond
@@ -127,7 +128,7 @@ func New(cfg Config) (*Resolver, error) {
 	if cfg.Registerer == nil {
 		return nil, errors.New("containers: Config.Registerer is required")
 	}
-	cg, err := cgroup.Open(cfg.Cgroup2Mount, cfg.ProcRoot+"/self/mountinfo")
+	cg, err := cgroup.Open(cfg.Cgroup2Mount, cfg.ProcRoot)
 	if err != nil {
 		return nil, err
 	}

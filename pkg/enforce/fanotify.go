@@ -1,14 +1,11 @@
 package enforce
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -16,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/procfs"
 )
 
 // OpenJudge decides an open, in an enforced container's mounts, of path
@@ -36,10 +35,11 @@ var pseudoFS = map[string]bool{"proc": true, "sysfs": true, "cgroup": true, "cgr
 // container's profile. Allowed files on a container's own overlay get an
 // ignore mark, so their next opens never wake userspace.
 type Fanotify struct {
-	file  *os.File
-	judge OpenJudge
-	log   *zap.Logger
-	m     *fanotifyMetrics
+	file     *os.File
+	judge    OpenJudge
+	procRoot string
+	log      *zap.Logger
+	m        *fanotifyMetrics
 
 	mu    sync.Mutex
 	marks map[uint32][]string // scope → marked mount paths
@@ -57,8 +57,10 @@ type fanotifyMetrics struct {
 	decisions *prometheus.CounterVec
 }
 
-// NewFanotify starts a fanotify group for open permission events.
-func NewFanotify(judge OpenJudge, log *zap.Logger, reg prometheus.Registerer) (*Fanotify, error) {
+// NewFanotify starts a fanotify group for open permission events; procRoot
+// is the host's procfs, where the containers' mounts and the events' files
+// are found.
+func NewFanotify(judge OpenJudge, procRoot string, log *zap.Logger, reg prometheus.Registerer) (*Fanotify, error) {
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE,
 		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
@@ -72,7 +74,7 @@ func NewFanotify(judge OpenJudge, log *zap.Logger, reg prometheus.Registerer) (*
 		unix.Close(fd)
 		return nil, fmt.Errorf("register fanotify metrics: %w", err)
 	}
-	return &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, log: log, m: m,
+	return &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, log: log, m: m,
 		marks: map[uint32][]string{}, execs: map[execOpen]bool{}}, nil
 }
 
@@ -80,14 +82,16 @@ func NewFanotify(judge OpenJudge, log *zap.Logger, reg prometheus.Registerer) (*
 // listener (its root and volumes; not proc, sysfs and other pseudo
 // filesystems).
 func (f *Fanotify) Mark(scope uint32, pid uint32) error {
-	mounts, err := containerMounts(pid)
+	mounts, err := procfs.Mounts(f.procRoot, pid)
 	if err != nil {
-		return err
+		return fmt.Errorf("container mounts: %w", err)
 	}
-	root := filepath.Join("/proc", strconv.FormatUint(uint64(pid), 10), "root")
-	paths := make([]string, len(mounts))
-	for i, mp := range mounts {
-		paths[i] = filepath.Join(root, mp)
+	root := filepath.Join(procfs.Dir(f.procRoot, pid), "root")
+	var paths []string
+	for _, m := range mounts {
+		if !pseudoFS[m.FSType] {
+			paths = append(paths, filepath.Join(root, m.Point))
+		}
 	}
 	return f.markPaths(scope, paths)
 }
@@ -230,7 +234,7 @@ func (f *Fanotify) decide(fd int32, pid int32) {
 		// whether its file is cached.
 		answer(true, "exec")
 	}
-	path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(int(fd)))
+	path, err := procfs.FD(f.procRoot, int(fd))
 	if err != nil {
 		answer(true, "timeout")
 		return
@@ -263,29 +267,4 @@ func (f *Fanotify) cacheAllow(fd int32) {
 	}
 	_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_ADD|unix.FAN_MARK_IGNORED_MASK|unix.FAN_MARK_EVICTABLE,
 		unix.FAN_OPEN_PERM|unix.FAN_OPEN_EXEC_PERM, int(fd), "")
-}
-
-// containerMounts lists the mount points of pid's mount namespace that
-// fanotify can judge, as the process sees them.
-func containerMounts(pid uint32) ([]string, error) {
-	fh, err := os.Open(filepath.Join("/proc", strconv.FormatUint(uint64(pid), 10), "mountinfo"))
-	if err != nil {
-		return nil, fmt.Errorf("container mounts: %w", err)
-	}
-	defer fh.Close()
-	var mounts []string
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields := strings.Fields(pre)
-		if !ok || len(fields) < 5 {
-			continue
-		}
-		fstype, _, _ := strings.Cut(post, " ")
-		if pseudoFS[fstype] {
-			continue
-		}
-		mounts = append(mounts, fields[4])
-	}
-	return mounts, sc.Err()
 }

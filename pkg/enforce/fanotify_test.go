@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
@@ -280,7 +281,7 @@ func tmpfs(tb testing.TB) string {
 // test's own only) until the test ends.
 func startFanotify(tb testing.TB, judge OpenJudge, paths ...string) *Fanotify {
 	tb.Helper()
-	f, err := NewFanotify(judge, zaptest.NewLogger(tb), prometheus.NewRegistry())
+	f, err := NewFanotify(judge, procfs.DefaultRoot, zaptest.NewLogger(tb), prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatal(err)
 	}

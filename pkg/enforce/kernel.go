@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ type KernelConfig struct {
 
 // DefaultKernelConfig reports learned uses once per 10 s and pins nothing.
 func DefaultKernelConfig() KernelConfig {
-	return KernelConfig{LearnWindow: 10 * time.Second, ProcRoot: "/proc"}
+	return KernelConfig{LearnWindow: 10 * time.Second, ProcRoot: procfs.DefaultRoot}
 }
 
 // Programs is what enforcement adds to the sensor's programs (sensor.New
@@ -158,7 +159,7 @@ func (k *Kernel) PolicyMapUsage() ([]MapUsage, error) {
 		if err := it.Err(); err != nil {
 			return nil, fmt.Errorf("count %s: %w", name, err)
 		}
-		b, err := os.ReadFile(k.procRoot + "/self/fdinfo/" + strconv.Itoa(m.FD()))
+		b, err := os.ReadFile(filepath.Join(k.procRoot, "self", "fdinfo", strconv.Itoa(m.FD())))
 		if err != nil {
 			return nil, fmt.Errorf("fdinfo of %s: %w", name, err)
 		}

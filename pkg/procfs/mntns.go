@@ -1,13 +1,9 @@
-// Package procfs reads what vigil needs of a procfs, mounted at a root the
-// caller gives (the host's, which a containerised agent mounts elsewhere):
-// mount namespaces, mounts, processes.
 package procfs
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 )
 
 // HostMountNamespace returns the inode of the host's initial mount
@@ -27,7 +23,7 @@ func HostMountNamespace(procRoot string) (uint32, error) {
 
 // MountNamespace returns the inode of a process's mount namespace.
 func MountNamespace(procRoot string, pid uint32) (uint32, error) {
-	link, err := os.Readlink(filepath.Join(procRoot, strconv.FormatUint(uint64(pid), 10), "ns", "mnt"))
+	link, err := os.Readlink(filepath.Join(Dir(procRoot, pid), "ns", "mnt"))
 	if err != nil {
 		return 0, err
 	}

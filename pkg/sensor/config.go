@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 )
 
 // TypeSet is a set of event types.
@@ -73,10 +74,11 @@ type Config struct {
 	WakeupBytes int
 	// MaxLatency bounds how long a batched event waits to be read.
 	MaxLatency time.Duration
-	// HostMntNS is the host's mount namespace inode (0: read from /proc):
-	// a process that execs elsewhere runs its container's workload, and
-	// its events say so (FlagWorkload).
+	// HostMntNS is the host's mount namespace inode (0: read from
+	// ProcRoot): a process that execs elsewhere runs its container's
+	// workload, and its events say so (FlagWorkload).
 	HostMntNS uint32
+	ProcRoot  string
 }
 
 // DefaultConfig traces everything but the agent itself.
@@ -88,6 +90,7 @@ func DefaultConfig() Config {
 		QueueSize:      16384,
 		WakeupBytes:    64 << 10,
 		MaxLatency:     50 * time.Millisecond,
+		ProcRoot:       procfs.DefaultRoot,
 	}
 }
 

@@ -48,7 +48,7 @@ func New(cfg Config, log *zap.Logger, more ...bpfobj.Programs) (_ *Sensor, err e
 		return nil, err
 	}
 	if cfg.HostMntNS == 0 {
-		if cfg.HostMntNS, err = procfs.HostMountNamespace("/proc"); err != nil {
+		if cfg.HostMntNS, err = procfs.HostMountNamespace(cfg.ProcRoot); err != nil {
 			return nil, err
 		}
 	}

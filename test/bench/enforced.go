@@ -54,7 +54,7 @@ func profiled(name string, mode profile.Mode, command string) condition {
 			if err != nil {
 				return nil, err
 			}
-			root, err := cgroup.Mountpoint()
+			root, err := cgroup.Mountpoint(procfs.DefaultRoot)
 			if err != nil {
 				return nil, err
 			}
@@ -95,7 +95,7 @@ func profiled(name string, mode profile.Mode, command string) condition {
 				return env, nil
 			}
 			allow := func(int32, string) (bool, bool) { return true, true }
-			if env.fanotify, err = enforce.NewFanotify(allow, zap.NewNop(), reg); err != nil {
+			if env.fanotify, err = enforce.NewFanotify(allow, procfs.DefaultRoot, zap.NewNop(), reg); err != nil {
 				env.stop()
 				return nil, err
 			}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 )
 
 // row is one line of the report.
@@ -122,7 +123,7 @@ func main() {
 // newBench makes the cgroup and overlay layers the loop runs in, and the
 // loopback listener it connects to.
 func newBench() (*bench, func(), error) {
-	root, err := cgroup.Mountpoint()
+	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -19,6 +19,7 @@ import (
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/store"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
 	"github.com/vigil-dev/vigil/test/testutil"
@@ -223,7 +224,7 @@ func assertNothingLeft(t *testing.T, d *demoRun) {
 			t.Errorf("left mounted: %s", f[4])
 		}
 	}
-	root, err := cgroup.Mountpoint()
+	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ type pipeline struct {
 // before any container exists. It is removed after everything in it.
 func namespaceCgroup(t *testing.T, ns string) uint64 {
 	t.Helper()
-	root, err := cgroup.Mountpoint()
+	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
 	if err != nil {
 		t.Fatal(err)
 	}

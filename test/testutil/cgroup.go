@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 )
 
 // Cgroup is a cgroup2 directory of the test's own, so that what a test
@@ -28,7 +29,7 @@ type Cgroup struct {
 // kills whatever still runs in it and removes it.
 func NewCgroup(tb testing.TB) *Cgroup {
 	tb.Helper()
-	root, err := cgroup.Mountpoint()
+	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
 	if err != nil {
 		tb.Fatalf("find cgroup2: %v", err)
 	}

@@ -1,0 +1,57 @@
+package procfs
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Dir is the directory of process pid in the procfs at root.
+func Dir(root string, pid uint32) string {
+	return filepath.Join(root, strconv.FormatUint(uint64(pid), 10))
+}
+
+// Exists reports whether process pid is in the procfs at root.
+func Exists(root string, pid uint32) bool {
+	_, err := os.Stat(Dir(root, pid))
+	return err == nil
+}
+
+// FD returns the path an open file descriptor of this process refers to.
+func FD(root string, fd int) (string, error) {
+	return os.Readlink(filepath.Join(root, "self", "fd", strconv.Itoa(fd)))
+}
+
+// Mount is one mount of a process's mount namespace.
+type Mount struct {
+	Point  string // as the process sees it
+	FSType string
+}
+
+// Mounts lists the mounts of process pid's mount namespace, from its
+// mountinfo.
+func Mounts(root string, pid uint32) ([]Mount, error) {
+	f, err := os.Open(filepath.Join(Dir(root, pid), "mountinfo"))
+	if err != nil {
+		return nil, fmt.Errorf("mounts of %d: %w", pid, err)
+	}
+	defer f.Close()
+	var mounts []Mount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		fields := strings.Fields(pre)
+		if !ok || len(fields) < 5 {
+			continue
+		}
+		fstype, _, _ := strings.Cut(post, " ")
+		mounts = append(mounts, Mount{Point: fields[4], FSType: fstype})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("mounts of %d: %w", pid, err)
+	}
+	return mounts, nil
+}
