@@ -17,7 +17,6 @@ import (
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enforce"
-	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -131,7 +130,7 @@ func (a *Agent) warnEntrypoint(c *containers.Container, p *profile.Profile, warn
 		return
 	}
 	warned[k] = true
-	if allowed, _ := p.Allows(profile.Observation{Kind: profile.KindExec, Path: init.Path}); !allowed {
+	if v := a.engine.Judge(c, profile.Observation{Kind: profile.KindExec, Path: init.Path}); v.Mode == profile.ModeEnforce && !v.Allowed {
 		a.log.Warn("the enforced profile does not allow the container's own entrypoint: it could not start again",
 			zap.String("container", c.ID), zap.String("image", c.Image), zap.String("entrypoint", init.Path),
 			zap.Int64("version", p.Metadata.Version))
@@ -225,21 +224,17 @@ func (a *Agent) judgeOpen(pid int32, path string) (enforced, allowed bool) {
 	if attr.Container == nil || !attr.Container.HasImageDigest() {
 		return false, true
 	}
-	d, p := a.engine.Mode(attr.Container)
-	if d.Mode != profile.ModeEnforce || p == nil {
+	// The listener cannot tell read from write: the open's access is unknown.
+	v := a.engine.Judge(attr.Container, profile.Observation{Kind: profile.KindOpen, Path: path})
+	if v.Mode != profile.ModeEnforce {
 		return false, true
 	}
-	for _, access := range []profile.Access{profile.AccessRead, profile.AccessWrite} {
-		if ok, _ := p.Allows(profile.Observation{Kind: profile.KindOpen, Path: path, Access: access}); ok {
-			return true, true
-		}
-	}
-	return true, false
+	return true, v.Allowed
 }
 
 // fanotifyDenied tells an open the fanotify listener refused: EPERM in an
 // enforced container, outside its profile, where fanotify judges opens.
-func (a *Agent) fanotifyDenied(ev *sensor.Event, v policy.Verdict) bool {
+func (a *Agent) fanotifyDenied(ev *sensor.Event, v profile.Verdict) bool {
 	return a.fanotify != nil && ev.Type == sensor.TypeOpen && ev.Open.Ret == -int32(unix.EPERM) &&
 		v.Mode == profile.ModeEnforce && v.Violation()
 }

@@ -10,14 +10,13 @@ import (
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/enrich"
-	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // build makes the alert for one violation, without id, count or window.
-func build(node string, rec *enrich.Record, v policy.Verdict, action vigilv1.Action) *vigilv1.Alert {
+func build(node string, rec *enrich.Record, v profile.Verdict, action vigilv1.Action) *vigilv1.Alert {
 	ev := rec.Event
 	c := rec.Attribution.Container
 	kind, obj, access := object(v.Observation)

@@ -15,7 +15,7 @@ import (
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/enrich"
-	"github.com/vigil-dev/vigil/pkg/policy"
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
 // maxGroups bounds the windows open at once; past it, alerts go out
@@ -71,7 +71,7 @@ func NewDeduper(node string, window time.Duration, emit Emit, reg prometheus.Reg
 }
 
 // Report handles one violation and the action taken on it.
-func (d *Deduper) Report(rec *enrich.Record, v policy.Verdict, action vigilv1.Action) {
+func (d *Deduper) Report(rec *enrich.Record, v profile.Verdict, action vigilv1.Action) {
 	a := build(d.node, rec, v, action)
 	k := groupKey{digest: a.Container.ImageDigest, kind: a.Kind, object: objectKey(a.Object), process: a.Process.Path, action: action}
 	now := rec.Event.Time

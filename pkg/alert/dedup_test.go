@@ -9,7 +9,6 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enrich"
-	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -17,7 +16,7 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func violation(at time.Duration, path string) (*enrich.Record, policy.Verdict) {
+func violation(at time.Duration, path string) (*enrich.Record, profile.Verdict) {
 	ev := &sensor.Event{Type: sensor.TypeExec, Time: t0.Add(at), PID: 42, PPID: 1, Comm: "sh", UID: 0}
 	ev.Exec = sensor.Exec{Path: path, Argv: []string{path, "-x"}}
 	rec := &enrich.Record{Event: ev,
@@ -25,7 +24,7 @@ func violation(at time.Duration, path string) (*enrich.Record, policy.Verdict) {
 			ID: "c1", Image: "nginx:1", ImageDigest: "sha256:aa", PodName: "web", PodNamespace: "shop"}},
 		Process:  process.Process{PID: 42, Path: "/bin/sh", Contained: true},
 		Ancestry: []process.Process{{PID: 1, Comm: "init", Path: "/init"}}}
-	v := policy.Verdict{Mode: profile.ModeMonitor, Observation: profile.Observation{Kind: profile.KindExec, Path: path},
+	v := profile.Verdict{Mode: profile.ModeMonitor, Observation: profile.Observation{Kind: profile.KindExec, Path: path},
 		Rule: "no rule matched in executables", Profile: &profile.Profile{Metadata: profile.Metadata{Version: 3}}}
 	return rec, v
 }

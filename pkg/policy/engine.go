@@ -37,26 +37,6 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Verdict is the policy's decision on one event of a container.
-type Verdict struct {
-	Mode profile.Mode
-	// ModeReason says where the mode came from, or why it differs from the
-	// one asked for (enforce without a profile).
-	ModeReason  string
-	Observation profile.Observation
-	// Allowed: the profile allows the behaviour (always true while learning).
-	Allowed bool
-	// Rule is the profile entry that allowed it, or why nothing did.
-	Rule string
-	// Profile is the profile in force; nil while learning or without one.
-	Profile *profile.Profile
-	// NewEntry: while learning, the draft grew.
-	NewEntry bool
-}
-
-// Violation reports whether the verdict is behaviour outside the profile.
-func (v Verdict) Violation() bool { return !v.Allowed }
-
 // Engine decides per event. Evaluate is called by one goroutine; the other
 // methods may be called concurrently with it.
 type Engine struct {
@@ -114,26 +94,26 @@ func New(cfg Config) (*Engine, error) {
 // profile applies to: the host's, unattributed ones, those of containers
 // whose image digest is unknown, and events that are not behaviour a
 // profile describes (each counted).
-func (e *Engine) Evaluate(rec *enrich.Record) (Verdict, bool) {
+func (e *Engine) Evaluate(rec *enrich.Record) (profile.Verdict, bool) {
 	switch rec.Attribution.Kind {
 	case containers.InContainer:
 	case containers.Unattributed:
 		e.m.skipped.WithLabelValues("unattributed").Inc()
 		e.MarkIncomplete("events from containers that could not be attributed", 1)
-		return Verdict{}, false
+		return profile.Verdict{}, false
 	default:
-		return Verdict{}, false
+		return profile.Verdict{}, false
 	}
 	c := rec.Attribution.Container
 	if !rec.Process.Contained {
 		// The runtime setting the container up, before it execs the
 		// container's program: not the image's behaviour.
 		e.m.skipped.WithLabelValues("container_runtime").Inc()
-		return Verdict{}, false
+		return profile.Verdict{}, false
 	}
 	if !c.HasImageDigest() {
 		e.m.skipped.WithLabelValues("unknown_digest").Inc()
-		return Verdict{}, false
+		return profile.Verdict{}, false
 	}
 	o, why := observation(rec)
 	if why != skipNone {
@@ -141,25 +121,54 @@ func (e *Engine) Evaluate(rec *enrich.Record) (Verdict, bool) {
 		if why == skipTruncated {
 			e.markIncompleteDigest(c.ImageDigest, "paths too long to learn")
 		}
-		return Verdict{}, false
+		return profile.Verdict{}, false
 	}
 	o.ContainerID, o.Node = c.ID, e.cfg.Node
 
-	me := e.mode(c)
-	v := Verdict{Mode: me.decision.Mode, ModeReason: me.decision.Reason, Observation: o}
+	v := e.Judge(c, o)
 	if v.Mode == profile.ModeLearn {
-		v.Allowed, v.Rule = true, "learning"
 		v.NewEntry = e.learn(c, o)
 		return v, true
 	}
-	v.Profile = me.profile
-	if me.profile == nil {
-		v.Rule = "no profile for image " + c.ImageDigest
-	} else {
-		v.Allowed, v.Rule = me.profile.Allows(o)
-	}
 	e.m.verdicts.WithLabelValues(string(v.Mode), verdictLabel(v.Allowed)).Inc()
 	return v, true
+}
+
+// Judge is the one decision on what a container may do: its image's mode
+// and the profile in force, and whether that profile allows o. The monitor
+// (Evaluate), the fanotify tier and the entrypoint check call it; the
+// kernel's maps are compiled from the same mode and profile (enforce), and
+// the cross-tier test holds every tier to it.
+//
+// While learning everything is allowed. In monitor and enforce modes o is
+// checked against the profile; without one, nothing is allowed. An open
+// whose access is not known (Access 0: the fanotify tier cannot tell read
+// from write) is allowed when the profile lets the container read it or
+// write it.
+func (e *Engine) Judge(c *containers.Container, o profile.Observation) profile.Verdict {
+	me := e.mode(c)
+	v := profile.Verdict{Mode: me.decision.Mode, ModeReason: me.decision.Reason, Observation: o}
+	if v.Mode == profile.ModeLearn {
+		v.Allowed, v.Rule = true, "learning"
+		return v
+	}
+	v.Profile = me.profile
+	switch p := me.profile; {
+	case p == nil:
+		v.Rule = "no profile for image " + c.ImageDigest
+	case o.Kind == profile.KindOpen && o.Access == 0:
+		if v.Allowed, v.Rule = p.Allows(withAccess(o, profile.AccessRead)); !v.Allowed {
+			v.Allowed, v.Rule = p.Allows(withAccess(o, profile.AccessWrite))
+		}
+	default:
+		v.Allowed, v.Rule = p.Allows(o)
+	}
+	return v
+}
+
+func withAccess(o profile.Observation, a profile.Access) profile.Observation {
+	o.Access = a
+	return o
 }
 
 func verdictLabel(allowed bool) string {

@@ -188,3 +188,43 @@ func TestDraftsSurviveRestart(t *testing.T) {
 		t.Fatalf("drafts after a restart = %v", d)
 	}
 }
+
+// TestJudge decides for a container without an event: learning allows all,
+// no profile allows nothing, and an open of unknown access (the fanotify
+// tier's) is allowed when the profile lets it be read or written.
+func TestJudge(t *testing.T) {
+	p := &profile.Profile{Metadata: profile.Metadata{Digest: digest, Version: 1, Mode: profile.ModeEnforce}}
+	p.Spec.Files = []profile.FileEntry{{Path: "/etc/app.conf", Access: profile.AccessRead}, {Path: "/var/log/app.log", Access: profile.AccessWrite}}
+	open := func(path string, a profile.Access) profile.Observation {
+		return profile.Observation{Kind: profile.KindOpen, Path: path, Access: a}
+	}
+	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, staticSource{digest: p})
+	for _, tc := range []struct {
+		o       profile.Observation
+		allowed bool
+	}{
+		{open("/etc/app.conf", profile.AccessRead), true},
+		{open("/etc/app.conf", profile.AccessWrite), false},
+		{open("/etc/app.conf", 0), true},
+		{open("/var/log/app.log", profile.AccessRead), false},
+		{open("/var/log/app.log", 0), true},
+		{open("/etc/shadow", 0), false},
+		{profile.Observation{Kind: profile.KindExec, Path: "/bin/sh"}, false},
+	} {
+		v := e.Judge(ctr, tc.o)
+		if v.Mode != profile.ModeEnforce || v.Profile != p || v.Allowed != tc.allowed || v.Rule == "" {
+			t.Errorf("%s %s (access %d): %+v, want allowed=%v in enforce mode", tc.o.Kind, tc.o.Path, tc.o.Access, v, tc.allowed)
+		}
+	}
+	learning := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, nil)
+	if v := learning.Judge(ctr, open("/etc/shadow", 0)); v.Mode != profile.ModeLearn || !v.Allowed {
+		t.Errorf("while learning: %+v, want allowed", v)
+	}
+	monitored := newEngine(t, profile.ModePolicy{Default: profile.ModeMonitor}, nil)
+	if v := monitored.Judge(ctr, open("/etc/app.conf", profile.AccessRead)); v.Mode != profile.ModeMonitor || v.Allowed || v.Profile != nil {
+		t.Errorf("monitored without a profile: %+v, want nothing allowed", v)
+	}
+	if n := len(learning.Drafts()); n != 0 {
+		t.Errorf("judging while learning made %d drafts: only Evaluate learns", n)
+	}
+}

@@ -51,13 +51,13 @@ func observation(rec *enrich.Record) (profile.Observation, skip) {
 // KernelVerdict describes what the kernel refused or killed for a reason
 // Evaluate does not judge (a path too long to match, say), so that the
 // action is still reported with what it was about.
-func KernelVerdict(rec *enrich.Record) Verdict {
+func KernelVerdict(rec *enrich.Record) profile.Verdict {
 	o, why := observation(rec)
 	rule := "denied in the kernel"
 	if why != skipNone {
 		rule += " (" + string(why) + ")"
 	}
-	return Verdict{Mode: profile.ModeEnforce, Observation: o, Rule: rule}
+	return profile.Verdict{Mode: profile.ModeEnforce, Observation: o, Rule: rule}
 }
 
 // openObservation keeps opens that reached a file: successful ones and
