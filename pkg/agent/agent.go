@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/pkg/alert"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
@@ -34,23 +35,18 @@ type Agent struct {
 	cfg Config
 	log *zap.Logger
 
-	sensor     *sensor.Sensor
-	kernel     *enforce.Kernel
-	table      *process.Table
-	resolver   *containers.Resolver // nil without containerd
-	enforcer   *enforce.Enforcer
-	fanotify   *enforce.Fanotify // nil unless opens are enforced by fanotify
-	cgroupRoot string            // the cgroup2 mount; "" without one
-	tiers      []enforce.HookTier
-	prompt     chan struct{}      // a container appeared: reconcile enforcement
-	loader     *profiledir.Loader // nil without a profiles directory
-	remote     *remoteProfiles    // nil without a collector
-	shipper    *ship.Shipper      // nil without a collector
-	engine     *policy.Engine
-	deduper    *alert.Deduper
-	out        *outputs
-	enricher   *enrich.Enricher
-	processed  prometheus.Counter
+	sensor      *sensor.Sensor
+	enforcement *enforce.Controller
+	table       *process.Table
+	resolver    *containers.Resolver // nil without containerd
+	loader      *profiledir.Loader   // nil without a profiles directory
+	remote      *remoteProfiles      // nil without a collector
+	shipper     *ship.Shipper        // nil without a collector
+	engine      *policy.Engine
+	deduper     *alert.Deduper
+	out         *outputs
+	enricher    *enrich.Enricher
+	processed   prometheus.Counter
 
 	closeOnce sync.Once
 }
@@ -63,7 +59,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: log, prompt: make(chan struct{}, 1), processed: prometheus.NewCounter(prometheus.CounterOpts{
+	a := &Agent{cfg: cfg, log: log, processed: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vigil_pipeline_events_processed_total",
 		Help: "Events the pipeline has finished with (attributed, judged, alerted); with the sensor's loss counters, what the kernel wrote is accounted for.",
 	})}
@@ -80,7 +76,6 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	table := process.NewTable(1<<16, 5*time.Second, hostNS)
 	a.table = table
 	cgroupRoot, cerr := cgroup.Mountpoint(cfg.ProcRoot)
-	a.cgroupRoot = cgroupRoot
 	if cerr != nil {
 		log.Warn("no cgroup2 mount: processes seeded without cgroup ids", zap.Error(cerr))
 	}
@@ -88,14 +83,10 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
 	sc.HostMntNS, sc.ProcRoot = hostNS, cfg.ProcRoot
-	lsmErr := enforce.ProbeLSM()
-	kc := enforce.KernelConfig{LSM: lsmErr == nil, GuardConnect: lsmErr != nil && cgroupRoot != "", CgroupRoot: cgroupRoot,
-		LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir, ProcRoot: cfg.ProcRoot, HostMntNS: hostNS}
+	kc, lsmErr := enforce.KernelConfig{CgroupRoot: cgroupRoot, LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir,
+		ProcRoot: cfg.ProcRoot, HostMntNS: hostNS}.ForThisNode()
 	if a.sensor, err = sensor.New(sc, log, kc.Programs()); err != nil {
 		return nil, fmt.Errorf("start sensor: %w", err)
-	}
-	if a.kernel, err = enforce.NewKernel(a.sensor.Objects(), kc, log); err != nil {
-		return nil, fmt.Errorf("pin enforcement: %w", err)
 	}
 	if err := reg.Register(a.sensor.Collector()); err != nil {
 		return nil, fmt.Errorf("register sensor metrics: %w", err)
@@ -103,42 +94,19 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if err := reg.Register(a.processed); err != nil {
 		return nil, fmt.Errorf("register pipeline metrics: %w", err)
 	}
+	if a.enforcement, err = enforce.NewController(a.sensor.Objects(), kc, lsmErr, log, reg); err != nil {
+		return nil, err
+	}
 	// Seeded once the programs are attached: a process started while they
 	// loaded is in /proc now, and any later one arrives as events.
 	if err := table.Seed(cfg.ProcRoot, cgroupRoot); err != nil {
 		log.Warn("seed process table", zap.Error(err))
 	}
 
-	guardErr := a.kernel.Unavailable("connect-guard")
-	if lsmErr != nil && cgroupRoot == "" {
-		guardErr = errors.New("no cgroup2 mount to attach to")
-	}
-	var fanErr error
-	if lsmErr != nil {
-		a.fanotify, fanErr = enforce.NewFanotify(a.judgeOpen, cfg.ProcRoot, log, reg)
-	}
-	a.tiers = enforce.Tiers(enforce.Probes{LSM: lsmErr, CapabilityHook: a.sensor.Unavailable("capability"),
-		ConnectGuard: guardErr, Fanotify: fanErr})
-	for _, t := range a.tiers {
-		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
-	}
-	if err := enforce.RegisterTiers(reg, a.tiers); err != nil {
-		return nil, err
-	}
-	if a.enforcer, err = enforce.New(a.kernel.Policy(), enforce.KernelHooks(a.tiers), log, reg); err != nil {
-		return nil, err
-	}
-
 	var attributor enrich.Attributor
 	if cfg.ContainerdSocket != "" {
-		scopes := &scopeSync{kernel: a.kernel.Scopes(), prompt: a.prompt, scopes: map[uint64]uint32{},
-			gone: func(scope uint32) {
-				if err := a.enforcer.Forget(scope); err != nil {
-					log.Warn("stop enforcing a removed container", zap.Error(err))
-				}
-			}}
 		a.resolver, err = containers.New(containers.Config{Socket: cfg.ContainerdSocket, Logger: log,
-			Registerer: reg, Scopes: scopes, ProcRoot: cfg.ProcRoot})
+			Registerer: reg, Scopes: a.enforcement.Scopes(), ProcRoot: cfg.ProcRoot})
 		if err != nil {
 			return nil, fmt.Errorf("start container attribution: %w", err)
 		}
@@ -190,19 +158,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.release()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	if a.fanotify != nil {
-		wg.Go(func() {
-			if err := a.fanotify.Run(ctx); err != nil {
-				a.log.Error("fanotify listener stopped: opens are no longer enforced", zap.Error(err))
-			}
-		})
-	}
+	src := enforce.Sources{Judge: a.engine, Entrypoint: a.entrypoint}
 	if a.resolver != nil {
 		wg.Go(func() { _ = a.resolver.Run(ctx) })
-		wg.Go(func() { a.enforceLoop(ctx, a.prompt) })
-	} else {
-		a.releasePrevious() // no containers: nothing of a previous agent's to keep
+		src.Containers = a.resolver
 	}
+	if a.remote != nil {
+		src.Ready = a.remote.synced
+	}
+	wg.Go(func() { a.enforcement.Run(ctx, src) })
 	if a.loader != nil {
 		wg.Go(func() {
 			if err := a.loader.Run(ctx); err != nil {
@@ -279,12 +243,18 @@ func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
 	a.deduper.Report(&rec, v, action)
 }
 
-// releasePrevious hands over from a previous agent's pinned enforcement,
-// once this agent's own is in place.
-func (a *Agent) releasePrevious() {
-	if err := a.kernel.ReleasePrevious(); err != nil {
-		a.log.Error("release the previous agent's enforcement", zap.Error(err))
-	}
+// fanotifyDenied tells an open the fanotify listener refused: EPERM in an
+// enforced container, outside its profile, where fanotify judges opens.
+func (a *Agent) fanotifyDenied(ev *sensor.Event, v profile.Verdict) bool {
+	return a.enforcement.OpensByFanotify() && ev.Type == sensor.TypeOpen && ev.Open.Ret == -int32(unix.EPERM) &&
+		v.Mode == profile.ModeEnforce && v.Violation()
+}
+
+// entrypoint is the executable of a container's init process, when the
+// process table knows it runs the container's workload.
+func (a *Agent) entrypoint(pid uint32) (string, bool) {
+	p, ok := a.table.Get(pid)
+	return p.Path, ok && p.Path != "" && p.Contained
 }
 
 // actionOf is what the kernel did about an event.
@@ -320,7 +290,7 @@ func (a *Agent) periodic(ctx context.Context) {
 			if st, err := a.sensor.Stats(); err == nil {
 				if n := losses.since(st); n > 0 {
 					a.engine.MarkIncomplete("events lost before the agent could see them", n)
-					if err := a.kernel.ForgetLearned(); err != nil {
+					if err := a.enforcement.Kernel().ForgetLearned(); err != nil {
 						a.log.Error("make learned entries news again after a loss", zap.Error(err))
 					}
 				}
@@ -396,10 +366,10 @@ func (a *Agent) ProfileInForce(digest string) (*profile.Profile, bool) {
 }
 
 // Enforcing reports whether the kernel enforces a profile on a container.
-func (a *Agent) Enforcing(c *containers.Container) bool { return a.enforcer.Enforcing(c.Scope) }
+func (a *Agent) Enforcing(c *containers.Container) bool { return a.enforcement.Enforcing(c.Scope) }
 
 // Tiers is the enforcement tier of each hook on this node.
-func (a *Agent) Tiers() []enforce.HookTier { return a.tiers }
+func (a *Agent) Tiers() []enforce.HookTier { return a.enforcement.Tiers() }
 
 // Container returns what the agent knows of a container, by id.
 func (a *Agent) Container(id string) (*containers.Container, bool) {

@@ -47,7 +47,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		Kernel:       kernelRelease(),
 		Time:         timestamppb.Now(),
 		Counters:     a.shipper.Counters(),
-		Enforcement:  enforcementStatus(a.tiers),
+		Enforcement:  enforcementStatus(a.enforcement.Tiers()),
 		Images:       a.runningImages(),
 	}
 	if ss, err := a.sensor.Stats(); err == nil {

@@ -35,3 +35,14 @@ func ProbeLSM() error {
 	coll.Close()
 	return nil
 }
+
+// ForThisNode returns c set for what this node's kernel runs: the BPF LSM
+// programs where they load, else the cgroup connect guard where c has a
+// cgroup2 mount to attach it to. lsm is why the LSM programs do not load,
+// nil when they do.
+func (c KernelConfig) ForThisNode() (_ KernelConfig, lsm error) {
+	lsm = ProbeLSM()
+	c.LSM = lsm == nil
+	c.GuardConnect = lsm != nil && c.CgroupRoot != ""
+	return c, lsm
+}

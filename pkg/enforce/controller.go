@@ -1,0 +1,150 @@
+package enforce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
+	"github.com/vigil-dev/vigil/pkg/profile"
+)
+
+// Containers are the node's containers as attribution knows them;
+// *containers.Resolver is the real one.
+type Containers interface {
+	// Connected reports whether every running container is known.
+	Connected() bool
+	Containers() []*containers.Container
+	Lookup(ctx context.Context, cgroupID uint64) containers.Attribution
+}
+
+// Judge is the one judge of what a container may do; *policy.Engine is the
+// real one. Every tier decides through it: the kernel's maps are compiled
+// from the mode and profile Mode gives, the fanotify tier asks Judge.
+type Judge interface {
+	Mode(c *containers.Container) (profile.ModeDecision, *profile.Profile)
+	Judge(c *containers.Container, o profile.Observation) profile.Verdict
+}
+
+// Sources are what the controller keeps enforcement in line with.
+type Sources struct {
+	// Containers is nil without containerd: no container is enforced, and
+	// a previous agent's enforcement is released at once.
+	Containers Containers
+	Judge      Judge
+	// Ready reports whether every profile that will be in force is known
+	// (the collector's first snapshot arrived): with the containers known,
+	// this agent's enforcement is then whole and a previous agent's is
+	// released. Nil is always ready.
+	Ready func() bool
+	// Entrypoint is the executable of a container's init process, when the
+	// process table knows it and it runs the container's workload.
+	Entrypoint func(pid uint32) (string, bool)
+}
+
+// Controller is a node's enforcement: the kernel's side of the programs,
+// the tier each hook is enforced at, the enforcer compiling profiles into
+// the kernel, the fanotify listener where opens are enforced by fanotify,
+// and the loop keeping all of it in line with the containers, their modes
+// and profiles.
+type Controller struct {
+	log        *zap.Logger
+	kernel     *Kernel
+	enforcer   *Enforcer
+	fanotify   *Fanotify // nil unless opens are enforced by fanotify
+	tiers      []HookTier
+	scopes     *scopeTable
+	prompt     chan struct{} // a container appeared: reconcile
+	procRoot   string
+	cgroupRoot string
+
+	src Sources // set by Run, before the listener starts
+}
+
+// NewController takes the objects loaded with cfg.Programs(), pins their
+// enforcing links, and settles each hook's tier; lsm is why BPF LSM
+// programs do not load here (nil when they do: cfg.LSM).
+func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.Logger, reg prometheus.Registerer) (*Controller, error) {
+	k, err := NewKernel(objs, cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("pin enforcement: %w", err)
+	}
+	c := &Controller{log: log, kernel: k, prompt: make(chan struct{}, 1), procRoot: cfg.ProcRoot, cgroupRoot: cfg.CgroupRoot}
+	guardErr := k.Unavailable(bpfobj.FamilyConnectGuard.Name)
+	if lsm != nil && cfg.CgroupRoot == "" {
+		guardErr = errors.New("no cgroup2 mount to attach to")
+	}
+	var fanErr error
+	if lsm != nil {
+		c.fanotify, fanErr = NewFanotify(c.judgeOpen, cfg.ProcRoot, log, reg)
+	}
+	c.tiers = Tiers(Probes{LSM: lsm, CapabilityHook: objs.Unavailable(bpfobj.FamilyCapability.Name),
+		ConnectGuard: guardErr, Fanotify: fanErr})
+	for _, t := range c.tiers {
+		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
+	}
+	if err := RegisterTiers(reg, c.tiers); err != nil {
+		return nil, err
+	}
+	if c.enforcer, err = New(k.Policy(), KernelHooks(c.tiers), log, reg); err != nil {
+		return nil, err
+	}
+	c.scopes = &scopeTable{kernel: k.Scopes(), prompt: c.prompt, scopes: map[uint64]uint32{},
+		gone: func(scope uint32) {
+			if err := c.enforcer.Forget(scope); err != nil {
+				log.Warn("stop enforcing a removed container", zap.Error(err))
+			}
+		}}
+	return c, nil
+}
+
+// Scopes is the scope table container attribution keeps.
+func (c *Controller) Scopes() containers.ScopeTable { return c.scopes }
+
+// Kernel is the kernel's side of the programs.
+func (c *Controller) Kernel() *Kernel { return c.kernel }
+
+// Tiers is the enforcement tier of each hook on this node.
+func (c *Controller) Tiers() []HookTier { return c.tiers }
+
+// Enforcing reports whether the kernel enforces a profile on a scope.
+func (c *Controller) Enforcing(scope uint32) bool { return c.enforcer.Enforcing(scope) }
+
+// OpensByFanotify reports whether the fanotify listener enforces opens: an
+// open that failed with EPERM in an enforced container, outside its
+// profile, was refused by it.
+func (c *Controller) OpensByFanotify() bool { return c.fanotify != nil }
+
+// Run keeps enforcement in line with src until ctx ends: the fanotify
+// listener answers opens, and the kernel is reconciled with the
+// containers whenever one appears and every reconcileEvery.
+func (c *Controller) Run(ctx context.Context, src Sources) {
+	c.src = src
+	var wg sync.WaitGroup
+	if c.fanotify != nil {
+		wg.Go(func() {
+			if err := c.fanotify.Run(ctx); err != nil {
+				c.log.Error("fanotify listener stopped: opens are no longer enforced", zap.Error(err))
+			}
+		})
+	}
+	if src.Containers == nil {
+		c.releasePrevious() // no containers: nothing of a previous agent's to keep
+	} else {
+		wg.Go(func() { c.reconcileLoop(ctx) })
+	}
+	wg.Wait()
+}
+
+// releasePrevious hands over from a previous agent's pinned enforcement,
+// once this agent's own is in place.
+func (c *Controller) releasePrevious() {
+	if err := c.kernel.ReleasePrevious(); err != nil {
+		c.log.Error("release the previous agent's enforcement", zap.Error(err))
+	}
+}
