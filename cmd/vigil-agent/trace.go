@@ -16,11 +16,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/agent"
-	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enrich"
-	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/pipeline"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/pkg/trace"
@@ -106,61 +105,18 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	cfg.Types = types
 	cfg.RingBufferSize = o.ringBufferSize
 	cfg.QueueSize = o.queueSize
-	cfg.ProcRoot = o.procRoot
 
-	var cgroupRoot string
-	cgroups, err := cgroup.Open("", o.procRoot)
-	if err != nil {
-		log.Warn("no cgroup2 mount: cgroup filters and seeded cgroup ids unavailable", zap.Error(err))
-	} else {
-		defer cgroups.Close()
-		cgroupRoot = cgroups.Mountpoint()
-	}
-	if err := applyCgroupFilter(&cfg, cgroups, o.cgroups, o.excludeCgroups); err != nil {
+	pc := pipeline.Config{ProcRoot: o.procRoot, Sensor: cfg, ContainerdSocket: o.containerd, Processes: 1 << 17}
+	if err := applyCgroupFilter(&pc, o.cgroups, o.excludeCgroups); err != nil {
 		return err
 	}
-
-	hostNS, err := procfs.HostMountNamespace(o.procRoot)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := pipeline.New(pc, log, reg)
 	if err != nil {
-		return fmt.Errorf("host mount namespace (trace needs the host's pid namespace): %w", err)
+		return err
 	}
-	cfg.HostMntNS = hostNS
-	s, err := sensor.New(cfg, log)
-	if err != nil {
-		return fmt.Errorf("start sensor: %w", err)
-	}
-	defer s.Close()
-	table := process.NewTable(1<<17, 5*time.Second, hostNS)
-	if err := table.Seed(o.procRoot, cgroupRoot); err != nil { // after attaching: no process falls between
-		log.Warn("seed process table", zap.Error(err))
-	}
-	log.Info("tracing", zap.String("types", o.types), zap.Int("processes_seeded", table.Len()))
-
-	reg.MustRegister(s.Collector(), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var attributor enrich.Attributor
-	if o.containerd != "" {
-		resolver, err := containers.New(containers.Config{
-			Socket: o.containerd, Logger: log, Registerer: reg, ProcRoot: o.procRoot,
-		})
-		if err != nil {
-			return fmt.Errorf("start container attribution: %w", err)
-		}
-		resolverDone := make(chan struct{})
-		go func() {
-			defer close(resolverDone)
-			_ = resolver.Run(ctx) // returns only when ctx ends
-		}()
-		defer func() {
-			cancel()
-			<-resolverDone
-			resolver.Close()
-		}()
-		attributor = resolver
-	} else {
-		log.Info("no containerd socket given: every event is attributed to the host")
-	}
+	defer p.Close()
+	log.Info("tracing", zap.String("types", o.types), zap.Int("processes_seeded", p.Processes().Len()))
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -174,70 +130,57 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	if o.json {
 		w = trace.NewJSONWriter(o.out)
 	}
-	err = printEvents(ctx, s.Events(), types, enrich.NewEnricher(table, attributor), w)
+	err = p.Run(ctx, &printer{types: types, enricher: p.Enricher(), w: w})
+	if err == nil {
+		err = w.Flush()
+	}
 	if errors.Is(err, syscall.EPIPE) {
 		err = nil // the reader of our output went away (| head)
 	}
-	if st, serr := s.Stats(); serr == nil {
+	if st, serr := p.Sensor().Stats(); serr == nil {
 		logLoss(log, st)
 	}
 	return err
 }
 
-// printEvents feeds the process table and prints the selected types until
-// ctx ends, flushing whenever no event is waiting.
-func printEvents(ctx context.Context, events <-chan sensor.Event, types sensor.TypeSet, enricher *enrich.Enricher, w trace.Writer) error {
-	var ev sensor.Event // received into again and again, as in the agent's pipeline
-	var rec enrich.Record
-	var ok bool
-	for {
-		select {
-		case <-ctx.Done():
-			return w.Flush()
-		case ev, ok = <-events:
-			if !ok {
-				return w.Flush()
-			}
-			enricher.Observe(&ev)
-			if !types.Has(ev.Type) {
-				continue
-			}
-			enricher.Enrich(ctx, &ev, &rec)
-			if err := w.Write(&rec); err != nil {
-				return fmt.Errorf("write event: %w", err)
-			}
-			if len(events) == 0 {
-				if err := w.Flush(); err != nil {
-					return fmt.Errorf("write event: %w", err)
-				}
-			}
-		}
-	}
+// printer prints the selected types, flushing whenever no event waits.
+type printer struct {
+	types    sensor.TypeSet
+	enricher *enrich.Enricher
+	w        trace.Writer
+	rec      enrich.Record // enriched into again and again, as the pipeline receives its events
 }
 
-func applyCgroupFilter(cfg *sensor.Config, cgroups *cgroup.FS, include, exclude []string) error {
+func (pr *printer) Handle(ctx context.Context, ev *sensor.Event) error {
+	if !pr.types.Has(ev.Type) {
+		return nil
+	}
+	pr.enricher.Enrich(ctx, ev, &pr.rec)
+	if err := pr.w.Write(&pr.rec); err != nil {
+		return fmt.Errorf("write event: %w", err)
+	}
+	return nil
+}
+
+func (pr *printer) Idle() error {
+	if err := pr.w.Flush(); err != nil {
+		return fmt.Errorf("write event: %w", err)
+	}
+	return nil
+}
+
+func applyCgroupFilter(pc *pipeline.Config, include, exclude []string) error {
 	if len(include) > 0 && len(exclude) > 0 {
 		return errors.New("--cgroup and --exclude-cgroup cannot be combined")
 	}
-	paths := include
-	cfg.CgroupFilter = sensor.FilterInclude
+	pc.CgroupPaths = include
+	pc.Sensor.CgroupFilter = sensor.FilterInclude
 	if len(exclude) > 0 {
-		paths = exclude
-		cfg.CgroupFilter = sensor.FilterExclude
+		pc.CgroupPaths = exclude
+		pc.Sensor.CgroupFilter = sensor.FilterExclude
 	}
-	if len(paths) == 0 {
-		cfg.CgroupFilter = sensor.FilterOff
-		return nil
-	}
-	if cgroups == nil {
-		return errors.New("cgroup filters need a cgroup2 mount")
-	}
-	for _, p := range paths {
-		id, err := cgroups.ID(p)
-		if err != nil {
-			return fmt.Errorf("cgroup filter %q: %w", p, err)
-		}
-		cfg.Cgroups = append(cfg.Cgroups, id)
+	if len(pc.CgroupPaths) == 0 {
+		pc.Sensor.CgroupFilter = sensor.FilterOff
 	}
 	return nil
 }

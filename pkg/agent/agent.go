@@ -15,14 +15,12 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/alert"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
-	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/enrich"
+	"github.com/vigil-dev/vigil/pkg/pipeline"
 	"github.com/vigil-dev/vigil/pkg/policy"
-	"github.com/vigil-dev/vigil/pkg/process"
-	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/profiledir"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -31,22 +29,19 @@ import (
 
 // Agent is the node agent: built by New (programs loaded and attached, all
 // outputs open), run by Run, which releases everything when it returns.
+// It wires the stages; each does its own work.
 type Agent struct {
 	cfg Config
 	log *zap.Logger
 
-	sensor      *sensor.Sensor
+	pipeline    *pipeline.Pipeline
 	enforcement *enforce.Controller
-	table       *process.Table
-	resolver    *containers.Resolver // nil without containerd
-	loader      *profiledir.Loader   // nil without a profiles directory
-	remote      *remoteProfiles      // nil without a collector
-	shipper     *ship.Shipper        // nil without a collector
+	loader      *profiledir.Loader // nil without a profiles directory
+	remote      *remoteProfiles    // nil without a collector
+	shipper     *ship.Shipper      // nil without a collector
 	engine      *policy.Engine
 	deduper     *alert.Deduper
 	out         *outputs
-	enricher    *enrich.Enricher
-	processed   prometheus.Counter
 
 	closeOnce sync.Once
 }
@@ -59,62 +54,24 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: log, processed: prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "vigil_pipeline_events_processed_total",
-		Help: "Events the pipeline has finished with (attributed, judged, alerted); with the sensor's loss counters, what the kernel wrote is accounted for.",
-	})}
+	a := &Agent{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
 			a.release()
 		}
 	}()
 
-	hostNS, err := procfs.HostMountNamespace(cfg.ProcRoot)
-	if err != nil {
-		return nil, fmt.Errorf("host mount namespace (the agent needs the host's pid namespace): %w", err)
-	}
-	table := process.NewTable(1<<16, 5*time.Second, hostNS)
-	a.table = table
-	cgroupRoot, cerr := cgroup.Mountpoint(cfg.ProcRoot)
-	if cerr != nil {
-		log.Warn("no cgroup2 mount: processes seeded without cgroup ids", zap.Error(cerr))
-	}
-
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
-	sc.HostMntNS, sc.ProcRoot = hostNS, cfg.ProcRoot
-	kc, lsmErr := enforce.KernelConfig{CgroupRoot: cgroupRoot, LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir,
-		ProcRoot: cfg.ProcRoot, HostMntNS: hostNS}.ForThisNode()
-	if a.sensor, err = sensor.New(sc, log, kc.Programs()); err != nil {
-		return nil, fmt.Errorf("start sensor: %w", err)
-	}
-	if err := reg.Register(a.sensor.Collector()); err != nil {
-		return nil, fmt.Errorf("register sensor metrics: %w", err)
-	}
-	if err := reg.Register(a.processed); err != nil {
-		return nil, fmt.Errorf("register pipeline metrics: %w", err)
-	}
-	if a.enforcement, err = enforce.NewController(a.sensor.Objects(), kc, lsmErr, log, reg); err != nil {
+	a.pipeline, err = pipeline.New(pipeline.Config{ProcRoot: cfg.ProcRoot, Sensor: sc, ContainerdSocket: cfg.ContainerdSocket,
+		Enforce: &enforce.KernelConfig{LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir}, Processes: 1 << 16}, log, reg)
+	if err != nil {
 		return nil, err
 	}
-	// Seeded once the programs are attached: a process started while they
-	// loaded is in /proc now, and any later one arrives as events.
-	if err := table.Seed(cfg.ProcRoot, cgroupRoot); err != nil {
-		log.Warn("seed process table", zap.Error(err))
+	a.enforcement = a.pipeline.Enforcement()
+	if a.pipeline.Resolver() == nil {
+		log.Warn("no containerd socket: no profile applies")
 	}
-
-	var attributor enrich.Attributor
-	if cfg.ContainerdSocket != "" {
-		a.resolver, err = containers.New(containers.Config{Socket: cfg.ContainerdSocket, Logger: log,
-			Registerer: reg, Scopes: a.enforcement.Scopes(), ProcRoot: cfg.ProcRoot})
-		if err != nil {
-			return nil, fmt.Errorf("start container attribution: %w", err)
-		}
-		attributor = a.resolver
-	} else {
-		log.Warn("no containerd socket: every event is attributed to the host, no profile applies")
-	}
-	a.enricher = enrich.NewEnricher(table, attributor)
 
 	sources := profileSources{}
 	if cfg.ProfilesDir != "" {
@@ -159,9 +116,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	src := enforce.Sources{Judge: a.engine, Entrypoint: a.entrypoint}
-	if a.resolver != nil {
-		wg.Go(func() { _ = a.resolver.Run(ctx) })
-		src.Containers = a.resolver
+	if r := a.pipeline.Resolver(); r != nil {
+		src.Containers = r
 	}
 	if a.remote != nil {
 		src.Ready = a.remote.synced
@@ -181,48 +137,29 @@ func (a *Agent) Run(ctx context.Context) error {
 	wg.Go(func() { a.periodic(ctx) })
 	a.log.Info("agent running", zap.String("node", a.cfg.Node), zap.String("default_mode", string(a.cfg.Modes.Default)))
 
-	a.process(ctx)
+	_ = a.pipeline.Run(ctx, handler{a}) // the agent's handler never fails
 	cancel()
 	wg.Wait()
 	return a.shutdown()
 }
 
-// process runs the pipeline on every event until ctx ends or the sensor
-// closes.
-func (a *Agent) process(ctx context.Context) {
-	events := a.sensor.Events()
-	// One event, received into again and again: the pipeline keeps no
-	// pointer to an event past its turn, and a fresh one per event is
-	// garbage the collector would pay for at every rate.
-	var ev sensor.Event
-	var ok bool
-	for ctx.Err() == nil {
-		// The only receiver: an event already queued is taken without a
-		// select, which costs more than the rest of the channel operation.
-		if len(events) > 0 {
-			ev, ok = <-events
-		} else {
-			select {
-			case <-ctx.Done():
-				return
-			case ev, ok = <-events:
-			}
-		}
-		if !ok {
-			return
-		}
-		a.handle(ctx, &ev)
-		a.processed.Inc()
-	}
+// handler is the agent's stage of the pipeline.
+type handler struct{ a *Agent }
+
+func (h handler) Handle(ctx context.Context, ev *sensor.Event) error {
+	h.a.handle(ctx, ev)
+	return nil
 }
+
+func (handler) Idle() error { return nil }
 
 // handle is the pipeline for one event: attribute, decide, alert.
 func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
-	a.enricher.Observe(ev)
 	if ev.Type == sensor.TypeFork || ev.Type == sensor.TypeExit {
 		return
 	}
-	rec := a.enricher.Attribute(ctx, ev)
+	enricher := a.pipeline.Enricher()
+	rec := enricher.Attribute(ctx, ev)
 	v, applies := a.engine.Evaluate(&rec)
 	action := actionOf(&rec)
 	if a.fanotifyDenied(ev, v) {
@@ -239,7 +176,7 @@ func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
 		}
 		v = policy.KernelVerdict(&rec)
 	}
-	a.enricher.Complete(ctx, &rec)
+	enricher.Complete(ctx, &rec)
 	a.deduper.Report(&rec, v, action)
 }
 
@@ -253,7 +190,7 @@ func (a *Agent) fanotifyDenied(ev *sensor.Event, v profile.Verdict) bool {
 // entrypoint is the executable of a container's init process, when the
 // process table knows it runs the container's workload.
 func (a *Agent) entrypoint(pid uint32) (string, bool) {
-	p, ok := a.table.Get(pid)
+	p, ok := a.pipeline.Processes().Get(pid)
 	return p.Path, ok && p.Path != "" && p.Contained
 }
 
@@ -287,7 +224,7 @@ func (a *Agent) periodic(ctx context.Context) {
 			return
 		case now := <-flush.C:
 			a.deduper.Flush(now)
-			if st, err := a.sensor.Stats(); err == nil {
+			if st, err := a.pipeline.Sensor().Stats(); err == nil {
 				if n := losses.since(st); n > 0 {
 					a.engine.MarkIncomplete("events lost before the agent could see them", n)
 					if err := a.enforcement.Kernel().ForgetLearned(); err != nil {
@@ -338,13 +275,10 @@ func (a *Agent) shutdown() error {
 // release detaches the programs and closes everything New opened.
 func (a *Agent) release() {
 	a.closeOnce.Do(func() {
-		if a.sensor != nil {
-			if err := a.sensor.Close(); err != nil {
-				a.log.Warn("close sensor", zap.Error(err))
+		if a.pipeline != nil {
+			if err := a.pipeline.Close(); err != nil {
+				a.log.Warn("close the pipeline", zap.Error(err))
 			}
-		}
-		if a.resolver != nil {
-			a.resolver.Close()
 		}
 		if a.shipper != nil { // already closed, with a grace period, after a Run
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -373,10 +307,11 @@ func (a *Agent) Tiers() []enforce.HookTier { return a.enforcement.Tiers() }
 
 // Container returns what the agent knows of a container, by id.
 func (a *Agent) Container(id string) (*containers.Container, bool) {
-	if a.resolver == nil {
+	r := a.pipeline.Resolver()
+	if r == nil {
 		return nil, false
 	}
-	for _, c := range a.resolver.Containers() {
+	for _, c := range r.Containers() {
 		if c.ID == id {
 			return c, true
 		}

@@ -50,7 +50,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		Enforcement:  enforcementStatus(a.enforcement.Tiers()),
 		Images:       a.runningImages(),
 	}
-	if ss, err := a.sensor.Stats(); err == nil {
+	if ss, err := a.pipeline.Sensor().Stats(); err == nil {
 		for _, t := range []sensor.Type{sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability} {
 			st.Counters["events_"+t.String()] = ss.Delivered[t]
 			st.Counters["lost_ring_buffer_"+t.String()] = ss.LostRingBuffer[t]
@@ -72,8 +72,8 @@ func (a *Agent) reportStatus(ctx context.Context) {
 // (whose containers may have ended since the last report).
 func (a *Agent) runningImages() []string {
 	var digests []string
-	if a.resolver != nil {
-		for _, c := range a.resolver.Containers() {
+	if r := a.pipeline.Resolver(); r != nil {
+		for _, c := range r.Containers() {
 			if c.HasImageDigest() {
 				digests = append(digests, c.ImageDigest)
 			}

@@ -51,7 +51,7 @@ func TestContainerAttribution(t *testing.T) {
 			j.Container.Pod != "web-7f9c" || j.Container.Namespace != "shop" || j.Container.Name != "nginx" {
 			t.Errorf("trace JSON container = %+v (%s)", j.Container, j.Attribution)
 		}
-		scopeID, ok, err := p.kernel.Scopes().Lookup(c.CgroupID)
+		scopeID, ok, err := p.pipeline.Enforcement().Kernel().Scopes().Lookup(c.CgroupID)
 		if err != nil || !ok || scopeID != c.Scope {
 			t.Errorf("kernel scope map has %d, %v, %v for the container's cgroup, want %d", scopeID, ok, err, c.Scope)
 		}

@@ -16,20 +16,20 @@ import (
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/enrich"
-	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/pipeline"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
+	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 const waitTimeout = 20 * time.Second
 
-// pipeline is the agent's trace pipeline — sensor, process table, container
-// attribution — scoped to the cgroups of one containerd namespace.
-type pipeline struct {
-	sensor   *sensor.Sensor
-	kernel   *enforce.Kernel
-	resolver *containers.Resolver
+// recorded is the node pipeline the agent and trace build (sensor, process
+// table, container attribution, enforcement's kernel side), scoped to the
+// cgroups of one containerd namespace, with every record it enriches.
+type recorded struct {
+	pipeline *pipeline.Pipeline
 
 	mu      sync.Mutex
 	records []enrich.Record
@@ -62,7 +62,7 @@ func namespaceCgroup(t *testing.T, ns string) uint64 {
 	return id
 }
 
-func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeline {
+func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *recorded {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
 	cfg := sensor.DefaultConfig()
@@ -70,59 +70,37 @@ func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *pipeli
 	cfg.CgroupFilter = sensor.FilterInclude
 	cfg.Cgroups = []uint64{scope}
 	kcfg := enforce.DefaultKernelConfig()
-	s, err := sensor.New(cfg, log, kcfg.Programs())
+	p, err := pipeline.New(pipeline.Config{ProcRoot: procfs.DefaultRoot, Sensor: cfg, Enforce: &kcfg,
+		ContainerdSocket: d.Address, Processes: 1 << 16}, log, prometheus.NewRegistry())
 	if err != nil {
-		t.Fatalf("start sensor: %v", err)
+		t.Fatalf("start the pipeline: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
-	k, err := enforce.NewKernel(s.Objects(), kcfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	r, err := containers.New(containers.Config{
-		Socket: d.Address, Logger: log, Registerer: prometheus.NewRegistry(), Scopes: k.Scopes(),
-	})
-	if err != nil {
-		t.Fatalf("start resolver: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		_ = r.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-runDone
-		r.Close()
-	})
-
-	p := &pipeline{sensor: s, kernel: k, resolver: r, signal: make(chan struct{}, 1)}
-	table := process.NewTable(1<<16, 5*time.Second, hostMntNS(t))
-	if err := table.Seed("/proc", ""); err != nil {
-		t.Fatal(err)
-	}
-	enricher := enrich.NewEnricher(table, r)
-	go func() {
-		for ev := range s.Events() {
-			enricher.Observe(&ev)
-			var rec enrich.Record // kept: its ancestry is its own
-			enricher.Enrich(ctx, &ev, &rec)
-			p.mu.Lock()
-			p.records = append(p.records, rec)
-			p.mu.Unlock()
-			select {
-			case p.signal <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	return p
+	t.Cleanup(func() { p.Close() })
+	r := &recorded{pipeline: p, signal: make(chan struct{}, 1)}
+	testutil.RunUntilCleanup(t, "pipeline", func(ctx context.Context) error { return p.Run(ctx, r) })
+	return r
 }
 
+// Handle keeps every record, with its own copy of the event (the pipeline
+// receives into one) and its own ancestry.
+func (r *recorded) Handle(ctx context.Context, ev *sensor.Event) error {
+	own := *ev
+	var rec enrich.Record
+	r.pipeline.Enricher().Enrich(ctx, &own, &rec)
+	r.mu.Lock()
+	r.records = append(r.records, rec)
+	r.mu.Unlock()
+	select {
+	case r.signal <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (*recorded) Idle() error { return nil }
+
 // waitFor returns the first record match accepts.
-func (p *pipeline) waitFor(t *testing.T, what string, match func(*enrich.Record) bool) enrich.Record {
+func (p *recorded) waitFor(t *testing.T, what string, match func(*enrich.Record) bool) enrich.Record {
 	t.Helper()
 	deadline := time.After(waitTimeout)
 	for {
@@ -145,7 +123,7 @@ func (p *pipeline) waitFor(t *testing.T, what string, match func(*enrich.Record)
 }
 
 // unattributed counts records the pipeline could not attribute.
-func (p *pipeline) unattributed() []enrich.Record {
+func (p *recorded) unattributed() []enrich.Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []enrich.Record
@@ -162,13 +140,4 @@ func inContainer(id string, typ sensor.Type, match func(*sensor.Event) bool) fun
 		c := r.Attribution.Container
 		return c != nil && c.ID == id && r.Event.Type == typ && match(r.Event)
 	}
-}
-
-func hostMntNS(t *testing.T) uint32 {
-	t.Helper()
-	ns, err := procfs.HostMountNamespace("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns
 }
