@@ -62,7 +62,9 @@ func compile(p *profile.Profile) compiled {
 // children, anything else exactly. A "*" before the last component matches
 // any name in the profile but only volatile names (digits, ids) in the
 // kernel's canonical form, so such a pattern is widened to the subtree
-// above its first "*".
+// above its first "*". A volatile name written in a pattern matches only
+// itself in the profile but every volatile name in the kernel: a widening
+// too.
 func (c *compiled) addPath(list PathList, pattern string, access uint8) {
 	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
 	last := len(comps) - 1
@@ -73,10 +75,20 @@ func (c *compiled) addPath(list PathList, pattern string, access uint8) {
 	case "*":
 		match, comps = MatchChildren, comps[:last]
 	}
+	widened := false
 	for i, comp := range comps {
 		if comp == "*" {
 			match, comps = MatchSubtree, comps[:i]
 			c.widened = append(c.widened, fmt.Sprintf("%s: enforced as /%s/**", pattern, strings.Join(comps, "/")))
+			widened = true
+			break
+		}
+	}
+	for _, comp := range comps {
+		if !widened && volatile(comp) {
+			// The kernel hashes every volatile name as "*": a literal one
+			// matches them all there, and only itself in the profile.
+			c.widened = append(c.widened, fmt.Sprintf("%s: %q matches any such name", pattern, comp))
 			break
 		}
 	}

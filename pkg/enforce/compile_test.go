@@ -23,7 +23,8 @@ func TestPathHashIsCanonical(t *testing.T) {
 
 func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	p := &profile.Profile{}
-	p.Spec.Executables = []profile.ExecEntry{{Path: "/usr/bin/ls"}, {Path: "/opt/**"}, {Path: "/srv/*"}, {Path: "/home/*/bin/app"}}
+	p.Spec.Executables = []profile.ExecEntry{{Path: "/usr/bin/ls"}, {Path: "/opt/**"}, {Path: "/srv/*"}, {Path: "/home/*/bin/app"},
+		{Path: "/app/2024/run"}}
 	p.Spec.Network = []profile.NetworkEntry{
 		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Ports: profile.SinglePort(443), Protocol: profile.TCP},
 		{Prefix: netip.MustParsePrefix("::1/128"), Ports: profile.PortRange{Lo: 8000, Hi: 8002}, Protocol: profile.UDP},
@@ -32,7 +33,7 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	}
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: 13}, {Capability: 21}}
 	c := compile(p)
-	matches := []PathMatch{MatchExact, MatchSubtree, MatchChildren, MatchSubtree}
+	matches := []PathMatch{MatchExact, MatchSubtree, MatchChildren, MatchSubtree, MatchExact}
 	for i, r := range c.paths {
 		if r.Match != matches[i] {
 			t.Errorf("rule %d matches %d, want %d", i, r.Match, matches[i])
@@ -47,7 +48,17 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	if c.caps != 1<<13|1<<21 {
 		t.Errorf("capability mask = %b", c.caps)
 	}
-	if len(c.widened) != 2 {
-		t.Errorf("widened = %q, want the interior * and the wide port range", c.widened)
+	if c.paths[4].Hash != pathHash([]string{"app", "*", "run"}, true) {
+		t.Error("/app/2024/run does not hash its volatile component as *")
+	}
+	if len(c.widened) != 3 {
+		t.Errorf("widened = %q, want the interior *, the volatile name and the wide port range", c.widened)
+	}
+	if c.exact&HookConnect != 0 {
+		t.Error("connects are exact although a port range was widened")
+	}
+	files := compile(&profile.Profile{Spec: profile.Spec{Files: []profile.FileEntry{{Path: "/var/log/2024/app.log", Access: profile.AccessWrite}}}})
+	if len(files.widened) != 1 || files.exact&HookOpen != 0 {
+		t.Errorf("a file pattern naming a volatile component: widened %q, exact %b; want widened and opens not exact", files.widened, files.exact)
 	}
 }

@@ -1,6 +1,9 @@
 package enforce
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -74,4 +77,26 @@ func (k *kernelFixture) drain() {
 		for range k.sensor.Events() {
 		}
 	}()
+}
+
+// plainTempDir is a temporary directory whose path has no volatile
+// component (digits, long hex ids, UUIDs: the kernel reads those as any
+// name, so a profile naming one is widened), unlike t.TempDir's.
+func plainTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vigil-enforce-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	dir, err = filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range strings.Split(strings.TrimPrefix(dir, "/"), "/") {
+		if volatile(c) {
+			t.Fatalf("temporary directory %s has a volatile component %q", dir, c)
+		}
+	}
+	return dir
 }
