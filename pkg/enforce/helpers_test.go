@@ -1,9 +1,14 @@
 package enforce
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,4 +104,58 @@ func plainTempDir(t *testing.T) string {
 		}
 	}
 	return dir
+}
+
+// shell is a container's workload for a test: a busybox shell in a test
+// cgroup and a mount namespace of its own (so that it runs a container's
+// workload, as the kernel tells), running the test's commands in turn, all
+// in that one namespace.
+type shell struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines *bufio.Scanner
+}
+
+func startShell(t *testing.T, cg *testutil.Cgroup) *shell {
+	t.Helper()
+	cmd := cg.Command("/bin/busybox", "sh")
+	cmd.Args[0] = "busybox"
+	cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	return &shell{cmd: cmd, stdin: stdin, lines: bufio.NewScanner(stdout)}
+}
+
+// run runs a command and returns its exit status and output.
+func (s *shell) run(t *testing.T, command string) (int, string) {
+	t.Helper()
+	const end = "@@rc="
+	fmt.Fprintf(s.stdin, "%s 2>&1; echo %s$?\n", command, end)
+	var out strings.Builder
+	for s.lines.Scan() {
+		line := s.lines.Text()
+		if rc, ok := strings.CutPrefix(line, end); ok {
+			var n int
+			fmt.Sscan(rc, &n)
+			return n, out.String()
+		}
+		out.WriteString(line + "\n")
+	}
+	s.stdin.Close()
+	t.Fatalf("the container's shell ended during %q: %v (%v); output %q", command, s.lines.Err(), s.cmd.Wait(), out.String())
+	return 0, ""
 }

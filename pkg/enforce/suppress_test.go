@@ -1,7 +1,6 @@
 package enforce
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,30 +112,11 @@ func TestKernelCollapsesLearningRepeats(t *testing.T) {
 	// One shell cats for the test, in a mount namespace of its own as a
 	// container's workload runs (contained); one namespace, because the
 	// kernel tells a file's names apart by their mount.
-	sh := k.cgroup.Command("/bin/busybox", "sh")
-	sh.Args[0] = "busybox"
-	sh.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
-	stdin, err := sh.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := sh.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sh.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		sh.Wait()
-	})
-	lines := bufio.NewScanner(stdout)
+	sh := startShell(t, k.cgroup)
 	cat := func(paths ...string) {
 		t.Helper()
-		fmt.Fprintf(stdin, "/bin/busybox cat %s >/dev/null; echo $?\n", strings.Join(paths, " "))
-		if !lines.Scan() || lines.Text() != "0" {
-			t.Fatalf("cat: %q %v", lines.Text(), lines.Err())
+		if rc, out := sh.run(t, "/bin/busybox cat "+strings.Join(paths, " ")+" >/dev/null"); rc != 0 {
+			t.Fatalf("cat: exit %d: %s", rc, out)
 		}
 	}
 	// collect waits for the reports of want paths, then for stragglers.

@@ -1,0 +1,497 @@
+package enforce
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/enrich"
+	"github.com/vigil-dev/vigil/pkg/policy"
+	"github.com/vigil-dev/vigil/pkg/process"
+	"github.com/vigil-dev/vigil/pkg/procfs"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+// The cross-tier agreement tests hold every tier to the one judge: one
+// table of observations goes through the monitor's decision (the policy
+// engine evaluating the event the sensor would report) and through each
+// enforcement tier's own — the fanotify listener's judge, and the kernel's
+// compiled maps: what the signal tier kills, what the cgroup tier refuses,
+// and what the kernel keeps to itself as already allowed. A tier that
+// decides otherwise than the monitor fails the test. Where the compiler
+// says it widened a hook (a pattern the kernel cannot match exactly), the
+// kernel may allow more than the monitor on that hook, never less, and
+// keeps none of the hook's events to itself.
+
+const agreeDigest = "sha256:a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9"
+
+// agreeCase is one observation: the event the sensor reports of it (what
+// the monitor judges) and the shell command that does it in the container.
+type agreeCase struct {
+	name string
+	ev   sensor.Event
+	run  string
+}
+
+// agreeProfile is the profile every tier is asked about: exact patterns,
+// children and subtrees of each list; busybox is the container's shell and
+// tools (its real path: /bin may be a link); port is the one port it may
+// connect to; literal adds, on top, a pattern with a literal volatile
+// component (which the kernel cannot tell from any other number).
+func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profile {
+	p := &profile.Profile{Metadata: profile.Metadata{Digest: agreeDigest, Version: 1}}
+	p.Spec.Executables = []profile.ExecEntry{{Path: busybox}, {Path: dir + "/bin/kids/*"}, {Path: dir + "/bin/tree/**"}}
+	p.Spec.Files = []profile.FileEntry{
+		{Path: "/dev/null", Access: profile.AccessReadWrite},
+		{Path: dir + "/data/read.txt", Access: profile.AccessRead},
+		{Path: dir + "/data/write.log", Access: profile.AccessWrite},
+		{Path: dir + "/conf/*", Access: profile.AccessRead},
+		{Path: dir + "/tree/**", Access: profile.AccessReadWrite},
+	}
+	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
+	// CAP_SYS_ADMIN: the kernel asks for it when a root process maps memory
+	// (cap_vm_enough_memory), as the shell does.
+	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: unix.CAP_SYS_CHROOT}, {Capability: unix.CAP_SYS_ADMIN}}
+	if literal {
+		p.Spec.Executables = append(p.Spec.Executables, profile.ExecEntry{Path: dir + "/bin/v/42/tool"})
+		p.Spec.Files = append(p.Spec.Files, profile.FileEntry{Path: dir + "/v/42/data", Access: profile.AccessRead})
+	}
+	return p
+}
+
+// agreeCases is the table: each kind of observation, allowed and not, by
+// each kind of pattern. allowed and denied are two ports.
+func agreeCases(dir string, allowed, denied uint16) []agreeCase {
+	execOf := func(path string) agreeCase {
+		ev := sensor.Event{Type: sensor.TypeExec, Exec: sensor.Exec{Path: path}}
+		return agreeCase{"exec " + strings.TrimPrefix(path, dir), ev, path}
+	}
+	read := func(path string) agreeCase {
+		ev := sensor.Event{Type: sensor.TypeOpen, Open: sensor.Open{Path: path, Flags: unix.O_RDONLY}}
+		return agreeCase{"read " + strings.TrimPrefix(path, dir), ev, "/bin/busybox cat " + path}
+	}
+	write := func(path string) agreeCase {
+		ev := sensor.Event{Type: sensor.TypeOpen, Open: sensor.Open{Path: path, Flags: unix.O_WRONLY | unix.O_CREAT | unix.O_APPEND}}
+		return agreeCase{"write " + strings.TrimPrefix(path, dir), ev, "/bin/busybox sh -c 'echo x >>" + path + "'"}
+	}
+	connect := func(port uint16) agreeCase {
+		ev := sensor.Event{Type: sensor.TypeConnect, Connect: sensor.Connect{Family: unix.AF_INET,
+			Addr: netip.MustParseAddr("127.0.0.1"), Port: port, Protocol: unix.IPPROTO_TCP, SockType: unix.SOCK_STREAM}}
+		return agreeCase{fmt.Sprintf("connect %d", port), ev, fmt.Sprintf("/bin/busybox nc -w 1 127.0.0.1 %d </dev/null", port)}
+	}
+	capability := func(c int32, run string) agreeCase {
+		ev := sensor.Event{Type: sensor.TypeCapability, Capability: sensor.Capability{Cap: c}}
+		return agreeCase{"capability " + sensor.CapabilityName(c), ev, run}
+	}
+	return []agreeCase{
+		execOf(dir + "/bin/kids/tool"),
+		execOf(dir + "/bin/kids/deeper/tool"),
+		execOf(dir + "/bin/tree/a/b/tool"),
+		execOf(dir + "/bin/other/tool"),
+		execOf(dir + "/bin/v/99/tool"),
+		read(dir + "/data/read.txt"),
+		write(dir + "/data/read.txt"),
+		write(dir + "/data/write.log"),
+		read(dir + "/data/write.log"),
+		read(dir + "/conf/app.conf"),
+		read(dir + "/conf/sub/deep.conf"),
+		write(dir + "/tree/a/b/out"),
+		read(dir + "/secret"),
+		read(dir + "/v/99/data"),
+		connect(allowed),
+		connect(denied),
+		capability(unix.CAP_SYS_CHROOT, "/bin/busybox chroot / /bin/busybox true"),
+		capability(unix.CAP_CHOWN, "/bin/busybox chown 1 "+dir+"/chown.me"),
+	}
+}
+
+// staticJudgeSource is a fixed set of profiles for the policy engine.
+type staticJudgeSource map[string]*profile.Profile
+
+func (s staticJudgeSource) Get(d string) (*profile.Profile, bool) { p, ok := s[d]; return p, ok }
+
+// newJudge is the one judge, with p in force in mode.
+func newJudge(t *testing.T, p *profile.Profile, mode profile.Mode) *policy.Engine {
+	t.Helper()
+	e, err := policy.New(policy.Config{Node: "agree", Modes: profile.ModePolicy{Default: mode}, Profiles: staticJudgeSource{agreeDigest: p},
+		Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// monitorAllows is the monitor's decision: the engine evaluating the event
+// as the pipeline hands it over, from the container's workload.
+func monitorAllows(t *testing.T, e *policy.Engine, ctr *containers.Container, ev sensor.Event) bool {
+	t.Helper()
+	rec := enrich.Record{Event: &ev, Attribution: containers.Attribution{Kind: containers.InContainer, Container: ctr},
+		Process: process.Process{PID: ev.PID, Contained: true}}
+	v, ok := e.Evaluate(&rec)
+	if !ok {
+		t.Fatalf("the monitor does not judge %+v", ev)
+	}
+	return v.Allowed
+}
+
+// monitorAllowsSomeAccess is the monitor's decision on an open for reading
+// or for writing: the fanotify listener cannot tell them apart, so it must
+// allow an open exactly when the monitor would allow one of them.
+func monitorAllowsSomeAccess(t *testing.T, e *policy.Engine, ctr *containers.Container, ev sensor.Event) bool {
+	t.Helper()
+	for _, flags := range []sensor.OpenFlags{unix.O_RDONLY, unix.O_WRONLY} {
+		ev.Open.Flags = flags
+		if monitorAllows(t, e, ctr, ev) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFanotifyJudgeAgreesWithTheMonitor checks the fanotify tier's decision
+// (no root needed): in enforce mode it refuses exactly the opens the
+// monitor refuses for every access; in monitor mode it enforces nothing.
+func TestFanotifyJudgeAgreesWithTheMonitor(t *testing.T) {
+	const dir = "/srv/agree"
+	ctr := &containers.Container{ID: "agree", Image: "agree", ImageDigest: agreeDigest, Scope: 1}
+	for _, mode := range []profile.Mode{profile.ModeMonitor, profile.ModeEnforce} {
+		e := newJudge(t, agreeProfile("/bin/busybox", dir, 80, true), mode)
+		for _, c := range agreeCases(dir, 80, 81) {
+			if c.ev.Type != sensor.TypeOpen {
+				continue
+			}
+			enforced, allowed := openVerdict(e, ctr, c.ev.Open.Path)
+			want := mode != profile.ModeEnforce || monitorAllowsSomeAccess(t, e, ctr, c.ev)
+			if enforced != (mode == profile.ModeEnforce) || allowed != want {
+				t.Errorf("%s, %s: fanotify enforced=%v allowed=%v; the monitor allows it for some access: %v",
+					mode, c.name, enforced, allowed, want)
+			}
+		}
+	}
+}
+
+// TestTiersAgree runs the table in a test container — a shell in a cgroup
+// and a mount namespace of its own — under the real enforcement controller
+// (the kernel's programs and maps, the tiers this machine has, the fanotify
+// listener on the container's mounts), in monitor and in enforce mode, and
+// compares what each tier did with what the monitor decides. Attribution is
+// a static table (the test is about decisions; containerd's is tested in
+// test/e2e). BPF LSM programs do not load on this machine: its tier is
+// tested in the VM (TestLSMTierInVM), not here.
+func TestTiersAgree(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, tc := range []struct {
+		name    string
+		mode    profile.Mode
+		literal bool
+	}{
+		{"monitor", profile.ModeMonitor, false},
+		{"enforce", profile.ModeEnforce, false},
+		{"monitor/widened", profile.ModeMonitor, true},
+		{"enforce/widened", profile.ModeEnforce, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { runAgreement(t, tc.mode, tc.literal) })
+	}
+}
+
+// outcome is what a tier did to one case in the container.
+type outcome struct {
+	rc       int
+	output   string
+	reported bool // an event of it left the kernel
+}
+
+func (o outcome) killed() bool  { return o.rc == 128+int(unix.SIGKILL) }
+func (o outcome) refused() bool { return strings.Contains(o.output, "not permitted") }
+
+func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
+	dir := plainTempDir(t)
+	allowedAddr, deniedAddr := testutil.ListenLoopback(t), testutil.ListenLoopback(t)
+	busybox, err := filepath.EvalSymlinks("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := agreeProfile(busybox, dir, uint16(allowedAddr.Port), literal)
+	cases := agreeCases(dir, uint16(allowedAddr.Port), uint16(deniedAddr.Port))
+	layOut(t, dir)
+
+	world := startWorld(t, mode, p)
+	results := make([]outcome, len(cases))
+	for i, c := range cases {
+		results[i].rc, results[i].output = world.shell.run(t, c.run)
+	}
+	events := world.settle(t)
+	for i, c := range cases {
+		results[i].reported = slices.ContainsFunc(events, func(ev sensor.Event) bool { return sameObservation(ev, c.ev) })
+	}
+
+	compiled := compile(p)
+	t.Logf("widened by the compiler: %q", compiled.widened)
+	exact := map[sensor.Type]bool{
+		sensor.TypeExec:       len(compile(&profile.Profile{Spec: profile.Spec{Executables: p.Spec.Executables}}).widened) == 0,
+		sensor.TypeOpen:       compiled.exact&HookOpen != 0,
+		sensor.TypeConnect:    compiled.exact&HookConnect != 0,
+		sensor.TypeCapability: compiled.exact&HookCapability != 0,
+	}
+	tiers := map[string]Tier{}
+	for _, ht := range world.ctl.Tiers() {
+		tiers[ht.Hook] = ht.Tier
+	}
+	for i, c := range cases {
+		got, allowed, exact := results[i], monitorAllows(t, world.judge, world.ctr, c.ev), exact[c.ev.Type]
+		disagree := func(tier, did string, v bool) {
+			t.Errorf("%s: the monitor allows it: %v; the %s tier %s it: %v (rc %d, %q, exact %v)",
+				c.name, allowed, tier, did, v, got.rc, got.output, exact)
+		}
+		switch c.ev.Type {
+		case sensor.TypeExec:
+			if !agrees(!got.killed(), allowed, exact, mode, tiers["exec"] == TierSignal) {
+				disagree("exec", "killed", got.killed())
+			}
+		case sensor.TypeOpen:
+			if got.refused() != (mode == profile.ModeEnforce && tiers["open"] == TierFanotify &&
+				!monitorAllowsSomeAccess(t, world.judge, world.ctr, c.ev)) {
+				disagree("fanotify", "refused", got.refused())
+			}
+		case sensor.TypeConnect:
+			if !agrees(!got.refused(), allowed, exact, mode, tiers["connect"] == TierCgroup) {
+				disagree("cgroup", "refused", got.refused())
+			}
+		case sensor.TypeCapability:
+			if !agrees(!got.killed(), allowed, exact, mode, tiers["capability"] == TierSignal) {
+				disagree("capability", "killed", got.killed())
+			}
+		}
+		// Execs are never kept in the kernel: the process table needs them.
+		if c.ev.Type != sensor.TypeExec && !agreesToReport(got.reported, allowed, exact) {
+			disagree("kernel's maps", "reported", got.reported)
+		}
+	}
+}
+
+// agrees reports whether a tier that let an action through (passed) agrees
+// with the monitor's decision: in enforce mode, where the tier is in force,
+// it passes exactly what the monitor allows (more where the compiler
+// widened the hook, never less); otherwise it passes everything.
+func agrees(passed, allowed, exact bool, mode profile.Mode, inForce bool) bool {
+	switch {
+	case mode != profile.ModeEnforce || !inForce:
+		return passed
+	case exact:
+		return passed == allowed
+	}
+	return passed || !allowed
+}
+
+// agreesToReport reports whether the kernel's choice to report an event or
+// keep it (already allowed) agrees with the monitor: it keeps exactly what
+// the monitor allows; where the compiler widened the hook, it keeps nothing.
+func agreesToReport(reported, allowed, exact bool) bool {
+	if !exact {
+		return reported
+	}
+	return reported != allowed
+}
+
+// sameObservation reports whether a reported event is the case's.
+func sameObservation(ev, want sensor.Event) bool {
+	if ev.Type != want.Type {
+		return false
+	}
+	switch ev.Type {
+	case sensor.TypeExec:
+		return ev.Exec.Path == want.Exec.Path
+	case sensor.TypeOpen:
+		return ev.Open.Path == want.Open.Path && ev.Open.Flags.Write() == want.Open.Flags.Write()
+	case sensor.TypeConnect:
+		return ev.Connect.Port == want.Connect.Port
+	case sensor.TypeCapability:
+		return ev.Capability.Cap == want.Capability.Cap
+	}
+	return false
+}
+
+// layOut creates the table's files and programs (copies of busybox).
+func layOut(t *testing.T, dir string) {
+	t.Helper()
+	busybox, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{
+		{"bin/kids/tool", busybox, 0o755}, {"bin/kids/deeper/tool", busybox, 0o755}, {"bin/tree/a/b/tool", busybox, 0o755},
+		{"bin/other/tool", busybox, 0o755}, {"bin/v/99/tool", busybox, 0o755},
+		{"data/read.txt", []byte("r\n"), 0o644}, {"data/write.log", []byte("w\n"), 0o644},
+		{"conf/app.conf", []byte("c\n"), 0o644}, {"conf/sub/deep.conf", []byte("d\n"), 0o644},
+		{"tree/a/b/out", nil, 0o644}, {"secret", []byte("s\n"), 0o644}, {"v/99/data", []byte("v\n"), 0o644},
+		{"chown.me", nil, 0o644},
+	} {
+		path := filepath.Join(dir, f.path)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, f.data, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// world is the test container under the real enforcement controller.
+type world struct {
+	sensor *sensor.Sensor
+	ctl    *Controller
+	judge  *policy.Engine
+	ctr    *containers.Container
+	cgroup *testutil.Cgroup
+	shell  *shell
+
+	mu     sync.Mutex
+	events []sensor.Event // of the container's cgroup
+	taken  uint64         // events taken from the sensor, of any cgroup
+}
+
+func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile) *world {
+	t.Helper()
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	cg := testutil.NewCgroup(t)
+	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostNS, err := procfs.HostMountNamespace(procfs.DefaultRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := sensor.DefaultConfig()
+	cfg.CgroupFilter, cfg.Cgroups, cfg.HostMntNS, cfg.MaxLatency = sensor.FilterInclude, []uint64{cg.ID}, hostNS, 10*time.Millisecond
+	kcfg := DefaultKernelConfig()
+	kcfg.CgroupRoot, kcfg.HostMntNS = root, hostNS
+	kcfg, lsm := kcfg.ForThisNode()
+	s, err := sensor.New(cfg, log, kcfg.Programs())
+	if err != nil {
+		t.Fatalf("load the programs: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctl, err := NewController(s.Objects(), kcfg, lsm, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{sensor: s, ctl: ctl, judge: newJudge(t, p, mode), cgroup: cg}
+	go w.record()
+
+	w.shell = startShell(t, cg)
+	w.ctr = &containers.Container{ID: "agree", Image: "agree", ImageDigest: agreeDigest, Scope: 9,
+		PID: uint32(w.shell.cmd.Process.Pid), CgroupPath: strings.TrimPrefix(cg.Path, root)}
+	if err := ctl.Scopes().Set(cg.ID, w.ctr.Scope); err != nil {
+		t.Fatal(err)
+	}
+	testutil.RunUntilCleanup(t, "enforcement", func(ctx context.Context) error {
+		ctl.Run(ctx, Sources{Containers: staticContainers{w.ctr, cg.ID}, Judge: w.judge})
+		return nil
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for !w.inForce(mode) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the controller did not put the profile in force (%s) on the container", mode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return w
+}
+
+// inForce reports whether the kernel has the profile for the container's
+// scope in mode, and where fanotify enforces opens, the container's mounts
+// are marked.
+func (w *world) inForce(mode profile.Mode) bool {
+	e := w.ctl.enforcer
+	e.mu.Lock()
+	st, ok := e.scopes[w.ctr.Scope]
+	e.mu.Unlock()
+	if !ok || st.mode != mode {
+		return false
+	}
+	if f := w.ctl.fanotify; f != nil && mode == profile.ModeEnforce {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.marks[w.ctr.Scope]) > 0
+	}
+	return true
+}
+
+func (w *world) record() {
+	for ev := range w.sensor.Events() {
+		w.mu.Lock()
+		if ev.CgroupID == w.cgroup.ID {
+			w.events = append(w.events, ev)
+		}
+		w.taken++
+		w.mu.Unlock()
+	}
+}
+
+// settle waits until every event the kernel wrote has been taken, and
+// returns those of the container: then an event that is not there was kept
+// in the kernel, not late.
+func (w *world) settle(t *testing.T) []sensor.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := w.sensor.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var written, lost uint64
+		for _, typ := range sensor.AllTypes {
+			written += st.Emitted[typ]
+			lost += st.Lost(typ)
+		}
+		if lost+st.DecodeErrors > 0 {
+			t.Fatalf("%d events lost, %d undecodable: what the kernel kept cannot be told from what was lost", lost, st.DecodeErrors)
+		}
+		w.mu.Lock()
+		taken, events := w.taken, append([]sensor.Event(nil), w.events...)
+		w.mu.Unlock()
+		if taken == written {
+			return events
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events taken from the sensor", taken, written)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// staticContainers is attribution that knows one container, by its cgroup.
+type staticContainers struct {
+	ctr    *containers.Container
+	cgroup uint64
+}
+
+func (staticContainers) Connected() bool                       { return true }
+func (s staticContainers) Containers() []*containers.Container { return []*containers.Container{s.ctr} }
+func (s staticContainers) Lookup(_ context.Context, id uint64) containers.Attribution {
+	if id == s.cgroup {
+		return containers.Attribution{Kind: containers.InContainer, Container: s.ctr}
+	}
+	return containers.Attribution{Kind: containers.Host}
+}
