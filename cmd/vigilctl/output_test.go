@@ -159,15 +159,17 @@ func TestTextOutputEscapesControls(t *testing.T) {
 	a.Kind, a.Object, a.Access = vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: hostile}, "write"
 	a.Process.Path, a.Container.Image, a.Container.Pod = hostile, "img"+hostile, "pod"+hostile
 	c.send(t, a)
+	digest := hexDigest("ab12")
+	c.submitDraft(t, "docker.io/library/nginx:1.27", digest, "/usr/sbin/nginx")
+	c.submitDraft(t, "docker.io/library/nginx:1.27", digest, "/usr/sbin/nginx", hostileFile)
+	// After the drafts: submitDraft reports a status of its own, which
+	// replaces the node's last one.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := c.agent.ReportStatus(ctx, &vigilv1.NodeStatus{AgentVersion: "v1", Kernel: hostile,
 		Counters: map[string]uint64{"lost" + hostile: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	digest := hexDigest("ab12")
-	c.submitDraft(t, "docker.io/library/nginx:1.27", digest, "/usr/sbin/nginx")
-	c.submitDraft(t, "docker.io/library/nginx:1.27", digest, "/usr/sbin/nginx", hostileFile)
 
 	for _, args := range [][]string{
 		{"alerts", "list"}, {"nodes"}, {"profiles", "list"}, {"profiles", "show", digest}, {"profiles", "diff", digest},
