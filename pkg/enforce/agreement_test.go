@@ -378,10 +378,7 @@ func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostNS, err := procfs.HostMountNamespace(procfs.DefaultRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hostNS := testutil.RuntimeMountNamespace(t)
 	cfg := sensor.DefaultConfig()
 	cfg.CgroupFilter, cfg.Cgroups, cfg.HostMntNS, cfg.MaxLatency = sensor.FilterInclude, []uint64{cg.ID}, hostNS, 10*time.Millisecond
 	kcfg := DefaultKernelConfig()

@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vigil-dev/vigil/pkg/containers"
-	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	"github.com/vigil-dev/vigil/test/testutil"
@@ -36,10 +35,7 @@ type kernelFixture struct {
 func newKernelFixture(t *testing.T, hooks Hooks, adjust func(*sensor.Config, *KernelConfig)) *kernelFixture {
 	t.Helper()
 	cg := testutil.NewCgroup(t)
-	hostNS, err := procfs.HostMountNamespace("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
+	hostNS := testutil.RuntimeMountNamespace(t)
 	cfg := sensor.DefaultConfig()
 	cfg.CgroupFilter, cfg.Cgroups, cfg.HostMntNS = sensor.FilterInclude, []uint64{cg.ID}, hostNS
 	kcfg := DefaultKernelConfig()

@@ -73,9 +73,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Pipeline, e
 			p.Close()
 		}
 	}()
-	hostNS, err := procfs.HostMountNamespace(cfg.ProcRoot)
+	hostNS, err := runtimeMountNamespace(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("host mount namespace (vigil needs the host's pid namespace): %w", err)
+		return nil, err
 	}
 	sc := cfg.Sensor
 	sc.HostMntNS, sc.ProcRoot = hostNS, cfg.ProcRoot
@@ -129,6 +129,33 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Pipeline, e
 	}
 	p.enricher = enrich.NewEnricher(p.processes, attributor)
 	return p, nil
+}
+
+// runtimeMountNamespace is the mount namespace the kernel and the process
+// table take for the host's: containerd's, where runc's init execs before it
+// enters a container's, so that a container's setup is never taken for its
+// workload. Without containerd at start it is the node's initial mount
+// namespace, where containerd runs on a node; a containerd started later in
+// another is not followed until the agent restarts.
+func runtimeMountNamespace(cfg Config, log *zap.Logger) (uint32, error) {
+	initial, err := procfs.HostMountNamespace(cfg.ProcRoot)
+	if err != nil {
+		return 0, fmt.Errorf("host mount namespace (vigil needs the host's pid namespace): %w", err)
+	}
+	if cfg.ContainerdSocket == "" {
+		return initial, nil
+	}
+	runtime, err := containers.RuntimeMountNamespace(cfg.ContainerdSocket, cfg.ProcRoot)
+	if err != nil {
+		log.Info("containerd's mount namespace is not known: the node's initial one is taken for the runtime's",
+			zap.Uint32("mntns", initial), zap.Error(err))
+		return initial, nil
+	}
+	if runtime != initial {
+		log.Info("containerd runs in a mount namespace of its own: it is taken for the runtime's",
+			zap.Uint32("mntns", runtime), zap.Uint32("initial_mntns", initial))
+	}
+	return runtime, nil
 }
 
 // cgroupFilter finds the cgroup2 mount and adds the ids of cfg's cgroup

@@ -33,6 +33,7 @@ func startSensor(t *testing.T, cfg Config, cg *testutil.Cgroup) (*Sensor, *recor
 	t.Helper()
 	cfg.CgroupFilter = FilterInclude
 	cfg.Cgroups = []uint64{cg.ID}
+	cfg.HostMntNS = testutil.RuntimeMountNamespace(t)
 	s, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("start sensor: %v", err)
