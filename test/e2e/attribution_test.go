@@ -20,7 +20,7 @@ import (
 func TestContainerAttribution(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := fmt.Sprintf("vigil-e2e-%d", os.Getpid())
-	scope := namespaceCgroup(t, ns)
+	scope := testutil.NamespaceCgroup(t, ns)
 	d := containerdtest.Start(t)
 	busybox, probe := containerdtest.BusyboxImage(t), containerdtest.ProbeImage(t)
 	d.Import(t, ns, busybox)

@@ -30,7 +30,7 @@ import (
 func TestCollectorLoop(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := fmt.Sprintf("vigil-e2e-loop-%d", os.Getpid())
-	scope := namespaceCgroup(t, ns)
+	scope := testutil.NamespaceCgroup(t, ns)
 	d := containerdtest.Start(t)
 	busybox := containerdtest.BusyboxImage(t)
 	d.Import(t, ns, busybox)

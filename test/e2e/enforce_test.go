@@ -26,7 +26,7 @@ import (
 func TestEnforceOnThisKernel(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := fmt.Sprintf("vigil-e2e-enforce-%d", os.Getpid())
-	scope := namespaceCgroup(t, ns)
+	scope := testutil.NamespaceCgroup(t, ns)
 	d := containerdtest.Start(t)
 	busybox, probe := containerdtest.BusyboxImage(t), containerdtest.ProbeImage(t)
 	d.Import(t, ns, busybox)

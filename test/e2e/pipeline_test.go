@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +10,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/enrich"
@@ -34,32 +31,6 @@ type recorded struct {
 	mu      sync.Mutex
 	records []enrich.Record
 	signal  chan struct{}
-}
-
-// namespaceCgroup creates the cgroup containerd puts a namespace's
-// containers under (/<namespace>/<id>), so the sensor can be scoped to it
-// before any container exists. It is removed after everything in it.
-func namespaceCgroup(t *testing.T, ns string) uint64 {
-	t.Helper()
-	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, ns)
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for os.Remove(dir) != nil && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-	})
-	id, err := cgroup.ID(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }
 
 func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *recorded {

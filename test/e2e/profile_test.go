@@ -34,7 +34,7 @@ const workload = "cat /opt/tools/data >/dev/null; ls / >/dev/null; nc -w 1 127.0
 func TestLearnThenMonitor(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := fmt.Sprintf("vigil-e2e-learn-%d", os.Getpid())
-	scope := namespaceCgroup(t, ns)
+	scope := testutil.NamespaceCgroup(t, ns)
 	d := containerdtest.Start(t)
 	busybox := containerdtest.BusyboxImage(t)
 	d.Import(t, ns, busybox)

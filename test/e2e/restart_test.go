@@ -28,7 +28,7 @@ import (
 func TestEnforcementSurvivesRestart(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := fmt.Sprintf("vigil-e2e-restart-%d", os.Getpid())
-	scope := namespaceCgroup(t, ns)
+	scope := testutil.NamespaceCgroup(t, ns)
 	d := containerdtest.Start(t)
 	busybox := containerdtest.BusyboxImage(t)
 	d.Import(t, ns, busybox)

@@ -85,3 +85,30 @@ func (c *Cgroup) kill() {
 		}
 	}
 }
+
+// NamespaceCgroup creates the cgroup containerd puts a namespace's
+// containers under (/<namespace>/<id>), so a sensor can be scoped to it
+// before any container exists, and returns its id. It is removed after
+// everything in it.
+func NamespaceCgroup(tb testing.TB, ns string) uint64 {
+	tb.Helper()
+	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := filepath.Join(root, ns)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for os.Remove(dir) != nil && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	id, err := cgroup.ID(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
