@@ -5,40 +5,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
+	"github.com/vigil-dev/vigil/test/cachedir"
 )
 
 // DefaultCacheDir is where prepared kernels and initramfs images are kept:
 // /var/cache/vigil-vm for root (shared by every checkout on the machine), the
 // user's cache directory otherwise.
-func DefaultCacheDir() (string, error) {
-	if os.Geteuid() == 0 {
-		return "/var/cache/vigil-vm", nil
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("find a cache directory: %w", err)
-	}
-	return filepath.Join(dir, "vigil-vm"), nil
-}
-
-// lockDir takes an exclusive lock on dir, so that concurrent runs (go test
-// runs several packages at once) prepare a kernel once and never see one
-// half-written. The returned function releases it.
-func lockDir(dir string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create cache dir: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open cache lock: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock cache: %w", err)
-	}
-	return func() { f.Close() }, nil
-}
+func DefaultCacheDir() (string, error) { return cachedir.Default("vigil-vm") }
 
 // writeFileAtomic writes data next to path and renames it into place, so a
 // reader never sees a partial file.

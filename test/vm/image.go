@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil-dev/vigil/test/cachedir"
 )
 
 // Log field keys.
@@ -83,7 +85,7 @@ func Prepare(ctx context.Context, cfg Config) (*Image, error) {
 	if cfg.Busybox == "" {
 		cfg.Busybox = "/bin/busybox"
 	}
-	unlock, err := lockDir(cfg.CacheDir)
+	unlock, err := cachedir.Lock(cfg.CacheDir)
 	if err != nil {
 		return nil, err
 	}
