@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/vigil-dev/vigil/test/containerd/ctrd"
@@ -163,16 +164,26 @@ func (c *Container) Start(t testing.TB) {
 // its exit code.
 func (c *Container) Wait(t testing.TB, timeout time.Duration) uint32 {
 	t.Helper()
+	code, exited := c.exitWithin(t, timeout)
+	if !exited {
+		t.Fatalf("containerd harness: %s still running after %s; output: %q", c.ID, timeout, c.Output.String())
+	}
+	return code
+}
+
+// exitWithin waits up to timeout for the init process to exit: its exit
+// code, and whether it did.
+func (c *Container) exitWithin(t testing.TB, timeout time.Duration) (uint32, bool) {
+	t.Helper()
 	select {
 	case st := <-c.exitC:
 		code, _, err := st.Result()
 		if err != nil {
 			t.Fatalf("containerd harness: wait %s: %v", c.ID, err)
 		}
-		return code
+		return code, true
 	case <-time.After(timeout):
-		t.Fatalf("containerd harness: %s still running after %s; output: %q", c.ID, timeout, c.Output.String())
-		return 0
+		return 0, false
 	}
 }
 
@@ -185,6 +196,27 @@ func (c *Container) Kill(t testing.TB) {
 		t.Fatalf("containerd harness: kill %s: %v", c.ID, err)
 	}
 	c.Wait(t, opTimeout)
+}
+
+// Stop stops the container as a runtime does: SIGTERM, then SIGKILL if its
+// init process has not exited after grace. It returns the exit code.
+func (c *Container) Stop(t testing.TB, grace time.Duration) uint32 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+	defer cancel()
+	if err := c.Task.Kill(ctx, syscall.SIGTERM); err != nil {
+		if errdefs.IsNotFound(err) { // it exited before
+			return c.Wait(t, opTimeout)
+		}
+		t.Fatalf("containerd harness: stop %s: %v", c.ID, err)
+	}
+	if code, exited := c.exitWithin(t, grace); exited {
+		return code
+	}
+	if err := c.Task.Kill(ctx, syscall.SIGKILL); err != nil && !errdefs.IsNotFound(err) {
+		t.Fatalf("containerd harness: kill %s: %v", c.ID, err)
+	}
+	return c.Wait(t, opTimeout)
 }
 
 // Exec runs args in the running container, like `ctr task exec`, and returns
