@@ -60,7 +60,7 @@ image:
 	VERSION=$(VERSION) deploy/image/build.sh
 
 test: image
-	test/deps.sh test vm
+	test/deps.sh test vm apps
 	VIGIL_ROOT_TESTS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # Runs a package's tests inside the test VM (Debian's kernel with BPF LSM,

@@ -13,7 +13,9 @@
 # removed afterwards, with every process left running in it.
 # What is cached across runs (outside the clone), none of it state a new user
 # lacks: the debootstrapped base tarball, downloaded .debs (apt still
-# installs each package afresh) and downloaded Go modules.
+# installs each package afresh), downloaded Go modules, and the root
+# filesystems test/apps builds from Debian's packages (as a user's
+# /var/cache/vigil-apps keeps them).
 #   VIGIL_CI_CACHE  the cache directory (default /var/cache/vigil-ci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,7 @@ fi
 cache=${VIGIL_CI_CACHE:-/var/cache/vigil-ci}
 # What a fresh machine of the project's kind has besides Go.
 base_packages=ca-certificates,git,make
-mkdir -p "$cache/apt-archives/partial" "$cache/gomod"
+mkdir -p "$cache/apt-archives/partial" "$cache/gomod" "$cache/apps"
 
 if ! command -v mmdebstrap >/dev/null; then
 	echo "freshroot: installing mmdebstrap" >&2
@@ -120,8 +122,9 @@ unshare --mount --propagation private -- /bin/bash -euo pipefail -c '
 	mount --rbind /dev "$root/dev"
 	mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 	mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
-	mkdir -p "$root/root/go/pkg/mod" "$root/.oldroot"
+	mkdir -p "$root/root/go/pkg/mod" "$root/var/cache/vigil-apps" "$root/.oldroot"
 	mount --bind "$cache/gomod" "$root/root/go/pkg/mod"
+	mount --bind "$cache/apps" "$root/var/cache/vigil-apps"
 	cd "$root"
 	pivot_root . .oldroot
 	umount -l /.oldroot

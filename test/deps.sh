@@ -9,6 +9,8 @@
 #                           image is assembled from)
 #   test/deps.sh race       what `make race` needs (cgo: gcc and libc headers)
 #   test/deps.sh demo       what `make demo` needs (containerd, runc, busybox-static)
+#   test/deps.sh apps       what test/apps needs besides `test` (mmdebstrap, which
+#                           builds its images of real software from Debian's packages)
 set -euo pipefail
 
 declare -A want=(
@@ -19,6 +21,7 @@ declare -A want=(
 	[image]="buildah runc busybox-static ca-certificates"
 	[race]="gcc libc6-dev"
 	[demo]="containerd runc busybox-static"
+	[apps]="mmdebstrap"
 )
 
 pkgs=()

@@ -28,11 +28,16 @@ func Default(name string) (string, error) {
 // Lock creates dir if needed and takes an exclusive lock on it, so that
 // concurrent runs (go test runs several packages at once) make an entry once
 // and never see one half-written. The returned function releases it.
-func Lock(dir string) (func(), error) {
+func Lock(dir string) (func(), error) { return lock(dir, ".lock") }
+
+// LockEntry is Lock for one entry of dir: makers of other entries go on.
+func LockEntry(dir, entry string) (func(), error) { return lock(dir, "."+entry+".lock") }
+
+func lock(dir, name string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cache dir: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open cache lock: %w", err)
 	}
