@@ -198,6 +198,19 @@ func (c *Container) Kill(t testing.TB) {
 	c.Wait(t, opTimeout)
 }
 
+// Status returns the state of the container's task: running, or stopped
+// with its exit status, and so on.
+func (c *Container) Status(t testing.TB) client.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+	defer cancel()
+	st, err := c.Task.Status(ctx)
+	if err != nil {
+		t.Fatalf("containerd harness: status of %s: %v", c.ID, err)
+	}
+	return st
+}
+
 // Stop stops the container as a runtime does: SIGTERM, then SIGKILL if its
 // init process has not exited after grace. It returns the exit code.
 func (c *Container) Stop(t testing.TB, grace time.Duration) uint32 {
