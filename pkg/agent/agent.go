@@ -75,7 +75,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 
 	sources := profileSources{}
 	if cfg.ProfilesDir != "" {
-		if a.loader, err = profiledir.New(cfg.ProfilesDir, log, reg); err != nil {
+		opts := []profiledir.Option{profiledir.WithMaxFileBytes(cfg.ProfileMaxBytes)}
+		if cfg.Limits.MaxEntries > 0 {
+			opts = append(opts, profiledir.WithMaxEntries(cfg.Limits.MaxEntries))
+		}
+		if a.loader, err = profiledir.New(cfg.ProfilesDir, log, reg, opts...); err != nil {
 			return nil, fmt.Errorf("profiles directory: %w", err)
 		}
 		if err := a.loader.Reload(); err != nil {

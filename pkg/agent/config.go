@@ -8,6 +8,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/profiledir"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
@@ -24,6 +25,9 @@ type Config struct {
 	// ProfilesDir, when set, is a directory of profile YAML files, followed
 	// for changes (a ConfigMap or a GitOps checkout).
 	ProfilesDir string
+	// ProfileMaxBytes bounds what is read of one file of ProfilesDir; a
+	// larger file is rejected unread.
+	ProfileMaxBytes int64
 	// Modes chooses each image's mode.
 	Modes profile.ModePolicy
 	// Limits bound learned drafts.
@@ -64,6 +68,7 @@ func DefaultConfig() Config {
 		StateDir:         "/var/lib/vigil",
 		ProcRoot:         procfs.DefaultRoot,
 		ContainerdSocket: "/run/containerd/containerd.sock",
+		ProfileMaxBytes:  profiledir.DefaultMaxFileBytes,
 		Modes:            profile.ModePolicy{Default: profile.ModeLearn},
 		AlertsFile:       "/var/log/vigil/alerts.jsonl",
 		DedupWindow:      time.Minute,
@@ -89,6 +94,9 @@ func (c Config) Validate() error {
 	}
 	if c.SaveInterval <= 0 {
 		errs = append(errs, fmt.Errorf("save interval: must be positive, got %v", c.SaveInterval))
+	}
+	if c.ProfileMaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("profile max bytes: must be positive, got %d", c.ProfileMaxBytes))
 	}
 	if err := c.Modes.Validate(); err != nil {
 		errs = append(errs, err)

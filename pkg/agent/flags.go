@@ -45,6 +45,7 @@ func (r *RunFlags) Register(f *pflag.FlagSet) {
 	f.StringVar(&c.ProcRoot, "proc", c.ProcRoot, "the host's procfs")
 	f.StringVar(&c.ContainerdSocket, "containerd-socket", c.ContainerdSocket, `containerd's socket ("" for host-only attribution)`)
 	f.StringVar(&c.ProfilesDir, "profiles-dir", c.ProfilesDir, "directory of profile YAML files, followed for changes (a ConfigMap, a GitOps checkout)")
+	f.Int64Var(&c.ProfileMaxBytes, "profile-max-bytes", c.ProfileMaxBytes, "a file of --profiles-dir larger than this is rejected unread")
 	f.StringVar(&r.defaultMode, "default-mode", r.defaultMode, "mode of images no other setting names: learn, monitor or enforce")
 	f.StringToStringVar(&r.namespaceModes, "namespace-mode", nil, "mode per Kubernetes namespace, e.g. shop=monitor (repeatable)")
 	f.StringToStringVar(&r.imageModes, "image-mode", nil, "mode per image name or digest, e.g. nginx:1.27=learn (repeatable)")

@@ -4,6 +4,7 @@
 package profiledir
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -31,9 +32,11 @@ const (
 
 // Reasons a profile file is rejected, as the rejected-files metric labels them.
 const (
-	rejectRead     = "read"
-	rejectInvalid  = "invalid"
-	rejectConflict = "conflict"
+	rejectRead       = "read"
+	rejectNotRegular = "not_regular"
+	rejectTooLarge   = "too_large"
+	rejectInvalid    = "invalid"
+	rejectConflict   = "conflict"
 )
 
 // Loader keeps the profiles of a directory of YAML files (a mounted
@@ -41,14 +44,18 @@ const (
 // followed; names starting with "." skipped, such as a ConfigMap's ..data)
 // holds one profile. A file that becomes unreadable or invalid, or claims a
 // digest another file already holds, is rejected: the error is logged and
-// counted, and the last valid profile of that file stays in force. A file
-// that is removed takes its profile with it.
+// counted, and the last valid profile of that file stays in force. So is a
+// file that is not a regular file (a FIFO, a device), is larger than the
+// byte limit, or has a list longer than the entry limit. A file that is
+// removed takes its profile with it.
 type Loader struct {
-	dir     string
-	log     *zap.Logger
-	resync  time.Duration
-	noWatch bool
-	metrics loaderMetrics
+	dir        string
+	log        *zap.Logger
+	resync     time.Duration
+	noWatch    bool
+	maxBytes   int64
+	maxEntries int
+	metrics    loaderMetrics
 
 	mu      sync.Mutex
 	files   map[string]*fileState
@@ -77,6 +84,14 @@ type Option func(*Loader)
 // unavailable.
 func WithResync(d time.Duration) Option { return func(l *Loader) { l.resync = d } }
 
+// WithMaxFileBytes bounds what is read of one profile file (default
+// DefaultMaxFileBytes); a larger file is rejected unread.
+func WithMaxFileBytes(n int64) Option { return func(l *Loader) { l.maxBytes = n } }
+
+// WithMaxEntries bounds each list of a profile (default the profile
+// package's default MaxEntries, the cap of a learned draft).
+func WithMaxEntries(n int) Option { return func(l *Loader) { l.maxEntries = n } }
+
 // withoutWatch makes Run poll only, as it does where inotify is unavailable.
 func withoutWatch() Option { return func(l *Loader) { l.noWatch = true } }
 
@@ -84,15 +99,17 @@ func withoutWatch() Option { return func(l *Loader) { l.noWatch = true } }
 // follow changes. Metrics are registered with reg.
 func New(dir string, log *zap.Logger, reg prometheus.Registerer, opts ...Option) (*Loader, error) {
 	l := &Loader{
-		dir:     dir,
-		log:     log,
-		resync:  30 * time.Second,
-		files:   make(map[string]*fileState),
-		changes: make(chan struct{}, 1),
+		dir:        dir,
+		log:        log,
+		resync:     30 * time.Second,
+		maxBytes:   DefaultMaxFileBytes,
+		maxEntries: profile.DefaultLimits().MaxEntries,
+		files:      make(map[string]*fileState),
+		changes:    make(chan struct{}, 1),
 		metrics: loaderMetrics{
 			rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "vigil_profile_files_rejected_total",
-				Help: "Profile files rejected (previous profile kept), by reason: read, invalid, conflict.",
+				Help: "Profile files rejected (previous profile kept), by reason: read, not_regular, too_large, invalid, conflict.",
 			}, []string{"reason"}),
 			loaded: prometheus.NewGauge(prometheus.GaugeOpts{
 				Name: "vigil_profiles_loaded",
@@ -145,7 +162,10 @@ func (l *Loader) Rejected() []RejectedFile {
 // Reload scans the directory once and publishes the result. It returns the
 // errors of every file currently rejected (joined), or of the directory
 // itself; profiles already in force stay in force in both cases.
-func (l *Loader) Reload() error {
+func (l *Loader) Reload() error { return l.reload(context.Background()) }
+
+// reload is Reload, abandoned between two reads once ctx ends.
+func (l *Loader) reload(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	names, err := l.list()
@@ -162,7 +182,10 @@ func (l *Loader) Reload() error {
 		}
 	}
 	for _, name := range names {
-		if l.scanFile(name) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if l.scanFile(ctx, name) {
 			changed = true
 		}
 	}

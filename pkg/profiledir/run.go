@@ -18,11 +18,22 @@ const settle = 100 * time.Millisecond
 // rescans after each burst of changes and at least every resync interval
 // (the only trigger when inotify is unavailable or the watched directory
 // went away), and publishes changes. It reloads once at start, after the
-// watch is in place, so no change is missed.
+// watch is in place, so no change is missed. It returns as soon as ctx
+// ends, even while a scan is stuck in a read the kernel does not
+// interrupt (a hung network or FUSE filesystem): that scan goes on in the
+// background until the read returns.
 func (l *Loader) Run(ctx context.Context) error {
 	w := l.watch()
 	defer func() { closeWatch(w) }()
-	_ = l.Reload() // rejected files and directory errors are logged by Reload
+	scans := make(chan struct{}, 1)
+	go l.scanLoop(ctx, scans)
+	rescan := func() {
+		select {
+		case scans <- struct{}{}:
+		default: // a scan is already pending; it will see this change too
+		}
+	}
+	rescan()
 	ticker := time.NewTicker(l.resync)
 	defer ticker.Stop()
 	debounce := time.NewTimer(settle)
@@ -39,12 +50,24 @@ func (l *Loader) Run(ctx context.Context) error {
 			}
 			debounce.Reset(settle)
 		case <-debounce.C:
-			_ = l.Reload()
+			rescan()
 		case <-ticker.C:
 			if w == nil {
 				w = l.watch()
 			}
-			_ = l.Reload()
+			rescan()
+		}
+	}
+}
+
+// scanLoop rescans the directory on each request until ctx ends.
+func (l *Loader) scanLoop(ctx context.Context, scans <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-scans:
+			_ = l.reload(ctx) // rejected files and directory errors are logged by reload
 		}
 	}
 }

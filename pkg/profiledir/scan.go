@@ -1,9 +1,9 @@
 package profiledir
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"go.uber.org/zap"
@@ -13,18 +13,20 @@ import (
 
 // scanFile reads one profile file and brings its state up to date. It
 // reports whether the profiles in force changed.
-func (l *Loader) scanFile(name string) bool {
+func (l *Loader) scanFile(ctx context.Context, name string) bool {
 	path := filepath.Join(l.dir, name)
 	st := l.files[name]
 	if st == nil {
 		st = &fileState{}
 		l.files[name] = st
 	}
-	data, err := os.ReadFile(path)
+	data, reason, err := readFile(ctx, path, l.maxBytes)
 	if err != nil {
-		err = fmt.Errorf("read profile %s: %w", path, err)
+		if ctx.Err() != nil {
+			return false // shutting down, not a fault of the file
+		}
 		if st.err == nil || st.err.Error() != err.Error() {
-			l.reject(st, path, rejectRead, err)
+			l.reject(st, path, reason, err)
 		}
 		st.hash, st.rejected = [sha256.Size]byte{}, nil
 		return false
@@ -40,6 +42,10 @@ func (l *Loader) scanFile(name string) bool {
 	p, err := profile.Decode(path, data)
 	if err != nil {
 		l.reject(st, path, rejectInvalid, err)
+		return false
+	}
+	if err := checkEntries(path, p, l.maxEntries); err != nil {
+		l.reject(st, path, rejectTooLarge, err)
 		return false
 	}
 	return l.place(name, st, p)
