@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	valert "github.com/vigil-dev/vigil/pkg/alert"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/test/testutil"
@@ -135,6 +136,21 @@ func TestRefusedCreateSaysFileLeft(t *testing.T) {
 		!strings.HasSuffix(lines[0], "(empty file left)") || !strings.HasSuffix(lines[1], "(an empty file is left if none existed)") ||
 		strings.Contains(lines[2], "file left") {
 		t.Errorf("alerts list: %v\n%s", err, out)
+	}
+}
+
+// TestGapAlertShown stores an agent restart gap alert as the agent builds
+// it (the collector stamps the node of the certificate, node-a): text
+// output says what was not seen, and --kind agent_gap finds it.
+func TestGapAlertShown(t *testing.T) {
+	c := startCollector(t)
+	from := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	other := alert("exec", "shop", from)
+	c.send(t, other, valert.Gap("node-a", from, from.Add(1234*time.Millisecond)))
+	out, err := run(t, nil, c.flags("alerts", "list", "--kind", "agent_gap")...)
+	want := "node-a GAP agent restart: events from 2026-12-06T21:00:00Z to 2026-12-06T21:00:01.234Z were not seen (1.234s)"
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 1 || !strings.HasSuffix(lines[0], want) {
+		t.Errorf("alerts list --kind agent_gap: %v\n%s\nwant one line ending %q", err, out, want)
 	}
 }
 

@@ -42,6 +42,7 @@ type Agent struct {
 	engine      *policy.Engine
 	deduper     *alert.Deduper
 	out         *outputs
+	gap         *restartGap
 
 	closeOnce sync.Once
 }
@@ -66,6 +67,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	a.pipeline, err = pipeline.New(pipeline.Config{ProcRoot: cfg.ProcRoot, Sensor: sc, ContainerdSocket: cfg.ContainerdSocket,
 		Enforce: &enforce.KernelConfig{LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir}, Processes: 1 << 16}, log, reg)
 	if err != nil {
+		return nil, err
+	}
+	if a.gap, err = newRestartGap(cfg.StateDir, time.Now(), log, reg); err != nil {
 		return nil, err
 	}
 	a.enforcement = a.pipeline.Enforcement()
@@ -138,10 +142,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Go(func() { a.remote.follow(ctx, a.shipper.Conn()) })
 		wg.Go(func() { a.reportStatus(ctx) }) // listed from the start, not a status interval later
 	}
+	a.gap.report(a.cfg.Node, a.out.emit)
 	wg.Go(func() { a.periodic(ctx) })
 	a.log.Info("agent running", zap.String("node", a.cfg.Node), zap.String("default_mode", string(a.cfg.Modes.Default)))
 
 	_ = a.pipeline.Run(ctx, handler{a}) // the agent's handler never fails
+	a.gap.record(time.Now())            // no event is read after this
 	cancel()
 	wg.Wait()
 	return a.shutdown()
@@ -227,6 +233,7 @@ func (a *Agent) periodic(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-flush.C:
+			a.gap.record(now)
 			a.deduper.Flush(now)
 			if st, err := a.pipeline.Sensor().Stats(); err == nil {
 				if n := losses.since(st); n > 0 {

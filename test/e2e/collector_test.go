@@ -36,22 +36,13 @@ func TestCollectorLoop(t *testing.T) {
 	d.Import(t, ns, busybox)
 	digest := busybox.ManifestDigest.String()
 
-	certs := t.TempDir()
-	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost", "127.0.0.1"},
-		Nodes: []string{"loop-node"}, Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	addr := startCollector(t, certs)
-	consumer := testutil.ConsumerClient(t, certs, addr)
-
+	consumer, collectorCfg := collectorFor(t, "loop-node", 300*time.Millisecond)
 	cfg := agent.DefaultConfig()
 	cfg.Node, cfg.StateDir, cfg.AlertsFile = "loop-node", t.TempDir(), ""
 	cfg.ContainerdSocket = d.Address
 	cfg.PinDir = "" // enforcement ends with the test
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
-	certFile, keyFile := pki.ClientFiles("loop-node")
-	cfg.Collector = agent.CollectorConfig{Address: addr, Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),
-		CA: filepath.Join(certs, pki.CAFile), ServerName: "localhost", StatusInterval: 300 * time.Millisecond}
+	cfg.Collector = collectorCfg
 	a, _ := startAgent(t, cfg)
 
 	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"}})
@@ -103,6 +94,23 @@ func TestCollectorLoop(t *testing.T) {
 	}
 }
 
+// collectorFor starts a collector with certificates for node and for an
+// admin consumer; it returns the consumer's client and the settings with
+// which node's agent reaches the collector, reporting status every status.
+func collectorFor(t *testing.T, node string, status time.Duration) (vigilv1.ConsumerServiceClient, agent.CollectorConfig) {
+	t.Helper()
+	certs := t.TempDir()
+	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost", "127.0.0.1"},
+		Nodes: []string{node}, Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	addr := startCollector(t, certs)
+	certFile, keyFile := pki.ClientFiles(node)
+	return testutil.ConsumerClient(t, certs, addr), agent.CollectorConfig{Address: addr,
+		Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),
+		CA: filepath.Join(certs, pki.CAFile), ServerName: "localhost", StatusInterval: status}
+}
+
 func startCollector(t *testing.T, certs string) string {
 	t.Helper()
 	addr, http := testutil.FreeAddr(t), testutil.FreeAddr(t)
@@ -134,20 +142,11 @@ func startCollector(t *testing.T, certs string) string {
 // start.
 func TestNodeListedAtStart(t *testing.T) {
 	testutil.RequireRoot(t)
-	certs := t.TempDir()
-	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost", "127.0.0.1"},
-		Nodes: []string{"start-node"}, Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	addr := startCollector(t, certs)
-	consumer := testutil.ConsumerClient(t, certs, addr)
-
+	consumer, collectorCfg := collectorFor(t, "start-node", time.Hour)
 	cfg := agent.DefaultConfig()
 	cfg.Node, cfg.StateDir, cfg.AlertsFile, cfg.ContainerdSocket, cfg.PinDir = "start-node", t.TempDir(), "", "", ""
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{testutil.NewCgroup(t).ID}
-	certFile, keyFile := pki.ClientFiles("start-node")
-	cfg.Collector = agent.CollectorConfig{Address: addr, Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),
-		CA: filepath.Join(certs, pki.CAFile), ServerName: "localhost", StatusInterval: time.Hour}
+	cfg.Collector = collectorCfg
 	startAgent(t, cfg)
 
 	waitFor(t, "the node listed by the collector", func() bool {

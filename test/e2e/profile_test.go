@@ -143,7 +143,7 @@ func waitProcessed(t *testing.T, reg *prometheus.Registry) {
 	})
 }
 
-// metric sums the series of a counter in reg; with a label name and value,
+// metric sums the series of a counter or gauge in reg; with a label name and value,
 // only the series with that label.
 func metric(t *testing.T, reg *prometheus.Registry, name string, label ...string) float64 {
 	t.Helper()
@@ -162,7 +162,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, label ...string
 			}) {
 				continue
 			}
-			sum += m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return sum

@@ -49,7 +49,7 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	cfg.ContainerdSocket, cfg.PinDir = d.Address, pins
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
 
-	first, stopFirst := runAgent(t, cfg)
+	first, _, stopFirst := runAgent(t, cfg)
 	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
 		Binds: map[string]string{tools: "/opt/tools"}})
 	// The loops below log through open(2), which fanotify judges: learn it.
@@ -99,7 +99,7 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	before := len(attempts(t, tools))
 	waitFor(t, "attempts with no agent running", func() bool { return len(attempts(t, tools)) >= before+5 })
 
-	second, stopSecond := runAgent(t, cfg)
+	second, _, stopSecond := runAgent(t, cfg)
 	defer stopSecond()
 	waitFor(t, "the second agent to take over", func() bool {
 		ci, ok := second.Container(c.ID)
@@ -137,10 +137,12 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	t.Logf("%d forbidden execs across the restart, all killed", len(all))
 }
 
-// runAgent starts an agent and returns a function that stops it.
-func runAgent(t *testing.T, cfg agent.Config) (*agent.Agent, func()) {
+// runAgent starts an agent and returns its metrics and a function that
+// stops it.
+func runAgent(t *testing.T, cfg agent.Config) (*agent.Agent, *prometheus.Registry, func()) {
 	t.Helper()
-	a, err := agent.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	a, err := agent.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), reg)
 	if err != nil {
 		t.Fatalf("start agent: %v", err)
 	}
@@ -148,7 +150,7 @@ func runAgent(t *testing.T, cfg agent.Config) (*agent.Agent, func()) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	stopped := false
-	return a, func() {
+	return a, reg, func() {
 		if stopped {
 			return
 		}

@@ -31,6 +31,10 @@ const (
 	Kind_KIND_OPEN        Kind = 2
 	Kind_KIND_CONNECT     Kind = 3
 	Kind_KIND_CAPABILITY  Kind = 4
+	// No agent saw the node's events for a while: the previous run ended
+	// (or crashed) at first_seen and this one started seeing at last_seen.
+	// Nothing done in between was checked; the alert has no container or process.
+	Kind_KIND_AGENT_GAP Kind = 5
 )
 
 // Enum value maps for Kind.
@@ -41,6 +45,7 @@ var (
 		2: "KIND_OPEN",
 		3: "KIND_CONNECT",
 		4: "KIND_CAPABILITY",
+		5: "KIND_AGENT_GAP",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -48,6 +53,7 @@ var (
 		"KIND_OPEN":        2,
 		"KIND_CONNECT":     3,
 		"KIND_CAPABILITY":  4,
+		"KIND_AGENT_GAP":   5,
 	}
 )
 
@@ -720,13 +726,14 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\x06labels\x18\x12 \x03(\v2\x1b.vigil.v1.Alert.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*a\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*u\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_EXEC\x10\x01\x12\r\n" +
 	"\tKIND_OPEN\x10\x02\x12\x10\n" +
 	"\fKIND_CONNECT\x10\x03\x12\x13\n" +
-	"\x0fKIND_CAPABILITY\x10\x04*[\n" +
+	"\x0fKIND_CAPABILITY\x10\x04\x12\x12\n" +
+	"\x0eKIND_AGENT_GAP\x10\x05*[\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_ALERTED\x10\x01\x12\x12\n" +
