@@ -48,8 +48,9 @@ func build(node string, rec *enrich.Record, v profile.Verdict, action vigilv1.Ac
 	if left := fileLeft(ev, action); left != "" {
 		a.Labels[LabelFileLeft] = left
 	}
-	a.Detail = fmt.Sprintf("%s %s by %s in %s: %s", access, describe(obj), a.Process.Path,
-		imageRef(c.Image, c.ImageDigest), v.Rule)
+	carryNames(a) // before the detail, which shows the names
+	a.Detail = clip(fmt.Sprintf("%s %s by %s in %s: %s", access, describe(obj), a.Process.Path,
+		imageRef(c.Image, c.ImageDigest), v.Rule))
 	return a
 }
 
@@ -86,6 +87,14 @@ func object(o profile.Observation) (vigilv1.Kind, *vigilv1.Object, string) {
 	return vigilv1.Kind_KIND_UNSPECIFIED, &vigilv1.Object{}, ""
 }
 
+// processKey is the process part of the deduplication key.
+func processKey(p *vigilv1.Process) string {
+	if p.RawPath != nil { // two names can show alike
+		return string(p.RawPath)
+	}
+	return p.Path
+}
+
 // objectKey is the object part of the deduplication key.
 func objectKey(obj *vigilv1.Object) string {
 	switch {
@@ -93,6 +102,9 @@ func objectKey(obj *vigilv1.Object) string {
 		return obj.Capability
 	case obj.Address != "":
 		return netip.AddrPortFrom(netip.MustParseAddr(obj.Address), uint16(obj.Port)).String() + "/" + obj.Protocol
+	}
+	if obj.RawPath != nil { // two names can show alike
+		return string(obj.RawPath)
 	}
 	return obj.Path
 }

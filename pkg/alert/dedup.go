@@ -73,7 +73,7 @@ func NewDeduper(node string, window time.Duration, emit Emit, reg prometheus.Reg
 // Report handles one violation and the action taken on it.
 func (d *Deduper) Report(rec *enrich.Record, v profile.Verdict, action vigilv1.Action) {
 	a := build(d.node, rec, v, action)
-	k := groupKey{digest: a.Container.ImageDigest, kind: a.Kind, object: objectKey(a.Object), process: a.Process.Path, action: action}
+	k := groupKey{digest: a.Container.ImageDigest, kind: a.Kind, object: objectKey(a.Object), process: processKey(a.Process), action: action}
 	now := rec.Event.Time
 
 	d.mu.Lock()

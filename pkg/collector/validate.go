@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"errors"
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
@@ -40,14 +41,23 @@ func (c *fieldCheck) count(name string, n, limit int) {
 func (c *fieldCheck) process(name string, p *vigilv1.Process) {
 	c.str(name+".path", p.GetPath())
 	c.str(name+".comm", p.GetComm())
+	c.str(name+".raw_path", string(p.GetRawPath()))
+	c.str(name+".raw_comm", string(p.GetRawComm()))
 	c.count(name+".argv", len(p.GetArgv()), maxArgs)
 	for _, arg := range p.GetArgv() {
 		c.str(name+".argv[]", arg)
+	}
+	c.count(name+".raw_argv", len(p.GetRawArgv()), maxArgs)
+	for _, arg := range p.GetRawArgv() {
+		c.str(name+".raw_argv[]", string(arg))
 	}
 }
 
 // validateAlert refuses alerts that cannot be stored faithfully or deduplicated.
 func validateAlert(a *vigilv1.Alert) error {
+	if msg, ok := a.GetLabels()[labelDecodeError]; ok {
+		return errors.New(msg)
+	}
 	switch {
 	case a.GetId() == "":
 		return fmt.Errorf("alert has no id")
@@ -67,7 +77,8 @@ func validateAlert(a *vigilv1.Alert) error {
 		"container.id": ctr.GetId(), "container.name": ctr.GetName(), "container.image": ctr.GetImage(),
 		"container.image_digest": ctr.GetImageDigest(), "container.pod": ctr.GetPod(),
 		"container.namespace": ctr.GetNamespace(), "container.pod_uid": ctr.GetPodUid(),
-		"object.path": a.GetObject().GetPath(), "object.address": a.GetObject().GetAddress(),
+		"object.path": a.GetObject().GetPath(), "object.raw_path": string(a.GetObject().GetRawPath()),
+		"object.address":  a.GetObject().GetAddress(),
 		"object.protocol": a.GetObject().GetProtocol(), "object.capability": a.GetObject().GetCapability(),
 		"access": a.GetAccess(), "detail": a.GetDetail(), "rule": a.GetRule(),
 	} {

@@ -40,7 +40,8 @@
 //     delivery frees the disk and appends work again, with no restart.
 //   - spool_error: the disk refused a write otherwise (an I/O error).
 //   - invalid: no id, or larger than MaxRecordBytes (the collector would
-//     refuse it forever).
+//     refuse it forever); or a spooled record that does not decode, which
+//     is dropped alone while the rest of its batch is sent.
 //   - rejected: the collector refused it as malformed; it is not resent.
 //   - shutdown: enqueued after Close.
 //

@@ -49,6 +49,7 @@ type inflight struct {
 	seq     uint64
 	lastRec uint64
 	ids     []string
+	recs    int // records the batch covers, sent or dropped
 }
 
 // session streams from the first undelivered record until the stream
@@ -90,15 +91,12 @@ func (s *Shipper) session(ctx context.Context) (bool, error) {
 				break
 			}
 			batchSeq++
-			batch, ids, err := decodeBatch(batchSeq, recs)
-			if err != nil {
-				return progressed, err
-			}
+			batch, ids := s.decodeBatch(batchSeq, recs)
 			if err := stream.Send(batch); err != nil {
 				return progressed, fmt.Errorf("send alerts: %w", err)
 			}
 			s.m.sent.Add(float64(len(recs)))
-			pending = append(pending, inflight{seq: batchSeq, lastRec: recs[len(recs)-1].seq, ids: ids})
+			pending = append(pending, inflight{seq: batchSeq, lastRec: recs[len(recs)-1].seq, ids: ids, recs: len(recs)})
 			inflightAlerts += len(recs)
 		}
 		var more <-chan struct{}
@@ -116,7 +114,7 @@ func (s *Shipper) session(ctx context.Context) (bool, error) {
 			if !progressed {
 				s.m.connected.Set(1)
 			}
-			inflightAlerts -= len(pending[0].ids)
+			inflightAlerts -= pending[0].recs
 			pending, progressed = pending[1:], true
 		case err := <-recvErr:
 			return progressed, fmt.Errorf("receive acknowledgements: %w", err)
@@ -127,20 +125,24 @@ func (s *Shipper) session(ctx context.Context) (bool, error) {
 	}
 }
 
-// decodeBatch rebuilds the alerts of spool records. A record that no longer
-// decodes cannot have been written by this code; it is an error rather than
-// a silent skip.
-func decodeBatch(seq uint64, recs []record) (*vigilv1.AlertBatch, []string, error) {
-	batch := &vigilv1.AlertBatch{Seq: seq, Alerts: make([]*vigilv1.Alert, len(recs))}
-	ids := make([]string, len(recs))
-	for i, r := range recs {
+// decodeBatch rebuilds the alerts of spool records. A record that does not
+// decode (written by another version, or holding a string that is not
+// UTF-8) is dropped alone and counted as invalid: failing the batch would
+// end the stream and resend the same batch forever. The batch still covers
+// it, so it is marked delivered with the others.
+func (s *Shipper) decodeBatch(seq uint64, recs []record) (*vigilv1.AlertBatch, []string) {
+	batch := &vigilv1.AlertBatch{Seq: seq, Alerts: make([]*vigilv1.Alert, 0, len(recs))}
+	ids := make([]string, 0, len(recs))
+	for _, r := range recs {
 		a := new(vigilv1.Alert)
 		if err := proto.Unmarshal(r.payload, a); err != nil {
-			return nil, nil, fmt.Errorf("decode spooled alert %d: %w", r.seq, err)
+			s.m.dropped.WithLabelValues(dropInvalid).Inc()
+			s.log.Error("spooled alert does not decode; dropped", zap.Uint64("record", r.seq), zap.Error(err))
+			continue
 		}
-		batch.Alerts[i], ids[i] = a, a.GetId()
+		batch.Alerts, ids = append(batch.Alerts, a), append(ids, a.GetId())
 	}
-	return batch, ids, nil
+	return batch, ids
 }
 
 // settle checks that the acknowledgement covers every alert of the batch,

@@ -3,21 +3,17 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/vigil-dev/vigil/pkg/agent"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
-	"github.com/vigil-dev/vigil/pkg/collector"
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
+	collectortest "github.com/vigil-dev/vigil/test/collector"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
@@ -113,27 +109,8 @@ func collectorFor(t *testing.T, node string, status time.Duration) (vigilv1.Cons
 
 func startCollector(t *testing.T, certs string) string {
 	t.Helper()
-	addr, http := testutil.FreeAddr(t), testutil.FreeAddr(t)
-	cfg := collector.Config{Listen: addr, HTTPListen: http,
-		TLSCert: filepath.Join(certs, pki.ServerCertFile), TLSKey: filepath.Join(certs, pki.ServerKeyFile),
-		ClientCA: filepath.Join(certs, pki.CAFile), Store: "sqlite:" + filepath.Join(t.TempDir(), "c.db"),
-		SinkQueue: 64, SubscriberQueue: 64, MaxMessageBytes: 4 << 20, ShutdownGrace: time.Second, PruneEvery: time.Minute}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- collector.Run(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("collector: %v", err)
-		}
-	})
-	waitFor(t, "the collector to listen", func() bool {
-		conn, err := net.Dial("tcp", addr)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
+	addr := testutil.FreeAddr(t)
+	collectortest.Start(t, addr, certs)
 	return addr
 }
 

@@ -307,7 +307,14 @@ type Process struct {
 	// Kernel task name (comm), at most 16 bytes.
 	Comm string `protobuf:"bytes,7,opt,name=comm,proto3" json:"comm,omitempty"`
 	// Start time tells a process from a later one that reused its pid.
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Linux names are bytes. When path, an argument or comm is not valid
+	// UTF-8, the string field shows it with each invalid byte written \xNN,
+	// and these carry the exact bytes (unset otherwise); raw_argv then has
+	// one item per argv item. The alert's invalid_utf8 label names the fields.
+	RawPath       []byte   `protobuf:"bytes,9,opt,name=raw_path,json=rawPath,proto3" json:"raw_path,omitempty"`
+	RawArgv       [][]byte `protobuf:"bytes,10,rep,name=raw_argv,json=rawArgv,proto3" json:"raw_argv,omitempty"`
+	RawComm       []byte   `protobuf:"bytes,11,opt,name=raw_comm,json=rawComm,proto3" json:"raw_comm,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -398,11 +405,34 @@ func (x *Process) GetStartTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Process) GetRawPath() []byte {
+	if x != nil {
+		return x.RawPath
+	}
+	return nil
+}
+
+func (x *Process) GetRawArgv() [][]byte {
+	if x != nil {
+		return x.RawArgv
+	}
+	return nil
+}
+
+func (x *Process) GetRawComm() []byte {
+	if x != nil {
+		return x.RawComm
+	}
+	return nil
+}
+
 // Object is what the process acted on; which fields are set depends on the kind.
 type Object struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// exec and open: the file.
+	// exec and open: the file; connect: a unix socket's path.
 	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// path's exact bytes when it is not valid UTF-8 (see Process.raw_path).
+	RawPath []byte `protobuf:"bytes,6,opt,name=raw_path,json=rawPath,proto3" json:"raw_path,omitempty"`
 	// connect: the remote address (IPv4 or IPv6 literal) and port.
 	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	Port    uint32 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
@@ -449,6 +479,13 @@ func (x *Object) GetPath() string {
 		return x.Path
 	}
 	return ""
+}
+
+func (x *Object) GetRawPath() []byte {
+	if x != nil {
+		return x.RawPath
+	}
+	return nil
 }
 
 func (x *Object) GetAddress() string {
@@ -684,7 +721,7 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\fimage_digest\x18\x04 \x01(\tR\vimageDigest\x12\x10\n" +
 	"\x03pod\x18\x05 \x01(\tR\x03pod\x12\x1c\n" +
 	"\tnamespace\x18\x06 \x01(\tR\tnamespace\x12\x17\n" +
-	"\apod_uid\x18\a \x01(\tR\x06podUid\"\xca\x01\n" +
+	"\apod_uid\x18\a \x01(\tR\x06podUid\"\x9b\x02\n" +
 	"\aProcess\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x12\n" +
 	"\x04ppid\x18\x02 \x01(\x05R\x04ppid\x12\x12\n" +
@@ -694,9 +731,14 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\x03gid\x18\x06 \x01(\rR\x03gid\x12\x12\n" +
 	"\x04comm\x18\a \x01(\tR\x04comm\x129\n" +
 	"\n" +
-	"start_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\x86\x01\n" +
+	"start_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x19\n" +
+	"\braw_path\x18\t \x01(\fR\arawPath\x12\x19\n" +
+	"\braw_argv\x18\n" +
+	" \x03(\fR\arawArgv\x12\x19\n" +
+	"\braw_comm\x18\v \x01(\fR\arawComm\"\xa1\x01\n" +
 	"\x06Object\x12\x12\n" +
-	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x19\n" +
+	"\braw_path\x18\x06 \x01(\fR\arawPath\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04port\x18\x03 \x01(\rR\x04port\x12\x1a\n" +
 	"\bprotocol\x18\x04 \x01(\tR\bprotocol\x12\x1e\n" +
