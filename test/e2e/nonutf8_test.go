@@ -26,7 +26,7 @@ import (
 func TestNonUTF8NameDoesNotHideAWorkload(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := fmt.Sprintf("vigil-e2e-utf8-%d", os.Getpid())
-	scope := namespaceCgroup(t, ns)
+	scope := testutil.NamespaceCgroup(t, ns)
 	d := containerdtest.Start(t)
 	busybox := containerdtest.BusyboxImage(t)
 	d.Import(t, ns, busybox)
