@@ -144,11 +144,14 @@ func TestRefusedCreateSaysFileLeft(t *testing.T) {
 // output says what was not seen, and --kind agent_gap finds it.
 func TestGapAlertShown(t *testing.T) {
 	c := startCollector(t)
-	from := time.Date(2026, 12, 6, 21, 0, 0, 0, time.UTC)
+	// Recent, so that alerts list's default time window holds it.
+	from := time.Now().UTC().Truncate(time.Second).Add(-time.Minute)
+	to := from.Add(1234 * time.Millisecond)
 	other := alert("exec", "shop", from)
-	c.send(t, other, valert.Gap("node-a", from, from.Add(1234*time.Millisecond)))
+	c.send(t, other, valert.Gap("node-a", from, to))
 	out, err := run(t, nil, c.flags("alerts", "list", "--kind", "agent_gap")...)
-	want := "node-a GAP agent restart: events from 2026-12-06T21:00:00Z to 2026-12-06T21:00:01.234Z were not seen (1.234s)"
+	want := fmt.Sprintf("node-a GAP agent restart: events from %s to %s were not seen (1.234s)",
+		from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); err != nil || len(lines) != 1 || !strings.HasSuffix(lines[0], want) {
 		t.Errorf("alerts list --kind agent_gap: %v\n%s\nwant one line ending %q", err, out, want)
 	}
