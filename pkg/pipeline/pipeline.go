@@ -147,7 +147,9 @@ func runtimeMountNamespace(cfg Config, log *zap.Logger) (uint32, error) {
 	}
 	runtime, err := containers.RuntimeMountNamespace(cfg.ContainerdSocket, cfg.ProcRoot)
 	if err != nil {
-		log.Info("containerd's mount namespace is not known: the node's initial one is taken for the runtime's",
+		// Where containerd has a namespace of its own, runc's setup of new
+		// containers is then attributed to the host and learned.
+		log.Warn("containerd's mount namespace is not known: the node's initial one is taken for the runtime's",
 			zap.Uint32("mntns", initial), zap.Error(err))
 		return initial, nil
 	}
