@@ -26,7 +26,8 @@ fi
 # Each in a session of its own (setsid), so that a Ctrl-C reaches this
 # script alone and stop, below, ends them in order: the agent first, which
 # delivers its last alerts, then the collector that takes them.
-setsid "$bin/vigil-collector" --listen 127.0.0.1:7443 --http-listen 127.0.0.1:7080 \
+# One node: its drafts alone make its images' profiles (--draft-min-nodes 1).
+setsid "$bin/vigil-collector" --listen 127.0.0.1:7443 --http-listen 127.0.0.1:7080 --draft-min-nodes 1 \
 	--tls-cert "$certs/server.pem" --tls-key "$certs/server-key.pem" --client-ca "$certs/ca.pem" \
 	--store "sqlite:$state/collector.db" --log-format console &
 collector=$!

@@ -59,9 +59,9 @@ type Options struct {
 	// Limits bound what each identity, and all together, may take.
 	Limits Limits
 	// DraftMinNodes is how many nodes' drafts must allow an entry before it
-	// is merged into an image's profile (default 2; all the nodes with
-	// drafts when fewer have one), so that one node cannot widen alone the
-	// profile of an image other nodes run.
+	// is merged into an image's profile (default 2, however few nodes run
+	// the image), so that one node cannot widen a profile alone; a cluster
+	// of one node sets 1.
 	DraftMinNodes int
 	// ProfileLimits bound merged profiles (zero: profile.DefaultLimits).
 	ProfileLimits profile.Limits

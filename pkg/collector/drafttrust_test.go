@@ -49,9 +49,9 @@ func TestOneNodeCannotPoisonAProfile(t *testing.T) {
 		t.Errorf("refused drafts counted %v, want 2", n)
 	}
 
-	// Evidence names the node the draft came from, whatever it claims.
+	// A node that alone reports running the image, the only one with a
+	// draft of it, adds nothing to its profile: it would need a second node.
 	reportRunning(t, nodeA, testDigest)
-	reportRunning(t, nodeB, testDigest)
 	p, err := submit(nodeA, draftOf(t, exec("node-b", "/usr/sbin/nginx"), exec("node-c", "/usr/sbin/nginx")))
 	if err != nil {
 		t.Fatal(err)
@@ -60,11 +60,25 @@ func TestOneNodeCannotPoisonAProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := v1.Spec.Executables[0].Evidence.Nodes.IDs; !slices.Equal(got, []string{"node-a"}) {
-		t.Fatalf("nginx from node-a's draft claims nodes %v, want [node-a]", got)
+	if len(v1.Spec.Executables) != 0 || len(v1.Spec.Files) != 0 {
+		t.Fatalf("node-a alone made the profile: executables %v files %v", v1.Spec.Executables, v1.Spec.Files)
 	}
-	if _, err := submit(nodeB, learned(t, "node-b", "/usr/sbin/nginx")); err != nil {
+
+	// Evidence names the nodes the drafts came from, whatever they claim.
+	reportRunning(t, nodeB, testDigest)
+	p, err = submit(nodeB, learned(t, "node-b", "/usr/sbin/nginx"))
+	if err != nil {
 		t.Fatal(err)
+	}
+	v2, err := profile.Decode("v2", p.GetYaml())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v2.Spec.Executables) != 1 {
+		t.Fatalf("two nodes' nginx: executables %v", v2.Spec.Executables)
+	}
+	if got := v2.Spec.Executables[0].Evidence.Nodes.IDs; !slices.Equal(got, []string{"node-a", "node-b"}) {
+		t.Fatalf("nginx claims nodes %v, want [node-a node-b]", got)
 	}
 
 	// x now says it runs the image: its draft is taken, but nothing only it
@@ -85,13 +99,13 @@ func TestOneNodeCannotPoisonAProfile(t *testing.T) {
 		t.Errorf("nginx supported by %v, want node-a, node-b, node-x", got)
 	}
 	diff, err := ops.DiffProfiles(ctx, &vigilv1.DiffProfilesRequest{
-		From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 1}, To: &vigilv1.ProfileRef{ImageDigest: testDigest}})
+		From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: v2.Metadata.Version}, To: &vigilv1.ProfileRef{ImageDigest: testDigest}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := "? executables: /bin/sh (held back: 1 node: node-x)\n? files: /etc/* (read) (held back: 1 node: node-x)\n"
 	if diff.GetText() != want {
-		t.Fatalf("diff v1..latest:\n%s\nwant:\n%s", diff.GetText(), want)
+		t.Fatalf("diff v2..latest:\n%s\nwant:\n%s", diff.GetText(), want)
 	}
 
 	// Promoted, the profile says how many nodes support each entry.

@@ -115,7 +115,7 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 	fs.DurationVar(&c.MaxClockSkew, flagMaxClockSkew, c.MaxClockSkew,
 		"an alert time further ahead of the collector's clock is replaced by the receive time (the agent's is kept in the agent_time label)")
 	fs.IntVar(&c.DraftMinNodes, flagDraftMinNodes, c.DraftMinNodes,
-		"an entry of a node's draft enters its image's profile once this many nodes' drafts allow it (all of them, when fewer nodes run the image)")
+		"an entry of a node's draft enters its image's profile once this many nodes' drafts allow it (however few nodes run the image; 1 trusts a single node alone)")
 	fs.IntVar(&c.Limits.Streams, flagMaxStreams, c.Limits.Streams, "streams open at once, all clients together; at it, /readyz fails and new streams are refused")
 	fs.IntVar(&c.Limits.StreamsPerIdentity, flagStreamsPerID, c.Limits.StreamsPerIdentity, "streams one client certificate may hold open (an agent holds two)")
 	fs.IntVar(&c.Limits.ConnectionsPerIdentity, flagConnsPerID, c.Limits.ConnectionsPerIdentity, "connections one client certificate may hold open (an agent holds one)")

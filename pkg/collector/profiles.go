@@ -173,7 +173,7 @@ func (ps *profiles) merge(ctx context.Context, digest string) (*profile.Profile,
 		stamp(p, d.Node)
 		drafts, nodes = append(drafts, nodeDraft{node: d.Node, doc: p}), append(nodes, d.Node)
 	}
-	parts, held := supported(drafts, min(ps.minNodes, len(drafts)))
+	parts, held := supported(drafts, ps.minNodes)
 	merged, err := profile.Merge(ps.limits, parts...)
 	if err != nil {
 		return nil, nil, nil, status.Errorf(codes.InvalidArgument, "merge drafts: %v", err)

@@ -70,7 +70,10 @@ func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
 		}
 		return resp.GetProfile()
 	}
-	if p := submit(nodeA, learned(t, "node-a", "/usr/sbin/nginx")); p.GetVersion() != 1 || p.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN {
+	// One node's draft makes a first version, empty: its nginx waits for a
+	// second node.
+	if p := submit(nodeA, learned(t, "node-a", "/usr/sbin/nginx")); p.GetVersion() != 1 || p.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN ||
+		strings.Contains(string(p.GetYaml()), "/usr/sbin/nginx") {
 		t.Fatalf("first draft made %v", p)
 	}
 	// What node-b alone saw (curl) waits for a second node; nginx is now
@@ -99,7 +102,7 @@ func TestDraftsMergeIntoVersionsAndPromotionReachesAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !diff.GetEqual() || diff.GetText() != "? executables: /usr/bin/curl (held back: 1 node: node-b)\n" {
+	if diff.GetEqual() || diff.GetText() != "+ executables: /usr/sbin/nginx (2 nodes: node-a, node-b)\n? executables: /usr/bin/curl (held back: 1 node: node-b)\n" {
 		t.Fatalf("diff v1..v2: %q\n%s", diff.GetText(), diff.GetUnified())
 	}
 	// A second node sees curl: it is merged, with both nodes behind it.

@@ -18,9 +18,8 @@ import (
 //     the certificate it came over, its key in the store), whatever nodes
 //     its evidence claimed;
 //   - an entry is merged only if the drafts of enough nodes allow it on
-//     their own (need: Options.DraftMinNodes, or every node with a draft
-//     when there are fewer); what a node saw alone is held back and shown
-//     by DiffProfiles;
+//     their own (need: Options.DraftMinNodes, however few nodes have a
+//     draft); what a node saw alone is held back and shown by DiffProfiles;
 //   - each entry of the merged version names, in its evidence, the nodes
 //     that support it: whose drafts allow it or were merged into it.
 

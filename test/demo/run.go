@@ -170,8 +170,9 @@ func start(ctx context.Context, c *console, s *stack) (string, error) {
 	}
 	c.say("image:      %s, built here from busybox-static, digest %s", img.Name, img.ManifestDigest)
 
+	// One node: its drafts alone make the profile (--draft-min-nodes 1).
 	s.collector, err = startDaemon("collector", filepath.Join(cfg.bin, "vigil-collector"), stateFile(cfg, "collector.log"),
-		"--listen", cfg.collectorListen, "--http-listen", cfg.collectorHTTP,
+		"--listen", cfg.collectorListen, "--http-listen", cfg.collectorHTTP, "--draft-min-nodes", "1",
 		"--tls-cert", filepath.Join(cfg.certs, pki.ServerCertFile), "--tls-key", filepath.Join(cfg.certs, pki.ServerKeyFile),
 		"--client-ca", filepath.Join(cfg.certs, pki.CAFile), "--store", "sqlite:"+stateFile(cfg, "collector.db"), "--log-format", "json")
 	if err != nil {
