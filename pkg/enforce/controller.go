@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +58,9 @@ type Controller struct {
 	kernel     *Kernel
 	enforcer   *Enforcer
 	fanotify   *Fanotify // nil unless opens are enforced by fanotify
+	tiersMu    sync.Mutex
 	tiers      []HookTier
+	tierGauge  *prometheus.GaugeVec // vigil_enforcement_tier
 	scopes     *scopeTable
 	prompt     chan struct{} // a container appeared: reconcile
 	procRoot   string
@@ -88,7 +91,7 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.L
 	for _, t := range c.tiers {
 		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
 	}
-	if err := RegisterTiers(reg, c.tiers); err != nil {
+	if c.tierGauge, err = RegisterTiers(reg, c.tiers); err != nil {
 		return nil, err
 	}
 	if c.enforcer, err = New(k.Policy(), KernelHooks(c.tiers), log, reg); err != nil {
@@ -110,7 +113,26 @@ func (c *Controller) Scopes() containers.ScopeTable { return c.scopes }
 func (c *Controller) Kernel() *Kernel { return c.kernel }
 
 // Tiers is the enforcement tier of each hook on this node.
-func (c *Controller) Tiers() []HookTier { return c.tiers }
+func (c *Controller) Tiers() []HookTier {
+	c.tiersMu.Lock()
+	defer c.tiersMu.Unlock()
+	return slices.Clone(c.tiers)
+}
+
+// openTierLost records that the fanotify listener stopped with err: opens
+// are only alerted on now, and vigil_enforcement_tier says so.
+func (c *Controller) openTierLost(err error) {
+	c.tiersMu.Lock()
+	defer c.tiersMu.Unlock()
+	for i, t := range c.tiers {
+		if t.Hook != "open" || t.Tier != TierFanotify {
+			continue
+		}
+		c.tierGauge.DeleteLabelValues(t.Hook, string(t.Tier), t.Reason)
+		c.tiers[i] = HookTier{Hook: t.Hook, Tier: TierAlertOnly, Reason: "the fanotify listener stopped: " + err.Error()}
+		c.tierGauge.WithLabelValues(t.Hook, string(TierAlertOnly), c.tiers[i].Reason).Set(1)
+	}
+}
 
 // Enforcing reports whether the kernel enforces a profile on a scope.
 func (c *Controller) Enforcing(scope uint32) bool { return c.enforcer.Enforcing(scope) }
@@ -118,7 +140,7 @@ func (c *Controller) Enforcing(scope uint32) bool { return c.enforcer.Enforcing(
 // OpensByFanotify reports whether the fanotify listener enforces opens: an
 // open that failed with EPERM in an enforced container, outside its
 // profile, was refused by it.
-func (c *Controller) OpensByFanotify() bool { return c.fanotify != nil }
+func (c *Controller) OpensByFanotify() bool { return c.fanotify != nil && !c.fanotify.Stopped() }
 
 // Run keeps enforcement in line with src until ctx ends: the fanotify
 // listener answers opens, and the kernel is reconciled with the
@@ -129,7 +151,8 @@ func (c *Controller) Run(ctx context.Context, src Sources) {
 	if c.fanotify != nil {
 		wg.Go(func() {
 			if err := c.fanotify.Run(ctx); err != nil {
-				c.log.Error("fanotify listener stopped: opens are no longer enforced", zap.Error(err))
+				c.log.Error("fanotify listener stopped: opens are no longer enforced, only alerted on (open tier alert-only)", zap.Error(err))
+				c.openTierLost(err)
 			}
 		})
 	}

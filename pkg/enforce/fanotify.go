@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -36,6 +37,8 @@ var pseudoFS = map[string]bool{"proc": true, "sysfs": true, "cgroup": true, "cgr
 // ignore mark, so their next opens never wake userspace.
 type Fanotify struct {
 	file     *os.File
+	read     func([]byte) (int, error) // file.Read; tests make it fail
+	stopped  atomic.Bool               // Run returned with an error: the group is closed
 	judge    OpenJudge
 	procRoot string
 	log      *zap.Logger
@@ -74,8 +77,10 @@ func NewFanotify(judge OpenJudge, procRoot string, log *zap.Logger, reg promethe
 		unix.Close(fd)
 		return nil, fmt.Errorf("register fanotify metrics: %w", err)
 	}
-	return &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, log: log, m: m,
-		marks: map[uint32][]string{}, execs: map[execOpen]bool{}}, nil
+	f := &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, log: log, m: m,
+		marks: map[uint32][]string{}, execs: map[execOpen]bool{}}
+	f.read = f.file.Read
+	return f, nil
 }
 
 // Mark puts every mount of the container whose process is pid under the
@@ -138,17 +143,33 @@ func (f *Fanotify) Forget() {
 
 // Run answers permission events until ctx ends; then the group is closed,
 // which lets any open still waiting through. It returns once every event
-// read has been answered.
+// read has been answered. When it returns an error, it closes the group
+// too: its marks would otherwise hold every later open in the enforced
+// containers unanswered, until ctx ends.
 func (f *Fanotify) Run(ctx context.Context) error {
 	go func() {
 		<-ctx.Done()
 		f.file.Close()
 	}()
+	err := f.listen(ctx)
+	if err != nil {
+		f.stopped.Store(true)
+		f.file.Close()
+	}
+	return err
+}
+
+// Stopped reports whether Run failed and closed the group: no open is
+// judged any more.
+func (f *Fanotify) Stopped() bool { return f.stopped.Load() }
+
+// listen answers permission events until ctx ends or reading them fails.
+func (f *Fanotify) listen(ctx context.Context) error {
 	var deciding sync.WaitGroup
 	defer deciding.Wait()
 	buf := make([]byte, 4096*int(unsafe.Sizeof(unix.FanotifyEventMetadata{})))
 	for {
-		n, err := f.file.Read(buf)
+		n, err := f.read(buf)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, os.ErrClosed) {
 				return nil

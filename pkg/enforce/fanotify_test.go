@@ -303,3 +303,58 @@ func run(t *testing.T, args ...string) string {
 	}
 	return string(out)
 }
+
+// TestFanotifyFailureReleasesOpens makes reading events fail: Run returns
+// the error and closes the group, so an open in a marked mount goes through
+// at once instead of waiting, unanswered, until the listener's context ends.
+func TestFanotifyFailureReleasesOpens(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := tmpfs(t)
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, []byte("f"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFanotify(func(int32, string) (bool, bool) { return true, false }, procfs.DefaultRoot, zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.file.Close() })
+	if err := f.markPaths(1, []string{dir}); err != nil {
+		t.Fatal(err)
+	}
+	f.read = func([]byte) (int, error) { return 0, unix.EIO }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // the listener's context outlives the open
+	if err := f.Run(ctx); !errors.Is(err, unix.EIO) || !f.Stopped() {
+		t.Fatalf("run with failing reads: %v, stopped %v", err, f.Stopped())
+	}
+	open, cancelOpen := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelOpen()
+	start := time.Now()
+	out, err := exec.CommandContext(open, "/bin/busybox", "cat", file).CombinedOutput()
+	if err != nil || string(out) != "f" || time.Since(start) > 2*time.Second {
+		t.Fatalf("open in a marked mount after the listener failed: %v %q after %v", err, out, time.Since(start))
+	}
+}
+
+// TestOpenTierLost: once the fanotify listener stops, the open hook is
+// alert-only, in Tiers and in vigil_enforcement_tier, which keeps one
+// series a hook.
+func TestOpenTierLost(t *testing.T) {
+	c := &Controller{tiers: Tiers(Probes{LSM: errors.New("no BPF LSM")})}
+	var err error
+	if c.tierGauge, err = RegisterTiers(prometheus.NewRegistry(), c.tiers); err != nil {
+		t.Fatal(err)
+	}
+	c.openTierLost(errors.New("read fanotify events: EIO"))
+	const why = "the fanotify listener stopped: read fanotify events: EIO"
+	if got := c.Tiers()[1]; got != (HookTier{Hook: "open", Tier: TierAlertOnly, Reason: why}) {
+		t.Errorf("open tier after the listener stopped: %+v", got)
+	}
+	if n := promtest.CollectAndCount(c.tierGauge); n != 4 {
+		t.Errorf("vigil_enforcement_tier has %d series, want 4 (one a hook)", n)
+	}
+	if v := promtest.ToFloat64(c.tierGauge.WithLabelValues("open", string(TierAlertOnly), why)); v != 1 {
+		t.Errorf("vigil_enforcement_tier{open,alert-only} = %v", v)
+	}
+}

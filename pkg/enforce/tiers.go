@@ -98,8 +98,9 @@ func KernelHooks(tiers []HookTier) Hooks {
 	return h
 }
 
-// RegisterTiers exports the tiers as vigil_enforcement_tier{hook,tier,reason} 1.
-func RegisterTiers(reg prometheus.Registerer, tiers []HookTier) error {
+// RegisterTiers exports the tiers as vigil_enforcement_tier{hook,tier,reason} 1,
+// and returns the gauge, for a tier that is lost later.
+func RegisterTiers(reg prometheus.Registerer, tiers []HookTier) (*prometheus.GaugeVec, error) {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vigil_enforcement_tier",
 		Help: "The mechanism enforcing each hook on this node (1 for the tier in force).",
@@ -108,7 +109,7 @@ func RegisterTiers(reg prometheus.Registerer, tiers []HookTier) error {
 		g.WithLabelValues(t.Hook, string(t.Tier), t.Reason).Set(1)
 	}
 	if err := reg.Register(g); err != nil {
-		return fmt.Errorf("register enforcement tiers: %w", err)
+		return nil, fmt.Errorf("register enforcement tiers: %w", err)
 	}
-	return nil
+	return g, nil
 }
