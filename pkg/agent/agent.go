@@ -172,7 +172,7 @@ func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
 	rec := enricher.Attribute(ctx, ev)
 	v, applies := a.engine.Evaluate(&rec)
 	action := actionOf(&rec)
-	if a.fanotifyDenied(ev, v) {
+	if fanotifyDenied(a.enforcement.OpensByFanotify(), a.engine, ev, rec.Attribution.Container, v) {
 		action = vigilv1.Action_ACTION_BLOCKED
 	}
 	if action == vigilv1.Action_ACTION_ALERTED && (!applies || !v.Violation()) {
@@ -191,10 +191,17 @@ func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
 }
 
 // fanotifyDenied tells an open the fanotify listener refused: EPERM in an
-// enforced container, outside its profile, where fanotify judges opens.
-func (a *Agent) fanotifyDenied(ev *sensor.Event, v profile.Verdict) bool {
-	return a.enforcement.OpensByFanotify() && ev.Type == sensor.TypeOpen && ev.Open.Ret == -int32(unix.EPERM) &&
-		v.Mode == profile.ModeEnforce && v.Violation()
+// enforced container, where fanotify judges opens (byFanotify), of a path
+// the tier itself refuses. The tier judges without the access, so the
+// monitor's verdict v, for the open's actual access, is not its answer: a
+// write of a file the profile lets the container read that failed with
+// EPERM failed for another reason.
+func fanotifyDenied(byFanotify bool, j enforce.Judge, ev *sensor.Event, ctr *containers.Container, v profile.Verdict) bool {
+	if !byFanotify || ev.Type != sensor.TypeOpen || ev.Open.Ret != -int32(unix.EPERM) || v.Mode != profile.ModeEnforce {
+		return false
+	}
+	enforced, allowed := enforce.OpenVerdict(j, ctr, v.Observation.Path)
+	return enforced && !allowed
 }
 
 // entrypoint is the executable of a container's init process, when the

@@ -176,7 +176,7 @@ func TestFanotifyJudgeAgreesWithTheMonitor(t *testing.T) {
 			if c.ev.Type != sensor.TypeOpen {
 				continue
 			}
-			enforced, allowed := openVerdict(e, ctr, c.ev.Open.Path)
+			enforced, allowed := OpenVerdict(e, ctr, c.ev.Open.Path)
 			want := mode != profile.ModeEnforce || monitorAllowsSomeAccess(t, e, ctr, c.ev)
 			if enforced != (mode == profile.ModeEnforce) || allowed != want {
 				t.Errorf("%s, %s: fanotify enforced=%v allowed=%v; the monitor allows it for some access: %v",

@@ -34,13 +34,13 @@ func (c *Controller) judgeOpen(pid int32, path string) (enforced, allowed bool) 
 	if ctr == nil || !ctr.HasImageDigest() {
 		return false, true
 	}
-	return openVerdict(c.src.Judge, ctr, path)
+	return OpenVerdict(c.src.Judge, ctr, path)
 }
 
-// openVerdict is the fanotify tier's answer to an open of path in ctr. The
+// OpenVerdict is the fanotify tier's answer to an open of path in ctr. The
 // listener cannot tell read from write: the one judge decides the open
 // with its access unknown. Only containers in enforce mode are enforced.
-func openVerdict(j Judge, ctr *containers.Container, path string) (enforced, allowed bool) {
+func OpenVerdict(j Judge, ctr *containers.Container, path string) (enforced, allowed bool) {
 	v := j.Judge(ctr, profile.Observation{Kind: profile.KindOpen, Path: path})
 	if v.Mode != profile.ModeEnforce {
 		return false, true
