@@ -17,14 +17,15 @@ import (
 )
 
 // Start runs a collector (SQLite store, mTLS with the PKI in certs, as
-// pki.WriteSetup writes it) on addr until the test ends, and returns once
-// it listens.
+// pki.WriteSetup writes it, one node's drafts enough for a profile) on addr
+// until the test ends, and returns once it listens.
 func Start(tb testing.TB, addr, certs string) {
 	tb.Helper()
 	cfg := collector.Config{Listen: addr, HTTPListen: testutil.FreeAddr(tb),
 		TLSCert: filepath.Join(certs, pki.ServerCertFile), TLSKey: filepath.Join(certs, pki.ServerKeyFile),
 		ClientCA: filepath.Join(certs, pki.CAFile), Store: "sqlite:" + filepath.Join(tb.TempDir(), "c.db"),
-		SinkQueue: 64, SubscriberQueue: 64, MaxMessageBytes: 4 << 20, ShutdownGrace: time.Second, PruneEvery: time.Minute}
+		SinkQueue: 64, SubscriberQueue: 64, MaxMessageBytes: 4 << 20, ShutdownGrace: time.Second, PruneEvery: time.Minute,
+		DraftMinNodes: 1} // the tests run one node, whose drafts alone make a profile
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- collector.Run(ctx, cfg, zaptest.NewLogger(tb, zaptest.Level(zap.WarnLevel))) }()

@@ -68,8 +68,9 @@ func TestImagesRunAsDeployed(t *testing.T) {
 	}
 	collectorCtr := d.Run(t, containerdtest.RunOptions{
 		Image: collectorImage.Image, Namespace: ns,
+		// One node here: its drafts alone make the profile, as make run's.
 		Args: append(append(collectorImage.Entrypoint, collectorContainer.Args...),
-			"--listen", grpcAddr, "--http-listen", httpAddr),
+			"--listen", grpcAddr, "--http-listen", httpAddr, "--draft-min-nodes", "1"),
 		Labels: containerdtest.CRILabels(dep.Name+"-0", "vigil", "collector-uid", collectorContainer.Name),
 		SpecOpts: containerSpec(t, &dep.Spec.Template.Spec, collectorContainer, podHost{
 			volumes: map[string]string{
