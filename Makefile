@@ -11,7 +11,7 @@ DEMO_ARGS ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build generate generate-check vmlinux test race staticcheck crossbuild ci vmtest bench run demo lint deps image
+.PHONY: all build generate generate-check vmlinux test race staticcheck crossbuild checks ci vmtest bench run demo lint deps image
 
 all: build
 
@@ -131,6 +131,9 @@ race:
 	test/deps.sh race
 	env -u VIGIL_ROOT_TESTS CGO_ENABLED=1 $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
-# What CI runs, inside a fresh Debian root (.ci/run): every job, in the order
-# that lets the race job see a root where no test package is installed yet.
-ci: lint race staticcheck crossbuild fuzz generate-check test
+# Every check but the tests, in the order that lets the race job see a root
+# where no test package is installed yet. CI (.ci/run) runs it, then make
+# test, inside a fresh Debian root; make ci does both here.
+checks: lint race staticcheck crossbuild fuzz generate-check
+
+ci: checks test

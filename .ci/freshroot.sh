@@ -4,7 +4,7 @@
 # nothing that earlier work installed, built or generated. An install step,
 # directory or package the repository's own scripts forget fails here as it
 # would for that user.
-#   .ci/freshroot.sh make ci
+#   .ci/freshroot.sh make test
 # The command runs as root in /src/vigil, a clone of this repository's HEAD
 # (commit first: uncommitted changes are not taken), with HOME=/root and an
 # empty Go build cache. The root shares this machine's kernel, /proc, /sys,
