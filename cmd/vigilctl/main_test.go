@@ -362,7 +362,14 @@ func TestProfilesCommands(t *testing.T) {
 	if out, err := run(t, nil, c.flags("profiles", "export", digest, "-f", file)...); err != nil {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
-	out, err = run(t, nil, c.flags("profiles", "import", file, "--mode", "monitor")...)
+	out, err = run(t, nil, c.flags("profiles", "import", file)...)
+	if err != nil || !strings.Contains(out, "unchanged: "+digest+" version 3 (enforce)") {
+		t.Fatalf("import of what version 3 is: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, c.flags("profiles", "import", file, "--mode", "monitor", "--expect-version", "2")...); err == nil || !strings.Contains(err.Error(), "review it first") {
+		t.Fatalf("import with a stale --expect-version: %v", err)
+	}
+	out, err = run(t, nil, c.flags("profiles", "import", file, "--mode", "monitor", "--expect-version", "3")...)
 	if err != nil || !strings.Contains(out, "as version 4 (monitor)") {
 		t.Fatalf("import: %v\n%s", err, out)
 	}

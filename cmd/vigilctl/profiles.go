@@ -355,11 +355,15 @@ func newProfilesExportCmd(o *options) *cobra.Command {
 
 func newProfilesImportCmd(o *options) *cobra.Command {
 	var modeFlag string
+	var expect int64
 	cmd := &cobra.Command{
 		Use:   "import FILE",
 		Short: "Store a profile YAML document as the next version of its digest",
 		Example: `  # A profile edited or kept in Git, monitored first
-  vigilctl profiles import nginx.yaml --mode monitor`,
+  vigilctl profiles import nginx.yaml --mode monitor
+
+  # Only if nobody made a version since the one you edited (version 4)
+  vigilctl profiles import nginx.yaml --expect-version 4`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := os.ReadFile(args[0])
@@ -373,17 +377,22 @@ func newProfilesImportCmd(o *options) *cobra.Command {
 				}
 			}
 			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
-				resp, err := c.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: data, Mode: mode})
+				resp, err := c.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: data, Mode: mode, ExpectVersion: expect})
 				if err != nil {
 					return err
 				}
 				p := resp.GetProfile()
+				if resp.GetUnchanged() {
+					fmt.Fprintf(o.out, "unchanged: %s version %d (%s) already allows this\n", cliout.Escape(p.GetImageDigest()), p.GetVersion(), o.paintMode(p.GetMode()))
+					return nil
+				}
 				fmt.Fprintf(o.out, "imported %s as version %d (%s)\n", cliout.Escape(p.GetImageDigest()), p.GetVersion(), o.paintMode(p.GetMode()))
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&modeFlag, "mode", "", "mode of the imported version: learn, monitor or enforce (default: the document's)")
+	cmd.Flags().Int64Var(&expect, "expect-version", 0, "refuse unless this is the latest version (the one you edited)")
 	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{"mode": cliout.Fixed("learn", "monitor", "enforce")})
 	return cmd
 }

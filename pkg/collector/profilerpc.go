@@ -99,13 +99,14 @@ func (s consumerService) SetProfileMode(ctx context.Context, req *vigilv1.SetPro
 	return &vigilv1.SetProfileModeResponse{Profile: p}, nil
 }
 
-// ImportProfile stores a YAML document as the next version.
+// ImportProfile stores a YAML document as the next version when it changes
+// what the latest version allows or its mode.
 func (s consumerService) ImportProfile(ctx context.Context, req *vigilv1.ImportProfileRequest) (*vigilv1.ImportProfileResponse, error) {
-	p, err := s.c.profiles.importDoc(ctx, identityFrom(ctx).Name, req)
+	p, unchanged, err := s.c.profiles.importDoc(ctx, identityFrom(ctx).Name, req)
 	if err != nil {
 		return nil, err
 	}
-	return &vigilv1.ImportProfileResponse{Profile: p}, nil
+	return &vigilv1.ImportProfileResponse{Profile: p, Unchanged: unchanged}, nil
 }
 
 // ExportProfile returns a version's YAML.

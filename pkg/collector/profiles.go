@@ -232,8 +232,8 @@ func (ps *profiles) setMode(ctx context.Context, who string, req *vigilv1.SetPro
 	if latest == nil {
 		return nil, status.Errorf(codes.NotFound, "no profile for %s", req.GetImageDigest())
 	}
-	if v := req.GetExpectVersion(); v != 0 && v != latest.GetVersion() {
-		return nil, status.Errorf(codes.FailedPrecondition, "the latest version of %s is %d, not %d: review it first", req.GetImageDigest(), latest.GetVersion(), v)
+	if err := expectLatest(latest, req.GetImageDigest(), req.GetExpectVersion()); err != nil {
+		return nil, err
 	}
 	if latest.GetMode() == req.GetMode() {
 		return latest, nil
@@ -245,16 +245,17 @@ func (ps *profiles) setMode(ctx context.Context, who string, req *vigilv1.SetPro
 	return ps.newVersion(ctx, doc, mode, latest.GetNodes(), "consumer:"+who)
 }
 
-// importDoc stores an operator's document as the next version.
-func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.ImportProfileRequest) (*vigilv1.Profile, error) {
+// importDoc stores an operator's document as the next version, unless it
+// changes nothing (then it returns the latest version and true).
+func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.ImportProfileRequest) (*vigilv1.Profile, bool, error) {
 	doc, err := profile.Decode("imported profile", req.GetYaml())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, false, status.Error(codes.InvalidArgument, err.Error())
 	}
 	mode := doc.Metadata.Mode
 	if req.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_UNSPECIFIED {
 		if mode, _ = modeFromProto(req.GetMode()); mode == "" {
-			return nil, status.Error(codes.InvalidArgument, "mode must be learn, monitor or enforce")
+			return nil, false, status.Error(codes.InvalidArgument, "mode must be learn, monitor or enforce")
 		}
 	}
 	if mode == "" {
@@ -262,7 +263,49 @@ func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.Impo
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	return ps.newVersion(ctx, doc, mode, nil, "consumer:"+who)
+	latest, err := ps.latest(ctx, doc.Metadata.Digest)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := expectLatest(latest, doc.Metadata.Digest, req.GetExpectVersion()); err != nil {
+		return nil, false, err
+	}
+	if latest != nil {
+		same, err := sameContent(latest, doc, mode)
+		if err != nil || same {
+			return latest, same, err
+		}
+	}
+	p, err := ps.newVersion(ctx, doc, mode, nil, "consumer:"+who)
+	return p, false, err
+}
+
+// expectLatest refuses a change made against a version that is no longer
+// the latest (want 0: the caller did not say which it reviewed).
+func expectLatest(latest *vigilv1.Profile, digest string, want int64) error {
+	if want == 0 || want == latest.GetVersion() {
+		return nil
+	}
+	if latest == nil {
+		return status.Errorf(codes.FailedPrecondition, "%s has no profile yet, not version %d", digest, want)
+	}
+	return status.Errorf(codes.FailedPrecondition, "the latest version of %s is %d, not %d: review it first", digest, latest.GetVersion(), want)
+}
+
+// sameContent reports whether doc, set to mode, allows exactly what the
+// stored version allows, in the same mode: a version is minted only when
+// what is enforced changes, never for evidence or formatting alone.
+func sameContent(stored *vigilv1.Profile, doc *profile.Profile, mode profile.Mode) (bool, error) {
+	prev, err := decodeStored(stored)
+	if err != nil {
+		return false, err
+	}
+	doc.Metadata.Mode = mode
+	d, err := profile.Compare("stored", prev, "imported", doc)
+	if err != nil {
+		return false, status.Errorf(codes.Internal, "compare profiles: %v", err)
+	}
+	return d.Empty(), nil
 }
 
 // diff compares two stored versions. Each entry added names the nodes that

@@ -177,10 +177,19 @@ func TestImportExportAndBadDocuments(t *testing.T) {
 	if err != nil || doc.Metadata.Mode != profile.ModeMonitor || doc.Metadata.Version != 1 {
 		t.Fatalf("exported %+v %v", doc, err)
 	}
-	// Re-importing the export keeps its mode and makes version 2.
-	again, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: exported.GetYaml()})
-	if err != nil || again.GetProfile().GetVersion() != 2 || again.GetProfile().GetMode() != vigilv1.ProfileMode_PROFILE_MODE_MONITOR {
-		t.Fatalf("re-import: %v %v", again, err)
+	// Re-importing the export changes nothing: no version is made.
+	same, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: exported.GetYaml()})
+	if err != nil || !same.GetUnchanged() || same.GetProfile().GetVersion() != 1 {
+		t.Fatalf("re-import of the same content: %v %v", same, err)
+	}
+	// Importing against a version that is not the latest is refused.
+	if _, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: exported.GetYaml(), Mode: vigilv1.ProfileMode_PROFILE_MODE_ENFORCE, ExpectVersion: 7}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("import expecting version 7: %v", err)
+	}
+	// A new mode is a change: version 2.
+	again, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: exported.GetYaml(), Mode: vigilv1.ProfileMode_PROFILE_MODE_ENFORCE, ExpectVersion: 1})
+	if err != nil || again.GetUnchanged() || again.GetProfile().GetVersion() != 2 || again.GetProfile().GetMode() != vigilv1.ProfileMode_PROFILE_MODE_ENFORCE {
+		t.Fatalf("re-import in enforce: %v %v", again, err)
 	}
 	got, err := ops.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 1}})
 	if err != nil || len(got.GetVersions()) != 2 || got.GetProfile().GetVersion() != 1 {

@@ -870,7 +870,10 @@ type ImportProfileRequest struct {
 	Yaml  []byte                 `protobuf:"bytes,1,opt,name=yaml,proto3" json:"yaml,omitempty"`
 	// Mode of the imported version; unspecified takes the document's
 	// metadata.mode.
-	Mode          ProfileMode `protobuf:"varint,2,opt,name=mode,proto3,enum=vigil.v1.ProfileMode" json:"mode,omitempty"`
+	Mode ProfileMode `protobuf:"varint,2,opt,name=mode,proto3,enum=vigil.v1.ProfileMode" json:"mode,omitempty"`
+	// When non-zero, refuse unless this is the digest's latest version (so an
+	// import does not overwrite a version its author has not seen).
+	ExpectVersion int64 `protobuf:"varint,3,opt,name=expect_version,json=expectVersion,proto3" json:"expect_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -919,9 +922,19 @@ func (x *ImportProfileRequest) GetMode() ProfileMode {
 	return ProfileMode_PROFILE_MODE_UNSPECIFIED
 }
 
+func (x *ImportProfileRequest) GetExpectVersion() int64 {
+	if x != nil {
+		return x.ExpectVersion
+	}
+	return 0
+}
+
 type ImportProfileResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Profile       *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The version made, or the latest one when the document allows what it
+	// allows in the same mode (unchanged: no version is made).
+	Profile       *Profile `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Unchanged     bool     `protobuf:"varint,2,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -961,6 +974,13 @@ func (x *ImportProfileResponse) GetProfile() *Profile {
 		return x.Profile
 	}
 	return nil
+}
+
+func (x *ImportProfileResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
 }
 
 type ExportProfileRequest struct {
@@ -1102,12 +1122,14 @@ const file_vigil_v1_consumer_proto_rawDesc = "" +
 	"\x04mode\x18\x02 \x01(\x0e2\x15.vigil.v1.ProfileModeR\x04mode\x12%\n" +
 	"\x0eexpect_version\x18\x03 \x01(\x03R\rexpectVersion\"E\n" +
 	"\x16SetProfileModeResponse\x12+\n" +
-	"\aprofile\x18\x01 \x01(\v2\x11.vigil.v1.ProfileR\aprofile\"U\n" +
+	"\aprofile\x18\x01 \x01(\v2\x11.vigil.v1.ProfileR\aprofile\"|\n" +
 	"\x14ImportProfileRequest\x12\x12\n" +
 	"\x04yaml\x18\x01 \x01(\fR\x04yaml\x12)\n" +
-	"\x04mode\x18\x02 \x01(\x0e2\x15.vigil.v1.ProfileModeR\x04mode\"D\n" +
+	"\x04mode\x18\x02 \x01(\x0e2\x15.vigil.v1.ProfileModeR\x04mode\x12%\n" +
+	"\x0eexpect_version\x18\x03 \x01(\x03R\rexpectVersion\"b\n" +
 	"\x15ImportProfileResponse\x12+\n" +
-	"\aprofile\x18\x01 \x01(\v2\x11.vigil.v1.ProfileR\aprofile\">\n" +
+	"\aprofile\x18\x01 \x01(\v2\x11.vigil.v1.ProfileR\aprofile\x12\x1c\n" +
+	"\tunchanged\x18\x02 \x01(\bR\tunchanged\">\n" +
 	"\x14ExportProfileRequest\x12&\n" +
 	"\x03ref\x18\x01 \x01(\v2\x14.vigil.v1.ProfileRefR\x03ref\"+\n" +
 	"\x15ExportProfileResponse\x12\x12\n" +
