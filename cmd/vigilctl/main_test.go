@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -380,5 +381,42 @@ func TestProfilesCommands(t *testing.T) {
 	}
 	if _, err := run(t, nil, c.flags("profiles", "show", digest+"@x")...); err == nil || !strings.Contains(err.Error(), "positive number") {
 		t.Fatalf("bad ref: %v", err)
+	}
+}
+
+// TestModeDryRunShowsWhatEnforceWouldRefuse: the alerts stored for an
+// image in monitor mode, judged against its latest version: what is still
+// outside it is listed, what it allows now is not, and nothing changes.
+func TestModeDryRunShowsWhatEnforceWouldRefuse(t *testing.T) {
+	c := startCollector(t)
+	const digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	c.submitDraft(t, "nginx:1.27", digest, "/usr/sbin/nginx")
+	if out, err := run(t, nil, c.flags("profiles", "mode", digest, "monitor")...); err != nil {
+		t.Fatalf("monitor: %v\n%s", err, out)
+	}
+	now := time.Now()
+	var sent []*vigilv1.Alert
+	for i, path := range []string{"/usr/bin/nc", "/usr/bin/nc", "/usr/sbin/nginx"} {
+		a := alert(fmt.Sprint("dry-", i), "shop", now.Add(-time.Duration(i+1)*time.Minute))
+		a.Container.ImageDigest, a.Container.Id = digest, fmt.Sprint("container-", i)
+		a.Object.Path, a.Access, a.Action, a.Count = path, "exec", vigilv1.Action_ACTION_ALERTED, 2
+		sent = append(sent, a)
+	}
+	old := alert("dry-old", "shop", now.Add(-3*time.Hour))
+	old.Container.ImageDigest = digest
+	c.send(t, append(sent, old)...)
+
+	out, err := run(t, nil, c.flags("profiles", "mode", digest, "enforce", "--dry-run", "--since", "1h")...)
+	if err != nil || !strings.Contains(out, "alerts judged against version 2: 3\n") ||
+		!strings.Contains(out, "would refuse 1 distinct actions:") || !regexp.MustCompile(`exec\s+/usr/bin/nc\s+exec\s+4\s+2\s`).MatchString(out) ||
+		strings.Contains(out, "/usr/sbin/nginx") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "show", digest, "-o", "json")...)
+	if err != nil || !strings.Contains(out, `"mode":"monitor"`) || !strings.Contains(out, `"version":2,`) {
+		t.Fatalf("a dry run changed the profile: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, c.flags("profiles", "mode", digest, "monitor", "--dry-run")...); err == nil {
+		t.Fatal("a dry run of monitor mode was accepted")
 	}
 }

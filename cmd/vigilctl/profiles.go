@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -284,13 +285,17 @@ func previousVersion(ctx context.Context, c vigilv1.ConsumerServiceClient, ref *
 
 func newProfilesModeCmd(o *options) *cobra.Command {
 	var expect int64
+	var dry bool
+	var window time.Duration
 	cmd := &cobra.Command{
 		Use:   "mode NAME learn|monitor|enforce",
 		Short: "Set a profile's mode (a new version) and push it to the agents",
 		Example: `  # Enforce the version you reviewed (refused if a newer one came since)
   vigilctl profiles mode nginx:1.27 enforce --expect-version 3
   # Back to monitoring
-  vigilctl profiles mode 4f2a9c monitor`,
+  vigilctl profiles mode 4f2a9c monitor
+  # What enforcing the latest version would have refused in the last 6 hours
+  vigilctl profiles mode nginx:1.27 enforce --dry-run --since 6h`,
 		Args: cobra.ExactArgs(2),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) == 0 {
@@ -303,10 +308,23 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if dry && mode != vigilv1.ProfileMode_PROFILE_MODE_ENFORCE {
+				return errors.New("--dry-run previews enforce mode only")
+			}
+			if window <= 0 {
+				return fmt.Errorf("--since must be positive, got %v", window)
+			}
 			return o.call(cmd, func(ctx context.Context, c vigilv1.ConsumerServiceClient) error {
 				digest, err := resolveDigest(ctx, c, args[0])
 				if err != nil {
 					return err
+				}
+				if dry {
+					dr, err := runDryRun(ctx, c, digest, time.Now().Add(-window))
+					if err != nil {
+						return err
+					}
+					return o.printDryRun(dr, window)
 				}
 				resp, err := c.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: digest, Mode: mode, ExpectVersion: expect})
 				if err != nil {
@@ -319,6 +337,8 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().Int64Var(&expect, "expect-version", 0, "refuse unless this is the latest version (the one you reviewed)")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "change nothing: show what the latest version, enforced, would have refused of what the alerts stored for the image report")
+	cmd.Flags().DurationVar(&window, "since", 24*time.Hour, "with --dry-run, how far back to look")
 	return cmd
 }
 
