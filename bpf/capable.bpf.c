@@ -1,26 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
-/* capability: every capability check the kernel makes, granted or refused;
- * in profiled and learned containers, only news. */
+/* capability: the capability checks that count as a task using a
+ * capability (lib/capability.h), for learning, the monitor and the signal
+ * tier alike; in profiled and learned containers, only news. A check that
+ * does not count (refused, on borrowed credentials, or of a capability this
+ * hook cannot judge) is dropped here: nothing reports it, trace included. */
 #include "lib/common.h"
 #include "lib/policy.h"
 #include "lib/learn.h"
+#include "lib/capability.h"
 
 /* capability_allowed: the container's profile (pol, or NULL) allows a
- * capability the kernel just granted (a refused check needs no enforcing).
- * When it does not, the signal tier kills the task: the check happens inside
- * the system call that needs it, which completes; the task dies before it
- * returns to user space. */
-static __always_inline bool capability_allowed(struct scope_policy *pol, struct task_struct *task,
-					       const struct cred *cred, int cap, int ret)
+ * capability use that counts. When it does not, the signal tier kills the
+ * task: the check happens inside the system call that needs it, which
+ * completes; the task dies before it returns to user space. */
+static __always_inline bool capability_allowed(struct scope_policy *pol, struct task_struct *task, int cap)
 {
 	__u64 *allowed;
 
-	if (ret != 0 || cap < 0 || cap > 63)
-		return true;
-	/* Checked for another's credentials (a file opener's, a socket's): not
-	 * this task using the capability. */
-	if (cred != task->cred)
-		return true;
 	if (!pol || !(pol->enforce & VIGIL_ENFORCE_CAPABILITY) || !task_contained(task))
 		return true;
 	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
@@ -33,7 +29,7 @@ static __always_inline bool known_capability(struct scope_policy *pol, struct ta
 {
 	__u64 *allowed;
 
-	if (!suppresses(pol, VIGIL_ENFORCE_CAPABILITY, task) || cap < 0 || cap > 63)
+	if (!suppresses(pol, VIGIL_ENFORCE_CAPABILITY, task))
 		return false;
 	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
 	return allowed && (*allowed & (1ULL << cap));
@@ -44,13 +40,16 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 	     const struct user_namespace *capable_ns, int cap, int ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct scope_policy *pol = current_policy();
+	struct scope_policy *pol;
 	struct capability_event ev = {};
 	struct learn_cap_key learned = {};
 	bool killed = false, learning = false, emitted;
 	__u32 repeats = 0;
 
-	if (!capability_allowed(pol, task, cred, cap, ret)) {
+	if (!capability_used(task, cred, cap, ret) || !capability_judged(cap))
+		return 0;
+	pol = current_policy();
+	if (!capability_allowed(pol, task, cap)) {
 		if (!kill_tier)
 			return 0; /* the LSM program refuses it next, and reports it */
 		bpf_send_signal(SIGKILL);

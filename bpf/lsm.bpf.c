@@ -8,6 +8,7 @@
 #include "lib/common.h"
 #include "lib/path.h"
 #include "lib/match.h"
+#include "lib/capability.h"
 #include <bpf/bpf_endian.h>
 
 #define EPERM 1
@@ -176,11 +177,12 @@ int BPF_PROG(lsm_capable, const struct cred *cred, struct user_namespace *ns, in
 	struct capability_event ev = {};
 	__u64 *allowed;
 
-	if (ret || cap < 0 || cap > 63)
+	if (ret)
 		return ret;
-	/* A noaudit check is the kernel asking, not the task using: a ptrace
-	 * or /proc access test, say. Refusing it would break the kernel. */
-	if (opts & CAP_OPT_NOAUDIT)
+	/* The task's own use (lib/capability.h), and one the kernel audits: a
+	 * noaudit check is the kernel asking, not the task using (a ptrace or
+	 * /proc access test, say). Refusing it would break the kernel. */
+	if (!capability_used(task, cred, cap, ret) || (opts & CAP_OPT_NOAUDIT))
 		return 0;
 	pol = enforced_policy(VIGIL_ENFORCE_CAPABILITY, task, false);
 	if (!pol)

@@ -7,6 +7,7 @@
 #include "lib/common.h"
 #include "lib/policy.h"
 #include "lib/learn.h"
+#include "lib/capability.h"
 
 const struct event_header *unused_event_header __attribute__((unused));
 const struct exec_event *unused_exec_event __attribute__((unused));

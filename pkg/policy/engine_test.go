@@ -129,6 +129,42 @@ func TestWhatIsNotMatched(t *testing.T) {
 	}
 }
 
+// TestOnlyCapabilityUsesCount applies the capability hook's rule to what
+// it reports: a refused check and a granted check of a capability the hook
+// cannot judge are neither learned nor judged; vigil's own refusal (BPF
+// LSM) is judged, whatever the capability.
+func TestOnlyCapabilityUsesCount(t *testing.T) {
+	capOf := func(c, ret int32, flags sensor.Flags) *enrich.Record {
+		return record(sensor.Event{Type: sensor.TypeCapability, PID: 5, Flags: flags, Capability: sensor.Capability{Cap: c, Ret: ret}})
+	}
+	learner := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, nil)
+	for name, rec := range map[string]*enrich.Record{
+		"a refused CAP_SYS_TIME":        capOf(unix.CAP_SYS_TIME, -int32(unix.EPERM), 0),
+		"a refused CAP_DAC_READ_SEARCH": capOf(unix.CAP_DAC_READ_SEARCH, -int32(unix.EPERM), 0),
+		"a granted CAP_SYS_ADMIN":       capOf(unix.CAP_SYS_ADMIN, 0, 0),
+		"a granted CAP_SYS_PTRACE":      capOf(unix.CAP_SYS_PTRACE, 0, 0),
+		"a killed use of CAP_NET_ADMIN": capOf(unix.CAP_NET_ADMIN, 0, sensor.FlagKilled),
+	} {
+		if v, ok := learner.Evaluate(rec); ok {
+			t.Errorf("%s was learned: %+v", name, v)
+		}
+	}
+	if v, ok := learner.Evaluate(capOf(unix.CAP_SYS_CHROOT, 0, 0)); !ok || !v.NewEntry {
+		t.Fatalf("a granted CAP_SYS_CHROOT was not learned: %+v %v", v, ok)
+	}
+	if got := learner.Drafts()[0].Profile().Spec.Capabilities; len(got) != 1 || got[0].Capability != unix.CAP_SYS_CHROOT {
+		t.Errorf("learned capabilities = %v, want only CAP_SYS_CHROOT", got)
+	}
+
+	monitor := newEngine(t, profile.ModePolicy{Default: profile.ModeMonitor}, staticSource{digest: &profile.Profile{}})
+	if v, ok := monitor.Evaluate(capOf(unix.CAP_SYS_TIME, -int32(unix.EPERM), 0)); ok {
+		t.Errorf("a refused check was judged: %+v", v)
+	}
+	if v, ok := monitor.Evaluate(capOf(unix.CAP_SYS_ADMIN, -int32(unix.EPERM), sensor.FlagDenied)); !ok || v.Allowed {
+		t.Errorf("a CAP_SYS_ADMIN use BPF LSM refused is no violation: %+v %v", v, ok)
+	}
+}
+
 func TestEnforceWithoutProfileMonitors(t *testing.T) {
 	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn, Namespaces: map[string]profile.Mode{"shop": profile.ModeEnforce}}, staticSource{})
 	v, ok := e.Evaluate(execOf("/bin/app"))

@@ -14,14 +14,16 @@ type skip string
 // Why events of a container are not matched against its profile.
 const (
 	skipNone          skip = ""
-	skipNotPolicy     skip = "not_policy_type" // fork, exit
-	skipFailedLookup  skip = "failed_lookup"   // an open of a file that is not there
-	skipPathOnly      skip = "o_path"          // an O_PATH open reads nothing
-	skipTruncated     skip = "path_truncated"  // the path is not whole
-	skipUnresolved    skip = "path_unresolved" // a failed open with a relative name the kernel could not anchor
-	skipFamily        skip = "family"          // a connect neither inet nor unix
-	skipProtocol      skip = "protocol"        // an inet connect neither tcp nor udp
-	skipNoDestination skip = "no_destination"  // connect(AF_UNSPEC) and the like
+	skipNotPolicy     skip = "not_policy_type"     // fork, exit
+	skipFailedLookup  skip = "failed_lookup"       // an open of a file that is not there
+	skipPathOnly      skip = "o_path"              // an O_PATH open reads nothing
+	skipTruncated     skip = "path_truncated"      // the path is not whole
+	skipUnresolved    skip = "path_unresolved"     // a failed open with a relative name the kernel could not anchor
+	skipFamily        skip = "family"              // a connect neither inet nor unix
+	skipProtocol      skip = "protocol"            // an inet connect neither tcp nor udp
+	skipNoDestination skip = "no_destination"      // connect(AF_UNSPEC) and the like
+	skipCapRefused    skip = "capability_refused"  // a check the kernel refused: nothing was used
+	skipCapUnjudged   skip = "capability_unjudged" // sensor.UnjudgedCapabilities
 )
 
 // observation turns an event into what a profile allows or a draft learns.
@@ -39,6 +41,7 @@ func observation(rec *enrich.Record) (profile.Observation, skip) {
 	case sensor.TypeCapability:
 		o.Kind, o.Capability = profile.KindCapability, profile.Capability(ev.Capability.Cap)
 		o.Repeats = uint64(ev.Capability.Repeats)
+		why = capabilitySkip(ev)
 	default:
 		return o, skipNotPolicy
 	}
@@ -113,4 +116,21 @@ func connectObservation(ev *sensor.Event, o profile.Observation) (profile.Observ
 	o.Network.Addr, o.Network.Port = c.Addr.Unmap(), c.Port
 	o.Repeats = uint64(c.Repeats)
 	return o, skipNone
+}
+
+// capabilitySkip applies the capability hook's rule (bpf/lib/capability.h)
+// to what it reported: a use counts when the kernel granted it, of a
+// capability the hook judges. A refusal of vigil's own (BPF LSM, which sees
+// the kernel's noaudit checks and judges every capability) is the workload
+// trying to use one: it counts.
+func capabilitySkip(ev *sensor.Event) skip {
+	switch {
+	case ev.Flags.Has(sensor.FlagDenied):
+		return skipNone
+	case !ev.Capability.Granted():
+		return skipCapRefused
+	case !sensor.CapabilityJudged(ev.Capability.Cap):
+		return skipCapUnjudged
+	}
+	return skipNone
 }

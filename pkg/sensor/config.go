@@ -125,6 +125,7 @@ func programs(cfg Config, ringSize uint32) bpfobj.Programs {
 			bpfobj.RecordVarHostMntns:        cfg.HostMntNS,
 			bpfobj.SysexitVarTraceOpens:      cfg.Types.Has(TypeOpen),
 			bpfobj.SysexitVarTraceConnects:   cfg.Types.Has(TypeConnect),
+			bpfobj.RecordVarCapUnjudged:      unjudgedMask(),
 		},
 		MapSizes: map[string]uint32{bpfobj.RecordMapEvents: ringSize},
 	}

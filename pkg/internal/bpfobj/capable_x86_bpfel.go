@@ -33,6 +33,7 @@ const (
 	CapableMapStats            = "stats"
 	CapableMapTaskStates       = "task_states"
 	CapableProgTraceCapable    = "trace_capable"
+	CapableVarCapUnjudged      = "cap_unjudged"
 	CapableVarCgroupFilterMode = "cgroup_filter_mode"
 	CapableVarHostMntns        = "host_mntns"
 	CapableVarKillTier         = "kill_tier"
@@ -112,6 +113,7 @@ type CapableMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CapableVariableSpecs struct {
+	CapUnjudged      *ebpf.VariableSpec `ebpf:"cap_unjudged"`
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -183,6 +185,7 @@ func (m *CapableMaps) Close() error {
 //
 // It can be passed to LoadCapableObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CapableVariables struct {
+	CapUnjudged      *ebpf.Variable `ebpf:"cap_unjudged"`
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier         *ebpf.Variable `ebpf:"kill_tier"`

@@ -32,6 +32,7 @@ const (
 	LsmProgLsmConnect      = "lsm_connect"
 	LsmProgLsmExec         = "lsm_exec"
 	LsmProgLsmFileOpen     = "lsm_file_open"
+	LsmVarCapUnjudged      = "cap_unjudged"
 	LsmVarCgroupFilterMode = "cgroup_filter_mode"
 	LsmVarHostMntns        = "host_mntns"
 	LsmVarKillTier         = "kill_tier"
@@ -109,6 +110,7 @@ type LsmMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type LsmVariableSpecs struct {
+	CapUnjudged      *ebpf.VariableSpec `ebpf:"cap_unjudged"`
 	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -171,6 +173,7 @@ func (m *LsmMaps) Close() error {
 //
 // It can be passed to LoadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LsmVariables struct {
+	CapUnjudged      *ebpf.Variable `ebpf:"cap_unjudged"`
 	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier         *ebpf.Variable `ebpf:"kill_tier"`

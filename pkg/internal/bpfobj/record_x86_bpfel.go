@@ -270,6 +270,7 @@ const (
 	RecordMapScratch               = "scratch"
 	RecordMapStats                 = "stats"
 	RecordMapTaskStates            = "task_states"
+	RecordVarCapUnjudged           = "cap_unjudged"
 	RecordVarCgroupFilterMode      = "cgroup_filter_mode"
 	RecordVarHostMntns             = "host_mntns"
 	RecordVarKillTier              = "kill_tier"
@@ -365,6 +366,7 @@ type RecordMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type RecordVariableSpecs struct {
+	CapUnjudged           *ebpf.VariableSpec `ebpf:"cap_unjudged"`
 	CgroupFilterMode      *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns             *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -453,6 +455,7 @@ func (m *RecordMaps) Close() error {
 //
 // It can be passed to LoadRecordObjects or ebpf.CollectionSpec.LoadAndAssign.
 type RecordVariables struct {
+	CapUnjudged           *ebpf.Variable `ebpf:"cap_unjudged"`
 	CgroupFilterMode      *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns             *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier              *ebpf.Variable `ebpf:"kill_tier"`
