@@ -2,8 +2,12 @@ package enforce
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // Tier is how a hook is enforced on this node, best first.
@@ -49,7 +53,8 @@ func Tiers(p Probes) []HookTier {
 			{Hook: "exec", Tier: TierLSM, Reason: why},
 			{Hook: "open", Tier: TierLSM, Reason: why},
 			{Hook: "connect", Tier: TierLSM, Reason: why + " (unix sockets are not enforced)"},
-			{Hook: "capability", Tier: TierLSM, Reason: why},
+			{Hook: "capability", Tier: TierLSM, Reason: why + "; " + unjudgedNames() +
+				" are enforced where the kernel audits the check, but neither learned nor monitored: " + unjudgedWhy},
 		}
 	}
 	lsm := "BPF LSM programs cannot load here: " + p.LSM.Error()
@@ -63,7 +68,8 @@ func Tiers(p Probes) []HookTier {
 		{Hook: "open", Tier: TierFanotify, Reason: lsm + "; read and write are not told apart (the monitor alerts on a write the profile only allows reading); " +
 			"a userspace listener does not survive an agent restart: opens go unjudged until the next agent marks the containers"},
 		{Hook: "connect", Tier: TierCgroup, Reason: lsm},
-		{Hook: "capability", Tier: TierSignal, Reason: lsm},
+		{Hook: "capability", Tier: TierSignal, Reason: lsm + "; " + unjudgedNames() +
+			" are neither enforced, learned nor monitored: " + unjudgedWhy},
 	}
 	if p.ConnectGuard != nil {
 		tiers[2] = HookTier{Hook: "connect", Tier: TierAlertOnly, Reason: lsm + "; cgroup connect programs: " + p.ConnectGuard.Error()}
@@ -75,6 +81,18 @@ func Tiers(p Probes) []HookTier {
 		tiers[3] = HookTier{Hook: "capability", Tier: TierAlertOnly, Reason: lsm + "; cap_capable tracepoint: " + p.CapabilityHook.Error()}
 	}
 	return tiers
+}
+
+// unjudgedWhy says why sensor.UnjudgedCapabilities are left alone.
+const unjudgedWhy = "the cap_capable tracepoint cannot tell the noaudit checks the kernel makes of them " +
+	"on every workload's paths (CAP_SYS_ADMIN on every mmap) from uses"
+
+func unjudgedNames() string {
+	names := make([]string, len(sensor.UnjudgedCapabilities))
+	for i, c := range sensor.UnjudgedCapabilities {
+		names[i] = sensor.CapabilityName(c)
+	}
+	return strings.Join(names, ", ")
 }
 
 // KernelHooks is the set of hooks some kernel tier enforces.
@@ -110,6 +128,21 @@ func RegisterTiers(reg prometheus.Registerer, tiers []HookTier) (*prometheus.Gau
 	}
 	if err := reg.Register(g); err != nil {
 		return nil, fmt.Errorf("register enforcement tiers: %w", err)
+	}
+	u := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vigil_capability_unjudged",
+		Help: "Capabilities neither learned nor monitored here: the cap_capable tracepoint cannot tell the kernel's noaudit checks of them from uses (1 per capability; enforced: whether BPF LSM enforces them anyway).",
+	}, []string{"capability", "enforced"})
+	for _, t := range tiers {
+		if t.Hook != "capability" || t.Tier == TierAlertOnly {
+			continue
+		}
+		for _, c := range sensor.UnjudgedCapabilities {
+			u.WithLabelValues(sensor.CapabilityName(c), strconv.FormatBool(t.Tier == TierLSM)).Set(1)
+		}
+	}
+	if err := reg.Register(u); err != nil {
+		return nil, fmt.Errorf("register unjudged capabilities: %w", err)
 	}
 	return g, nil
 }

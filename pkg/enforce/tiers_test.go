@@ -1,0 +1,74 @@
+package enforce
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vigil-dev/vigil/pkg/sensor"
+)
+
+// TestTiersNameTheUnjudgedCapabilities checks that the capability tier
+// says which capabilities it leaves alone, in its reason (status and
+// vigil_enforcement_tier) and in vigil_capability_unjudged: not enforced on
+// the signal tier, enforced by BPF LSM, and not listed where the hook did
+// not load.
+func TestTiersNameTheUnjudgedCapabilities(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		probes Probes
+		want   string // the series of vigil_capability_unjudged for CAP_SYS_ADMIN
+		reason string
+	}{
+		{"signal", Probes{LSM: errors.New("no BPF LSM")}, `capability="CAP_SYS_ADMIN",enforced="false"`, "neither enforced, learned nor monitored"},
+		{"lsm", Probes{}, `capability="CAP_SYS_ADMIN",enforced="true"`, "enforced where the kernel audits the check, but neither learned nor monitored"},
+		{"no hook", Probes{LSM: errors.New("no BPF LSM"), CapabilityHook: errors.New("no cap_capable")}, "", "cap_capable tracepoint: no cap_capable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tiers := Tiers(tc.probes)
+			var reason string
+			for _, ht := range tiers {
+				if ht.Hook == "capability" {
+					reason = ht.Reason
+				}
+			}
+			if !strings.Contains(reason, tc.reason) || (tc.want != "" && !strings.Contains(reason, "CAP_SYS_ADMIN, CAP_SYS_RESOURCE")) {
+				t.Errorf("capability tier reason %q, want it to say %q and name the capabilities", reason, tc.reason)
+			}
+			reg := prometheus.NewRegistry()
+			if _, err := RegisterTiers(reg, tiers); err != nil {
+				t.Fatal(err)
+			}
+			n, err := testutil.GatherAndCount(reg, "vigil_capability_unjudged")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var series []string
+			for _, mf := range mfs {
+				if mf.GetName() != "vigil_capability_unjudged" {
+					continue
+				}
+				for _, m := range mf.GetMetric() {
+					var labels []string
+					for _, l := range m.GetLabel() {
+						labels = append(labels, l.GetName()+`="`+l.GetValue()+`"`)
+					}
+					series = append(series, strings.Join(labels, ","))
+				}
+			}
+			switch {
+			case tc.want == "" && n != 0:
+				t.Errorf("vigil_capability_unjudged has %d series without a capability hook: %v", n, series)
+			case tc.want != "" && (n != len(sensor.UnjudgedCapabilities) || !strings.Contains(strings.Join(series, " "), tc.want)):
+				t.Errorf("vigil_capability_unjudged = %v, want %d series with %s", series, len(sensor.UnjudgedCapabilities), tc.want)
+			}
+		})
+	}
+}
