@@ -103,7 +103,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if err != nil {
 		return nil, fmt.Errorf("draft store: %w", err)
 	}
-	a.engine, err = policy.New(policy.Config{Node: cfg.Node, Modes: cfg.Modes, Profiles: sources, Drafts: drafts,
+	a.engine, err = policy.New(policy.Config{Node: cfg.Node, Modes: cfg.Modes, Inherit: cfg.Inherit, Profiles: sources, Drafts: drafts,
 		Limits: cfg.Limits, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, err

@@ -30,6 +30,9 @@ type Config struct {
 	ProfileMaxBytes int64
 	// Modes chooses each image's mode.
 	Modes profile.ModePolicy
+	// Inherit says whether a new digest of a repository inherits the
+	// newest promoted profile of that repository, and in which mode.
+	Inherit profile.InheritPolicy
 	// Limits bound learned drafts.
 	Limits profile.Limits
 	// AlertsFile, when set, receives every alert as a JSON line.
@@ -70,6 +73,7 @@ func DefaultConfig() Config {
 		ContainerdSocket: "/run/containerd/containerd.sock",
 		ProfileMaxBytes:  profiledir.DefaultMaxFileBytes,
 		Modes:            profile.ModePolicy{Default: profile.ModeLearn},
+		Inherit:          profile.InheritMonitor,
 		AlertsFile:       "/var/log/vigil/alerts.jsonl",
 		DedupWindow:      time.Minute,
 		SaveInterval:     30 * time.Second,
@@ -100,6 +104,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Modes.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Inherit != "" {
+		if _, err := profile.ParseInheritPolicy(string(c.Inherit)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if cc := c.Collector; cc.Address != "" {
 		if cc.Cert == "" || cc.Key == "" || cc.CA == "" {

@@ -25,13 +25,15 @@ type RunFlags struct {
 	MetricsAddr string
 
 	defaultMode    string
+	inherit        string
 	namespaceModes map[string]string
 	imageModes     map[string]string
 }
 
 // NewRunFlags returns the defaults, with node as the node name.
 func NewRunFlags(node string) *RunFlags {
-	f := &RunFlags{Config: DefaultConfig(), MetricsAddr: DefaultMetricsAddr, defaultMode: string(profile.ModeLearn)}
+	f := &RunFlags{Config: DefaultConfig(), MetricsAddr: DefaultMetricsAddr, defaultMode: string(profile.ModeLearn),
+		inherit: string(DefaultConfig().Inherit)}
 	f.Config.Node = node
 	return f
 }
@@ -49,6 +51,7 @@ func (r *RunFlags) Register(f *pflag.FlagSet) {
 	f.StringVar(&r.defaultMode, "default-mode", r.defaultMode, "mode of images no other setting names: learn, monitor or enforce")
 	f.StringToStringVar(&r.namespaceModes, "namespace-mode", nil, "mode per Kubernetes namespace, e.g. shop=monitor (repeatable)")
 	f.StringToStringVar(&r.imageModes, "image-mode", nil, "mode per image name or digest, e.g. nginx:1.27=learn (repeatable)")
+	f.StringVar(&r.inherit, "inherit-profiles", r.inherit, "a new digest without a profile inherits the newest promoted profile of its repository: off, monitor (in monitor mode) or enforce (in the parent's mode)")
 	f.StringVar(&c.AlertsFile, "alerts-file", c.AlertsFile, `append every alert to this file as JSON lines ("" disables)`)
 	f.DurationVar(&c.DedupWindow, "dedup-window", c.DedupWindow, "repeats of one behaviour within this window become one summary alert with a count")
 	f.DurationVar(&c.SaveInterval, "save-interval", c.SaveInterval, "how often changed drafts are saved to --state-dir")
@@ -74,6 +77,9 @@ func (r *RunFlags) AgentConfig() (Config, error) {
 		return Config{}, fmt.Errorf("--default-mode: %w", err)
 	}
 	cfg.Modes = profile.ModePolicy{Default: def, Namespaces: map[string]profile.Mode{}, Images: map[string]profile.Mode{}}
+	if cfg.Inherit, err = profile.ParseInheritPolicy(r.inherit); err != nil {
+		return Config{}, fmt.Errorf("--inherit-profiles: %w", err)
+	}
 	for _, set := range []struct {
 		flag string
 		from map[string]string

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 
 	"go.uber.org/zap"
@@ -27,19 +29,56 @@ func (ps profileSources) Get(digest string) (*profile.Profile, bool) {
 	return nil, false
 }
 
+// Profiles lists every source's profiles; a digest in two sources is the
+// first's, as in Get.
+func (ps profileSources) Profiles() []*profile.Profile {
+	seen := map[string]bool{}
+	var out []*profile.Profile
+	for _, s := range ps {
+		l, ok := s.(policy.ProfileLister)
+		if !ok {
+			continue
+		}
+		for _, p := range l.Profiles() {
+			if !seen[p.Metadata.Digest] {
+				seen[p.Metadata.Digest] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Generation sums the sources' generations: each only grows, so the sum
+// changes whenever one does.
+func (ps profileSources) Generation() uint64 {
+	var g uint64
+	for _, s := range ps {
+		if l, ok := s.(policy.ProfileLister); ok {
+			g += l.Generation()
+		}
+	}
+	return g
+}
+
 // loaderSource reads the directory loader's current set on every lookup,
 // so a reload is seen at once.
 type loaderSource struct{ l *profiledir.Loader }
 
 func (s loaderSource) Get(digest string) (*profile.Profile, bool) { return s.l.Profiles().Get(digest) }
 
+func (s loaderSource) Profiles() []*profile.Profile { return s.l.Profiles().All() }
+
+func (s loaderSource) Generation() uint64 { return s.l.Profiles().Generation() }
+
 // remoteProfiles holds the profiles the collector pushes.
 type remoteProfiles struct {
 	log *zap.Logger
 
-	mu       sync.RWMutex
-	byDigest map[string]*profile.Profile
-	snapshot bool // the collector's first full snapshot arrived
+	mu         sync.RWMutex
+	byDigest   map[string]*profile.Profile
+	generation uint64 // bumped by every profile applied
+	snapshot   bool   // the collector's first full snapshot arrived
 }
 
 // synced reports whether the collector's profiles have all arrived once.
@@ -58,6 +97,20 @@ func (r *remoteProfiles) Get(digest string) (*profile.Profile, bool) {
 	defer r.mu.RUnlock()
 	p, ok := r.byDigest[digest]
 	return p, ok
+}
+
+// Profiles lists the collector's profiles.
+func (r *remoteProfiles) Profiles() []*profile.Profile {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return slices.Collect(maps.Values(r.byDigest))
+}
+
+// Generation changes with every profile applied.
+func (r *remoteProfiles) Generation() uint64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.generation
 }
 
 // follow applies the collector's profile stream until ctx ends.
@@ -88,6 +141,7 @@ func (r *remoteProfiles) apply(u *vigilv1.ProfileUpdate) error {
 	}
 	r.mu.Lock()
 	r.byDigest[p.Metadata.Digest] = p
+	r.generation++
 	r.mu.Unlock()
 	r.log.Info("profile from the collector in force", zap.String("digest", p.Metadata.Digest),
 		zap.Int64("version", p.Metadata.Version), zap.String("mode", string(p.Metadata.Mode)))

@@ -41,6 +41,9 @@ func build(node string, rec *enrich.Record, v profile.Verdict, action vigilv1.Ac
 	}
 	if v.Profile != nil {
 		a.ProfileVersion = v.Profile.Metadata.Version
+		if from := v.Profile.Metadata.InheritedFrom; from != "" {
+			a.Labels[LabelInheritedFrom] = from
+		}
 	}
 	if flags := execFlags(rec); flags != "" {
 		a.Labels["flags"] = flags
@@ -132,6 +135,11 @@ func severity(action vigilv1.Action) vigilv1.Severity {
 	}
 	return vigilv1.Severity_SEVERITY_ERROR
 }
+
+// LabelInheritedFrom marks an alert judged by a profile the image's digest
+// inherited (profile.Ref of the parent): behaviour of the new version
+// beyond the previous one's, its delta.
+const LabelInheritedFrom = "inherited_from"
 
 // LabelFileLeft marks the alert of a refused open(O_CREAT) with what the
 // refusal leaves behind. The fanotify permission event and the LSM

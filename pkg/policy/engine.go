@@ -32,7 +32,11 @@ type Config struct {
 	// Drafts persists drafts across restarts; nil keeps them in memory only.
 	Drafts *draftstore.Store
 	// Limits bound every draft.
-	Limits     profile.Limits
+	Limits profile.Limits
+	// Inherit says whether a digest without a profile inherits the newest
+	// promoted profile of its repository (needs a Profiles that is a
+	// ProfileLister); empty is off.
+	Inherit    profile.InheritPolicy
 	Logger     *zap.Logger
 	Registerer prometheus.Registerer
 }
@@ -44,10 +48,11 @@ type Engine struct {
 	log *zap.Logger
 	m   *metrics
 
-	mu       sync.Mutex
-	drafts   map[string]*draftState // by digest
-	learning map[string]bool        // digests whose last verdict was learn
-	modes    map[modeKey]modeEntry
+	mu        sync.Mutex
+	drafts    map[string]*draftState // by digest
+	learning  map[string]bool        // digests whose last verdict was learn
+	modes     map[modeKey]modeEntry
+	inherited map[string]inheritedEntry // by digest
 }
 
 type draftState struct {
@@ -75,7 +80,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, m: m, drafts: map[string]*draftState{},
-		learning: map[string]bool{}, modes: map[modeKey]modeEntry{}}
+		learning: map[string]bool{}, modes: map[modeKey]modeEntry{}, inherited: map[string]inheritedEntry{}}
 	if cfg.Drafts != nil {
 		drafts, err := cfg.Drafts.LoadAll()
 		if err != nil {
@@ -129,6 +134,13 @@ func (e *Engine) Evaluate(rec *enrich.Record) (profile.Verdict, bool) {
 	if v.Mode == profile.ModeLearn {
 		v.NewEntry = e.learn(c, o)
 		return v, true
+	}
+	if p := v.Profile; p != nil && p.Metadata.InheritedFrom != "" {
+		delta := &o
+		if v.Allowed {
+			delta = nil
+		}
+		e.learnDelta(c, p, delta)
 	}
 	e.m.verdicts.WithLabelValues(string(v.Mode), verdictLabel(v.Allowed)).Inc()
 	return v, true
@@ -189,6 +201,9 @@ func (e *Engine) mode(c *containers.Container) modeEntry {
 	var p *profile.Profile
 	if e.cfg.Profiles != nil {
 		p, _ = e.cfg.Profiles.Get(c.ImageDigest)
+		if p == nil {
+			p = e.inherit(c)
+		}
 	}
 	key := modeKey{c.ImageDigest, c.Image, c.PodNamespace}
 	e.mu.Lock()
@@ -197,6 +212,9 @@ func (e *Engine) mode(c *containers.Container) modeEntry {
 		return me
 	}
 	d := e.cfg.Modes.Resolve(profile.ModeQuery{Namespace: c.PodNamespace, Image: c.Image, Digest: c.ImageDigest, Profile: p})
+	if p != nil && p.Metadata.InheritedFrom != "" {
+		d.Reason += "; profile inherited from " + p.Metadata.InheritedFrom
+	}
 	if d.Mode != d.Requested {
 		e.log.Warn("mode not honoured", zap.String("image", c.Image), zap.String("digest", c.ImageDigest), zap.String("reason", d.Reason))
 	}
@@ -208,20 +226,33 @@ func (e *Engine) mode(c *containers.Container) modeEntry {
 
 // learn folds o into the draft of c's image.
 func (e *Engine) learn(c *containers.Container, o profile.Observation) bool {
+	ds, err := e.draftOf(c)
+	if err != nil {
+		return false
+	}
+	return e.observe(ds, o)
+}
+
+// draftOf returns the draft of c's image, made when there is none.
+func (e *Engine) draftOf(c *containers.Container) (*draftState, error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	ds := e.drafts[c.ImageDigest]
 	if ds == nil {
 		d, err := profile.NewDraft(c.Image, c.ImageDigest, e.cfg.Limits)
 		if err != nil {
-			e.mu.Unlock()
 			e.m.skipped.WithLabelValues("bad_digest").Inc()
-			return false
+			return nil, err
 		}
 		ds = &draftState{draft: d}
 		e.drafts[c.ImageDigest] = ds
 		e.log.Info("learning a new image", zap.String("image", c.Image), zap.String("digest", c.ImageDigest))
 	}
-	e.mu.Unlock()
+	return ds, nil
+}
+
+// observe folds o into a draft.
+func (e *Engine) observe(ds *draftState, o profile.Observation) bool {
 	added, err := ds.draft.Observe(o)
 	if err != nil {
 		e.m.skipped.WithLabelValues("malformed").Inc()

@@ -10,6 +10,9 @@ type metrics struct {
 	skipped  *prometheus.CounterVec
 	learned  *prometheus.CounterVec
 	verdicts *prometheus.CounterVec
+	// inherited counts profiles a digest inherited (again when its parent
+	// changes).
+	inherited prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -26,11 +29,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vigil_policy_verdicts_total",
 			Help: "Events checked against a profile, by mode and verdict.",
 		}, []string{"mode", "verdict"}),
+		inherited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_policy_profiles_inherited_total",
+			Help: "Profiles an image digest without one inherited from the newest promoted profile of its repository.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.skipped, m.learned, m.verdicts} {
+	for _, c := range []prometheus.Collector{m.skipped, m.learned, m.verdicts, m.inherited} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register policy metrics: %w", err)
 		}

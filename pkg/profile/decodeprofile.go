@@ -33,7 +33,7 @@ func (d *decoder) profile(root *yaml.Node) *Profile {
 
 func (d *decoder) metadata(n *yaml.Node) Metadata {
 	var m Metadata
-	f := d.fields(n, "metadata", "image", "digest", "version", "mode", "learning")
+	f := d.fields(n, "metadata", "image", "digest", "version", "mode", "inheritedFrom", "learning")
 	if v := f["image"]; v != nil {
 		m.Image, _ = d.str(v, "metadata.image")
 	}
@@ -56,6 +56,14 @@ func (d *decoder) metadata(n *yaml.Node) Metadata {
 				d.fail(v, "metadata.mode", "%v", err)
 			}
 			m.Mode = mode
+		}
+	}
+	if v := f["inheritedFrom"]; v != nil {
+		if s, ok := d.str(v, "metadata.inheritedFrom"); ok {
+			if _, _, err := ParseRef(s); err != nil {
+				d.fail(v, "metadata.inheritedFrom", "%v", err)
+			}
+			m.InheritedFrom = s
 		}
 	}
 	if v := f["learning"]; v != nil {

@@ -21,6 +21,9 @@ type Draft struct {
 	inet     *netList
 	caps     [MaxCapability + 1]capSlot
 	learning Learning
+	// inheritedFrom: the draft learns the delta of a digest running on a
+	// profile inherited from this Ref (see Inherit).
+	inheritedFrom string
 }
 
 type capSlot struct {
@@ -49,6 +52,16 @@ func (d *Draft) Digest() string { return d.digest }
 
 // Image is the human-readable image name.
 func (d *Draft) Image() string { return d.image }
+
+// LearnsDeltaOf records that the draft learns what its digest does beyond
+// the profile it inherited (ref, see Ref), and reports whether that changed.
+func (d *Draft) LearnsDeltaOf(ref string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	changed := d.inheritedFrom != ref
+	d.inheritedFrom = ref
+	return changed
+}
 
 // Observe folds one observation into the draft. It reports whether the
 // draft grew: a new entry, or new access bits on an existing one. An

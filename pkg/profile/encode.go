@@ -60,6 +60,9 @@ func encodeMetadata(m Metadata) *yaml.Node {
 	if m.Mode != "" {
 		kv = append(kv, "mode", str(string(m.Mode)))
 	}
+	if m.InheritedFrom != "" {
+		kv = append(kv, "inheritedFrom", str(m.InheritedFrom))
+	}
 	if l := m.Learning; !l.isZero() {
 		lk := []any{}
 		lk = appendTime(lk, "started", l.Started)

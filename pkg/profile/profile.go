@@ -32,6 +32,10 @@ type Metadata struct {
 	Mode Mode
 	// Learning is the evidence about the learning run that produced the profile.
 	Learning Learning
+	// InheritedFrom names the profile version (Ref) this one was inherited
+	// from: another digest of the same repository. Empty for a profile
+	// learned or written for its own digest.
+	InheritedFrom string
 }
 
 // Learning describes the learning run behind a profile or draft.

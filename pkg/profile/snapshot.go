@@ -6,10 +6,11 @@ func (d *Draft) Profile() *Profile {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := &Profile{Metadata: Metadata{
-		Image:    d.image,
-		Digest:   d.digest,
-		Mode:     ModeLearn,
-		Learning: d.learning.clone(),
+		Image:         d.image,
+		Digest:        d.digest,
+		Mode:          ModeLearn,
+		Learning:      d.learning.clone(),
+		InheritedFrom: d.inheritedFrom,
 	}}
 	for _, e := range d.exec.entries {
 		p.Spec.Executables = append(p.Spec.Executables, ExecEntry{Path: e.Path, Evidence: e.Evidence.clone()})
@@ -36,8 +37,11 @@ func (d *Draft) Profile() *Profile {
 
 // absorb adds every entry of p to the draft, merging evidence (and access
 // bits) into entries with the same pattern, without applying limits or
-// generalisation; normalize does that afterwards.
+// generalisation; normalize does that afterwards. Parts that inherited from
+// different parents (one promoted in between) keep the greatest reference,
+// whatever their order.
 func (d *Draft) absorb(p *Profile) {
+	d.inheritedFrom = max(d.inheritedFrom, p.Metadata.InheritedFrom)
 	d.learning.merge(p.Metadata.Learning, d.lim.MaxLearningIDs)
 	for _, e := range p.Spec.Executables {
 		d.absorbPath(d.exec, FileEntry{Path: e.Path, Evidence: e.Evidence})

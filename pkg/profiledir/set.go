@@ -20,6 +20,15 @@ func (s *Set) Get(digest string) (*profile.Profile, bool) {
 	return p, ok
 }
 
+// All lists the profiles by digest.
+func (s *Set) All() []*profile.Profile {
+	out := make([]*profile.Profile, 0, len(s.byDigest))
+	for _, d := range s.Digests() {
+		out = append(out, s.byDigest[d])
+	}
+	return out
+}
+
 // Len is the number of profiles.
 func (s *Set) Len() int { return len(s.byDigest) }
 

@@ -260,7 +260,8 @@ type alertLine struct {
 		Protocol   string `json:"protocol"`
 		Capability string `json:"capability"`
 	} `json:"object"`
-	ProfileVersion string `json:"profile_version"`
+	ProfileVersion string            `json:"profile_version"`
+	Labels         map[string]string `json:"labels"`
 }
 
 func readAlerts(t *testing.T, path string) []alertLine {
