@@ -12,14 +12,24 @@ import (
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
-// submitDraft stores a one-entry draft of image in the collector.
+// submitDraft stores a draft of image that ran paths in the collector.
 func (c *testCollector) submitDraft(t *testing.T, image, digest string, paths ...string) {
+	t.Helper()
+	c.submitDelta(t, "", image, digest, paths...)
+}
+
+// submitDelta stores a draft of image that ran paths; with inheritedFrom,
+// the delta of a digest running on a profile inherited from that one.
+func (c *testCollector) submitDelta(t *testing.T, inheritedFrom, image, digest string, paths ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := profile.NewDraft(image, digest, profile.Limits{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if inheritedFrom != "" {
+		d.LearnsDeltaOf(inheritedFrom)
 	}
 	for _, p := range paths {
 		if _, err := d.Observe(profile.Observation{Kind: profile.KindExec, Path: p, Node: "node-a", ContainerID: "c1", Time: time.Now()}); err != nil {

@@ -23,6 +23,7 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/collector"
 	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/store"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
@@ -74,7 +75,8 @@ func startCollector(t *testing.T) *testCollector {
 func (c *testCollector) serve(t *testing.T) {
 	t.Helper()
 	// Its drafts come from one node, node-a, trusted alone.
-	server, err := collector.New(collector.Options{TLS: c.tls, Store: c.store, Registerer: prometheus.NewRegistry(), DraftMinNodes: 1})
+	server, err := collector.New(collector.Options{TLS: c.tls, Store: c.store, Registerer: prometheus.NewRegistry(), DraftMinNodes: 1,
+		Inherit: profile.InheritMonitor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,5 +420,29 @@ func TestModeDryRunShowsWhatEnforceWouldRefuse(t *testing.T) {
 	}
 	if _, err := run(t, nil, c.flags("profiles", "mode", digest, "monitor", "--dry-run")...); err == nil {
 		t.Fatal("a dry run of monitor mode was accepted")
+	}
+}
+
+// TestInheritedProfileDiffShowsTheDelta: a new digest of a repository
+// whose agents inherited the promoted profile of the previous one becomes
+// a version of its own, and diff shows it against its parent with what the
+// new digest did beyond it.
+func TestInheritedProfileDiffShowsTheDelta(t *testing.T) {
+	c := startCollector(t)
+	const parent = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	const child = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	c.submitDraft(t, "shop/app:1.0", parent, "/bin/app")
+	if out, err := run(t, nil, c.flags("profiles", "mode", parent, "enforce", "--expect-version", "1")...); err != nil {
+		t.Fatalf("promote the parent: %v\n%s", err, out)
+	}
+	c.submitDelta(t, profile.Ref(parent, 2), "shop/app:1.1", child, "/bin/new-in-1.1")
+	out, err := run(t, nil, c.flags("profiles", "diff", child)...)
+	want := "~ mode: enforce -> monitor\n? executables: /bin/new-in-1.1 (delta: 1 node: node-a)"
+	if err != nil || strings.TrimSpace(out) != want {
+		t.Fatalf("diff of an inherited profile: %v\n%s\nwant\n%s", err, out, want)
+	}
+	out, err = run(t, nil, c.flags("profiles", "show", child)...)
+	if err != nil || !strings.Contains(out, "inheritedFrom: "+parent+"@2") || !strings.Contains(out, "- path: /bin/app") {
+		t.Fatalf("show the inherited version: %v\n%s", err, out)
 	}
 }

@@ -239,7 +239,7 @@ func newProfilesDiffCmd(o *options) *cobra.Command {
 				if unified {
 					text = resp.GetUnified()
 				}
-				if resp.GetEqual() && !unified {
+				if resp.GetEqual() && !unified && text == "" {
 					fmt.Fprintln(o.out, "no difference")
 					return nil
 				}
@@ -264,7 +264,8 @@ func newProfilesDiffCmd(o *options) *cobra.Command {
 	return cmd
 }
 
-// previousVersion names the version before ref (the latest when ref has none).
+// previousVersion names the version before ref (the latest when ref has
+// none); before the first version of an inherited profile, its parent.
 func previousVersion(ctx context.Context, c vigilv1.ConsumerServiceClient, ref *vigilv1.ProfileRef) (*vigilv1.ProfileRef, error) {
 	resp, err := c.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: ref})
 	if err != nil {
@@ -277,10 +278,21 @@ func previousVersion(ctx context.Context, c vigilv1.ConsumerServiceClient, ref *
 			prev = x
 		}
 	}
-	if prev == 0 {
+	if prev != 0 {
+		return &vigilv1.ProfileRef{ImageDigest: ref.GetImageDigest(), Version: prev}, nil
+	}
+	doc, err := profile.Decode(ref.GetImageDigest(), resp.GetProfile().GetYaml())
+	if err != nil {
+		return nil, fmt.Errorf("read %s version %d: %w", ref.GetImageDigest(), v, err)
+	}
+	if doc.Metadata.InheritedFrom == "" {
 		return nil, fmt.Errorf("%s has no version before %d; name two profiles to compare", ref.GetImageDigest(), v)
 	}
-	return &vigilv1.ProfileRef{ImageDigest: ref.GetImageDigest(), Version: prev}, nil
+	digest, version, err := profile.ParseRef(doc.Metadata.InheritedFrom)
+	if err != nil {
+		return nil, fmt.Errorf("read %s version %d: %w", ref.GetImageDigest(), v, err)
+	}
+	return &vigilv1.ProfileRef{ImageDigest: digest, Version: version}, nil
 }
 
 func newProfilesModeCmd(o *options) *cobra.Command {

@@ -63,6 +63,11 @@ type Options struct {
 	// the image), so that one node cannot widen a profile alone; a cluster
 	// of one node sets 1.
 	DraftMinNodes int
+	// Inherit says whether the first draft of a new digest that runs on a
+	// profile inherited from another digest of its repository (the agents
+	// inherit at once) makes that inherited profile the digest's version 1,
+	// and in which mode; empty is off.
+	Inherit profile.InheritPolicy
 	// ProfileLimits bound merged profiles (zero: profile.DefaultLimits).
 	ProfileLimits profile.Limits
 	Logger        *zap.Logger
@@ -131,7 +136,7 @@ func New(o Options) (*Collector, error) {
 	}
 	c := &Collector{opts: o, log: o.Logger, m: m, stopping: make(chan struct{})}
 	c.hub = newHub(m.subscriberDropped, m.subscribers)
-	c.profiles = &profiles{c: c, limits: o.ProfileLimits, minNodes: o.DraftMinNodes, watches: make(map[*profileWatch]struct{})}
+	c.profiles = &profiles{c: c, limits: o.ProfileLimits, minNodes: o.DraftMinNodes, inherit: o.Inherit, watches: make(map[*profileWatch]struct{})}
 	c.writer = newWriter(o.Store, o.WriteBatch, m.writeBatch)
 	c.limits = newLimiter(o.Limits, o.MaxBatchAlerts, m)
 	c.grpc = grpc.NewServer(

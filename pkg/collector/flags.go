@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/vigil-dev/vigil/pkg/cliflags"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
 
@@ -42,6 +43,7 @@ const (
 	flagCallsPerSecond  = "calls-per-second"
 	flagAlertsPerSecond = "alerts-per-second"
 	flagDraftMinNodes   = "draft-min-nodes"
+	flagInherit         = "inherit-profiles"
 )
 
 // DefaultConfig is a collector on :7443 (gRPC) and :7080 (HTTP) with its
@@ -62,6 +64,7 @@ func DefaultConfig() Config {
 		ShutdownGrace:   10 * time.Second,
 		MaxClockSkew:    5 * time.Minute,
 		DraftMinNodes:   2,
+		InheritProfiles: profile.InheritMonitor,
 		Limits: Limits{Streams: 4096, StreamsPerIdentity: 16, ConnectionsPerIdentity: 16,
 			CallsPerSecond: 20, AlertsPerSecond: 2000},
 	}
@@ -116,6 +119,8 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 		"an alert time further ahead of the collector's clock is replaced by the receive time (the agent's is kept in the agent_time label)")
 	fs.IntVar(&c.DraftMinNodes, flagDraftMinNodes, c.DraftMinNodes,
 		"an entry of a node's draft enters its image's profile once this many nodes' drafts allow it (however few nodes run the image; 1 trusts a single node alone)")
+	fs.StringVar((*string)(&c.InheritProfiles), flagInherit, string(c.InheritProfiles),
+		"a new digest running on the profile its agents inherited from the newest promoted one of its repository gets it as version 1: off, monitor (in monitor mode) or enforce (in the parent's mode)")
 	fs.IntVar(&c.Limits.Streams, flagMaxStreams, c.Limits.Streams, "streams open at once, all clients together; at it, /readyz fails and new streams are refused")
 	fs.IntVar(&c.Limits.StreamsPerIdentity, flagStreamsPerID, c.Limits.StreamsPerIdentity, "streams one client certificate may hold open (an agent holds two)")
 	fs.IntVar(&c.Limits.ConnectionsPerIdentity, flagConnsPerID, c.Limits.ConnectionsPerIdentity, "connections one client certificate may hold open (an agent holds one)")
@@ -168,6 +173,9 @@ func (c Config) Validate() error {
 		if !(r.v > 0) {
 			bad(r.name, "must be positive, got %v", r.v)
 		}
+	}
+	if _, err := profile.ParseInheritPolicy(string(c.InheritProfiles)); err != nil {
+		bad(flagInherit, "%v", err)
 	}
 	if c.WebhookURL != "" {
 		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

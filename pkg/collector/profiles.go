@@ -32,6 +32,8 @@ type profiles struct {
 	// minNodes is how many nodes' drafts must support an entry (see
 	// support.go).
 	minNodes int
+	// inherit: see Options.Inherit.
+	inherit profile.InheritPolicy
 	// mu serialises version making in this collector; PutProfile's
 	// ErrConflict covers several collectors sharing one PostgreSQL.
 	mu      sync.Mutex
@@ -118,6 +120,11 @@ func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.S
 	}
 	if latest != nil && latest.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN {
 		return latest, nil // promoted: drafts no longer change it
+	}
+	if latest == nil && draft.Metadata.InheritedFrom != "" {
+		if p, err := ps.inheritVersion(ctx, draft); p != nil || err != nil {
+			return p, err
+		}
 	}
 	merged, nodes, _, err := ps.merge(ctx, digest)
 	if err != nil {
@@ -310,7 +317,9 @@ func sameContent(stored *vigilv1.Profile, doc *profile.Profile, mode profile.Mod
 
 // diff compares two stored versions. Each entry added names the nodes that
 // support it; when to is the latest version of a digest that learns, the
-// entries its drafts hold back for want of support follow, marked "?".
+// entries its drafts hold back for want of support follow, marked "?"; when
+// it is the latest and inherited, what its drafts learned beyond it (the
+// delta), marked "?" too.
 func (ps *profiles) diff(ctx context.Context, from, to *vigilv1.ProfileRef) (*vigilv1.DiffProfilesResponse, error) {
 	var docs [2]*profile.Profile
 	var names [2]string
@@ -327,6 +336,10 @@ func (ps *profiles) diff(ctx context.Context, from, to *vigilv1.ProfileRef) (*vi
 		toStored = p
 	}
 	held, err := ps.heldBack(ctx, toStored)
+	if err != nil {
+		return nil, err
+	}
+	delta, err := ps.delta(ctx, toStored, docs[1])
 	if err != nil {
 		return nil, err
 	}
@@ -349,6 +362,9 @@ func (ps *profiles) diff(ctx context.Context, from, to *vigilv1.ProfileRef) (*vi
 	}
 	for _, h := range held {
 		fmt.Fprintf(&text, "? %s\n", h)
+	}
+	for _, line := range delta {
+		fmt.Fprintf(&text, "? %s\n", line)
 	}
 	return &vigilv1.DiffProfilesResponse{Text: text.String(), Equal: d.Empty(), Unified: d.Text}, nil
 }

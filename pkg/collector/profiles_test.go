@@ -300,3 +300,54 @@ func TestAgentProfileWatchSurvivesCollectorRestart(t *testing.T) {
 		t.Fatalf("watch ended with %v", err)
 	}
 }
+
+// TestInheritanceNeedsAPromotedParentOfTheSameRepository: the first draft
+// of a digest running on an inherited profile makes it version 1 only when
+// the parent it names is a promoted version of the same repository;
+// otherwise the draft is learned as the digest's own.
+func TestInheritanceNeedsAPromotedParentOfTheSameRepository(t *testing.T) {
+	e := startEnv(t, func(o *Options) { o.Inherit = profile.InheritEnforce; o.DraftMinNodes = 1 })
+	ctx := testCtx(t, 30*time.Second)
+	ops, agent := e.consumer(t), e.agent(t, "node-a")
+	if _, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: learned(t, "node-a", "/usr/sbin/nginx"),
+		Mode: vigilv1.ProfileMode_PROFILE_MODE_ENFORCE}); err != nil {
+		t.Fatal(err)
+	}
+	delta := func(image, digest, from string) *vigilv1.Profile {
+		t.Helper()
+		d, err := profile.NewDraft(image, digest, profile.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.LearnsDeltaOf(from)
+		if _, err := d.Observe(profile.Observation{Kind: profile.KindExec, Path: "/bin/new", Node: "node-a", ContainerID: "c2", Time: t0}); err != nil {
+			t.Fatal(err)
+		}
+		doc, err := profile.Encode(d.Profile())
+		if err != nil {
+			t.Fatal(err)
+		}
+		reportRunning(t, agent, digest)
+		resp, err := agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: doc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetProfile()
+	}
+	parent := profile.Ref(testDigest, 1)
+
+	got := delta("nginx:1.28", "sha256:"+strings.Repeat("2", 64), parent)
+	if got.GetVersion() != 1 || got.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_ENFORCE || got.GetAuthor() != "inherit:"+parent ||
+		!strings.Contains(string(got.GetYaml()), "/usr/sbin/nginx") || strings.Contains(string(got.GetYaml()), "/bin/new") {
+		t.Fatalf("nginx:1.28 inheriting nginx:1.27's enforced profile: %v\n%s", got, got.GetYaml())
+	}
+	for _, tc := range []struct{ name, image, digit, from string }{
+		{"another repository", "redis:7", "3", parent},
+		{"no such version", "nginx:1.29", "4", profile.Ref(testDigest, 9)},
+	} {
+		got := delta(tc.image, "sha256:"+strings.Repeat(tc.digit, 64), tc.from)
+		if got.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN || strings.Contains(string(got.GetYaml()), "/usr/sbin/nginx") {
+			t.Errorf("%s: %v\n%s", tc.name, got, got.GetYaml())
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/store"
 	"github.com/vigil-dev/vigil/pkg/telemetry"
 )
@@ -44,7 +45,9 @@ type Config struct {
 	MaxClockSkew time.Duration
 	// DraftMinNodes: see Options.DraftMinNodes.
 	DraftMinNodes int
-	Limits        Limits
+	// InheritProfiles: see Options.Inherit.
+	InheritProfiles profile.InheritPolicy
+	Limits          Limits
 }
 
 // Run serves the collector a Config describes until ctx ends. metrics are
@@ -80,7 +83,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, metrics ...prometheus
 	c, err := New(Options{
 		TLS: tlsConfig, Store: st, Sinks: sinks, Followers: followers.list, SubscriberQueue: cfg.SubscriberQueue,
 		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery, MaxClockSkew: cfg.MaxClockSkew,
-		DraftMinNodes: cfg.DraftMinNodes, Limits: cfg.Limits,
+		DraftMinNodes: cfg.DraftMinNodes, Inherit: cfg.InheritProfiles, Limits: cfg.Limits,
 		Logger: log, Registerer: reg,
 	})
 	if err != nil {
