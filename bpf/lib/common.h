@@ -46,6 +46,18 @@ struct {
 	__type(value, __u8);
 } cgroup_filter SEC(".maps");
 
+/* Records the ring buffer had no room for, by the cgroup of the task they
+ * were about, drained by userspace: a loss then marks incomplete only the
+ * drafts of the containers it hit, not every draft on the node. An LRU
+ * keeps the cgroups losing now; what it cannot keep userspace counts as
+ * anyone's (the stats count every loss). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* cgroup id */
+	__type(value, __u64);
+} lost_by_cgroup SEC(".maps");
+
 /* cgroup id of a container → its scope, kept in sync by userspace from
  * containerd, so that decisions can be taken in the kernel per container. */
 struct {
@@ -166,6 +178,20 @@ static __always_inline struct sensor_stats *get_stats(void)
 	return bpf_map_lookup_elem(&stats, &zero);
 }
 
+/* count_lost_cgroup counts a lost record against the current cgroup. Two
+ * CPUs adding a cgroup's first loss at once keep one: the other is counted
+ * as anyone's loss, never as none. */
+static __always_inline void count_lost_cgroup(void)
+{
+	__u64 id = bpf_get_current_cgroup_id(), one = 1, *n;
+
+	n = bpf_map_lookup_elem(&lost_by_cgroup, &id);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&lost_by_cgroup, &id, &one, BPF_NOEXIST);
+}
+
 /* emit copies size bytes of a built record into the ring buffer and counts
  * the outcome: every event is either emitted or counted lost. It returns
  * whether the record went in. */
@@ -187,6 +213,9 @@ static __always_inline bool emit(void *record, __u64 size, __u32 type)
 				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	}
 	err = bpf_ringbuf_output(&events, record, size, flags);
+	/* Behaviour a draft learns; a fork or exit lost is the process table's. */
+	if (err && type <= VIGIL_EVENT_CAPABILITY)
+		count_lost_cgroup();
 
 	if (s) {
 		type &= VIGIL_EVENT_TYPE_MAX - 1;

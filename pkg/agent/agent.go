@@ -234,7 +234,7 @@ func (a *Agent) periodic(ctx context.Context) {
 		defer t.Stop()
 		report = t.C
 	}
-	losses := lossTracker{}
+	losses := lossLedger{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -242,12 +242,10 @@ func (a *Agent) periodic(ctx context.Context) {
 		case now := <-flush.C:
 			a.gap.record(now)
 			a.deduper.Flush(now)
-			if st, err := a.pipeline.Sensor().Stats(); err == nil {
-				if n := losses.since(st); n > 0 {
-					a.engine.MarkIncomplete("events lost before the agent could see them", n)
-					if err := a.enforcement.Kernel().ForgetLearned(); err != nil {
-						a.log.Error("make learned entries news again after a loss", zap.Error(err))
-					}
+			if st, err := a.pipeline.Sensor().Stats(); err == nil && losses.record(st) {
+				a.chargeLosses(&losses)
+				if err := a.enforcement.Kernel().ForgetLearned(); err != nil {
+					a.log.Error("make learned entries news again after a loss", zap.Error(err))
 				}
 			}
 		case <-save.C:
@@ -261,18 +259,64 @@ func (a *Agent) periodic(ctx context.Context) {
 	}
 }
 
-// lossTracker turns the sensor's cumulative loss counters into deltas.
-type lossTracker struct{ last uint64 }
+// lossLedger charges the exec, open, connect and capability events the
+// sensor lost: to the containers they were about where the sensor could
+// say (DrainLosses), to every learning draft for the rest.
+type lossLedger struct {
+	lost    uint64 // lost so far (with undecodable records: whose, unknown)
+	charged uint64 // charged to a container or the host
+	shared  uint64 // charged to every learning draft
+}
 
-func (l *lossTracker) since(st sensor.Stats) uint64 {
+// record takes the sensor's cumulative counters and reports whether more
+// were lost since the last call.
+func (l *lossLedger) record(st sensor.Stats) bool {
 	var total uint64
 	for _, t := range []sensor.Type{sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability} {
 		total += st.Lost(t)
 	}
 	total += st.DecodeErrors
-	n := total - l.last
-	l.last = total
-	return n
+	more := total > l.lost
+	l.lost = total
+	return more
+}
+
+// unassigned is what is lost and charged to no one yet. The sensor's
+// per-cgroup counts and its totals are read at different instants, so
+// charges may run ahead of the totals for a while: never below zero.
+func (l *lossLedger) unassigned() uint64 {
+	if l.charged+l.shared >= l.lost {
+		return 0
+	}
+	return l.lost - l.charged - l.shared
+}
+
+// chargeLosses marks the drafts the sensor's latest losses may have
+// emptied: a container's own draft for its events, every learning draft
+// for events whose container is not known. Host events are no draft's.
+func (a *Agent) chargeLosses(l *lossLedger) {
+	byCgroup, err := a.pipeline.Sensor().DrainLosses()
+	if err != nil {
+		a.log.Warn("losses by cgroup not read; charged to every learning draft", zap.Error(err))
+	}
+	res := a.pipeline.Resolver()
+	for id, n := range byCgroup {
+		if res == nil {
+			break
+		}
+		at, ok := res.Known(id)
+		switch {
+		case !ok || at.Kind == containers.Unattributed && at.MaybeKnownContainer():
+			continue // anyone's: left unassigned
+		case at.Kind == containers.InContainer && at.Container.HasImageDigest():
+			a.engine.MarkIncompleteDigest(at.Container.ImageDigest, "events of its containers lost before the agent could see them", n)
+		}
+		l.charged += n
+	}
+	if n := l.unassigned(); n > 0 {
+		a.engine.MarkIncomplete("events lost before the agent could see them", n)
+		l.shared += n
+	}
 }
 
 // shutdown sends what is pending: window summaries, drafts, the spool.

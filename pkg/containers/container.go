@@ -105,3 +105,10 @@ type Attribution struct {
 	// Reason says why when Kind is Unattributed (the metric's reason label).
 	Reason string
 }
+
+// MaybeKnownContainer reports whether an Unattributed event may come from a
+// container containerd knows, one whose image is being learned: not when
+// containerd was asked and has no such container (another runtime's).
+func (a Attribution) MaybeKnownContainer() bool {
+	return a.Kind == Unattributed && a.Reason != reasonUnresolved
+}

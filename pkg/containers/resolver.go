@@ -195,6 +195,19 @@ func (r *Resolver) Lookup(ctx context.Context, cgroupID uint64) Attribution {
 	return a
 }
 
+// Known attributes cgroupID from what the resolver already knows, without
+// asking containerd or counting anything; ok is false for a cgroup it has
+// not attributed yet.
+func (r *Resolver) Known(cgroupID uint64) (a Attribution, ok bool) {
+	if c := r.tbl.get(cgroupID); c != nil {
+		return Attribution{Kind: InContainer, Container: c}, true
+	}
+	if cgroupID == r.cg.RootID() {
+		return Attribution{Kind: Host}, true
+	}
+	return r.tbl.cached(cgroupID)
+}
+
 // resolve is Lookup's on-demand path.
 func (r *Resolver) resolve(ctx context.Context, id uint64) Attribution {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ResolveTimeout)

@@ -104,7 +104,9 @@ func (e *Engine) Evaluate(rec *enrich.Record) (profile.Verdict, bool) {
 	case containers.InContainer:
 	case containers.Unattributed:
 		e.m.skipped.WithLabelValues("unattributed").Inc()
-		e.MarkIncomplete("events from containers that could not be attributed", 1)
+		if rec.Attribution.MaybeKnownContainer() {
+			e.MarkIncomplete("events from containers that could not be attributed", 1)
+		}
 		return profile.Verdict{}, false
 	default:
 		return profile.Verdict{}, false
@@ -124,7 +126,7 @@ func (e *Engine) Evaluate(rec *enrich.Record) (profile.Verdict, bool) {
 	if why != skipNone {
 		e.m.skipped.WithLabelValues(string(why)).Inc()
 		if why == skipTruncated {
-			e.markIncompleteDigest(c.ImageDigest, "paths too long to learn")
+			e.MarkIncompleteDigest(c.ImageDigest, "paths too long to learn", 1)
 		}
 		return profile.Verdict{}, false
 	}
@@ -280,11 +282,13 @@ func (e *Engine) MarkIncomplete(reason string, count uint64) {
 	}
 }
 
-func (e *Engine) markIncompleteDigest(digest, reason string) {
+// MarkIncompleteDigest is MarkIncomplete for the draft of one digest only,
+// when the events missing are known to be its containers'.
+func (e *Engine) MarkIncompleteDigest(digest, reason string, count uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if ds := e.drafts[digest]; ds != nil && e.learning[digest] {
-		ds.draft.MarkIncomplete(reason, 1)
+		ds.draft.MarkIncomplete(reason, count)
 		ds.dirty = true
 	}
 }

@@ -70,6 +70,18 @@ func TestFloodAccountsForEveryEvent(t *testing.T) {
 			close(start)
 
 			st := waitSettled(t, s, opens)
+			byCgroup, err := s.DrainLosses()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Every loss is charged to the flood's cgroup, bar one per
+			// CPU racing to add its first loss.
+			if n := byCgroup[cg.ID]; len(byCgroup) > 1 || n > st.Lost(TypeOpen) || st.Lost(TypeOpen)-n > 2 {
+				t.Errorf("losses by cgroup %v, want %d for the flood's cgroup %d", byCgroup, st.Lost(TypeOpen), cg.ID)
+			}
+			if again, err := s.DrainLosses(); err != nil || len(again) != 0 {
+				t.Errorf("a second drain: %v, %v; want nothing", again, err)
+			}
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -27,6 +27,7 @@ type Sensor struct {
 	reader     *ringbuf.Reader
 	events     chan Event
 	counters   userCounters
+	queueLost  queueLosses
 	readDone   chan struct{}
 
 	closeOnce sync.Once
@@ -139,6 +140,7 @@ func (s *Sensor) read() {
 			s.counters.delivered[ev.Type].Add(1)
 		default:
 			s.counters.droppedQueue[ev.Type].Add(1)
+			s.queueLost.add(&ev)
 		}
 		if now := ev.Time; now.Sub(lastSync) > clockResync {
 			dec.syncClock()

@@ -25,6 +25,7 @@ const (
 	CapableMapLearnConnects    = "learn_connects"
 	CapableMapLearnEpoch       = "learn_epoch"
 	CapableMapLearnOpens       = "learn_opens"
+	CapableMapLostByCgroup     = "lost_by_cgroup"
 	CapableMapNetRules         = "net_rules"
 	CapableMapOpsDenied        = "ops_denied"
 	CapableMapPathRules        = "path_rules"
@@ -100,6 +101,7 @@ type CapableMapSpecs struct {
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
+	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -151,6 +153,7 @@ type CapableMaps struct {
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
+	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -171,6 +174,7 @@ func (m *CapableMaps) Close() error {
 		m.LearnConnects,
 		m.LearnEpoch,
 		m.LearnOpens,
+		m.LostByCgroup,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -21,6 +21,7 @@ const (
 	ExecMapContainerScopes  = "container_scopes"
 	ExecMapEvents           = "events"
 	ExecMapKnownOpens       = "known_opens"
+	ExecMapLostByCgroup     = "lost_by_cgroup"
 	ExecMapNetRules         = "net_rules"
 	ExecMapOpsDenied        = "ops_denied"
 	ExecMapPathRules        = "path_rules"
@@ -90,6 +91,7 @@ type ExecMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
+	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -135,6 +137,7 @@ type ExecMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
+	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -151,6 +154,7 @@ func (m *ExecMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.KnownOpens,
+		m.LostByCgroup,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

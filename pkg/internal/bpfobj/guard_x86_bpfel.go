@@ -21,6 +21,7 @@ const (
 	GuardMapContainerScopes  = "container_scopes"
 	GuardMapEvents           = "events"
 	GuardMapKnownOpens       = "known_opens"
+	GuardMapLostByCgroup     = "lost_by_cgroup"
 	GuardMapNetRules         = "net_rules"
 	GuardMapOpsDenied        = "ops_denied"
 	GuardMapPathRules        = "path_rules"
@@ -92,6 +93,7 @@ type GuardMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
+	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -137,6 +139,7 @@ type GuardMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
+	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -153,6 +156,7 @@ func (m *GuardMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.KnownOpens,
+		m.LostByCgroup,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -21,6 +21,7 @@ const (
 	LsmMapContainerScopes  = "container_scopes"
 	LsmMapEvents           = "events"
 	LsmMapKnownOpens       = "known_opens"
+	LsmMapLostByCgroup     = "lost_by_cgroup"
 	LsmMapNetRules         = "net_rules"
 	LsmMapOpsDenied        = "ops_denied"
 	LsmMapPathRules        = "path_rules"
@@ -97,6 +98,7 @@ type LsmMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
+	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -143,6 +145,7 @@ type LsmMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
+	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -159,6 +162,7 @@ func (m *LsmMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.KnownOpens,
+		m.LostByCgroup,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -19,6 +19,7 @@ const (
 	LsmprobeMapCgroupFilter     = "cgroup_filter"
 	LsmprobeMapContainerScopes  = "container_scopes"
 	LsmprobeMapEvents           = "events"
+	LsmprobeMapLostByCgroup     = "lost_by_cgroup"
 	LsmprobeMapScratch          = "scratch"
 	LsmprobeMapStats            = "stats"
 	LsmprobeMapTaskStates       = "task_states"
@@ -81,6 +82,7 @@ type LsmprobeMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
@@ -119,6 +121,7 @@ type LsmprobeMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TaskStates      *ebpf.Map `ebpf:"task_states"`
@@ -129,6 +132,7 @@ func (m *LsmprobeMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.LostByCgroup,
 		m.Scratch,
 		m.Stats,
 		m.TaskStates,

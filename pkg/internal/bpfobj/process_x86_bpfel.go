@@ -19,6 +19,7 @@ const (
 	ProcessMapCgroupFilter     = "cgroup_filter"
 	ProcessMapContainerScopes  = "container_scopes"
 	ProcessMapEvents           = "events"
+	ProcessMapLostByCgroup     = "lost_by_cgroup"
 	ProcessMapScratch          = "scratch"
 	ProcessMapStats            = "stats"
 	ProcessMapTaskStates       = "task_states"
@@ -83,6 +84,7 @@ type ProcessMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
@@ -121,6 +123,7 @@ type ProcessMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TaskStates      *ebpf.Map `ebpf:"task_states"`
@@ -131,6 +134,7 @@ func (m *ProcessMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.LostByCgroup,
 		m.Scratch,
 		m.Stats,
 		m.TaskStates,

@@ -263,6 +263,7 @@ const (
 	RecordMapLearnConnects         = "learn_connects"
 	RecordMapLearnEpoch            = "learn_epoch"
 	RecordMapLearnOpens            = "learn_opens"
+	RecordMapLostByCgroup          = "lost_by_cgroup"
 	RecordMapNetRules              = "net_rules"
 	RecordMapOpsDenied             = "ops_denied"
 	RecordMapPathRules             = "path_rules"
@@ -353,6 +354,7 @@ type RecordMapSpecs struct {
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
+	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -421,6 +423,7 @@ type RecordMaps struct {
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
+	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -441,6 +444,7 @@ func (m *RecordMaps) Close() error {
 		m.LearnConnects,
 		m.LearnEpoch,
 		m.LearnOpens,
+		m.LostByCgroup,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -25,6 +25,7 @@ const (
 	SysexitMapLearnConnects    = "learn_connects"
 	SysexitMapLearnEpoch       = "learn_epoch"
 	SysexitMapLearnOpens       = "learn_opens"
+	SysexitMapLostByCgroup     = "lost_by_cgroup"
 	SysexitMapNetRules         = "net_rules"
 	SysexitMapOpsDenied        = "ops_denied"
 	SysexitMapPathRules        = "path_rules"
@@ -101,6 +102,7 @@ type SysexitMapSpecs struct {
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
+	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -153,6 +155,7 @@ type SysexitMaps struct {
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
+	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -173,6 +176,7 @@ func (m *SysexitMaps) Close() error {
 		m.LearnConnects,
 		m.LearnEpoch,
 		m.LearnOpens,
+		m.LostByCgroup,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,
