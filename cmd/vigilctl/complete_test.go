@@ -87,7 +87,7 @@ func TestProfilesByNameAndCompletion(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"nginx" names 2 profiles`) || !strings.Contains(err.Error(), nginxOld) {
 		t.Errorf("profiles mode with an ambiguous name: %v", err)
 	}
-	out, err = run(t, nil, c.flags("profiles", "mode", "ab12ab", "enforce")...)
+	out, err = run(t, nil, c.flags("profiles", "mode", "ab12ab", "enforce", "--force")...)
 	if err != nil || !strings.Contains(out, nginx+" is now enforce") {
 		t.Errorf("profiles mode by prefix: %v\n%s", err, out)
 	}

@@ -354,7 +354,17 @@ func TestProfilesCommands(t *testing.T) {
 	if err != nil || !strings.Contains(out, "# version:  1 of [1 2]") || !strings.Contains(out, "kind: ImageProfile") {
 		t.Fatalf("show v1: %v\n%s", err, out)
 	}
-	out, err = run(t, nil, c.flags("profiles", "mode", digest, "enforce", "--expect-version", "2")...)
+	// Learned seconds ago from one container: not ready.
+	_, err = run(t, nil, c.flags("profiles", "mode", digest, "enforce", "--expect-version", "2")...)
+	if err == nil || !strings.Contains(err.Error(), "version 2 is not ready to enforce: learned a new entry") ||
+		!strings.Contains(err.Error(), "learned from 1 container(s) (ready from 2") {
+		t.Fatalf("enforcing a profile that is not ready: %v", err)
+	}
+	out, err = run(t, nil, c.flags("profiles", "show", digest)...)
+	if err != nil || !strings.Contains(out, "# ready:    no: learned a new entry") {
+		t.Fatalf("show says whether it is ready: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, c.flags("profiles", "mode", digest, "enforce", "--expect-version", "2", "--force")...)
 	if err != nil || !strings.Contains(out, "is now enforce (version 3)") {
 		t.Fatalf("mode: %v\n%s", err, out)
 	}
@@ -432,7 +442,7 @@ func TestInheritedProfileDiffShowsTheDelta(t *testing.T) {
 	const parent = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	const child = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 	c.submitDraft(t, "shop/app:1.0", parent, "/bin/app")
-	if out, err := run(t, nil, c.flags("profiles", "mode", parent, "enforce", "--expect-version", "1")...); err != nil {
+	if out, err := run(t, nil, c.flags("profiles", "mode", parent, "enforce", "--expect-version", "1", "--force")...); err != nil {
 		t.Fatalf("promote the parent: %v\n%s", err, out)
 	}
 	c.submitDelta(t, profile.Ref(parent, 2), "shop/app:1.1", child, "/bin/new-in-1.1")

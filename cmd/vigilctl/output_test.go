@@ -86,7 +86,7 @@ func TestColourDoesNotWidenColumns(t *testing.T) {
 	c := startCollector(t)
 	c.submitDraft(t, "docker.io/library/nginx:1.27", hexDigest("ab12"), "/usr/sbin/nginx")
 	c.submitDraft(t, "docker.io/library/redis:7", hexDigest("cd"), "/usr/local/bin/redis-server")
-	if _, err := run(t, nil, c.flags("profiles", "mode", "redis:7", "enforce")...); err != nil {
+	if _, err := run(t, nil, c.flags("profiles", "mode", "redis:7", "enforce", "--force")...); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

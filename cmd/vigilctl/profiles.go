@@ -125,10 +125,10 @@ func newProfilesListCmd(o *options) *cobra.Command {
 					return nil
 				}
 				var t cliout.Table
-				t.Row("DIGEST", "IMAGE", "VERSION", "MODE", "NODES", "CREATED")
+				t.Row("DIGEST", "IMAGE", "VERSION", "MODE", "READY", "NODES", "CREATED")
 				for _, p := range resp.GetProfiles() {
 					t.Cells(cliout.Cell{Text: p.GetImageDigest()}, cliout.Cell{Text: p.GetImage()},
-						cliout.Cell{Text: strconv.FormatInt(p.GetVersion(), 10)}, modeCell(p.GetMode()),
+						cliout.Cell{Text: strconv.FormatInt(p.GetVersion(), 10)}, modeCell(p.GetMode()), readyCell(p),
 						cliout.Cell{Text: strconv.Itoa(len(p.GetNodes()))}, cliout.Cell{Text: p.GetCreated().AsTime().UTC().Format(time.RFC3339)})
 				}
 				return t.Write(o.out, o.paint)
@@ -147,6 +147,14 @@ func modeCell(m vigilv1.ProfileMode) cliout.Cell {
 	return cliout.Cell{Text: modeName(m), Color: color}
 }
 
+// readyCell says whether a profile's evidence makes it ready to enforce.
+func readyCell(p *vigilv1.Profile) cliout.Cell {
+	if len(p.GetNotReady()) == 0 {
+		return cliout.Cell{Text: "yes", Color: colorGreen}
+	}
+	return cliout.Cell{Text: "no", Color: colorYellow}
+}
+
 func (o *options) paintMode(m vigilv1.ProfileMode) string {
 	c := modeCell(m)
 	return o.paint(c.Color, c.Text)
@@ -157,7 +165,9 @@ func profileJSON(p *vigilv1.Profile) map[string]any {
 	out := map[string]any{
 		"image_digest": p.GetImageDigest(), "image": p.GetImage(), "version": p.GetVersion(),
 		"mode": modeName(p.GetMode()), "sha256": p.GetSha256(), "nodes": p.GetNodes(), "author": p.GetAuthor(),
-		"created": p.GetCreated().AsTime().UTC().Format(time.RFC3339Nano),
+		"created":   p.GetCreated().AsTime().UTC().Format(time.RFC3339Nano),
+		"ready":     len(p.GetNotReady()) == 0,
+		"not_ready": p.GetNotReady(),
 	}
 	if len(p.GetYaml()) > 0 {
 		out["yaml"] = string(p.GetYaml())
@@ -194,6 +204,11 @@ func newProfilesShowCmd(o *options) *cobra.Command {
 				fmt.Fprintf(o.out, "# digest:   %s\n# image:    %s\n# version:  %d of %v\n# mode:     %s\n# nodes:    %s\n# author:   %s\n# created:  %s\n# sha256:   %s\n",
 					esc(p.GetImageDigest()), esc(p.GetImage()), p.GetVersion(), resp.GetVersions(), o.paintMode(p.GetMode()),
 					esc(strings.Join(p.GetNodes(), ", ")), esc(p.GetAuthor()), p.GetCreated().AsTime().UTC().Format(time.RFC3339), esc(p.GetSha256()))
+				if why := p.GetNotReady(); len(why) > 0 {
+					fmt.Fprintf(o.out, "# ready:    no: %s\n", esc(strings.Join(why, "; ")))
+				} else {
+					fmt.Fprintln(o.out, "# ready:    yes")
+				}
 				_, err = io.WriteString(o.out, cliout.EscapeLines(string(p.GetYaml())))
 				return err
 			})
@@ -264,6 +279,23 @@ func newProfilesDiffCmd(o *options) *cobra.Command {
 	return cmd
 }
 
+// requireReady refuses to enforce a profile whose evidence does not make it
+// ready: learning still finding new entries, too few containers, events of
+// its containers missed. The version checked is the one that would be
+// enforced (expect, or the latest).
+func requireReady(ctx context.Context, c vigilv1.ConsumerServiceClient, digest string, expect int64) error {
+	resp, err := c.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: digest, Version: expect}})
+	if err != nil {
+		return err
+	}
+	why := resp.GetProfile().GetNotReady()
+	if len(why) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s version %d is not ready to enforce: %s; check with --dry-run, or --force to enforce it anyway",
+		cliout.Escape(digest), resp.GetProfile().GetVersion(), cliout.Escape(strings.Join(why, "; ")))
+}
+
 // previousVersion names the version before ref (the latest when ref has
 // none); before the first version of an inherited profile, its parent.
 func previousVersion(ctx context.Context, c vigilv1.ConsumerServiceClient, ref *vigilv1.ProfileRef) (*vigilv1.ProfileRef, error) {
@@ -297,7 +329,7 @@ func previousVersion(ctx context.Context, c vigilv1.ConsumerServiceClient, ref *
 
 func newProfilesModeCmd(o *options) *cobra.Command {
 	var expect int64
-	var dry bool
+	var dry, force bool
 	var window time.Duration
 	cmd := &cobra.Command{
 		Use:   "mode NAME learn|monitor|enforce",
@@ -338,6 +370,11 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 					}
 					return o.printDryRun(dr, window)
 				}
+				if mode == vigilv1.ProfileMode_PROFILE_MODE_ENFORCE && !force {
+					if err := requireReady(ctx, c, digest, expect); err != nil {
+						return err
+					}
+				}
 				resp, err := c.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: digest, Mode: mode, ExpectVersion: expect})
 				if err != nil {
 					return err
@@ -349,6 +386,7 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 		},
 	}
 	cmd.Flags().Int64Var(&expect, "expect-version", 0, "refuse unless this is the latest version (the one you reviewed)")
+	cmd.Flags().BoolVar(&force, "force", false, "enforce even though the profile's evidence does not make it ready (see profiles show)")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "change nothing: show what the latest version, enforced, would have refused of what the alerts stored for the image report")
 	cmd.Flags().DurationVar(&window, "since", 24*time.Hour, "with --dry-run, how far back to look")
 	return cmd

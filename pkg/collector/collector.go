@@ -68,6 +68,9 @@ type Options struct {
 	// inherit at once) makes that inherited profile the digest's version 1,
 	// and in which mode; empty is off.
 	Inherit profile.InheritPolicy
+	// Readiness is the evidence a profile needs to be reported ready to
+	// enforce (zero: profile.DefaultReadiness).
+	Readiness profile.ReadinessPolicy
 	// ProfileLimits bound merged profiles (zero: profile.DefaultLimits).
 	ProfileLimits profile.Limits
 	Logger        *zap.Logger
@@ -103,6 +106,9 @@ func (o *Options) setDefaults() error {
 	if o.DraftMinNodes <= 0 {
 		o.DraftMinNodes = 2
 	}
+	if o.Readiness == (profile.ReadinessPolicy{}) {
+		o.Readiness = profile.DefaultReadiness
+	}
 	if o.MaxClockSkew <= 0 {
 		o.MaxClockSkew = 5 * time.Minute
 	}
@@ -136,7 +142,7 @@ func New(o Options) (*Collector, error) {
 	}
 	c := &Collector{opts: o, log: o.Logger, m: m, stopping: make(chan struct{})}
 	c.hub = newHub(m.subscriberDropped, m.subscribers)
-	c.profiles = &profiles{c: c, limits: o.ProfileLimits, minNodes: o.DraftMinNodes, inherit: o.Inherit, watches: make(map[*profileWatch]struct{})}
+	c.profiles = &profiles{c: c, limits: o.ProfileLimits, minNodes: o.DraftMinNodes, inherit: o.Inherit, readiness: o.Readiness, watches: make(map[*profileWatch]struct{})}
 	c.writer = newWriter(o.Store, o.WriteBatch, m.writeBatch)
 	c.limits = newLimiter(o.Limits, o.MaxBatchAlerts, m)
 	c.grpc = grpc.NewServer(

@@ -44,27 +44,31 @@ const (
 	flagAlertsPerSecond = "alerts-per-second"
 	flagDraftMinNodes   = "draft-min-nodes"
 	flagInherit         = "inherit-profiles"
+	flagReadyStableFor  = "ready-stable-for"
+	flagReadyContainers = "ready-min-containers"
 )
 
 // DefaultConfig is a collector on :7443 (gRPC) and :7080 (HTTP) with its
 // certificates in /etc/vigil/certs and an embedded SQLite store.
 func DefaultConfig() Config {
 	return Config{
-		Listen:          ":7443",
-		HTTPListen:      ":7080",
-		TLSCert:         "/etc/vigil/certs/server.pem",
-		TLSKey:          "/etc/vigil/certs/server-key.pem",
-		ClientCA:        "/etc/vigil/certs/ca.pem",
-		Store:           "sqlite:/var/lib/vigil/collector.db",
-		Retention:       store.Retention{MaxAge: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
-		PruneEvery:      time.Minute,
-		SinkQueue:       1024,
-		SubscriberQueue: 1024,
-		MaxMessageBytes: 4 << 20,
-		ShutdownGrace:   10 * time.Second,
-		MaxClockSkew:    5 * time.Minute,
-		DraftMinNodes:   2,
-		InheritProfiles: profile.InheritMonitor,
+		Listen:             ":7443",
+		HTTPListen:         ":7080",
+		TLSCert:            "/etc/vigil/certs/server.pem",
+		TLSKey:             "/etc/vigil/certs/server-key.pem",
+		ClientCA:           "/etc/vigil/certs/ca.pem",
+		Store:              "sqlite:/var/lib/vigil/collector.db",
+		Retention:          store.Retention{MaxAge: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
+		PruneEvery:         time.Minute,
+		SinkQueue:          1024,
+		SubscriberQueue:    1024,
+		MaxMessageBytes:    4 << 20,
+		ShutdownGrace:      10 * time.Second,
+		MaxClockSkew:       5 * time.Minute,
+		DraftMinNodes:      2,
+		InheritProfiles:    profile.InheritMonitor,
+		ReadyStableFor:     profile.DefaultReadiness.StableFor,
+		ReadyMinContainers: profile.DefaultReadiness.MinContainers,
 		Limits: Limits{Streams: 4096, StreamsPerIdentity: 16, ConnectionsPerIdentity: 16,
 			CallsPerSecond: 20, AlertsPerSecond: 2000},
 	}
@@ -121,6 +125,10 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 		"an entry of a node's draft enters its image's profile once this many nodes' drafts allow it (however few nodes run the image; 1 trusts a single node alone)")
 	fs.StringVar((*string)(&c.InheritProfiles), flagInherit, string(c.InheritProfiles),
 		"a new digest running on the profile its agents inherited from the newest promoted one of its repository gets it as version 1: off, monitor (in monitor mode) or enforce (in the parent's mode)")
+	fs.DurationVar(&c.ReadyStableFor, flagReadyStableFor, c.ReadyStableFor,
+		"a profile is reported ready to enforce once learning has added nothing new for this long (and the rest of its evidence holds)")
+	fs.IntVar(&c.ReadyMinContainers, flagReadyContainers, c.ReadyMinContainers,
+		"a profile is reported ready to enforce once learned from this many containers (a restart or a replica beside the first)")
 	fs.IntVar(&c.Limits.Streams, flagMaxStreams, c.Limits.Streams, "streams open at once, all clients together; at it, /readyz fails and new streams are refused")
 	fs.IntVar(&c.Limits.StreamsPerIdentity, flagStreamsPerID, c.Limits.StreamsPerIdentity, "streams one client certificate may hold open (an agent holds two)")
 	fs.IntVar(&c.Limits.ConnectionsPerIdentity, flagConnsPerID, c.Limits.ConnectionsPerIdentity, "connections one client certificate may hold open (an agent holds one)")
@@ -152,7 +160,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{flagPruneEvery, c.PruneEvery}, {flagShutdownGrace, c.ShutdownGrace}, {flagMaxClockSkew, c.MaxClockSkew}} {
+	}{{flagPruneEvery, c.PruneEvery}, {flagShutdownGrace, c.ShutdownGrace}, {flagMaxClockSkew, c.MaxClockSkew}, {flagReadyStableFor, c.ReadyStableFor}} {
 		if d.v <= 0 {
 			bad(d.name, "must be positive, got %v", d.v)
 		}
@@ -161,7 +169,7 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{flagSinkQueue, c.SinkQueue}, {flagSubscriberQueue, c.SubscriberQueue}, {flagMaxMessageBytes, c.MaxMessageBytes},
-		{flagDraftMinNodes, c.DraftMinNodes}, {flagMaxStreams, c.Limits.Streams}, {flagStreamsPerID, c.Limits.StreamsPerIdentity}, {flagConnsPerID, c.Limits.ConnectionsPerIdentity}} {
+		{flagDraftMinNodes, c.DraftMinNodes}, {flagReadyContainers, c.ReadyMinContainers}, {flagMaxStreams, c.Limits.Streams}, {flagStreamsPerID, c.Limits.StreamsPerIdentity}, {flagConnsPerID, c.Limits.ConnectionsPerIdentity}} {
 		if n.v <= 0 {
 			bad(n.name, "must be positive, got %d", n.v)
 		}

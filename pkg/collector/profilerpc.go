@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -62,11 +63,18 @@ func (s agentService) WatchProfiles(req *vigilv1.WatchProfilesRequest, stream vi
 	}
 }
 
-// ListProfiles returns the latest version of every profile, without YAML.
+// ListProfiles returns the latest version of every profile, with its
+// readiness, without YAML.
 func (s consumerService) ListProfiles(ctx context.Context, _ *vigilv1.ListProfilesRequest) (*vigilv1.ListProfilesResponse, error) {
-	list, err := s.c.opts.Store.LatestProfiles(ctx, false)
+	list, err := s.c.opts.Store.LatestProfiles(ctx, true)
 	if err != nil {
 		return nil, storeError("list profiles", err)
+	}
+	for _, p := range list {
+		if p.NotReady, err = s.c.profiles.notReady(ctx, p, true); err != nil {
+			return nil, err
+		}
+		p.Yaml = nil
 	}
 	return &vigilv1.ListProfilesResponse{Profiles: list}, nil
 }
@@ -81,6 +89,9 @@ func (s consumerService) GetProfile(ctx context.Context, req *vigilv1.GetProfile
 	versions, err := s.c.opts.Store.ProfileVersions(ctx, ref.GetImageDigest())
 	if err != nil {
 		return nil, storeError("list versions", err)
+	}
+	if p.NotReady, err = s.c.profiles.notReady(ctx, p, p.GetVersion() == slices.Max(versions)); err != nil {
+		return nil, err
 	}
 	return &vigilv1.GetProfileResponse{Profile: p, Versions: versions}, nil
 }

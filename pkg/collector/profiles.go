@@ -34,6 +34,8 @@ type profiles struct {
 	minNodes int
 	// inherit: see Options.Inherit.
 	inherit profile.InheritPolicy
+	// readiness: see Options.Readiness.
+	readiness profile.ReadinessPolicy
 	// mu serialises version making in this collector; PutProfile's
 	// ErrConflict covers several collectors sharing one PostgreSQL.
 	mu      sync.Mutex

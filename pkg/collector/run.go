@@ -47,7 +47,10 @@ type Config struct {
 	DraftMinNodes int
 	// InheritProfiles: see Options.Inherit.
 	InheritProfiles profile.InheritPolicy
-	Limits          Limits
+	// ReadyStableFor and ReadyMinContainers: see Options.Readiness.
+	ReadyStableFor     time.Duration
+	ReadyMinContainers int
+	Limits             Limits
 }
 
 // Run serves the collector a Config describes until ctx ends. metrics are
@@ -84,7 +87,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, metrics ...prometheus
 		TLS: tlsConfig, Store: st, Sinks: sinks, Followers: followers.list, SubscriberQueue: cfg.SubscriberQueue,
 		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery, MaxClockSkew: cfg.MaxClockSkew,
 		DraftMinNodes: cfg.DraftMinNodes, Inherit: cfg.InheritProfiles, Limits: cfg.Limits,
-		Logger: log, Registerer: reg,
+		Readiness: profile.ReadinessPolicy{StableFor: cfg.ReadyStableFor, MinContainers: cfg.ReadyMinContainers},
+		Logger:    log, Registerer: reg,
 	})
 	if err != nil {
 		return err

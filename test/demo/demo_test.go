@@ -68,7 +68,7 @@ func TestDemo(t *testing.T) {
 		assertDraft(t, d, digest)
 		assertCollector(t, d, digest)
 		for _, cmd := range []string{"containerd: the node's, at " + node.Address, "vigil-agent status", "vigil-agent profiles list --state-dir", "vigil-agent profiles show " + digest,
-			"vigilctl", "profiles mode " + digest + " monitor", "profiles mode " + digest + " enforce", "alerts list"} {
+			"vigilctl", "profiles mode " + digest + " monitor", "# ready:    no: ", "profiles mode " + digest + " enforce", "alerts list"} {
 			if !strings.Contains(d.output(), cmd) {
 				t.Errorf("the demo never printed %q", cmd)
 			}

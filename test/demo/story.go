@@ -168,9 +168,18 @@ func (s *stage) enforce(ctx context.Context, monitored int64) error {
 
 // promote sets the profile's mode through the collector, as an operator
 // does after reviewing version expect, and waits until the agent has put
-// it in the kernel for the container. It returns the new version.
+// it in the kernel for the container. It returns the new version. The
+// demo's profile is learned in seconds from one container, so its evidence
+// never makes it ready to enforce: it says so (profiles show) and forces.
 func (s *stage) promote(ctx context.Context, mode profile.Mode, expect int64) (int64, error) {
-	if err := s.show(ctx, s.vigilctl("profiles", "mode", s.digest, string(mode), "--expect-version", fmt.Sprint(expect))...); err != nil {
+	args := s.vigilctl("profiles", "mode", s.digest, string(mode), "--expect-version", fmt.Sprint(expect))
+	if mode == profile.ModeEnforce {
+		if err := s.show(ctx, s.vigilctl("profiles", "show", s.digest)...); err != nil {
+			return 0, err
+		}
+		args = append(args, "--force")
+	}
+	if err := s.show(ctx, args...); err != nil {
 		return 0, err
 	}
 	p, _, err := collectorProfile(ctx, s.col, s.digest)

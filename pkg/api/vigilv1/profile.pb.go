@@ -96,7 +96,11 @@ type Profile struct {
 	// Nodes whose drafts are merged into this version.
 	Nodes []string `protobuf:"bytes,8,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	// Who made this version: "node:<name>" for drafts, "consumer:<name>" otherwise.
-	Author        string `protobuf:"bytes,9,opt,name=author,proto3" json:"author,omitempty"`
+	Author string `protobuf:"bytes,9,opt,name=author,proto3" json:"author,omitempty"`
+	// Set by the collector when it serves a version: why its evidence does not
+	// yet make it ready to enforce (learning not stable long enough, too few
+	// containers, events of its containers missed). Empty: ready.
+	NotReady      []string `protobuf:"bytes,10,rep,name=not_ready,json=notReady,proto3" json:"not_ready,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -194,6 +198,13 @@ func (x *Profile) GetAuthor() string {
 	return ""
 }
 
+func (x *Profile) GetNotReady() []string {
+	if x != nil {
+		return x.NotReady
+	}
+	return nil
+}
+
 // ProfileRef names one version of a profile; version 0 means the latest.
 type ProfileRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -251,7 +262,7 @@ var File_vigil_v1_profile_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_profile_proto_rawDesc = "" +
 	"\n" +
-	"\x16vigil/v1/profile.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x97\x02\n" +
+	"\x16vigil/v1/profile.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb4\x02\n" +
 	"\aProfile\x12!\n" +
 	"\fimage_digest\x18\x01 \x01(\tR\vimageDigest\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x18\n" +
@@ -261,7 +272,9 @@ const file_vigil_v1_profile_proto_rawDesc = "" +
 	"\x06sha256\x18\x06 \x01(\tR\x06sha256\x124\n" +
 	"\acreated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x14\n" +
 	"\x05nodes\x18\b \x03(\tR\x05nodes\x12\x16\n" +
-	"\x06author\x18\t \x01(\tR\x06author\"I\n" +
+	"\x06author\x18\t \x01(\tR\x06author\x12\x1b\n" +
+	"\tnot_ready\x18\n" +
+	" \x03(\tR\bnotReady\"I\n" +
 	"\n" +
 	"ProfileRef\x12!\n" +
 	"\fimage_digest\x18\x01 \x01(\tR\vimageDigest\x12\x18\n" +
