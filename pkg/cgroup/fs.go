@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/procfs"
 )
 
 // fileidKernfs is the file-handle type of kernfs (cgroup2) inodes: the handle
@@ -102,7 +104,7 @@ func FindMount(r io.Reader) (mountpoint, root string, err error) {
 		if sep < 5 || sep+1 >= len(fields) || fields[sep+1] != "cgroup2" {
 			continue
 		}
-		mp, rt := unescapeMountinfo(fields[4]), unescapeMountinfo(fields[3])
+		mp, rt := procfs.Unescape(fields[4]), procfs.Unescape(fields[3])
 		if rt == "/" {
 			return mp, rt, nil
 		}
@@ -117,25 +119,6 @@ func FindMount(r io.Reader) (mountpoint, root string, err error) {
 		return "", "", ErrNoCgroup2
 	}
 	return mountpoint, root, nil
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Dir is the directory of the cgroup at hierarchy path p on this mount.

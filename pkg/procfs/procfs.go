@@ -27,6 +27,7 @@ func FD(root string, fd int) (string, error) {
 
 // Mount is one mount of a process's mount namespace.
 type Mount struct {
+	ID     uint64 // the mount's id, as statx's STATX_MNT_ID gives it
 	Point  string // as the process sees it
 	FSType string
 }
@@ -47,11 +48,34 @@ func Mounts(root string, pid uint32) ([]Mount, error) {
 		if !ok || len(fields) < 5 {
 			continue
 		}
+		id, err := strconv.ParseUint(fields[0], 10, 64)
+		if err != nil {
+			continue
+		}
 		fstype, _, _ := strings.Cut(post, " ")
-		mounts = append(mounts, Mount{Point: fields[4], FSType: fstype})
+		mounts = append(mounts, Mount{ID: id, Point: Unescape(fields[4]), FSType: fstype})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("mounts of %d: %w", pid, err)
 	}
 	return mounts, nil
+}
+
+// Unescape undoes mountinfo's octal escapes (\040 for a space).
+func Unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
