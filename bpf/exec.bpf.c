@@ -55,8 +55,26 @@ static __always_inline bool enforce_exec(struct scratch *s, struct scope_policy 
 	return true;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+/* hold_for_marks stops the current task, before its new program's first
+ * instruction, while its container's mounts are not yet marked for the
+ * fanotify listener, and records it for userspace to continue once they
+ * are. A task that cannot be recorded is not stopped: nothing would
+ * continue it. */
+static __always_inline void hold_for_marks(void)
+{
+	__u32 *scope = current_scope();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (!scope || !bpf_map_lookup_elem(&marks_pending, scope))
+		return;
+	if (bpf_map_update_elem(&held_tasks, &tgid, scope, BPF_ANY))
+		return;
+	bpf_send_signal(SIGSTOP);
+}
+
+/* report_exec reports the exec and, on the signal tier, judges it; it
+ * returns whether the task was killed. */
+static __always_inline bool report_exec(struct task_struct *task, struct linux_binprm *bprm, bool contained)
 {
 	struct scratch *s;
 	struct exec_event *ev;
@@ -69,14 +87,14 @@ int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 	__u32 plen, flen, alen;
 	long n;
 	struct scope_policy *pol = current_policy();
-	bool enforced = mark_contained(task) && kill_tier && pol && (pol->enforce & VIGIL_ENFORCE_EXEC);
+	bool enforced = contained && kill_tier && pol && (pol->enforce & VIGIL_ENFORCE_EXEC);
 	bool traced = should_trace(task);
 
 	if (!traced && !enforced)
-		return 0;
+		return false;
 	s = get_scratch();
 	if (!s)
-		return 0;
+		return false;
 	ev = (void *)s->event;
 	data = s->event + sizeof(*ev);
 	fill_header(&ev->hdr, VIGIL_EVENT_EXEC, task);
@@ -95,14 +113,14 @@ int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 
 	plen = resolve_path(s, task, &file->f_path, data, &ev->hdr.flags);
 	if (plen > VIGIL_PATH_MAX)
-		return 0;
+		return false;
 	ev->path_len = plen;
 
 	filename = BPF_CORE_READ(bprm, filename);
 	n = bpf_probe_read_kernel_str(data + plen, VIGIL_PATH_MAX, filename);
 	flen = n > 0 ? n - 1 : 0;
 	if (flen > VIGIL_PATH_MAX)
-		return 0;
+		return false;
 	ev->filename_len = flen;
 
 	mm = BPF_CORE_READ(task, mm);
@@ -122,5 +140,15 @@ int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		ev->hdr.flags |= VIGIL_F_KILLED;
 	if (traced || (ev->hdr.flags & VIGIL_F_KILLED))
 		emit(ev, sizeof(*ev) + plen + flen + alen, VIGIL_EVENT_EXEC);
+	return ev->hdr.flags & VIGIL_F_KILLED;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	bool contained = mark_contained(task);
+
+	if (!report_exec(task, bprm, contained) && contained)
+		hold_for_marks();
 	return 0;
 }

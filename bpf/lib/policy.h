@@ -13,6 +13,7 @@
 #include "common.h"
 
 #define SIGKILL 9
+#define SIGSTOP 19
 
 /* The policy maps are written by userspace only: allocated as they fill,
  * their memory follows the profiles loaded, not the limits. */
@@ -48,13 +49,39 @@ struct {
 	__type(value, __u8);
 } net_rules SEC(".maps");
 
+/* Scopes whose opens are enforced by userspace's fanotify listener while
+ * their mounts are not marked yet: userspace sets an entry before it
+ * enforces the scope and deletes it once the marks are in place. A workload
+ * exec in such a scope is stopped (hold_for_marks) until then. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* scope */
+	__type(value, __u8);
+} marks_pending SEC(".maps");
+
+/* Processes stopped for their scope's marks, for userspace to continue. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tgid */
+	__type(value, __u32); /* scope */
+} held_tasks SEC(".maps");
+
+/* current_scope is the scope of the current task's container, or NULL. */
+static __always_inline __u32 *current_scope(void)
+{
+	__u64 cgroup = bpf_get_current_cgroup_id();
+
+	return bpf_map_lookup_elem(&container_scopes, &cgroup);
+}
+
 /* current_policy is the policy of the current task's container, or NULL
  * outside containers the kernel profiles or learns: callers check the hook
  * in the mask they act on. */
 static __always_inline struct scope_policy *current_policy(void)
 {
-	__u64 cgroup = bpf_get_current_cgroup_id();
-	__u32 *scope = bpf_map_lookup_elem(&container_scopes, &cgroup);
+	__u32 *scope = current_scope();
 
 	return scope ? bpf_map_lookup_elem(&scope_policies, scope) : NULL;
 }

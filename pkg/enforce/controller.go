@@ -84,7 +84,7 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.L
 	}
 	var fanErr error
 	if lsm != nil {
-		c.fanotify, fanErr = NewFanotify(c.judgeOpen, cfg.ProcRoot, log, reg)
+		c.fanotify, fanErr = NewFanotify(c.judgeOpen, cfg.ProcRoot, cfg.HostMntNS, log, reg)
 	}
 	c.tiers = Tiers(Probes{LSM: lsm, CapabilityHook: objs.Unavailable(bpfobj.FamilyCapability.Name),
 		ConnectGuard: guardErr, Fanotify: fanErr})
@@ -153,6 +153,10 @@ func (c *Controller) Run(ctx context.Context, src Sources) {
 			if err := c.fanotify.Run(ctx); err != nil {
 				c.log.Error("fanotify listener stopped: opens are no longer enforced, only alerted on (open tier alert-only)", zap.Error(err))
 				c.openTierLost(err)
+				select {
+				case c.prompt <- struct{}{}: // the containers held for their marks are continued
+				default: // a reconcile is pending already
+				}
 			}
 		})
 	}
@@ -162,6 +166,14 @@ func (c *Controller) Run(ctx context.Context, src Sources) {
 		wg.Go(func() { c.reconcileLoop(ctx) })
 	}
 	wg.Wait()
+	// The listener's marks went with it: nothing is to be held for them.
+	n, err := c.kernel.ReleaseAllHeld()
+	if err != nil {
+		c.log.Error("continue the processes held for their container's marks", zap.Error(err))
+	}
+	if n > 0 {
+		c.log.Info("continued the processes held for their container's marks", zap.Int("held", n))
+	}
 }
 
 // releasePrevious hands over from a previous agent's pinned enforcement,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +42,17 @@ type Fanotify struct {
 	procRoot string
 	log      *zap.Logger
 	m        *fanotifyMetrics
+	// The host's side, which a container's mounts are told from: the
+	// runtime's mount namespace, processes in the host's (see hostSide),
+	// their namespaces and their root directories (device, inode).
+	runtimeNS uint32
+	hostPIDs  []uint32
+	hostNS    map[uint32]bool
+	hostRoots map[[2]uint64]bool
 
 	mu    sync.Mutex
-	marks map[uint32][]string // scope → marked mount paths
-	execs map[execOpen]bool   // exec opens allowed, whose open event follows
+	marks map[uint32][]markedMount // scope → its marked mounts
+	execs map[execOpen]bool        // exec opens allowed, whose open event follows
 }
 
 // execOpen is a file a process opened to exec it: the kernel asks
@@ -58,12 +64,17 @@ type execOpen struct {
 
 type fanotifyMetrics struct {
 	decisions *prometheus.CounterVec
+	marks     *prometheus.CounterVec
 }
 
 // NewFanotify starts a fanotify group for open permission events; procRoot
 // is the host's procfs, where the containers' mounts and the events' files
-// are found.
-func NewFanotify(judge OpenJudge, procRoot string, log *zap.Logger, reg prometheus.Registerer) (*Fanotify, error) {
+// are found, runtimeNS the container runtime's mount namespace.
+func NewFanotify(judge OpenJudge, procRoot string, runtimeNS uint32, log *zap.Logger, reg prometheus.Registerer) (*Fanotify, error) {
+	hostPIDs, hostNS, hostRoots, err := hostSide(procRoot)
+	if err != nil {
+		return nil, err
+	}
 	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE,
 		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
@@ -72,68 +83,21 @@ func NewFanotify(judge OpenJudge, procRoot string, log *zap.Logger, reg promethe
 	m := &fanotifyMetrics{decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_fanotify_decisions_total",
 		Help: "Opens judged by the fanotify tier: allowed, denied, exec (an exec's opens, judged by the exec tier), or allowed past the deadline (timeout).",
-	}, []string{"decision"})}
-	if err := reg.Register(m.decisions); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("register fanotify metrics: %w", err)
+	}, []string{"decision"}), marks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_fanotify_container_marks_total",
+		Help: "Enforced containers whose mounts the fanotify tier marked: before_workload (before its first exec), held (its first execs stopped until then), late (known too late: its workload ran unjudged first), running (enforced after it started, or found running at the agent's start); refused (a host or another container's mount was to be marked: nothing was).",
+	}, []string{"outcome"})}
+	for _, c := range []prometheus.Collector{m.decisions, m.marks} {
+		if err := reg.Register(c); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("register fanotify metrics: %w", err)
+		}
 	}
 	f := &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, log: log, m: m,
-		marks: map[uint32][]string{}, execs: map[execOpen]bool{}}
+		runtimeNS: runtimeNS, hostPIDs: hostPIDs, hostNS: hostNS, hostRoots: hostRoots,
+		marks: map[uint32][]markedMount{}, execs: map[execOpen]bool{}}
 	f.read = f.file.Read
 	return f, nil
-}
-
-// Mark puts every mount of the container whose process is pid under the
-// listener (its root and volumes; not proc, sysfs and other pseudo
-// filesystems).
-func (f *Fanotify) Mark(scope uint32, pid uint32) error {
-	mounts, err := procfs.Mounts(f.procRoot, pid)
-	if err != nil {
-		return fmt.Errorf("container mounts: %w", err)
-	}
-	root := filepath.Join(procfs.Dir(f.procRoot, pid), "root")
-	var paths []string
-	for _, m := range mounts {
-		if !pseudoFS[m.FSType] {
-			paths = append(paths, filepath.Join(root, m.Point))
-		}
-	}
-	return f.markPaths(scope, paths)
-}
-
-// markPaths marks the mounts at paths for scope.
-func (f *Fanotify) markPaths(scope uint32, paths []string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.marks[scope]) > 0 {
-		return nil
-	}
-	f.log.Debug("fanotify marks", zap.Uint32("scope", scope), zap.Strings("mounts", paths))
-	var marked []string
-	for _, p := range paths {
-		if err := unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, unix.FAN_OPEN_PERM|unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, p); err != nil {
-			f.unmarkLocked(marked)
-			return fmt.Errorf("fanotify mark %s: %w", p, err)
-		}
-		marked = append(marked, p)
-	}
-	f.marks[scope] = marked
-	return nil
-}
-
-// Unmark stops judging a container's opens.
-func (f *Fanotify) Unmark(scope uint32) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.unmarkLocked(f.marks[scope])
-	delete(f.marks, scope)
-}
-
-func (f *Fanotify) unmarkLocked(paths []string) {
-	for _, p := range paths {
-		// Gone with the container is fine: its mounts took their marks along.
-		_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_REMOVE|unix.FAN_MARK_MOUNT, unix.FAN_OPEN_PERM|unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, p)
-	}
 }
 
 // Forget drops every cached allow, after a profile change.

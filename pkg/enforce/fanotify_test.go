@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,13 +211,20 @@ func TestFanotifyCachesAllowedExecs(t *testing.T) {
 // holds, from its fdinfo.
 func ignoreMarks(t *testing.T, f *Fanotify) int {
 	t.Helper()
+	return fdinfoMarks(t, f, "fanotify ino:", " ignored_mask:0 ")
+}
+
+// fdinfoMarks counts the marks of the listener's fdinfo whose line starts
+// with prefix, leaving out those that contain unless.
+func fdinfoMarks(t *testing.T, f *Fanotify, prefix string, unless ...string) int {
+	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", f.file.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "fanotify ino:") && !strings.Contains(line, " ignored_mask:0 ") {
+		if strings.HasPrefix(line, prefix) && !slices.ContainsFunc(unless, func(u string) bool { return strings.Contains(line, u) }) {
 			n++
 		}
 	}
@@ -281,15 +289,36 @@ func tmpfs(tb testing.TB) string {
 // test's own only) until the test ends.
 func startFanotify(tb testing.TB, judge OpenJudge, paths ...string) *Fanotify {
 	tb.Helper()
-	f, err := NewFanotify(judge, procfs.DefaultRoot, zaptest.NewLogger(tb), prometheus.NewRegistry())
+	f, err := NewFanotify(judge, procfs.DefaultRoot, testutil.RuntimeMountNamespace(tb), zaptest.NewLogger(tb), prometheus.NewRegistry())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	testutil.RunUntilCleanup(tb, "fanotify listener", f.Run)
-	if err := f.markPaths(1, paths); err != nil {
+	markPaths(tb, f, 1, paths...)
+	return f
+}
+
+// markPaths marks the mounts at paths for scope, bypassing Mark's refusal
+// of the host's mounts: the tests' own tmpfs mounts are the host's.
+func markPaths(tb testing.TB, f *Fanotify, scope uint32, paths ...string) {
+	tb.Helper()
+	var mounts []markedMount
+	for _, p := range paths {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		id, _, _, err := mountOf(fd)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		mounts = append(mounts, markedMount{id: id, fd: fd, point: p})
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.addLocked(scope, mounts); err != nil {
 		tb.Fatal(err)
 	}
-	return f
 }
 
 // run runs args outside the listener and returns what they printed; a
@@ -314,14 +343,13 @@ func TestFanotifyFailureReleasesOpens(t *testing.T) {
 	if err := os.WriteFile(file, []byte("f"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewFanotify(func(int32, string) (bool, bool) { return true, false }, procfs.DefaultRoot, zaptest.NewLogger(t), prometheus.NewRegistry())
+	f, err := NewFanotify(func(int32, string) (bool, bool) { return true, false }, procfs.DefaultRoot, testutil.RuntimeMountNamespace(t),
+		zaptest.NewLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.file.Close() })
-	if err := f.markPaths(1, []string{dir}); err != nil {
-		t.Fatal(err)
-	}
+	markPaths(t, f, 1, dir)
 	f.read = func([]byte) (int, error) { return 0, unix.EIO }
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel() // the listener's context outlives the open

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -22,6 +23,12 @@ import (
 // action must pass both), reconciles its maps with containerd and the
 // profiles, and only then releases the previous generations. There is no
 // moment without enforcement.
+
+// heldPin is the name of the pinned table of the processes a generation's
+// exec program stopped for their container's marks (see HoldForMarks): the
+// generation that releases it continues them, once its own marks are in
+// place, whether or not the agent that stopped them lived to.
+const heldPin = "held_tasks"
 
 // enforcing names the families whose links are pinned: those that deny,
 // and process, which hands every new task its contained record (without
@@ -57,6 +64,9 @@ func pinGeneration(objs *bpfobj.Objects, dir string) (string, error) {
 				return gen, fmt.Errorf("pin %s link: %w", f.Name, err)
 			}
 		}
+	}
+	if err := objs.Map(bpfobj.RecordMapHeldTasks).Pin(filepath.Join(gen, heldPin)); err != nil {
+		return gen, fmt.Errorf("pin the held processes: %w", err)
 	}
 	return gen, nil
 }
@@ -108,7 +118,8 @@ func unpinGenerations(dir, keep string) (int, error) {
 	return total, errors.Join(errs...)
 }
 
-// unpinGeneration detaches the links pinned in one generation directory.
+// unpinGeneration detaches the links pinned in one generation directory,
+// then continues the processes its exec program held.
 func unpinGeneration(gen string) (int, error) {
 	pins, err := os.ReadDir(gen)
 	if err != nil {
@@ -117,6 +128,9 @@ func unpinGeneration(gen string) (int, error) {
 	n := 0
 	var errs []error
 	for _, p := range pins {
+		if p.Name() == heldPin {
+			continue
+		}
 		l, err := link.LoadPinnedLink(filepath.Join(gen, p.Name()), nil)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("open pinned link %s: %w", p.Name(), err))
@@ -125,5 +139,21 @@ func unpinGeneration(gen string) (int, error) {
 		errs = append(errs, l.Unpin(), l.Close())
 		n++
 	}
+	errs = append(errs, continuePinnedHeld(filepath.Join(gen, heldPin)))
 	return n, errors.Join(append(errs, os.Remove(gen))...)
+}
+
+// continuePinnedHeld continues the processes in a generation's pinned
+// table of held ones, and removes it.
+func continuePinnedHeld(path string) error {
+	m, err := ebpf.LoadPinnedMap(path, nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open pinned held processes: %w", err)
+	}
+	defer m.Close()
+	_, err = continueHeld(m, func(uint32) bool { return true })
+	return errors.Join(err, m.Unpin())
 }

@@ -6,7 +6,8 @@ import "sync"
 // (containers.ScopeTable): it writes the kernel's, asks for a reconcile
 // whenever a container appears, so that its enforcement follows within
 // microseconds of attribution knowing it, and stops enforcing on a scope
-// once its last container is gone.
+// once its last container is gone (and asks for a reconcile, which removes
+// its fanotify marks).
 type scopeTable struct {
 	kernel *ScopeMap
 	prompt chan<- struct{}
@@ -47,6 +48,10 @@ func (s *scopeTable) Delete(cgroupID uint64) error {
 	s.mu.Unlock()
 	if empty {
 		s.gone(scope)
+		select {
+		case s.prompt <- struct{}{}: // its fanotify marks go
+		default:
+		}
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ func profiled(name string, mode profile.Mode, command string) condition {
 				return env, nil
 			}
 			allow := func(int32, string) (bool, bool) { return true, true }
-			if env.fanotify, err = enforce.NewFanotify(allow, procfs.DefaultRoot, zap.NewNop(), reg); err != nil {
+			if env.fanotify, err = enforce.NewFanotify(allow, procfs.DefaultRoot, hostNS, zap.NewNop(), reg); err != nil {
 				env.stop()
 				return nil, err
 			}
@@ -135,7 +135,7 @@ func (e *inProcess) prepare(pid int) error {
 	if e.fanotify == nil {
 		return nil
 	}
-	return e.fanotify.Mark(benchScope, uint32(pid))
+	return e.fanotify.Mark(benchScope, uint32(pid), true) // the loop child exec'd in a mount namespace of its own
 }
 
 func (e *inProcess) sample() (sample, error) {

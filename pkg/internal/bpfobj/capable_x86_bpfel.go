@@ -20,12 +20,14 @@ const (
 	CapableMapCgroupFilter     = "cgroup_filter"
 	CapableMapContainerScopes  = "container_scopes"
 	CapableMapEvents           = "events"
+	CapableMapHeldTasks        = "held_tasks"
 	CapableMapKnownOpens       = "known_opens"
 	CapableMapLearnCaps        = "learn_caps"
 	CapableMapLearnConnects    = "learn_connects"
 	CapableMapLearnEpoch       = "learn_epoch"
 	CapableMapLearnOpens       = "learn_opens"
 	CapableMapLostByCgroup     = "lost_by_cgroup"
+	CapableMapMarksPending     = "marks_pending"
 	CapableMapNetRules         = "net_rules"
 	CapableMapOpsDenied        = "ops_denied"
 	CapableMapPathRules        = "path_rules"
@@ -96,12 +98,14 @@ type CapableMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -148,12 +152,14 @@ type CapableMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -169,12 +175,14 @@ func (m *CapableMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.HeldTasks,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
 		m.LearnEpoch,
 		m.LearnOpens,
 		m.LostByCgroup,
+		m.MarksPending,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -20,8 +20,10 @@ const (
 	ExecMapCgroupFilter     = "cgroup_filter"
 	ExecMapContainerScopes  = "container_scopes"
 	ExecMapEvents           = "events"
+	ExecMapHeldTasks        = "held_tasks"
 	ExecMapKnownOpens       = "known_opens"
 	ExecMapLostByCgroup     = "lost_by_cgroup"
+	ExecMapMarksPending     = "marks_pending"
 	ExecMapNetRules         = "net_rules"
 	ExecMapOpsDenied        = "ops_denied"
 	ExecMapPathRules        = "path_rules"
@@ -90,8 +92,10 @@ type ExecMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -136,8 +140,10 @@ type ExecMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -153,8 +159,10 @@ func (m *ExecMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.HeldTasks,
 		m.KnownOpens,
 		m.LostByCgroup,
+		m.MarksPending,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -20,8 +20,10 @@ const (
 	GuardMapCgroupFilter     = "cgroup_filter"
 	GuardMapContainerScopes  = "container_scopes"
 	GuardMapEvents           = "events"
+	GuardMapHeldTasks        = "held_tasks"
 	GuardMapKnownOpens       = "known_opens"
 	GuardMapLostByCgroup     = "lost_by_cgroup"
+	GuardMapMarksPending     = "marks_pending"
 	GuardMapNetRules         = "net_rules"
 	GuardMapOpsDenied        = "ops_denied"
 	GuardMapPathRules        = "path_rules"
@@ -92,8 +94,10 @@ type GuardMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -138,8 +142,10 @@ type GuardMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -155,8 +161,10 @@ func (m *GuardMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.HeldTasks,
 		m.KnownOpens,
 		m.LostByCgroup,
+		m.MarksPending,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

@@ -258,12 +258,14 @@ const (
 	RecordMapCgroupFilter          = "cgroup_filter"
 	RecordMapContainerScopes       = "container_scopes"
 	RecordMapEvents                = "events"
+	RecordMapHeldTasks             = "held_tasks"
 	RecordMapKnownOpens            = "known_opens"
 	RecordMapLearnCaps             = "learn_caps"
 	RecordMapLearnConnects         = "learn_connects"
 	RecordMapLearnEpoch            = "learn_epoch"
 	RecordMapLearnOpens            = "learn_opens"
 	RecordMapLostByCgroup          = "lost_by_cgroup"
+	RecordMapMarksPending          = "marks_pending"
 	RecordMapNetRules              = "net_rules"
 	RecordMapOpsDenied             = "ops_denied"
 	RecordMapPathRules             = "path_rules"
@@ -349,12 +351,14 @@ type RecordMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -418,12 +422,14 @@ type RecordMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -439,12 +445,14 @@ func (m *RecordMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.HeldTasks,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
 		m.LearnEpoch,
 		m.LearnOpens,
 		m.LostByCgroup,
+		m.MarksPending,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,

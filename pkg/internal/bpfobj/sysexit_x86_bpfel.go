@@ -20,12 +20,14 @@ const (
 	SysexitMapCgroupFilter     = "cgroup_filter"
 	SysexitMapContainerScopes  = "container_scopes"
 	SysexitMapEvents           = "events"
+	SysexitMapHeldTasks        = "held_tasks"
 	SysexitMapKnownOpens       = "known_opens"
 	SysexitMapLearnCaps        = "learn_caps"
 	SysexitMapLearnConnects    = "learn_connects"
 	SysexitMapLearnEpoch       = "learn_epoch"
 	SysexitMapLearnOpens       = "learn_opens"
 	SysexitMapLostByCgroup     = "lost_by_cgroup"
+	SysexitMapMarksPending     = "marks_pending"
 	SysexitMapNetRules         = "net_rules"
 	SysexitMapOpsDenied        = "ops_denied"
 	SysexitMapPathRules        = "path_rules"
@@ -97,12 +99,14 @@ type SysexitMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
@@ -150,12 +154,14 @@ type SysexitMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
+	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
@@ -171,12 +177,14 @@ func (m *SysexitMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.HeldTasks,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
 		m.LearnEpoch,
 		m.LearnOpens,
 		m.LostByCgroup,
+		m.MarksPending,
 		m.NetRules,
 		m.OpsDenied,
 		m.PathRules,
