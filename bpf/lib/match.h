@@ -2,8 +2,10 @@
 /*
  * Matching a path against a compiled path list. One forward pass over the
  * path hashes its canonical form (FNV-1a 64; a volatile component — all
- * digits, a long hex id, a UUID — is hashed as "*", as the learner
- * generalises it), looking up at every directory a "dir/ **" rule, and at
+ * digits, a long hex id, a UUID — is hashed as "*", and in a name with a
+ * run of at least DIGIT_RUN_MIN digits every run of digits is hashed as
+ * "{n}", as the learner generalises them: pkg/profile.CanonicalName),
+ * looking up at every directory a "dir/ **" rule, and at
  * the end the exact path and the "parent/ *" rule. pkg/enforce computes the
  * same hashes from profile patterns. The scan's state lives in map memory so
  * that the verifier's states of the loop converge.
@@ -26,17 +28,22 @@ static __always_inline __u64 fnv(__u64 h, __u8 c)
 #define COMP_HEX 2 /* only hex digits so far */
 #define COMP_HAS_DIGIT 4
 #define COMP_UUID 8 /* still shaped like a UUID */
+#define COMP_LONG_RUN 16 /* holds a run of at least DIGIT_RUN_MIN digits */
+
+#define DIGIT_RUN_MIN 4 /* pkg/profile.MinDigitRun */
 
 struct match_state {
 	__u64 h_start; /* hash up to and including the '/' before the component */
 	__u64 h_raw; /* that, continued with the component's bytes */
 	__u64 h_parent; /* hash of the directory holding the component */
+	__u64 h_digits; /* like h_raw, with every run of digits as "{n}" */
 	__u32 comp_len;
 	__u32 comp_class;
 	__u32 profile;
 	__u8 list;
 	__u8 need; /* access bits needed */
 	__u8 allowed;
+	__u8 run; /* digits at the end of the component so far, up to DIGIT_RUN_MIN */
 };
 
 _Static_assert(sizeof(struct match_state) <= sizeof(((struct scratch *)0)->match), "scratch.match too small");
@@ -75,7 +82,9 @@ static __always_inline bool volatile_component(struct match_state *m)
  * path up to it. */
 static __always_inline __u64 end_component(struct match_state *m)
 {
-	return volatile_component(m) ? fnv(m->h_start, '*') : m->h_raw;
+	if (volatile_component(m))
+		return fnv(m->h_start, '*');
+	return (m->comp_class & COMP_LONG_RUN) ? m->h_digits : m->h_raw;
 }
 
 static long match_step(__u64 i, void *ctx)
@@ -99,15 +108,26 @@ static long match_step(__u64 i, void *ctx)
 		m->h_parent = dir;
 		m->h_start = fnv(dir, '/');
 		m->h_raw = m->h_start;
+		m->h_digits = m->h_start;
+		m->run = 0;
 		m->comp_len = 0;
 		m->comp_class = COMP_DIGITS | COMP_HEX | COMP_UUID;
 		return 0;
 	}
 	m->h_raw = fnv(m->h_raw, c);
-	if (c < '0' || c > '9')
+	if (c < '0' || c > '9') {
 		m->comp_class &= ~COMP_DIGITS;
-	else
+		m->h_digits = fnv(m->h_digits, c);
+		m->run = 0;
+	} else {
 		m->comp_class |= COMP_HAS_DIGIT;
+		if (m->run == 0)
+			m->h_digits = fnv(fnv(fnv(m->h_digits, '{'), 'n'), '}');
+		if (m->run < DIGIT_RUN_MIN)
+			m->run++;
+		if (m->run >= DIGIT_RUN_MIN)
+			m->comp_class |= COMP_LONG_RUN;
+	}
 	bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 	if (!hex)
 		m->comp_class &= ~COMP_HEX;
@@ -135,6 +155,8 @@ static __always_inline bool path_allowed(struct scratch *s, __u32 base, __u32 le
 	m->h_parent = FNV_OFFSET;
 	m->h_start = FNV_OFFSET;
 	m->h_raw = FNV_OFFSET;
+	m->h_digits = FNV_OFFSET;
+	m->run = 0;
 	m->comp_len = 0;
 	m->comp_class = 0;
 	bpf_loop(VIGIL_PATH_MAX, match_step, &mc, 0);

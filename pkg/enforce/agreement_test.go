@@ -50,19 +50,23 @@ type agreeCase struct {
 }
 
 // agreeProfile is the profile every tier is asked about: exact patterns,
-// children and subtrees of each list; busybox is the container's shell and
+// children and subtrees of each list, and names with runs of digits
+// written {n}; busybox is the container's shell and
 // tools (its real path: /bin may be a link); port is the one port it may
 // connect to; literal adds, on top, a pattern with a literal volatile
 // component (which the kernel cannot tell from any other number).
 func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profile {
 	p := &profile.Profile{Metadata: profile.Metadata{Digest: agreeDigest, Version: 1}}
-	p.Spec.Executables = []profile.ExecEntry{{Path: busybox}, {Path: dir + "/bin/kids/*"}, {Path: dir + "/bin/tree/**"}}
+	p.Spec.Executables = []profile.ExecEntry{{Path: busybox}, {Path: dir + "/bin/kids/*"}, {Path: dir + "/bin/tree/**"},
+		{Path: dir + "/bin/run-{n}/tool"}}
 	p.Spec.Files = []profile.FileEntry{
 		{Path: "/dev/null", Access: profile.AccessReadWrite},
 		{Path: dir + "/data/read.txt", Access: profile.AccessRead},
 		{Path: dir + "/data/write.log", Access: profile.AccessWrite},
 		{Path: dir + "/conf/*", Access: profile.AccessRead},
 		{Path: dir + "/tree/**", Access: profile.AccessReadWrite},
+		{Path: dir + "/shm/seg.{n}", Access: profile.AccessReadWrite},
+		{Path: dir + "/log/app-{n}-{n}-{n}.log", Access: profile.AccessWrite},
 	}
 	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
 	// No CAP_SYS_ADMIN, which the test's shell holds: the kernel's noaudit
@@ -71,7 +75,8 @@ func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profi
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: unix.CAP_SYS_CHROOT}}
 	if literal {
 		p.Spec.Executables = append(p.Spec.Executables, profile.ExecEntry{Path: dir + "/bin/v/42/tool"})
-		p.Spec.Files = append(p.Spec.Files, profile.FileEntry{Path: dir + "/v/42/data", Access: profile.AccessRead})
+		p.Spec.Files = append(p.Spec.Files, profile.FileEntry{Path: dir + "/v/42/data", Access: profile.AccessRead},
+			profile.FileEntry{Path: dir + "/shm/lit.20261206", Access: profile.AccessRead})
 	}
 	return p
 }
@@ -106,6 +111,8 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 		execOf(dir + "/bin/tree/a/b/tool"),
 		execOf(dir + "/bin/other/tool"),
 		execOf(dir + "/bin/v/99/tool"),
+		execOf(dir + "/bin/run-20261206/tool"),
+		execOf(dir + "/bin/run-12/tool"),
 		read(dir + "/data/read.txt"),
 		write(dir + "/data/read.txt"),
 		write(dir + "/data/write.log"),
@@ -115,6 +122,14 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 		write(dir + "/tree/a/b/out"),
 		read(dir + "/secret"),
 		read(dir + "/v/99/data"),
+		read(dir + "/shm/seg.1004069810"),
+		write(dir + "/shm/seg.2209941155"),
+		read(dir + "/shm/seg.123"),
+		read(dir + "/shm/other.1004069810"),
+		read(dir + "/shm/lit.20270101"),
+		write(dir + "/log/app-2026-12-06.log"),
+		read(dir + "/log/app-2026-12-06.log"),
+		write(dir + "/log/app-2026-12-06.log.1"),
 		connect(allowed),
 		connect(denied),
 		capability(unix.CAP_SYS_CHROOT, "/bin/busybox chroot / /bin/busybox true"),
@@ -346,6 +361,10 @@ func layOut(t *testing.T, dir string) {
 		{"conf/app.conf", []byte("c\n"), 0o644}, {"conf/sub/deep.conf", []byte("d\n"), 0o644},
 		{"tree/a/b/out", nil, 0o644}, {"secret", []byte("s\n"), 0o644}, {"v/99/data", []byte("v\n"), 0o644},
 		{"chown.me", nil, 0o644},
+		{"bin/run-20261206/tool", busybox, 0o755}, {"bin/run-12/tool", busybox, 0o755},
+		{"shm/seg.1004069810", []byte("s\n"), 0o644}, {"shm/seg.2209941155", nil, 0o644}, {"shm/seg.123", []byte("s\n"), 0o644},
+		{"shm/other.1004069810", []byte("o\n"), 0o644}, {"shm/lit.20270101", []byte("l\n"), 0o644},
+		{"log/app-2026-12-06.log", nil, 0o644}, {"log/app-2026-12-06.log.1", nil, 0o644},
 	} {
 		path := filepath.Join(dir, f.path)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

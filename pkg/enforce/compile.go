@@ -62,9 +62,10 @@ func compile(p *profile.Profile) compiled {
 // children, anything else exactly. A "*" before the last component matches
 // any name in the profile but only volatile names (digits, ids) in the
 // kernel's canonical form, so such a pattern is widened to the subtree
-// above its first "*". A volatile name written in a pattern matches only
-// itself in the profile but every volatile name in the kernel: a widening
-// too.
+// above its first "*". A volatile name written in a pattern (an id, or a
+// number written out where the learner writes {n}) matches only itself in
+// the profile but every name of its canonical form in the kernel: a
+// widening too.
 func (c *compiled) addPath(list PathList, pattern string, access uint8) {
 	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
 	last := len(comps) - 1
@@ -85,9 +86,10 @@ func (c *compiled) addPath(list PathList, pattern string, access uint8) {
 		}
 	}
 	for _, comp := range comps {
-		if !widened && volatile(comp) {
-			// The kernel hashes every volatile name as "*": a literal one
-			// matches them all there, and only itself in the profile.
+		if !widened && profile.CanonicalName(comp) != comp {
+			// The kernel hashes every name in its canonical form: a literal
+			// volatile one matches them all there, and only itself in the
+			// profile.
 			c.widened = append(c.widened, fmt.Sprintf("%s: %q matches any such name", pattern, comp))
 			break
 		}
@@ -131,9 +133,11 @@ const (
 
 func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime }
 
-// pathHash hashes "/c1/c2/…" in the kernel's canonical form: a volatile
-// component (all digits, a long hex id, a UUID) as "*". The empty path (the
-// root as a directory) hashes to the offset, as the kernel's scan starts.
+// pathHash hashes "/c1/c2/…" in the kernel's canonical form
+// (profile.CanonicalName): a volatile component (all digits, a long hex id,
+// a UUID) as "*", runs of digits in a name with a long one as {n}. The
+// empty path (the root as a directory) hashes to the offset, as the
+// kernel's scan starts.
 func pathHash(comps []string, exact bool) uint64 {
 	h := fnvOffset
 	if exact && len(comps) == 0 {
@@ -141,36 +145,10 @@ func pathHash(comps []string, exact bool) uint64 {
 	}
 	for _, comp := range comps {
 		h = fnvByte(h, '/')
-		if comp == "*" || volatile(comp) {
-			h = fnvByte(h, '*')
-			continue
-		}
+		comp = profile.CanonicalName(comp)
 		for i := 0; i < len(comp); i++ {
 			h = fnvByte(h, comp[i])
 		}
 	}
 	return h
-}
-
-// volatile is the kernel's test of a component (bpf/lib/match.h), the same
-// as the learner's for digits, long hex ids and UUIDs.
-func volatile(s string) bool {
-	if s == "" {
-		return false
-	}
-	digits, hex, hasDigit, uuid := true, true, false, len(s) == 36
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		isDigit := c >= '0' && c <= '9'
-		isHex := isDigit || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-		digits = digits && isDigit
-		hex = hex && isHex
-		hasDigit = hasDigit || isDigit
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			uuid = uuid && c == '-'
-		} else {
-			uuid = uuid && isHex
-		}
-	}
-	return digits || (hex && hasDigit && len(s) >= 16) || uuid
 }

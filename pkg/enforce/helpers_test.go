@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"bufio"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
@@ -80,22 +81,37 @@ func (k *kernelFixture) drain() {
 	}()
 }
 
-// plainTempDir is a temporary directory whose path has no volatile
-// component (digits, long hex ids, UUIDs: the kernel reads those as any
-// name, so a profile naming one is widened), unlike t.TempDir's.
+// plainTempDir is a temporary directory whose path has no volatile part
+// (digits, long hex ids, UUIDs, long runs of digits: the kernel reads those
+// as any such name, so a profile naming one is widened), unlike
+// t.TempDir's and os.MkdirTemp's, whose names end in random digits.
 func plainTempDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "vigil-enforce-")
-	if err != nil {
-		t.Fatal(err)
+	var dir string
+	for {
+		var b [10]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = 'a' + b[i]%26
+		}
+		dir = filepath.Join(os.TempDir(), "vigil-enforce-"+string(b[:]))
+		err := os.Mkdir(dir, 0o700)
+		if err == nil {
+			break
+		}
+		if !os.IsExist(err) {
+			t.Fatal(err)
+		}
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	dir, err = filepath.EvalSymlinks(dir)
+	dir, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range strings.Split(strings.TrimPrefix(dir, "/"), "/") {
-		if volatile(c) {
+		if profile.CanonicalName(c) != c {
 			t.Fatalf("temporary directory %s has a volatile component %q", dir, c)
 		}
 	}

@@ -22,14 +22,17 @@
 // Executable, file and unix socket entries are absolute path patterns whose
 // components are literal names or one of two wildcards, each a whole
 // component: "*" matches exactly one component (/proc/*/status) and "**",
-// allowed only last, matches one or more (/usr/lib/**). There are no partial
+// allowed only last, matches one or more (/usr/lib/**). Inside a name,
+// "{n}" is one run of decimal digits, in names with a run of at least four
+// (/dev/shm/PostgreSQL.{n}; see CanonicalName). There are no partial
 // globs and no escapes, so a lookup walks a trie with one map access per
 // component. Abstract unix sockets are written @name and match exactly.
 //
 // # Generalisation
 //
 // A learned profile must not grow without bound. Components that vary
-// between runs (all digits, long hex ids, UUIDs) are learned as "*"; a
+// between runs (all digits, long hex ids, UUIDs) are learned as "*", runs
+// of digits in a name with a long one as "{n}"; a
 // directory with more than Limits.CollapseThreshold distinct children is
 // collapsed to dir/* (temp files); more than Limits.NetCollapseThreshold
 // hosts of one /24 (or /64) on one port and protocol collapse to that

@@ -12,8 +12,10 @@ import (
 //  1. Per component, when a path is first learned: a component that is all
 //     decimal digits (/proc/123/status), a long hexadecimal identifier (16 or
 //     more hex digits with at least one digit: container ids, hashes), a UUID,
-//     or a name holding a '*' or bytes that are not UTF-8 becomes "*" (a
-//     profile is a YAML document, which holds only UTF-8 text).
+//     or a name holding a '*', '{', '}' or bytes that are not UTF-8 becomes
+//     "*" (a profile is a YAML document, which holds only UTF-8 text, and
+//     those characters mean something in a pattern); a name with a long run
+//     of digits gets its digits written "{n}" (digits.go).
 //  2. Per directory, in a path list: once one directory has more than
 //     Limits.CollapseThreshold distinct children, every entry below it gets
 //     "*" for that component (/tmp/tmp.Xa81k → /tmp/*) and entries that become
@@ -21,8 +23,8 @@ import (
 //     are then matched by the wider entry and add nothing. The root directory
 //     is never collapsed.
 //
-// Both only ever widen a pattern by whole components, so a generalised
-// profile allows a superset of what was learned, never less.
+// Both only ever widen a pattern, so a generalised profile allows a
+// superset of what was learned, never less.
 
 // cleanAbs checks an observed path and returns its lexically clean form.
 func cleanAbs(p string) (string, error) {
@@ -42,6 +44,8 @@ func generalizePath(p string) string {
 	for i, c := range comps {
 		if volatileComponent(c) {
 			comps[i], changed = wildOne, true
+		} else if b, ok := appendDigitsForm(nil, c); ok {
+			comps[i], changed = string(b), true
 		}
 	}
 	if !changed {
@@ -53,9 +57,11 @@ func generalizePath(p string) string {
 // volatileComponent reports whether a path component names something that
 // varies between runs (a pid, an id) rather than something the image ships.
 func volatileComponent(c string) bool {
-	if strings.IndexByte(c, '*') >= 0 || !utf8.ValidString(c) {
-		return true
-	}
+	return strings.ContainsAny(c, "*{}") || !utf8.ValidString(c) || volatileName(c)
+}
+
+// volatileName is the kernel's test of a whole name (bpf/lib/match.h).
+func volatileName(c string) bool {
 	return allDigits(c) || longHex(c) || isUUID(c)
 }
 

@@ -62,8 +62,8 @@ func (ix *pathIndex) insert(pattern string, id int32, mask Access) {
 func (ix *pathIndex) setMask(id int32, mask Access) { ix.masks[id] = mask }
 
 // lookup returns the most specific entry matching the clean absolute path p
-// that grants need: literal components are tried before "*", and "*" before
-// "**".
+// that grants need: literal components are tried before their {n} form,
+// that before "*", and "*" before "**".
 func (ix *pathIndex) lookup(p string, need Access) (int32, bool) {
 	if p == "/" {
 		return ix.grant(ix.root.end, need)
@@ -84,6 +84,14 @@ func (ix *pathIndex) walk(n *trieNode, rest string, need Access) (int32, bool) {
 	if next := n.lit[comp]; next != nil {
 		if id, ok := ix.step(next, tail, more, need); ok {
 			return id, true
+		}
+	}
+	var buf [64]byte
+	if form, ok := appendDigitsForm(buf[:0], comp); ok && !volatileName(comp) {
+		if next := n.lit[string(form)]; next != nil { // string(form) as a key does not allocate
+			if id, ok := ix.step(next, tail, more, need); ok {
+				return id, true
+			}
 		}
 	}
 	if n.star != nil {

@@ -142,8 +142,8 @@ func (l *pathList) rebuild(entries []FileEntry, lim Limits) {
 
 // fold removes every entry that another entry subsumes (a pattern at least
 // as wide with at least the same access), merging its evidence into the
-// widest such entry. Only entries holding a wildcard can subsume another, so
-// the cost is entries × wildcard entries.
+// widest such entry. Only entries holding a wildcard or {n} can subsume
+// another, so the cost is entries × such entries.
 func (l *pathList) fold(lim Limits) {
 	var wild []int
 	comps := make([][]string, len(l.entries))
@@ -152,7 +152,7 @@ func (l *pathList) fold(lim Limits) {
 			continue
 		}
 		comps[i] = components(e.Path)
-		if strings.Contains(e.Path, wildOne) {
+		if strings.Contains(e.Path, wildOne) || hasDigitsPart(e.Path) {
 			wild = append(wild, i)
 		}
 	}

@@ -7,12 +7,16 @@ import (
 )
 
 // Path patterns. A pattern is an absolute path whose components are either
-// literal names or one of two wildcards, each a whole component:
+// literal names, names with runs of digits written {n}, or one of two
+// wildcards, each a whole component:
 //
 //	*   exactly one component of any name   /proc/*/status
 //	**  one or more components; last only   /usr/lib/python3.12/**
+//	{n} one run of decimal digits in a name /dev/shm/PostgreSQL.{n}
 //
-// There are no character classes, no partial-component globs (tmp.*) and no
+// {n} is allowed only where the name it stands for has its digits written
+// that way by the learner (digits.go): a run of at least four digits. There
+// are no character classes, no partial-component globs (tmp.*) and no
 // escapes: that keeps matching a walk over a trie with one map lookup per
 // component. A path matches a pattern when every component matches; "/" is
 // matched only by the pattern "/".
@@ -59,6 +63,10 @@ func ValidatePattern(s string) error {
 			}
 		case comp != wildOne && strings.IndexByte(comp, '*') >= 0:
 			return errPartialStar
+		case strings.ContainsAny(comp, "{}"):
+			if err := validateDigitsPart(comp); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -89,7 +97,7 @@ func matchComps(pat, p []string) bool {
 		if c == wildAny {
 			return len(p) > i
 		}
-		if i >= len(p) || (c != wildOne && c != p[i]) {
+		if i >= len(p) || (c != wildOne && !compMatches(c, p[i])) {
 			return false
 		}
 	}
@@ -107,7 +115,7 @@ func subsumesComps(pa, pb []string) bool {
 		if i >= len(pb) || pb[i] == wildAny {
 			return false
 		}
-		if c != wildOne && (pb[i] == wildOne || c != pb[i]) {
+		if c != wildOne && (pb[i] == wildOne || !compMatches(c, pb[i])) {
 			return false
 		}
 	}
