@@ -48,6 +48,8 @@ enum vigil_event_flag {
 	/* the task runs its container's workload (task_contained), not the
 	 * runtime setting the container up */
 	VIGIL_F_WORKLOAD = 1 << 10,
+	/* the open created the file (FMODE_CREATED): it did not exist before */
+	VIGIL_F_CREATED = 1 << 11,
 };
 
 /* Hooks a scope's profile is enforced on in the kernel. */

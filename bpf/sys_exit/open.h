@@ -19,6 +19,7 @@
 #define O_CREAT 0100
 #define O_TRUNC 01000
 #define O_PATH 010000000
+#define FMODE_CREATED 0x100000 /* include/linux/fs.h, since 4.19 */
 #define EACCES 13
 #define EPERM 1
 
@@ -152,6 +153,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 
 		ev->ino = BPF_CORE_READ(inode, i_ino);
 		ev->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+		if (BPF_CORE_READ(file, f_mode) & FMODE_CREATED)
+			ev->hdr.flags |= VIGIL_F_CREATED;
 		p = &file->f_path;
 	} else if (ret < 0) {
 		char first = 0;

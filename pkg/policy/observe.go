@@ -79,6 +79,7 @@ func openObservation(ev *sensor.Event, o profile.Observation) (profile.Observati
 		return o, skipUnresolved
 	}
 	o.Repeats = uint64(op.Repeats)
+	o.Created = ev.Flags.Has(sensor.FlagCreated)
 	if op.Flags.Read() {
 		o.Access |= profile.AccessRead
 	}

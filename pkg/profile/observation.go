@@ -114,11 +114,13 @@ type Destination struct {
 // depends on Kind:
 //
 //	KindExec:       Path (absolute path of the executed file)
-//	KindOpen:       Path and Access
+//	KindOpen:       Path, Access and Created
 //	KindConnect:    Network for inet sockets, or UnixPath for unix sockets
 //	KindCapability: Capability (the kernel's number, e.g. 13 for CAP_NET_RAW)
 //
-// ContainerID, Node and Time are evidence; they do not affect matching.
+// ContainerID, Node and Time are evidence, and Created (the open made the
+// file) tells the learner which directories a container creates files in;
+// none of them affects matching.
 type Observation struct {
 	Kind        Kind
 	Path        string
@@ -126,6 +128,7 @@ type Observation struct {
 	Network     Destination
 	UnixPath    string
 	Capability  Capability
+	Created     bool
 	ContainerID string
 	Node        string
 	Time        time.Time

@@ -70,6 +70,8 @@ const (
 	// FlagWorkload: the process runs its container's workload, as the
 	// kernel decides it (see process.Process.Contained).
 	FlagWorkload = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_WORKLOAD)
+	// FlagCreated: the open created the file (it did not exist before).
+	FlagCreated = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_CREATED)
 )
 
 // Has reports whether every flag in f2 is set.

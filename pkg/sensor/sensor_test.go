@@ -368,6 +368,29 @@ func TestOpenResolvesPaths(t *testing.T) {
 		}
 	})
 
+	t.Run("created or already there", func(t *testing.T) {
+		d, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		// The same O_CREAT open twice: the first makes the file, the second
+		// opens the file the first made.
+		for i, want := range []bool{true, false} {
+			cmd := helperCommand(cg, "create-in-fd3", "made")
+			cmd.ExtraFiles = []*os.File{d}
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			ev := rec.waitFor(t, "open of made", func(ev Event) bool {
+				return ev.Type == TypeOpen && ev.PID == uint32(cmd.Process.Pid) && ev.Open.Path == filepath.Join(dir, "made")
+			})
+			if ev.Flags.Has(FlagCreated) != want {
+				t.Errorf("open %d with O_CREAT: flags %b, want created %v", i+1, ev.Flags, want)
+			}
+		}
+	})
+
 	t.Run("path longer than the buffer", func(t *testing.T) {
 		// Build the directories with openat: their full path exceeds PATH_MAX.
 		component := strings.Repeat("d", 200)

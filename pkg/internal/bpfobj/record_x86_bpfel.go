@@ -221,6 +221,7 @@ const (
 	RecordVigilEventFlagVIGIL_F_KILLED          RecordVigilEventFlag = 256
 	RecordVigilEventFlagVIGIL_F_DENIED          RecordVigilEventFlag = 512
 	RecordVigilEventFlagVIGIL_F_WORKLOAD        RecordVigilEventFlag = 1024
+	RecordVigilEventFlagVIGIL_F_CREATED         RecordVigilEventFlag = 2048
 )
 
 type RecordVigilEventType uint32
