@@ -32,7 +32,9 @@
 //
 // A learned profile must not grow without bound. Components that vary
 // between runs (all digits, long hex ids, UUIDs) are learned as "*", runs
-// of digits in a name with a long one as "{n}"; a
+// of digits in a name with a long one as "{n}"; files a container creates
+// are learned by the directory they are created in after
+// Limits.CreateThreshold distinct names (created.go); a
 // directory with more than Limits.CollapseThreshold distinct children is
 // collapsed to dir/* (temp files); more than Limits.NetCollapseThreshold
 // hosts of one /24 (or /64) on one port and protocol collapse to that

@@ -3,6 +3,7 @@ package profile
 import (
 	"errors"
 	"fmt"
+	"path"
 	"sync"
 	"time"
 )
@@ -129,6 +130,13 @@ func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observa
 	if !isAbstract(p) {
 		g = generalizePath(p)
 	}
+	created := o.Created && !isAbstract(p)
+	if created {
+		// In a directory files are created in, a new one widens its entry.
+		if id, ok := l.byPath[createdDir(path.Dir(g))]; ok {
+			g = l.entries[id].Path
+		}
+	}
 	if id, ok := l.byPath[g]; ok {
 		l.widen(id, acc)
 		l.entries[id].Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
@@ -141,6 +149,9 @@ func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observa
 	e.Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
 	if l.add(e, d.lim.CollapseThreshold) {
 		l.collapse(d.lim)
+	}
+	if created {
+		l.noteCreated(g, d.lim)
 	}
 	return true, false, nil
 }

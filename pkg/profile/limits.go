@@ -10,6 +10,10 @@ type Limits struct {
 	// CollapseThreshold is how many distinct children one directory may have
 	// in a path list before they are collapsed into dir/* (temp files).
 	CollapseThreshold int
+	// CreateThreshold is how many distinct files a container may create in
+	// one directory before the files created there are learned as dir/*
+	// (created.go).
+	CreateThreshold int
 	// NetCollapseThreshold is how many distinct hosts of one /24 (IPv4) or
 	// /64 (IPv6), on one port and protocol, may be listed before they are
 	// collapsed into that prefix (pods and services that come and go).
@@ -27,6 +31,7 @@ func DefaultLimits() Limits {
 	return Limits{
 		MaxEntries:           2048,
 		CollapseThreshold:    64,
+		CreateThreshold:      3,
 		NetCollapseThreshold: 16,
 		MaxEvidenceIDs:       8,
 		MaxLearningIDs:       256,
@@ -41,6 +46,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.CollapseThreshold <= 0 {
 		l.CollapseThreshold = d.CollapseThreshold
+	}
+	if l.CreateThreshold <= 0 {
+		l.CreateThreshold = d.CreateThreshold
 	}
 	if l.NetCollapseThreshold <= 0 {
 		l.NetCollapseThreshold = d.NetCollapseThreshold

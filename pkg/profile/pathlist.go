@@ -14,13 +14,21 @@ type pathList struct {
 	byPath   map[string]int32
 	ix       *pathIndex
 	children map[string]map[string]struct{}
+	// created holds, per directory, the names files were created under;
+	// createdIn, per directory, its subdirectories that became dir/* by
+	// those (created.go). Unlike children, they survive rebuilds: they
+	// record what was seen, not what the entries are.
+	created   map[string]map[string]struct{}
+	createdIn map[string]map[string]struct{}
 }
 
 func newPathList() *pathList {
 	return &pathList{
-		byPath:   make(map[string]int32),
-		ix:       newPathIndex(),
-		children: make(map[string]map[string]struct{}),
+		byPath:    make(map[string]int32),
+		ix:        newPathIndex(),
+		children:  make(map[string]map[string]struct{}),
+		created:   make(map[string]map[string]struct{}),
+		createdIn: make(map[string]map[string]struct{}),
 	}
 }
 
