@@ -16,7 +16,8 @@ import (
 //     bits unioned (/var/lib/notes/users/alice/.upload-x9k2 → …/alice/*).
 //  2. Once two sibling directories became dir/* by rule 1, the directory
 //     level is taken to vary too (one directory per user, per session, per
-//     process): their entries become parent/*/* (…/users/*/*).
+//     process): their entries become parent/*/* (…/users/*/*), and the
+//     entries of those directories themselves (listing them) parent/*.
 //
 // Neither applies where a container's own files are not made: the root, and
 // the system's programs, libraries and configuration (systemDirs) — a file
@@ -84,7 +85,12 @@ func (l *pathList) noteCreated(g string, lim Limits) {
 		return
 	}
 	l.rewrite(func(p string) string {
-		d, n := path.Split(path.Clean(path.Dir(p)))
+		if d, n := path.Split(p); path.Clean(d) == parent {
+			if _, ok := subs[n]; ok {
+				return path.Join(parent, wildOne)
+			}
+		}
+		d, n := path.Split(path.Dir(p))
 		if _, ok := subs[n]; ok && path.Clean(d) == parent && path.Base(p) == wildOne {
 			return path.Join(parent, wildOne, wildOne)
 		}

@@ -29,6 +29,7 @@ func TestCreatedFilesLearnTheirDirectory(t *testing.T) {
 	}
 	obs = append(obs,
 		openObs("/var/lib/notes/users/alice/minutes.txt", AccessRead),
+		openObs("/var/lib/notes/users/alice", AccessRead), // listing it
 		createObs("/var/lib/notes/users/bob/.upload-aaaaaaaa", AccessReadWrite),
 		createObs("/var/lib/notes/users/bob/.upload-bbbbbbbb", AccessReadWrite))
 	observeAll(t, d, "c", "n", t0, obs...)
@@ -43,7 +44,7 @@ func TestCreatedFilesLearnTheirDirectory(t *testing.T) {
 		"/srv/static/a_b_c_d1.css write", "/srv/static/k2x_9qa1.css write",
 		"/srv/static/q9q9q9qx.css write", "/srv/static/zzpq03mm.css write",
 		"/var/lib/notes/exports/notes-{n}.tar.gz write",
-		"/var/lib/notes/users/*/* readwrite", // minutes.txt was read after alice/* was learned
+		"/var/lib/notes/users/* read", "/var/lib/notes/users/*/* readwrite", // minutes.txt was read after alice/* was learned
 	}, "\n"); got != want {
 		t.Errorf("files:\n%s\nwant:\n%s", got, want)
 	}
@@ -54,6 +55,8 @@ func TestCreatedFilesLearnTheirDirectory(t *testing.T) {
 	}{
 		{"/var/lib/notes/users/carol/.upload-x1y2z3w4", AccessReadWrite, true},
 		{"/var/lib/notes/users/carol/budget.csv", AccessRead, true},
+		{"/var/lib/notes/users/carol", AccessRead, true},
+		{"/var/lib/notes/users/carol", AccessWrite, false},
 		{"/var/lib/notes/exports/notes-1765999999999.tar.gz", AccessWrite, true},
 		{"/var/lib/notes/exports/other-1765999999999.tar.gz", AccessWrite, false},
 		{"/var/lib/notes/users/carol/deeper/x", AccessRead, false},
