@@ -11,8 +11,21 @@ func (p *Profile) CoversExec(e ExecEntry) bool {
 
 // CoversFile reports whether p allows opening every path e allows with e's
 // access: one of p's files is at least as wide, with at least that access.
+// Only an image entry's files can be covered by another image entry.
 func (p *Profile) CoversFile(e FileEntry) bool {
-	return coversPath(p.matcher().files, p.Spec.Files, func(x FileEntry) (string, Access) { return x.Path, x.Access }, e.Path, e.Access)
+	m := p.matcher()
+	of := func(image bool) func(FileEntry) (string, Access) {
+		return func(x FileEntry) (string, Access) {
+			if x.Image != image {
+				return "", 0
+			}
+			return x.Path, x.Access
+		}
+	}
+	if coversPath(m.files, p.Spec.Files, of(false), e.Path, e.Access) {
+		return true
+	}
+	return e.Image && coversPath(m.image, p.Spec.Files, of(true), e.Path, e.Access)
 }
 
 // CoversNetwork reports whether p allows every connect e allows: one of p's

@@ -138,17 +138,30 @@ func (d *decoder) spec(n *yaml.Node) Spec {
 		s.Executables = append(s.Executables, x)
 	})
 	d.list(f[ListFiles], "spec."+ListFiles, func(item *yaml.Node, fi string) {
-		e := d.fields(item, fi, "path", "access", "evidence")
+		e := d.fields(item, fi, "path", "access", "from", "evidence")
 		x := FileEntry{Evidence: d.evidence(e, fi)}
-		if v := d.require(e, item, fi, "path"); v != nil {
-			x.Path = d.pattern(v, fi+".path")
-			d.unique(keys, item, fi, "f"+x.Path)
+		if v := e["from"]; v != nil {
+			if from, ok := d.str(v, fi+".from"); ok {
+				if from != FromImage {
+					d.fail(v, fi+".from", "unknown source %q (want %s)", from, FromImage)
+				}
+				x.Image = true
+			}
 		}
 		if v := d.require(e, item, fi, "access"); v != nil {
 			if a, ok := d.str(v, fi+".access"); ok {
 				var err error
 				if x.Access, err = ParseAccess(a); err != nil {
 					d.fail(v, fi+".access", "%v", err)
+				}
+			}
+		}
+		if v := d.require(e, item, fi, "path"); v != nil {
+			x.Path = d.pattern(v, fi+".path")
+			d.unique(keys, item, fi, fileKey(x))
+			if x.Image && x.Access != 0 {
+				if err := validateImageEntry(x); err != nil {
+					d.fail(v, fi, "%v", err)
 				}
 			}
 		}

@@ -12,16 +12,18 @@ import (
 // node: it folds Observations into the four allowlists, generalising paths
 // and respecting Limits. A Draft is safe for concurrent use.
 type Draft struct {
-	mu       sync.Mutex
-	lim      Limits
-	image    string
-	digest   string
-	exec     *pathList
-	files    *pathList
-	unix     *pathList
-	inet     *netList
-	caps     [MaxCapability + 1]capSlot
-	learning Learning
+	mu     sync.Mutex
+	lim    Limits
+	image  string
+	digest string
+	exec   *pathList
+	files  *pathList
+	// imageFiles holds the image entries of files
+	imageFiles *pathList
+	unix       *pathList
+	inet       *netList
+	caps       [MaxCapability + 1]capSlot
+	learning   Learning
 	// inheritedFrom: the draft learns the delta of a digest running on a
 	// profile inherited from this Ref (see Inherit).
 	inheritedFrom string
@@ -38,13 +40,14 @@ func NewDraft(image, digest string, lim Limits) (*Draft, error) {
 		return nil, fmt.Errorf("new draft: %w", err)
 	}
 	return &Draft{
-		lim:    lim.withDefaults(),
-		image:  image,
-		digest: digest,
-		exec:   newPathList(),
-		files:  newPathList(),
-		unix:   newPathList(),
-		inet:   newNetList(),
+		lim:        lim.withDefaults(),
+		image:      image,
+		digest:     digest,
+		exec:       newPathList(),
+		files:      newPathList(),
+		imageFiles: newPathList(),
+		unix:       newPathList(),
+		inet:       newNetList(),
 	}, nil
 }
 
@@ -88,7 +91,7 @@ func (d *Draft) Observe(o Observation) (bool, error) {
 		if o.Access == 0 || o.Access&^AccessReadWrite != 0 {
 			return false, fmt.Errorf("observe open of %q: invalid access %d", o.Path, o.Access)
 		}
-		added, full, err = d.observePath(d.files, len(d.files.entries), o.Path, o.Access, &o, t)
+		added, full, err = d.observeOpen(&o, t)
 	case KindConnect:
 		list = ListNetwork
 		added, full, err = d.observeConnect(&o, t)
@@ -156,6 +159,40 @@ func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observa
 	return true, false, nil
 }
 
+// filesLen is the size of the files list: plain and image entries.
+func (d *Draft) filesLen() int { return len(d.files.entries) + len(d.imageFiles.entries) }
+
+// observeOpen is Observe for opens: a read of an image file becomes (or is
+// allowed by) the image entry of its directory, unless a plain entry
+// allows it already; anything else is a plain entry.
+func (d *Draft) observeOpen(o *Observation, t time.Time) (added, full bool, err error) {
+	if !o.Image || o.Access != AccessRead {
+		return d.observePath(d.files, d.filesLen(), o.Path, o.Access, o, t)
+	}
+	p, err := cleanAbs(o.Path)
+	if err != nil {
+		return false, false, fmt.Errorf("observe open: %w", err)
+	}
+	pattern, ok := imageEntryFor(p)
+	if _, plain := d.files.find(p, AccessRead); plain || !ok {
+		return d.observePath(d.files, d.filesLen(), p, o.Access, o, t)
+	}
+	if id, ok := d.imageFiles.find(p, AccessRead); ok {
+		d.imageFiles.entries[id].Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
+		return false, false, nil
+	}
+	if d.filesLen() >= d.lim.MaxEntries {
+		return false, true, nil
+	}
+	e := FileEntry{Path: pattern, Access: AccessRead, Image: true}
+	e.Evidence.observe(o, t, d.lim.MaxEvidenceIDs)
+	// An image entry is a whole subtree already: it is never collapsed,
+	// and folds the entries of its subdirectories.
+	d.imageFiles.add(e, d.lim.CollapseThreshold)
+	d.imageFiles.fold(d.lim)
+	return true, false, nil
+}
+
 func (d *Draft) networkLen() int { return len(d.inet.entries) + len(d.unix.entries) }
 
 var errNoDestination = errors.New("observe connect: neither a unix path nor a valid address")
@@ -210,7 +247,7 @@ func (d *Draft) MarkIncomplete(reason string, count uint64) {
 func (d *Draft) Stability(now time.Time) Stability {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := len(d.exec.entries) + len(d.files.entries) + d.networkLen()
+	n := len(d.exec.entries) + d.filesLen() + d.networkLen()
 	for _, c := range d.caps {
 		if c.present {
 			n++

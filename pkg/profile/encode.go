@@ -31,6 +31,9 @@ func Encode(p *Profile) ([]byte, error) {
 				return withEvidence(e.Evidence, "path", str(e.Path))
 			}),
 			ListFiles, encodeList(spec.Files, func(e FileEntry) *yaml.Node {
+				if e.Image {
+					return withEvidence(e.Evidence, "path", str(e.Path), "access", str(e.Access.String()), "from", str(FromImage))
+				}
 				return withEvidence(e.Evidence, "path", str(e.Path), "access", str(e.Access.String()))
 			}),
 			ListNetwork, encodeList(spec.Network, encodeNetwork),

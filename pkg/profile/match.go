@@ -9,18 +9,23 @@ type matcher struct {
 	execRules []string
 	files     *pathIndex
 	fileRules []string
-	unix      *pathIndex
-	abstract  map[string]string
-	unixRules []string
-	inet      *netIndex
-	inetRules []string
-	caps      [MaxCapability + 1]string
+	// image holds the image entries of files: they allow only opens of
+	// image content (Observation.Image).
+	image      *pathIndex
+	imageRules []string
+	unix       *pathIndex
+	abstract   map[string]string
+	unixRules  []string
+	inet       *netIndex
+	inetRules  []string
+	caps       [MaxCapability + 1]string
 }
 
 func compile(p *Profile) *matcher {
 	m := &matcher{
 		exec:     newPathIndex(),
 		files:    newPathIndex(),
+		image:    newPathIndex(),
 		unix:     newPathIndex(),
 		abstract: make(map[string]string),
 		inet:     newNetIndex(),
@@ -30,6 +35,11 @@ func compile(p *Profile) *matcher {
 		m.execRules = append(m.execRules, rule(ListExecutables, e))
 	}
 	for _, e := range p.Spec.Files {
+		if e.Image {
+			m.image.insert(e.Path, int32(len(m.imageRules)), e.Access)
+			m.imageRules = append(m.imageRules, rule(ListFiles, e))
+			continue
+		}
 		m.files.insert(e.Path, int32(len(m.fileRules)), e.Access)
 		m.fileRules = append(m.fileRules, rule(ListFiles, e))
 	}
@@ -67,7 +77,8 @@ func (p *Profile) matcher() *matcher {
 // Allows checks an observation against the profile. It returns whether the
 // behaviour is allowed and the rule that decided: "<list>: <entry>" for the
 // entry that allows it, or "no rule matched in <list>". An open with no
-// access bits is checked as a read. Evidence fields of o are ignored.
+// access bits is checked as a read; an image entry allows only an open of
+// image content (o.Image). Evidence fields of o are ignored.
 func (p *Profile) Allows(o Observation) (bool, string) {
 	m := p.matcher()
 	switch o.Kind {
@@ -78,7 +89,13 @@ func (p *Profile) Allows(o Observation) (bool, string) {
 		if need == 0 {
 			need = AccessRead
 		}
-		return lookupPath(m.files, m.fileRules, o.Path, need, ListFiles)
+		ok, r := lookupPath(m.files, m.fileRules, o.Path, need, ListFiles)
+		if !ok && o.Image {
+			if imageOK, imageRule := lookupPath(m.image, m.imageRules, o.Path, need, ListFiles); imageOK {
+				return true, imageRule
+			}
+		}
+		return ok, r
 	case KindConnect:
 		if o.UnixPath != "" {
 			if isAbstract(o.UnixPath) {

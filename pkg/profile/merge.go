@@ -72,11 +72,14 @@ func (d *Draft) normalize() {
 		l.collapse(d.lim)
 		l.fold(d.lim)
 	}
+	d.imageFiles.rebuild(d.imageFiles.entries, d.lim)
+	d.imageFiles.fold(d.lim)
 	d.inet.rebuild(d.inet.entries, d.lim)
 	d.inet.collapse(d.lim)
 	d.inet.fold(d.lim)
-	d.trimPaths(d.exec, ListExecutables)
-	d.trimPaths(d.files, ListFiles)
+	d.trimPaths(d.exec, ListExecutables, d.lim.MaxEntries)
+	d.trimPaths(d.imageFiles, ListFiles, d.lim.MaxEntries)
+	d.trimPaths(d.files, ListFiles, d.lim.MaxEntries-len(d.imageFiles.entries))
 	d.trimNetwork()
 }
 
@@ -101,8 +104,9 @@ func keepBusiest[E any](entries []E, max int, ev func(E) Evidence, canon func(a,
 	return entries[:max], dropped
 }
 
-func (d *Draft) trimPaths(l *pathList, list string) {
-	kept, dropped := keepBusiest(l.entries, d.lim.MaxEntries,
+// trimPaths keeps the max busiest entries of l, which counts against list.
+func (d *Draft) trimPaths(l *pathList, list string, max int) {
+	kept, dropped := keepBusiest(l.entries, max,
 		func(e FileEntry) Evidence { return e.Evidence },
 		func(a, b FileEntry) int { return cmp.Compare(a.Path, b.Path) })
 	if dropped == 0 {

@@ -114,7 +114,7 @@ type Destination struct {
 // depends on Kind:
 //
 //	KindExec:       Path (absolute path of the executed file)
-//	KindOpen:       Path, Access and Created
+//	KindOpen:       Path, Access, Created and Image
 //	KindConnect:    Network for inet sockets, or UnixPath for unix sockets
 //	KindCapability: Capability (the kernel's number, e.g. 13 for CAP_NET_RAW)
 //
@@ -122,9 +122,13 @@ type Destination struct {
 // file) tells the learner which directories a container creates files in;
 // none of them affects matching.
 type Observation struct {
-	Kind        Kind
-	Path        string
-	Access      Access
+	Kind   Kind
+	Path   string
+	Access Access
+	// Image: the opened file is content the image ships, unchanged: it
+	// comes from a lower layer of the container's root filesystem (not a
+	// volume, not written or copied up at run time).
+	Image       bool
 	Network     Destination
 	UnixPath    string
 	Capability  Capability

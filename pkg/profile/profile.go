@@ -83,10 +83,14 @@ type ExecEntry struct {
 	Evidence Evidence
 }
 
-// FileEntry allows opening files matching Path with the given Access.
+// FileEntry allows opening files matching Path with the given Access. An
+// Image entry ("from: image" in YAML) allows only reading files the image
+// ships below one directory (Path is "dir/**"): a file written or changed
+// in the container at run time, there too, is not allowed by it.
 type FileEntry struct {
 	Path     string
 	Access   Access
+	Image    bool
 	Evidence Evidence
 }
 
@@ -137,7 +141,12 @@ type CapabilityEntry struct {
 func (e ExecEntry) String() string { return e.Path }
 
 // String names the entry as rule strings do.
-func (e FileEntry) String() string { return fmt.Sprintf("%s (%s)", e.Path, e.Access) }
+func (e FileEntry) String() string {
+	if e.Image {
+		return fmt.Sprintf("%s (%s, from image)", e.Path, e.Access)
+	}
+	return fmt.Sprintf("%s (%s)", e.Path, e.Access)
+}
 
 // String names the entry as rule strings do.
 func (n NetworkEntry) String() string {
@@ -177,12 +186,28 @@ func noRule(list string) string { return noRuleIn[list] }
 func (s *Spec) Sort() {
 	slices.SortFunc(s.Executables, func(a, b ExecEntry) int { return cmp.Compare(a.Path, b.Path) })
 	slices.SortFunc(s.Files, func(a, b FileEntry) int {
-		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Access, b.Access))
+		return compareFiles(a, b)
 	})
 	slices.SortFunc(s.Network, compareNetwork)
 	slices.SortFunc(s.Capabilities, func(a, b CapabilityEntry) int {
 		return cmp.Compare(a.Capability.String(), b.Capability.String())
 	})
+}
+
+// compareFiles orders file entries by path, then an image entry after the
+// plain one of the same path, then by access.
+func compareFiles(a, b FileEntry) int {
+	return cmp.Or(cmp.Compare(a.Path, b.Path), compareBool(a.Image, b.Image), cmp.Compare(a.Access, b.Access))
+}
+
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // compareNetwork orders inet entries (IPv4 before IPv6, by address, prefix
@@ -246,7 +271,7 @@ func (p *Profile) Equal(q *Profile) bool {
 	return slices.EqualFunc(p.Spec.Executables, q.Spec.Executables, func(x, y ExecEntry) bool {
 		return x.Path == y.Path && x.Evidence.equal(y.Evidence)
 	}) && slices.EqualFunc(p.Spec.Files, q.Spec.Files, func(x, y FileEntry) bool {
-		return x.Path == y.Path && x.Access == y.Access && x.Evidence.equal(y.Evidence)
+		return x.Path == y.Path && x.Access == y.Access && x.Image == y.Image && x.Evidence.equal(y.Evidence)
 	}) && slices.EqualFunc(p.Spec.Network, q.Spec.Network, func(x, y NetworkEntry) bool {
 		return x.Unix == y.Unix && x.Prefix == y.Prefix && x.Ports == y.Ports &&
 			x.Protocol == y.Protocol && x.Evidence.equal(y.Evidence)

@@ -15,9 +15,11 @@ func (d *Draft) Profile() *Profile {
 	for _, e := range d.exec.entries {
 		p.Spec.Executables = append(p.Spec.Executables, ExecEntry{Path: e.Path, Evidence: e.Evidence.clone()})
 	}
-	for _, e := range d.files.entries {
-		e.Evidence = e.Evidence.clone()
-		p.Spec.Files = append(p.Spec.Files, e)
+	for _, l := range []*pathList{d.files, d.imageFiles} {
+		for _, e := range l.entries {
+			e.Evidence = e.Evidence.clone()
+			p.Spec.Files = append(p.Spec.Files, e)
+		}
 	}
 	for _, e := range d.inet.entries {
 		e.Evidence = e.Evidence.clone()
@@ -47,6 +49,10 @@ func (d *Draft) absorb(p *Profile) {
 		d.absorbPath(d.exec, FileEntry{Path: e.Path, Evidence: e.Evidence})
 	}
 	for _, e := range p.Spec.Files {
+		if e.Image {
+			d.absorbPath(d.imageFiles, e)
+			continue
+		}
 		d.absorbPath(d.files, e)
 	}
 	for _, e := range p.Spec.Network {

@@ -100,7 +100,12 @@ func (p *Profile) Validate() error {
 		if e.Access == 0 || e.Access&^AccessReadWrite != 0 {
 			bad(field+".access", fmt.Errorf("invalid access %d", e.Access))
 		}
-		dup(field, "f"+e.Path)
+		if e.Image {
+			if err := validateImageEntry(e); err != nil {
+				bad(field, err)
+			}
+		}
+		dup(field, fileKey(e))
 	}
 	for i, e := range p.Spec.Network {
 		field := fmt.Sprintf("spec.network[%d]", i)
@@ -139,4 +144,13 @@ func validateNetworkEntry(e NetworkEntry) error {
 		return fmt.Errorf("unknown protocol %d", e.Protocol)
 	}
 	return nil
+}
+
+// fileKey identifies a file entry among its list: an image entry and a
+// plain one of the same path are two entries.
+func fileKey(e FileEntry) string {
+	if e.Image {
+		return "i" + e.Path
+	}
+	return "f" + e.Path
 }
