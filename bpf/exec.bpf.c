@@ -3,8 +3,7 @@
 #include "lib/common.h"
 #include "lib/path.h"
 #include "lib/match.h"
-
-#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#include "lib/image.h"
 
 static __always_inline bool is_memfd(struct file *file)
 {
@@ -17,16 +16,6 @@ static __always_inline bool is_memfd(struct file *file)
 	bpf_probe_read_kernel(prefix, sizeof(prefix), name);
 	return prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
 	       prefix[4] == 'd' && prefix[5] == ':';
-}
-
-static __always_inline bool on_overlay_upper(struct inode *inode)
-{
-	if (!bpf_core_type_exists(struct ovl_inode))
-		return false;
-	if (BPF_CORE_READ(inode, i_sb, s_magic) != OVERLAYFS_SUPER_MAGIC)
-		return false;
-	struct ovl_inode *oi = (void *)inode - bpf_core_field_offset(struct ovl_inode, vfs_inode);
-	return BPF_CORE_READ(oi, __upperdentry) != NULL;
 }
 
 /* mark_contained records that task now runs its container's workload when

@@ -9,6 +9,7 @@
 #include "lib/path.h"
 #include "lib/match.h"
 #include "lib/capability.h"
+#include "lib/image.h"
 #include <bpf/bpf_endian.h>
 
 #define EPERM 1
@@ -122,7 +123,8 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	 * the container's was judged on the overlay path. */
 	if (flags & VIGIL_F_PATH_DETACHED)
 		return 0;
-	if (!(flags & VIGIL_F_PATH_TRUNCATED) && path_allowed(s, 0, len, pol->profile, VIGIL_LIST_FILES, need))
+	if (!(flags & VIGIL_F_PATH_TRUNCATED) &&
+	    path_allowed_from(s, 0, len, pol->profile, VIGIL_LIST_FILES, need, image_content(task, file)))
 		return 0;
 	note_denied(VIGIL_EVENT_OPEN); /* the open's system-call exit reports it */
 	return -EPERM;

@@ -50,6 +50,9 @@ enum vigil_event_flag {
 	VIGIL_F_WORKLOAD = 1 << 10,
 	/* the open created the file (FMODE_CREATED): it did not exist before */
 	VIGIL_F_CREATED = 1 << 11,
+	/* the opened file is content the image ships, unchanged: on the
+	 * overlayfs root of the task, from a lower layer (not copied up) */
+	VIGIL_F_IMAGE = 1 << 12,
 };
 
 /* Hooks a scope's profile is enforced on in the kernel. */
@@ -74,11 +77,14 @@ struct scope_policy {
 
 /* How a path rule matches: the hash is of the canonical path (volatile
  * components — digits, long hex ids, UUIDs — written "*"), of a directory
- * for its children ("dir/ *") or of a directory for its subtree ("dir/ **"). */
+ * for its children ("dir/ *") or of a directory for its subtree ("dir/ **"),
+ * or of a directory for the image content of its subtree (VIGIL_F_IMAGE
+ * files only). */
 enum vigil_path_match {
 	VIGIL_MATCH_EXACT = 1,
 	VIGIL_MATCH_CHILDREN = 2,
 	VIGIL_MATCH_SUBTREE = 3,
+	VIGIL_MATCH_IMAGE_SUBTREE = 4,
 };
 
 enum vigil_path_list {

@@ -5,8 +5,9 @@
  * digits, a long hex id, a UUID — is hashed as "*", and in a name with a
  * run of at least DIGIT_RUN_MIN digits every run of digits is hashed as
  * "{n}", as the learner generalises them: pkg/profile.CanonicalName),
- * looking up at every directory a "dir/ **" rule, and at
- * the end the exact path and the "parent/ *" rule. pkg/enforce computes the
+ * looking up at every directory a "dir/ **" rule (and for a file the image
+ * ships, the directory's image-content rule), and at the end the exact path
+ * and the "parent/ *" rule. pkg/enforce computes the
  * same hashes from profile patterns. The scan's state lives in map memory so
  * that the verifier's states of the loop converge.
  */
@@ -44,6 +45,7 @@ struct match_state {
 	__u8 need; /* access bits needed */
 	__u8 allowed;
 	__u8 run; /* digits at the end of the component so far, up to DIGIT_RUN_MIN */
+	__u8 image; /* the file is image content (VIGIL_F_IMAGE) */
 };
 
 _Static_assert(sizeof(struct match_state) <= sizeof(((struct scratch *)0)->match), "scratch.match too small");
@@ -101,7 +103,8 @@ static long match_step(__u64 i, void *ctx)
 	if (c == '/') {
 		__u64 dir = i == 0 ? FNV_OFFSET : end_component(m);
 
-		if (rule_allows(m, VIGIL_MATCH_SUBTREE, dir)) {
+		if (rule_allows(m, VIGIL_MATCH_SUBTREE, dir) ||
+		    (m->image && rule_allows(m, VIGIL_MATCH_IMAGE_SUBTREE, dir))) {
 			m->allowed = 1;
 			return 1;
 		}
@@ -138,10 +141,11 @@ static long match_step(__u64 i, void *ctx)
 	return 0;
 }
 
-/* path_allowed reports whether the profile's list allows the path at
- * s->event[base, base + len) (absolute) with the needed access. */
-static __always_inline bool path_allowed(struct scratch *s, __u32 base, __u32 len, __u32 profile, __u8 list,
-					 __u8 need)
+/* path_allowed_from reports whether the profile's list allows the path at
+ * s->event[base, base + len) (absolute) with the needed access, for a file
+ * that is image content or not. */
+static __always_inline bool path_allowed_from(struct scratch *s, __u32 base, __u32 len, __u32 profile, __u8 list,
+					      __u8 need, bool image)
 {
 	struct match_state *m = (void *)s->match;
 	struct match_ctx mc = { .s = s, .base = base, .len = len };
@@ -152,6 +156,7 @@ static __always_inline bool path_allowed(struct scratch *s, __u32 base, __u32 le
 	m->list = list;
 	m->need = need;
 	m->allowed = 0;
+	m->image = image;
 	m->h_parent = FNV_OFFSET;
 	m->h_start = FNV_OFFSET;
 	m->h_raw = FNV_OFFSET;
@@ -164,6 +169,14 @@ static __always_inline bool path_allowed(struct scratch *s, __u32 base, __u32 le
 		return true;
 	return rule_allows(m, VIGIL_MATCH_EXACT, end_component(m)) ||
 	       rule_allows(m, VIGIL_MATCH_CHILDREN, m->h_parent);
+}
+
+/* path_allowed is path_allowed_from for a file whose origin does not
+ * matter (an exec). */
+static __always_inline bool path_allowed(struct scratch *s, __u32 base, __u32 len, __u32 profile, __u8 list,
+					 __u8 need)
+{
+	return path_allowed_from(s, base, len, profile, list, need, false);
 }
 
 #endif /* VIGIL_MATCH_H */

@@ -10,6 +10,7 @@
 #include "../lib/policy.h"
 #include "../lib/match.h"
 #include "../lib/learn.h"
+#include "../lib/image.h"
 
 #define AT_FDCWD -100
 #define O_ACCMODE 03
@@ -22,6 +23,12 @@
 #define FMODE_CREATED 0x100000 /* include/linux/fs.h, since 4.19 */
 #define EACCES 13
 #define EPERM 1
+/* Beside the access bits: the file is image content. Part of the keys of
+ * known and learned opens, so that a file changed since (copied up) is news
+ * again; kept with the access bits, as the handler's stack has no room for
+ * another variable on older verifiers. */
+#define ACCESS_IMAGE 4
+#define ACCESS_BITS 3
 
 /* access is the profile access bits an open asks for (pkg/policy's rule). */
 static __always_inline __u8 access(__u64 flags)
@@ -104,6 +111,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	denied = ret < 0 && take_denied(VIGIL_EVENT_OPEN);
 	if (ret >= 0)
 		file = fd_file(task, ret);
+	if (file && image_content(task, file))
+		acc |= ACCESS_IMAGE;
 
 	/* In a profiled or learned container only news leaves the kernel,
 	 * decided before any work: a failed lookup or an O_PATH open is nothing
@@ -141,6 +150,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 		ev->hdr.flags |= VIGIL_F_COMPAT_SYSCALL;
 	if (denied)
 		ev->hdr.flags |= VIGIL_F_DENIED;
+	if (acc & ACCESS_IMAGE)
+		ev->hdr.flags |= VIGIL_F_IMAGE;
 	ev->ret = ret;
 	ev->repeats = repeats;
 	ev->open_flags = flags;
@@ -176,7 +187,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	if (plen > VIGIL_PATH_MAX || nlen > VIGIL_PATH_MAX)
 		goto settle;
 	if (pol && file && !(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
-	    path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_FILES, acc)) {
+	    path_allowed_from(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_FILES, acc & ACCESS_BITS, acc & ACCESS_IMAGE)) {
 		__u8 one = 1;
 
 		bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);

@@ -200,7 +200,7 @@ func fanotifyDenied(byFanotify bool, j enforce.Judge, ev *sensor.Event, ctr *con
 	if !byFanotify || ev.Type != sensor.TypeOpen || ev.Open.Ret != -int32(unix.EPERM) || v.Mode != profile.ModeEnforce {
 		return false
 	}
-	enforced, allowed := enforce.OpenVerdict(j, ctr, v.Observation.Path)
+	enforced, allowed := enforce.OpenVerdict(j, ctr, v.Observation.Path, func() bool { return v.Observation.Image })
 	return enforced && !allowed
 }
 

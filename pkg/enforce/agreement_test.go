@@ -192,7 +192,7 @@ func TestFanotifyJudgeAgreesWithTheMonitor(t *testing.T) {
 			if c.ev.Type != sensor.TypeOpen {
 				continue
 			}
-			enforced, allowed := OpenVerdict(e, ctr, c.ev.Open.Path)
+			enforced, allowed := OpenVerdict(e, ctr, c.ev.Open.Path, func() bool { return c.ev.Flags.Has(sensor.FlagImage) })
 			want := mode != profile.ModeEnforce || monitorAllowsSomeAccess(t, e, ctr, c.ev)
 			if enforced != (mode == profile.ModeEnforce) || allowed != want {
 				t.Errorf("%s, %s: fanotify enforced=%v allowed=%v; the monitor allows it for some access: %v",
@@ -247,7 +247,7 @@ func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
 	cases := agreeCases(dir, uint16(allowedAddr.Port), uint16(deniedAddr.Port))
 	layOut(t, dir)
 
-	world := startWorld(t, mode, p)
+	world := startWorld(t, mode, p, nil)
 	results := make([]outcome, len(cases))
 	for i, c := range cases {
 		results[i].rc, results[i].output = world.shell.run(t, c.run)
@@ -390,7 +390,9 @@ type world struct {
 	taken  uint64         // events taken from the sensor, of any cgroup
 }
 
-func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile) *world {
+// startWorld starts the container's shell, lets prepare (when not nil) set
+// it up, then puts p in force on it in mode.
+func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile, prepare func(*shell)) *world {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	cg := testutil.NewCgroup(t)
@@ -421,6 +423,9 @@ func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile) *world {
 		PID: uint32(w.shell.cmd.Process.Pid), CgroupPath: strings.TrimPrefix(cg.Path, root)}
 	if err := ctl.Scopes().Set(cg.ID, w.ctr.Scope); err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(w.shell)
 	}
 	testutil.RunUntilCleanup(t, "enforcement", func(ctx context.Context) error {
 		ctl.Run(ctx, Sources{Containers: staticContainers{w.ctr, cg.ID}, Judge: w.judge})

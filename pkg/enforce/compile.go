@@ -38,6 +38,10 @@ func compile(p *profile.Profile) compiled {
 	}
 	widened := len(c.widened)
 	for _, e := range p.Spec.Files {
+		if e.Image {
+			c.addImage(e)
+			continue
+		}
 		c.addPath(ListFiles, e.Path, uint8(e.Access))
 	}
 	if len(c.widened) == widened {
@@ -98,6 +102,20 @@ func (c *compiled) addPath(list PathList, pattern string, access uint8) {
 		comps = nil
 	}
 	c.paths = append(c.paths, PathRule{List: list, Match: match, Hash: pathHash(comps, match == MatchExact), Access: access})
+}
+
+// addImage compiles an image entry, "dir/**" of a literal dir (as the
+// profile validates it): the kernel matches it at dir for files it flags
+// as image content only.
+func (c *compiled) addImage(e profile.FileEntry) {
+	comps := strings.Split(strings.TrimPrefix(strings.TrimSuffix(e.Path, "/**"), "/"), "/")
+	for _, comp := range comps {
+		if profile.CanonicalName(comp) != comp {
+			c.widened = append(c.widened, fmt.Sprintf("%s: %q matches any such name", e.Path, comp))
+			break
+		}
+	}
+	c.paths = append(c.paths, PathRule{List: ListFiles, Match: MatchImageSubtree, Hash: pathHash(comps, false), Access: uint8(e.Access)})
 }
 
 func (c *compiled) addNet(n profile.NetworkEntry) {

@@ -18,9 +18,10 @@ import (
 )
 
 // OpenJudge decides an open, in an enforced container's mounts, of path
-// (as the container sees it) by process pid. enforced is false when the
-// process or its container is not under enforcement (allow).
-type OpenJudge func(pid int32, path string) (enforced, allowed bool)
+// (as the container sees it) by process pid; image tells, when asked,
+// whether the file is content the container's image ships. enforced is
+// false when the process or its container is not under enforcement (allow).
+type OpenJudge func(pid int32, path string, image func() bool) (enforced, allowed bool)
 
 // fanotify's deadline: an open not judged by then is allowed (fail-open,
 // counted), so a stalled listener never hangs the node's containers.
@@ -40,6 +41,7 @@ type Fanotify struct {
 	stopped  atomic.Bool               // Run returned with an error: the group is closed
 	judge    OpenJudge
 	procRoot string
+	hostRoot string // where the containers' overlay directories are found
 	log      *zap.Logger
 	m        *fanotifyMetrics
 	// The host's side, which a container's mounts are told from: the
@@ -93,7 +95,7 @@ func NewFanotify(judge OpenJudge, procRoot string, runtimeNS uint32, log *zap.Lo
 			return nil, fmt.Errorf("register fanotify metrics: %w", err)
 		}
 	}
-	f := &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, log: log, m: m,
+	f := &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, hostRoot: hostRoot(procRoot), log: log, m: m,
 		runtimeNS: runtimeNS, hostPIDs: hostPIDs, hostNS: hostNS, hostRoots: hostRoots,
 		marks: map[uint32][]markedMount{}, execs: map[execOpen]bool{}}
 	f.read = f.file.Read
@@ -224,7 +226,7 @@ func (f *Fanotify) decide(fd int32, pid int32) {
 		answer(true, "timeout")
 		return
 	}
-	enforced, allowed := f.judge(pid, path)
+	enforced, allowed := f.judge(pid, path, func() bool { return imageFile(f.procRoot, f.hostRoot, pid, fd, path) })
 	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.String("path", path), zap.Bool("exec", exec), zap.Bool("enforced", enforced), zap.Bool("allowed", allowed))
 	if enforced && allowed {
 		// Before a plain open's answer, so that its next open finds it. An

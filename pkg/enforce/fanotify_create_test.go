@@ -23,7 +23,7 @@ func TestFanotifyRefusedCreateLeaves(t *testing.T) {
 	if err := os.WriteFile(existing, []byte("kept\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startFanotify(t, func(_ int32, path string) (bool, bool) { return true, filepath.Base(path) == "busybox" }, dir)
+	startFanotify(t, func(_ int32, path string, _ func() bool) (bool, bool) { return true, filepath.Base(path) == "busybox" }, dir)
 
 	for _, c := range []struct {
 		script, file string

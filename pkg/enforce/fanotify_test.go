@@ -39,7 +39,7 @@ func TestFanotifyDeniesPerJudge(t *testing.T) {
 	}
 	bin := copyBusybox(t, dir)
 
-	judge := func(pid int32, path string) (bool, bool) {
+	judge := func(pid int32, path string, _ func() bool) (bool, bool) {
 		switch filepath.Base(path) {
 		case "denied":
 			return true, false
@@ -82,7 +82,7 @@ func TestFanotifyAnswersEveryEventOfABurst(t *testing.T) {
 	// One P: the reader reads the next batch before the goroutines of the
 	// last one run, as on a busy node.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	startFanotify(t, func(_ int32, path string) (bool, bool) { return true, !odd(path) }, dir)
+	startFanotify(t, func(_ int32, path string, _ func() bool) (bool, bool) { return true, !odd(path) }, dir)
 
 	// One shell opens every file in parallel, from outside the listener;
 	// an open left unanswered would hang it: the deadline fails the test.
@@ -135,7 +135,9 @@ func TestFanotifyCachesAllowedExecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
-	f := startFanotify(t, func(_ int32, path string) (bool, bool) { return true, filepath.Base(filepath.Dir(path)) != "locked" }, merged)
+	f := startFanotify(t, func(_ int32, path string, _ func() bool) (bool, bool) {
+		return true, filepath.Base(filepath.Dir(path)) != "locked"
+	}, merged)
 
 	decisions := func() map[string]float64 {
 		got := map[string]float64{}
@@ -269,7 +271,7 @@ func BenchmarkFanotifyExec(b *testing.B) {
 	}
 	b.Run("unmarked", execLoop)
 	b.Run("marked", func(b *testing.B) {
-		startFanotify(b, func(int32, string) (bool, bool) { return true, true }, dir)
+		startFanotify(b, func(int32, string, func() bool) (bool, bool) { return true, true }, dir)
 		execLoop(b)
 	})
 }
@@ -343,7 +345,7 @@ func TestFanotifyFailureReleasesOpens(t *testing.T) {
 	if err := os.WriteFile(file, []byte("f"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewFanotify(func(int32, string) (bool, bool) { return true, false }, procfs.DefaultRoot, testutil.RuntimeMountNamespace(t),
+	f, err := NewFanotify(func(int32, string, func() bool) (bool, bool) { return true, false }, procfs.DefaultRoot, testutil.RuntimeMountNamespace(t),
 		zaptest.NewLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

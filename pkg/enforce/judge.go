@@ -12,7 +12,7 @@ import (
 // judgeOpen is the fanotify listener's judge: the open's process, its
 // container, and the one judge's verdict on the open. Opens of the runtime
 // setting a container up, and of containers not enforced, are let through.
-func (c *Controller) judgeOpen(pid int32, path string) (enforced, allowed bool) {
+func (c *Controller) judgeOpen(pid int32, path string, image func() bool) (enforced, allowed bool) {
 	if c.src.Containers == nil || c.cgroupRoot == "" {
 		return false, true
 	}
@@ -34,16 +34,24 @@ func (c *Controller) judgeOpen(pid int32, path string) (enforced, allowed bool) 
 	if ctr == nil || !ctr.HasImageDigest() {
 		return false, true
 	}
-	return OpenVerdict(c.src.Judge, ctr, path)
+	return OpenVerdict(c.src.Judge, ctr, path, image)
 }
 
 // OpenVerdict is the fanotify tier's answer to an open of path in ctr. The
 // listener cannot tell read from write: the one judge decides the open
 // with its access unknown. Only containers in enforce mode are enforced.
-func OpenVerdict(j Judge, ctr *containers.Container, path string) (enforced, allowed bool) {
-	v := j.Judge(ctr, profile.Observation{Kind: profile.KindOpen, Path: path})
+// image tells whether the file is image content; it costs a look at the
+// container's mounts, so it is asked only of an open the profile does not
+// allow otherwise (an image entry only ever allows more).
+func OpenVerdict(j Judge, ctr *containers.Container, path string, image func() bool) (enforced, allowed bool) {
+	o := profile.Observation{Kind: profile.KindOpen, Path: path}
+	v := j.Judge(ctr, o)
 	if v.Mode != profile.ModeEnforce {
 		return false, true
+	}
+	if !v.Allowed && image() {
+		o.Image = true
+		v = j.Judge(ctr, o)
 	}
 	return true, v.Allowed
 }

@@ -38,6 +38,8 @@ const (
 	MatchExact    = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_EXACT)
 	MatchChildren = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_CHILDREN)
 	MatchSubtree  = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_SUBTREE)
+	// MatchImageSubtree matches the files of a subtree the image ships.
+	MatchImageSubtree = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_IMAGE_SUBTREE)
 )
 
 // PathRule is one compiled path pattern.

@@ -68,7 +68,7 @@ func KernelVerdict(rec *enrich.Record) profile.Verdict {
 // exist is a lookup, not an access (and no kernel hook could deny it).
 func openObservation(ev *sensor.Event, o profile.Observation) (profile.Observation, skip) {
 	op := ev.Open
-	o.Kind, o.Path = profile.KindOpen, op.Path
+	o.Kind, o.Path, o.Image = profile.KindOpen, op.Path, ev.Flags.Has(sensor.FlagImage)
 	if op.Ret < 0 && op.Ret != -int32(unix.EACCES) && op.Ret != -int32(unix.EPERM) {
 		return o, skipFailedLookup
 	}

@@ -30,6 +30,9 @@ type Mount struct {
 	ID     uint64 // the mount's id, as statx's STATX_MNT_ID gives it
 	Point  string // as the process sees it
 	FSType string
+	// Options are the filesystem's own (super block) options, as
+	// mountinfo escapes them: an overlay's lowerdir and upperdir.
+	Options string
 }
 
 // Mounts lists the mounts of process pid's mount namespace, from its
@@ -52,8 +55,14 @@ func Mounts(root string, pid uint32) ([]Mount, error) {
 		if err != nil {
 			continue
 		}
-		fstype, _, _ := strings.Cut(post, " ")
-		mounts = append(mounts, Mount{ID: id, Point: Unescape(fields[4]), FSType: fstype})
+		var fstype, options string
+		if post := strings.Fields(post); len(post) > 0 {
+			fstype = post[0]
+			if len(post) > 2 {
+				options = post[2]
+			}
+		}
+		mounts = append(mounts, Mount{ID: id, Point: Unescape(fields[4]), FSType: fstype, Options: options})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("mounts of %d: %w", pid, err)

@@ -47,7 +47,8 @@ func TestOtherRoot(t *testing.T) {
 	if err := os.Symlink("mnt:[4026531841]", filepath.Join(dir, "ns", "mnt")); err != nil {
 		t.Fatal(err)
 	}
-	info := "22 1 0:21 / /data rw - ext4 /dev/sda1 rw\n23 22 0:22 / /data/proc rw - proc proc rw\n24 22 0:23 / /data/a\\040b rw - tmpfs tmpfs rw\n"
+	info := "22 1 0:21 / /data rw - ext4 /dev/sda1 rw\n23 22 0:22 / /data/proc rw - proc proc rw\n24 22 0:23 / /data/a\\040b rw - tmpfs tmpfs rw\n" +
+		"25 22 0:24 / /data/c rw master:1 - overlay overlay rw,lowerdir=/l1:/l2,upperdir=/u,workdir=/w\n"
 	if err := os.WriteFile(filepath.Join(dir, "mountinfo"), []byte(info), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,8 @@ func TestOtherRoot(t *testing.T) {
 		t.Errorf("mount namespace = %d, %v; want 4026531841", ns, err)
 	}
 	mounts, err := Mounts(root, 42)
-	want := []Mount{{22, "/data", "ext4"}, {23, "/data/proc", "proc"}, {24, "/data/a b", "tmpfs"}}
+	want := []Mount{{22, "/data", "ext4", "rw"}, {23, "/data/proc", "proc", "rw"}, {24, "/data/a b", "tmpfs", "rw"},
+		{25, "/data/c", "overlay", "rw,lowerdir=/l1:/l2,upperdir=/u,workdir=/w"}}
 	if err != nil || !slices.Equal(mounts, want) {
 		t.Errorf("mounts = %+v, %v; want %+v", mounts, err, want)
 	}

@@ -72,6 +72,9 @@ const (
 	FlagWorkload = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_WORKLOAD)
 	// FlagCreated: the open created the file (it did not exist before).
 	FlagCreated = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_CREATED)
+	// FlagImage: the opened file is content the container's image ships,
+	// unchanged (on its root overlay, from a lower layer).
+	FlagImage = Flags(bpfobj.RecordVigilEventFlagVIGIL_F_IMAGE)
 )
 
 // Has reports whether every flag in f2 is set.

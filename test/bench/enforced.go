@@ -96,7 +96,7 @@ func profiled(name string, mode profile.Mode, command string) condition {
 			if mode != profile.ModeEnforce {
 				return env, nil
 			}
-			allow := func(int32, string) (bool, bool) { return true, true }
+			allow := func(int32, string, func() bool) (bool, bool) { return true, true }
 			if env.fanotify, err = enforce.NewFanotify(allow, procfs.DefaultRoot, hostNS, zap.NewNop(), reg); err != nil {
 				env.stop()
 				return nil, err

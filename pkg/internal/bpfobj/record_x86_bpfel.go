@@ -171,7 +171,7 @@ type RecordScratch struct {
 	_         structs.HostLayout
 	PathOff   uint32
 	PathFlags uint32
-	Match     [6]uint64
+	Match     [7]uint64
 	Path      [8192]int8
 	Event     [10496]int8
 }
@@ -222,6 +222,7 @@ const (
 	RecordVigilEventFlagVIGIL_F_DENIED          RecordVigilEventFlag = 512
 	RecordVigilEventFlagVIGIL_F_WORKLOAD        RecordVigilEventFlag = 1024
 	RecordVigilEventFlagVIGIL_F_CREATED         RecordVigilEventFlag = 2048
+	RecordVigilEventFlagVIGIL_F_IMAGE           RecordVigilEventFlag = 4096
 )
 
 type RecordVigilEventType uint32
@@ -246,9 +247,10 @@ const (
 type RecordVigilPathMatch uint32
 
 const (
-	RecordVigilPathMatchVIGIL_MATCH_EXACT    RecordVigilPathMatch = 1
-	RecordVigilPathMatchVIGIL_MATCH_CHILDREN RecordVigilPathMatch = 2
-	RecordVigilPathMatchVIGIL_MATCH_SUBTREE  RecordVigilPathMatch = 3
+	RecordVigilPathMatchVIGIL_MATCH_EXACT         RecordVigilPathMatch = 1
+	RecordVigilPathMatchVIGIL_MATCH_CHILDREN      RecordVigilPathMatch = 2
+	RecordVigilPathMatchVIGIL_MATCH_SUBTREE       RecordVigilPathMatch = 3
+	RecordVigilPathMatchVIGIL_MATCH_IMAGE_SUBTREE RecordVigilPathMatch = 4
 )
 
 // Names of all BPF objects in the ELF.
