@@ -63,6 +63,9 @@
 //	  files:
 //	    - path: /etc/nginx/**
 //	      access: read            # read, write (includes create/truncate) or readwrite
+//	    - path: /usr/share/nginx/html/**
+//	      access: read
+//	      from: image             # only files the image ships there, unchanged
 //	  network:
 //	    - address: 10.96.0.10     # an address or a CIDR
 //	      port: 53                # a port, a range 8000-8100, or any
