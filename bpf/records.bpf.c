@@ -26,3 +26,4 @@ const enum vigil_path_list *unused_path_list __attribute__((unused));
 const struct scope_policy *unused_scope_policy __attribute__((unused));
 const struct path_rule_key *unused_path_rule_key __attribute__((unused));
 const struct net_rule_key *unused_net_rule_key __attribute__((unused));
+const struct known_open *unused_known_open __attribute__((unused));

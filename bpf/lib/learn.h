@@ -10,16 +10,17 @@
 #define VIGIL_LEARN_H
 
 #include "common.h"
+#include "fileid.h"
 
 /* Set at load time; 0 reports every event. */
 const volatile __u64 learn_window_ns = 0;
 
 /* A file as one container opened it, by what makes its path: its dentry,
  * the dentry's name and parent (a rename keeps the dentry), and the mount
- * (another name of the same inode is news to the learner); and by inode and
- * generation, so a dentry reused for another file is not taken for it. A
- * rename of a directory above the file is not seen: the file's path changes
- * under the same key until the window passes. */
+ * (another name of the same inode is news to the learner); and by the
+ * file's identity (fileid.h), so a dentry reused for another file is not
+ * taken for it. A rename of a directory above the file is not seen: the
+ * file's path changes under the same key until the window passes. */
 struct learn_open_key {
 	__u64 cgroup;
 	__u64 dentry;
@@ -105,15 +106,13 @@ static __always_inline bool learns(struct scope_policy *pol, __u32 hook, struct 
 static __always_inline void learn_open_key(struct learn_open_key *k, struct file *file, __u8 access)
 {
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
 
+	file_id(BPF_CORE_READ(file, f_inode), NULL, &k->ino, &k->generation);
 	k->cgroup = bpf_get_current_cgroup_id();
 	k->dentry = (__u64)dentry;
 	k->parent = (__u64)BPF_CORE_READ(dentry, d_parent);
 	k->name = BPF_CORE_READ(dentry, d_name.hash_len);
 	k->mnt = (__u64)BPF_CORE_READ(file, f_path.mnt);
-	k->ino = BPF_CORE_READ(inode, i_ino);
-	k->generation = BPF_CORE_READ(inode, i_generation);
 	k->access = access;
 }
 

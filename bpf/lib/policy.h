@@ -109,7 +109,8 @@ static __always_inline void count_enforced(__u32 type, bool killed)
 /* Files a profile allowed to be opened, by inode: the next open of the same
  * file with the same access needs neither a path walk nor a match. Keyed by
  * the compiled profile, so a new profile version starts afresh, and by the
- * inode's generation, so a reused inode number is not taken for the file. */
+ * file's identity (fileid.h), so a new file that reused an inode number,
+ * on overlayfs too, is not taken for the file. */
 struct known_open {
 	__u32 profile;
 	__u32 dev;

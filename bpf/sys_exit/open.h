@@ -11,6 +11,7 @@
 #include "../lib/match.h"
 #include "../lib/learn.h"
 #include "../lib/image.h"
+#include "../lib/fileid.h"
 
 #define AT_FDCWD -100
 #define O_ACCMODE 03
@@ -46,10 +47,8 @@ static __always_inline __u8 access(__u64 flags)
 static __always_inline void known_key(struct known_open *k, struct scope_policy *pol, struct inode *inode, __u8 access)
 {
 	k->profile = pol->profile;
-	k->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	k->ino = BPF_CORE_READ(inode, i_ino);
-	k->generation = BPF_CORE_READ(inode, i_generation);
 	k->access = access;
+	file_id(inode, &k->dev, &k->ino, &k->generation);
 }
 
 /* relative_dir returns the directory a relative name passed with dirfd is resolved against. */
@@ -129,8 +128,10 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	if ((pol || learning) && ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH)))
 		return;
 	if (pol && file) {
-		known_key(&known, pol, BPF_CORE_READ(file, f_inode), acc);
-		if (bpf_map_lookup_elem(&known_opens, &known))
+		struct inode *inode = BPF_CORE_READ(file, f_inode);
+
+		known_key(&known, pol, inode, acc);
+		if (file_id_unique(inode) && bpf_map_lookup_elem(&known_opens, &known))
 			return;
 	}
 	learning = learning && file;
@@ -190,7 +191,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	    path_allowed_from(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_FILES, acc & ACCESS_BITS, acc & ACCESS_IMAGE)) {
 		__u8 one = 1;
 
-		bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
+		if (file_id_unique(BPF_CORE_READ(file, f_inode)))
+			bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
 		return;
 	}
 	ev->path_len = plen;

@@ -292,6 +292,7 @@ const (
 	RecordVarUnusedExecEvent       = "unused_exec_event"
 	RecordVarUnusedExitEvent       = "unused_exit_event"
 	RecordVarUnusedForkEvent       = "unused_fork_event"
+	RecordVarUnusedKnownOpen       = "unused_known_open"
 	RecordVarUnusedNetRuleKey      = "unused_net_rule_key"
 	RecordVarUnusedOpenEvent       = "unused_open_event"
 	RecordVarUnusedPathList        = "unused_path_list"
@@ -391,6 +392,7 @@ type RecordVariableSpecs struct {
 	UnusedExecEvent       *ebpf.VariableSpec `ebpf:"unused_exec_event"`
 	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedKnownOpen       *ebpf.VariableSpec `ebpf:"unused_known_open"`
 	UnusedNetRuleKey      *ebpf.VariableSpec `ebpf:"unused_net_rule_key"`
 	UnusedOpenEvent       *ebpf.VariableSpec `ebpf:"unused_open_event"`
 	UnusedPathList        *ebpf.VariableSpec `ebpf:"unused_path_list"`
@@ -486,6 +488,7 @@ type RecordVariables struct {
 	UnusedExecEvent       *ebpf.Variable `ebpf:"unused_exec_event"`
 	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedKnownOpen       *ebpf.Variable `ebpf:"unused_known_open"`
 	UnusedNetRuleKey      *ebpf.Variable `ebpf:"unused_net_rule_key"`
 	UnusedOpenEvent       *ebpf.Variable `ebpf:"unused_open_event"`
 	UnusedPathList        *ebpf.Variable `ebpf:"unused_path_list"`
