@@ -10,7 +10,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	valert "github.com/vigil-dev/vigil/pkg/alert"
+	"github.com/vigil-dev/vigil/pkg/alert/behaviour"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/profile"
@@ -67,7 +67,7 @@ func runDryRun(ctx context.Context, c vigilv1.ConsumerServiceClient, digest stri
 	dr.Truncated = resp.GetTruncated()
 	byKey := map[string]*refusal{}
 	for _, a := range resp.GetAlerts() {
-		o, ok := valert.ObservationOf(a)
+		o, ok := behaviour.Observation(a)
 		if !ok {
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-dev/vigil/pkg/alert/behaviour"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/process"
@@ -19,7 +20,7 @@ import (
 func build(node string, rec *enrich.Record, v profile.Verdict, action vigilv1.Action) *vigilv1.Alert {
 	ev := rec.Event
 	c := rec.Attribution.Container
-	kind, obj, access := object(v.Observation)
+	kind, obj, access := behaviour.Of(v.Observation)
 	a := &vigilv1.Alert{
 		Time: timestamppb.New(ev.Time),
 		Node: node,
@@ -69,25 +70,6 @@ func processOf(rec *enrich.Record) *vigilv1.Process {
 
 func processProto(p process.Process) *vigilv1.Process {
 	return &vigilv1.Process{Pid: int32(p.PID), Ppid: int32(p.PPID), Path: p.Path, Argv: p.Argv, Comm: p.Comm}
-}
-
-// object renders what the process acted on.
-func object(o profile.Observation) (vigilv1.Kind, *vigilv1.Object, string) {
-	switch o.Kind {
-	case profile.KindExec:
-		return vigilv1.Kind_KIND_EXEC, &vigilv1.Object{Path: o.Path}, "exec"
-	case profile.KindOpen:
-		return vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: o.Path}, strings.ReplaceAll(o.Access.String(), "readwrite", "read,write")
-	case profile.KindConnect:
-		if o.UnixPath != "" {
-			return vigilv1.Kind_KIND_CONNECT, &vigilv1.Object{Path: o.UnixPath, Protocol: "unix"}, "connect"
-		}
-		n := o.Network
-		return vigilv1.Kind_KIND_CONNECT, &vigilv1.Object{Address: n.Addr.String(), Port: uint32(n.Port), Protocol: n.Protocol.String()}, "connect"
-	case profile.KindCapability:
-		return vigilv1.Kind_KIND_CAPABILITY, &vigilv1.Object{Capability: o.Capability.String()}, "use"
-	}
-	return vigilv1.Kind_KIND_UNSPECIFIED, &vigilv1.Object{}, ""
 }
 
 // processKey is the process part of the deduplication key.

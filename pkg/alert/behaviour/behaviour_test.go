@@ -1,4 +1,4 @@
-package alert
+package behaviour
 
 import (
 	"net/netip"
@@ -8,10 +8,10 @@ import (
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
-// TestObservationOfReadsBackWhatTheAlertReports: every kind of behaviour
+// TestObservationReadsBackWhatOfShows: every kind of behaviour
 // an alert is built from reads back as the same observation, so a dry run
 // judges what the agent judged.
-func TestObservationOfReadsBackWhatTheAlertReports(t *testing.T) {
+func TestObservationReadsBackWhatOfShows(t *testing.T) {
 	for _, o := range []profile.Observation{
 		{Kind: profile.KindExec, Path: "/bin/nc"},
 		{Kind: profile.KindOpen, Path: "/etc/shadow", Access: profile.AccessRead},
@@ -23,19 +23,18 @@ func TestObservationOfReadsBackWhatTheAlertReports(t *testing.T) {
 		{Kind: profile.KindConnect, UnixPath: "/run/docker.sock"},
 		{Kind: profile.KindCapability, Capability: 21},
 	} {
-		rec, v := violation(0, "/bin/sh")
-		v.Observation = o
-		a := build("node-1", rec, v, vigilv1.Action_ACTION_ALERTED)
-		got, ok := ObservationOf(a)
+		kind, obj, access := Of(o)
+		a := &vigilv1.Alert{Kind: kind, Object: obj, Access: access, Container: &vigilv1.Container{Id: "c1"}}
+		got, ok := Observation(a)
 		if !ok || got.Kind != o.Kind || got.Path != o.Path || got.Access != o.Access || got.Network != o.Network ||
 			got.UnixPath != o.UnixPath || got.Capability != o.Capability || got.ContainerID != "c1" {
 			t.Errorf("alert %v %v read back as %+v (%v), want %+v", a.GetKind(), a.GetObject(), got, ok, o)
 		}
 	}
-	if _, ok := ObservationOf(&vigilv1.Alert{Kind: vigilv1.Kind_KIND_AGENT_GAP}); ok {
+	if _, ok := Observation(&vigilv1.Alert{Kind: vigilv1.Kind_KIND_AGENT_GAP}); ok {
 		t.Error("an agent gap reads back as behaviour")
 	}
-	if _, ok := ObservationOf(&vigilv1.Alert{Kind: vigilv1.Kind_KIND_OPEN, Object: &vigilv1.Object{Path: "/x"}}); ok {
+	if _, ok := Observation(&vigilv1.Alert{Kind: vigilv1.Kind_KIND_OPEN, Object: &vigilv1.Object{Path: "/x"}}); ok {
 		t.Error("an open of unknown access reads back")
 	}
 }

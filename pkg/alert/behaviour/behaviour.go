@@ -1,17 +1,43 @@
-package alert
+// Package behaviour is how an alert shows the behaviour it reports, both
+// ways: Of renders an observation into an alert's kind, object and access;
+// Observation reads an alert back into the observation, so that it can be
+// judged again (vigilctl's dry run). It needs only the profile model and
+// the API, so that vigilctl builds for every platform.
+package behaviour
 
 import (
 	"net/netip"
+	"strings"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
-// ObservationOf is the behaviour an alert reports, as the judge saw it, so
+// Of is what an alert shows of the behaviour o: its kind, its object and
+// the access asked for.
+func Of(o profile.Observation) (vigilv1.Kind, *vigilv1.Object, string) {
+	switch o.Kind {
+	case profile.KindExec:
+		return vigilv1.Kind_KIND_EXEC, &vigilv1.Object{Path: o.Path}, "exec"
+	case profile.KindOpen:
+		return vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: o.Path}, strings.ReplaceAll(o.Access.String(), "readwrite", "read,write")
+	case profile.KindConnect:
+		if o.UnixPath != "" {
+			return vigilv1.Kind_KIND_CONNECT, &vigilv1.Object{Path: o.UnixPath, Protocol: "unix"}, "connect"
+		}
+		n := o.Network
+		return vigilv1.Kind_KIND_CONNECT, &vigilv1.Object{Address: n.Addr.String(), Port: uint32(n.Port), Protocol: n.Protocol.String()}, "connect"
+	case profile.KindCapability:
+		return vigilv1.Kind_KIND_CAPABILITY, &vigilv1.Object{Capability: o.Capability.String()}, "use"
+	}
+	return vigilv1.Kind_KIND_UNSPECIFIED, &vigilv1.Object{}, ""
+}
+
+// Observation is the behaviour an alert reports, as the judge saw it, so
 // that it can be judged again against another profile (what `vigilctl
 // profiles mode … enforce --dry-run` does). It reports false for an alert
 // that carries no behaviour (an agent's gap) or one it cannot read back.
-func ObservationOf(a *vigilv1.Alert) (profile.Observation, bool) {
+func Observation(a *vigilv1.Alert) (profile.Observation, bool) {
 	obj := a.GetObject()
 	path := obj.GetPath()
 	if raw := obj.GetRawPath(); raw != nil {
