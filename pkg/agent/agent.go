@@ -191,17 +191,16 @@ func (a *Agent) handle(ctx context.Context, ev *sensor.Event) {
 }
 
 // fanotifyDenied tells an open the fanotify listener refused: EPERM in an
-// enforced container, where fanotify judges opens (byFanotify), of a path
-// the tier itself refuses. The tier judges without the access, so the
-// monitor's verdict v, for the open's actual access, is not its answer: a
-// write of a file the profile lets the container read that failed with
-// EPERM failed for another reason.
+// enforced container, where fanotify judges opens (byFanotify), that the
+// tier itself refuses, asked as the listener asks (an EPERM the tier would
+// not have given failed for another reason).
 func fanotifyDenied(byFanotify bool, j enforce.Judge, ev *sensor.Event, ctr *containers.Container, v profile.Verdict) bool {
 	if !byFanotify || ev.Type != sensor.TypeOpen || ev.Open.Ret != -int32(unix.EPERM) || v.Mode != profile.ModeEnforce {
 		return false
 	}
-	enforced, allowed := enforce.OpenVerdict(j, ctr, v.Observation.Path, func() bool { return v.Observation.Image })
-	return enforced && !allowed
+	a := enforce.OpenVerdict(j, ctr, enforce.OpenQuery{Path: v.Observation.Path,
+		Access: func() profile.Access { return v.Observation.Access }, Image: func() bool { return v.Observation.Image }})
+	return a.Enforced && !a.Allowed
 }
 
 // entrypoint is the executable of a container's init process, when the

@@ -20,11 +20,11 @@ type staticProfiles map[string]*profile.Profile
 func (s staticProfiles) Get(d string) (*profile.Profile, bool) { p, ok := s[d]; return p, ok }
 
 // TestFanotifyDeniedIsTheTiersVerdict: an EPERM open in an enforced
-// container is labelled blocked by the fanotify tier only when the tier,
-// which judges without the access, refuses the path: not a write of a file
-// the profile lets the container read (the tier let it through; the EPERM
-// came from elsewhere, such as chattr +i). The verdicts are the real
-// engine's; the tier is not running (it needs an enforcement controller).
+// container is labelled blocked by the fanotify tier only when the tier
+// refuses it, asked as it asks (with the open's access: a write of a file
+// the profile lets the container only read is the tier's refusal), and
+// only on that tier. The verdicts are the real engine's; the tier is not
+// running (it needs an enforcement controller).
 func TestFanotifyDeniedIsTheTiersVerdict(t *testing.T) {
 	const digest = "sha256:0000000000000000000000000000000000000000000000000000000000000001"
 	ctr := &containers.Container{ID: "c1", Image: "app:1", ImageDigest: digest, PodNamespace: "shop"}
@@ -43,7 +43,7 @@ func TestFanotifyDeniedIsTheTiersVerdict(t *testing.T) {
 		blocked    bool
 	}{
 		{"/etc/shadow", unix.O_RDONLY, -int32(unix.EPERM), true, true},
-		{"/etc/app.conf", unix.O_WRONLY, -int32(unix.EPERM), true, false},
+		{"/etc/app.conf", unix.O_WRONLY, -int32(unix.EPERM), true, true},
 		{"/etc/shadow", unix.O_RDONLY, -int32(unix.EACCES), true, false},
 		{"/etc/shadow", unix.O_RDONLY, -int32(unix.EPERM), false, false},
 	} {

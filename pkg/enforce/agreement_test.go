@@ -182,7 +182,9 @@ func monitorAllowsSomeAccess(t *testing.T, e *policy.Engine, ctr *containers.Con
 
 // TestFanotifyJudgeAgreesWithTheMonitor checks the fanotify tier's decision
 // (no root needed): in enforce mode it refuses exactly the opens the
-// monitor refuses for every access; in monitor mode it enforces nothing.
+// monitor refuses, for the open's access when the listener can read it and
+// for every access when it cannot; it caches only files the profile lets
+// the container open for both; in monitor mode it enforces nothing.
 func TestFanotifyJudgeAgreesWithTheMonitor(t *testing.T) {
 	const dir = "/srv/agree"
 	ctr := &containers.Container{ID: "agree", Image: "agree", ImageDigest: agreeDigest, Scope: 1}
@@ -192,11 +194,24 @@ func TestFanotifyJudgeAgreesWithTheMonitor(t *testing.T) {
 			if c.ev.Type != sensor.TypeOpen {
 				continue
 			}
-			enforced, allowed := OpenVerdict(e, ctr, c.ev.Open.Path, func() bool { return c.ev.Flags.Has(sensor.FlagImage) })
-			want := mode != profile.ModeEnforce || monitorAllowsSomeAccess(t, e, ctr, c.ev)
-			if enforced != (mode == profile.ModeEnforce) || allowed != want {
-				t.Errorf("%s, %s: fanotify enforced=%v allowed=%v; the monitor allows it for some access: %v",
-					mode, c.name, enforced, allowed, want)
+			image := func() bool { return c.ev.Flags.Has(sensor.FlagImage) }
+			told := OpenVerdict(e, ctr, OpenQuery{Path: c.ev.Open.Path, Image: image,
+				Access: func() profile.Access { return policy.OpenAccess(c.ev.Open.Flags) }})
+			want := mode != profile.ModeEnforce || monitorAllows(t, e, ctr, c.ev)
+			if told.Enforced != (mode == profile.ModeEnforce) || told.Allowed != want {
+				t.Errorf("%s, %s: fanotify enforced=%v allowed=%v; the monitor allows it: %v",
+					mode, c.name, told.Enforced, told.Allowed, want)
+			}
+			untold := OpenVerdict(e, ctr, OpenQuery{Path: c.ev.Open.Path, Image: image, Access: func() profile.Access { return 0 }})
+			if want := mode != profile.ModeEnforce || monitorAllowsSomeAccess(t, e, ctr, c.ev); untold.Allowed != want {
+				t.Errorf("%s, %s, access not told: fanotify allowed=%v; the monitor allows it for some access: %v", mode, c.name, untold.Allowed, want)
+			}
+			if told.Cacheable {
+				rw := c.ev
+				rw.Open.Flags = unix.O_RDWR
+				if !monitorAllows(t, e, ctr, rw) {
+					t.Errorf("%s, %s: cached, but the profile does not let it be opened for reading and writing", mode, c.name)
+				}
 			}
 		}
 	}
@@ -281,8 +296,7 @@ func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
 				disagree("exec", "killed", got.killed())
 			}
 		case sensor.TypeOpen:
-			if got.refused() != (mode == profile.ModeEnforce && tiers["open"] == TierFanotify &&
-				!monitorAllowsSomeAccess(t, world.judge, world.ctr, c.ev)) {
+			if got.refused() != (mode == profile.ModeEnforce && tiers["open"] == TierFanotify && !allowed) {
 				disagree("fanotify", "refused", got.refused())
 			}
 		case sensor.TypeConnect:

@@ -14,14 +14,16 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/pkg/policy"
 	"github.com/vigil-dev/vigil/pkg/procfs"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
-// OpenJudge decides an open, in an enforced container's mounts, of path
-// (as the container sees it) by process pid; image tells, when asked,
-// whether the file is content the container's image ships. enforced is
-// false when the process or its container is not under enforcement (allow).
-type OpenJudge func(pid int32, path string, image func() bool) (enforced, allowed bool)
+// OpenJudge decides an open in an enforced container's mounts (see
+// OpenVerdict); the answer is not enforced when the process or its
+// container is not under enforcement (allow).
+type OpenJudge func(OpenQuery) OpenAnswer
 
 // fanotify's deadline: an open not judged by then is allowed (fail-open,
 // counted), so a stalled listener never hangs the node's containers.
@@ -57,16 +59,17 @@ type Fanotify struct {
 	execs map[execOpen]bool        // exec opens allowed, whose open event follows
 }
 
-// execOpen is a file a process opened to exec it: the kernel asks
+// execOpen is a file a thread opened to exec it: the kernel asks
 // OPEN_EXEC_PERM, then OPEN_PERM for the same open.
 type execOpen struct {
-	pid      int32
+	tid      int32
 	dev, ino uint64
 }
 
 type fanotifyMetrics struct {
-	decisions *prometheus.CounterVec
-	marks     *prometheus.CounterVec
+	decisions     *prometheus.CounterVec
+	marks         *prometheus.CounterVec
+	accessUnknown prometheus.Counter
 }
 
 // NewFanotify starts a fanotify group for open permission events; procRoot
@@ -77,19 +80,24 @@ func NewFanotify(judge OpenJudge, procRoot string, runtimeNS uint32, log *zap.Lo
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE,
+	// FAN_REPORT_TID: the opening thread, whose system call tells the
+	// open's access; the process is found from it.
+	fd, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC|unix.FAN_NONBLOCK|unix.FAN_UNLIMITED_QUEUE|unix.FAN_REPORT_TID,
 		unix.O_RDONLY|unix.O_LARGEFILE|unix.O_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("fanotify init: %w", err)
 	}
 	m := &fanotifyMetrics{decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_fanotify_decisions_total",
-		Help: "Opens judged by the fanotify tier: allowed, denied, exec (an exec's opens, judged by the exec tier), or allowed past the deadline (timeout).",
-	}, []string{"decision"}), marks: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Help: "Opens judged by the fanotify tier: allowed, denied, exec (an exec's opens, judged by the exec tier), allowed past the deadline (timeout), or allowed because the opening thread was gone (gone).",
+	}, []string{"decision"}), accessUnknown: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_fanotify_access_unknown_total",
+		Help: "Opens the fanotify tier had to judge by their access but could not tell it (the opening thread not in an open system call: an io_uring worker's open), allowed when the profile allows the file for either access.",
+	}), marks: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_fanotify_container_marks_total",
 		Help: "Enforced containers whose mounts the fanotify tier marked: before_workload (before its first exec), held (its first execs stopped until then), late (known too late: its workload ran unjudged first), running (enforced after it started, or found running at the agent's start); refused (a host or another container's mount was to be marked: nothing was).",
 	}, []string{"outcome"})}
-	for _, c := range []prometheus.Collector{m.decisions, m.marks} {
+	for _, c := range []prometheus.Collector{m.decisions, m.marks, m.accessUnknown} {
 		if err := reg.Register(c); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("register fanotify metrics: %w", err)
@@ -153,8 +161,8 @@ func (f *Fanotify) listen(ctx context.Context) error {
 				f.allowExec(meta.Fd, meta.Pid)
 			default:
 				// meta points into buf, which the next read overwrites.
-				fd, pid := meta.Fd, meta.Pid
-				deciding.Go(func() { f.decide(fd, pid) })
+				fd, tid := meta.Fd, meta.Pid
+				deciding.Go(func() { f.decide(fd, tid) })
 			}
 			off += int(meta.Event_len)
 		}
@@ -164,11 +172,11 @@ func (f *Fanotify) listen(ctx context.Context) error {
 // allowExec lets an exec's open through: execs are judged by their own
 // tier, on the program that ends up running. The plain open event the same
 // open raises next is let through too.
-func (f *Fanotify) allowExec(fd int32, pid int32) {
+func (f *Fanotify) allowExec(fd int32, tid int32) {
 	var st unix.Stat_t
 	if unix.Fstat(int(fd), &st) == nil {
 		f.mu.Lock()
-		f.execs[execOpen{pid, st.Dev, st.Ino}] = true
+		f.execs[execOpen{tid, st.Dev, st.Ino}] = true
 		f.mu.Unlock()
 	}
 	f.respond(fd, true, "exec")
@@ -176,12 +184,12 @@ func (f *Fanotify) allowExec(fd int32, pid int32) {
 }
 
 // execFollowUp reports, once, whether fd is the open of an exec just let through.
-func (f *Fanotify) execFollowUp(fd int32, pid int32) bool {
+func (f *Fanotify) execFollowUp(fd int32, tid int32) bool {
 	var st unix.Stat_t
 	if unix.Fstat(int(fd), &st) != nil {
 		return false
 	}
-	k := execOpen{pid, st.Dev, st.Ino}
+	k := execOpen{tid, st.Dev, st.Ino}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.execs[k] {
@@ -203,9 +211,9 @@ func (f *Fanotify) respond(fd int32, allow bool, label string) {
 	f.m.decisions.WithLabelValues(label).Inc()
 }
 
-// decide answers one event exactly once: from the judge, or fail-open at
-// the deadline.
-func (f *Fanotify) decide(fd int32, pid int32) {
+// decide answers one event of thread tid exactly once: from the judge, or
+// fail-open at the deadline.
+func (f *Fanotify) decide(fd int32, tid int32) {
 	var once sync.Once
 	answer := func(allow bool, label string) {
 		once.Do(func() { f.respond(fd, allow, label) })
@@ -215,7 +223,7 @@ func (f *Fanotify) decide(fd int32, pid int32) {
 		timer.Stop()
 		unix.Close(int(fd))
 	}()
-	exec := f.execFollowUp(fd, pid)
+	exec := f.execFollowUp(fd, tid)
 	if exec {
 		// The exec tier judges the program: the judge below only decides
 		// whether its file is cached.
@@ -226,19 +234,41 @@ func (f *Fanotify) decide(fd int32, pid int32) {
 		answer(true, "timeout")
 		return
 	}
-	enforced, allowed := f.judge(pid, path, func() bool { return imageFile(f.procRoot, f.hostRoot, pid, fd, path) })
-	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.String("path", path), zap.Bool("exec", exec), zap.Bool("enforced", enforced), zap.Bool("allowed", allowed))
-	if enforced && allowed {
+	tgid, err := procfs.Tgid(f.procRoot, uint32(tid))
+	if err != nil {
+		answer(true, "gone") // the thread went, its open with it
+		return
+	}
+	pid := int32(tgid)
+	a := f.judge(OpenQuery{PID: pid, Path: path, Access: func() profile.Access { return f.openAccess(tid) },
+		Image: func() bool { return imageFile(f.procRoot, f.hostRoot, pid, fd, path) }})
+	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.Int32("tid", tid), zap.String("path", path), zap.Bool("exec", exec),
+		zap.Bool("enforced", a.Enforced), zap.Bool("allowed", a.Allowed))
+	if a.Enforced && a.Allowed && a.Cacheable {
 		// Before a plain open's answer, so that its next open finds it. An
 		// exec's file is cached too when the profile lets the container
-		// read it: its next exec then costs no round trip at all.
+		// open it: its next exec then costs no round trip at all. A file
+		// the profile lets it open for one access only is never cached:
+		// the kernel's cache would let the other through.
 		f.cacheAllow(fd)
 	}
-	if !enforced || allowed {
+	if !a.Enforced || a.Allowed {
 		answer(true, "allowed")
 	} else {
 		answer(false, "denied")
 	}
+}
+
+// openAccess is the access the open thread tid waits in asks for, read from
+// its system call; 0 (counted) when it cannot be told.
+func (f *Fanotify) openAccess(tid int32) profile.Access {
+	flags, err := procfs.OpenFlags(f.procRoot, uint32(tid))
+	if err != nil {
+		f.m.accessUnknown.Inc()
+		f.log.Debug("access of an open not told", zap.Int32("tid", tid), zap.Error(err))
+		return 0
+	}
+	return policy.OpenAccess(sensor.OpenFlags(flags))
 }
 
 // cacheAllow lets the next opens and execs of an allowed file through in

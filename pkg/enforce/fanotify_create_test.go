@@ -23,7 +23,9 @@ func TestFanotifyRefusedCreateLeaves(t *testing.T) {
 	if err := os.WriteFile(existing, []byte("kept\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startFanotify(t, func(_ int32, path string, _ func() bool) (bool, bool) { return true, filepath.Base(path) == "busybox" }, dir)
+	startFanotify(t, func(q OpenQuery) OpenAnswer {
+		return OpenAnswer{Enforced: true, Allowed: filepath.Base(q.Path) == "busybox"}
+	}, dir)
 
 	for _, c := range []struct {
 		script, file string

@@ -17,7 +17,7 @@ import (
 // be marked.
 func TestMarkRefusesTheHost(t *testing.T) {
 	testutil.RequireRoot(t)
-	f := startFanotify(t, func(int32, string, func() bool) (bool, bool) { return true, true })
+	f := startFanotify(t, func(OpenQuery) OpenAnswer { return OpenAnswer{Enforced: true, Allowed: true, Cacheable: true} })
 
 	self := uint32(os.Getpid())
 	for _, workload := range []bool{false, true} {

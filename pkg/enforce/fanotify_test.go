@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/pkg/procfs"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
@@ -39,15 +41,15 @@ func TestFanotifyDeniesPerJudge(t *testing.T) {
 	}
 	bin := copyBusybox(t, dir)
 
-	judge := func(pid int32, path string, _ func() bool) (bool, bool) {
-		switch filepath.Base(path) {
+	judge := func(q OpenQuery) OpenAnswer {
+		switch filepath.Base(q.Path) {
 		case "denied":
-			return true, false
+			return OpenAnswer{Enforced: true}
 		case "slow":
 			time.Sleep(2 * fanotifyDeadline)
-			return true, false
+			return OpenAnswer{Enforced: true}
 		}
-		return true, true
+		return OpenAnswer{Enforced: true, Allowed: true, Cacheable: true}
 	}
 	f := startFanotify(t, judge, dir)
 
@@ -63,6 +65,49 @@ func TestFanotifyDeniesPerJudge(t *testing.T) {
 	f.Unmark(1)
 	if out := run(t, bin, "cat", filepath.Join(dir, "denied")); out != "denied" {
 		t.Errorf("after unmarking: %q, want the open through", out)
+	}
+}
+
+// TestFanotifyTellsReadFromWrite: the listener reads the access of an open
+// from the waiting thread, so a file the judge lets be read only cannot be
+// written ("echo x >> f" went through before, the tier judging every open
+// as "read or write"), and such a file is never cached: every open of it
+// is asked again.
+func TestFanotifyTellsReadFromWrite(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := tmpfs(t)
+	bin := copyBusybox(t, dir)
+	readOnly := filepath.Join(dir, "hostname")
+	if err := os.WriteFile(readOnly, []byte("box\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var asked atomic.Int32
+	f := startFanotify(t, func(q OpenQuery) OpenAnswer {
+		if q.Path != readOnly {
+			return OpenAnswer{Enforced: true, Allowed: true, Cacheable: true}
+		}
+		asked.Add(1)
+		return OpenAnswer{Enforced: true, Allowed: q.Access() == profile.AccessRead}
+	}, dir)
+
+	for range 3 {
+		if out := run(t, bin, "cat", readOnly); out != "box\n" {
+			t.Fatalf("a read of a file the judge lets be read: %q", out)
+		}
+	}
+	for _, script := range []string{"echo x >> $0", "echo x > $0", ": <>$0"} {
+		if out := run(t, bin, "sh", "-c", script, readOnly); !strings.Contains(out, "not permitted") {
+			t.Errorf("%q on a file the judge lets be read only: %q, want EPERM", script, out)
+		}
+	}
+	if n := asked.Load(); n != 6 {
+		t.Errorf("the judge was asked %d times about the file, want 6: a read-only file must not be cached", n)
+	}
+	if data, err := os.ReadFile(readOnly); err != nil || string(data) != "box\n" {
+		t.Errorf("the file after refused writes: %q, %v", data, err)
+	}
+	if n := promtest.ToFloat64(f.m.accessUnknown); n != 0 {
+		t.Errorf("%v opens of a blocked thread had their access untold", n)
 	}
 }
 
@@ -82,7 +127,9 @@ func TestFanotifyAnswersEveryEventOfABurst(t *testing.T) {
 	// One P: the reader reads the next batch before the goroutines of the
 	// last one run, as on a busy node.
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	startFanotify(t, func(_ int32, path string, _ func() bool) (bool, bool) { return true, !odd(path) }, dir)
+	startFanotify(t, func(q OpenQuery) OpenAnswer {
+		return OpenAnswer{Enforced: true, Allowed: !odd(q.Path), Cacheable: true}
+	}, dir)
 
 	// One shell opens every file in parallel, from outside the listener;
 	// an open left unanswered would hang it: the deadline fails the test.
@@ -135,8 +182,9 @@ func TestFanotifyCachesAllowedExecs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Unmount(merged, unix.MNT_DETACH) })
-	f := startFanotify(t, func(_ int32, path string, _ func() bool) (bool, bool) {
-		return true, filepath.Base(filepath.Dir(path)) != "locked"
+	f := startFanotify(t, func(q OpenQuery) OpenAnswer {
+		allowed := filepath.Base(filepath.Dir(q.Path)) != "locked"
+		return OpenAnswer{Enforced: true, Allowed: allowed, Cacheable: allowed}
 	}, merged)
 
 	decisions := func() map[string]float64 {
@@ -271,7 +319,7 @@ func BenchmarkFanotifyExec(b *testing.B) {
 	}
 	b.Run("unmarked", execLoop)
 	b.Run("marked", func(b *testing.B) {
-		startFanotify(b, func(int32, string, func() bool) (bool, bool) { return true, true }, dir)
+		startFanotify(b, func(OpenQuery) OpenAnswer { return OpenAnswer{Enforced: true, Allowed: true, Cacheable: true} }, dir)
 		execLoop(b)
 	})
 }
@@ -345,7 +393,7 @@ func TestFanotifyFailureReleasesOpens(t *testing.T) {
 	if err := os.WriteFile(file, []byte("f"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewFanotify(func(int32, string, func() bool) (bool, bool) { return true, false }, procfs.DefaultRoot, testutil.RuntimeMountNamespace(t),
+	f, err := NewFanotify(func(OpenQuery) OpenAnswer { return OpenAnswer{Enforced: true} }, procfs.DefaultRoot, testutil.RuntimeMountNamespace(t),
 		zaptest.NewLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)

@@ -80,13 +80,21 @@ func openObservation(ev *sensor.Event, o profile.Observation) (profile.Observati
 	}
 	o.Repeats = uint64(op.Repeats)
 	o.Created = ev.Flags.Has(sensor.FlagCreated)
-	if op.Flags.Read() {
-		o.Access |= profile.AccessRead
-	}
-	if op.Flags.Write() {
-		o.Access |= profile.AccessWrite
-	}
+	o.Access = OpenAccess(op.Flags)
 	return o, skipNone
+}
+
+// OpenAccess is the access an open with flags asks for, as profiles name it:
+// read, write (with creation and truncation), or both.
+func OpenAccess(flags sensor.OpenFlags) profile.Access {
+	var a profile.Access
+	if flags.Read() {
+		a |= profile.AccessRead
+	}
+	if flags.Write() {
+		a |= profile.AccessWrite
+	}
+	return a
 }
 
 func connectObservation(ev *sensor.Event, o profile.Observation) (profile.Observation, skip) {

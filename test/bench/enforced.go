@@ -96,7 +96,9 @@ func profiled(name string, mode profile.Mode, command string) condition {
 			if mode != profile.ModeEnforce {
 				return env, nil
 			}
-			allow := func(int32, string, func() bool) (bool, bool) { return true, true }
+			allow := func(enforce.OpenQuery) enforce.OpenAnswer {
+				return enforce.OpenAnswer{Enforced: true, Allowed: true, Cacheable: true}
+			}
 			if env.fanotify, err = enforce.NewFanotify(allow, procfs.DefaultRoot, hostNS, zap.NewNop(), reg); err != nil {
 				env.stop()
 				return nil, err
