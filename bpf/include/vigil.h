@@ -79,12 +79,17 @@ struct scope_policy {
  * components — digits, long hex ids, UUIDs — written "*"), of a directory
  * for its children ("dir/ *") or of a directory for its subtree ("dir/ **"),
  * or of a directory for the image content of its subtree (VIGIL_F_IMAGE
- * files only). */
+ * files only). A star prefix is not a rule but a directory whose next
+ * component a pattern writes "*" (/usr/lib/postgresql of
+ * /usr/lib/postgresql/ * /bin/postgres): from there the matcher also hashes
+ * the path with that component as "*" (see bpf/lib/match.h); hash 0 marks
+ * a list that has star prefixes at all. */
 enum vigil_path_match {
 	VIGIL_MATCH_EXACT = 1,
 	VIGIL_MATCH_CHILDREN = 2,
 	VIGIL_MATCH_SUBTREE = 3,
 	VIGIL_MATCH_IMAGE_SUBTREE = 4,
+	VIGIL_MATCH_STAR_PREFIX = 5,
 };
 
 enum vigil_path_list {

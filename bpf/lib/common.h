@@ -103,7 +103,7 @@ struct scratch {
 	 * converge instead of differing at every step. */
 	__u32 path_off;
 	__u32 path_flags;
-	__u64 match[7]; /* struct match_state, for the path matcher */
+	__u64 match[11]; /* struct match_state, for the path matcher */
 	char path[2 * VIGIL_PATH_MAX];
 	char event[256 + 2 * VIGIL_PATH_MAX + VIGIL_ARGV_MAX];
 };

@@ -50,15 +50,16 @@ type agreeCase struct {
 }
 
 // agreeProfile is the profile every tier is asked about: exact patterns,
-// children and subtrees of each list, and names with runs of digits
-// written {n}; busybox is the container's shell and
+// children and subtrees of each list, names with runs of digits written
+// {n}, and "*" before the last component (once and twice); busybox is the container's shell and
 // tools (its real path: /bin may be a link); port is the one port it may
 // connect to; literal adds, on top, a pattern with a literal volatile
-// component (which the kernel cannot tell from any other number).
+// component (which the kernel cannot tell from any other number) and one
+// whose "*" lies on the paths of the other files' "*"s (which widens them).
 func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profile {
 	p := &profile.Profile{Metadata: profile.Metadata{Digest: agreeDigest, Version: 1}}
 	p.Spec.Executables = []profile.ExecEntry{{Path: busybox}, {Path: dir + "/bin/kids/*"}, {Path: dir + "/bin/tree/**"},
-		{Path: dir + "/bin/run-{n}/tool"}}
+		{Path: dir + "/bin/run-{n}/tool"}, {Path: dir + "/bin/pg/*/bin/tool"}}
 	p.Spec.Files = []profile.FileEntry{
 		{Path: "/dev/null", Access: profile.AccessReadWrite},
 		{Path: dir + "/data/read.txt", Access: profile.AccessRead},
@@ -67,6 +68,9 @@ func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profi
 		{Path: dir + "/tree/**", Access: profile.AccessReadWrite},
 		{Path: dir + "/shm/seg.{n}", Access: profile.AccessReadWrite},
 		{Path: dir + "/log/app-{n}-{n}-{n}.log", Access: profile.AccessWrite},
+		{Path: dir + "/pg/*/data/file", Access: profile.AccessRead},
+		{Path: dir + "/pg/*/log/*", Access: profile.AccessWrite},
+		{Path: dir + "/srv/*/v/*/f", Access: profile.AccessRead},
 	}
 	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
 	// No CAP_SYS_ADMIN, which the test's shell holds: the kernel's noaudit
@@ -76,7 +80,8 @@ func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profi
 	if literal {
 		p.Spec.Executables = append(p.Spec.Executables, profile.ExecEntry{Path: dir + "/bin/v/42/tool"})
 		p.Spec.Files = append(p.Spec.Files, profile.FileEntry{Path: dir + "/v/42/data", Access: profile.AccessRead},
-			profile.FileEntry{Path: dir + "/shm/lit.20261206", Access: profile.AccessRead})
+			profile.FileEntry{Path: dir + "/shm/lit.20261206", Access: profile.AccessRead},
+			profile.FileEntry{Path: dir + "/*/other/file", Access: profile.AccessRead})
 	}
 	return p
 }
@@ -113,6 +118,10 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 		execOf(dir + "/bin/v/99/tool"),
 		execOf(dir + "/bin/run-20261206/tool"),
 		execOf(dir + "/bin/run-12/tool"),
+		execOf(dir + "/bin/pg/15/bin/tool"),
+		execOf(dir + "/bin/pg/main/bin/tool"),
+		execOf(dir + "/bin/pg/15/bin/evil"),
+		execOf(dir + "/bin/pg/15/lib/tool"),
 		read(dir + "/data/read.txt"),
 		write(dir + "/data/read.txt"),
 		write(dir + "/data/write.log"),
@@ -130,6 +139,15 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 		write(dir + "/log/app-2026-12-06.log"),
 		read(dir + "/log/app-2026-12-06.log"),
 		write(dir + "/log/app-2026-12-06.log.1"),
+		read(dir + "/pg/15/data/file"),
+		read(dir + "/pg/main/data/file"),
+		read(dir + "/pg/15/data/other"),
+		read(dir + "/pg/15/lib/x"),
+		write(dir + "/pg/main/log/a.log"),
+		write(dir + "/pg/main/log/sub/b.log"),
+		read(dir + "/srv/a/v/b/f"),
+		read(dir + "/srv/a/v/b/g"),
+		read(dir + "/srv/a/w/b/f"),
 		connect(allowed),
 		connect(denied),
 		capability(unix.CAP_SYS_CHROOT, "/bin/busybox chroot / /bin/busybox true"),
@@ -274,11 +292,17 @@ func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
 
 	compiled := compile(p)
 	t.Logf("widened by the compiler: %q", compiled.widened)
+	// Only literal volatile names widen paths: the kernel matches every
+	// other pattern, "*" before the last component too, as the profile says.
 	exact := map[sensor.Type]bool{
-		sensor.TypeExec:       len(compile(&profile.Profile{Spec: profile.Spec{Executables: p.Spec.Executables}}).widened) == 0,
-		sensor.TypeOpen:       compiled.exact&HookOpen != 0,
+		sensor.TypeExec:       !literal,
+		sensor.TypeOpen:       !literal,
 		sensor.TypeConnect:    compiled.exact&HookConnect != 0,
 		sensor.TypeCapability: compiled.exact&HookCapability != 0,
+	}
+	execExact := len(compile(&profile.Profile{Spec: profile.Spec{Executables: p.Spec.Executables}}).widened) == 0
+	if execExact != exact[sensor.TypeExec] || (compiled.exact&HookOpen != 0) != exact[sensor.TypeOpen] {
+		t.Errorf("the compiler says executables exact: %v, opens exact: %v; want %v", execExact, compiled.exact&HookOpen != 0, !literal)
 	}
 	tiers := map[string]Tier{}
 	for _, ht := range world.ctl.Tiers() {
@@ -379,6 +403,12 @@ func layOut(t *testing.T, dir string) {
 		{"shm/seg.1004069810", []byte("s\n"), 0o644}, {"shm/seg.2209941155", nil, 0o644}, {"shm/seg.123", []byte("s\n"), 0o644},
 		{"shm/other.1004069810", []byte("o\n"), 0o644}, {"shm/lit.20270101", []byte("l\n"), 0o644},
 		{"log/app-2026-12-06.log", nil, 0o644}, {"log/app-2026-12-06.log.1", nil, 0o644},
+		{"bin/pg/15/bin/tool", busybox, 0o755}, {"bin/pg/main/bin/tool", busybox, 0o755},
+		{"bin/pg/15/bin/evil", busybox, 0o755}, {"bin/pg/15/lib/tool", busybox, 0o755},
+		{"pg/15/data/file", []byte("p\n"), 0o644}, {"pg/main/data/file", []byte("p\n"), 0o644},
+		{"pg/15/data/other", []byte("p\n"), 0o644}, {"pg/15/lib/x", []byte("p\n"), 0o644},
+		{"pg/main/log/a.log", nil, 0o644}, {"pg/main/log/sub/b.log", nil, 0o644},
+		{"srv/a/v/b/f", []byte("f\n"), 0o644}, {"srv/a/v/b/g", []byte("g\n"), 0o644}, {"srv/a/w/b/f", []byte("f\n"), 0o644},
 	} {
 		path := filepath.Join(dir, f.path)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

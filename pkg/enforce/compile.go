@@ -2,7 +2,9 @@ package enforce
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -26,24 +28,31 @@ type compiled struct {
 	// profile does, so their allowed events may stay in the kernel (a
 	// widened rule would hide violations the profile reports).
 	exact Hooks
+	// rules indexes paths by key: patterns that compile to one key share
+	// its rule, with the union of their access.
+	rules map[PathRule]int
 }
 
 // compile turns a profile into kernel rules. Patterns the kernel matcher
 // cannot express exactly are widened, never narrowed: enforcement may allow
 // a little more than the profile, never deny what it allows.
 func compile(p *profile.Profile) compiled {
-	c := compiled{exact: HookCapability}
+	c := compiled{exact: HookCapability, rules: map[PathRule]int{}}
+	execs := make([]pathPattern, 0, len(p.Spec.Executables))
 	for _, e := range p.Spec.Executables {
-		c.addPath(ListExec, e.Path, 1)
+		execs = append(execs, c.parsePath(e.Path, 1))
 	}
+	c.addPaths(ListExec, execs)
 	widened := len(c.widened)
+	files := make([]pathPattern, 0, len(p.Spec.Files))
 	for _, e := range p.Spec.Files {
 		if e.Image {
 			c.addImage(e)
 			continue
 		}
-		c.addPath(ListFiles, e.Path, uint8(e.Access))
+		files = append(files, c.parsePath(e.Path, uint8(e.Access)))
 	}
+	c.addPaths(ListFiles, files)
 	if len(c.widened) == widened {
 		c.exact |= HookOpen
 	}
@@ -62,15 +71,13 @@ func compile(p *profile.Profile) compiled {
 	return c
 }
 
-// addPath compiles one pattern: "dir/**" matches dir's subtree, "dir/*" its
-// children, anything else exactly. A "*" before the last component matches
-// any name in the profile but only volatile names (digits, ids) in the
-// kernel's canonical form, so such a pattern is widened to the subtree
-// above its first "*". A volatile name written in a pattern (an id, or a
-// number written out where the learner writes {n}) matches only itself in
-// the profile but every name of its canonical form in the kernel: a
-// widening too.
-func (c *compiled) addPath(list PathList, pattern string, access uint8) {
+// parsePath reads one pattern: "dir/**" matches dir's subtree, "dir/*" its
+// children, anything else exactly; a "*" before the last component is
+// matched by the kernel's starred hash (stars.go). A volatile name written
+// in a pattern (an id, or a number written out where the learner writes
+// {n}) matches only itself in the profile but every name of its canonical
+// form in the kernel: a widening.
+func (c *compiled) parsePath(pattern string, access uint8) pathPattern {
 	comps := strings.Split(strings.TrimPrefix(pattern, "/"), "/")
 	last := len(comps) - 1
 	match := MatchExact
@@ -80,17 +87,8 @@ func (c *compiled) addPath(list PathList, pattern string, access uint8) {
 	case "*":
 		match, comps = MatchChildren, comps[:last]
 	}
-	widened := false
-	for i, comp := range comps {
-		if comp == "*" {
-			match, comps = MatchSubtree, comps[:i]
-			c.widened = append(c.widened, fmt.Sprintf("%s: enforced as /%s/**", pattern, strings.Join(comps, "/")))
-			widened = true
-			break
-		}
-	}
 	for _, comp := range comps {
-		if !widened && profile.CanonicalName(comp) != comp {
+		if profile.CanonicalName(comp) != comp {
 			// The kernel hashes every name in its canonical form: a literal
 			// volatile one matches them all there, and only itself in the
 			// profile.
@@ -101,7 +99,42 @@ func (c *compiled) addPath(list PathList, pattern string, access uint8) {
 	if len(comps) == 1 && comps[0] == "" { // the root itself: "/" exactly, or below "/"
 		comps = nil
 	}
-	c.paths = append(c.paths, PathRule{List: list, Match: match, Hash: pathHash(comps, match == MatchExact), Access: access})
+	return pathPattern{pattern: pattern, comps: comps, match: match, access: access}
+}
+
+// addPaths compiles one list's patterns, with the star prefixes their
+// inner "*"s need and the mark that the list has any.
+func (c *compiled) addPaths(list PathList, patterns []pathPattern) {
+	prefixes := starPrefixes(patterns)
+	for _, p := range patterns {
+		rule := PathRule{Match: p.match, Hash: pathHash(p.comps, p.match == MatchExact), Access: p.access}
+		if p.hasInnerStar() {
+			var wider string
+			if rule, wider = starredForm(p, prefixes); wider != "" {
+				c.widened = append(c.widened, fmt.Sprintf("%s: enforced as %s (another pattern's \"*\" lies on its paths)", p.pattern, wider))
+			}
+		}
+		rule.List = list
+		c.addRule(rule)
+	}
+	if len(prefixes) > 0 {
+		c.addRule(PathRule{List: list, Match: MatchStarPrefix, Hash: 0, Access: 1})
+	}
+	for _, h := range slices.Sorted(maps.Keys(prefixes)) {
+		c.addRule(PathRule{List: list, Match: MatchStarPrefix, Hash: h, Access: 1})
+	}
+}
+
+// addRule adds r, or its access to the rule of the same key.
+func (c *compiled) addRule(r PathRule) {
+	key := r
+	key.Access = 0
+	if i, ok := c.rules[key]; ok {
+		c.paths[i].Access |= r.Access
+		return
+	}
+	c.rules[key] = len(c.paths)
+	c.paths = append(c.paths, r)
 }
 
 // addImage compiles an image entry, "dir/**" of a literal dir (as the
@@ -115,7 +148,7 @@ func (c *compiled) addImage(e profile.FileEntry) {
 			break
 		}
 	}
-	c.paths = append(c.paths, PathRule{List: ListFiles, Match: MatchImageSubtree, Hash: pathHash(comps, false), Access: uint8(e.Access)})
+	c.addRule(PathRule{List: ListFiles, Match: MatchImageSubtree, Hash: pathHash(comps, false), Access: uint8(e.Access)})
 }
 
 func (c *compiled) addNet(n profile.NetworkEntry) {

@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,14 +34,20 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	}
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: 13}, {Capability: 21}}
 	c := compile(p)
-	matches := []PathMatch{MatchExact, MatchSubtree, MatchChildren, MatchSubtree, MatchExact}
+	matches := []PathMatch{MatchExact, MatchSubtree, MatchChildren, MatchExact, MatchExact, MatchStarPrefix, MatchStarPrefix}
+	if len(c.paths) != len(matches) {
+		t.Fatalf("rules = %+v, want %d", c.paths, len(matches))
+	}
 	for i, r := range c.paths {
 		if r.Match != matches[i] {
 			t.Errorf("rule %d matches %d, want %d", i, r.Match, matches[i])
 		}
 	}
-	if c.paths[3].Hash != pathHash([]string{"home"}, false) {
-		t.Error("/home/*/bin/app is not widened to /home/**")
+	if c.paths[3].Hash != pathHash([]string{"home", "*", "bin", "app"}, true) {
+		t.Error("/home/*/bin/app is not compiled as itself")
+	}
+	if c.paths[5].Hash != 0 || c.paths[6].Hash != pathHash([]string{"home"}, false) {
+		t.Errorf("star prefixes = %+v, want the mark and /home", c.paths[5:])
 	}
 	if len(c.nets) != 1+3+1 || c.nets[4].Port != 0 {
 		t.Errorf("network rules = %+v, want 443, 8000-8002 one by one, and a wide range as any port", c.nets)
@@ -51,8 +58,8 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	if c.paths[4].Hash != pathHash([]string{"app", "*", "run"}, true) {
 		t.Error("/app/2024/run does not hash its volatile component as *")
 	}
-	if len(c.widened) != 3 {
-		t.Errorf("widened = %q, want the interior *, the volatile name and the wide port range", c.widened)
+	if len(c.widened) != 2 {
+		t.Errorf("widened = %q, want the volatile name and the wide port range", c.widened)
 	}
 	if c.exact&HookConnect != 0 {
 		t.Error("connects are exact although a port range was widened")
@@ -60,5 +67,36 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	files := compile(&profile.Profile{Spec: profile.Spec{Files: []profile.FileEntry{{Path: "/var/log/2024/app.log", Access: profile.AccessWrite}}}})
 	if len(files.widened) != 1 || files.exact&HookOpen != 0 {
 		t.Errorf("a file pattern naming a volatile component: widened %q, exact %b; want widened and opens not exact", files.widened, files.exact)
+	}
+}
+
+// Two patterns whose "*"s lie on one path: the starred hash stars the
+// names after both star prefixes, so each pattern is enforced with "*"
+// where the other has one too — wider, reported, never narrower.
+func TestCompileWidensCrossingStars(t *testing.T) {
+	p := &profile.Profile{}
+	p.Spec.Executables = []profile.ExecEntry{{Path: "/a/*/b"}, {Path: "/a/c/*/d"}, {Path: "/a/x/y"}, {Path: "/p/*/q/*/r"}}
+	c := compile(p)
+	want := []string{`/a/*/b: enforced as /a/*/* (another pattern's "*" lies on its paths)`,
+		`/a/c/*/d: enforced as /a/*/*/d (another pattern's "*" lies on its paths)`}
+	if !slices.Equal(c.widened, want) {
+		t.Errorf("widened = %q, want %q", c.widened, want)
+	}
+	prefixes := map[uint64]bool{}
+	for _, r := range c.paths {
+		if r.Match == MatchStarPrefix {
+			prefixes[r.Hash] = true
+		}
+	}
+	for _, dir := range [][]string{{"a"}, {"a", "*"}, {"p"}, {"p", "*", "q"}} {
+		if !prefixes[pathHash(dir, false)] {
+			t.Errorf("/%s is not a star prefix", strings.Join(dir, "/"))
+		}
+	}
+	if !slices.Contains(c.paths, PathRule{List: ListExec, Match: MatchExact, Hash: pathHash([]string{"a", "x", "y"}, true), Access: 1}) {
+		t.Error("/a/x/y, below a star prefix but with no \"*\", is not compiled as itself")
+	}
+	if c.exact&HookOpen == 0 {
+		t.Error("opens are not exact although no file pattern was widened")
 	}
 }

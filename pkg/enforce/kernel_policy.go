@@ -40,6 +40,9 @@ const (
 	MatchSubtree  = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_SUBTREE)
 	// MatchImageSubtree matches the files of a subtree the image ships.
 	MatchImageSubtree = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_IMAGE_SUBTREE)
+	// MatchStarPrefix marks a directory before a pattern's inner "*"
+	// (stars.go); hash 0, a list that has any.
+	MatchStarPrefix = PathMatch(bpfobj.RecordVigilPathMatchVIGIL_MATCH_STAR_PREFIX)
 )
 
 // PathRule is one compiled path pattern.

@@ -102,7 +102,14 @@ func TestLSMEnforcement(t *testing.T) {
 		t.Fatal(err)
 	}
 	allowedFile, secret, other := filepath.Join(dir, "allowed"), filepath.Join(dir, "secret"), filepath.Join(dir, "other-bin")
-	for _, f := range []string{allowedFile, secret} {
+	// Below a "*" before the last component: any name there, and nothing
+	// beside the pattern.
+	starFile, starSibling := filepath.Join(dir, "v1", "allowed"), filepath.Join(dir, "v1", "secret")
+	starBin, starEvil := filepath.Join(dir, "v1", "tool"), filepath.Join(dir, "v1", "evil")
+	if err := os.Mkdir(filepath.Join(dir, "v1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{allowedFile, secret, starFile, starSibling} {
 		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -111,8 +118,10 @@ func TestLSMEnforcement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(other, b, 0o755); err != nil {
-		t.Fatal(err)
+	for _, bin := range []string{other, starBin, starEvil} {
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -122,9 +131,9 @@ func TestLSMEnforcement(t *testing.T) {
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 
 	p := &profile.Profile{Metadata: profile.Metadata{Version: 1, Mode: profile.ModeEnforce}}
-	p.Spec.Executables = []profile.ExecEntry{{Path: self}}
+	p.Spec.Executables = []profile.ExecEntry{{Path: self}, {Path: dir + "/*/tool"}}
 	p.Spec.Files = []profile.FileEntry{{Path: "/sys/**", Access: profile.AccessRead}, {Path: allowedFile, Access: profile.AccessRead},
-		{Path: dir, Access: profile.AccessRead}}
+		{Path: dir, Access: profile.AccessRead}, {Path: dir + "/*/allowed", Access: profile.AccessRead}}
 	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: unix.CAP_CHOWN}}
 	k.apply(t, 9, profile.ModeEnforce, p)
@@ -152,6 +161,10 @@ func TestLSMEnforcement(t *testing.T) {
 		{"denied exec", "operation not permitted", other, []string{"noop"}},
 		{"allowed read", "ok", self, []string{"open", allowedFile}},
 		{"denied read", "operation not permitted", self, []string{"open", secret}},
+		{"allowed exec below a *", "ok", starBin, []string{"noop"}},
+		{"denied exec beside a *", "operation not permitted", starEvil, []string{"noop"}},
+		{"allowed read below a *", "ok", self, []string{"open", starFile}},
+		{"denied read beside a *", "operation not permitted", self, []string{"open", starSibling}},
 		{"allowed connect", "ok", self, []string{"connect", ln.Addr().String()}},
 		{"denied connect", "operation not permitted", self, []string{"connect", other1}},
 		{"allowed capability", "ok", self, []string{"chown", allowedFile}},

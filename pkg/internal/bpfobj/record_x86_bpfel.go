@@ -171,7 +171,7 @@ type RecordScratch struct {
 	_         structs.HostLayout
 	PathOff   uint32
 	PathFlags uint32
-	Match     [7]uint64
+	Match     [11]uint64
 	Path      [8192]int8
 	Event     [10496]int8
 }
@@ -251,6 +251,7 @@ const (
 	RecordVigilPathMatchVIGIL_MATCH_CHILDREN      RecordVigilPathMatch = 2
 	RecordVigilPathMatchVIGIL_MATCH_SUBTREE       RecordVigilPathMatch = 3
 	RecordVigilPathMatchVIGIL_MATCH_IMAGE_SUBTREE RecordVigilPathMatch = 4
+	RecordVigilPathMatchVIGIL_MATCH_STAR_PREFIX   RecordVigilPathMatch = 5
 )
 
 // Names of all BPF objects in the ELF.
