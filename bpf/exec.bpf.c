@@ -3,20 +3,7 @@
 #include "lib/common.h"
 #include "lib/path.h"
 #include "lib/match.h"
-#include "lib/image.h"
-
-static __always_inline bool is_memfd(struct file *file)
-{
-	struct vfsmount *mnt = BPF_CORE_READ(file, f_path.mnt);
-	const unsigned char *name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-	char prefix[6] = {};
-
-	if (!(BPF_CORE_READ(mnt, mnt_flags) & MNT_INTERNAL))
-		return false;
-	bpf_probe_read_kernel(prefix, sizeof(prefix), name);
-	return prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
-	       prefix[4] == 'd' && prefix[5] == ':';
-}
+#include "lib/origin.h"
 
 /* mark_contained records that task now runs its container's workload when
  * it exec'd outside the host's mount namespace, and reports whether it does. */
@@ -32,12 +19,13 @@ static __always_inline bool mark_contained(struct task_struct *task)
 }
 
 /* enforce_exec kills the task when its container's profile does not allow
- * the executed file: the signal lands before the new program's first
- * instruction in user space. A path too long to match cannot be allowed. */
+ * the executed file, from where it comes: the signal lands before the new
+ * program's first instruction in user space. A path too long to match
+ * cannot be allowed. */
 static __always_inline bool enforce_exec(struct scratch *s, struct scope_policy *pol, struct exec_event *ev, __u32 len)
 {
 	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
-	    path_allowed(s, sizeof(*ev), len, pol->profile, VIGIL_LIST_EXEC, 1))
+	    path_allowed(s, sizeof(*ev), len, pol->profile, VIGIL_LIST_EXEC, exec_need(ev->hdr.flags)))
 		return false;
 	bpf_send_signal(SIGKILL);
 	count_enforced(VIGIL_EVENT_EXEC, true);
@@ -93,12 +81,7 @@ static __always_inline bool report_exec(struct task_struct *task, struct linux_b
 	ev->ino = BPF_CORE_READ(inode, i_ino);
 	ev->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	ev->argc = BPF_CORE_READ(bprm, argc);
-	if (BPF_CORE_READ(inode, i_nlink) == 0)
-		ev->hdr.flags |= VIGIL_F_DELETED;
-	if (is_memfd(file))
-		ev->hdr.flags |= VIGIL_F_MEMFD;
-	if (on_overlay_upper(inode))
-		ev->hdr.flags |= VIGIL_F_UPPER_LAYER;
+	ev->hdr.flags |= origin_flags(file);
 
 	plen = resolve_path(s, task, &file->f_path, data, &ev->hdr.flags);
 	if (plen > VIGIL_PATH_MAX)

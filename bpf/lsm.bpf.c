@@ -9,7 +9,7 @@
 #include "lib/path.h"
 #include "lib/match.h"
 #include "lib/capability.h"
-#include "lib/image.h"
+#include "lib/origin.h"
 #include <bpf/bpf_endian.h>
 
 #define EPERM 1
@@ -68,10 +68,12 @@ int BPF_PROG(lsm_exec, struct linux_binprm *bprm, int ret)
 	data = s->event + sizeof(*ev);
 	fill_header(&ev->hdr, VIGIL_EVENT_EXEC, task);
 	file = bprm->file;
+	ev->hdr.flags |= origin_flags(file);
 	plen = resolve_path(s, task, &file->f_path, data, &ev->hdr.flags);
 	if (plen > VIGIL_PATH_MAX)
 		return 0;
-	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) && path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_EXEC, 1))
+	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
+	    path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_EXEC, exec_need(ev->hdr.flags)))
 		return 0;
 
 	/* Refused: the exec never happens, so report it from here. */

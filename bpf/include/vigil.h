@@ -97,6 +97,15 @@ enum vigil_path_list {
 	VIGIL_LIST_FILES = 2,
 };
 
+/* Access bits of an executables rule: the origins of the file it allows.
+ * A rule of the image's file grants IMAGE; a rule that also allows a file
+ * written after the container started (its writable layer, a memfd, a
+ * deleted file) grants both. An exec asks for the bit of its own origin. */
+enum vigil_exec_origin {
+	VIGIL_EXEC_IMAGE = 1,
+	VIGIL_EXEC_WRITTEN = 2,
+};
+
 struct path_rule_key {
 	__u32 profile;
 	__u8 list; /* enum vigil_path_list */

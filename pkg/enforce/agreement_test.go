@@ -51,14 +51,15 @@ type agreeCase struct {
 
 // agreeProfile is the profile every tier is asked about: exact patterns,
 // children and subtrees of each list, names with runs of digits written
-// {n}, and "*" before the last component (once and twice); busybox is the container's shell and
+// {n}, "*" before the last component (once and twice), and programs written
+// at run time allowed in one subtree; busybox is the container's shell and
 // tools (its real path: /bin may be a link); port is the one port it may
 // connect to; literal adds, on top, a pattern with a literal volatile
 // component (which the kernel cannot tell from any other number) and one
 // whose "*" lies on the paths of the other files' "*"s (which widens them).
 func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profile {
 	p := &profile.Profile{Metadata: profile.Metadata{Digest: agreeDigest, Version: 1}}
-	p.Spec.Executables = []profile.ExecEntry{{Path: busybox}, {Path: dir + "/bin/kids/*"}, {Path: dir + "/bin/tree/**"},
+	p.Spec.Executables = []profile.ExecEntry{{Path: busybox}, {Path: dir + "/bin/kids/*"}, {Path: dir + "/bin/tree/**", Written: true},
 		{Path: dir + "/bin/run-{n}/tool"}, {Path: dir + "/bin/pg/*/bin/tool"}}
 	p.Spec.Files = []profile.FileEntry{
 		{Path: "/dev/null", Access: profile.AccessReadWrite},
@@ -71,6 +72,7 @@ func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profi
 		{Path: dir + "/pg/*/data/file", Access: profile.AccessRead},
 		{Path: dir + "/pg/*/log/*", Access: profile.AccessWrite},
 		{Path: dir + "/srv/*/v/*/f", Access: profile.AccessRead},
+		{Path: dir + "/bin/**", Access: profile.AccessRead}, // programs opened to be deleted, then run
 	}
 	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
 	// No CAP_SYS_ADMIN, which the test's shell holds: the kernel's noaudit
@@ -92,6 +94,13 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 	execOf := func(path string) agreeCase {
 		ev := sensor.Event{Type: sensor.TypeExec, Exec: sensor.Exec{Path: path}}
 		return agreeCase{"exec " + strings.TrimPrefix(path, dir), ev, path}
+	}
+	// A file with no link left is one written at run time, as one on the
+	// container's writable layer or a memfd is.
+	execDeleted := func(path string) agreeCase {
+		ev := sensor.Event{Type: sensor.TypeExec, Flags: sensor.FlagDeleted, Exec: sensor.Exec{Path: path}}
+		run := fmt.Sprintf("/bin/busybox sh -c 'exec 3<%s && /bin/busybox rm %s && exec /proc/self/fd/3'", path, path)
+		return agreeCase{"exec deleted " + strings.TrimPrefix(path, dir), ev, run}
 	}
 	read := func(path string) agreeCase {
 		ev := sensor.Event{Type: sensor.TypeOpen, Open: sensor.Open{Path: path, Flags: unix.O_RDONLY}}
@@ -122,6 +131,8 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 		execOf(dir + "/bin/pg/main/bin/tool"),
 		execOf(dir + "/bin/pg/15/bin/evil"),
 		execOf(dir + "/bin/pg/15/lib/tool"),
+		execDeleted(dir + "/bin/kids/gone"),
+		execDeleted(dir + "/bin/tree/a/gone"),
 		read(dir + "/data/read.txt"),
 		write(dir + "/data/read.txt"),
 		write(dir + "/data/write.log"),
@@ -395,6 +406,7 @@ func layOut(t *testing.T, dir string) {
 	}{
 		{"bin/kids/tool", busybox, 0o755}, {"bin/kids/deeper/tool", busybox, 0o755}, {"bin/tree/a/b/tool", busybox, 0o755},
 		{"bin/other/tool", busybox, 0o755}, {"bin/v/99/tool", busybox, 0o755},
+		{"bin/kids/gone", busybox, 0o755}, {"bin/tree/a/gone", busybox, 0o755},
 		{"data/read.txt", []byte("r\n"), 0o644}, {"data/write.log", []byte("w\n"), 0o644},
 		{"conf/app.conf", []byte("c\n"), 0o644}, {"conf/sub/deep.conf", []byte("d\n"), 0o644},
 		{"tree/a/b/out", nil, 0o644}, {"secret", []byte("s\n"), 0o644}, {"v/99/data", []byte("v\n"), 0o644},

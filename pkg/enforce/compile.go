@@ -40,7 +40,11 @@ func compile(p *profile.Profile) compiled {
 	c := compiled{exact: HookCapability, rules: map[PathRule]int{}}
 	execs := make([]pathPattern, 0, len(p.Spec.Executables))
 	for _, e := range p.Spec.Executables {
-		execs = append(execs, c.parsePath(e.Path, 1))
+		access := ExecImage
+		if e.Written {
+			access |= ExecWritten
+		}
+		execs = append(execs, c.parsePath(e.Path, access))
 	}
 	c.addPaths(ListExec, execs)
 	widened := len(c.widened)

@@ -30,6 +30,13 @@ const (
 	ListFiles = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_FILES)
 )
 
+// The access bits of an executables rule: the origins of the file it
+// allows (see bpf/lib/origin.h).
+const (
+	ExecImage   = uint8(bpfobj.RecordVigilExecOriginVIGIL_EXEC_IMAGE)
+	ExecWritten = uint8(bpfobj.RecordVigilExecOriginVIGIL_EXEC_WRITTEN)
+)
+
 // PathMatch is how a path rule's hash matches (see bpf/lib/match.h).
 type PathMatch uint8
 
@@ -50,7 +57,7 @@ type PathRule struct {
 	List   PathList
 	Match  PathMatch
 	Hash   uint64
-	Access uint8 // read 1, write 2; executables 1
+	Access uint8 // read 1, write 2; executables ExecImage, and ExecWritten
 }
 
 // NetRule is one compiled network destination. Port 0 is any port.

@@ -34,6 +34,7 @@ func observation(rec *enrich.Record) (profile.Observation, skip) {
 	switch ev.Type {
 	case sensor.TypeExec:
 		o.Kind, o.Path = profile.KindExec, ev.Exec.Path
+		o.Written = ev.Flags&(sensor.FlagUpperLayer|sensor.FlagMemfd|sensor.FlagDeleted) != 0
 	case sensor.TypeOpen:
 		o, why = openObservation(ev, o)
 	case sensor.TypeConnect:

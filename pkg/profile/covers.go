@@ -3,10 +3,10 @@ package profile
 import "slices"
 
 // CoversExec reports whether p allows executing every path e allows: one of
-// p's executables is at least as wide a pattern. The collector uses it to
+// p's executables is at least as wide a pattern, of at least e's origins. The collector uses it to
 // count the nodes whose own drafts support an entry of a merged profile.
 func (p *Profile) CoversExec(e ExecEntry) bool {
-	return coversPath(p.matcher().exec, p.Spec.Executables, func(x ExecEntry) (string, Access) { return x.Path, 0 }, e.Path, 0)
+	return coversPath(p.matcher().exec, p.Spec.Executables, func(x ExecEntry) (string, Access) { return x.Path, execMask(x.Written) }, e.Path, execMask(e.Written))
 }
 
 // CoversFile reports whether p allows opening every path e allows with e's

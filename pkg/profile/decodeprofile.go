@@ -129,11 +129,19 @@ func (d *decoder) spec(n *yaml.Node) Spec {
 	f := d.fields(n, "spec", ListExecutables, ListFiles, ListNetwork, ListCapabilities)
 	keys := entryKeys{}
 	d.list(f[ListExecutables], "spec."+ListExecutables, func(item *yaml.Node, fi string) {
-		e := d.fields(item, fi, "path", "evidence")
+		e := d.fields(item, fi, "path", "origin", "evidence")
 		x := ExecEntry{Evidence: d.evidence(e, fi)}
 		if v := d.require(e, item, fi, "path"); v != nil {
 			x.Path = d.pattern(v, fi+".path")
 			d.unique(keys, item, fi, "x"+x.Path)
+		}
+		if v := e["origin"]; v != nil {
+			if o, ok := d.str(v, fi+".origin"); ok {
+				var err error
+				if x.Written, err = parseOrigin(o); err != nil {
+					d.fail(v, fi+".origin", "%v", err)
+				}
+			}
 		}
 		s.Executables = append(s.Executables, x)
 	})

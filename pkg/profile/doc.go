@@ -60,6 +60,8 @@
 //	spec:
 //	  executables:
 //	    - path: /usr/sbin/nginx
+//	    - path: /app/plugins/*
+//	      origin: written       # also a file written at run time (default: image)
 //	  files:
 //	    - path: /etc/nginx/**
 //	      access: read            # read, write (includes create/truncate) or readwrite
@@ -73,6 +75,10 @@
 //	    - unix: /run/nginx.sock
 //	  capabilities:
 //	    - name: CAP_NET_BIND_SERVICE
+//
+// An executables entry allows the image's own file at its path; one with
+// origin written also allows a file written after the container started
+// (its writable layer, a memfd, a deleted file: Observation.Written).
 //
 // Learned entries carry evidence: {firstSeen, lastSeen, count, containers,
 // nodes}. Decode is strict and reports every problem with file, line,

@@ -85,7 +85,7 @@ func (d *Draft) Observe(o Observation) (bool, error) {
 	switch o.Kind {
 	case KindExec:
 		list = ListExecutables
-		added, full, err = d.observePath(d.exec, len(d.exec.entries), o.Path, 0, &o, t)
+		added, full, err = d.observePath(d.exec, len(d.exec.entries), o.Path, execMask(o.Written), &o, t)
 	case KindOpen:
 		list = ListFiles
 		if o.Access == 0 || o.Access&^AccessReadWrite != 0 {

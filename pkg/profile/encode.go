@@ -28,6 +28,9 @@ func Encode(p *Profile) ([]byte, error) {
 		"metadata", encodeMetadata(p.Metadata),
 		"spec", mapping(
 			ListExecutables, encodeList(spec.Executables, func(e ExecEntry) *yaml.Node {
+				if e.Written {
+					return withEvidence(e.Evidence, "path", str(e.Path), "origin", str(OriginWritten))
+				}
 				return withEvidence(e.Evidence, "path", str(e.Path))
 			}),
 			ListFiles, encodeList(spec.Files, func(e FileEntry) *yaml.Node {

@@ -31,7 +31,7 @@ func compile(p *Profile) *matcher {
 		inet:     newNetIndex(),
 	}
 	for _, e := range p.Spec.Executables {
-		m.exec.insert(e.Path, int32(len(m.execRules)), 0)
+		m.exec.insert(e.Path, int32(len(m.execRules)), execMask(e.Written))
 		m.execRules = append(m.execRules, rule(ListExecutables, e))
 	}
 	for _, e := range p.Spec.Files {
@@ -83,7 +83,11 @@ func (p *Profile) Allows(o Observation) (bool, string) {
 	m := p.matcher()
 	switch o.Kind {
 	case KindExec:
-		return lookupPath(m.exec, m.execRules, o.Path, 0, ListExecutables)
+		ok, r := lookupPath(m.exec, m.execRules, o.Path, execNeed(o.Written), ListExecutables)
+		if !ok && o.Written && r == noRule(ListExecutables) {
+			r = noWrittenRule
+		}
+		return ok, r
 	case KindOpen:
 		need := o.Access
 		if need == 0 {
@@ -119,6 +123,10 @@ func (p *Profile) Allows(o Observation) (bool, string) {
 	}
 	return false, "unknown observation kind " + o.Kind.String()
 }
+
+// noWrittenRule is the rule string for a written executable nothing allows:
+// an entry of the image's file at its path does not.
+const noWrittenRule = "no rule matched in " + ListExecutables + " for a file written at run time"
 
 // notAbsolute is the rule string for a path Allows cannot check.
 const notAbsolute = "no rule matched: not an absolute path"

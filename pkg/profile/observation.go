@@ -113,7 +113,7 @@ type Destination struct {
 // as the sensor and container attribution deliver it. Which fields matter
 // depends on Kind:
 //
-//	KindExec:       Path (absolute path of the executed file)
+//	KindExec:       Path (absolute path of the executed file) and Written
 //	KindOpen:       Path, Access, Created and Image
 //	KindConnect:    Network for inet sockets, or UnixPath for unix sockets
 //	KindCapability: Capability (the kernel's number, e.g. 13 for CAP_NET_RAW)
@@ -128,11 +128,14 @@ type Observation struct {
 	// Image: the opened file is content the image ships, unchanged: it
 	// comes from a lower layer of the container's root filesystem (not a
 	// volume, not written or copied up at run time).
-	Image       bool
-	Network     Destination
-	UnixPath    string
-	Capability  Capability
-	Created     bool
+	Image      bool
+	Network    Destination
+	UnixPath   string
+	Capability Capability
+	Created    bool
+	// Written: the executed file was written after the container started
+	// (on its writable layer, a memfd, deleted), not the image's own.
+	Written     bool
 	ContainerID string
 	Node        string
 	Time        time.Time

@@ -8,7 +8,8 @@ import (
 
 // pathList is a mutable list of path entries (executables, files or unix
 // sockets) with its lookup index and the per-directory child counts that
-// drive collapsing. Executable and unix entries have Access 0.
+// drive collapsing. Executable entries hold their origins as access bits
+// (execMask); unix entries have Access 0.
 type pathList struct {
 	entries  []FileEntry
 	byPath   map[string]int32

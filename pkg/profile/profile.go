@@ -79,7 +79,13 @@ const (
 
 // ExecEntry allows executing files whose path matches Path (a pattern).
 type ExecEntry struct {
-	Path     string
+	Path string
+	// Written also allows a file written after the container started: one
+	// on the container's writable layer, a memfd, a deleted file (YAML
+	// "origin: written"). Without it only the image's own file at Path runs,
+	// so writing, renaming or linking another file onto an allowed path
+	// does not make it allowed.
+	Written  bool
 	Evidence Evidence
 }
 
@@ -138,7 +144,12 @@ type CapabilityEntry struct {
 }
 
 // String names the entry as rule strings do.
-func (e ExecEntry) String() string { return e.Path }
+func (e ExecEntry) String() string {
+	if e.Written {
+		return e.Path + " (" + OriginWritten + ")"
+	}
+	return e.Path
+}
 
 // String names the entry as rule strings do.
 func (e FileEntry) String() string {
@@ -269,7 +280,7 @@ func (p *Profile) Equal(q *Profile) bool {
 		return false
 	}
 	return slices.EqualFunc(p.Spec.Executables, q.Spec.Executables, func(x, y ExecEntry) bool {
-		return x.Path == y.Path && x.Evidence.equal(y.Evidence)
+		return x.Path == y.Path && x.Written == y.Written && x.Evidence.equal(y.Evidence)
 	}) && slices.EqualFunc(p.Spec.Files, q.Spec.Files, func(x, y FileEntry) bool {
 		return x.Path == y.Path && x.Access == y.Access && x.Image == y.Image && x.Evidence.equal(y.Evidence)
 	}) && slices.EqualFunc(p.Spec.Network, q.Spec.Network, func(x, y NetworkEntry) bool {

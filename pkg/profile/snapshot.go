@@ -13,7 +13,7 @@ func (d *Draft) Profile() *Profile {
 		InheritedFrom: d.inheritedFrom,
 	}}
 	for _, e := range d.exec.entries {
-		p.Spec.Executables = append(p.Spec.Executables, ExecEntry{Path: e.Path, Evidence: e.Evidence.clone()})
+		p.Spec.Executables = append(p.Spec.Executables, ExecEntry{Path: e.Path, Written: e.Access&execWritten != 0, Evidence: e.Evidence.clone()})
 	}
 	for _, l := range []*pathList{d.files, d.imageFiles} {
 		for _, e := range l.entries {
@@ -46,7 +46,7 @@ func (d *Draft) absorb(p *Profile) {
 	d.inheritedFrom = max(d.inheritedFrom, p.Metadata.InheritedFrom)
 	d.learning.merge(p.Metadata.Learning, d.lim.MaxLearningIDs)
 	for _, e := range p.Spec.Executables {
-		d.absorbPath(d.exec, FileEntry{Path: e.Path, Evidence: e.Evidence})
+		d.absorbPath(d.exec, FileEntry{Path: e.Path, Access: execMask(e.Written), Evidence: e.Evidence})
 	}
 	for _, e := range p.Spec.Files {
 		if e.Image {

@@ -237,6 +237,13 @@ const (
 	RecordVigilEventTypeVIGIL_EVENT_TYPE_MAX   RecordVigilEventType = 8
 )
 
+type RecordVigilExecOrigin uint32
+
+const (
+	RecordVigilExecOriginVIGIL_EXEC_IMAGE   RecordVigilExecOrigin = 1
+	RecordVigilExecOriginVIGIL_EXEC_WRITTEN RecordVigilExecOrigin = 2
+)
+
 type RecordVigilPathList uint32
 
 const (
@@ -291,6 +298,7 @@ const (
 	RecordVarUnusedEventHeader     = "unused_event_header"
 	RecordVarUnusedEventType       = "unused_event_type"
 	RecordVarUnusedExecEvent       = "unused_exec_event"
+	RecordVarUnusedExecOrigin      = "unused_exec_origin"
 	RecordVarUnusedExitEvent       = "unused_exit_event"
 	RecordVarUnusedForkEvent       = "unused_fork_event"
 	RecordVarUnusedKnownOpen       = "unused_known_open"
@@ -391,6 +399,7 @@ type RecordVariableSpecs struct {
 	UnusedEventHeader     *ebpf.VariableSpec `ebpf:"unused_event_header"`
 	UnusedEventType       *ebpf.VariableSpec `ebpf:"unused_event_type"`
 	UnusedExecEvent       *ebpf.VariableSpec `ebpf:"unused_exec_event"`
+	UnusedExecOrigin      *ebpf.VariableSpec `ebpf:"unused_exec_origin"`
 	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
 	UnusedKnownOpen       *ebpf.VariableSpec `ebpf:"unused_known_open"`
@@ -487,6 +496,7 @@ type RecordVariables struct {
 	UnusedEventHeader     *ebpf.Variable `ebpf:"unused_event_header"`
 	UnusedEventType       *ebpf.Variable `ebpf:"unused_event_type"`
 	UnusedExecEvent       *ebpf.Variable `ebpf:"unused_exec_event"`
+	UnusedExecOrigin      *ebpf.Variable `ebpf:"unused_exec_origin"`
 	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
 	UnusedKnownOpen       *ebpf.Variable `ebpf:"unused_known_open"`

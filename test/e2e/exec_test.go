@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-dev/vigil/pkg/agent"
+	"github.com/vigil-dev/vigil/pkg/enforce"
+	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
+	containerdtest "github.com/vigil-dev/vigil/test/containerd"
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+// TestEnforcedExecutables learns a busybox container, enforces its profile
+// and tries what a workload does to run a program its profile does not
+// allow through one it does: a program written at run time onto an allowed
+// path (renamed over /bin/busybox) must be stopped and alerted, as a new
+// path is; a program on a volume is judged by its path.
+func TestEnforcedExecutables(t *testing.T) {
+	testutil.RequireRoot(t)
+	ns := fmt.Sprintf("vigil-e2e-exec-%d", os.Getpid())
+	scope := testutil.NamespaceCgroup(t, ns)
+	d := containerdtest.Start(t)
+	busybox := containerdtest.BusyboxImage(t)
+	d.Import(t, ns, busybox)
+	digest := busybox.ManifestDigest.String()
+	tools := t.TempDir()
+	copyFile(t, "/bin/busybox", filepath.Join(tools, "tool"), 0o755)
+
+	profiles := t.TempDir()
+	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
+	cfg := agent.DefaultConfig()
+	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", t.TempDir(), profiles, alerts
+	cfg.ContainerdSocket = d.Address
+	cfg.PinDir = ""
+	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
+	a, _ := startAgent(t, cfg)
+	var execTier enforce.Tier
+	for _, ht := range a.Tiers() {
+		if ht.Hook == "exec" {
+			execTier = ht.Tier
+		}
+	}
+	// What a stopped exec leaves the shell: killed after the exec (the
+	// signal tier), or refused by it (BPF LSM).
+	stopped := map[enforce.Tier]string{enforce.TierSignal: "rc=137", enforce.TierLSM: "rc=126"}[execTier]
+	if stopped == "" {
+		t.Fatalf("the exec hook's tier is %q: nothing stops an exec here", execTier)
+	}
+
+	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
+		Binds: map[string]string{tools: "/opt/tools"}})
+	const learn = "echo hi >/tmp/f; cat /tmp/f; cp /bin/busybox /tmp/x; mv /tmp/x /tmp/y; rm /tmp/y; /opt/tools/tool; true"
+	execIn(t, c, learn)
+	learned := waitDraft(t, a, digest, func(p *profile.Profile) bool {
+		ok, _ := p.Allows(profile.Observation{Kind: profile.KindExec, Path: "/opt/tools/tool"})
+		return ok
+	})
+	for _, e := range learned.Spec.Executables {
+		if e.Written {
+			t.Errorf("the image's programs learned as written at run time: %s", e)
+		}
+	}
+	learned.Metadata.Mode, learned.Metadata.Version = profile.ModeEnforce, 1
+	doc, err := profile.Encode(learned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("enforced profile:\n%s", doc)
+	writeProfile(t, profiles, "busybox.yaml", doc)
+	waitFor(t, "the kernel to enforce the profile", func() bool {
+		ci, ok := a.Container(c.ID)
+		return ok && a.Enforcing(ci)
+	})
+
+	run := func(script string) string {
+		_, out := c.Exec(t, "/bin/sh", "-c", script)
+		return out
+	}
+	t.Run("the learned workload runs", func(t *testing.T) {
+		if out := run(learn + "; echo rc=$?"); !strings.Contains(out, "hi") || !strings.Contains(out, "rc=0") {
+			t.Errorf("the learned workload under enforcement: %q", out)
+		}
+	})
+	t.Run("a program on a volume is judged by its path", func(t *testing.T) {
+		// Run, busybox says "tool: applet not found" and exits 127.
+		if out := run("/opt/tools/tool; echo rc=$?"); !strings.Contains(out, "rc=127") {
+			t.Errorf("the allowed program on a volume: %q, want it run (rc=127)", out)
+		}
+	})
+	t.Run("a program written at run time onto a new path is stopped", func(t *testing.T) {
+		if out := run("cp /bin/busybox /tmp/x && /tmp/x echo ran; echo rc=$?"); strings.Contains(out, "ran\n") || !strings.Contains(out, stopped) {
+			t.Errorf("a copy of busybox run from /tmp: %q, want it stopped (%s)", out, stopped)
+		}
+	})
+	// Last: the container's /bin/busybox is a written file from here on.
+	t.Run("a program written at run time onto an allowed path is stopped", func(t *testing.T) {
+		out := run("cp /bin/busybox /tmp/x && mv /tmp/x /bin/busybox && /bin/cat /tmp/f; echo rc=$?")
+		if strings.Contains(out, "hi") || !strings.Contains(out, stopped) {
+			t.Errorf("a copy renamed over the allowed /bin/busybox: %q, want it stopped (%s)", out, stopped)
+		}
+	})
+
+	action := map[enforce.Tier]string{enforce.TierSignal: "ACTION_KILLED", enforce.TierLSM: "ACTION_BLOCKED"}[execTier]
+	want := map[string]bool{"exec /tmp/x": false, "exec /bin/busybox": false}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, al := range readAlerts(t, alerts) {
+				t.Logf("alert: %s %s %q", summaryOf(al), al.Action, al.Rule)
+			}
+		}
+	})
+	waitFor(t, "the alerts of the stopped execs", func() bool {
+		for _, al := range readAlerts(t, alerts) {
+			s := summaryOf(al)
+			if _, ok := want[s]; ok && al.Action == action && strings.Contains(al.Rule, "written at run time") {
+				want[s] = true
+			}
+		}
+		return want["exec /tmp/x"] && want["exec /bin/busybox"]
+	})
+}
