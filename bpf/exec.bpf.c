@@ -4,6 +4,7 @@
 #include "lib/path.h"
 #include "lib/match.h"
 #include "lib/origin.h"
+#include "lib/applet.h"
 
 /* mark_contained records that task now runs its container's workload when
  * it exec'd outside the host's mount namespace, and reports whether it does. */
@@ -19,13 +20,19 @@ static __always_inline bool mark_contained(struct task_struct *task)
 }
 
 /* enforce_exec kills the task when its container's profile does not allow
- * the executed file, from where it comes: the signal lands before the new
- * program's first instruction in user space. A path too long to match
- * cannot be allowed. */
-static __always_inline bool enforce_exec(struct scratch *s, struct scope_policy *pol, struct exec_event *ev, __u32 len)
+ * the executed file, from where it comes, as the applet its argv selects:
+ * the signal lands before the new program's first instruction in user
+ * space. A path too long to match cannot be allowed. Where BPF LSM refused
+ * every other exec already, this judges applets, which it cannot: the new
+ * argv is not in place at bprm_check_security. */
+static __always_inline bool enforce_exec(struct scratch *s, struct scope_policy *pol, struct exec_event *ev)
 {
+	__u8 need = exec_need(ev->hdr.flags);
+	__u32 argv = sizeof(*ev) + ev->path_len + ev->filename_len;
+
 	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
-	    path_allowed(s, sizeof(*ev), len, pol->profile, VIGIL_LIST_EXEC, exec_need(ev->hdr.flags)))
+	    (path_allowed(s, sizeof(*ev), ev->path_len, pol->profile, VIGIL_LIST_EXEC, need) ||
+	     applet_allowed(s, argv, ev->argv_len, ev->hdr.flags & VIGIL_F_ARGV_TRUNCATED, pol->profile, need)))
 		return false;
 	bpf_send_signal(SIGKILL);
 	count_enforced(VIGIL_EVENT_EXEC, true);
@@ -64,7 +71,7 @@ static __always_inline bool report_exec(struct task_struct *task, struct linux_b
 	__u32 plen, flen, alen;
 	long n;
 	struct scope_policy *pol = current_policy();
-	bool enforced = contained && kill_tier && pol && (pol->enforce & VIGIL_ENFORCE_EXEC);
+	bool enforced = contained && pol && (pol->enforce & VIGIL_ENFORCE_EXEC);
 	bool traced = should_trace(task);
 
 	if (!traced && !enforced)
@@ -108,7 +115,7 @@ static __always_inline bool report_exec(struct task_struct *task, struct linux_b
 		alen = 0;
 	ev->argv_len = alen;
 
-	if (enforced && enforce_exec(s, pol, ev, plen))
+	if (enforced && enforce_exec(s, pol, ev))
 		ev->hdr.flags |= VIGIL_F_KILLED;
 	if (traced || (ev->hdr.flags & VIGIL_F_KILLED))
 		emit(ev, sizeof(*ev) + plen + flen + alen, VIGIL_EVENT_EXEC);

@@ -58,7 +58,10 @@ int BPF_PROG(lsm_exec, struct linux_binprm *bprm, int ret)
 	pol = enforced_policy(VIGIL_ENFORCE_EXEC, task, true);
 	if (!pol)
 		return 0;
-	/* A script is judged at its interpreter, as the sensor reports it. */
+	/* A script is judged at its interpreter, as the sensor reports it. The
+	 * applet a multi-call binary runs is judged once its argv is in place,
+	 * at sched_process_exec (bpf/exec.bpf.c): here, that the path is
+	 * allowed as some applet at least. */
 	if (bprm->buf[0] == '#' && bprm->buf[1] == '!')
 		return 0;
 	s = get_scratch();
@@ -73,7 +76,7 @@ int BPF_PROG(lsm_exec, struct linux_binprm *bprm, int ret)
 	if (plen > VIGIL_PATH_MAX)
 		return 0;
 	if (!(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
-	    path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_EXEC, exec_need(ev->hdr.flags)))
+	    path_allowed(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_EXEC, exec_need_some(ev->hdr.flags)))
 		return 0;
 
 	/* Refused: the exec never happens, so report it from here. */

@@ -24,6 +24,7 @@ const enum vigil_enforce *unused_enforce __attribute__((unused));
 const enum vigil_path_match *unused_path_match __attribute__((unused));
 const enum vigil_path_list *unused_path_list __attribute__((unused));
 const enum vigil_exec_origin *unused_exec_origin __attribute__((unused));
+const enum vigil_applet *unused_applet __attribute__((unused));
 const struct scope_policy *unused_scope_policy __attribute__((unused));
 const struct path_rule_key *unused_path_rule_key __attribute__((unused));
 const struct net_rule_key *unused_net_rule_key __attribute__((unused));

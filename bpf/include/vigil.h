@@ -95,15 +95,28 @@ enum vigil_path_match {
 enum vigil_path_list {
 	VIGIL_LIST_EXEC = 1,
 	VIGIL_LIST_FILES = 2,
+	/* A multi-call binary's applets an entry allows: exact rules, hashed
+	 * as the path with the applet as one more component (bpf/lib/applet.h). */
+	VIGIL_LIST_APPLETS = 3,
 };
 
 /* Access bits of an executables rule: the origins of the file it allows.
  * A rule of the image's file grants IMAGE; a rule that also allows a file
  * written after the container started (its writable layer, a memfd, a
- * deleted file) grants both. An exec asks for the bit of its own origin. */
+ * deleted file) grants both. An exec asks for the bit of its own origin.
+ * The _SOME bits say the same of a path allowed as some applets at least:
+ * every rule of the path grants them, one allowing every applet the plain
+ * bits too, and an applets rule the plain bits. */
 enum vigil_exec_origin {
 	VIGIL_EXEC_IMAGE = 1,
 	VIGIL_EXEC_WRITTEN = 2,
+	VIGIL_EXEC_IMAGE_SOME = 4,
+	VIGIL_EXEC_WRITTEN_SOME = 8,
+};
+
+/* The longest applet name a rule can name. */
+enum vigil_applet {
+	VIGIL_APPLET_MAX = 64,
 };
 
 struct path_rule_key {

@@ -39,10 +39,22 @@ static __always_inline __u32 origin_flags(struct file *file)
 	return flags;
 }
 
-/* exec_need is what an exec with these flags asks of an executables rule. */
+static __always_inline bool written_at_runtime(__u32 flags)
+{
+	return flags & (VIGIL_F_DELETED | VIGIL_F_MEMFD | VIGIL_F_UPPER_LAYER);
+}
+
+/* exec_need is what an exec with these flags asks of an executables rule
+ * to run as any applet. */
 static __always_inline __u8 exec_need(__u32 flags)
 {
-	return flags & (VIGIL_F_DELETED | VIGIL_F_MEMFD | VIGIL_F_UPPER_LAYER) ? VIGIL_EXEC_WRITTEN : VIGIL_EXEC_IMAGE;
+	return written_at_runtime(flags) ? VIGIL_EXEC_WRITTEN : VIGIL_EXEC_IMAGE;
+}
+
+/* exec_need_some is what it asks to run as some applet at least. */
+static __always_inline __u8 exec_need_some(__u32 flags)
+{
+	return written_at_runtime(flags) ? VIGIL_EXEC_WRITTEN_SOME : VIGIL_EXEC_IMAGE_SOME;
 }
 
 #endif /* VIGIL_ORIGIN_H */

@@ -157,7 +157,8 @@ static __always_inline bool take_denied(__u8 type)
 	return true;
 }
 
-/* The signal tier is off where BPF LSM programs deny instead. */
+/* The signal tier is off where BPF LSM programs deny instead; the exec
+ * program still judges applets, which BPF LSM cannot (bpf/lib/applet.h). */
 const volatile bool kill_tier = true;
 
 #endif /* VIGIL_POLICY_H */

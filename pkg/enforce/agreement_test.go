@@ -51,8 +51,9 @@ type agreeCase struct {
 
 // agreeProfile is the profile every tier is asked about: exact patterns,
 // children and subtrees of each list, names with runs of digits written
-// {n}, "*" before the last component (once and twice), and programs written
-// at run time allowed in one subtree; busybox is the container's shell and
+// {n}, "*" before the last component (once and twice), programs written at
+// run time allowed in one subtree, and two applets of a multi-call binary
+// (a copy of busybox in bin/multi); busybox is the container's shell and
 // tools (its real path: /bin may be a link); port is the one port it may
 // connect to; literal adds, on top, a pattern with a literal volatile
 // component (which the kernel cannot tell from any other number) and one
@@ -60,7 +61,8 @@ type agreeCase struct {
 func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profile {
 	p := &profile.Profile{Metadata: profile.Metadata{Digest: agreeDigest, Version: 1}}
 	p.Spec.Executables = []profile.ExecEntry{{Path: busybox}, {Path: dir + "/bin/kids/*"}, {Path: dir + "/bin/tree/**", Written: true},
-		{Path: dir + "/bin/run-{n}/tool"}, {Path: dir + "/bin/pg/*/bin/tool"}}
+		{Path: dir + "/bin/run-{n}/tool"}, {Path: dir + "/bin/pg/*/bin/tool"},
+		{Path: dir + "/bin/multi/busybox", As: "true"}, {Path: dir + "/bin/multi/busybox", As: "echo"}}
 	p.Spec.Files = []profile.FileEntry{
 		{Path: "/dev/null", Access: profile.AccessReadWrite},
 		{Path: dir + "/data/read.txt", Access: profile.AccessRead},
@@ -102,6 +104,12 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 		run := fmt.Sprintf("/bin/busybox sh -c 'exec 3<%s && /bin/busybox rm %s && exec /proc/self/fd/3'", path, path)
 		return agreeCase{"exec deleted " + strings.TrimPrefix(path, dir), ev, run}
 	}
+	// The multi-call binary run as an applet, by a link's name (argv[0]) or
+	// by naming the applet after it (argv[1]).
+	applet := func(argv ...string) agreeCase {
+		ev := sensor.Event{Type: sensor.TypeExec, Exec: sensor.Exec{Path: dir + "/bin/multi/busybox", Argv: argv}}
+		return agreeCase{"exec " + strings.TrimPrefix(strings.Join(argv, " "), dir), ev, strings.Join(argv, " ")}
+	}
 	read := func(path string) agreeCase {
 		ev := sensor.Event{Type: sensor.TypeOpen, Open: sensor.Open{Path: path, Flags: unix.O_RDONLY}}
 		return agreeCase{"read " + strings.TrimPrefix(path, dir), ev, "/bin/busybox cat " + path}
@@ -133,6 +141,12 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 		execOf(dir + "/bin/pg/15/lib/tool"),
 		execDeleted(dir + "/bin/kids/gone"),
 		execDeleted(dir + "/bin/tree/a/gone"),
+		applet(dir+"/bin/multi/busybox", "true"),
+		applet(dir+"/bin/multi/busybox", "false"),
+		applet(dir+"/bin/multi/busybox", "busybox", "echo", "x"),
+		applet(dir + "/bin/multi/true"),
+		applet(dir + "/bin/multi/false"),
+		applet(dir + "/bin/multi/busybox"),
 		read(dir + "/data/read.txt"),
 		write(dir + "/data/read.txt"),
 		write(dir + "/data/write.log"),
@@ -392,7 +406,8 @@ func sameObservation(ev, want sensor.Event) bool {
 	return false
 }
 
-// layOut creates the table's files and programs (copies of busybox).
+// layOut creates the table's files and programs (copies of busybox, and
+// links to one named as applets).
 func layOut(t *testing.T, dir string) {
 	t.Helper()
 	busybox, err := os.ReadFile("/bin/busybox")
@@ -410,7 +425,7 @@ func layOut(t *testing.T, dir string) {
 		{"data/read.txt", []byte("r\n"), 0o644}, {"data/write.log", []byte("w\n"), 0o644},
 		{"conf/app.conf", []byte("c\n"), 0o644}, {"conf/sub/deep.conf", []byte("d\n"), 0o644},
 		{"tree/a/b/out", nil, 0o644}, {"secret", []byte("s\n"), 0o644}, {"v/99/data", []byte("v\n"), 0o644},
-		{"chown.me", nil, 0o644},
+		{"chown.me", nil, 0o644}, {"bin/multi/busybox", busybox, 0o755},
 		{"bin/run-20261206/tool", busybox, 0o755}, {"bin/run-12/tool", busybox, 0o755},
 		{"shm/seg.1004069810", []byte("s\n"), 0o644}, {"shm/seg.2209941155", nil, 0o644}, {"shm/seg.123", []byte("s\n"), 0o644},
 		{"shm/other.1004069810", []byte("o\n"), 0o644}, {"shm/lit.20270101", []byte("l\n"), 0o644},
@@ -427,6 +442,11 @@ func layOut(t *testing.T, dir string) {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(path, f.data, f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, applet := range []string{"true", "false"} {
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin/multi", applet)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -40,9 +40,14 @@ func compile(p *profile.Profile) compiled {
 	c := compiled{exact: HookCapability, rules: map[PathRule]int{}}
 	execs := make([]pathPattern, 0, len(p.Spec.Executables))
 	for _, e := range p.Spec.Executables {
-		access := ExecImage
+		every, some := ExecImage, ExecImageSome
 		if e.Written {
-			access |= ExecWritten
+			every, some = every|ExecWritten, some|ExecWrittenSome
+		}
+		access := every | some
+		if e.As != "" {
+			access = some
+			c.addApplet(e.Path, e.As, every)
 		}
 		execs = append(execs, c.parsePath(e.Path, access))
 	}
@@ -73,6 +78,19 @@ func compile(p *profile.Profile) compiled {
 		}
 	}
 	return c
+}
+
+// addApplet compiles the applet rule of an executables entry that names
+// one: its path and applet, hashed as the kernel hashes them
+// (lib/applet.h), allowed for the entry's origins. The path's own rule
+// then allows it only as some applet.
+func (c *compiled) addApplet(path, as string, access uint8) {
+	h := pathHash(strings.Split(strings.TrimPrefix(path, "/"), "/"), true)
+	h = fnvByte(h, '/')
+	for i := 0; i < len(as); i++ {
+		h = fnvByte(h, as[i])
+	}
+	c.addRule(PathRule{List: ListApplets, Match: MatchExact, Hash: h, Access: access})
 }
 
 // parsePath reads one pattern: "dir/**" matches dir's subtree, "dir/*" its

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
@@ -93,10 +94,53 @@ func TestCompileWidensCrossingStars(t *testing.T) {
 			t.Errorf("/%s is not a star prefix", strings.Join(dir, "/"))
 		}
 	}
-	if !slices.Contains(c.paths, PathRule{List: ListExec, Match: MatchExact, Hash: pathHash([]string{"a", "x", "y"}, true), Access: 1}) {
+	if !slices.Contains(c.paths, PathRule{List: ListExec, Match: MatchExact, Hash: pathHash([]string{"a", "x", "y"}, true), Access: ExecImage | ExecImageSome}) {
 		t.Error("/a/x/y, below a star prefix but with no \"*\", is not compiled as itself")
 	}
 	if c.exact&HookOpen == 0 {
 		t.Error("opens are not exact although no file pattern was widened")
+	}
+}
+
+// TestCompileExecutables: an entry allows its origins at its path as every
+// applet, or with an applet as some (what BPF LSM asks) and that applet;
+// rules of one key grant what each entry does.
+func TestCompileExecutables(t *testing.T) {
+	if profile.MaxAppletLen != int(bpfobj.RecordVigilAppletVIGIL_APPLET_MAX) {
+		t.Fatalf("profile.MaxAppletLen %d, the kernel's %d", profile.MaxAppletLen, bpfobj.RecordVigilAppletVIGIL_APPLET_MAX)
+	}
+	p := &profile.Profile{}
+	p.Spec.Executables = []profile.ExecEntry{
+		{Path: "/bin/busybox", As: "sh"}, {Path: "/bin/busybox", As: "cat", Written: true},
+		{Path: "/usr/bin/env"}, {Path: "/usr/bin/env", As: "x"},
+	}
+	rules := map[[2]uint64]uint8{}
+	for _, r := range compile(p).paths {
+		k := [2]uint64{uint64(r.List), r.Hash}
+		if _, dup := rules[k]; dup {
+			t.Errorf("two rules of one key: %+v", r)
+		}
+		rules[k] = r.Access
+	}
+	path := func(p string) [2]uint64 {
+		return [2]uint64{uint64(ListExec), pathHash(strings.Split(strings.TrimPrefix(p, "/"), "/"), true)}
+	}
+	applet := func(p, as string) [2]uint64 {
+		h := fnvByte(path(p)[1], '/')
+		for i := 0; i < len(as); i++ {
+			h = fnvByte(h, as[i])
+		}
+		return [2]uint64{uint64(ListApplets), h}
+	}
+	for k, want := range map[[2]uint64]uint8{
+		path("/bin/busybox"):          ExecImageSome | ExecWrittenSome,
+		applet("/bin/busybox", "sh"):  ExecImage,
+		applet("/bin/busybox", "cat"): ExecImage | ExecWritten,
+		path("/usr/bin/env"):          ExecImage | ExecImageSome,
+		applet("/usr/bin/env", "x"):   ExecImage,
+	} {
+		if rules[k] != want {
+			t.Errorf("rule %v grants %b, want %b", k, rules[k], want)
+		}
 	}
 }

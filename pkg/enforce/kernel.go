@@ -50,8 +50,9 @@ func DefaultKernelConfig() KernelConfig {
 
 // Programs is what enforcement adds to the sensor's programs (sensor.New
 // takes it): the LSM or connect guard families, whether the exec and
-// capability programs kill (the signal tier, when there is no LSM), and the
-// learn window.
+// capability programs kill (the signal tier, when there is no LSM; the exec
+// program kills for an applet a profile refuses on every tier, as BPF LSM
+// judges the exec before its argv is in place), and the learn window.
 func (c KernelConfig) Programs() bpfobj.Programs {
 	p := bpfobj.Programs{
 		Constants: map[string]any{

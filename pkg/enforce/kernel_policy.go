@@ -28,13 +28,19 @@ type PathList uint8
 const (
 	ListExec  = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_EXEC)
 	ListFiles = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_FILES)
+	// ListApplets holds the applets of a multi-call binary that entries
+	// allow, hashed as the binary's path with the applet as one more name.
+	ListApplets = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_APPLETS)
 )
 
 // The access bits of an executables rule: the origins of the file it
-// allows (see bpf/lib/origin.h).
+// allows as every applet, and as some applet at least (see enum
+// vigil_exec_origin in bpf/include/vigil.h).
 const (
-	ExecImage   = uint8(bpfobj.RecordVigilExecOriginVIGIL_EXEC_IMAGE)
-	ExecWritten = uint8(bpfobj.RecordVigilExecOriginVIGIL_EXEC_WRITTEN)
+	ExecImage       = uint8(bpfobj.RecordVigilExecOriginVIGIL_EXEC_IMAGE)
+	ExecWritten     = uint8(bpfobj.RecordVigilExecOriginVIGIL_EXEC_WRITTEN)
+	ExecImageSome   = uint8(bpfobj.RecordVigilExecOriginVIGIL_EXEC_IMAGE_SOME)
+	ExecWrittenSome = uint8(bpfobj.RecordVigilExecOriginVIGIL_EXEC_WRITTEN_SOME)
 )
 
 // PathMatch is how a path rule's hash matches (see bpf/lib/match.h).
@@ -57,7 +63,7 @@ type PathRule struct {
 	List   PathList
 	Match  PathMatch
 	Hash   uint64
-	Access uint8 // read 1, write 2; executables ExecImage, and ExecWritten
+	Access uint8 // read 1, write 2; executables and applets ExecImage and the like
 }
 
 // NetRule is one compiled network destination. Port 0 is any port.

@@ -131,7 +131,15 @@ func TestLSMEnforcement(t *testing.T) {
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 
 	p := &profile.Profile{Metadata: profile.Metadata{Version: 1, Mode: profile.ModeEnforce}}
-	p.Spec.Executables = []profile.ExecEntry{{Path: self}, {Path: dir + "/*/tool"}}
+	busybox, err := filepath.EvalSymlinks("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := filepath.Join(dir, "gone") // allowed by path, but run once deleted: written at run time
+	if err := os.WriteFile(gone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Executables = []profile.ExecEntry{{Path: self}, {Path: gone}, {Path: busybox, As: "true"}, {Path: dir + "/*/tool"}}
 	p.Spec.Files = []profile.FileEntry{{Path: "/sys/**", Access: profile.AccessRead}, {Path: allowedFile, Access: profile.AccessRead},
 		{Path: dir, Access: profile.AccessRead}, {Path: dir + "/*/allowed", Access: profile.AccessRead}}
 	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
@@ -177,6 +185,48 @@ func TestLSMEnforcement(t *testing.T) {
 			t.Errorf("%s outside the cgroup was denied: %q", tc.name, got)
 		}
 	}
+
+	t.Run("a program written at run time onto an allowed path", func(t *testing.T) {
+		f, err := os.Open(gone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := os.Remove(gone); err != nil {
+			t.Fatal(err)
+		}
+		cmd := cg.Command("/proc/self/fd/3", "noop")
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+		cmd.ExtraFiles = []*os.File{f}
+		cmd.Env = append(os.Environ(), helperEnv+"=1")
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "operation not permitted") {
+			t.Errorf("exec of the deleted copy: %v %q, want EPERM", err, out)
+		}
+	})
+	t.Run("applets", func(t *testing.T) {
+		// BPF LSM lets busybox through (allowed as some applet); the exec
+		// tracepoint judges the applet once argv is in place.
+		for _, tc := range []struct {
+			argv []string
+			want string
+		}{
+			{[]string{"true"}, ""},
+			{[]string{"busybox", "true"}, ""},
+			{[]string{"false"}, "signal: killed"},
+			{[]string{"/bin/busybox", "false"}, "signal: killed"},
+		} {
+			cmd := cg.Command(busybox, tc.argv[1:]...)
+			cmd.Args[0] = tc.argv[0]
+			cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+			got := ""
+			if err := cmd.Run(); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("busybox run as %q: %q, want %q", tc.argv, got, tc.want)
+			}
+		}
+	})
 
 	seen := map[sensor.Type]bool{}
 	timeout := time.After(10 * time.Second)

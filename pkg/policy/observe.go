@@ -35,6 +35,7 @@ func observation(rec *enrich.Record) (profile.Observation, skip) {
 	case sensor.TypeExec:
 		o.Kind, o.Path = profile.KindExec, ev.Exec.Path
 		o.Written = ev.Flags&(sensor.FlagUpperLayer|sensor.FlagMemfd|sensor.FlagDeleted) != 0
+		o.Applet = profile.Applet(ev.Exec.Argv, ev.Flags.Has(sensor.FlagArgvTruncated))
 	case sensor.TypeOpen:
 		o, why = openObservation(ev, o)
 	case sensor.TypeConnect:

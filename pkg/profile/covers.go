@@ -3,10 +3,24 @@ package profile
 import "slices"
 
 // CoversExec reports whether p allows executing every path e allows: one of
-// p's executables is at least as wide a pattern, of at least e's origins. The collector uses it to
-// count the nodes whose own drafts support an entry of a merged profile.
+// p's executables is at least as wide a pattern, of at least e's origins,
+// for every applet or e's. The collector uses it to count the nodes whose
+// own drafts support an entry of a merged profile.
 func (p *Profile) CoversExec(e ExecEntry) bool {
-	return coversPath(p.matcher().exec, p.Spec.Executables, func(x ExecEntry) (string, Access) { return x.Path, execMask(x.Written) }, e.Path, execMask(e.Written))
+	m, need := p.matcher(), execMask(e.Written)
+	if coversPath(m.exec, p.Spec.Executables, func(x ExecEntry) (string, Access) {
+		if x.As != "" {
+			return "", 0
+		}
+		return x.Path, execMask(x.Written)
+	}, e.Path, need) {
+		return true
+	}
+	if e.As == "" {
+		return false
+	}
+	_, ok := m.applets.lookup(appletPath(e.Path, e.As), need)
+	return ok
 }
 
 // CoversFile reports whether p allows opening every path e allows with e's

@@ -129,11 +129,17 @@ func (d *decoder) spec(n *yaml.Node) Spec {
 	f := d.fields(n, "spec", ListExecutables, ListFiles, ListNetwork, ListCapabilities)
 	keys := entryKeys{}
 	d.list(f[ListExecutables], "spec."+ListExecutables, func(item *yaml.Node, fi string) {
-		e := d.fields(item, fi, "path", "origin", "evidence")
+		e := d.fields(item, fi, "path", "as", "origin", "evidence")
 		x := ExecEntry{Evidence: d.evidence(e, fi)}
+		if v := e["as"]; v != nil {
+			x.As, _ = d.str(v, fi+".as")
+		}
 		if v := d.require(e, item, fi, "path"); v != nil {
 			x.Path = d.pattern(v, fi+".path")
-			d.unique(keys, item, fi, "x"+x.Path)
+			if err := validateApplet(x.Path, x.As); e["as"] != nil && err != nil {
+				d.fail(e["as"], fi+".as", "%q: %v", x.As, err)
+			}
+			d.unique(keys, item, fi, "x"+appletPath(x.Path, x.As))
 		}
 		if v := e["origin"]; v != nil {
 			if o, ok := d.str(v, fi+".origin"); ok {

@@ -62,6 +62,8 @@
 //	    - path: /usr/sbin/nginx
 //	    - path: /app/plugins/*
 //	      origin: written       # also a file written at run time (default: image)
+//	    - path: /bin/busybox
+//	      as: sh                # only as this applet of a multi-call binary
 //	  files:
 //	    - path: /etc/nginx/**
 //	      access: read            # read, write (includes create/truncate) or readwrite
@@ -78,7 +80,9 @@
 //
 // An executables entry allows the image's own file at its path; one with
 // origin written also allows a file written after the container started
-// (its writable layer, a memfd, a deleted file: Observation.Written).
+// (its writable layer, a memfd, a deleted file: Observation.Written). One
+// with "as" allows a multi-call binary only as that applet (Applet,
+// MultiCall): learning records the applet of every exec of busybox.
 //
 // Learned entries carry evidence: {firstSeen, lastSeen, count, containers,
 // nodes}. Decode is strict and reports every problem with file, line,

@@ -12,12 +12,13 @@ import (
 // node: it folds Observations into the four allowlists, generalising paths
 // and respecting Limits. A Draft is safe for concurrent use.
 type Draft struct {
-	mu     sync.Mutex
-	lim    Limits
-	image  string
-	digest string
-	exec   *pathList
-	files  *pathList
+	mu      sync.Mutex
+	lim     Limits
+	image   string
+	digest  string
+	exec    *pathList
+	applets *pathList // entries with an applet, by appletPath
+	files   *pathList
 	// imageFiles holds the image entries of files
 	imageFiles *pathList
 	unix       *pathList
@@ -44,6 +45,7 @@ func NewDraft(image, digest string, lim Limits) (*Draft, error) {
 		image:      image,
 		digest:     digest,
 		exec:       newPathList(),
+		applets:    newLiteralPathList(),
 		files:      newPathList(),
 		imageFiles: newPathList(),
 		unix:       newPathList(),
@@ -85,7 +87,7 @@ func (d *Draft) Observe(o Observation) (bool, error) {
 	switch o.Kind {
 	case KindExec:
 		list = ListExecutables
-		added, full, err = d.observePath(d.exec, len(d.exec.entries), o.Path, execMask(o.Written), &o, t)
+		added, full, err = d.observeExec(&o, t)
 	case KindOpen:
 		list = ListFiles
 		if o.Access == 0 || o.Access&^AccessReadWrite != 0 {
@@ -115,7 +117,24 @@ func listFullReason(list string, max int) string {
 	return fmt.Sprintf("%s list full (limit %d entries)", list, max)
 }
 
-// observePath is Observe for the three path lists; n is the current size
+// observeExec learns an exec of a multi-call binary as its applet, unless
+// an entry without one allows it already; other execs by path.
+func (d *Draft) observeExec(o *Observation, t time.Time) (added, full bool, err error) {
+	n, mask := d.execLen(), execMask(o.Written)
+	if o.Applet != "" && MultiCall(o.Path) && len(o.Path) > 0 && o.Path[0] == '/' {
+		p := path.Clean(o.Path)
+		if _, ok := d.exec.find(p, mask); !ok {
+			if v := appletPath(p, o.Applet); generalizePath(v) == v {
+				return d.observePath(d.applets, n, v, mask, o, t)
+			}
+		}
+	}
+	return d.observePath(d.exec, n, o.Path, mask, o, t)
+}
+
+func (d *Draft) execLen() int { return len(d.exec.entries) + len(d.applets.entries) }
+
+// observePath is Observe for the path lists; n is the current size
 // of the allowlist the path counts against.
 func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observation, t time.Time) (added, full bool, err error) {
 	if isAbstract(p) {
@@ -130,7 +149,7 @@ func (d *Draft) observePath(l *pathList, n int, p string, acc Access, o *Observa
 		return false, false, nil
 	}
 	g := p
-	if !isAbstract(p) {
+	if !isAbstract(p) && !l.literal {
 		g = generalizePath(p)
 	}
 	created := o.Created && !isAbstract(p)
@@ -247,7 +266,7 @@ func (d *Draft) MarkIncomplete(reason string, count uint64) {
 func (d *Draft) Stability(now time.Time) Stability {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := len(d.exec.entries) + d.filesLen() + d.networkLen()
+	n := d.execLen() + d.filesLen() + d.networkLen()
 	for _, c := range d.caps {
 		if c.present {
 			n++

@@ -28,10 +28,14 @@ func Encode(p *Profile) ([]byte, error) {
 		"metadata", encodeMetadata(p.Metadata),
 		"spec", mapping(
 			ListExecutables, encodeList(spec.Executables, func(e ExecEntry) *yaml.Node {
-				if e.Written {
-					return withEvidence(e.Evidence, "path", str(e.Path), "origin", str(OriginWritten))
+				kv := []any{"path", str(e.Path)}
+				if e.As != "" {
+					kv = append(kv, "as", str(e.As))
 				}
-				return withEvidence(e.Evidence, "path", str(e.Path))
+				if e.Written {
+					kv = append(kv, "origin", str(OriginWritten))
+				}
+				return withEvidence(e.Evidence, kv...)
 			}),
 			ListFiles, encodeList(spec.Files, func(e FileEntry) *yaml.Node {
 				if e.Image {

@@ -7,8 +7,11 @@ import "path"
 type matcher struct {
 	exec      *pathIndex
 	execRules []string
-	files     *pathIndex
-	fileRules []string
+	// applets indexes the entries with an applet by appletPath.
+	applets     *pathIndex
+	appletRules []string
+	files       *pathIndex
+	fileRules   []string
 	// image holds the image entries of files: they allow only opens of
 	// image content (Observation.Image).
 	image      *pathIndex
@@ -24,6 +27,7 @@ type matcher struct {
 func compile(p *Profile) *matcher {
 	m := &matcher{
 		exec:     newPathIndex(),
+		applets:  newPathIndex(),
 		files:    newPathIndex(),
 		image:    newPathIndex(),
 		unix:     newPathIndex(),
@@ -31,6 +35,11 @@ func compile(p *Profile) *matcher {
 		inet:     newNetIndex(),
 	}
 	for _, e := range p.Spec.Executables {
+		if e.As != "" {
+			m.applets.insert(appletPath(e.Path, e.As), int32(len(m.appletRules)), execMask(e.Written))
+			m.appletRules = append(m.appletRules, rule(ListExecutables, e))
+			continue
+		}
 		m.exec.insert(e.Path, int32(len(m.execRules)), execMask(e.Written))
 		m.execRules = append(m.execRules, rule(ListExecutables, e))
 	}
@@ -83,11 +92,7 @@ func (p *Profile) Allows(o Observation) (bool, string) {
 	m := p.matcher()
 	switch o.Kind {
 	case KindExec:
-		ok, r := lookupPath(m.exec, m.execRules, o.Path, execNeed(o.Written), ListExecutables)
-		if !ok && o.Written && r == noRule(ListExecutables) {
-			r = noWrittenRule
-		}
-		return ok, r
+		return m.allowsExec(&o)
 	case KindOpen:
 		need := o.Access
 		if need == 0 {
@@ -122,6 +127,22 @@ func (p *Profile) Allows(o Observation) (bool, string) {
 		return false, noRule(ListCapabilities)
 	}
 	return false, "unknown observation kind " + o.Kind.String()
+}
+
+// allowsExec checks an exec against the entries without an applet, then
+// those of its applet.
+func (m *matcher) allowsExec(o *Observation) (bool, string) {
+	need := execNeed(o.Written)
+	ok, r := lookupPath(m.exec, m.execRules, o.Path, need, ListExecutables)
+	if !ok && o.Applet != "" && r != notAbsolute {
+		if id, found := m.applets.lookup(appletPath(path.Clean(o.Path), o.Applet), need); found {
+			return true, m.appletRules[id]
+		}
+	}
+	if !ok && o.Written && r == noRule(ListExecutables) {
+		r = noWrittenRule
+	}
+	return ok, r
 }
 
 // noWrittenRule is the rule string for a written executable nothing allows:

@@ -67,7 +67,7 @@ func DraftFromProfile(p *Profile, lim Limits) (*Draft, error) {
 // normalize applies collapsing, folding of redundant entries and the
 // per-list limits to a draft built by absorb.
 func (d *Draft) normalize() {
-	for _, l := range []*pathList{d.exec, d.files, d.unix} {
+	for _, l := range []*pathList{d.exec, d.applets, d.files, d.unix} {
 		l.rebuild(l.entries, d.lim)
 		l.collapse(d.lim)
 		l.fold(d.lim)
@@ -78,6 +78,7 @@ func (d *Draft) normalize() {
 	d.inet.collapse(d.lim)
 	d.inet.fold(d.lim)
 	d.trimPaths(d.exec, ListExecutables, d.lim.MaxEntries)
+	d.trimPaths(d.applets, ListExecutables, d.lim.MaxEntries-len(d.exec.entries))
 	d.trimPaths(d.imageFiles, ListFiles, d.lim.MaxEntries)
 	d.trimPaths(d.files, ListFiles, d.lim.MaxEntries-len(d.imageFiles.entries))
 	d.trimNetwork()

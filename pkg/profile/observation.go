@@ -113,7 +113,7 @@ type Destination struct {
 // as the sensor and container attribution deliver it. Which fields matter
 // depends on Kind:
 //
-//	KindExec:       Path (absolute path of the executed file) and Written
+//	KindExec:       Path (absolute path of the executed file), Written, Applet
 //	KindOpen:       Path, Access, Created and Image
 //	KindConnect:    Network for inet sockets, or UnixPath for unix sockets
 //	KindCapability: Capability (the kernel's number, e.g. 13 for CAP_NET_RAW)
@@ -135,7 +135,10 @@ type Observation struct {
 	Created    bool
 	// Written: the executed file was written after the container started
 	// (on its writable layer, a memfd, deleted), not the image's own.
-	Written     bool
+	Written bool
+	// Applet is the applet the exec's argv selects (see Applet), "" when
+	// none: a multi-call binary's entries may allow only some.
+	Applet      string
 	ContainerID string
 	Node        string
 	Time        time.Time

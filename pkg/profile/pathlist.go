@@ -11,6 +11,9 @@ import (
 // drive collapsing. Executable entries hold their origins as access bits
 // (execMask); unix entries have Access 0.
 type pathList struct {
+	// literal: entries are exact names, never generalised or collapsed
+	// (a multi-call binary's applets: allowing some must not allow all).
+	literal  bool
 	entries  []FileEntry
 	byPath   map[string]int32
 	ix       *pathIndex
@@ -31,6 +34,13 @@ func newPathList() *pathList {
 		created:   make(map[string]map[string]struct{}),
 		createdIn: make(map[string]map[string]struct{}),
 	}
+}
+
+// newLiteralPathList is a pathList whose entries stay as learned.
+func newLiteralPathList() *pathList {
+	l := newPathList()
+	l.literal = true
+	return l
 }
 
 // isAbstract reports whether a unix socket name is in the abstract namespace.
@@ -90,6 +100,9 @@ func (l *pathList) countChildren(pattern string, threshold int) bool {
 // distinct children, shallowest first, until none is left, and rebuilds the
 // list. It reports whether anything changed.
 func (l *pathList) collapse(lim Limits) bool {
+	if l.literal {
+		return false
+	}
 	changed := false
 	for {
 		dir := l.overfullDir(lim.CollapseThreshold)

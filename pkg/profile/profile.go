@@ -80,6 +80,10 @@ const (
 // ExecEntry allows executing files whose path matches Path (a pattern).
 type ExecEntry struct {
 	Path string
+	// As, when set, allows the file only as this applet of a multi-call
+	// binary (see Applet): /bin/busybox as sh, not as nc. Path then has no
+	// wildcard. Empty allows every applet.
+	As string
 	// Written also allows a file written after the container started: one
 	// on the container's writable layer, a memfd, a deleted file (YAML
 	// "origin: written"). Without it only the image's own file at Path runs,
@@ -145,10 +149,14 @@ type CapabilityEntry struct {
 
 // String names the entry as rule strings do.
 func (e ExecEntry) String() string {
-	if e.Written {
-		return e.Path + " (" + OriginWritten + ")"
+	s := e.Path
+	if e.As != "" {
+		s += " as " + e.As
 	}
-	return e.Path
+	if e.Written {
+		s += " (" + OriginWritten + ")"
+	}
+	return s
 }
 
 // String names the entry as rule strings do.
@@ -195,7 +203,7 @@ func noRule(list string) string { return noRuleIn[list] }
 
 // Sort puts every list in canonical order.
 func (s *Spec) Sort() {
-	slices.SortFunc(s.Executables, func(a, b ExecEntry) int { return cmp.Compare(a.Path, b.Path) })
+	slices.SortFunc(s.Executables, func(a, b ExecEntry) int { return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.As, b.As)) })
 	slices.SortFunc(s.Files, func(a, b FileEntry) int {
 		return compareFiles(a, b)
 	})
@@ -280,7 +288,7 @@ func (p *Profile) Equal(q *Profile) bool {
 		return false
 	}
 	return slices.EqualFunc(p.Spec.Executables, q.Spec.Executables, func(x, y ExecEntry) bool {
-		return x.Path == y.Path && x.Written == y.Written && x.Evidence.equal(y.Evidence)
+		return x.Path == y.Path && x.As == y.As && x.Written == y.Written && x.Evidence.equal(y.Evidence)
 	}) && slices.EqualFunc(p.Spec.Files, q.Spec.Files, func(x, y FileEntry) bool {
 		return x.Path == y.Path && x.Access == y.Access && x.Image == y.Image && x.Evidence.equal(y.Evidence)
 	}) && slices.EqualFunc(p.Spec.Network, q.Spec.Network, func(x, y NetworkEntry) bool {

@@ -15,6 +15,11 @@ func (d *Draft) Profile() *Profile {
 	for _, e := range d.exec.entries {
 		p.Spec.Executables = append(p.Spec.Executables, ExecEntry{Path: e.Path, Written: e.Access&execWritten != 0, Evidence: e.Evidence.clone()})
 	}
+	for _, e := range d.applets.entries {
+		x := ExecEntry{Written: e.Access&execWritten != 0, Evidence: e.Evidence.clone()}
+		x.Path, x.As = splitAppletPath(e.Path)
+		p.Spec.Executables = append(p.Spec.Executables, x)
+	}
 	for _, l := range []*pathList{d.files, d.imageFiles} {
 		for _, e := range l.entries {
 			e.Evidence = e.Evidence.clone()
@@ -46,7 +51,11 @@ func (d *Draft) absorb(p *Profile) {
 	d.inheritedFrom = max(d.inheritedFrom, p.Metadata.InheritedFrom)
 	d.learning.merge(p.Metadata.Learning, d.lim.MaxLearningIDs)
 	for _, e := range p.Spec.Executables {
-		d.absorbPath(d.exec, FileEntry{Path: e.Path, Access: execMask(e.Written), Evidence: e.Evidence})
+		l, name := d.exec, e.Path
+		if e.As != "" {
+			l, name = d.applets, appletPath(e.Path, e.As)
+		}
+		d.absorbPath(l, FileEntry{Path: name, Access: execMask(e.Written), Evidence: e.Evidence})
 	}
 	for _, e := range p.Spec.Files {
 		if e.Image {

@@ -90,7 +90,12 @@ func (p *Profile) Validate() error {
 		if err := ValidatePattern(e.Path); err != nil {
 			bad(field, err)
 		}
-		dup(field, "x"+e.Path)
+		if e.As != "" {
+			if err := validateApplet(e.Path, e.As); err != nil {
+				bad(fmt.Sprintf("spec.executables[%d].as", i), err)
+			}
+		}
+		dup(field, "x"+appletPath(e.Path, e.As))
 	}
 	for i, e := range p.Spec.Files {
 		field := fmt.Sprintf("spec.files[%d]", i)

@@ -55,7 +55,7 @@ func TestDemo(t *testing.T) {
 		// whose summary alert the agent sends as it stops. The collector
 		// has it only if it outlived the agent.
 		again := exec.Command("ctr", "-a", node.Address, "-n", d.namespace,
-			"task", "exec", "--fifo-dir", filepath.Join(d.state, "fifo"), "--exec-id", "again", containerID, "sh", "-c", reverseShell)
+			"task", "exec", "--fifo-dir", filepath.Join(d.state, "fifo"), "--exec-id", "again", containerID, "sh", "-c", exfiltrate)
 		if out, err := again.CombinedOutput(); !strings.Contains(string(out), "Operation not permitted") {
 			t.Errorf("the refused connect, repeated: %v %q", err, out)
 		}
@@ -308,16 +308,18 @@ func assertCollector(t *testing.T, d *demoRun, digest string) {
 	}
 	for _, want := range []string{
 		"open /etc/shadow alerted",
+		"exec /bin/busybox alerted", // cat
 		"connect 127.0.0.1:4444 blocked",
 		"exec /opt/tools/busybox " + execAction,
+		"exec /bin/busybox killed", // nc: applets are judged after the exec on every tier
 		"connect 127.0.0.1:4444 blocked summary of 2",
 	} {
 		if !found[want] {
 			t.Errorf("the collector has no alert %q; it has %v", want, found)
 		}
 	}
-	if got := len(alerts); got != 4 {
-		t.Errorf("the collector has %d alerts, want 4: %v", got, found)
+	if got := len(alerts); got != 6 {
+		t.Errorf("the collector has %d alerts, want 6: %v", got, found)
 	}
 }
 

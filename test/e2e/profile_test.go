@@ -94,6 +94,7 @@ func TestLearnThenMonitor(t *testing.T) {
 	want := []string{
 		"capability CAP_SYS_CHROOT",
 		"connect 127.0.0.1:9999/tcp",
+		"exec /bin/busybox", // true, which chroot runs: an applet the workload never ran
 		"exec /opt/tools/tool",
 		"open /opt/tools/secret",
 	}
@@ -250,8 +251,9 @@ type alertLine struct {
 		ImageDigest string `json:"image_digest"`
 	} `json:"container"`
 	Process struct {
-		Pid  int    `json:"pid"`
-		Path string `json:"path"`
+		Pid  int      `json:"pid"`
+		Path string   `json:"path"`
+		Argv []string `json:"argv"`
 	} `json:"process"`
 	Object struct {
 		Path       string `json:"path"`

@@ -190,6 +190,12 @@ type RecordTaskState struct {
 	Contained uint8
 }
 
+type RecordVigilApplet uint32
+
+const (
+	RecordVigilAppletVIGIL_APPLET_MAX RecordVigilApplet = 64
+)
+
 type RecordVigilCgroupFilter uint32
 
 const (
@@ -240,15 +246,18 @@ const (
 type RecordVigilExecOrigin uint32
 
 const (
-	RecordVigilExecOriginVIGIL_EXEC_IMAGE   RecordVigilExecOrigin = 1
-	RecordVigilExecOriginVIGIL_EXEC_WRITTEN RecordVigilExecOrigin = 2
+	RecordVigilExecOriginVIGIL_EXEC_IMAGE        RecordVigilExecOrigin = 1
+	RecordVigilExecOriginVIGIL_EXEC_WRITTEN      RecordVigilExecOrigin = 2
+	RecordVigilExecOriginVIGIL_EXEC_IMAGE_SOME   RecordVigilExecOrigin = 4
+	RecordVigilExecOriginVIGIL_EXEC_WRITTEN_SOME RecordVigilExecOrigin = 8
 )
 
 type RecordVigilPathList uint32
 
 const (
-	RecordVigilPathListVIGIL_LIST_EXEC  RecordVigilPathList = 1
-	RecordVigilPathListVIGIL_LIST_FILES RecordVigilPathList = 2
+	RecordVigilPathListVIGIL_LIST_EXEC    RecordVigilPathList = 1
+	RecordVigilPathListVIGIL_LIST_FILES   RecordVigilPathList = 2
+	RecordVigilPathListVIGIL_LIST_APPLETS RecordVigilPathList = 3
 )
 
 type RecordVigilPathMatch uint32
@@ -290,6 +299,7 @@ const (
 	RecordVarKillTier              = "kill_tier"
 	RecordVarLearnWindowNs         = "learn_window_ns"
 	RecordVarSelfTgid              = "self_tgid"
+	RecordVarUnusedApplet          = "unused_applet"
 	RecordVarUnusedCapabilityEvent = "unused_capability_event"
 	RecordVarUnusedCgroupFilter    = "unused_cgroup_filter"
 	RecordVarUnusedConnectEvent    = "unused_connect_event"
@@ -391,6 +401,7 @@ type RecordVariableSpecs struct {
 	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnusedApplet          *ebpf.VariableSpec `ebpf:"unused_applet"`
 	UnusedCapabilityEvent *ebpf.VariableSpec `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
 	UnusedConnectEvent    *ebpf.VariableSpec `ebpf:"unused_connect_event"`
@@ -488,6 +499,7 @@ type RecordVariables struct {
 	KillTier              *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.Variable `ebpf:"learn_window_ns"`
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
+	UnusedApplet          *ebpf.Variable `ebpf:"unused_applet"`
 	UnusedCapabilityEvent *ebpf.Variable `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.Variable `ebpf:"unused_cgroup_filter"`
 	UnusedConnectEvent    *ebpf.Variable `ebpf:"unused_connect_event"`
