@@ -141,7 +141,14 @@ func objectText(obj *vigilv1.Object) string {
 	case obj.GetAddress() != "":
 		return fmt.Sprintf("%s:%d/%s", obj.GetAddress(), obj.GetPort(), obj.GetProtocol())
 	}
-	return obj.GetPath()
+	s := obj.GetPath()
+	if obj.GetApplet() != "" {
+		s += " as " + obj.GetApplet()
+	}
+	if obj.GetWritten() {
+		s += " (written)"
+	}
+	return s
 }
 
 // printDryRun writes a dry run for a reader.

@@ -21,6 +21,9 @@ func build(node string, rec *enrich.Record, v profile.Verdict, action vigilv1.Ac
 	ev := rec.Event
 	c := rec.Attribution.Container
 	kind, obj, access := behaviour.Of(v.Observation)
+	if obj.Applet != "" {
+		obj.Applet = DisplayName(obj.Applet)
+	}
 	a := &vigilv1.Alert{
 		Time: timestamppb.New(ev.Time),
 		Node: node,
@@ -88,10 +91,14 @@ func objectKey(obj *vigilv1.Object) string {
 	case obj.Address != "":
 		return netip.AddrPortFrom(netip.MustParseAddr(obj.Address), uint16(obj.Port)).String() + "/" + obj.Protocol
 	}
+	path := obj.Path
 	if obj.RawPath != nil { // two names can show alike
-		return string(obj.RawPath)
+		path = string(obj.RawPath)
 	}
-	return obj.Path
+	if obj.Applet != "" || obj.Written {
+		return fmt.Sprintf("%s\x00%s\x00%t", path, obj.Applet, obj.Written)
+	}
+	return path
 }
 
 func describe(obj *vigilv1.Object) string {
@@ -101,7 +108,14 @@ func describe(obj *vigilv1.Object) string {
 	case obj.Address != "":
 		return fmt.Sprintf("%s port %d/%s", obj.Address, obj.Port, obj.Protocol)
 	}
-	return obj.Path
+	s := obj.Path
+	if obj.Applet != "" {
+		s += " as " + obj.Applet
+	}
+	if obj.Written {
+		s += " (written at run time)"
+	}
+	return s
 }
 
 func imageRef(image, digest string) string {

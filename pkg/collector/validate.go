@@ -80,7 +80,8 @@ func validateAlert(a *vigilv1.Alert) error {
 		"object.path": a.GetObject().GetPath(), "object.raw_path": string(a.GetObject().GetRawPath()),
 		"object.address":  a.GetObject().GetAddress(),
 		"object.protocol": a.GetObject().GetProtocol(), "object.capability": a.GetObject().GetCapability(),
-		"access": a.GetAccess(), "detail": a.GetDetail(), "rule": a.GetRule(),
+		"object.applet": a.GetObject().GetApplet(),
+		"access":        a.GetAccess(), "detail": a.GetDetail(), "rule": a.GetRule(),
 	} {
 		c.str(name, v)
 	}

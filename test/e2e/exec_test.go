@@ -136,8 +136,7 @@ func TestEnforcedExecutables(t *testing.T) {
 	})
 
 	action := map[enforce.Tier]string{enforce.TierSignal: "ACTION_KILLED", enforce.TierLSM: "ACTION_BLOCKED"}[execTier]
-	// The first stopped exec of /bin/busybox is nc's; the rest are repeats.
-	want := map[string]bool{"exec /tmp/x": false, "exec /bin/busybox as nc": false}
+	want := map[string]bool{"exec /tmp/x (written)": false, "exec /bin/busybox as nc": false, "exec /bin/busybox as cat (written)": false}
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, al := range readAlerts(t, alerts) {
@@ -148,13 +147,14 @@ func TestEnforcedExecutables(t *testing.T) {
 	waitFor(t, "the alerts of the stopped execs", func() bool {
 		for _, al := range readAlerts(t, alerts) {
 			s := summaryOf(al)
-			if al.Action != action {
-				continue
+			if al.Object.Applet != "" {
+				s += " as " + al.Object.Applet
 			}
-			if strings.Contains(al.Rule, "written at run time") {
+			if al.Object.Written && strings.Contains(al.Rule, "written at run time") {
+				s += " (written)"
+			}
+			if _, ok := want[s]; ok && al.Action == action {
 				want[s] = true
-			} else if s == "exec /bin/busybox" && profile.Applet(al.Process.Argv, false) == "nc" {
-				want["exec /bin/busybox as nc"] = true
 			}
 		}
 		return !slices.Contains(slices.Collect(maps.Values(want)), false)

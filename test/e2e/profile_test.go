@@ -261,6 +261,8 @@ type alertLine struct {
 		Port       int    `json:"port"`
 		Protocol   string `json:"protocol"`
 		Capability string `json:"capability"`
+		Applet     string `json:"applet"`
+		Written    bool   `json:"written"`
 	} `json:"object"`
 	ProfileVersion string            `json:"profile_version"`
 	Labels         map[string]string `json:"labels"`

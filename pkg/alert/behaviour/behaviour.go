@@ -7,6 +7,7 @@ package behaviour
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
@@ -18,7 +19,11 @@ import (
 func Of(o profile.Observation) (vigilv1.Kind, *vigilv1.Object, string) {
 	switch o.Kind {
 	case profile.KindExec:
-		return vigilv1.Kind_KIND_EXEC, &vigilv1.Object{Path: o.Path}, "exec"
+		obj := &vigilv1.Object{Path: o.Path, Written: o.Written}
+		if profile.MultiCall(o.Path) {
+			obj.Applet = o.Applet
+		}
+		return vigilv1.Kind_KIND_EXEC, obj, "exec"
 	case profile.KindOpen:
 		return vigilv1.Kind_KIND_OPEN, &vigilv1.Object{Path: o.Path}, strings.ReplaceAll(o.Access.String(), "readwrite", "read,write")
 	case profile.KindConnect:
@@ -46,7 +51,8 @@ func Observation(a *vigilv1.Alert) (profile.Observation, bool) {
 	o := profile.Observation{ContainerID: a.GetContainer().GetId(), Node: a.GetNode(), Time: a.GetTime().AsTime()}
 	switch a.GetKind() {
 	case vigilv1.Kind_KIND_EXEC:
-		o.Kind, o.Path = profile.KindExec, path
+		o.Kind, o.Path, o.Written = profile.KindExec, path, obj.GetWritten()
+		o.Applet = profile.Applet(argvOf(a.GetProcess()), slices.Contains(strings.Split(a.GetLabels()["flags"], ","), "argv_truncated"))
 	case vigilv1.Kind_KIND_OPEN:
 		access, ok := accessOf[a.GetAccess()]
 		if !ok {
@@ -80,6 +86,18 @@ func Observation(a *vigilv1.Alert) (profile.Observation, bool) {
 		return profile.Observation{}, false
 	}
 	return o, true
+}
+
+// argvOf is a process's argv as the kernel reported it.
+func argvOf(p *vigilv1.Process) []string {
+	if raw := p.GetRawArgv(); raw != nil {
+		argv := make([]string, len(raw))
+		for i, arg := range raw {
+			argv[i] = string(arg)
+		}
+		return argv
+	}
+	return p.GetArgv()
 }
 
 // accessOf reads an open alert's access back; an open whose access was not

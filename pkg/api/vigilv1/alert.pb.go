@@ -439,7 +439,13 @@ type Object struct {
 	// connect: "tcp" or "udp".
 	Protocol string `protobuf:"bytes,4,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	// capability: the capability name, e.g. CAP_SYS_ADMIN.
-	Capability    string `protobuf:"bytes,5,opt,name=capability,proto3" json:"capability,omitempty"`
+	Capability string `protobuf:"bytes,5,opt,name=capability,proto3" json:"capability,omitempty"`
+	// exec of a multi-call binary (busybox): the applet its argv selected,
+	// e.g. "nc" (shown escaped, as path is, when not valid UTF-8).
+	Applet string `protobuf:"bytes,7,opt,name=applet,proto3" json:"applet,omitempty"`
+	// exec: the file was written after the container started (its writable
+	// layer, a memfd, a deleted file), not the image's.
+	Written       bool `protobuf:"varint,8,opt,name=written,proto3" json:"written,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -514,6 +520,20 @@ func (x *Object) GetCapability() string {
 		return x.Capability
 	}
 	return ""
+}
+
+func (x *Object) GetApplet() string {
+	if x != nil {
+		return x.Applet
+	}
+	return ""
+}
+
+func (x *Object) GetWritten() bool {
+	if x != nil {
+		return x.Written
+	}
+	return false
 }
 
 // Alert reports behaviour that broke a profile.
@@ -735,7 +755,7 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\braw_path\x18\t \x01(\fR\arawPath\x12\x19\n" +
 	"\braw_argv\x18\n" +
 	" \x03(\fR\arawArgv\x12\x19\n" +
-	"\braw_comm\x18\v \x01(\fR\arawComm\"\xa1\x01\n" +
+	"\braw_comm\x18\v \x01(\fR\arawComm\"\xd3\x01\n" +
 	"\x06Object\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x19\n" +
 	"\braw_path\x18\x06 \x01(\fR\arawPath\x12\x18\n" +
@@ -744,7 +764,9 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\bprotocol\x18\x04 \x01(\tR\bprotocol\x12\x1e\n" +
 	"\n" +
 	"capability\x18\x05 \x01(\tR\n" +
-	"capability\"\xf9\x05\n" +
+	"capability\x12\x16\n" +
+	"\x06applet\x18\a \x01(\tR\x06applet\x12\x18\n" +
+	"\awritten\x18\b \x01(\bR\awritten\"\xf9\x05\n" +
 	"\x05Alert\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
