@@ -98,6 +98,8 @@ enum vigil_path_list {
 	/* A multi-call binary's applets an entry allows: exact rules, hashed
 	 * as the path with the applet as one more component (bpf/lib/applet.h). */
 	VIGIL_LIST_APPLETS = 3,
+	VIGIL_LIST_UNIX = 4, /* unix socket paths, matched as files are */
+	VIGIL_LIST_ABSTRACT = 5, /* abstract unix socket names, "@name" hashed whole (exact) */
 };
 
 /* Access bits of an executables rule: the origins of the file it allows.

@@ -161,4 +161,8 @@ static __always_inline bool take_denied(__u8 type)
  * program still judges applets, which BPF LSM cannot (bpf/lib/applet.h). */
 const volatile bool kill_tier = true;
 
+/* Unix connects are killed for at the system call's exit where no
+ * cgroup/connect_unix program refuses them (Linux before 6.7). */
+const volatile bool unix_kill_tier = true;
+
 #endif /* VIGIL_POLICY_H */

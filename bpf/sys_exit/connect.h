@@ -8,6 +8,7 @@
 #include "../lib/syscall.h"
 #include "../lib/policy.h" /* take_denied */
 #include "../lib/learn.h"
+#include "../lib/unix.h"
 #include <bpf/bpf_endian.h>
 
 #define AF_UNIX 1
@@ -64,6 +65,28 @@ static __always_inline bool known_destination(struct scope_policy *pol, struct t
 	return bpf_map_lookup_elem(&net_rules, &key) != NULL;
 }
 
+/* kill_unix kills the task, on the signal tier for unix connects, when its
+ * container's enforced profile does not allow the unix socket it asked for
+ * (sun_path, plen bytes): the connect has happened, the task dies before it
+ * returns to user space. */
+static __always_inline bool kill_unix(struct task_struct *task, const char *sun_path, __u32 plen)
+{
+	struct scope_policy *pol = current_policy();
+	struct scratch *s;
+
+	if (!unix_kill_tier || !pol || !(pol->enforce & VIGIL_ENFORCE_CONNECT) || !task_contained(task))
+		return false;
+	s = get_scratch();
+	if (s) {
+		__builtin_memcpy(s->event, sun_path, VIGIL_UNIX_PATH_MAX);
+		if (unix_allowed(s, plen, pol->profile))
+			return false;
+	}
+	bpf_send_signal(SIGKILL);
+	count_enforced(VIGIL_EVENT_CONNECT, true);
+	return true;
+}
+
 /* on_connect handles the exit of a connect (sc->nr == NR_CONNECT). */
 static __always_inline void on_connect(struct syscall *sc, long ret)
 {
@@ -117,10 +140,12 @@ static __always_inline void on_connect(struct syscall *sc, long ret)
 		break;
 	}
 	ev->path_len = plen;
+	if (ev->family == AF_UNIX && !(ev->hdr.flags & VIGIL_F_DENIED) && kill_unix(task, rec.path, plen))
+		ev->hdr.flags |= VIGIL_F_KILLED;
 	/* In a profiled or learned container only news leaves the kernel: an
 	 * allowed destination is known; a repeat of an inet destination
 	 * reported to the learner is counted (unix paths are each reported). */
-	if (!(ev->hdr.flags & VIGIL_F_DENIED)) {
+	if (!(ev->hdr.flags & (VIGIL_F_DENIED | VIGIL_F_KILLED))) {
 		pol = current_policy();
 		if (known_destination(pol, task, ev))
 			return;

@@ -56,7 +56,8 @@ VIGIL_AGENT_METRICS_ADDR, the --config file.`,
 				note = cmd.ErrOrStderr()
 			}
 			fmt.Fprintf(note, "no agent answers at %s (%s); probing this node instead:\n\n", cliout.Escape(addr), cliout.Escape(err.Error()))
-			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(enforce.Probes{LSM: enforce.ProbeLSM()}))}
+			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(enforce.Probes{LSM: enforce.ProbeLSM(),
+				UnixGuard: enforce.ProbeUnixConnect(), UnixSignal: true}))}
 		} else if report, err = parseStatus(metrics); err != nil {
 			return err
 		} else {

@@ -89,7 +89,7 @@ func (a *Agent) runningImages() []string {
 // enforcementStatus is the tier in force per hook, for the status report.
 func enforcementStatus(tiers []enforce.HookTier) []*vigilv1.HookEnforcement {
 	kinds := map[string]vigilv1.Kind{"exec": vigilv1.Kind_KIND_EXEC, "open": vigilv1.Kind_KIND_OPEN,
-		"connect": vigilv1.Kind_KIND_CONNECT, "capability": vigilv1.Kind_KIND_CAPABILITY}
+		"connect": vigilv1.Kind_KIND_CONNECT, "capability": vigilv1.Kind_KIND_CAPABILITY, "connect_unix": vigilv1.Kind_KIND_CONNECT}
 	protoTier := map[enforce.Tier]vigilv1.Tier{enforce.TierLSM: vigilv1.Tier_TIER_LSM, enforce.TierFanotify: vigilv1.Tier_TIER_FANOTIFY,
 		enforce.TierCgroup: vigilv1.Tier_TIER_CGROUP, enforce.TierSignal: vigilv1.Tier_TIER_SIGNAL, enforce.TierAlertOnly: vigilv1.Tier_TIER_ALERT_ONLY}
 	var out []*vigilv1.HookEnforcement

@@ -76,11 +76,19 @@ func agreeProfile(busybox, dir string, port uint16, literal bool) *profile.Profi
 		{Path: dir + "/srv/*/v/*/f", Access: profile.AccessRead},
 		{Path: dir + "/bin/**", Access: profile.AccessRead}, // programs opened to be deleted, then run
 	}
-	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
+	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP},
+		{Unix: dir + "/sock/ok.sock"}, {Unix: dir + "/sock/run/*"}, {Unix: dir + "/sock/app-{n}.sock"}, {Unix: "@" + filepath.Base(dir) + "-ok"}}
+	// The unix connects' client (a copy of the test binary, as the helper)
+	// is dynamically linked where cgo is on: its loader reads the libraries.
+	p.Spec.Files = append(p.Spec.Files, profile.FileEntry{Path: "/usr/lib/**", Access: profile.AccessRead},
+		profile.FileEntry{Path: "/etc/ld.so.cache", Access: profile.AccessRead})
 	// No CAP_SYS_ADMIN, which the test's shell holds: the kernel's noaudit
 	// checks of it whenever the shell maps memory (cap_vm_enough_memory)
 	// are not uses, and no tier may kill or report them.
-	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: unix.CAP_SYS_CHROOT}}
+	// CAP_PERFMON and CAP_BPF: the unix connects' client, the test binary,
+	// probes BPF as it starts (cilium/ebpf's rlimit package).
+	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: unix.CAP_SYS_CHROOT},
+		{Capability: unix.CAP_PERFMON}, {Capability: unix.CAP_BPF}}
 	if literal {
 		p.Spec.Executables = append(p.Spec.Executables, profile.ExecEntry{Path: dir + "/bin/v/42/tool"})
 		p.Spec.Files = append(p.Spec.Files, profile.FileEntry{Path: dir + "/v/42/data", Access: profile.AccessRead},
@@ -123,6 +131,13 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 			Addr: netip.MustParseAddr("127.0.0.1"), Port: port, Protocol: unix.IPPROTO_TCP, SockType: unix.SOCK_STREAM}}
 		return agreeCase{fmt.Sprintf("connect %d", port), ev, fmt.Sprintf("/bin/busybox nc -w 1 127.0.0.1 %d </dev/null", port)}
 	}
+	// The helper's connect is refused (EPERM, printed) or the helper killed.
+	unixConnect := func(path string) agreeCase {
+		ev := sensor.Event{Type: sensor.TypeConnect, Connect: sensor.Connect{Family: unix.AF_UNIX, UnixPath: path, SockType: unix.SOCK_STREAM}}
+		return agreeCase{"connect unix " + strings.TrimPrefix(path, dir), ev,
+			fmt.Sprintf("%s=1 %s/bin/kids/unixc unix %s", helperEnv, dir, path)}
+	}
+	abstract := "@" + filepath.Base(dir)
 	capability := func(c int32, run string) agreeCase {
 		ev := sensor.Event{Type: sensor.TypeCapability, Capability: sensor.Capability{Cap: c}}
 		return agreeCase{"capability " + sensor.CapabilityName(c), ev, run}
@@ -175,6 +190,15 @@ func agreeCases(dir string, allowed, denied uint16) []agreeCase {
 		read(dir + "/srv/a/w/b/f"),
 		connect(allowed),
 		connect(denied),
+		unixConnect(dir + "/sock/ok.sock"),
+		unixConnect(dir + "/sock/bad.sock"),
+		unixConnect(dir + "/sock/run/a.sock"),
+		unixConnect(dir + "/sock/run/../bad.sock"),
+		unixConnect(dir + "/sock/run//a.sock"),
+		unixConnect(dir + "/sock/app-20261206.sock"),
+		unixConnect(dir + "/sock/app-12.sock"),
+		unixConnect(abstract + "-ok"),
+		unixConnect(abstract + "-bad"),
 		capability(unix.CAP_SYS_CHROOT, "/bin/busybox chroot / /bin/busybox true"),
 		capability(unix.CAP_CHOWN, "/bin/busybox chown 1 "+dir+"/chown.me"),
 	}
@@ -271,16 +295,20 @@ func TestFanotifyJudgeAgreesWithTheMonitor(t *testing.T) {
 func TestTiersAgree(t *testing.T) {
 	testutil.RequireRoot(t)
 	for _, tc := range []struct {
-		name    string
-		mode    profile.Mode
-		literal bool
+		name       string
+		mode       profile.Mode
+		literal    bool
+		unixSignal bool
 	}{
-		{"monitor", profile.ModeMonitor, false},
-		{"enforce", profile.ModeEnforce, false},
-		{"monitor/widened", profile.ModeMonitor, true},
-		{"enforce/widened", profile.ModeEnforce, true},
+		{"monitor", profile.ModeMonitor, false, false},
+		{"enforce", profile.ModeEnforce, false, false},
+		{"monitor/widened", profile.ModeMonitor, true, false},
+		{"enforce/widened", profile.ModeEnforce, true, false},
+		// Kernels before 6.7 have no cgroup/connect_unix: its fallback, the
+		// kill at the connect's exit, forced here (unix connects only).
+		{"enforce/unix-signal", profile.ModeEnforce, false, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { runAgreement(t, tc.mode, tc.literal) })
+		t.Run(tc.name, func(t *testing.T) { runAgreement(t, tc.mode, tc.literal, tc.unixSignal) })
 	}
 }
 
@@ -294,7 +322,34 @@ type outcome struct {
 func (o outcome) killed() bool  { return o.rc == 128+int(unix.SIGKILL) }
 func (o outcome) refused() bool { return strings.Contains(o.output, "not permitted") }
 
-func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
+// isUnix reports whether a case is a unix connect.
+func (c agreeCase) isUnix() bool {
+	return c.ev.Type == sensor.TypeConnect && c.ev.Connect.Family == unix.AF_UNIX
+}
+
+// serveUnix listens on the unix sockets of the table's cases and copies
+// the test binary to where they run it from (an executable the profile
+// allows).
+func serveUnix(t *testing.T, dir string, cases []agreeCase) {
+	t.Helper()
+	if err := os.MkdirAll(dir+"/sock/run", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		if p := c.ev.Connect.UnixPath; c.isUnix() && p == filepath.Clean(p) {
+			testutil.ListenUnix(t, p)
+		}
+	}
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/bin/kids/unixc", self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runAgreement(t *testing.T, mode profile.Mode, literal, unixSignal bool) {
 	dir := plainTempDir(t)
 	allowedAddr, deniedAddr := testutil.ListenLoopback(t), testutil.ListenLoopback(t)
 	busybox, err := filepath.EvalSymlinks("/bin/busybox")
@@ -303,9 +358,16 @@ func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
 	}
 	p := agreeProfile(busybox, dir, uint16(allowedAddr.Port), literal)
 	cases := agreeCases(dir, uint16(allowedAddr.Port), uint16(deniedAddr.Port))
+	if unixSignal {
+		cases = slices.DeleteFunc(cases, func(c agreeCase) bool { return !c.isUnix() })
+	}
 	layOut(t, dir)
+	serveUnix(t, dir, cases)
 
-	world := startWorld(t, mode, p, nil)
+	world := startWorldWith(t, mode, p, nil, func(k *KernelConfig) { k.GuardUnix = k.GuardUnix && !unixSignal })
+	if unixSignal && world.tier("connect_unix") != TierSignal {
+		t.Fatalf("unix connects are enforced on the %s tier, want the signal tier", world.tier("connect_unix"))
+	}
 	results := make([]outcome, len(cases))
 	for i, c := range cases {
 		results[i].rc, results[i].output = world.shell.run(t, c.run)
@@ -333,6 +395,9 @@ func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
 	for _, ht := range world.ctl.Tiers() {
 		tiers[ht.Hook] = ht.Tier
 	}
+	if unixTier := tiers["connect_unix"]; unixTier != TierCgroup && unixTier != TierSignal {
+		t.Errorf("unix connects are enforced on tier %q, want cgroup (Linux 6.7+) or signal", unixTier)
+	}
 	for i, c := range cases {
 		got, allowed, exact := results[i], monitorAllows(t, world.judge, world.ctr, c.ev), exact[c.ev.Type]
 		disagree := func(tier, did string, v bool) {
@@ -349,6 +414,10 @@ func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
 				disagree("fanotify", "refused", got.refused())
 			}
 		case sensor.TypeConnect:
+			if c.isUnix() {
+				agreeUnix(t, c, got, allowed, mode, tiers["connect_unix"], events)
+				continue
+			}
 			if !agrees(!got.refused(), allowed, exact, mode, tiers["connect"] == TierCgroup) {
 				disagree("cgroup", "refused", got.refused())
 			}
@@ -361,6 +430,35 @@ func runAgreement(t *testing.T, mode profile.Mode, literal bool) {
 		if c.ev.Type != sensor.TypeExec && !agreesToReport(got.reported, allowed, exact) {
 			disagree("kernel's maps", "reported", got.reported)
 		}
+	}
+}
+
+// agreeUnix checks a unix connect: the tier in force refuses (cgroup) or
+// kills (signal) exactly what the monitor does not allow, in enforce mode
+// only, and every unix connect is reported — a stopped one flagged so, which
+// makes its alert say so.
+func agreeUnix(t *testing.T, c agreeCase, got outcome, allowed bool, mode profile.Mode, tier Tier, events []sensor.Event) {
+	t.Helper()
+	stopped := mode == profile.ModeEnforce && !allowed
+	refused, killed := got.refused(), got.killed()
+	want := sensor.Flags(0)
+	switch {
+	case stopped && tier == TierCgroup:
+		want = sensor.FlagDenied
+	case stopped && tier == TierSignal:
+		want = sensor.FlagKilled
+	}
+	if refused != (want == sensor.FlagDenied) || killed != (want == sensor.FlagKilled) ||
+		(!stopped && !strings.Contains(got.output, "ok")) {
+		t.Errorf("%s: the monitor allows it: %v; on the %s tier in %s mode it was refused: %v, killed: %v (rc %d, %q)",
+			c.name, allowed, tier, mode, refused, killed, got.rc, got.output)
+	}
+	i := slices.IndexFunc(events, func(ev sensor.Event) bool { return sameObservation(ev, c.ev) })
+	switch {
+	case i < 0:
+		t.Errorf("%s: not reported", c.name)
+	case events[i].Flags&(sensor.FlagDenied|sensor.FlagKilled) != want:
+		t.Errorf("%s: reported with flags %v, want denied/killed %v", c.name, events[i].Flags, want)
 	}
 }
 
@@ -399,7 +497,7 @@ func sameObservation(ev, want sensor.Event) bool {
 	case sensor.TypeOpen:
 		return ev.Open.Path == want.Open.Path && ev.Open.Flags.Write() == want.Open.Flags.Write()
 	case sensor.TypeConnect:
-		return ev.Connect.Port == want.Connect.Port
+		return ev.Connect.Port == want.Connect.Port && ev.Connect.UnixPath == want.Connect.UnixPath
 	case sensor.TypeCapability:
 		return ev.Capability.Cap == want.Capability.Cap
 	}
@@ -470,6 +568,13 @@ type world struct {
 // it up, then puts p in force on it in mode.
 func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile, prepare func(*shell)) *world {
 	t.Helper()
+	return startWorldWith(t, mode, p, prepare, nil)
+}
+
+// startWorldWith is startWorld with the kernel's configuration, as this
+// node supports it, adjusted first (when adjust is not nil).
+func startWorldWith(t *testing.T, mode profile.Mode, p *profile.Profile, prepare func(*shell), adjust func(*KernelConfig)) *world {
+	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	cg := testutil.NewCgroup(t)
 	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
@@ -482,6 +587,9 @@ func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile, prepare fun
 	kcfg := DefaultKernelConfig()
 	kcfg.CgroupRoot, kcfg.HostMntNS = root, hostNS
 	kcfg, lsm := kcfg.ForThisNode()
+	if adjust != nil {
+		adjust(&kcfg)
+	}
 	s, err := sensor.New(cfg, log, kcfg.Programs())
 	if err != nil {
 		t.Fatalf("load the programs: %v", err)
@@ -515,6 +623,16 @@ func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile, prepare fun
 		time.Sleep(10 * time.Millisecond)
 	}
 	return w
+}
+
+// tier is the tier a hook is enforced on.
+func (w *world) tier(hook string) Tier {
+	for _, ht := range w.ctl.Tiers() {
+		if ht.Hook == hook {
+			return ht.Tier
+		}
+	}
+	return ""
 }
 
 // inForce reports whether the kernel has the profile for the container's

@@ -67,11 +67,26 @@ func compile(p *profile.Profile) compiled {
 	}
 	widened = len(c.widened)
 	for _, n := range p.Spec.Network {
-		c.addNet(n)
+		if !n.IsUnix() {
+			c.addNet(n)
+		}
 	}
+	// Only inet connects are kept in the kernel when allowed: a widened
+	// unix pattern hides none of them.
 	if len(c.widened) == widened {
 		c.exact |= HookConnect
 	}
+	var sockets []pathPattern
+	for _, n := range p.Spec.Network {
+		switch {
+		case !n.IsUnix():
+		case strings.HasPrefix(n.Unix, "@"):
+			c.addRule(PathRule{List: ListAbstract, Match: MatchExact, Hash: abstractHash(n.Unix), Access: 1})
+		default:
+			sockets = append(sockets, c.parsePath(n.Unix, 1))
+		}
+	}
+	c.addPaths(ListUnix, sockets)
 	for _, e := range p.Spec.Capabilities {
 		if e.Capability < 64 {
 			c.caps |= 1 << e.Capability
@@ -173,10 +188,8 @@ func (c *compiled) addImage(e profile.FileEntry) {
 	c.addRule(PathRule{List: ListFiles, Match: MatchImageSubtree, Hash: pathHash(comps, false), Access: uint8(e.Access)})
 }
 
+// addNet compiles an inet entry.
 func (c *compiled) addNet(n profile.NetworkEntry) {
-	if n.IsUnix() {
-		return // the connect guard sees inet sockets only
-	}
 	proto := uint8(unix.IPPROTO_TCP)
 	if n.Protocol == profile.UDP {
 		proto = unix.IPPROTO_UDP
@@ -205,6 +218,16 @@ const (
 )
 
 func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime }
+
+// abstractHash hashes an abstract socket name ("@name") whole, as
+// bpf/lib/unix.h does.
+func abstractHash(name string) uint64 {
+	h := fnvOffset
+	for i := 0; i < len(name); i++ {
+		h = fnvByte(h, name[i])
+	}
+	return h
+}
 
 // pathHash hashes "/c1/c2/…" in the kernel's canonical form
 // (profile.CanonicalName): a volatile component (all digits, a long hex id,

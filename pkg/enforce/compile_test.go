@@ -35,9 +35,12 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	}
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: 13}, {Capability: 21}}
 	c := compile(p)
-	matches := []PathMatch{MatchExact, MatchSubtree, MatchChildren, MatchExact, MatchExact, MatchStarPrefix, MatchStarPrefix}
+	matches := []PathMatch{MatchExact, MatchSubtree, MatchChildren, MatchExact, MatchExact, MatchStarPrefix, MatchStarPrefix, MatchExact}
 	if len(c.paths) != len(matches) {
 		t.Fatalf("rules = %+v, want %d", c.paths, len(matches))
+	}
+	if c.paths[7].List != ListUnix || c.paths[7].Hash != pathHash([]string{"run", "app.sock"}, true) {
+		t.Errorf("the unix socket's rule = %+v, want /run/app.sock in the unix list", c.paths[7])
 	}
 	for i, r := range c.paths {
 		if r.Match != matches[i] {

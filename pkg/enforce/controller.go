@@ -87,7 +87,7 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.L
 		c.fanotify, fanErr = NewFanotify(c.judgeOpen, cfg.ProcRoot, cfg.HostMntNS, log, reg)
 	}
 	c.tiers = Tiers(Probes{LSM: lsm, CapabilityHook: objs.Unavailable(bpfobj.FamilyCapability.Name),
-		ConnectGuard: guardErr, Fanotify: fanErr})
+		ConnectGuard: guardErr, Fanotify: fanErr, UnixGuard: unixGuardErr(k, cfg), UnixSignal: !cfg.GuardUnix})
 	for _, t := range c.tiers {
 		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
 	}
@@ -104,6 +104,21 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.L
 			}
 		}}
 	return c, nil
+}
+
+// unixGuardErr is why the cgroup/connect_unix program is not attached, or
+// nil when it is.
+func unixGuardErr(k *Kernel, cfg KernelConfig) error {
+	switch {
+	case cfg.GuardUnix:
+		return k.Unavailable(bpfobj.FamilyUnixGuard.Name)
+	case cfg.CgroupRoot == "":
+		return errors.New("no cgroup2 mount to attach to")
+	}
+	if err := ProbeUnixConnect(); err != nil {
+		return err
+	}
+	return errors.New("not asked for")
 }
 
 // Scopes is the scope table container attribution keeps.

@@ -27,7 +27,11 @@ type KernelConfig struct {
 	// CgroupRoot (the cgroup2 mount), that refuse connects enforced
 	// profiles do not allow.
 	GuardConnect bool
-	CgroupRoot   string
+	// GuardUnix loads the cgroup/connect_unix program, attached at
+	// CgroupRoot, that refuses unix connects enforced profiles do not
+	// allow; without it they are killed for at the system call's exit.
+	GuardUnix  bool
+	CgroupRoot string
 	// LearnWindow is how long a use a learning container repeats (an open,
 	// an inet connect, a capability) stays in the kernel after it was
 	// reported (ScopePolicy.Collapse); 0 reports every use.
@@ -49,14 +53,17 @@ func DefaultKernelConfig() KernelConfig {
 }
 
 // Programs is what enforcement adds to the sensor's programs (sensor.New
-// takes it): the LSM or connect guard families, whether the exec and
-// capability programs kill (the signal tier, when there is no LSM; the exec
-// program kills for an applet a profile refuses on every tier, as BPF LSM
-// judges the exec before its argv is in place), and the learn window.
+// takes it): the LSM or connect guard families and the unix guard, whether
+// the exec and capability programs kill (the signal tier, when there is no
+// LSM; the exec program kills for an applet a profile refuses on every
+// tier, as BPF LSM judges the exec before its argv is in place), whether
+// the connect exit kills for unix sockets (when there is no unix guard),
+// and the learn window.
 func (c KernelConfig) Programs() bpfobj.Programs {
 	p := bpfobj.Programs{
 		Constants: map[string]any{
 			bpfobj.RecordVarKillTier:      !c.LSM,
+			bpfobj.RecordVarUnixKillTier:  !c.GuardUnix,
 			bpfobj.RecordVarLearnWindowNs: uint64(max(c.LearnWindow, 0)),
 		},
 		CgroupRoot: c.CgroupRoot,
@@ -66,6 +73,9 @@ func (c KernelConfig) Programs() bpfobj.Programs {
 	}
 	if c.GuardConnect {
 		p.Families = append(p.Families, bpfobj.FamilyConnectGuard)
+	}
+	if c.GuardUnix {
+		p.Families = append(p.Families, bpfobj.FamilyUnixGuard)
 	}
 	if c.LSM {
 		p.Families = append(p.Families, bpfobj.FamilyLSM)

@@ -31,6 +31,10 @@ const (
 	// ListApplets holds the applets of a multi-call binary that entries
 	// allow, hashed as the binary's path with the applet as one more name.
 	ListApplets = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_APPLETS)
+	// ListUnix holds unix socket path patterns, matched as files are.
+	ListUnix = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_UNIX)
+	// ListAbstract holds abstract unix socket names, each hashed whole.
+	ListAbstract = PathList(bpfobj.RecordVigilPathListVIGIL_LIST_ABSTRACT)
 )
 
 // The access bits of an executables rule: the origins of the file it

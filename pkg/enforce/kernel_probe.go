@@ -10,6 +10,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 )
 
 // ProbeLSM loads (never attaches) a BPF LSM program and reports why it
@@ -36,13 +37,35 @@ func ProbeLSM() error {
 	return nil
 }
 
+// ProbeUnixConnect loads (never attaches) a cgroup/connect_unix program
+// and reports why it could not be loaded, or nil: kernels before 6.7 do
+// not know the attach type.
+func ProbeUnixConnect() error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type:       ebpf.CGroupSockAddr,
+		AttachType: ebpf.AttachCgroupUnixConnect,
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R0, 1),
+			asm.Return(),
+		},
+		License: "GPL",
+	})
+	if err != nil {
+		return fmt.Errorf("load cgroup/connect_unix program: %w", err)
+	}
+	prog.Close()
+	return nil
+}
+
 // ForThisNode returns c set for what this node's kernel runs: the BPF LSM
 // programs where they load, else the cgroup connect guard where c has a
-// cgroup2 mount to attach it to. lsm is why the LSM programs do not load,
-// nil when they do.
+// cgroup2 mount to attach it to; and the unix connect guard wherever it
+// loads and there is a cgroup2 mount. lsm is why the LSM programs do not
+// load, nil when they do.
 func (c KernelConfig) ForThisNode() (_ KernelConfig, lsm error) {
 	lsm = ProbeLSM()
 	c.LSM = lsm == nil
 	c.GuardConnect = lsm != nil && c.CgroupRoot != ""
+	c.GuardUnix = c.CgroupRoot != "" && ProbeUnixConnect() == nil
 	return c, lsm
 }

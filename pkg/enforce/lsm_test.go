@@ -45,6 +45,11 @@ func helper(args []string) int {
 		if c, err = net.Dial("tcp4", args[1]); err == nil {
 			c.Close()
 		}
+	case "unix": // a path, or "@name" for an abstract socket
+		var c net.Conn
+		if c, err = net.Dial("unix", args[1]); err == nil {
+			c.Close()
+		}
 	case "rawsocket": // CAP_NET_RAW
 		var fd int
 		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP); err == nil {

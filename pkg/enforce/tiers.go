@@ -24,7 +24,7 @@ const (
 
 // HookTier is the tier one hook family runs at, and why not a better one.
 type HookTier struct {
-	Hook   string // exec, open, connect, capability
+	Hook   string // exec, open, connect (inet), capability, connect_unix
 	Tier   Tier
 	Reason string
 }
@@ -40,21 +40,29 @@ type Probes struct {
 	ConnectGuard error
 	// Fanotify is nil when a fanotify permission listener could start.
 	Fanotify error
+	// UnixGuard is nil when the cgroup/connect_unix program is attached;
+	// UnixSignal says whether the connect exit kills for unix sockets
+	// instead (it does wherever the guard was not asked for).
+	UnixGuard  error
+	UnixSignal bool
 }
 
 // Tiers decides each hook's tier from what loaded: BPF LSM programs for
 // every hook where they load; elsewhere a fanotify listener for opens, the
 // signal tier for exec and capabilities, the cgroup connect programs for
-// connects.
+// inet connects. Unix connects are refused by the cgroup/connect_unix
+// program wherever it loads, and killed for at the connect's exit where it
+// does not.
 func Tiers(p Probes) []HookTier {
 	if p.LSM == nil {
 		const why = "BPF LSM programs load here"
 		return []HookTier{
 			{Hook: "exec", Tier: TierLSM, Reason: why},
 			{Hook: "open", Tier: TierLSM, Reason: why},
-			{Hook: "connect", Tier: TierLSM, Reason: why + " (unix sockets are not enforced)"},
+			{Hook: "connect", Tier: TierLSM, Reason: why + " (inet sockets; unix sockets: connect_unix)"},
 			{Hook: "capability", Tier: TierLSM, Reason: why + "; " + unjudgedNames() +
 				" are enforced where the kernel audits the check, but neither learned nor monitored: " + unjudgedWhy},
+			unixTier(p),
 		}
 	}
 	lsm := "BPF LSM programs cannot load here: " + p.LSM.Error()
@@ -70,6 +78,7 @@ func Tiers(p Probes) []HookTier {
 		{Hook: "connect", Tier: TierCgroup, Reason: lsm},
 		{Hook: "capability", Tier: TierSignal, Reason: lsm + "; " + unjudgedNames() +
 			" are neither enforced, learned nor monitored: " + unjudgedWhy},
+		unixTier(p),
 	}
 	if p.ConnectGuard != nil {
 		tiers[2] = HookTier{Hook: "connect", Tier: TierAlertOnly, Reason: lsm + "; cgroup connect programs: " + p.ConnectGuard.Error()}
@@ -81,6 +90,22 @@ func Tiers(p Probes) []HookTier {
 		tiers[3] = HookTier{Hook: "capability", Tier: TierAlertOnly, Reason: lsm + "; cap_capable tracepoint: " + p.CapabilityHook.Error()}
 	}
 	return tiers
+}
+
+// unixTier is the tier of unix-socket connects: the cgroup/connect_unix
+// program (Linux 6.7+) refuses them before the connect; without it the
+// task is killed at the connect's exit, after the connection is made.
+func unixTier(p Probes) HookTier {
+	const limits = "; the address is judged as the caller wrote it (a symlink to a socket is not followed); unconnected datagram sends are not judged"
+	switch {
+	case p.UnixGuard == nil:
+		return HookTier{Hook: "connect_unix", Tier: TierCgroup, Reason: "cgroup/connect_unix at the cgroup2 root" + limits}
+	case p.UnixSignal:
+		return HookTier{Hook: "connect_unix", Tier: TierSignal, Reason: "cgroup/connect_unix: " + p.UnixGuard.Error() +
+			"; killed at the connect's exit: the connection is made and the task dies before it returns to user space, " +
+			"the address is read from its memory after the call" + limits}
+	}
+	return HookTier{Hook: "connect_unix", Tier: TierAlertOnly, Reason: "cgroup/connect_unix: " + p.UnixGuard.Error()}
 }
 
 // unjudgedWhy says why sensor.UnjudgedCapabilities are left alone.
@@ -107,7 +132,7 @@ func KernelHooks(tiers []HookTier) Hooks {
 			h |= HookExec
 		case "open":
 			h |= HookOpen
-		case "connect":
+		case "connect", "connect_unix":
 			h |= HookConnect
 		case "capability":
 			h |= HookCapability

@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -68,6 +69,41 @@ func TestTiersNameTheUnjudgedCapabilities(t *testing.T) {
 				t.Errorf("vigil_capability_unjudged has %d series without a capability hook: %v", n, series)
 			case tc.want != "" && (n != len(sensor.UnjudgedCapabilities) || !strings.Contains(strings.Join(series, " "), tc.want)):
 				t.Errorf("vigil_capability_unjudged = %v, want %d series with %s", series, len(sensor.UnjudgedCapabilities), tc.want)
+			}
+		})
+	}
+}
+
+// TestUnixConnectTier checks the tier unix connects report: the
+// cgroup/connect_unix program where it is attached, whatever the other
+// hooks' tiers; the kill at the connect's exit where it is missing; and
+// alert-only where the program was asked for and failed to load (the exit
+// then does not kill either).
+func TestUnixConnectTier(t *testing.T) {
+	old := errors.New("unknown attach type")
+	for _, tc := range []struct {
+		name   string
+		probes Probes
+		want   Tier
+	}{
+		{"lsm, guard", Probes{}, TierCgroup},
+		{"no lsm, guard", Probes{LSM: errors.New("no BPF LSM")}, TierCgroup},
+		{"lsm, before 6.7", Probes{UnixGuard: old, UnixSignal: true}, TierSignal},
+		{"no lsm, before 6.7", Probes{LSM: errors.New("no BPF LSM"), UnixGuard: old, UnixSignal: true}, TierSignal},
+		{"guard failed", Probes{LSM: errors.New("no BPF LSM"), UnixGuard: old}, TierAlertOnly},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tiers := Tiers(tc.probes)
+			i := slices.IndexFunc(tiers, func(ht HookTier) bool { return ht.Hook == "connect_unix" })
+			if i < 0 {
+				t.Fatalf("no connect_unix tier in %+v", tiers)
+			}
+			if got := tiers[i]; got.Tier != tc.want || (tc.probes.UnixGuard != nil && !strings.Contains(got.Reason, old.Error())) {
+				t.Errorf("connect_unix tier %+v, want %s with the reason the guard is missing", got, tc.want)
+			}
+			only := KernelHooks([]HookTier{tiers[i]})
+			if (only&HookConnect != 0) != (tc.want != TierAlertOnly) {
+				t.Errorf("kernel hooks of %s unix connects alone: %b", tc.want, only)
 			}
 		})
 	}

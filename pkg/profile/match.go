@@ -114,6 +114,11 @@ func (p *Profile) Allows(o Observation) (bool, string) {
 				}
 				return true, r
 			}
+			if path.Clean(o.UnixPath) != o.UnixPath {
+				// The address is the caller's text, not a resolved path:
+				// a ".." in it could leave a directory the profile allows.
+				return false, notClean
+			}
 			return lookupPath(m.unix, m.unixRules, o.UnixPath, 0, ListNetwork)
 		}
 		if id, ok := m.inet.lookup(o.Network); ok {
@@ -151,6 +156,10 @@ const noWrittenRule = "no rule matched in " + ListExecutables + " for a file wri
 
 // notAbsolute is the rule string for a path Allows cannot check.
 const notAbsolute = "no rule matched: not an absolute path"
+
+// notClean is the rule string for a unix socket address that is not a
+// clean path ("..", ".", "//" or a trailing "/" in it).
+const notClean = "no rule matched: not a clean unix socket path"
 
 func lookupPath(ix *pathIndex, rules []string, p string, need Access, list string) (bool, string) {
 	if len(p) == 0 || p[0] != '/' {

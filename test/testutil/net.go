@@ -15,16 +15,18 @@ func ListenLoopback(tb testing.TB) *net.TCPAddr {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	return ln.Addr().(*net.TCPAddr)
+}
+
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }
 
 // FreeAddr returns a loopback address whose port was free a moment ago, for
@@ -51,4 +53,16 @@ func FreePort(tb testing.TB) int {
 		tb.Fatal(err)
 	}
 	return n
+}
+
+// ListenUnix accepts connections on a unix socket at path ("@name" for an
+// abstract one), closing each at once, until the test ends.
+func ListenUnix(tb testing.TB, path string) {
+	tb.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go acceptAndClose(ln)
 }

@@ -42,6 +42,7 @@ const (
 	CapableVarKillTier         = "kill_tier"
 	CapableVarLearnWindowNs    = "learn_window_ns"
 	CapableVarSelfTgid         = "self_tgid"
+	CapableVarUnixKillTier     = "unix_kill_tier"
 	CapableVarWakeupBytes      = "wakeup_bytes"
 )
 
@@ -125,6 +126,7 @@ type CapableVariableSpecs struct {
 	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs    *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -203,6 +205,7 @@ type CapableVariables struct {
 	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs    *ebpf.Variable `ebpf:"learn_window_ns"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -36,6 +36,7 @@ const (
 	ExecVarHostMntns        = "host_mntns"
 	ExecVarKillTier         = "kill_tier"
 	ExecVarSelfTgid         = "self_tgid"
+	ExecVarUnixKillTier     = "unix_kill_tier"
 	ExecVarWakeupBytes      = "wakeup_bytes"
 )
 
@@ -113,6 +114,7 @@ type ExecVariableSpecs struct {
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -181,6 +183,7 @@ type ExecVariables struct {
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

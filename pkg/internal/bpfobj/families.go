@@ -30,6 +30,9 @@ var (
 	// FamilyConnectGuard holds the cgroup connect programs that refuse
 	// what enforced profiles do not allow.
 	FamilyConnectGuard = Family{Name: "connect-guard", spec: LoadGuard, optional: true}
+	// FamilyUnixGuard holds the cgroup/connect_unix program (Linux 6.7+)
+	// that refuses unix connects enforced profiles do not allow.
+	FamilyUnixGuard = Family{Name: "unix-guard", spec: LoadUnixguard, optional: true}
 	// FamilyLSM holds the BPF LSM programs that deny, before the action,
 	// what enforced profiles do not allow.
 	FamilyLSM = Family{Name: "lsm", spec: LoadLsm}

@@ -8,5 +8,6 @@ package bpfobj
 //go:generate go tool bpf2go -target amd64 -no-global-types Sysexit ../../../bpf/sys_exit.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Capable ../../../bpf/capable.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Guard ../../../bpf/connect_guard.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
+//go:generate go tool bpf2go -target amd64 -no-global-types Unixguard ../../../bpf/connect_unix.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Lsmprobe ../../../bpf/lsm_probe.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Lsm ../../../bpf/lsm.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror

@@ -37,6 +37,7 @@ const (
 	GuardVarHostMntns        = "host_mntns"
 	GuardVarKillTier         = "kill_tier"
 	GuardVarSelfTgid         = "self_tgid"
+	GuardVarUnixKillTier     = "unix_kill_tier"
 	GuardVarWakeupBytes      = "wakeup_bytes"
 )
 
@@ -115,6 +116,7 @@ type GuardVariableSpecs struct {
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -183,6 +185,7 @@ type GuardVariables struct {
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -40,6 +40,7 @@ const (
 	LsmVarHostMntns        = "host_mntns"
 	LsmVarKillTier         = "kill_tier"
 	LsmVarSelfTgid         = "self_tgid"
+	LsmVarUnixKillTier     = "unix_kill_tier"
 	LsmVarWakeupBytes      = "wakeup_bytes"
 )
 
@@ -121,6 +122,7 @@ type LsmVariableSpecs struct {
 	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
 	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -190,6 +192,7 @@ type LsmVariables struct {
 	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
 	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -255,9 +255,11 @@ const (
 type RecordVigilPathList uint32
 
 const (
-	RecordVigilPathListVIGIL_LIST_EXEC    RecordVigilPathList = 1
-	RecordVigilPathListVIGIL_LIST_FILES   RecordVigilPathList = 2
-	RecordVigilPathListVIGIL_LIST_APPLETS RecordVigilPathList = 3
+	RecordVigilPathListVIGIL_LIST_EXEC     RecordVigilPathList = 1
+	RecordVigilPathListVIGIL_LIST_FILES    RecordVigilPathList = 2
+	RecordVigilPathListVIGIL_LIST_APPLETS  RecordVigilPathList = 3
+	RecordVigilPathListVIGIL_LIST_UNIX     RecordVigilPathList = 4
+	RecordVigilPathListVIGIL_LIST_ABSTRACT RecordVigilPathList = 5
 )
 
 type RecordVigilPathMatch uint32
@@ -299,6 +301,7 @@ const (
 	RecordVarKillTier              = "kill_tier"
 	RecordVarLearnWindowNs         = "learn_window_ns"
 	RecordVarSelfTgid              = "self_tgid"
+	RecordVarUnixKillTier          = "unix_kill_tier"
 	RecordVarUnusedApplet          = "unused_applet"
 	RecordVarUnusedCapabilityEvent = "unused_capability_event"
 	RecordVarUnusedCgroupFilter    = "unused_cgroup_filter"
@@ -401,6 +404,7 @@ type RecordVariableSpecs struct {
 	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier          *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	UnusedApplet          *ebpf.VariableSpec `ebpf:"unused_applet"`
 	UnusedCapabilityEvent *ebpf.VariableSpec `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.VariableSpec `ebpf:"unused_cgroup_filter"`
@@ -499,6 +503,7 @@ type RecordVariables struct {
 	KillTier              *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.Variable `ebpf:"learn_window_ns"`
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier          *ebpf.Variable `ebpf:"unix_kill_tier"`
 	UnusedApplet          *ebpf.Variable `ebpf:"unused_applet"`
 	UnusedCapabilityEvent *ebpf.Variable `ebpf:"unused_capability_event"`
 	UnusedCgroupFilter    *ebpf.Variable `ebpf:"unused_cgroup_filter"`

@@ -43,6 +43,7 @@ const (
 	SysexitVarSelfTgid         = "self_tgid"
 	SysexitVarTraceConnects    = "trace_connects"
 	SysexitVarTraceOpens       = "trace_opens"
+	SysexitVarUnixKillTier     = "unix_kill_tier"
 	SysexitVarWakeupBytes      = "wakeup_bytes"
 )
 
@@ -127,6 +128,7 @@ type SysexitVariableSpecs struct {
 	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceConnects    *ebpf.VariableSpec `ebpf:"trace_connects"`
 	TraceOpens       *ebpf.VariableSpec `ebpf:"trace_opens"`
+	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -206,6 +208,7 @@ type SysexitVariables struct {
 	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
 	TraceConnects    *ebpf.Variable `ebpf:"trace_connects"`
 	TraceOpens       *ebpf.Variable `ebpf:"trace_opens"`
+	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
