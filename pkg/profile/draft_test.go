@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,5 +218,41 @@ func TestObserveRejectsMalformed(t *testing.T) {
 	}
 	if _, err := NewDraft("x", "latest", Limits{}); err == nil {
 		t.Error("NewDraft accepted a tag as digest")
+	}
+}
+
+// TestUnixPathsGeneraliseAsFiles checks that unix socket paths are learned
+// with the files' generalisation — volatile names as "*" or {n}, a
+// directory with too many children as dir/* — so that the kernel's file
+// matcher enforces them as it does files; abstract names are kept whole.
+func TestUnixPathsGeneraliseAsFiles(t *testing.T) {
+	paths := []string{
+		"/run/pods/123e4567-e89b-12d3-a456-426614174000/api.sock",
+		"/run/app/worker-20261206.sock",
+		"/var/run/postgresql/.s.PGSQL.5432",
+	}
+	for i := range 40 {
+		paths = append(paths, fmt.Sprintf("/run/svc/s%c.sock", 'a'+i%26)+strings.Repeat("x", i/26))
+	}
+	lim := Limits{CollapseThreshold: 8}
+	sockets, files := mustDraft(t, "app", lim), mustDraft(t, "app", lim)
+	for _, p := range paths {
+		observeAll(t, sockets, "c", "n", t0, unixObs(p))
+		observeAll(t, files, "c", "n", t0, openObs(p, AccessRead))
+	}
+	observeAll(t, sockets, "c", "n", t0, unixObs("@/containerd-shim/4f2a9c0d1e4b5a6f7788.sock"))
+	var got, want []string
+	for _, n := range sockets.Profile().Spec.Network {
+		got = append(got, n.Unix)
+	}
+	for _, f := range files.Profile().Spec.Files {
+		want = append(want, f.Path)
+	}
+	want = append(want, "@/containerd-shim/4f2a9c0d1e4b5a6f7788.sock")
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("unix entries %q, want the files' generalisation and the abstract name whole: %q", got, want)
+	}
+	if !slices.Contains(got, "/run/svc/*") || !slices.Contains(got, "/run/pods/*/api.sock") {
+		t.Errorf("unix entries %q: want /run/svc collapsed and the UUID generalised", got)
 	}
 }
