@@ -89,14 +89,18 @@ func nodeJSON(n *vigilv1.NodeStatus) (nodeDoc, error) {
 
 func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 	var t cliout.Table
-	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "CAPABILITY", "LOSSES")
+	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "UNIX", "CAPABILITY", "LOSSES")
 	for _, n := range nodes {
-		tiers := map[vigilv1.Kind]string{}
+		tiers := map[string]string{}
 		for _, h := range n.GetEnforcement() {
-			tiers[h.GetHook()] = strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(h.GetTier().String(), "TIER_")), "_", "-")
+			name := h.GetName()
+			if name == "" { // an agent from before hooks were named: one per kind
+				name = strings.ToLower(strings.TrimPrefix(h.GetHook().String(), "KIND_"))
+			}
+			tiers[name] = strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(h.GetTier().String(), "TIER_")), "_", "-")
 		}
-		tier := func(k vigilv1.Kind) string {
-			if t, ok := tiers[k]; ok {
+		tier := func(name string) string {
+			if t, ok := tiers[name]; ok {
 				return t
 			}
 			return "-"
@@ -104,8 +108,8 @@ func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 		seen := now.Sub(n.GetReceived().AsTime()).Round(time.Second)
 		t.Cells(cliout.Cell{Text: n.GetNode()}, cliout.Cell{Text: n.GetAgentVersion()}, cliout.Cell{Text: n.GetKernel()},
 			cliout.Cell{Text: seen.String() + " ago"},
-			cliout.Cell{Text: tier(vigilv1.Kind_KIND_EXEC)}, cliout.Cell{Text: tier(vigilv1.Kind_KIND_OPEN)},
-			cliout.Cell{Text: tier(vigilv1.Kind_KIND_CONNECT)}, cliout.Cell{Text: tier(vigilv1.Kind_KIND_CAPABILITY)},
+			cliout.Cell{Text: tier("exec")}, cliout.Cell{Text: tier("open")}, cliout.Cell{Text: tier("connect")},
+			cliout.Cell{Text: tier("connect_unix")}, cliout.Cell{Text: tier("capability")},
 			losses(n.GetCounters()))
 	}
 	return t.Write(o.out, o.paint)

@@ -94,7 +94,7 @@ func enforcementStatus(tiers []enforce.HookTier) []*vigilv1.HookEnforcement {
 		enforce.TierCgroup: vigilv1.Tier_TIER_CGROUP, enforce.TierSignal: vigilv1.Tier_TIER_SIGNAL, enforce.TierAlertOnly: vigilv1.Tier_TIER_ALERT_ONLY}
 	var out []*vigilv1.HookEnforcement
 	for _, t := range tiers {
-		out = append(out, &vigilv1.HookEnforcement{Hook: kinds[t.Hook], Tier: protoTier[t.Tier], Reason: t.Reason})
+		out = append(out, &vigilv1.HookEnforcement{Hook: kinds[t.Hook], Tier: protoTier[t.Tier], Reason: t.Reason, Name: t.Hook})
 	}
 	return out
 }

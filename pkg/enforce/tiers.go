@@ -73,8 +73,8 @@ func Tiers(p Probes) []HookTier {
 	const execNoFanotify = "fanotify exec events judge scripts and loaders a profile does not list"
 	tiers := []HookTier{
 		{Hook: "exec", Tier: TierSignal, Reason: lsm + "; " + execNoFanotify},
-		{Hook: "open", Tier: TierFanotify, Reason: lsm + "; read and write are not told apart (the monitor alerts on a write the profile only allows reading); " +
-			"a userspace listener does not survive an agent restart: opens go unjudged until the next agent marks the containers"},
+		{Hook: "open", Tier: TierFanotify, Reason: lsm + "; an open whose access cannot be told from its thread's system call (an io_uring worker's) " +
+			"is judged as read or write; a userspace listener does not survive an agent restart: opens go unjudged until the next agent marks the containers"},
 		{Hook: "connect", Tier: TierCgroup, Reason: lsm},
 		{Hook: "capability", Tier: TierSignal, Reason: lsm + "; " + unjudgedNames() +
 			" are neither enforced, learned nor monitored: " + unjudgedWhy},

@@ -85,7 +85,7 @@ func TestCollectorLoop(t *testing.T) {
 		t.Fatalf("nodes = %v, %v", nodes, err)
 	}
 	st := nodes.Nodes[0]
-	if st.Node != "loop-node" || st.Kernel == "" || st.Counters["events_exec"] == 0 || len(st.Enforcement) != 4 {
+	if st.Node != "loop-node" || st.Kernel == "" || st.Counters["events_exec"] == 0 || len(st.Enforcement) != len(a.Tiers()) {
 		t.Errorf("node status = %v", st)
 	}
 }
@@ -124,10 +124,10 @@ func TestNodeListedAtStart(t *testing.T) {
 	cfg.Node, cfg.StateDir, cfg.AlertsFile, cfg.ContainerdSocket, cfg.PinDir = "start-node", t.TempDir(), "", "", ""
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{testutil.NewCgroup(t).ID}
 	cfg.Collector = collectorCfg
-	startAgent(t, cfg)
+	a, _ := startAgent(t, cfg)
 
 	waitFor(t, "the node listed by the collector", func() bool {
 		nodes, err := consumer.ListNodes(context.Background(), &vigilv1.ListNodesRequest{})
-		return err == nil && len(nodes.Nodes) == 1 && nodes.Nodes[0].Node == "start-node" && len(nodes.Nodes[0].Enforcement) == 4
+		return err == nil && len(nodes.Nodes) == 1 && nodes.Nodes[0].Node == "start-node" && len(nodes.Nodes[0].Enforcement) == len(a.Tiers())
 	})
 }

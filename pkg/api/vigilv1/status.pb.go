@@ -92,7 +92,10 @@ type HookEnforcement struct {
 	Hook  Kind                   `protobuf:"varint,1,opt,name=hook,proto3,enum=vigil.v1.Kind" json:"hook,omitempty"`
 	Tier  Tier                   `protobuf:"varint,2,opt,name=tier,proto3,enum=vigil.v1.Tier" json:"tier,omitempty"`
 	// Why a better tier is not in use, e.g. "lsm: EPERM loading program".
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The agent's name of the hook: exec, open, connect, connect_unix,
+	// capability… Several hooks may share a kind (connect and connect_unix).
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -144,6 +147,13 @@ func (x *HookEnforcement) GetTier() Tier {
 func (x *HookEnforcement) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *HookEnforcement) GetName() string {
+	if x != nil {
+		return x.Name
 	}
 	return ""
 }
@@ -262,11 +272,12 @@ var File_vigil_v1_status_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_status_proto_rawDesc = "" +
 	"\n" +
-	"\x15vigil/v1/status.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vigil/v1/alert.proto\"q\n" +
+	"\x15vigil/v1/status.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vigil/v1/alert.proto\"\x85\x01\n" +
 	"\x0fHookEnforcement\x12\"\n" +
 	"\x04hook\x18\x01 \x01(\x0e2\x0e.vigil.v1.KindR\x04hook\x12\"\n" +
 	"\x04tier\x18\x02 \x01(\x0e2\x0e.vigil.v1.TierR\x04tier\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x97\x03\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"\x97\x03\n" +
 	"\n" +
 	"NodeStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
