@@ -252,7 +252,7 @@ func TestNodes(t *testing.T) {
 		Enforcement: []*vigilv1.HookEnforcement{{Hook: vigilv1.Kind_KIND_EXEC, Tier: vigilv1.Tier_TIER_ALERT_ONLY},
 			{Hook: vigilv1.Kind_KIND_CONNECT, Tier: vigilv1.Tier_TIER_CGROUP, Name: "connect"},
 			{Hook: vigilv1.Kind_KIND_CONNECT, Tier: vigilv1.Tier_TIER_SIGNAL, Name: "connect_unix"}},
-		Counters:    map[string]uint64{"ringbuf_lost": 3, "events_exec": 100}})
+		Counters: map[string]uint64{"ringbuf_lost": 3, "events_exec": 100}})
 	if err != nil {
 		t.Fatal(err)
 	}
