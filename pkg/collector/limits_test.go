@@ -190,6 +190,7 @@ func TestLimitsAndReadiness(t *testing.T) {
 	// Calls: 5 a second in bursts of 50.
 	nodeD := e.agent(t, "node-d")
 	ok := 0
+	burst := time.Now()
 	for range 80 {
 		_, err := nodeD.ReportStatus(ctx, &vigilv1.NodeStatus{Time: timestamppb.Now()})
 		switch status.Code(err) {
@@ -200,8 +201,12 @@ func TestLimitsAndReadiness(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if ok < 50 || ok > 52 {
-		t.Errorf("%d of 80 calls in a burst served, want the burst of 50", ok)
+	// The bucket refills at 5 a second while the burst is sent: a slow
+	// machine (the race detector on a busy CI host) is served that many
+	// more, and no more.
+	refilled := int(5*time.Since(burst).Seconds()) + 1
+	if ok < 50 || ok > 50+refilled {
+		t.Errorf("%d of 80 calls in a burst served, want the burst of 50 and at most %d refilled", ok, refilled)
 	}
 
 	// Alerts: 50 a second, bursts of 500: the sixth batch of 100 waits 2 s.
