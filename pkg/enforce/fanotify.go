@@ -89,7 +89,7 @@ func NewFanotify(judge OpenJudge, procRoot string, runtimeNS uint32, log *zap.Lo
 	}
 	m := &fanotifyMetrics{decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_fanotify_decisions_total",
-		Help: "Opens judged by the fanotify tier: allowed, denied, exec (an exec's opens, judged by the exec tier), allowed past the deadline (timeout), or allowed because the opening thread was gone (gone).",
+		Help: "Opens judged by the fanotify tier: allowed, denied, exec (an exec's opens, judged by the exec tier), or allowed past the deadline (timeout).",
 	}, []string{"decision"}), accessUnknown: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vigil_fanotify_access_unknown_total",
 		Help: "Opens the fanotify tier had to judge by their access but could not tell it (the opening thread not in an open system call: an io_uring worker's open), allowed when the profile allows the file for either access.",
@@ -234,12 +234,13 @@ func (f *Fanotify) decide(fd int32, tid int32) {
 		answer(true, "timeout")
 		return
 	}
-	tgid, err := procfs.Tgid(f.procRoot, uint32(tid))
-	if err != nil {
-		answer(true, "gone") // the thread went, its open with it
-		return
+	// The judge asks about the process; a thread already gone (an exec's
+	// open is answered before it is judged for the cache) leaves its id,
+	// which is its process's when it is the main thread.
+	pid := tid
+	if tgid, err := procfs.Tgid(f.procRoot, uint32(tid)); err == nil {
+		pid = int32(tgid)
 	}
-	pid := int32(tgid)
 	a := f.judge(OpenQuery{PID: pid, Path: path, Access: func() profile.Access { return f.openAccess(tid) },
 		Image: func() bool { return imageFile(f.procRoot, f.hostRoot, pid, fd, path) }})
 	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.Int32("tid", tid), zap.String("path", path), zap.Bool("exec", exec),
