@@ -14,6 +14,8 @@ const struct exec_event *unused_exec_event __attribute__((unused));
 const struct open_event *unused_open_event __attribute__((unused));
 const struct connect_event *unused_connect_event __attribute__((unused));
 const struct capability_event *unused_capability_event __attribute__((unused));
+const struct io_uring_event *unused_io_uring_event __attribute__((unused));
+const enum vigil_io_uring_op *unused_io_uring_op __attribute__((unused));
 const struct fork_event *unused_fork_event __attribute__((unused));
 const struct exit_event *unused_exit_event __attribute__((unused));
 const struct sensor_stats *unused_sensor_stats __attribute__((unused));

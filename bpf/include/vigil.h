@@ -24,6 +24,7 @@ enum vigil_event_type {
 	VIGIL_EVENT_CAPABILITY = 4,
 	VIGIL_EVENT_FORK = 5,
 	VIGIL_EVENT_EXIT = 6,
+	VIGIL_EVENT_IO_URING = 7,
 	VIGIL_EVENT_TYPE_MAX = 8, /* array bound, a power of two */
 };
 
@@ -61,6 +62,7 @@ enum vigil_enforce {
 	VIGIL_ENFORCE_OPEN = 1 << 1,
 	VIGIL_ENFORCE_CONNECT = 1 << 2,
 	VIGIL_ENFORCE_CAPABILITY = 1 << 3,
+	VIGIL_ENFORCE_IO_URING = 1 << 4,
 };
 
 /* What the kernel does for one container scope. */
@@ -207,6 +209,23 @@ struct capability_event {
 	__s32 ret; /* 0 when granted, -errno when refused */
 	__u32 repeats; /* uses of the same capability folded into this one while learning */
 	__u32 pad;
+};
+
+/* io_uring operations: a request's opcode (IORING_OP_*, u8) or setting up
+ * a ring. A profile's io_uring mask has a bit per opcode below 63 (Linux
+ * 6.18 defines 0-62) and bit 63 for setting up a ring; a later opcode is
+ * never allowed in the kernel. */
+enum vigil_io_uring_op {
+	VIGIL_IO_URING_SETUP = 255,
+	VIGIL_IO_URING_SETUP_BIT = 63,
+};
+
+/* An io_uring operation of the task: a ring set up (io_uring_setup) or a
+ * request submitted, by its opcode. */
+struct io_uring_event {
+	struct event_header hdr;
+	__u32 op; /* IORING_OP_*, or VIGIL_IO_URING_SETUP */
+	__u32 repeats; /* the same operation by the same container folded into this one */
 };
 
 /* A new process (not a thread); the header describes the parent. */

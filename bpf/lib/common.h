@@ -214,7 +214,7 @@ static __always_inline bool emit(void *record, __u64 size, __u32 type)
 	}
 	err = bpf_ringbuf_output(&events, record, size, flags);
 	/* Behaviour a draft learns; a fork or exit lost is the process table's. */
-	if (err && type <= VIGIL_EVENT_CAPABILITY)
+	if (err && (type <= VIGIL_EVENT_CAPABILITY || type == VIGIL_EVENT_IO_URING))
 		count_lost_cgroup();
 
 	if (s) {

@@ -41,6 +41,15 @@ struct learn_cap_key {
 	__u32 pad;
 };
 
+/* An io_uring operation as one container used it, under the profile it
+ * was judged by (0: none): reports collapse whatever the container's mode,
+ * and a new profile makes every operation news again. */
+struct learn_io_uring_key {
+	__u64 cgroup;
+	__u32 profile;
+	__u32 op;
+};
+
 /* An inet destination as one container connected to it (the learner takes
  * refused and pending connects too). */
 struct learn_connect_key {
@@ -78,6 +87,13 @@ struct {
 	__type(key, struct learn_connect_key);
 	__type(value, struct learn_seen);
 } learn_connects SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 12);
+	__type(key, struct learn_io_uring_key);
+	__type(value, struct learn_seen);
+} learn_io_urings SEC(".maps");
 
 /* Bumped by userspace when records were lost: reports it cannot be sure
  * the learner got no longer hold back repeats. */
@@ -117,7 +133,7 @@ static __always_inline void learn_open_key(struct learn_open_key *k, struct file
 }
 
 /* learn_news tells whether the event keyed k in seen_map (learn_opens,
- * learn_connects or learn_caps) is news to the learner: never reported, or
+ * learn_connects, learn_caps or learn_io_urings) is news to the learner: never reported, or
  * last reported before the window or the epoch. The event then claims the
  * report, and *repeats takes the events counted since the last one; events
  * racing it on other CPUs count as repeats, never as a second report of the

@@ -70,7 +70,7 @@ default, so trace runs beside a running agent (which serves 127.0.0.1:9700).`,
 	f := cmd.Flags()
 	f.BoolVar(&o.json, "json", false, "one JSON object per line instead of a table")
 	f.DurationVar(&o.duration, "duration", 0, "stop after this long (0: until interrupted)")
-	f.StringVar(&o.types, "types", "exec,open,connect,capability", "event types to trace: exec, open, connect, capability, fork, exit")
+	f.StringVar(&o.types, "types", "exec,open,connect,capability,io_uring", "event types to trace: exec, open, connect, capability, io_uring, fork, exit")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics and /healthz here (default: none; the agent's own are on "+agent.DefaultMetricsAddr+")")
 	f.StringSliceVar(&o.cgroups, "cgroup", nil, "trace only these cgroups and their descendants (paths in the cgroup2 hierarchy, as in /proc/<pid>/cgroup; repeatable)")
 	f.StringSliceVar(&o.excludeCgroups, "exclude-cgroup", nil, "trace everything but these cgroup2 paths and their descendants")

@@ -63,7 +63,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	}()
 
 	sc := cfg.Sensor
-	sc.Types = sensor.NewTypeSet(sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability)
+	sc.Types = sensor.NewTypeSet(sensor.BehaviourTypes...)
 	a.pipeline, err = pipeline.New(pipeline.Config{ProcRoot: cfg.ProcRoot, Sensor: sc, ContainerdSocket: cfg.ContainerdSocket,
 		Enforce: &enforce.KernelConfig{LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir}, Processes: 1 << 16}, log, reg)
 	if err != nil {
@@ -271,7 +271,7 @@ type lossLedger struct {
 // were lost since the last call.
 func (l *lossLedger) record(st sensor.Stats) bool {
 	var total uint64
-	for _, t := range []sensor.Type{sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability} {
+	for _, t := range sensor.BehaviourTypes {
 		total += st.Lost(t)
 	}
 	total += st.DecodeErrors

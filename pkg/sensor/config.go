@@ -84,7 +84,7 @@ type Config struct {
 // DefaultConfig traces everything but the agent itself.
 func DefaultConfig() Config {
 	return Config{
-		Types:          NewTypeSet(TypeExec, TypeOpen, TypeConnect, TypeCapability),
+		Types:          NewTypeSet(TypeExec, TypeOpen, TypeConnect, TypeCapability, TypeIoUring),
 		ExcludeSelf:    true,
 		RingBufferSize: 16 << 20,
 		QueueSize:      16384,
@@ -137,6 +137,9 @@ func programs(cfg Config, ringSize uint32) bpfobj.Programs {
 	}
 	if cfg.Types.Has(TypeCapability) {
 		p.Families = append(p.Families, bpfobj.FamilyCapability)
+	}
+	if cfg.Types.Has(TypeIoUring) {
+		p.Families = append(p.Families, bpfobj.FamilyIoUring)
 	}
 	for _, id := range cfg.Cgroups {
 		p.Entries = append(p.Entries, bpfobj.Entry{Map: bpfobj.RecordMapCgroupFilter, Key: id, Value: uint8(1)})

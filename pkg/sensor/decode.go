@@ -101,6 +101,12 @@ func (d *decoder) decode(raw []byte, ev *Event) error {
 			return err
 		}
 		ev.Capability = Capability{Cap: rec.Cap, Ret: rec.Ret, Repeats: rec.Repeats}
+	case TypeIoUring:
+		rec, _, err := fixedPart[bpfobj.RecordIoUringEvent](raw)
+		if err != nil {
+			return err
+		}
+		ev.IoUring = IoUring{Op: uint8(rec.Op), Repeats: rec.Repeats}
 	case TypeFork:
 		rec, _, err := fixedPart[bpfobj.RecordForkEvent](raw)
 		if err != nil {

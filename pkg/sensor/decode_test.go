@@ -190,6 +190,10 @@ func TestDecodeCapabilityForkExit(t *testing.T) {
 	if ev.Capability.Name() != "CAP_SYS_ADMIN" || ev.Capability.Granted() || ev.Capability.Repeats != 4 {
 		t.Errorf("capability = %+v", ev.Capability)
 	}
+	ev = decodeOne(t, record(t, bpfobj.RecordIoUringEvent{Hdr: header(TypeIoUring, 0), Op: uint32(IoUringSetup), Repeats: 2}))
+	if ev.IoUring != (IoUring{Op: IoUringSetup, Repeats: 2}) {
+		t.Errorf("io_uring = %+v", ev.IoUring)
+	}
 	ev = decodeOne(t, record(t, bpfobj.RecordForkEvent{Hdr: header(TypeFork, 0), ChildTgid: 99, ChildCgroupId: 7}))
 	if ev.Fork.ChildPID != 99 || ev.Fork.ChildCgroupID != 7 {
 		t.Errorf("fork = %+v", ev.Fork)
@@ -212,7 +216,7 @@ func TestDecodeRejectsMalformedRecords(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"short header", make([]byte, 10)},
-		{"unknown type", record(t, bpfobj.RecordCapabilityEvent{Hdr: header(Type(7), 0)})},
+		{"unknown type", record(t, bpfobj.RecordCapabilityEvent{Hdr: header(Type(0), 0)})},
 		{"type beyond the enum", record(t, bpfobj.RecordCapabilityEvent{Hdr: bpfobj.RecordEventHeader{Type: 257}})},
 		{"short fixed part", record(t, header(TypeOpen, 0))},
 		{"strings longer than the record", exec},

@@ -19,6 +19,7 @@ const (
 	TypeCapability Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_CAPABILITY)
 	TypeFork       Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_FORK)
 	TypeExit       Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_EXIT)
+	TypeIoUring    Type = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_IO_URING)
 
 	typeLimit = Type(bpfobj.RecordVigilEventTypeVIGIL_EVENT_TYPE_MAX)
 )
@@ -30,10 +31,11 @@ var typeNames = [typeLimit]string{
 	TypeCapability: "capability",
 	TypeFork:       "fork",
 	TypeExit:       "exit",
+	TypeIoUring:    "io_uring",
 }
 
 // AllTypes lists every event type, in order.
-var AllTypes = []Type{TypeExec, TypeOpen, TypeConnect, TypeCapability, TypeFork, TypeExit}
+var AllTypes = []Type{TypeExec, TypeOpen, TypeConnect, TypeCapability, TypeFork, TypeExit, TypeIoUring}
 
 func (t Type) String() string {
 	if t < typeLimit && typeNames[t] != "" {
@@ -42,6 +44,13 @@ func (t Type) String() string {
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
 
+// BehaviourTypes are the event types a profile learns and judges; forks
+// and exits only keep the process table.
+var BehaviourTypes = []Type{TypeExec, TypeOpen, TypeConnect, TypeCapability, TypeIoUring}
+
+// Learned reports whether t is one of BehaviourTypes.
+func (t Type) Learned() bool { return t != TypeFork && t != TypeExit }
+
 // ParseType returns the Type named s ("exec", "open", …).
 func ParseType(s string) (Type, error) {
 	for _, t := range AllTypes {
@@ -49,7 +58,7 @@ func ParseType(s string) (Type, error) {
 			return t, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown event type %q (want one of exec, open, connect, capability, fork, exit)", s)
+	return 0, fmt.Errorf("unknown event type %q (want one of exec, open, connect, capability, fork, exit, io_uring)", s)
 }
 
 // Flags qualify an event; values match enum vigil_event_flag.
@@ -81,7 +90,7 @@ const (
 func (f Flags) Has(f2 Flags) bool { return f&f2 == f2 }
 
 // Event is one thing a traced process did. Type says which of the detail
-// fields (Exec, Open, Connect, Capability, Fork, Exit) is filled in.
+// fields (Exec, Open, Connect, Capability, IoUring, Fork, Exit) is filled in.
 type Event struct {
 	Type     Type
 	Flags    Flags
@@ -100,6 +109,7 @@ type Event struct {
 	Open       Open
 	Connect    Connect
 	Capability Capability
+	IoUring    IoUring
 	Fork       Fork
 	Exit       Exit
 }
@@ -173,6 +183,18 @@ func (c Capability) Granted() bool { return c.Ret == 0 }
 
 // Name is the capability's name, such as CAP_NET_RAW.
 func (c Capability) Name() string { return CapabilityName(c.Cap) }
+
+// IoUring is an io_uring operation: a ring set up (Op is IoUringSetup)
+// or a request submitted (Op is its IORING_OP_* opcode).
+type IoUring struct {
+	Op uint8
+	// Repeats are the same operation by the same container kept in the
+	// kernel and folded into this report: submissions come one per I/O.
+	Repeats uint32
+}
+
+// IoUringSetup is IoUring.Op for setting up a ring (io_uring_setup).
+const IoUringSetup = uint8(bpfobj.RecordVigilIoUringOpVIGIL_IO_URING_SETUP)
 
 // Fork is the creation of a process (threads are not reported). The event's
 // header describes the parent.

@@ -22,8 +22,8 @@ type queueLosses struct {
 }
 
 func (q *queueLosses) add(ev *Event) {
-	if ev.Type > TypeCapability {
-		return // a fork or exit: not behaviour a draft learns
+	if !ev.Type.Learned() {
+		return
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -43,7 +43,7 @@ func (q *queueLosses) drain() map[uint64]uint64 {
 	return out
 }
 
-// DrainLosses returns the exec, open, connect and capability events lost
+// DrainLosses returns the exec, open, connect, capability and io_uring events lost
 // (in the kernel's ring buffer or the pipeline's queue) since the last
 // drain, by the cgroup of the task they were about, so that a loss can be
 // charged to the containers it hit. It may hold fewer than Stats counts

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-dev/vigil/pkg/enrich"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
@@ -75,6 +76,10 @@ func (e *jsonEncoder) appendRecord(b []byte, r *enrich.Record) []byte {
 		b = appendIntField(b, `,"capability":{"cap":`, int64(ev.Capability.Cap))
 		b = appendStringField(b, `,"name":`, ev.Capability.Name())
 		b = appendBoolField(b, `,"granted":`, ev.Capability.Granted())
+		b = append(b, '}')
+	case sensor.TypeIoUring:
+		b = appendUintField(b, `,"io_uring":{"op":`, uint64(ev.IoUring.Op))
+		b = appendStringField(b, `,"name":`, profile.IoUringOp(ev.IoUring.Op).String())
 		b = append(b, '}')
 	case sensor.TypeFork:
 		b = appendUintField(b, `,"fork":{"child_pid":`, uint64(ev.Fork.ChildPID))

@@ -101,6 +101,14 @@ func encoderCases() map[string]enrich.Record {
 			e.Type = sensor.TypeCapability
 			e.Capability = sensor.Capability{Cap: 63, Ret: -1}
 		}), Attribution: containers.Attribution{Kind: containers.Host}},
+		"io_uring setup": {Event: ev(func(e *sensor.Event) {
+			e.Type = sensor.TypeIoUring
+			e.IoUring = sensor.IoUring{Op: sensor.IoUringSetup}
+		}), Attribution: inContainer},
+		"io_uring opcode beyond the names": {Event: ev(func(e *sensor.Event) {
+			e.Type = sensor.TypeIoUring
+			e.IoUring = sensor.IoUring{Op: 70, Repeats: 3}
+		}), Attribution: containers.Attribution{Kind: containers.Host}},
 		"fork": {Event: ev(func(e *sensor.Event) {
 			e.Type = sensor.TypeFork
 			e.Fork = sensor.Fork{ChildPID: 12, ChildCgroupID: 8}

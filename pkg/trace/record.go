@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vigil-dev/vigil/pkg/enrich"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
@@ -38,6 +39,7 @@ type JSON struct {
 	Open        *OpenJSON       `json:"open,omitempty"`
 	Connect     *ConnectJSON    `json:"connect,omitempty"`
 	Capability  *CapabilityJSON `json:"capability,omitempty"`
+	IoUring     *IoUringJSON    `json:"io_uring,omitempty"`
 	Fork        *ForkJSON       `json:"fork,omitempty"`
 	Exit        *ExitJSON       `json:"exit,omitempty"`
 }
@@ -108,6 +110,13 @@ type CapabilityJSON struct {
 	Granted bool   `json:"granted"`
 }
 
+// IoUringJSON is the io_uring part of an event: Op is the request's opcode,
+// or 255 for setting up a ring; Name as profiles spell it (OPENAT, SETUP).
+type IoUringJSON struct {
+	Op   uint8  `json:"op"`
+	Name string `json:"name"`
+}
+
 // ForkJSON is the fork part of an event.
 type ForkJSON struct {
 	ChildPID      uint32 `json:"child_pid"`
@@ -162,6 +171,8 @@ func ToJSON(r *enrich.Record) JSON {
 		}
 	case sensor.TypeCapability:
 		j.Capability = &CapabilityJSON{Cap: ev.Capability.Cap, Name: ev.Capability.Name(), Granted: ev.Capability.Granted()}
+	case sensor.TypeIoUring:
+		j.IoUring = &IoUringJSON{Op: ev.IoUring.Op, Name: profile.IoUringOp(ev.IoUring.Op).String()}
 	case sensor.TypeFork:
 		j.Fork = &ForkJSON{ChildPID: ev.Fork.ChildPID, ChildCgroupID: ev.Fork.ChildCgroupID}
 	case sensor.TypeExit:

@@ -37,6 +37,9 @@ func TestJSONSchemaPerType(t *testing.T) {
 	capab := base
 	capab.Type = sensor.TypeCapability
 	capab.Capability = sensor.Capability{Cap: 13, Ret: -1}
+	ring := base
+	ring.Type, ring.Flags = sensor.TypeIoUring, sensor.FlagKilled
+	ring.IoUring = sensor.IoUring{Op: 18}
 
 	for _, tc := range []struct {
 		name string
@@ -56,6 +59,8 @@ func TestJSONSchemaPerType(t *testing.T) {
 				`"connect":{"family":"inet6","address":"::1","port":443,"protocol":"tcp","sock_type":"stream","ret":-115}`}},
 		{"refused capability", enrich.Record{Event: &capab, Attribution: containers.Attribution{Kind: containers.Host}},
 			[]string{`"capability":{"cap":13,"name":"CAP_NET_RAW","granted":false}`, `"ancestry":[]`}},
+		{"killed io_uring openat", enrich.Record{Event: &ring, Attribution: containers.Attribution{Kind: containers.Host}},
+			[]string{`"type":"io_uring"`, `"enforcement":"killed"`, `"io_uring":{"op":18,"name":"OPENAT"}`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer

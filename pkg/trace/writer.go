@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/enrich"
+	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
@@ -109,6 +110,8 @@ func detail(r *enrich.Record) string {
 			verdict = "refused"
 		}
 		fmt.Fprintf(&b, "%s %s", ev.Capability.Name(), verdict)
+	case sensor.TypeIoUring:
+		b.WriteString(profile.IoUringOp(ev.IoUring.Op).String())
 	case sensor.TypeFork:
 		fmt.Fprintf(&b, "child=%d", ev.Fork.ChildPID)
 	case sensor.TypeExit:

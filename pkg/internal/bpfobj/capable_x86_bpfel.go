@@ -21,10 +21,12 @@ const (
 	CapableMapContainerScopes  = "container_scopes"
 	CapableMapEvents           = "events"
 	CapableMapHeldTasks        = "held_tasks"
+	CapableMapIoUringRules     = "io_uring_rules"
 	CapableMapKnownOpens       = "known_opens"
 	CapableMapLearnCaps        = "learn_caps"
 	CapableMapLearnConnects    = "learn_connects"
 	CapableMapLearnEpoch       = "learn_epoch"
+	CapableMapLearnIoUrings    = "learn_io_urings"
 	CapableMapLearnOpens       = "learn_opens"
 	CapableMapLostByCgroup     = "lost_by_cgroup"
 	CapableMapMarksPending     = "marks_pending"
@@ -100,10 +102,12 @@ type CapableMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
+	LearnIoUrings   *ebpf.MapSpec `ebpf:"learn_io_urings"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -155,10 +159,12 @@ type CapableMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
+	LearnIoUrings   *ebpf.Map `ebpf:"learn_io_urings"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -178,10 +184,12 @@ func (m *CapableMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.IoUringRules,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
 		m.LearnEpoch,
+		m.LearnIoUrings,
 		m.LearnOpens,
 		m.LostByCgroup,
 		m.MarksPending,

@@ -21,6 +21,7 @@ const (
 	ExecMapContainerScopes  = "container_scopes"
 	ExecMapEvents           = "events"
 	ExecMapHeldTasks        = "held_tasks"
+	ExecMapIoUringRules     = "io_uring_rules"
 	ExecMapKnownOpens       = "known_opens"
 	ExecMapLostByCgroup     = "lost_by_cgroup"
 	ExecMapMarksPending     = "marks_pending"
@@ -94,6 +95,7 @@ type ExecMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -143,6 +145,7 @@ type ExecMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -162,6 +165,7 @@ func (m *ExecMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.IoUringRules,
 		m.KnownOpens,
 		m.LostByCgroup,
 		m.MarksPending,

@@ -27,6 +27,9 @@ var (
 	FamilyProcess    = Family{Name: "process", spec: LoadProcess}
 	FamilySysExit    = Family{Name: "sys_exit", spec: LoadSysexit} // opens and connects: one program at sys_exit serves both
 	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true}
+	// FamilyIoUring sees rings set up and requests submitted (the
+	// io_uring tracepoints: none where the kernel has no io_uring).
+	FamilyIoUring = Family{Name: "io_uring", spec: LoadIouring, optional: true}
 	// FamilyConnectGuard holds the cgroup connect programs that refuse
 	// what enforced profiles do not allow.
 	FamilyConnectGuard = Family{Name: "connect-guard", spec: LoadGuard, optional: true}

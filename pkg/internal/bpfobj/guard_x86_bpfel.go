@@ -21,6 +21,7 @@ const (
 	GuardMapContainerScopes  = "container_scopes"
 	GuardMapEvents           = "events"
 	GuardMapHeldTasks        = "held_tasks"
+	GuardMapIoUringRules     = "io_uring_rules"
 	GuardMapKnownOpens       = "known_opens"
 	GuardMapLostByCgroup     = "lost_by_cgroup"
 	GuardMapMarksPending     = "marks_pending"
@@ -96,6 +97,7 @@ type GuardMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -145,6 +147,7 @@ type GuardMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -164,6 +167,7 @@ func (m *GuardMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.IoUringRules,
 		m.KnownOpens,
 		m.LostByCgroup,
 		m.MarksPending,

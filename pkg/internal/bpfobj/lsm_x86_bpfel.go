@@ -21,6 +21,7 @@ const (
 	LsmMapContainerScopes  = "container_scopes"
 	LsmMapEvents           = "events"
 	LsmMapHeldTasks        = "held_tasks"
+	LsmMapIoUringRules     = "io_uring_rules"
 	LsmMapKnownOpens       = "known_opens"
 	LsmMapLostByCgroup     = "lost_by_cgroup"
 	LsmMapMarksPending     = "marks_pending"
@@ -101,6 +102,7 @@ type LsmMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -151,6 +153,7 @@ type LsmMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -170,6 +173,7 @@ func (m *LsmMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.IoUringRules,
 		m.KnownOpens,
 		m.LostByCgroup,
 		m.MarksPending,

@@ -81,6 +81,13 @@ type RecordForkEvent struct {
 	_             [4]byte
 }
 
+type RecordIoUringEvent struct {
+	_       structs.HostLayout
+	Hdr     RecordEventHeader
+	Op      uint32
+	Repeats uint32
+}
+
 type RecordKnownOpen struct {
 	_          structs.HostLayout
 	Profile    uint32
@@ -106,6 +113,13 @@ type RecordLearnConnectKey struct {
 	Port     uint16
 	Protocol uint16
 	Pad      uint16
+}
+
+type RecordLearnIoUringKey struct {
+	_       structs.HostLayout
+	Cgroup  uint64
+	Profile uint32
+	Op      uint32
 }
 
 type RecordLearnOpenKey struct {
@@ -211,6 +225,7 @@ const (
 	RecordVigilEnforceVIGIL_ENFORCE_OPEN       RecordVigilEnforce = 2
 	RecordVigilEnforceVIGIL_ENFORCE_CONNECT    RecordVigilEnforce = 4
 	RecordVigilEnforceVIGIL_ENFORCE_CAPABILITY RecordVigilEnforce = 8
+	RecordVigilEnforceVIGIL_ENFORCE_IO_URING   RecordVigilEnforce = 16
 )
 
 type RecordVigilEventFlag uint32
@@ -240,6 +255,7 @@ const (
 	RecordVigilEventTypeVIGIL_EVENT_CAPABILITY RecordVigilEventType = 4
 	RecordVigilEventTypeVIGIL_EVENT_FORK       RecordVigilEventType = 5
 	RecordVigilEventTypeVIGIL_EVENT_EXIT       RecordVigilEventType = 6
+	RecordVigilEventTypeVIGIL_EVENT_IO_URING   RecordVigilEventType = 7
 	RecordVigilEventTypeVIGIL_EVENT_TYPE_MAX   RecordVigilEventType = 8
 )
 
@@ -250,6 +266,13 @@ const (
 	RecordVigilExecOriginVIGIL_EXEC_WRITTEN      RecordVigilExecOrigin = 2
 	RecordVigilExecOriginVIGIL_EXEC_IMAGE_SOME   RecordVigilExecOrigin = 4
 	RecordVigilExecOriginVIGIL_EXEC_WRITTEN_SOME RecordVigilExecOrigin = 8
+)
+
+type RecordVigilIoUringOp uint32
+
+const (
+	RecordVigilIoUringOpVIGIL_IO_URING_SETUP     RecordVigilIoUringOp = 255
+	RecordVigilIoUringOpVIGIL_IO_URING_SETUP_BIT RecordVigilIoUringOp = 63
 )
 
 type RecordVigilPathList uint32
@@ -281,10 +304,12 @@ const (
 	RecordMapContainerScopes       = "container_scopes"
 	RecordMapEvents                = "events"
 	RecordMapHeldTasks             = "held_tasks"
+	RecordMapIoUringRules          = "io_uring_rules"
 	RecordMapKnownOpens            = "known_opens"
 	RecordMapLearnCaps             = "learn_caps"
 	RecordMapLearnConnects         = "learn_connects"
 	RecordMapLearnEpoch            = "learn_epoch"
+	RecordMapLearnIoUrings         = "learn_io_urings"
 	RecordMapLearnOpens            = "learn_opens"
 	RecordMapLostByCgroup          = "lost_by_cgroup"
 	RecordMapMarksPending          = "marks_pending"
@@ -314,6 +339,8 @@ const (
 	RecordVarUnusedExecOrigin      = "unused_exec_origin"
 	RecordVarUnusedExitEvent       = "unused_exit_event"
 	RecordVarUnusedForkEvent       = "unused_fork_event"
+	RecordVarUnusedIoUringEvent    = "unused_io_uring_event"
+	RecordVarUnusedIoUringOp       = "unused_io_uring_op"
 	RecordVarUnusedKnownOpen       = "unused_known_open"
 	RecordVarUnusedNetRuleKey      = "unused_net_rule_key"
 	RecordVarUnusedOpenEvent       = "unused_open_event"
@@ -378,10 +405,12 @@ type RecordMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
+	LearnIoUrings   *ebpf.MapSpec `ebpf:"learn_io_urings"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -417,6 +446,8 @@ type RecordVariableSpecs struct {
 	UnusedExecOrigin      *ebpf.VariableSpec `ebpf:"unused_exec_origin"`
 	UnusedExitEvent       *ebpf.VariableSpec `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.VariableSpec `ebpf:"unused_fork_event"`
+	UnusedIoUringEvent    *ebpf.VariableSpec `ebpf:"unused_io_uring_event"`
+	UnusedIoUringOp       *ebpf.VariableSpec `ebpf:"unused_io_uring_op"`
 	UnusedKnownOpen       *ebpf.VariableSpec `ebpf:"unused_known_open"`
 	UnusedNetRuleKey      *ebpf.VariableSpec `ebpf:"unused_net_rule_key"`
 	UnusedOpenEvent       *ebpf.VariableSpec `ebpf:"unused_open_event"`
@@ -453,10 +484,12 @@ type RecordMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
+	LearnIoUrings   *ebpf.Map `ebpf:"learn_io_urings"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -476,10 +509,12 @@ func (m *RecordMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.IoUringRules,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
 		m.LearnEpoch,
+		m.LearnIoUrings,
 		m.LearnOpens,
 		m.LostByCgroup,
 		m.MarksPending,
@@ -516,6 +551,8 @@ type RecordVariables struct {
 	UnusedExecOrigin      *ebpf.Variable `ebpf:"unused_exec_origin"`
 	UnusedExitEvent       *ebpf.Variable `ebpf:"unused_exit_event"`
 	UnusedForkEvent       *ebpf.Variable `ebpf:"unused_fork_event"`
+	UnusedIoUringEvent    *ebpf.Variable `ebpf:"unused_io_uring_event"`
+	UnusedIoUringOp       *ebpf.Variable `ebpf:"unused_io_uring_op"`
 	UnusedKnownOpen       *ebpf.Variable `ebpf:"unused_known_open"`
 	UnusedNetRuleKey      *ebpf.Variable `ebpf:"unused_net_rule_key"`
 	UnusedOpenEvent       *ebpf.Variable `ebpf:"unused_open_event"`

@@ -21,10 +21,12 @@ const (
 	SysexitMapContainerScopes  = "container_scopes"
 	SysexitMapEvents           = "events"
 	SysexitMapHeldTasks        = "held_tasks"
+	SysexitMapIoUringRules     = "io_uring_rules"
 	SysexitMapKnownOpens       = "known_opens"
 	SysexitMapLearnCaps        = "learn_caps"
 	SysexitMapLearnConnects    = "learn_connects"
 	SysexitMapLearnEpoch       = "learn_epoch"
+	SysexitMapLearnIoUrings    = "learn_io_urings"
 	SysexitMapLearnOpens       = "learn_opens"
 	SysexitMapLostByCgroup     = "lost_by_cgroup"
 	SysexitMapMarksPending     = "marks_pending"
@@ -101,10 +103,12 @@ type SysexitMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.MapSpec `ebpf:"learn_epoch"`
+	LearnIoUrings   *ebpf.MapSpec `ebpf:"learn_io_urings"`
 	LearnOpens      *ebpf.MapSpec `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -157,10 +161,12 @@ type SysexitMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
 	LearnEpoch      *ebpf.Map `ebpf:"learn_epoch"`
+	LearnIoUrings   *ebpf.Map `ebpf:"learn_io_urings"`
 	LearnOpens      *ebpf.Map `ebpf:"learn_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -180,10 +186,12 @@ func (m *SysexitMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.IoUringRules,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
 		m.LearnEpoch,
+		m.LearnIoUrings,
 		m.LearnOpens,
 		m.LostByCgroup,
 		m.MarksPending,

@@ -21,6 +21,7 @@ const (
 	UnixguardMapContainerScopes   = "container_scopes"
 	UnixguardMapEvents            = "events"
 	UnixguardMapHeldTasks         = "held_tasks"
+	UnixguardMapIoUringRules      = "io_uring_rules"
 	UnixguardMapKnownOpens        = "known_opens"
 	UnixguardMapLostByCgroup      = "lost_by_cgroup"
 	UnixguardMapMarksPending      = "marks_pending"
@@ -94,6 +95,7 @@ type UnixguardMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -143,6 +145,7 @@ type UnixguardMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -162,6 +165,7 @@ func (m *UnixguardMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.IoUringRules,
 		m.KnownOpens,
 		m.LostByCgroup,
 		m.MarksPending,

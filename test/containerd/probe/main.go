@@ -3,10 +3,14 @@
 //
 //	probe sleep        wait until killed (a long-running container)
 //	probe cgroup FILE  copy /proc/self/cgroup to FILE and exit (a short-lived one)
+//	probe iouring FILE open FILE through io_uring (not openat(2)) and print
+//	                   its first line (busybox has no io_uring)
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,7 +25,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: probe sleep | probe cgroup FILE")
+		return fmt.Errorf("usage: probe sleep | probe cgroup FILE | probe iouring FILE")
 	}
 	switch args[0] {
 	case "sleep":
@@ -38,6 +42,22 @@ func run(args []string) error {
 			return err
 		}
 		return os.WriteFile(args[1], cg, 0o644)
+	case "iouring":
+		if len(args) != 2 {
+			return fmt.Errorf("usage: probe iouring FILE")
+		}
+		fd, err := ioUringOpenat(args[1])
+		if err != nil {
+			return err
+		}
+		f := os.NewFile(uintptr(fd), args[1])
+		defer f.Close()
+		line, err := bufio.NewReader(f).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("read %s: %w", args[1], err)
+		}
+		fmt.Print(line)
+		return nil
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }
