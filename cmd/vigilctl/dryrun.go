@@ -138,6 +138,8 @@ func objectText(obj *vigilv1.Object) string {
 	switch {
 	case obj.GetCapability() != "":
 		return obj.GetCapability()
+	case obj.GetIoUringOp() != "":
+		return obj.GetIoUringOp()
 	case obj.GetAddress() != "":
 		return fmt.Sprintf("%s:%d/%s", obj.GetAddress(), obj.GetPort(), obj.GetProtocol())
 	}

@@ -89,7 +89,7 @@ func nodeJSON(n *vigilv1.NodeStatus) (nodeDoc, error) {
 
 func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 	var t cliout.Table
-	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "UNIX", "CAPABILITY", "LOSSES")
+	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "UNIX", "CAPABILITY", "IO_URING", "LOSSES")
 	for _, n := range nodes {
 		tiers := map[string]string{}
 		for _, h := range n.GetEnforcement() {
@@ -109,7 +109,7 @@ func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 		t.Cells(cliout.Cell{Text: n.GetNode()}, cliout.Cell{Text: n.GetAgentVersion()}, cliout.Cell{Text: n.GetKernel()},
 			cliout.Cell{Text: seen.String() + " ago"},
 			cliout.Cell{Text: tier("exec")}, cliout.Cell{Text: tier("open")}, cliout.Cell{Text: tier("connect")},
-			cliout.Cell{Text: tier("connect_unix")}, cliout.Cell{Text: tier("capability")},
+			cliout.Cell{Text: tier("connect_unix")}, cliout.Cell{Text: tier("capability")}, cliout.Cell{Text: tier("io_uring")},
 			losses(n.GetCounters()))
 	}
 	return t.Write(o.out, o.paint)

@@ -51,7 +51,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		Images:       a.runningImages(),
 	}
 	if ss, err := a.pipeline.Sensor().Stats(); err == nil {
-		for _, t := range []sensor.Type{sensor.TypeExec, sensor.TypeOpen, sensor.TypeConnect, sensor.TypeCapability} {
+		for _, t := range sensor.BehaviourTypes {
 			st.Counters["events_"+t.String()] = ss.Delivered[t]
 			st.Counters["lost_ring_buffer_"+t.String()] = ss.LostRingBuffer[t]
 			st.Counters["lost_queue_"+t.String()] = ss.DroppedQueue[t]
@@ -89,7 +89,8 @@ func (a *Agent) runningImages() []string {
 // enforcementStatus is the tier in force per hook, for the status report.
 func enforcementStatus(tiers []enforce.HookTier) []*vigilv1.HookEnforcement {
 	kinds := map[string]vigilv1.Kind{"exec": vigilv1.Kind_KIND_EXEC, "open": vigilv1.Kind_KIND_OPEN,
-		"connect": vigilv1.Kind_KIND_CONNECT, "capability": vigilv1.Kind_KIND_CAPABILITY, "connect_unix": vigilv1.Kind_KIND_CONNECT}
+		"connect": vigilv1.Kind_KIND_CONNECT, "capability": vigilv1.Kind_KIND_CAPABILITY, "connect_unix": vigilv1.Kind_KIND_CONNECT,
+		"io_uring": vigilv1.Kind_KIND_IO_URING}
 	protoTier := map[enforce.Tier]vigilv1.Tier{enforce.TierLSM: vigilv1.Tier_TIER_LSM, enforce.TierFanotify: vigilv1.Tier_TIER_FANOTIFY,
 		enforce.TierCgroup: vigilv1.Tier_TIER_CGROUP, enforce.TierSignal: vigilv1.Tier_TIER_SIGNAL, enforce.TierAlertOnly: vigilv1.Tier_TIER_ALERT_ONLY}
 	var out []*vigilv1.HookEnforcement

@@ -88,6 +88,8 @@ func objectKey(obj *vigilv1.Object) string {
 	switch {
 	case obj.Capability != "":
 		return obj.Capability
+	case obj.IoUringOp != "":
+		return "io_uring " + obj.IoUringOp
 	case obj.Address != "":
 		return netip.AddrPortFrom(netip.MustParseAddr(obj.Address), uint16(obj.Port)).String() + "/" + obj.Protocol
 	}
@@ -105,6 +107,8 @@ func describe(obj *vigilv1.Object) string {
 	switch {
 	case obj.Capability != "":
 		return obj.Capability
+	case obj.IoUringOp != "":
+		return "io_uring " + obj.IoUringOp
 	case obj.Address != "":
 		return fmt.Sprintf("%s port %d/%s", obj.Address, obj.Port, obj.Protocol)
 	}

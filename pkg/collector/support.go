@@ -69,6 +69,9 @@ func stamp(doc *profile.Profile, node string) {
 	for i := range doc.Spec.Capabilities {
 		doc.Spec.Capabilities[i].Evidence.Nodes = only()
 	}
+	for i := range doc.Spec.IoUring {
+		doc.Spec.IoUring[i].Evidence.Nodes = only()
+	}
 }
 
 // supporters are the nodes whose drafts allow everything e allows, sorted.
@@ -110,6 +113,7 @@ func supported(drafts []nodeDraft, need int) ([]*profile.Profile, []heldEntry) {
 		p.Spec.Files = keepSupported(profile.ListFiles, p.Spec.Files, drafts, need, (*profile.Profile).CoversFile, held)
 		p.Spec.Network = keepSupported(profile.ListNetwork, p.Spec.Network, drafts, need, (*profile.Profile).CoversNetwork, held)
 		p.Spec.Capabilities = keepSupported(profile.ListCapabilities, p.Spec.Capabilities, drafts, need, (*profile.Profile).CoversCapability, held)
+		p.Spec.IoUring = keepSupported(profile.ListIoUring, p.Spec.IoUring, drafts, need, (*profile.Profile).CoversIoUring, held)
 		parts[i] = p
 	}
 	out := make([]heldEntry, 0, len(held))
@@ -141,6 +145,9 @@ func markSupport(merged *profile.Profile, drafts []nodeDraft, maxIDs int) {
 	for i, e := range merged.Spec.Capabilities {
 		set(&merged.Spec.Capabilities[i].Evidence, supporters(drafts, e, (*profile.Profile).CoversCapability))
 	}
+	for i, e := range merged.Spec.IoUring {
+		set(&merged.Spec.IoUring[i].Evidence, supporters(drafts, e, (*profile.Profile).CoversIoUring))
+	}
 }
 
 // supportOf maps each entry of doc ("list: entry") to its supporting nodes,
@@ -161,6 +168,9 @@ func supportOf(doc *profile.Profile) map[string]string {
 	}
 	for _, e := range doc.Spec.Capabilities {
 		add(profile.ListCapabilities, e, e.Evidence)
+	}
+	for _, e := range doc.Spec.IoUring {
+		add(profile.ListIoUring, e, e.Evidence)
 	}
 	return out
 }

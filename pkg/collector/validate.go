@@ -66,7 +66,7 @@ func validateAlert(a *vigilv1.Alert) error {
 	case a.GetTime() == nil:
 		return fmt.Errorf("alert has no time")
 	case a.GetKind() == vigilv1.Kind_KIND_UNSPECIFIED || vigilv1.Kind_name[int32(a.GetKind())] == "":
-		return fmt.Errorf("alert kind %d is not one of exec, open, connect, capability, agent_gap", a.GetKind())
+		return fmt.Errorf("alert kind %d is not one of exec, open, connect, capability, io_uring, agent_gap", a.GetKind())
 	}
 	if size := proto.Size(a); size > maxAlertBytes {
 		return fmt.Errorf("alert is %d bytes encoded, limit %d", size, maxAlertBytes)
@@ -80,8 +80,9 @@ func validateAlert(a *vigilv1.Alert) error {
 		"object.path": a.GetObject().GetPath(), "object.raw_path": string(a.GetObject().GetRawPath()),
 		"object.address":  a.GetObject().GetAddress(),
 		"object.protocol": a.GetObject().GetProtocol(), "object.capability": a.GetObject().GetCapability(),
-		"object.applet": a.GetObject().GetApplet(),
-		"access":        a.GetAccess(), "detail": a.GetDetail(), "rule": a.GetRule(),
+		"object.applet":      a.GetObject().GetApplet(),
+		"object.io_uring_op": a.GetObject().GetIoUringOp(),
+		"access":             a.GetAccess(), "detail": a.GetDetail(), "rule": a.GetRule(),
 	} {
 		c.str(name, v)
 	}

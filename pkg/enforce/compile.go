@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
@@ -20,7 +21,7 @@ const maxExpandedPorts = 256
 type compiled struct {
 	paths []PathRule
 	nets  []NetRule
-	caps  uint64
+	masks Masks
 	// widened lists entries the kernel enforces more loosely than the
 	// profile says (an operator should know).
 	widened []string
@@ -37,7 +38,7 @@ type compiled struct {
 // cannot express exactly are widened, never narrowed: enforcement may allow
 // a little more than the profile, never deny what it allows.
 func compile(p *profile.Profile) compiled {
-	c := compiled{exact: HookCapability, rules: map[PathRule]int{}}
+	c := compiled{exact: HookCapability | HookIoUring, rules: map[PathRule]int{}}
 	execs := make([]pathPattern, 0, len(p.Spec.Executables))
 	for _, e := range p.Spec.Executables {
 		every, some := ExecImage, ExecImageSome
@@ -89,8 +90,11 @@ func compile(p *profile.Profile) compiled {
 	c.addPaths(ListUnix, sockets)
 	for _, e := range p.Spec.Capabilities {
 		if e.Capability < 64 {
-			c.caps |= 1 << e.Capability
+			c.masks.Capabilities |= 1 << e.Capability
 		}
+	}
+	for _, e := range p.Spec.IoUring {
+		c.masks.IoUring |= ioUringBit(e.Op)
 	}
 	return c
 }
@@ -106,6 +110,19 @@ func (c *compiled) addApplet(path, as string, access uint8) {
 		h = fnvByte(h, as[i])
 	}
 	c.addRule(PathRule{List: ListApplets, Match: MatchExact, Hash: h, Access: access})
+}
+
+// ioUringBit is op's bit in a profile's io_uring mask (enum
+// vigil_io_uring_op): opcodes from 63 on have none, the kernel never
+// allows them.
+func ioUringBit(op profile.IoUringOp) uint64 {
+	switch {
+	case op == profile.IoUringSetup:
+		return 1 << bpfobj.RecordVigilIoUringOpVIGIL_IO_URING_SETUP_BIT
+	case uint32(op) < uint32(bpfobj.RecordVigilIoUringOpVIGIL_IO_URING_SETUP_BIT):
+		return 1 << op
+	}
+	return 0
 }
 
 // parsePath reads one pattern: "dir/**" matches dir's subtree, "dir/*" its

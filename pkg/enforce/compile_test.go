@@ -34,6 +34,7 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 		{Unix: "/run/app.sock"},
 	}
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: 13}, {Capability: 21}}
+	p.Spec.IoUring = []profile.IoUringEntry{{Op: profile.IoUringSetup}, {Op: 18}, {Op: 70}}
 	c := compile(p)
 	matches := []PathMatch{MatchExact, MatchSubtree, MatchChildren, MatchExact, MatchExact, MatchStarPrefix, MatchStarPrefix, MatchExact}
 	if len(c.paths) != len(matches) {
@@ -56,8 +57,11 @@ func TestCompileWidensWhatTheKernelCannotMatch(t *testing.T) {
 	if len(c.nets) != 1+3+1 || c.nets[4].Port != 0 {
 		t.Errorf("network rules = %+v, want 443, 8000-8002 one by one, and a wide range as any port", c.nets)
 	}
-	if c.caps != 1<<13|1<<21 {
-		t.Errorf("capability mask = %b", c.caps)
+	if c.masks.Capabilities != 1<<13|1<<21 {
+		t.Errorf("capability mask = %b", c.masks.Capabilities)
+	}
+	if c.masks.IoUring != 1<<63|1<<18 {
+		t.Errorf("io_uring mask = %b, want SETUP as bit 63, OPENAT as 18 and no bit for an opcode past 62", c.masks.IoUring)
 	}
 	if c.paths[4].Hash != pathHash([]string{"app", "*", "run"}, true) {
 		t.Error("/app/2024/run does not hash its volatile component as *")

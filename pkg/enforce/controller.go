@@ -87,7 +87,8 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.L
 		c.fanotify, fanErr = NewFanotify(c.judgeOpen, cfg.ProcRoot, cfg.HostMntNS, log, reg)
 	}
 	c.tiers = Tiers(Probes{LSM: lsm, CapabilityHook: objs.Unavailable(bpfobj.FamilyCapability.Name),
-		ConnectGuard: guardErr, Fanotify: fanErr, UnixGuard: unixGuardErr(k, cfg), UnixSignal: !cfg.GuardUnix})
+		IoUringHook: objs.Unavailable(bpfobj.FamilyIoUring.Name), ConnectGuard: guardErr, Fanotify: fanErr,
+		UnixGuard: unixGuardErr(k, cfg), UnixSignal: !cfg.GuardUnix})
 	for _, t := range c.tiers {
 		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
 	}

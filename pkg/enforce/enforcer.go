@@ -16,7 +16,7 @@ import (
 type ProfileMaps interface {
 	SetScope(scope uint32, pol ScopePolicy) error
 	DeleteScope(scope uint32) error
-	PutProfile(id uint32, paths []PathRule, nets []NetRule, caps uint64) error
+	PutProfile(id uint32, paths []PathRule, nets []NetRule, masks Masks) error
 	DeleteProfile(id uint32, paths []PathRule, nets []NetRule) error
 }
 
@@ -170,7 +170,7 @@ func (e *Enforcer) load(p *profile.Profile) (*loaded, error) {
 	}
 	e.nextID++
 	l := &loaded{id: e.nextID, c: compile(p)}
-	if err := e.kernel.PutProfile(l.id, l.c.paths, l.c.nets, l.c.caps); err != nil {
+	if err := e.kernel.PutProfile(l.id, l.c.paths, l.c.nets, l.c.masks); err != nil {
 		return nil, errors.Join(err, e.kernel.DeleteProfile(l.id, l.c.paths, l.c.nets))
 	}
 	for _, w := range l.c.widened {

@@ -33,7 +33,8 @@ const heldPin = "held_tasks"
 // enforcing names the families whose links are pinned: those that deny,
 // and process, which hands every new task its contained record (without
 // it, runc setting up a container while no agent runs would be judged).
-var enforcing = []bpfobj.Family{bpfobj.FamilyExec, bpfobj.FamilyProcess, bpfobj.FamilyCapability, bpfobj.FamilyLSM, bpfobj.FamilyConnectGuard, bpfobj.FamilyUnixGuard}
+var enforcing = []bpfobj.Family{bpfobj.FamilyExec, bpfobj.FamilyProcess, bpfobj.FamilyCapability, bpfobj.FamilyIoUring, bpfobj.FamilyLSM,
+	bpfobj.FamilyConnectGuard, bpfobj.FamilyUnixGuard}
 
 // ensureBPFFS mounts bpffs at dir's mount point (/sys/fs/bpf) if needed.
 func ensureBPFFS(dir string) error {

@@ -19,6 +19,7 @@ const (
 	HookOpen       = Hooks(bpfobj.RecordVigilEnforceVIGIL_ENFORCE_OPEN)
 	HookConnect    = Hooks(bpfobj.RecordVigilEnforceVIGIL_ENFORCE_CONNECT)
 	HookCapability = Hooks(bpfobj.RecordVigilEnforceVIGIL_ENFORCE_CAPABILITY)
+	HookIoUring    = Hooks(bpfobj.RecordVigilEnforceVIGIL_ENFORCE_IO_URING)
 )
 
 // PathList is which list of a profile a path rule belongs to.
@@ -77,15 +78,25 @@ type NetRule struct {
 	Protocol uint8 // IPPROTO_TCP or IPPROTO_UDP
 }
 
+// Masks are a compiled profile's allowlists of numbered operations, a bit
+// per number.
+type Masks struct {
+	Capabilities uint64
+	// IoUring has a bit per opcode below 63 and bit 63 for setting up a
+	// ring (enum vigil_io_uring_op).
+	IoUring uint64
+}
+
 // PolicyMaps are the kernel's compiled profiles and the scopes they apply to.
 type PolicyMaps struct {
-	scopes, paths, caps, nets *ebpf.Map
+	scopes, paths, caps, ioUring, nets *ebpf.Map
 }
 
 // Policy returns the kernel's policy maps.
 func (k *Kernel) Policy() *PolicyMaps {
 	return &PolicyMaps{scopes: k.objs.Map(bpfobj.RecordMapScopePolicies), paths: k.objs.Map(bpfobj.RecordMapPathRules),
-		caps: k.objs.Map(bpfobj.RecordMapCapRules), nets: k.objs.Map(bpfobj.RecordMapNetRules)}
+		caps: k.objs.Map(bpfobj.RecordMapCapRules), ioUring: k.objs.Map(bpfobj.RecordMapIoUringRules),
+		nets: k.objs.Map(bpfobj.RecordMapNetRules)}
 }
 
 // ScopePolicy is what the kernel does for every container of a scope.
@@ -137,7 +148,7 @@ func (p *PolicyMaps) DeleteScope(scope uint32) error {
 }
 
 // PutProfile loads a compiled profile under id.
-func (p *PolicyMaps) PutProfile(id uint32, paths []PathRule, nets []NetRule, caps uint64) error {
+func (p *PolicyMaps) PutProfile(id uint32, paths []PathRule, nets []NetRule, masks Masks) error {
 	for _, r := range paths {
 		if err := p.paths.Put(pathKey(id, r), r.Access); err != nil {
 			return fmt.Errorf("load path rule of profile %d: %w", id, err)
@@ -148,8 +159,11 @@ func (p *PolicyMaps) PutProfile(id uint32, paths []PathRule, nets []NetRule, cap
 			return fmt.Errorf("load network rule %v of profile %d: %w", r, id, err)
 		}
 	}
-	if err := p.caps.Put(id, caps); err != nil {
+	if err := p.caps.Put(id, masks.Capabilities); err != nil {
 		return fmt.Errorf("load capabilities of profile %d: %w", id, err)
+	}
+	if err := p.ioUring.Put(id, masks.IoUring); err != nil {
+		return fmt.Errorf("load io_uring operations of profile %d: %w", id, err)
 	}
 	return nil
 }
@@ -163,7 +177,7 @@ func (p *PolicyMaps) DeleteProfile(id uint32, paths []PathRule, nets []NetRule) 
 	for _, r := range nets {
 		errs = append(errs, ignoreMissing(p.nets.Delete(netKey(id, r))))
 	}
-	errs = append(errs, ignoreMissing(p.caps.Delete(id)))
+	errs = append(errs, ignoreMissing(p.caps.Delete(id)), ignoreMissing(p.ioUring.Delete(id)))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("unload profile %d: %w", id, err)
 	}

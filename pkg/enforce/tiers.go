@@ -24,7 +24,7 @@ const (
 
 // HookTier is the tier one hook family runs at, and why not a better one.
 type HookTier struct {
-	Hook   string // exec, open, connect (inet), capability, connect_unix
+	Hook   string // exec, open, connect (inet), capability, connect_unix, io_uring
 	Tier   Tier
 	Reason string
 }
@@ -36,6 +36,8 @@ type Probes struct {
 	LSM error
 	// CapabilityHook is nil when the cap_capable tracepoint program loaded.
 	CapabilityHook error
+	// IoUringHook is nil when the io_uring tracepoint programs loaded.
+	IoUringHook error
 	// ConnectGuard is nil when the cgroup connect programs are attached.
 	ConnectGuard error
 	// Fanotify is nil when a fanotify permission listener could start.
@@ -52,8 +54,24 @@ type Probes struct {
 // signal tier for exec and capabilities, the cgroup connect programs for
 // inet connects. Unix connects are refused by the cgroup/connect_unix
 // program wherever it loads, and killed for at the connect's exit where it
-// does not.
+// does not. io_uring is the signal tier's everywhere.
 func Tiers(p Probes) []HookTier {
+	return append(hookTiers(p), ioUringTier(p))
+}
+
+// ioUringWhy says why io_uring is enforced by the signal tier even where BPF
+// LSM programs load.
+const ioUringWhy = "no LSM hook sees a ring set up before Linux 6.15 (uring_allowed), nor a request's opcode: " +
+	"the io_uring tracepoints kill a process that sets up a ring, or submits an opcode, its profile does not list"
+
+func ioUringTier(p Probes) HookTier {
+	if p.IoUringHook != nil {
+		return HookTier{Hook: "io_uring", Tier: TierAlertOnly, Reason: "io_uring tracepoints: " + p.IoUringHook.Error()}
+	}
+	return HookTier{Hook: "io_uring", Tier: TierSignal, Reason: ioUringWhy}
+}
+
+func hookTiers(p Probes) []HookTier {
 	if p.LSM == nil {
 		const why = "BPF LSM programs load here"
 		return []HookTier{
@@ -136,6 +154,8 @@ func KernelHooks(tiers []HookTier) Hooks {
 			h |= HookConnect
 		case "capability":
 			h |= HookCapability
+		case "io_uring":
+			h |= HookIoUring
 		}
 	}
 	return h

@@ -108,3 +108,29 @@ func TestUnixConnectTier(t *testing.T) {
 		})
 	}
 }
+
+// TestIoUringIsTheSignalTiers checks that io_uring is enforced by the
+// signal tier with BPF LSM or without (no LSM hook judges a ring or an
+// opcode everywhere), and only reported where its tracepoints did not load.
+func TestIoUringIsTheSignalTiers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		probes Probes
+		want   Tier
+	}{
+		{"lsm", Probes{}, TierSignal},
+		{"no lsm", Probes{LSM: errors.New("no BPF LSM")}, TierSignal},
+		{"no tracepoints", Probes{LSM: errors.New("no BPF LSM"), IoUringHook: errors.New("no io_uring")}, TierAlertOnly},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tiers := Tiers(tc.probes)
+			i := slices.IndexFunc(tiers, func(ht HookTier) bool { return ht.Hook == "io_uring" })
+			if i < 0 || tiers[i].Tier != tc.want {
+				t.Fatalf("tiers %+v: io_uring not at %s", tiers, tc.want)
+			}
+			if got := KernelHooks(tiers)&HookIoUring != 0; got != (tc.want == TierSignal) {
+				t.Errorf("kernel hooks enforce io_uring: %v, want %v", got, tc.want == TierSignal)
+			}
+		})
+	}
+}

@@ -264,3 +264,40 @@ func TestJudge(t *testing.T) {
 		t.Errorf("judging while learning made %d drafts: only Evaluate learns", n)
 	}
 }
+
+// TestIoUringLearnedThenJudged learns the io_uring operations a container
+// used (the kernel's repeats counted) and judges them afterwards: an opcode
+// the profile lists is allowed, another is a violation, and so is setting
+// up a ring for an image whose profile never did.
+func TestIoUringLearnedThenJudged(t *testing.T) {
+	const opRead, opOpenat = 22, 18 // IORING_OP_READ, IORING_OP_OPENAT
+	ring := func(op uint8, repeats uint32) *enrich.Record {
+		return record(sensor.Event{Type: sensor.TypeIoUring, PID: 5, IoUring: sensor.IoUring{Op: op, Repeats: repeats}})
+	}
+	e := newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, nil)
+	for _, rec := range []*enrich.Record{ring(sensor.IoUringSetup, 0), ring(opRead, 6)} {
+		if v, ok := e.Evaluate(rec); !ok || !v.Allowed {
+			t.Fatalf("learning verdict = %+v, %v", v, ok)
+		}
+	}
+	learned := e.Drafts()[0].Profile()
+	got := learned.Spec.IoUring
+	if len(got) != 2 || got[0].Op != profile.IoUringOp(opRead) || got[0].Evidence.Count != 7 || got[1].Op != profile.IoUringSetup {
+		t.Fatalf("learned io_uring = %+v, want READ (the report and its 6 repeats) and SETUP", got)
+	}
+
+	learned.Metadata.Mode, learned.Metadata.Version = profile.ModeMonitor, 1
+	e = newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, staticSource{digest: learned})
+	if v, _ := e.Evaluate(ring(opRead, 0)); !v.Allowed || v.Rule != "ioUring: READ" {
+		t.Errorf("a learned opcode: %+v", v)
+	}
+	if v, _ := e.Evaluate(ring(opOpenat, 0)); v.Allowed || v.Rule != "no rule matched in ioUring" {
+		t.Errorf("an unlearned opcode: %+v", v)
+	}
+
+	never := &profile.Profile{Metadata: profile.Metadata{Digest: digest, Mode: profile.ModeMonitor, Version: 1}}
+	e = newEngine(t, profile.ModePolicy{Default: profile.ModeLearn}, staticSource{digest: never})
+	if v, _ := e.Evaluate(ring(sensor.IoUringSetup, 0)); v.Allowed || v.Observation.IoUring != profile.IoUringSetup {
+		t.Errorf("a ring set up where the profile never used io_uring: %+v", v)
+	}
+}

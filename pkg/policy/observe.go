@@ -44,6 +44,9 @@ func observation(rec *enrich.Record) (profile.Observation, skip) {
 		o.Kind, o.Capability = profile.KindCapability, profile.Capability(ev.Capability.Cap)
 		o.Repeats = uint64(ev.Capability.Repeats)
 		why = capabilitySkip(ev)
+	case sensor.TypeIoUring:
+		o.Kind, o.IoUring = profile.KindIoUring, profile.IoUringOp(ev.IoUring.Op)
+		o.Repeats = uint64(ev.IoUring.Repeats)
 	default:
 		return o, skipNotPolicy
 	}

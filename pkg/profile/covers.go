@@ -65,6 +65,11 @@ func (p *Profile) CoversCapability(e CapabilityEntry) bool {
 	return slices.ContainsFunc(p.Spec.Capabilities, func(x CapabilityEntry) bool { return x.Capability == e.Capability })
 }
 
+// CoversIoUring reports whether p allows e's io_uring operation.
+func (p *Profile) CoversIoUring(e IoUringEntry) bool {
+	return slices.ContainsFunc(p.Spec.IoUring, func(x IoUringEntry) bool { return x.Op == e.Op })
+}
+
 // coversPath reports whether an entry of a path list (indexed in ix; each
 // entry's pattern and access given by of, "" for entries of another kind)
 // matches every path pattern does, granting need. A pattern looked up as a

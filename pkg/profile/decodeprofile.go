@@ -126,7 +126,7 @@ func (d *decoder) unique(keys entryKeys, n *yaml.Node, field, key string) {
 
 func (d *decoder) spec(n *yaml.Node) Spec {
 	var s Spec
-	f := d.fields(n, "spec", ListExecutables, ListFiles, ListNetwork, ListCapabilities)
+	f := d.fields(n, "spec", ListExecutables, ListFiles, ListNetwork, ListCapabilities, ListIoUring)
 	keys := entryKeys{}
 	d.list(f[ListExecutables], "spec."+ListExecutables, func(item *yaml.Node, fi string) {
 		e := d.fields(item, fi, "path", "as", "origin", "evidence")
@@ -200,6 +200,21 @@ func (d *decoder) spec(n *yaml.Node) Spec {
 			}
 		}
 		s.Capabilities = append(s.Capabilities, x)
+	})
+	d.list(f[ListIoUring], "spec."+ListIoUring, func(item *yaml.Node, fi string) {
+		e := d.fields(item, fi, "op", "evidence")
+		x := IoUringEntry{Evidence: d.evidence(e, fi)}
+		if v := d.require(e, item, fi, "op"); v != nil {
+			if name, ok := d.str(v, fi+".op"); ok {
+				op, err := ParseIoUringOp(name)
+				if err != nil {
+					d.fail(v, fi+".op", "%v", err)
+				}
+				x.Op = op
+				d.unique(keys, item, fi, "u"+name)
+			}
+		}
+		s.IoUring = append(s.IoUring, x)
 	})
 	return s
 }

@@ -14,7 +14,7 @@ type Diff struct {
 	FromMode, ToMode       Mode
 	FromVersion, ToVersion int64
 	// Lists holds one item per allowlist that changed, in the order
-	// executables, files, network, capabilities.
+	// executables, files, network, capabilities, ioUring.
 	Lists []ListDiff
 	// Text is a unified diff of the two canonical documents ("" when they
 	// are byte-identical).
@@ -47,6 +47,7 @@ func Compare(aName string, a *Profile, bName string, b *Profile) (Diff, error) {
 		{ListFiles, entryNames(a.Spec.Files), entryNames(b.Spec.Files)},
 		{ListNetwork, entryNames(a.Spec.Network), entryNames(b.Spec.Network)},
 		{ListCapabilities, entryNames(a.Spec.Capabilities), entryNames(b.Spec.Capabilities)},
+		{ListIoUring, entryNames(a.Spec.IoUring), entryNames(b.Spec.IoUring)},
 	}
 	for _, l := range lists {
 		ld := ListDiff{List: l.name, Added: minus(l.b, l.a), Removed: minus(l.a, l.b)}

@@ -77,6 +77,9 @@
 //	    - unix: /run/nginx.sock
 //	  capabilities:
 //	    - name: CAP_NET_BIND_SERVICE
+//	  ioUring:                    # absent: io_uring is refused
+//	    - op: SETUP               # setting up a ring
+//	    - op: READ                # an opcode submitted, IORING_OP_ without the prefix
 //
 // An executables entry allows the image's own file at its path; one with
 // origin written also allows a file written after the container started

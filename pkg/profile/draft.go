@@ -24,6 +24,7 @@ type Draft struct {
 	unix       *pathList
 	inet       *netList
 	caps       [MaxCapability + 1]capSlot
+	ioUring    map[IoUringOp]*Evidence
 	learning   Learning
 	// inheritedFrom: the draft learns the delta of a digest running on a
 	// profile inherited from this Ref (see Inherit).
@@ -50,6 +51,7 @@ func NewDraft(image, digest string, lim Limits) (*Draft, error) {
 		imageFiles: newPathList(),
 		unix:       newPathList(),
 		inet:       newNetList(),
+		ioUring:    map[IoUringOp]*Evidence{},
 	}, nil
 }
 
@@ -100,6 +102,8 @@ func (d *Draft) Observe(o Observation) (bool, error) {
 	case KindCapability:
 		list = ListCapabilities
 		added, err = d.observeCapability(&o, t)
+	case KindIoUring:
+		added, err = d.observeIoUring(&o, t)
 	default:
 		return false, fmt.Errorf("observe: unknown observation kind %d", o.Kind)
 	}
@@ -253,6 +257,19 @@ func (d *Draft) observeCapability(o *Observation, t time.Time) (bool, error) {
 	return added, nil
 }
 
+func (d *Draft) observeIoUring(o *Observation, t time.Time) (bool, error) {
+	if !o.IoUring.Valid() {
+		return false, fmt.Errorf("observe io_uring: unknown operation %s", o.IoUring)
+	}
+	ev, ok := d.ioUring[o.IoUring]
+	if !ok {
+		ev = &Evidence{}
+		d.ioUring[o.IoUring] = ev
+	}
+	ev.observe(o, t, d.lim.MaxEvidenceIDs)
+	return !ok, nil
+}
+
 // MarkIncomplete records that count events were lost or could not be
 // attributed while the draft was learning, so it may lack behaviour the
 // image has. The reason is kept (summed per reason) and serialised.
@@ -266,7 +283,7 @@ func (d *Draft) MarkIncomplete(reason string, count uint64) {
 func (d *Draft) Stability(now time.Time) Stability {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	n := d.execLen() + d.filesLen() + d.networkLen()
+	n := d.execLen() + d.filesLen() + d.networkLen() + len(d.ioUring)
 	for _, c := range d.caps {
 		if c.present {
 			n++

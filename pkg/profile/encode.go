@@ -22,32 +22,39 @@ const (
 func Encode(p *Profile) ([]byte, error) {
 	spec := p.Clone().Spec
 	spec.Sort()
+	lists := []any{
+		ListExecutables, encodeList(spec.Executables, func(e ExecEntry) *yaml.Node {
+			kv := []any{"path", str(e.Path)}
+			if e.As != "" {
+				kv = append(kv, "as", str(e.As))
+			}
+			if e.Written {
+				kv = append(kv, "origin", str(OriginWritten))
+			}
+			return withEvidence(e.Evidence, kv...)
+		}),
+		ListFiles, encodeList(spec.Files, func(e FileEntry) *yaml.Node {
+			if e.Image {
+				return withEvidence(e.Evidence, "path", str(e.Path), "access", str(e.Access.String()), "from", str(FromImage))
+			}
+			return withEvidence(e.Evidence, "path", str(e.Path), "access", str(e.Access.String()))
+		}),
+		ListNetwork, encodeList(spec.Network, encodeNetwork),
+		ListCapabilities, encodeList(spec.Capabilities, func(e CapabilityEntry) *yaml.Node {
+			return withEvidence(e.Evidence, "name", str(e.Capability.String()))
+		}),
+	}
+	// Most images never use io_uring: their documents stay as they were.
+	if len(spec.IoUring) > 0 {
+		lists = append(lists, ListIoUring, encodeList(spec.IoUring, func(e IoUringEntry) *yaml.Node {
+			return withEvidence(e.Evidence, "op", str(e.Op.String()))
+		}))
+	}
 	doc := mapping(
 		"apiVersion", str(APIVersion),
 		"kind", str(KindImageProfile),
 		"metadata", encodeMetadata(p.Metadata),
-		"spec", mapping(
-			ListExecutables, encodeList(spec.Executables, func(e ExecEntry) *yaml.Node {
-				kv := []any{"path", str(e.Path)}
-				if e.As != "" {
-					kv = append(kv, "as", str(e.As))
-				}
-				if e.Written {
-					kv = append(kv, "origin", str(OriginWritten))
-				}
-				return withEvidence(e.Evidence, kv...)
-			}),
-			ListFiles, encodeList(spec.Files, func(e FileEntry) *yaml.Node {
-				if e.Image {
-					return withEvidence(e.Evidence, "path", str(e.Path), "access", str(e.Access.String()), "from", str(FromImage))
-				}
-				return withEvidence(e.Evidence, "path", str(e.Path), "access", str(e.Access.String()))
-			}),
-			ListNetwork, encodeList(spec.Network, encodeNetwork),
-			ListCapabilities, encodeList(spec.Capabilities, func(e CapabilityEntry) *yaml.Node {
-				return withEvidence(e.Evidence, "name", str(e.Capability.String()))
-			}),
-		),
+		"spec", mapping(lists...),
 	)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

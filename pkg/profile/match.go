@@ -22,6 +22,7 @@ type matcher struct {
 	inet       *netIndex
 	inetRules  []string
 	caps       [MaxCapability + 1]string
+	ioUring    map[IoUringOp]string
 }
 
 func compile(p *Profile) *matcher {
@@ -32,6 +33,7 @@ func compile(p *Profile) *matcher {
 		image:    newPathIndex(),
 		unix:     newPathIndex(),
 		abstract: make(map[string]string),
+		ioUring:  make(map[IoUringOp]string),
 		inet:     newNetIndex(),
 	}
 	for _, e := range p.Spec.Executables {
@@ -68,6 +70,9 @@ func compile(p *Profile) *matcher {
 		if e.Capability.Valid() {
 			m.caps[e.Capability] = rule(ListCapabilities, e)
 		}
+	}
+	for _, e := range p.Spec.IoUring {
+		m.ioUring[e.Op] = rule(ListIoUring, e)
 	}
 	return m
 }
@@ -130,6 +135,11 @@ func (p *Profile) Allows(o Observation) (bool, string) {
 			return true, m.caps[o.Capability]
 		}
 		return false, noRule(ListCapabilities)
+	case KindIoUring:
+		if r, ok := m.ioUring[o.IoUring]; ok {
+			return true, r
+		}
+		return false, noRule(ListIoUring)
 	}
 	return false, "unknown observation kind " + o.Kind.String()
 }

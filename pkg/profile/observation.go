@@ -10,12 +10,13 @@ import (
 // is checked against.
 type Kind uint8
 
-// The four kinds of behaviour a profile allows.
+// The five kinds of behaviour a profile allows.
 const (
 	KindExec Kind = iota + 1
 	KindOpen
 	KindConnect
 	KindCapability
+	KindIoUring
 )
 
 // String names the kind as the sensor and alerts do.
@@ -29,6 +30,8 @@ func (k Kind) String() string {
 		return "connect"
 	case KindCapability:
 		return "capability"
+	case KindIoUring:
+		return "io_uring"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -109,7 +112,7 @@ type Destination struct {
 	Protocol Protocol
 }
 
-// Observation is one exec, open, connect or capability use of a container,
+// Observation is one exec, open, connect, capability or io_uring use of a container,
 // as the sensor and container attribution deliver it. Which fields matter
 // depends on Kind:
 //
@@ -117,6 +120,7 @@ type Destination struct {
 //	KindOpen:       Path, Access, Created and Image
 //	KindConnect:    Network for inet sockets, or UnixPath for unix sockets
 //	KindCapability: Capability (the kernel's number, e.g. 13 for CAP_NET_RAW)
+//	KindIoUring:    IoUring (an opcode, or IoUringSetup)
 //
 // ContainerID, Node and Time are evidence, and Created (the open made the
 // file) tells the learner which directories a container creates files in;
@@ -132,6 +136,7 @@ type Observation struct {
 	Network    Destination
 	UnixPath   string
 	Capability Capability
+	IoUring    IoUringOp
 	Created    bool
 	// Written: the executed file was written after the container started
 	// (on its writable layer, a memfd, deleted), not the image's own.
@@ -143,7 +148,8 @@ type Observation struct {
 	Node        string
 	Time        time.Time
 	// Repeats are further sightings the kernel folded into this one (a
-	// learning container's repeated opens, connects and capability uses):
+	// learning container's repeated opens, connects and capability uses,
+	// any container's repeated io_uring operations):
 	// they count as observations.
 	Repeats uint64
 }

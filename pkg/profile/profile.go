@@ -61,12 +61,15 @@ type IncompleteReason struct {
 // IsIncomplete reports whether any events may be missing from the profile.
 func (l Learning) IsIncomplete() bool { return len(l.Incomplete) > 0 }
 
-// Spec holds the four allowlists, each sorted in canonical order.
+// Spec holds the five allowlists, each sorted in canonical order.
 type Spec struct {
 	Executables  []ExecEntry
 	Files        []FileEntry
 	Network      []NetworkEntry
 	Capabilities []CapabilityEntry
+	// IoUring lists the io_uring operations allowed: SETUP (setting up a
+	// ring) and the opcodes submitted. Empty refuses io_uring.
+	IoUring []IoUringEntry
 }
 
 // Names of the allowlists, as in YAML and in rule strings.
@@ -75,6 +78,7 @@ const (
 	ListFiles        = "files"
 	ListNetwork      = "network"
 	ListCapabilities = "capabilities"
+	ListIoUring      = "ioUring"
 )
 
 // ExecEntry allows executing files whose path matches Path (a pattern).
@@ -147,6 +151,12 @@ type CapabilityEntry struct {
 	Evidence   Evidence
 }
 
+// IoUringEntry allows one io_uring operation.
+type IoUringEntry struct {
+	Op       IoUringOp
+	Evidence Evidence
+}
+
 // String names the entry as rule strings do.
 func (e ExecEntry) String() string {
 	s := e.Path
@@ -178,6 +188,9 @@ func (n NetworkEntry) String() string {
 // String names the entry as rule strings do.
 func (c CapabilityEntry) String() string { return c.Capability.String() }
 
+// String names the entry as rule strings do.
+func (e IoUringEntry) String() string { return e.Op.String() }
+
 // prefixString writes a single-address prefix as the bare address.
 func prefixString(p netip.Prefix) string {
 	if p.IsSingleIP() {
@@ -196,6 +209,7 @@ var noRuleIn = map[string]string{
 	ListFiles:        "no rule matched in " + ListFiles,
 	ListNetwork:      "no rule matched in " + ListNetwork,
 	ListCapabilities: "no rule matched in " + ListCapabilities,
+	ListIoUring:      "no rule matched in " + ListIoUring,
 }
 
 // noRule is the rule string Allows returns when nothing in list matched.
@@ -211,6 +225,7 @@ func (s *Spec) Sort() {
 	slices.SortFunc(s.Capabilities, func(a, b CapabilityEntry) int {
 		return cmp.Compare(a.Capability.String(), b.Capability.String())
 	})
+	slices.SortFunc(s.IoUring, func(a, b IoUringEntry) int { return cmp.Compare(a.Op.String(), b.Op.String()) })
 }
 
 // compareFiles orders file entries by path, then an image entry after the
@@ -258,6 +273,7 @@ func (p *Profile) Clone() *Profile {
 	c.Spec.Files = cloneEntries(p.Spec.Files, func(e FileEntry) FileEntry { e.Evidence = e.Evidence.clone(); return e })
 	c.Spec.Network = cloneEntries(p.Spec.Network, func(e NetworkEntry) NetworkEntry { e.Evidence = e.Evidence.clone(); return e })
 	c.Spec.Capabilities = cloneEntries(p.Spec.Capabilities, func(e CapabilityEntry) CapabilityEntry { e.Evidence = e.Evidence.clone(); return e })
+	c.Spec.IoUring = cloneEntries(p.Spec.IoUring, func(e IoUringEntry) IoUringEntry { e.Evidence = e.Evidence.clone(); return e })
 	return c
 }
 
@@ -308,5 +324,5 @@ func (l Learning) equal(o Learning) bool {
 
 // Entries is the total number of entries over the four lists.
 func (s Spec) Entries() int {
-	return len(s.Executables) + len(s.Files) + len(s.Network) + len(s.Capabilities)
+	return len(s.Executables) + len(s.Files) + len(s.Network) + len(s.Capabilities) + len(s.IoUring)
 }

@@ -38,6 +38,9 @@ func (d *Draft) Profile() *Profile {
 			p.Spec.Capabilities = append(p.Spec.Capabilities, CapabilityEntry{Capability: Capability(c), Evidence: s.evidence.clone()})
 		}
 	}
+	for op, ev := range d.ioUring {
+		p.Spec.IoUring = append(p.Spec.IoUring, IoUringEntry{Op: op, Evidence: ev.clone()})
+	}
 	p.Spec.Sort()
 	return p
 }
@@ -80,6 +83,14 @@ func (d *Draft) absorb(p *Profile) {
 		slot := &d.caps[e.Capability]
 		slot.present = true
 		slot.evidence.merge(e.Evidence, d.lim.MaxEvidenceIDs)
+	}
+	for _, e := range p.Spec.IoUring {
+		ev, ok := d.ioUring[e.Op]
+		if !ok {
+			ev = &Evidence{}
+			d.ioUring[e.Op] = ev
+		}
+		ev.merge(e.Evidence, d.lim.MaxEvidenceIDs)
 	}
 }
 

@@ -61,8 +61,8 @@ func validatePrefix(p netip.Prefix) error {
 }
 
 // Validate checks a profile built in code the way Decode checks a document:
-// digest, mode, every pattern, address, port range, protocol and
-// capability, and no duplicate entries.
+// digest, mode, every pattern, address, port range, protocol, capability
+// and io_uring operation, and no duplicate entries.
 func (p *Profile) Validate() error {
 	var errs []error
 	bad := func(field string, err error) { errs = append(errs, fmt.Errorf("%s: %w", field, err)) }
@@ -125,6 +125,13 @@ func (p *Profile) Validate() error {
 			bad(field, fmt.Errorf("unknown capability number %d", e.Capability))
 		}
 		dup(field, "c"+e.Capability.String())
+	}
+	for i, e := range p.Spec.IoUring {
+		field := fmt.Sprintf("spec.ioUring[%d]", i)
+		if !e.Op.Valid() {
+			bad(field, fmt.Errorf("unknown io_uring operation %s", e.Op))
+		}
+		dup(field, "u"+e.Op.String())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("profile %s: %w", m.Digest, err)

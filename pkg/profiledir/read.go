@@ -76,6 +76,7 @@ func checkEntries(path string, p *profile.Profile, max int) error {
 		{profile.ListFiles, len(p.Spec.Files)},
 		{profile.ListNetwork, len(p.Spec.Network)},
 		{profile.ListCapabilities, len(p.Spec.Capabilities)},
+		{profile.ListIoUring, len(p.Spec.IoUring)},
 	} {
 		if l.n > max {
 			return fmt.Errorf("profile %s has %d %s, over the limit of %d", path, l.n, l.name, max)

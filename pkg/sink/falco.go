@@ -48,6 +48,8 @@ func ObjectString(a *vigilv1.Alert) string {
 	switch {
 	case o.GetCapability() != "":
 		return o.GetCapability()
+	case o.GetIoUringOp() != "":
+		return "io_uring " + o.GetIoUringOp()
 	case o.GetAddress() != "":
 		addr := o.GetAddress()
 		if strings.Contains(addr, ":") {

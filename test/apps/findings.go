@@ -113,6 +113,8 @@ func describe(a *vigilv1.Alert) (kind, object string) {
 		return kind, fmt.Sprintf("%s:%d/%s", o.GetAddress(), o.GetPort(), o.GetProtocol())
 	case vigilv1.Kind_KIND_CAPABILITY:
 		return kind, o.GetCapability()
+	case vigilv1.Kind_KIND_IO_URING:
+		return kind, o.GetIoUringOp()
 	}
 	return kind, o.GetPath()
 }

@@ -34,6 +34,8 @@ func Of(o profile.Observation) (vigilv1.Kind, *vigilv1.Object, string) {
 		return vigilv1.Kind_KIND_CONNECT, &vigilv1.Object{Address: n.Addr.String(), Port: uint32(n.Port), Protocol: n.Protocol.String()}, "connect"
 	case profile.KindCapability:
 		return vigilv1.Kind_KIND_CAPABILITY, &vigilv1.Object{Capability: o.Capability.String()}, "use"
+	case profile.KindIoUring:
+		return vigilv1.Kind_KIND_IO_URING, &vigilv1.Object{IoUringOp: o.IoUring.String()}, "use"
 	}
 	return vigilv1.Kind_KIND_UNSPECIFIED, &vigilv1.Object{}, ""
 }
@@ -82,6 +84,12 @@ func Observation(a *vigilv1.Alert) (profile.Observation, bool) {
 			return profile.Observation{}, false
 		}
 		o.Kind, o.Capability = profile.KindCapability, c
+	case vigilv1.Kind_KIND_IO_URING:
+		op, err := profile.ParseIoUringOp(obj.GetIoUringOp())
+		if err != nil {
+			return profile.Observation{}, false
+		}
+		o.Kind, o.IoUring = profile.KindIoUring, op
 	default:
 		return profile.Observation{}, false
 	}

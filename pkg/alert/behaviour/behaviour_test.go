@@ -22,12 +22,14 @@ func TestObservationReadsBackWhatOfShows(t *testing.T) {
 		{Kind: profile.KindConnect, Network: profile.Destination{Addr: netip.MustParseAddr("fd00::1"), Port: 53, Protocol: profile.UDP}},
 		{Kind: profile.KindConnect, UnixPath: "/run/docker.sock"},
 		{Kind: profile.KindCapability, Capability: 21},
+		{Kind: profile.KindIoUring, IoUring: profile.IoUringSetup},
+		{Kind: profile.KindIoUring, IoUring: 18},
 	} {
 		kind, obj, access := Of(o)
 		a := &vigilv1.Alert{Kind: kind, Object: obj, Access: access, Container: &vigilv1.Container{Id: "c1"}}
 		got, ok := Observation(a)
 		if !ok || got.Kind != o.Kind || got.Path != o.Path || got.Access != o.Access || got.Network != o.Network ||
-			got.UnixPath != o.UnixPath || got.Capability != o.Capability || got.ContainerID != "c1" {
+			got.UnixPath != o.UnixPath || got.Capability != o.Capability || got.IoUring != o.IoUring || got.ContainerID != "c1" {
 			t.Errorf("alert %v %v read back as %+v (%v), want %+v", a.GetKind(), a.GetObject(), got, ok, o)
 		}
 	}

@@ -35,6 +35,8 @@ const (
 	// (or crashed) at first_seen and this one started seeing at last_seen.
 	// Nothing done in between was checked; the alert has no container or process.
 	Kind_KIND_AGENT_GAP Kind = 5
+	// io_uring: setting up a ring, or a request submitted (Object.io_uring_op).
+	Kind_KIND_IO_URING Kind = 6
 )
 
 // Enum value maps for Kind.
@@ -46,6 +48,7 @@ var (
 		3: "KIND_CONNECT",
 		4: "KIND_CAPABILITY",
 		5: "KIND_AGENT_GAP",
+		6: "KIND_IO_URING",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -54,6 +57,7 @@ var (
 		"KIND_CONNECT":     3,
 		"KIND_CAPABILITY":  4,
 		"KIND_AGENT_GAP":   5,
+		"KIND_IO_URING":    6,
 	}
 )
 
@@ -445,7 +449,10 @@ type Object struct {
 	Applet string `protobuf:"bytes,7,opt,name=applet,proto3" json:"applet,omitempty"`
 	// exec: the file was written after the container started (its writable
 	// layer, a memfd, a deleted file), not the image's.
-	Written       bool `protobuf:"varint,8,opt,name=written,proto3" json:"written,omitempty"`
+	Written bool `protobuf:"varint,8,opt,name=written,proto3" json:"written,omitempty"`
+	// io_uring: the operation as profiles name it: SETUP (setting up a
+	// ring) or a request's opcode without IORING_OP_, e.g. OPENAT.
+	IoUringOp     string `protobuf:"bytes,9,opt,name=io_uring_op,json=ioUringOp,proto3" json:"io_uring_op,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -534,6 +541,13 @@ func (x *Object) GetWritten() bool {
 		return x.Written
 	}
 	return false
+}
+
+func (x *Object) GetIoUringOp() string {
+	if x != nil {
+		return x.IoUringOp
+	}
+	return ""
 }
 
 // Alert reports behaviour that broke a profile.
@@ -755,7 +769,7 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\braw_path\x18\t \x01(\fR\arawPath\x12\x19\n" +
 	"\braw_argv\x18\n" +
 	" \x03(\fR\arawArgv\x12\x19\n" +
-	"\braw_comm\x18\v \x01(\fR\arawComm\"\xd3\x01\n" +
+	"\braw_comm\x18\v \x01(\fR\arawComm\"\xf3\x01\n" +
 	"\x06Object\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x19\n" +
 	"\braw_path\x18\x06 \x01(\fR\arawPath\x12\x18\n" +
@@ -766,7 +780,8 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"capability\x18\x05 \x01(\tR\n" +
 	"capability\x12\x16\n" +
 	"\x06applet\x18\a \x01(\tR\x06applet\x12\x18\n" +
-	"\awritten\x18\b \x01(\bR\awritten\"\xf9\x05\n" +
+	"\awritten\x18\b \x01(\bR\awritten\x12\x1e\n" +
+	"\vio_uring_op\x18\t \x01(\tR\tioUringOp\"\xf9\x05\n" +
 	"\x05Alert\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -790,14 +805,15 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\x06labels\x18\x12 \x03(\v2\x1b.vigil.v1.Alert.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*u\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x88\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_EXEC\x10\x01\x12\r\n" +
 	"\tKIND_OPEN\x10\x02\x12\x10\n" +
 	"\fKIND_CONNECT\x10\x03\x12\x13\n" +
 	"\x0fKIND_CAPABILITY\x10\x04\x12\x12\n" +
-	"\x0eKIND_AGENT_GAP\x10\x05*[\n" +
+	"\x0eKIND_AGENT_GAP\x10\x05\x12\x11\n" +
+	"\rKIND_IO_URING\x10\x06*[\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_ALERTED\x10\x01\x12\x12\n" +
