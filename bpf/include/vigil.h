@@ -243,9 +243,14 @@ struct exit_event {
 
 /* Per-CPU counters; userspace sums them. */
 struct sensor_stats {
+	/* written to events, the ring buffer of everything not judged */
 	__u64 emitted[VIGIL_EVENT_TYPE_MAX];
-	/* the ring buffer had no room: the event is lost */
+	/* events had no room: the event is lost */
 	__u64 lost[VIGIL_EVENT_TYPE_MAX];
+	/* the same of judged_events, the ring buffer of containers judged
+	 * against a profile (monitor and enforce modes) */
+	__u64 judged_emitted[VIGIL_EVENT_TYPE_MAX];
+	__u64 judged_lost[VIGIL_EVENT_TYPE_MAX];
 	__u64 path_truncated;
 	/* enforcement: processes killed, operations denied */
 	__u64 killed[VIGIL_EVENT_TYPE_MAX];

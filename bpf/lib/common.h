@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What every vigil BPF object shares: the maps userspace loads once and hands
- * to each object (events, stats, cgroup_filter, scratch), load-time tunables,
- * the event header, the scoping decision and whether a task runs its
- * container's workload.
+ * to each object (events, judged_events, stats, cgroup_filter, scratch),
+ * load-time tunables, the event header, the scoping decision and whether a
+ * task runs its container's workload.
  */
 #ifndef VIGIL_COMMON_H
 #define VIGIL_COMMON_H
@@ -22,6 +22,8 @@ const volatile __u8 cgroup_filter_mode = 0; /* enum vigil_cgroup_filter */
 /* Wake the reader only once this much is waiting (0: whenever it is idle);
  * it also polls, so a quiet trickle is read within its latency bound. */
 const volatile __u64 wakeup_bytes = 0;
+/* The same for judged_events. */
+const volatile __u64 judged_wakeup_bytes = 0;
 
 #define CGROUP_MAX_DEPTH 16
 #define PATH_MASK (VIGIL_PATH_MAX - 1)
@@ -31,6 +33,15 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 24);
 } events SEC(".maps");
+
+/* The records of containers judged against a profile (monitor and enforce
+ * modes: their violations and denials, emitted only as news), apart from
+ * everything else: a flood of learning or host records can never fill it,
+ * and userspace reads it first. Sized like events. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} judged_events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -66,6 +77,34 @@ struct {
 	__type(key, __u64);
 	__type(value, __u32);
 } container_scopes SEC(".maps");
+
+/* The policy maps are written by userspace only: allocated as they fill,
+ * their memory follows the profiles loaded, not the limits. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* scope */
+	__type(value, struct scope_policy);
+} scope_policies SEC(".maps");
+
+/* current_scope is the scope of the current task's container, or NULL. */
+static __always_inline __u32 *current_scope(void)
+{
+	__u64 cgroup = bpf_get_current_cgroup_id();
+
+	return bpf_map_lookup_elem(&container_scopes, &cgroup);
+}
+
+/* current_policy is the policy of the current task's container, or NULL
+ * outside containers the kernel profiles or learns: callers check the hook
+ * in the mask they act on. */
+static __always_inline struct scope_policy *current_policy(void)
+{
+	__u32 *scope = current_scope();
+
+	return scope ? bpf_map_lookup_elem(&scope_policies, scope) : NULL;
+}
 
 /* The host's initial mount namespace: an exec elsewhere contains a task. */
 const volatile __u32 host_mntns = 0;
@@ -192,12 +231,17 @@ static __always_inline void count_lost_cgroup(void)
 		bpf_map_update_elem(&lost_by_cgroup, &id, &one, BPF_NOEXIST);
 }
 
-/* emit copies size bytes of a built record into the ring buffer and counts
- * the outcome: every event is either emitted or counted lost. It returns
- * whether the record went in. */
+/* emit copies size bytes of a built record into the ring buffer of its
+ * task's container (judged_events where a profile judges it, events
+ * otherwise) and counts the outcome: every event is either emitted or
+ * counted lost. It returns whether the record went in. */
 static __always_inline bool emit(void *record, __u64 size, __u32 type)
 {
 	struct sensor_stats *s = get_stats();
+	struct scope_policy *pol = current_policy();
+	bool judged = pol && pol->profile;
+	void *ring = judged ? (void *)&judged_events : (void *)&events;
+	__u64 wakeup = judged ? judged_wakeup_bytes : wakeup_bytes;
 	__u64 flags = 0;
 	long err;
 
@@ -206,20 +250,23 @@ static __always_inline bool emit(void *record, __u64 size, __u32 type)
 	 * already awake (it sleeps only on an empty ring), and waking it for
 	 * every record there would cost the producer an IPI per event just when
 	 * the reader is falling behind. */
-	if (wakeup_bytes) {
-		__u64 backlog = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (wakeup) {
+		__u64 backlog = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
 
-		flags = backlog < wakeup_bytes && backlog + size >= wakeup_bytes ?
-				BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+		flags = backlog < wakeup && backlog + size >= wakeup ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	}
-	err = bpf_ringbuf_output(&events, record, size, flags);
+	err = bpf_ringbuf_output(ring, record, size, flags);
 	/* Behaviour a draft learns; a fork or exit lost is the process table's. */
 	if (err && (type <= VIGIL_EVENT_CAPABILITY || type == VIGIL_EVENT_IO_URING))
 		count_lost_cgroup();
 
 	if (s) {
 		type &= VIGIL_EVENT_TYPE_MAX - 1;
-		if (err)
+		if (judged && err)
+			__sync_fetch_and_add(&s->judged_lost[type], 1);
+		else if (judged)
+			__sync_fetch_and_add(&s->judged_emitted[type], 1);
+		else if (err)
 			__sync_fetch_and_add(&s->lost[type], 1);
 		else
 			__sync_fetch_and_add(&s->emitted[type], 1);

@@ -2,7 +2,8 @@
 /*
  * Profiles compiled into maps, and which tasks they apply to. Userspace
  * keeps container_scopes (cgroup → scope) and scope_policies (scope →
- * profile, hooks enforced, suppressed or collapsed) in sync with containerd,
+ * profile, hooks enforced, suppressed or collapsed; both in common.h, which
+ * routes records by them) in sync with containerd,
  * the modes and the profiles; a task is only ever judged when its cgroup
  * maps to a scope enforcing that hook and it runs the container's workload
  * (contained), never the runtime setting it up.
@@ -15,16 +16,8 @@
 #define SIGKILL 9
 #define SIGSTOP 19
 
-/* The policy maps are written by userspace only: allocated as they fill,
+/* The rule maps are written by userspace only: allocated as they fill,
  * their memory follows the profiles loaded, not the limits. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, 16384);
-	__type(key, __u32); /* scope */
-	__type(value, struct scope_policy);
-} scope_policies SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -75,24 +68,6 @@ struct {
 	__type(key, __u32); /* tgid */
 	__type(value, __u32); /* scope */
 } held_tasks SEC(".maps");
-
-/* current_scope is the scope of the current task's container, or NULL. */
-static __always_inline __u32 *current_scope(void)
-{
-	__u64 cgroup = bpf_get_current_cgroup_id();
-
-	return bpf_map_lookup_elem(&container_scopes, &cgroup);
-}
-
-/* current_policy is the policy of the current task's container, or NULL
- * outside containers the kernel profiles or learns: callers check the hook
- * in the mask they act on. */
-static __always_inline struct scope_policy *current_policy(void)
-{
-	__u32 *scope = current_scope();
-
-	return scope ? bpf_map_lookup_elem(&scope_policies, scope) : NULL;
-}
 
 /* suppresses tells whether pol, a container's policy or NULL, keeps the
  * allowed events of hook in the kernel for task, which runs its workload. */

@@ -65,6 +65,8 @@ func (r *RunFlags) Register(f *pflag.FlagSet) {
 	f.StringVar(&r.MetricsAddr, "metrics-addr", r.MetricsAddr, `serve /metrics, /healthz and /readyz here ("" disables)`)
 	f.IntVar(&c.Sensor.RingBufferSize, "ring-buffer-size", c.Sensor.RingBufferSize, "kernel ring buffer bytes (rounded up to a power of two)")
 	f.IntVar(&c.Sensor.QueueSize, "queue-size", c.Sensor.QueueSize, "decoded events buffered for the pipeline before drops (counted)")
+	f.IntVar(&c.Sensor.JudgedRingBufferSize, "judged-ring-buffer-size", c.Sensor.JudgedRingBufferSize, "kernel ring buffer bytes of monitored and enforced containers' events, apart from the rest (rounded up to a power of two)")
+	f.IntVar(&c.Sensor.JudgedQueueSize, "judged-queue-size", c.Sensor.JudgedQueueSize, "monitored and enforced containers' decoded events buffered for the pipeline, which takes them first, before drops (counted)")
 	f.DurationVar(&c.LearnWindow, "learn-window", c.LearnWindow, "a file, inet destination or capability a learning container keeps using, and an io_uring operation any container keeps using, is reported once per window, with a count (0 reports every use)")
 }
 

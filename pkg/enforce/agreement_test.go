@@ -655,7 +655,7 @@ func (w *world) inForce(mode profile.Mode) bool {
 }
 
 func (w *world) record() {
-	for ev := range w.sensor.Events() {
+	for ev := range sensor.Merged(w.sensor) {
 		w.mu.Lock()
 		if ev.CgroupID == w.cgroup.ID {
 			w.events = append(w.events, ev)

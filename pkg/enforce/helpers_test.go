@@ -76,7 +76,7 @@ func (k *kernelFixture) apply(t *testing.T, scope uint32, mode profile.Mode, p *
 // drain discards the sensor's events.
 func (k *kernelFixture) drain() {
 	go func() {
-		for range k.sensor.Events() {
+		for range sensor.Merged(k.sensor) {
 		}
 	}()
 }

@@ -47,7 +47,7 @@ func TestIoUringLearnedAndEnforced(t *testing.T) {
 	})
 	events := make(chan sensor.Event, 1024)
 	go func() {
-		for ev := range k.sensor.Events() {
+		for ev := range sensor.Merged(k.sensor) {
 			if ev.Type == sensor.TypeIoUring {
 				events <- ev
 			}

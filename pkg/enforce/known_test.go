@@ -35,7 +35,7 @@ func TestKernelKnowsOverlayFilesNotNumbers(t *testing.T) {
 	})
 	opened := make(chan string, 4096)
 	go func() {
-		for ev := range k.sensor.Events() {
+		for ev := range sensor.Merged(k.sensor) {
 			if ev.Type == sensor.TypeOpen {
 				opened <- ev.Open.Path
 			}

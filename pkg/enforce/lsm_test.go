@@ -91,7 +91,7 @@ func TestLSMEnforcement(t *testing.T) {
 	cg, s := k.cgroup, k.sensor
 	denied := make(chan sensor.Event, 64)
 	go func() {
-		for ev := range s.Events() {
+		for ev := range sensor.Merged(s) {
 			if ev.Flags.Has(sensor.FlagDenied) {
 				denied <- ev
 			}

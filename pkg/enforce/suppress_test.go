@@ -30,7 +30,7 @@ func TestKernelKeepsKnownOpens(t *testing.T) {
 	cg, s := k.cgroup, k.sensor
 	opened := make(chan string, 1024)
 	go func() {
-		for ev := range s.Events() {
+		for ev := range sensor.Merged(s) {
 			if ev.Type == sensor.TypeOpen {
 				opened <- ev.Open.Path
 			}
@@ -91,7 +91,7 @@ func TestKernelCollapsesLearningRepeats(t *testing.T) {
 	}
 	reports := make(chan report, 1024)
 	go func() {
-		for ev := range k.sensor.Events() {
+		for ev := range sensor.Merged(k.sensor) {
 			if ev.Type == sensor.TypeOpen {
 				reports <- report{ev.Open.Path, ev.Open.Repeats}
 			}
@@ -219,7 +219,7 @@ func TestKernelCollapsesLearningUses(t *testing.T) {
 			})
 			reports := make(chan uint32, 1024)
 			go func() {
-				for ev := range k.sensor.Events() {
+				for ev := range sensor.Merged(k.sensor) {
 					if repeats, ok := tc.match(&ev); ok {
 						reports <- repeats
 					}
@@ -301,7 +301,7 @@ func TestKernelCountsEveryLearnedOpen(t *testing.T) {
 	var mu sync.Mutex
 	var reports, sightings uint64
 	go func() {
-		for ev := range k.sensor.Events() {
+		for ev := range sensor.Merged(k.sensor) {
 			if ev.Type == sensor.TypeOpen && ev.Open.Path == file {
 				mu.Lock()
 				reports++

@@ -34,9 +34,11 @@ func (p *Pipeline) Run(ctx context.Context, h Handler) error {
 	return p.receive(ctx, h)
 }
 
-// receive is the loop every event goes through.
+// receive is the loop every event goes through. Judged containers' events
+// (their violations and denials) go first: they never wait behind learning
+// or host traffic, however much of it is queued.
 func (p *Pipeline) receive(ctx context.Context, h Handler) error {
-	events := p.sensor.Events()
+	judged, events := p.sensor.Judged(), p.sensor.Events()
 	// One event, received into again and again: no stage keeps a pointer
 	// to an event past its turn, and a fresh one per event is garbage the
 	// collector would pay for at every rate.
@@ -45,20 +47,24 @@ func (p *Pipeline) receive(ctx context.Context, h Handler) error {
 	for ctx.Err() == nil {
 		// The only receiver: an event already queued is taken without a
 		// select, which costs more than the rest of the channel operation.
-		if len(events) > 0 {
+		switch {
+		case len(judged) > 0:
+			ev, ok = <-judged
+		case len(events) > 0:
 			ev, ok = <-events
-		} else {
+		default:
 			if err := h.Idle(); err != nil {
 				return err
 			}
 			select {
 			case <-ctx.Done():
 				return nil
+			case ev, ok = <-judged:
 			case ev, ok = <-events:
 			}
 		}
 		if !ok {
-			return nil
+			return nil // the sensor closed
 		}
 		p.enricher.Observe(&ev)
 		err := h.Handle(ctx, &ev)

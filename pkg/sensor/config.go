@@ -68,6 +68,11 @@ type Config struct {
 	// QueueSize is how many decoded events wait for the consumer before new
 	// ones are dropped (and counted).
 	QueueSize int
+	// JudgedRingBufferSize and JudgedQueueSize are the same for the events
+	// of containers judged against a profile (monitor and enforce modes),
+	// which have a ring buffer and a queue of their own (Sensor.Judged).
+	JudgedRingBufferSize int
+	JudgedQueueSize      int
 	// WakeupBytes batches reader wakeups: the kernel wakes the reader once
 	// this much waits in the ring buffer (at most a quarter of it); 0 wakes it
 	// for every event that finds it idle.
@@ -88,9 +93,12 @@ func DefaultConfig() Config {
 		ExcludeSelf:    true,
 		RingBufferSize: 16 << 20,
 		QueueSize:      16384,
-		WakeupBytes:    64 << 10,
-		MaxLatency:     50 * time.Millisecond,
-		ProcRoot:       procfs.DefaultRoot,
+		// Judged containers report only news: violations and denials.
+		JudgedRingBufferSize: 4 << 20,
+		JudgedQueueSize:      4096,
+		WakeupBytes:          64 << 10,
+		MaxLatency:           50 * time.Millisecond,
+		ProcRoot:             procfs.DefaultRoot,
 	}
 }
 
@@ -113,21 +121,25 @@ func wakeupBytes(cfg Config, ringSize uint32) uint64 {
 	return uint64(min(cfg.WakeupBytes, int(ringSize/4)))
 }
 
+// ringSizes are the sizes of the two ring buffers.
+type ringSizes struct{ other, judged uint32 }
+
 // programs is what the sensor loads: the families of its types (exec and
-// process always are), the ring buffer, and the settings that decide in
+// process always are), the ring buffers, and the settings that decide in
 // the kernel what is traced.
-func programs(cfg Config, ringSize uint32) bpfobj.Programs {
+func programs(cfg Config, rings ringSizes) bpfobj.Programs {
 	p := bpfobj.Programs{
 		Constants: map[string]any{
-			bpfobj.RecordVarCgroupFilterMode: uint8(cfg.CgroupFilter),
-			bpfobj.RecordVarSelfTgid:         uint32(0),
-			bpfobj.RecordVarWakeupBytes:      wakeupBytes(cfg, ringSize),
-			bpfobj.RecordVarHostMntns:        cfg.HostMntNS,
-			bpfobj.SysexitVarTraceOpens:      cfg.Types.Has(TypeOpen),
-			bpfobj.SysexitVarTraceConnects:   cfg.Types.Has(TypeConnect),
-			bpfobj.RecordVarCapUnjudged:      unjudgedMask(),
+			bpfobj.RecordVarCgroupFilterMode:  uint8(cfg.CgroupFilter),
+			bpfobj.RecordVarSelfTgid:          uint32(0),
+			bpfobj.RecordVarWakeupBytes:       wakeupBytes(cfg, rings.other),
+			bpfobj.RecordVarJudgedWakeupBytes: wakeupBytes(cfg, rings.judged),
+			bpfobj.RecordVarHostMntns:         cfg.HostMntNS,
+			bpfobj.SysexitVarTraceOpens:       cfg.Types.Has(TypeOpen),
+			bpfobj.SysexitVarTraceConnects:    cfg.Types.Has(TypeConnect),
+			bpfobj.RecordVarCapUnjudged:       unjudgedMask(),
 		},
-		MapSizes: map[string]uint32{bpfobj.RecordMapEvents: ringSize},
+		MapSizes: map[string]uint32{bpfobj.RecordMapEvents: rings.other, bpfobj.RecordMapJudgedEvents: rings.judged},
 	}
 	if cfg.ExcludeSelf {
 		p.Constants[bpfobj.RecordVarSelfTgid] = uint32(os.Getpid())

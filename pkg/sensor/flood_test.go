@@ -48,7 +48,7 @@ func TestFloodAccountsForEveryEvent(t *testing.T) {
 					<-start
 				}
 				n := 0
-				for ev := range s.Events() {
+				for ev := range Merged(s) {
 					if ev.Type == TypeOpen {
 						n++
 					}

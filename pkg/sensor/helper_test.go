@@ -75,6 +75,8 @@ func helperMain(mode string, args []string) error {
 		return rawSocket()
 	case "flood": // args: cgroup.procs n file; join the cgroup, then open+close file n times
 		return flood(args)
+	case "flood-until": // args: cgroup.procs file stop; as flood until stop exists, then print how many
+		return floodUntil(args)
 	case "enter-then-exec": // args: file; as runc init: enter a mount namespace, open file, exec cat file
 		return enterThenExec(args[0])
 	}
@@ -126,6 +128,30 @@ func flood(args []string) error {
 		unix.Close(fd)
 	}
 	return nil
+}
+
+// floodUntil floods like flood until the stop file exists, and prints the
+// opens it made: a flood that lasts as long as a test needs it, counted.
+func floodUntil(args []string) error {
+	procs, err := os.OpenFile(args[0], os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := procs.WriteString(strconv.Itoa(os.Getpid())); err != nil {
+		return fmt.Errorf("join cgroup: %w", err)
+	}
+	var st unix.Stat_t
+	n := 0
+	// Stat is no open: the stop check adds nothing to the flood.
+	for ; n%1000 != 0 || unix.Stat(args[2], &st) != nil; n++ {
+		fd, err := unix.Open(args[1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		unix.Close(fd)
+	}
+	_, err = fmt.Println(n)
+	return err
 }
 
 // enterThenExec does what runc's init does to a container: it enters a

@@ -38,7 +38,7 @@ func BenchmarkOpenClose(b *testing.B) {
 			}
 			defer s.Close()
 			go func() {
-				for range s.Events() {
+				for range Merged(s) {
 				}
 			}()
 			loop(b)

@@ -18,17 +18,19 @@ import (
 // clockResync is how often boot time is re-anchored to the wall clock.
 const clockResync = 10 * time.Second
 
-// Sensor is vigil's programs loaded and attached, and the reader that turns
-// their records into Events.
+// Sensor is vigil's programs loaded and attached, and the readers that turn
+// their records into Events: one per ring buffer, each with its own queue,
+// so that the events of judged containers never wait behind, or are
+// dropped for, anyone else's.
 type Sensor struct {
 	log        *zap.Logger
 	maxLatency time.Duration // 0: the kernel wakes the reader for every event
 	objs       *bpfobj.Objects
-	reader     *ringbuf.Reader
-	events     chan Event
+	readers    [classLimit]*ringbuf.Reader
+	queues     [classLimit]chan Event
 	counters   userCounters
 	queueLost  queueLosses
-	readDone   chan struct{}
+	reading    sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -38,40 +40,49 @@ type Sensor struct {
 // enforcing programs, enforce.KernelConfig.Programs) on the same maps, and
 // starts reading. On error, nothing stays loaded.
 func New(cfg Config, log *zap.Logger, more ...bpfobj.Programs) (_ *Sensor, err error) {
-	if cfg.QueueSize <= 0 {
-		return nil, fmt.Errorf("queue size must be positive, got %d", cfg.QueueSize)
+	if cfg.QueueSize <= 0 || cfg.JudgedQueueSize <= 0 {
+		return nil, fmt.Errorf("queue sizes must be positive, got %d and %d (judged)", cfg.QueueSize, cfg.JudgedQueueSize)
 	}
 	if cfg.WakeupBytes > 0 && cfg.MaxLatency <= 0 {
 		return nil, fmt.Errorf("batched wakeups need a positive max latency, got %v", cfg.MaxLatency)
 	}
-	ringSize, err := ringBufferSize(cfg.RingBufferSize)
-	if err != nil {
+	var rings ringSizes
+	if rings.other, err = ringBufferSize(cfg.RingBufferSize); err != nil {
 		return nil, err
+	}
+	if rings.judged, err = ringBufferSize(cfg.JudgedRingBufferSize); err != nil {
+		return nil, fmt.Errorf("judged: %w", err)
 	}
 	if cfg.HostMntNS == 0 {
 		if cfg.HostMntNS, err = procfs.HostMountNamespace(cfg.ProcRoot); err != nil {
 			return nil, err
 		}
 	}
-	p := programs(cfg, ringSize)
+	p := programs(cfg, rings)
 	for _, m := range more {
 		p = p.With(m)
 	}
 	s := &Sensor{
 		log:        log,
 		maxLatency: cfg.MaxLatency,
-		events:     make(chan Event, cfg.QueueSize),
-		readDone:   make(chan struct{}),
+		queues:     [classLimit]chan Event{make(chan Event, cfg.QueueSize), make(chan Event, cfg.JudgedQueueSize)},
 	}
 	if s.objs, err = bpfobj.Load(p, log); err != nil {
 		return nil, err
 	}
-	s.reader, err = ringbuf.NewReader(s.objs.Map(bpfobj.RecordMapEvents))
-	if err != nil {
-		s.objs.Close()
-		return nil, fmt.Errorf("open ring buffer reader: %w", err)
+	for c, name := range ringMaps {
+		if s.readers[c], err = ringbuf.NewReader(s.objs.Map(name)); err != nil {
+			for _, r := range s.readers[:c] {
+				r.Close()
+			}
+			s.objs.Close()
+			return nil, fmt.Errorf("open %s reader: %w", name, err)
+		}
 	}
-	go s.read()
+	for c := range classLimit {
+		s.reading.Add(1)
+		go s.read(c)
+	}
 	return s, nil
 }
 
@@ -82,8 +93,16 @@ func (s *Sensor) Objects() *bpfobj.Objects { return s.objs }
 // is not loaded, or nil when it is (or was not asked for).
 func (s *Sensor) Unavailable(family string) error { return s.objs.Unavailable(family) }
 
-// Events delivers decoded events. It is closed after Close.
-func (s *Sensor) Events() <-chan Event { return s.events }
+// Judged delivers the events of containers judged against a profile
+// (monitor and enforce modes): their violations and denials. A consumer
+// takes them before Events': they never wait behind learning or host
+// traffic. It is closed after Close.
+func (s *Sensor) Judged() <-chan Event { return s.queues[classJudged] }
+
+// Events delivers every other decoded event: learning containers', the
+// host's, and those of anything the kernel judges nothing for. It is closed
+// after Close.
+func (s *Sensor) Events() <-chan Event { return s.queues[classOther] }
 
 // AddCgroup adds a cgroup (by id) to the kernel's cgroup filter list.
 func (s *Sensor) AddCgroup(id uint64) error {
@@ -101,12 +120,14 @@ func (s *Sensor) RemoveCgroup(id uint64) error {
 	return nil
 }
 
-// read runs until the reader is closed: decode each record and hand it on,
+// read runs until c's reader is closed: decode each record and hand it on,
 // never blocking the ring buffer on a slow consumer.
-func (s *Sensor) read() {
-	defer close(s.readDone)
-	defer close(s.events)
+func (s *Sensor) read(c class) {
+	defer s.reading.Done()
+	defer close(s.queues[c])
 
+	reader, queue := s.readers[c], s.queues[c]
+	delivered, dropped := &s.counters.delivered[c], &s.counters.droppedQueue[c]
 	dec := newDecoder()
 	lastSync := time.Now()
 	var rec ringbuf.Record
@@ -115,18 +136,18 @@ func (s *Sensor) read() {
 	// when it passes rather than per record: a stale one costs one empty
 	// poll, a clock read per record costs every event.
 	if s.maxLatency > 0 {
-		s.reader.SetDeadline(time.Now().Add(s.maxLatency))
+		reader.SetDeadline(time.Now().Add(s.maxLatency))
 	}
 	for {
-		if err := s.reader.ReadInto(&rec); err != nil {
+		if err := reader.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				s.reader.SetDeadline(time.Now().Add(s.maxLatency))
+				reader.SetDeadline(time.Now().Add(s.maxLatency))
 				continue // nothing waiting
 			}
-			s.log.Warn("read ring buffer", zap.Error(err))
+			s.log.Warn("read ring buffer", zap.String("ring", ringMaps[c]), zap.Error(err))
 			continue
 		}
 		var ev Event
@@ -136,10 +157,10 @@ func (s *Sensor) read() {
 			continue
 		}
 		select {
-		case s.events <- ev:
-			s.counters.delivered[ev.Type].Add(1)
+		case queue <- ev:
+			delivered[ev.Type].Add(1)
 		default:
-			s.counters.droppedQueue[ev.Type].Add(1)
+			dropped[ev.Type].Add(1)
 			s.queueLost.add(&ev)
 		}
 		if now := ev.Time; now.Sub(lastSync) > clockResync {
@@ -149,13 +170,16 @@ func (s *Sensor) read() {
 	}
 }
 
-// Close detaches every program, stops the reader and frees the maps. Events
-// still in the ring buffer are discarded. Programs pinned in bpffs stay
-// attached (with their maps) for the next agent. Safe to call more than once.
+// Close detaches every program, stops the readers and frees the maps.
+// Events still in the ring buffers are discarded. Programs pinned in bpffs
+// stay attached (with their maps) for the next agent. Safe to call more
+// than once.
 func (s *Sensor) Close() error {
 	s.closeOnce.Do(func() {
-		s.closeErr = s.reader.Close()
-		<-s.readDone
+		for _, r := range s.readers {
+			s.closeErr = errors.Join(s.closeErr, r.Close())
+		}
+		s.reading.Wait()
 		s.closeErr = errors.Join(s.closeErr, s.objs.Close())
 	})
 	return s.closeErr

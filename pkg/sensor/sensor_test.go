@@ -45,7 +45,7 @@ func startSensor(t *testing.T, cfg Config, cg *testutil.Cgroup) (*Sensor, *recor
 	})
 	rec := &recorder{signal: make(chan struct{}, 1)}
 	go func() {
-		for ev := range s.Events() {
+		for ev := range Merged(s) {
 			rec.mu.Lock()
 			rec.events = append(rec.events, ev)
 			rec.mu.Unlock()

@@ -9,27 +9,34 @@ import (
 	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
 
-// Stats counts what happened to events, per type. For every type,
+// Counts say what happened to events, per type. For every type,
 // Emitted + LostRingBuffer is what the kernel saw, and Emitted =
 // Delivered + DroppedQueue + (its share of DecodeErrors).
-type Stats struct {
+type Counts struct {
 	Emitted        [typeLimit]uint64 // written to the ring buffer by the kernel
 	LostRingBuffer [typeLimit]uint64 // the ring buffer was full
 	Delivered      [typeLimit]uint64 // handed to the consumer
 	DroppedQueue   [typeLimit]uint64 // the consumer's queue was full
+}
+
+// Lost is every event of type t that did not reach the consumer.
+func (c Counts) Lost(t Type) uint64 { return c.LostRingBuffer[t] + c.DroppedQueue[t] }
+
+// Stats counts what happened to events: of every event (Counts), and of
+// those of judged containers alone, on their own path (Judged).
+type Stats struct {
+	Counts
+	Judged         Counts
 	DecodeErrors   uint64            // records that could not be decoded
 	PathsTruncated uint64            // paths longer than the kernel buffer
 	Killed         [typeLimit]uint64 // processes the kernel killed (signal tier)
 	Denied         [typeLimit]uint64 // operations the kernel refused (cgroup, LSM tiers)
 }
 
-// Lost is every event of type t that did not reach the consumer.
-func (s Stats) Lost(t Type) uint64 { return s.LostRingBuffer[t] + s.DroppedQueue[t] }
-
-// userCounters are the userspace halves of Stats, written by the reader.
+// userCounters are the userspace halves of Stats, written by the readers.
 type userCounters struct {
-	delivered    [typeLimit]atomic.Uint64
-	droppedQueue [typeLimit]atomic.Uint64
+	delivered    [classLimit][typeLimit]atomic.Uint64
+	droppedQueue [classLimit][typeLimit]atomic.Uint64
 	decodeErrors atomic.Uint64
 }
 
@@ -42,16 +49,22 @@ func (s *Sensor) Stats() (Stats, error) {
 	}
 	for _, c := range perCPU {
 		for t := range typeLimit {
-			st.Emitted[t] += c.Emitted[t]
-			st.LostRingBuffer[t] += c.Lost[t]
+			st.Emitted[t] += c.Emitted[t] + c.JudgedEmitted[t]
+			st.LostRingBuffer[t] += c.Lost[t] + c.JudgedLost[t]
+			st.Judged.Emitted[t] += c.JudgedEmitted[t]
+			st.Judged.LostRingBuffer[t] += c.JudgedLost[t]
 			st.Killed[t] += c.Killed[t]
 			st.Denied[t] += c.Denied[t]
 		}
 		st.PathsTruncated += c.PathTruncated
 	}
 	for t := range typeLimit {
-		st.Delivered[t] = s.counters.delivered[t].Load()
-		st.DroppedQueue[t] = s.counters.droppedQueue[t].Load()
+		for c := range classLimit {
+			st.Delivered[t] += s.counters.delivered[c][t].Load()
+			st.DroppedQueue[t] += s.counters.droppedQueue[c][t].Load()
+		}
+		st.Judged.Delivered[t] = s.counters.delivered[classJudged][t].Load()
+		st.Judged.DroppedQueue[t] = s.counters.droppedQueue[classJudged][t].Load()
 	}
 	st.DecodeErrors = s.counters.decodeErrors.Load()
 	return st, nil
@@ -64,6 +77,12 @@ var (
 		"Events decoded and handed to the agent's pipeline.", []string{"type"}, nil)
 	descLost = prometheus.NewDesc("vigil_sensor_events_lost_total",
 		"Events lost, by where: ring_buffer (kernel side full) or queue (pipeline too slow).",
+		[]string{"type", "where"}, nil)
+	descJudgedDelivered = prometheus.NewDesc("vigil_sensor_judged_events_delivered_total",
+		"Events of containers judged against a profile (monitor, enforce modes) handed to the pipeline on their own path.",
+		[]string{"type"}, nil)
+	descJudgedLost = prometheus.NewDesc("vigil_sensor_judged_events_lost_total",
+		"Events of containers judged against a profile lost on their own path, by where (as vigil_sensor_events_lost_total, which counts them too).",
 		[]string{"type", "where"}, nil)
 	descDecodeErrors = prometheus.NewDesc("vigil_sensor_decode_errors_total",
 		"Ring-buffer records that could not be decoded and were dropped.", nil, nil)
@@ -81,7 +100,7 @@ type collector struct{ s *Sensor }
 func (s *Sensor) Collector() prometheus.Collector { return collector{s} }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descDecodeErrors, descTruncated, descEnforced} {
+	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced} {
 		ch <- d
 	}
 }
@@ -98,6 +117,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered[t]), name)
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.LostRingBuffer[t]), name, "ring_buffer")
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.DroppedQueue[t]), name, "queue")
+		ch <- prometheus.MustNewConstMetric(descJudgedDelivered, prometheus.CounterValue, float64(st.Judged.Delivered[t]), name)
+		ch <- prometheus.MustNewConstMetric(descJudgedLost, prometheus.CounterValue, float64(st.Judged.LostRingBuffer[t]), name, "ring_buffer")
+		ch <- prometheus.MustNewConstMetric(descJudgedLost, prometheus.CounterValue, float64(st.Judged.DroppedQueue[t]), name, "queue")
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Killed[t]), name, "killed")
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Denied[t]), name, "denied")
 	}

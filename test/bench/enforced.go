@@ -77,7 +77,7 @@ func profiled(name string, mode profile.Mode, command string) condition {
 				return nil, err
 			}
 			go func() {
-				for range s.Events() {
+				for range sensor.Merged(s) {
 				}
 			}()
 			reg := prometheus.NewRegistry()

@@ -16,36 +16,38 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	CapableMapCapRules         = "cap_rules"
-	CapableMapCgroupFilter     = "cgroup_filter"
-	CapableMapContainerScopes  = "container_scopes"
-	CapableMapEvents           = "events"
-	CapableMapHeldTasks        = "held_tasks"
-	CapableMapIoUringRules     = "io_uring_rules"
-	CapableMapKnownOpens       = "known_opens"
-	CapableMapLearnCaps        = "learn_caps"
-	CapableMapLearnConnects    = "learn_connects"
-	CapableMapLearnEpoch       = "learn_epoch"
-	CapableMapLearnIoUrings    = "learn_io_urings"
-	CapableMapLearnOpens       = "learn_opens"
-	CapableMapLostByCgroup     = "lost_by_cgroup"
-	CapableMapMarksPending     = "marks_pending"
-	CapableMapNetRules         = "net_rules"
-	CapableMapOpsDenied        = "ops_denied"
-	CapableMapPathRules        = "path_rules"
-	CapableMapScopePolicies    = "scope_policies"
-	CapableMapScratch          = "scratch"
-	CapableMapStats            = "stats"
-	CapableMapTaskStates       = "task_states"
-	CapableProgTraceCapable    = "trace_capable"
-	CapableVarCapUnjudged      = "cap_unjudged"
-	CapableVarCgroupFilterMode = "cgroup_filter_mode"
-	CapableVarHostMntns        = "host_mntns"
-	CapableVarKillTier         = "kill_tier"
-	CapableVarLearnWindowNs    = "learn_window_ns"
-	CapableVarSelfTgid         = "self_tgid"
-	CapableVarUnixKillTier     = "unix_kill_tier"
-	CapableVarWakeupBytes      = "wakeup_bytes"
+	CapableMapCapRules          = "cap_rules"
+	CapableMapCgroupFilter      = "cgroup_filter"
+	CapableMapContainerScopes   = "container_scopes"
+	CapableMapEvents            = "events"
+	CapableMapHeldTasks         = "held_tasks"
+	CapableMapIoUringRules      = "io_uring_rules"
+	CapableMapJudgedEvents      = "judged_events"
+	CapableMapKnownOpens        = "known_opens"
+	CapableMapLearnCaps         = "learn_caps"
+	CapableMapLearnConnects     = "learn_connects"
+	CapableMapLearnEpoch        = "learn_epoch"
+	CapableMapLearnIoUrings     = "learn_io_urings"
+	CapableMapLearnOpens        = "learn_opens"
+	CapableMapLostByCgroup      = "lost_by_cgroup"
+	CapableMapMarksPending      = "marks_pending"
+	CapableMapNetRules          = "net_rules"
+	CapableMapOpsDenied         = "ops_denied"
+	CapableMapPathRules         = "path_rules"
+	CapableMapScopePolicies     = "scope_policies"
+	CapableMapScratch           = "scratch"
+	CapableMapStats             = "stats"
+	CapableMapTaskStates        = "task_states"
+	CapableProgTraceCapable     = "trace_capable"
+	CapableVarCapUnjudged       = "cap_unjudged"
+	CapableVarCgroupFilterMode  = "cgroup_filter_mode"
+	CapableVarHostMntns         = "host_mntns"
+	CapableVarJudgedWakeupBytes = "judged_wakeup_bytes"
+	CapableVarKillTier          = "kill_tier"
+	CapableVarLearnWindowNs     = "learn_window_ns"
+	CapableVarSelfTgid          = "self_tgid"
+	CapableVarUnixKillTier      = "unix_kill_tier"
+	CapableVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadCapable returns the embedded CollectionSpec for Capable.
@@ -103,6 +105,7 @@ type CapableMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
@@ -124,14 +127,15 @@ type CapableMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type CapableVariableSpecs struct {
-	CapUnjudged      *ebpf.VariableSpec `ebpf:"cap_unjudged"`
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
-	LearnWindowNs    *ebpf.VariableSpec `ebpf:"learn_window_ns"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CapUnjudged       *ebpf.VariableSpec `ebpf:"cap_unjudged"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
+	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // CapableObjects contains all objects after they have been loaded into the kernel.
@@ -160,6 +164,7 @@ type CapableMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
@@ -185,6 +190,7 @@ func (m *CapableMaps) Close() error {
 		m.Events,
 		m.HeldTasks,
 		m.IoUringRules,
+		m.JudgedEvents,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
@@ -207,14 +213,15 @@ func (m *CapableMaps) Close() error {
 //
 // It can be passed to LoadCapableObjects or ebpf.CollectionSpec.LoadAndAssign.
 type CapableVariables struct {
-	CapUnjudged      *ebpf.Variable `ebpf:"cap_unjudged"`
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
-	LearnWindowNs    *ebpf.Variable `ebpf:"learn_window_ns"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CapUnjudged       *ebpf.Variable `ebpf:"cap_unjudged"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
+	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // CapablePrograms contains all programs after they have been loaded into the kernel.

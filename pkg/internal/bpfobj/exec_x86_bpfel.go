@@ -16,29 +16,31 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	ExecMapCapRules         = "cap_rules"
-	ExecMapCgroupFilter     = "cgroup_filter"
-	ExecMapContainerScopes  = "container_scopes"
-	ExecMapEvents           = "events"
-	ExecMapHeldTasks        = "held_tasks"
-	ExecMapIoUringRules     = "io_uring_rules"
-	ExecMapKnownOpens       = "known_opens"
-	ExecMapLostByCgroup     = "lost_by_cgroup"
-	ExecMapMarksPending     = "marks_pending"
-	ExecMapNetRules         = "net_rules"
-	ExecMapOpsDenied        = "ops_denied"
-	ExecMapPathRules        = "path_rules"
-	ExecMapScopePolicies    = "scope_policies"
-	ExecMapScratch          = "scratch"
-	ExecMapStats            = "stats"
-	ExecMapTaskStates       = "task_states"
-	ExecProgTraceExec       = "trace_exec"
-	ExecVarCgroupFilterMode = "cgroup_filter_mode"
-	ExecVarHostMntns        = "host_mntns"
-	ExecVarKillTier         = "kill_tier"
-	ExecVarSelfTgid         = "self_tgid"
-	ExecVarUnixKillTier     = "unix_kill_tier"
-	ExecVarWakeupBytes      = "wakeup_bytes"
+	ExecMapCapRules          = "cap_rules"
+	ExecMapCgroupFilter      = "cgroup_filter"
+	ExecMapContainerScopes   = "container_scopes"
+	ExecMapEvents            = "events"
+	ExecMapHeldTasks         = "held_tasks"
+	ExecMapIoUringRules      = "io_uring_rules"
+	ExecMapJudgedEvents      = "judged_events"
+	ExecMapKnownOpens        = "known_opens"
+	ExecMapLostByCgroup      = "lost_by_cgroup"
+	ExecMapMarksPending      = "marks_pending"
+	ExecMapNetRules          = "net_rules"
+	ExecMapOpsDenied         = "ops_denied"
+	ExecMapPathRules         = "path_rules"
+	ExecMapScopePolicies     = "scope_policies"
+	ExecMapScratch           = "scratch"
+	ExecMapStats             = "stats"
+	ExecMapTaskStates        = "task_states"
+	ExecProgTraceExec        = "trace_exec"
+	ExecVarCgroupFilterMode  = "cgroup_filter_mode"
+	ExecVarHostMntns         = "host_mntns"
+	ExecVarJudgedWakeupBytes = "judged_wakeup_bytes"
+	ExecVarKillTier          = "kill_tier"
+	ExecVarSelfTgid          = "self_tgid"
+	ExecVarUnixKillTier      = "unix_kill_tier"
+	ExecVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadExec returns the embedded CollectionSpec for Exec.
@@ -96,6 +98,7 @@ type ExecMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -112,12 +115,13 @@ type ExecMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ExecVariableSpecs struct {
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // ExecObjects contains all objects after they have been loaded into the kernel.
@@ -146,6 +150,7 @@ type ExecMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -166,6 +171,7 @@ func (m *ExecMaps) Close() error {
 		m.Events,
 		m.HeldTasks,
 		m.IoUringRules,
+		m.JudgedEvents,
 		m.KnownOpens,
 		m.LostByCgroup,
 		m.MarksPending,
@@ -183,12 +189,13 @@ func (m *ExecMaps) Close() error {
 //
 // It can be passed to LoadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ExecVariables struct {
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // ExecPrograms contains all programs after they have been loaded into the kernel.

@@ -16,30 +16,32 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	GuardMapCapRules         = "cap_rules"
-	GuardMapCgroupFilter     = "cgroup_filter"
-	GuardMapContainerScopes  = "container_scopes"
-	GuardMapEvents           = "events"
-	GuardMapHeldTasks        = "held_tasks"
-	GuardMapIoUringRules     = "io_uring_rules"
-	GuardMapKnownOpens       = "known_opens"
-	GuardMapLostByCgroup     = "lost_by_cgroup"
-	GuardMapMarksPending     = "marks_pending"
-	GuardMapNetRules         = "net_rules"
-	GuardMapOpsDenied        = "ops_denied"
-	GuardMapPathRules        = "path_rules"
-	GuardMapScopePolicies    = "scope_policies"
-	GuardMapScratch          = "scratch"
-	GuardMapStats            = "stats"
-	GuardMapTaskStates       = "task_states"
-	GuardProgGuardConnect4   = "guard_connect4"
-	GuardProgGuardConnect6   = "guard_connect6"
-	GuardVarCgroupFilterMode = "cgroup_filter_mode"
-	GuardVarHostMntns        = "host_mntns"
-	GuardVarKillTier         = "kill_tier"
-	GuardVarSelfTgid         = "self_tgid"
-	GuardVarUnixKillTier     = "unix_kill_tier"
-	GuardVarWakeupBytes      = "wakeup_bytes"
+	GuardMapCapRules          = "cap_rules"
+	GuardMapCgroupFilter      = "cgroup_filter"
+	GuardMapContainerScopes   = "container_scopes"
+	GuardMapEvents            = "events"
+	GuardMapHeldTasks         = "held_tasks"
+	GuardMapIoUringRules      = "io_uring_rules"
+	GuardMapJudgedEvents      = "judged_events"
+	GuardMapKnownOpens        = "known_opens"
+	GuardMapLostByCgroup      = "lost_by_cgroup"
+	GuardMapMarksPending      = "marks_pending"
+	GuardMapNetRules          = "net_rules"
+	GuardMapOpsDenied         = "ops_denied"
+	GuardMapPathRules         = "path_rules"
+	GuardMapScopePolicies     = "scope_policies"
+	GuardMapScratch           = "scratch"
+	GuardMapStats             = "stats"
+	GuardMapTaskStates        = "task_states"
+	GuardProgGuardConnect4    = "guard_connect4"
+	GuardProgGuardConnect6    = "guard_connect6"
+	GuardVarCgroupFilterMode  = "cgroup_filter_mode"
+	GuardVarHostMntns         = "host_mntns"
+	GuardVarJudgedWakeupBytes = "judged_wakeup_bytes"
+	GuardVarKillTier          = "kill_tier"
+	GuardVarSelfTgid          = "self_tgid"
+	GuardVarUnixKillTier      = "unix_kill_tier"
+	GuardVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadGuard returns the embedded CollectionSpec for Guard.
@@ -98,6 +100,7 @@ type GuardMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -114,12 +117,13 @@ type GuardMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type GuardVariableSpecs struct {
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // GuardObjects contains all objects after they have been loaded into the kernel.
@@ -148,6 +152,7 @@ type GuardMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -168,6 +173,7 @@ func (m *GuardMaps) Close() error {
 		m.Events,
 		m.HeldTasks,
 		m.IoUringRules,
+		m.JudgedEvents,
 		m.KnownOpens,
 		m.LostByCgroup,
 		m.MarksPending,
@@ -185,12 +191,13 @@ func (m *GuardMaps) Close() error {
 //
 // It can be passed to LoadGuardObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GuardVariables struct {
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // GuardPrograms contains all programs after they have been loaded into the kernel.

@@ -22,6 +22,7 @@ const (
 	IouringMapEvents                 = "events"
 	IouringMapHeldTasks              = "held_tasks"
 	IouringMapIoUringRules           = "io_uring_rules"
+	IouringMapJudgedEvents           = "judged_events"
 	IouringMapKnownOpens             = "known_opens"
 	IouringMapLearnCaps              = "learn_caps"
 	IouringMapLearnConnects          = "learn_connects"
@@ -41,6 +42,7 @@ const (
 	IouringProgTraceIoUringSubmitReq = "trace_io_uring_submit_req"
 	IouringVarCgroupFilterMode       = "cgroup_filter_mode"
 	IouringVarHostMntns              = "host_mntns"
+	IouringVarJudgedWakeupBytes      = "judged_wakeup_bytes"
 	IouringVarKillTier               = "kill_tier"
 	IouringVarLearnWindowNs          = "learn_window_ns"
 	IouringVarSelfTgid               = "self_tgid"
@@ -104,6 +106,7 @@ type IouringMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
@@ -125,13 +128,14 @@ type IouringMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type IouringVariableSpecs struct {
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
-	LearnWindowNs    *ebpf.VariableSpec `ebpf:"learn_window_ns"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
+	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // IouringObjects contains all objects after they have been loaded into the kernel.
@@ -160,6 +164,7 @@ type IouringMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
@@ -185,6 +190,7 @@ func (m *IouringMaps) Close() error {
 		m.Events,
 		m.HeldTasks,
 		m.IoUringRules,
+		m.JudgedEvents,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
@@ -207,13 +213,14 @@ func (m *IouringMaps) Close() error {
 //
 // It can be passed to LoadIouringObjects or ebpf.CollectionSpec.LoadAndAssign.
 type IouringVariables struct {
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
-	LearnWindowNs    *ebpf.Variable `ebpf:"learn_window_ns"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
+	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // IouringPrograms contains all programs after they have been loaded into the kernel.

@@ -16,33 +16,35 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	LsmMapCapRules         = "cap_rules"
-	LsmMapCgroupFilter     = "cgroup_filter"
-	LsmMapContainerScopes  = "container_scopes"
-	LsmMapEvents           = "events"
-	LsmMapHeldTasks        = "held_tasks"
-	LsmMapIoUringRules     = "io_uring_rules"
-	LsmMapKnownOpens       = "known_opens"
-	LsmMapLostByCgroup     = "lost_by_cgroup"
-	LsmMapMarksPending     = "marks_pending"
-	LsmMapNetRules         = "net_rules"
-	LsmMapOpsDenied        = "ops_denied"
-	LsmMapPathRules        = "path_rules"
-	LsmMapScopePolicies    = "scope_policies"
-	LsmMapScratch          = "scratch"
-	LsmMapStats            = "stats"
-	LsmMapTaskStates       = "task_states"
-	LsmProgLsmCapable      = "lsm_capable"
-	LsmProgLsmConnect      = "lsm_connect"
-	LsmProgLsmExec         = "lsm_exec"
-	LsmProgLsmFileOpen     = "lsm_file_open"
-	LsmVarCapUnjudged      = "cap_unjudged"
-	LsmVarCgroupFilterMode = "cgroup_filter_mode"
-	LsmVarHostMntns        = "host_mntns"
-	LsmVarKillTier         = "kill_tier"
-	LsmVarSelfTgid         = "self_tgid"
-	LsmVarUnixKillTier     = "unix_kill_tier"
-	LsmVarWakeupBytes      = "wakeup_bytes"
+	LsmMapCapRules          = "cap_rules"
+	LsmMapCgroupFilter      = "cgroup_filter"
+	LsmMapContainerScopes   = "container_scopes"
+	LsmMapEvents            = "events"
+	LsmMapHeldTasks         = "held_tasks"
+	LsmMapIoUringRules      = "io_uring_rules"
+	LsmMapJudgedEvents      = "judged_events"
+	LsmMapKnownOpens        = "known_opens"
+	LsmMapLostByCgroup      = "lost_by_cgroup"
+	LsmMapMarksPending      = "marks_pending"
+	LsmMapNetRules          = "net_rules"
+	LsmMapOpsDenied         = "ops_denied"
+	LsmMapPathRules         = "path_rules"
+	LsmMapScopePolicies     = "scope_policies"
+	LsmMapScratch           = "scratch"
+	LsmMapStats             = "stats"
+	LsmMapTaskStates        = "task_states"
+	LsmProgLsmCapable       = "lsm_capable"
+	LsmProgLsmConnect       = "lsm_connect"
+	LsmProgLsmExec          = "lsm_exec"
+	LsmProgLsmFileOpen      = "lsm_file_open"
+	LsmVarCapUnjudged       = "cap_unjudged"
+	LsmVarCgroupFilterMode  = "cgroup_filter_mode"
+	LsmVarHostMntns         = "host_mntns"
+	LsmVarJudgedWakeupBytes = "judged_wakeup_bytes"
+	LsmVarKillTier          = "kill_tier"
+	LsmVarSelfTgid          = "self_tgid"
+	LsmVarUnixKillTier      = "unix_kill_tier"
+	LsmVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadLsm returns the embedded CollectionSpec for Lsm.
@@ -103,6 +105,7 @@ type LsmMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -119,13 +122,14 @@ type LsmMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type LsmVariableSpecs struct {
-	CapUnjudged      *ebpf.VariableSpec `ebpf:"cap_unjudged"`
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CapUnjudged       *ebpf.VariableSpec `ebpf:"cap_unjudged"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // LsmObjects contains all objects after they have been loaded into the kernel.
@@ -154,6 +158,7 @@ type LsmMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -174,6 +179,7 @@ func (m *LsmMaps) Close() error {
 		m.Events,
 		m.HeldTasks,
 		m.IoUringRules,
+		m.JudgedEvents,
 		m.KnownOpens,
 		m.LostByCgroup,
 		m.MarksPending,
@@ -191,13 +197,14 @@ func (m *LsmMaps) Close() error {
 //
 // It can be passed to LoadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LsmVariables struct {
-	CapUnjudged      *ebpf.Variable `ebpf:"cap_unjudged"`
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CapUnjudged       *ebpf.Variable `ebpf:"cap_unjudged"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // LsmPrograms contains all programs after they have been loaded into the kernel.

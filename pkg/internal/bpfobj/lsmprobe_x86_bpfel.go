@@ -16,18 +16,21 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	LsmprobeMapCgroupFilter     = "cgroup_filter"
-	LsmprobeMapContainerScopes  = "container_scopes"
-	LsmprobeMapEvents           = "events"
-	LsmprobeMapLostByCgroup     = "lost_by_cgroup"
-	LsmprobeMapScratch          = "scratch"
-	LsmprobeMapStats            = "stats"
-	LsmprobeMapTaskStates       = "task_states"
-	LsmprobeProgProbeLsm        = "probe_lsm"
-	LsmprobeVarCgroupFilterMode = "cgroup_filter_mode"
-	LsmprobeVarHostMntns        = "host_mntns"
-	LsmprobeVarSelfTgid         = "self_tgid"
-	LsmprobeVarWakeupBytes      = "wakeup_bytes"
+	LsmprobeMapCgroupFilter      = "cgroup_filter"
+	LsmprobeMapContainerScopes   = "container_scopes"
+	LsmprobeMapEvents            = "events"
+	LsmprobeMapJudgedEvents      = "judged_events"
+	LsmprobeMapLostByCgroup      = "lost_by_cgroup"
+	LsmprobeMapScopePolicies     = "scope_policies"
+	LsmprobeMapScratch           = "scratch"
+	LsmprobeMapStats             = "stats"
+	LsmprobeMapTaskStates        = "task_states"
+	LsmprobeProgProbeLsm         = "probe_lsm"
+	LsmprobeVarCgroupFilterMode  = "cgroup_filter_mode"
+	LsmprobeVarHostMntns         = "host_mntns"
+	LsmprobeVarJudgedWakeupBytes = "judged_wakeup_bytes"
+	LsmprobeVarSelfTgid          = "self_tgid"
+	LsmprobeVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadLsmprobe returns the embedded CollectionSpec for Lsmprobe.
@@ -82,7 +85,9 @@ type LsmprobeMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
+	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
@@ -92,10 +97,11 @@ type LsmprobeMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type LsmprobeVariableSpecs struct {
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // LsmprobeObjects contains all objects after they have been loaded into the kernel.
@@ -121,7 +127,9 @@ type LsmprobeMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
+	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TaskStates      *ebpf.Map `ebpf:"task_states"`
@@ -132,7 +140,9 @@ func (m *LsmprobeMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.JudgedEvents,
 		m.LostByCgroup,
+		m.ScopePolicies,
 		m.Scratch,
 		m.Stats,
 		m.TaskStates,
@@ -143,10 +153,11 @@ func (m *LsmprobeMaps) Close() error {
 //
 // It can be passed to LoadLsmprobeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LsmprobeVariables struct {
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // LsmprobePrograms contains all programs after they have been loaded into the kernel.

@@ -16,19 +16,22 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	ProcessMapCgroupFilter     = "cgroup_filter"
-	ProcessMapContainerScopes  = "container_scopes"
-	ProcessMapEvents           = "events"
-	ProcessMapLostByCgroup     = "lost_by_cgroup"
-	ProcessMapScratch          = "scratch"
-	ProcessMapStats            = "stats"
-	ProcessMapTaskStates       = "task_states"
-	ProcessProgTraceExit       = "trace_exit"
-	ProcessProgTraceFork       = "trace_fork"
-	ProcessVarCgroupFilterMode = "cgroup_filter_mode"
-	ProcessVarHostMntns        = "host_mntns"
-	ProcessVarSelfTgid         = "self_tgid"
-	ProcessVarWakeupBytes      = "wakeup_bytes"
+	ProcessMapCgroupFilter      = "cgroup_filter"
+	ProcessMapContainerScopes   = "container_scopes"
+	ProcessMapEvents            = "events"
+	ProcessMapJudgedEvents      = "judged_events"
+	ProcessMapLostByCgroup      = "lost_by_cgroup"
+	ProcessMapScopePolicies     = "scope_policies"
+	ProcessMapScratch           = "scratch"
+	ProcessMapStats             = "stats"
+	ProcessMapTaskStates        = "task_states"
+	ProcessProgTraceExit        = "trace_exit"
+	ProcessProgTraceFork        = "trace_fork"
+	ProcessVarCgroupFilterMode  = "cgroup_filter_mode"
+	ProcessVarHostMntns         = "host_mntns"
+	ProcessVarJudgedWakeupBytes = "judged_wakeup_bytes"
+	ProcessVarSelfTgid          = "self_tgid"
+	ProcessVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadProcess returns the embedded CollectionSpec for Process.
@@ -84,7 +87,9 @@ type ProcessMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
+	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
 	Scratch         *ebpf.MapSpec `ebpf:"scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TaskStates      *ebpf.MapSpec `ebpf:"task_states"`
@@ -94,10 +99,11 @@ type ProcessMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcessVariableSpecs struct {
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // ProcessObjects contains all objects after they have been loaded into the kernel.
@@ -123,7 +129,9 @@ type ProcessMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
+	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
 	Scratch         *ebpf.Map `ebpf:"scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TaskStates      *ebpf.Map `ebpf:"task_states"`
@@ -134,7 +142,9 @@ func (m *ProcessMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.JudgedEvents,
 		m.LostByCgroup,
+		m.ScopePolicies,
 		m.Scratch,
 		m.Stats,
 		m.TaskStates,
@@ -145,10 +155,11 @@ func (m *ProcessMaps) Close() error {
 //
 // It can be passed to LoadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcessVariables struct {
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // ProcessPrograms contains all programs after they have been loaded into the kernel.

@@ -194,6 +194,8 @@ type RecordSensorStats struct {
 	_             structs.HostLayout
 	Emitted       [8]uint64
 	Lost          [8]uint64
+	JudgedEmitted [8]uint64
+	JudgedLost    [8]uint64
 	PathTruncated uint64
 	Killed        [8]uint64
 	Denied        [8]uint64
@@ -305,6 +307,7 @@ const (
 	RecordMapEvents                = "events"
 	RecordMapHeldTasks             = "held_tasks"
 	RecordMapIoUringRules          = "io_uring_rules"
+	RecordMapJudgedEvents          = "judged_events"
 	RecordMapKnownOpens            = "known_opens"
 	RecordMapLearnCaps             = "learn_caps"
 	RecordMapLearnConnects         = "learn_connects"
@@ -323,6 +326,7 @@ const (
 	RecordVarCapUnjudged           = "cap_unjudged"
 	RecordVarCgroupFilterMode      = "cgroup_filter_mode"
 	RecordVarHostMntns             = "host_mntns"
+	RecordVarJudgedWakeupBytes     = "judged_wakeup_bytes"
 	RecordVarKillTier              = "kill_tier"
 	RecordVarLearnWindowNs         = "learn_window_ns"
 	RecordVarSelfTgid              = "self_tgid"
@@ -406,6 +410,7 @@ type RecordMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
@@ -430,6 +435,7 @@ type RecordVariableSpecs struct {
 	CapUnjudged           *ebpf.VariableSpec `ebpf:"cap_unjudged"`
 	CgroupFilterMode      *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	HostMntns             *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes     *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -485,6 +491,7 @@ type RecordMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
@@ -510,6 +517,7 @@ func (m *RecordMaps) Close() error {
 		m.Events,
 		m.HeldTasks,
 		m.IoUringRules,
+		m.JudgedEvents,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
@@ -535,6 +543,7 @@ type RecordVariables struct {
 	CapUnjudged           *ebpf.Variable `ebpf:"cap_unjudged"`
 	CgroupFilterMode      *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	HostMntns             *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes     *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier              *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.Variable `ebpf:"learn_window_ns"`
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`

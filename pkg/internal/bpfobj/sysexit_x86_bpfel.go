@@ -16,37 +16,39 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	SysexitMapCapRules         = "cap_rules"
-	SysexitMapCgroupFilter     = "cgroup_filter"
-	SysexitMapContainerScopes  = "container_scopes"
-	SysexitMapEvents           = "events"
-	SysexitMapHeldTasks        = "held_tasks"
-	SysexitMapIoUringRules     = "io_uring_rules"
-	SysexitMapKnownOpens       = "known_opens"
-	SysexitMapLearnCaps        = "learn_caps"
-	SysexitMapLearnConnects    = "learn_connects"
-	SysexitMapLearnEpoch       = "learn_epoch"
-	SysexitMapLearnIoUrings    = "learn_io_urings"
-	SysexitMapLearnOpens       = "learn_opens"
-	SysexitMapLostByCgroup     = "lost_by_cgroup"
-	SysexitMapMarksPending     = "marks_pending"
-	SysexitMapNetRules         = "net_rules"
-	SysexitMapOpsDenied        = "ops_denied"
-	SysexitMapPathRules        = "path_rules"
-	SysexitMapScopePolicies    = "scope_policies"
-	SysexitMapScratch          = "scratch"
-	SysexitMapStats            = "stats"
-	SysexitMapTaskStates       = "task_states"
-	SysexitProgTraceSysExit    = "trace_sys_exit"
-	SysexitVarCgroupFilterMode = "cgroup_filter_mode"
-	SysexitVarHostMntns        = "host_mntns"
-	SysexitVarKillTier         = "kill_tier"
-	SysexitVarLearnWindowNs    = "learn_window_ns"
-	SysexitVarSelfTgid         = "self_tgid"
-	SysexitVarTraceConnects    = "trace_connects"
-	SysexitVarTraceOpens       = "trace_opens"
-	SysexitVarUnixKillTier     = "unix_kill_tier"
-	SysexitVarWakeupBytes      = "wakeup_bytes"
+	SysexitMapCapRules          = "cap_rules"
+	SysexitMapCgroupFilter      = "cgroup_filter"
+	SysexitMapContainerScopes   = "container_scopes"
+	SysexitMapEvents            = "events"
+	SysexitMapHeldTasks         = "held_tasks"
+	SysexitMapIoUringRules      = "io_uring_rules"
+	SysexitMapJudgedEvents      = "judged_events"
+	SysexitMapKnownOpens        = "known_opens"
+	SysexitMapLearnCaps         = "learn_caps"
+	SysexitMapLearnConnects     = "learn_connects"
+	SysexitMapLearnEpoch        = "learn_epoch"
+	SysexitMapLearnIoUrings     = "learn_io_urings"
+	SysexitMapLearnOpens        = "learn_opens"
+	SysexitMapLostByCgroup      = "lost_by_cgroup"
+	SysexitMapMarksPending      = "marks_pending"
+	SysexitMapNetRules          = "net_rules"
+	SysexitMapOpsDenied         = "ops_denied"
+	SysexitMapPathRules         = "path_rules"
+	SysexitMapScopePolicies     = "scope_policies"
+	SysexitMapScratch           = "scratch"
+	SysexitMapStats             = "stats"
+	SysexitMapTaskStates        = "task_states"
+	SysexitProgTraceSysExit     = "trace_sys_exit"
+	SysexitVarCgroupFilterMode  = "cgroup_filter_mode"
+	SysexitVarHostMntns         = "host_mntns"
+	SysexitVarJudgedWakeupBytes = "judged_wakeup_bytes"
+	SysexitVarKillTier          = "kill_tier"
+	SysexitVarLearnWindowNs     = "learn_window_ns"
+	SysexitVarSelfTgid          = "self_tgid"
+	SysexitVarTraceConnects     = "trace_connects"
+	SysexitVarTraceOpens        = "trace_opens"
+	SysexitVarUnixKillTier      = "unix_kill_tier"
+	SysexitVarWakeupBytes       = "wakeup_bytes"
 )
 
 // LoadSysexit returns the embedded CollectionSpec for Sysexit.
@@ -104,6 +106,7 @@ type SysexitMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LearnCaps       *ebpf.MapSpec `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.MapSpec `ebpf:"learn_connects"`
@@ -125,15 +128,16 @@ type SysexitMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SysexitVariableSpecs struct {
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
-	LearnWindowNs    *ebpf.VariableSpec `ebpf:"learn_window_ns"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	TraceConnects    *ebpf.VariableSpec `ebpf:"trace_connects"`
-	TraceOpens       *ebpf.VariableSpec `ebpf:"trace_opens"`
-	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
+	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	TraceConnects     *ebpf.VariableSpec `ebpf:"trace_connects"`
+	TraceOpens        *ebpf.VariableSpec `ebpf:"trace_opens"`
+	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // SysexitObjects contains all objects after they have been loaded into the kernel.
@@ -162,6 +166,7 @@ type SysexitMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LearnCaps       *ebpf.Map `ebpf:"learn_caps"`
 	LearnConnects   *ebpf.Map `ebpf:"learn_connects"`
@@ -187,6 +192,7 @@ func (m *SysexitMaps) Close() error {
 		m.Events,
 		m.HeldTasks,
 		m.IoUringRules,
+		m.JudgedEvents,
 		m.KnownOpens,
 		m.LearnCaps,
 		m.LearnConnects,
@@ -209,15 +215,16 @@ func (m *SysexitMaps) Close() error {
 //
 // It can be passed to LoadSysexitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SysexitVariables struct {
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
-	LearnWindowNs    *ebpf.Variable `ebpf:"learn_window_ns"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	TraceConnects    *ebpf.Variable `ebpf:"trace_connects"`
-	TraceOpens       *ebpf.Variable `ebpf:"trace_opens"`
-	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
+	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	TraceConnects     *ebpf.Variable `ebpf:"trace_connects"`
+	TraceOpens        *ebpf.Variable `ebpf:"trace_opens"`
+	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // SysexitPrograms contains all programs after they have been loaded into the kernel.

@@ -22,6 +22,7 @@ const (
 	UnixguardMapEvents            = "events"
 	UnixguardMapHeldTasks         = "held_tasks"
 	UnixguardMapIoUringRules      = "io_uring_rules"
+	UnixguardMapJudgedEvents      = "judged_events"
 	UnixguardMapKnownOpens        = "known_opens"
 	UnixguardMapLostByCgroup      = "lost_by_cgroup"
 	UnixguardMapMarksPending      = "marks_pending"
@@ -35,6 +36,7 @@ const (
 	UnixguardProgGuardConnectUnix = "guard_connect_unix"
 	UnixguardVarCgroupFilterMode  = "cgroup_filter_mode"
 	UnixguardVarHostMntns         = "host_mntns"
+	UnixguardVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	UnixguardVarKillTier          = "kill_tier"
 	UnixguardVarSelfTgid          = "self_tgid"
 	UnixguardVarUnixKillTier      = "unix_kill_tier"
@@ -96,6 +98,7 @@ type UnixguardMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
@@ -112,12 +115,13 @@ type UnixguardMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type UnixguardVariableSpecs struct {
-	CgroupFilterMode *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.VariableSpec `ebpf:"host_mntns"`
-	KillTier         *ebpf.VariableSpec `ebpf:"kill_tier"`
-	SelfTgid         *ebpf.VariableSpec `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
+	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // UnixguardObjects contains all objects after they have been loaded into the kernel.
@@ -146,6 +150,7 @@ type UnixguardMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
+	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
@@ -166,6 +171,7 @@ func (m *UnixguardMaps) Close() error {
 		m.Events,
 		m.HeldTasks,
 		m.IoUringRules,
+		m.JudgedEvents,
 		m.KnownOpens,
 		m.LostByCgroup,
 		m.MarksPending,
@@ -183,12 +189,13 @@ func (m *UnixguardMaps) Close() error {
 //
 // It can be passed to LoadUnixguardObjects or ebpf.CollectionSpec.LoadAndAssign.
 type UnixguardVariables struct {
-	CgroupFilterMode *ebpf.Variable `ebpf:"cgroup_filter_mode"`
-	HostMntns        *ebpf.Variable `ebpf:"host_mntns"`
-	KillTier         *ebpf.Variable `ebpf:"kill_tier"`
-	SelfTgid         *ebpf.Variable `ebpf:"self_tgid"`
-	UnixKillTier     *ebpf.Variable `ebpf:"unix_kill_tier"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
+	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
+	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
+	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
+	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // UnixguardPrograms contains all programs after they have been loaded into the kernel.
