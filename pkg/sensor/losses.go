@@ -44,7 +44,7 @@ func (q *queueLosses) drain() map[uint64]uint64 {
 }
 
 // DrainLosses returns the exec, open, connect, capability and io_uring events lost
-// (in the kernel's ring buffer or the pipeline's queue) since the last
+// (in either of the kernel's ring buffers or the pipeline's queues) since the last
 // drain, by the cgroup of the task they were about, so that a loss can be
 // charged to the containers it hit. It may hold fewer than Stats counts
 // (the kernel keeps at most 4096 cgroups, the queue as many): the rest is
