@@ -94,7 +94,8 @@ func (s *Sensor) Objects() *bpfobj.Objects { return s.objs }
 func (s *Sensor) Unavailable(family string) error { return s.objs.Unavailable(family) }
 
 // Judged delivers the events of containers judged against a profile
-// (monitor and enforce modes): their violations and denials. A consumer
+// (monitor and enforce modes): their violations and denials, execs and
+// process lifecycle. A consumer
 // takes them before Events': they never wait behind learning or host
 // traffic. It is closed after Close.
 func (s *Sensor) Judged() <-chan Event { return s.queues[classJudged] }
