@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -93,12 +94,15 @@ type Kernel struct {
 	hostMntNS  uint32
 	pinDir     string // "" when enforcement does not outlive the programs
 	generation string // this run's pin directory
+
+	released    chan struct{} // closed by ReleasePrevious
+	releaseOnce sync.Once
 }
 
 // NewKernel takes the objects loaded with cfg.Programs() and pins their
 // enforcing links (cfg.PinDir). On error nothing of this run stays pinned.
 func NewKernel(objs *bpfobj.Objects, cfg KernelConfig, log *zap.Logger) (*Kernel, error) {
-	k := &Kernel{objs: objs, log: log, procRoot: cfg.ProcRoot, hostMntNS: cfg.HostMntNS}
+	k := &Kernel{objs: objs, log: log, procRoot: cfg.ProcRoot, hostMntNS: cfg.HostMntNS, released: make(chan struct{})}
 	if cfg.PinDir == "" {
 		return k, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,6 +30,14 @@ import (
 // generation that releases it continues them, once its own marks are in
 // place, whether or not the agent that stopped them lived to.
 const heldPin = "held_tasks"
+
+// ringPins are the names of a generation's pinned ring buffers, those of
+// its maps: judged containers' records and the rest. Its programs keep
+// writing to them after their agent exits — what they killed or denied
+// while no agent read — and a ring keeps those records while it is pinned
+// (it lives as long as a reference to it does), for the next agent to read
+// before it releases the generation (PreviousRings).
+var ringPins = []string{bpfobj.RecordMapEvents, bpfobj.RecordMapJudgedEvents}
 
 // enforcing names the families whose links are pinned: those that deny,
 // and process, which hands every new task its contained record (without
@@ -69,12 +78,51 @@ func pinGeneration(objs *bpfobj.Objects, dir string) (string, error) {
 	if err := objs.Map(bpfobj.RecordMapHeldTasks).Pin(filepath.Join(gen, heldPin)); err != nil {
 		return gen, fmt.Errorf("pin the held processes: %w", err)
 	}
+	for _, name := range ringPins {
+		if err := objs.Map(name).Pin(filepath.Join(gen, name)); err != nil {
+			return gen, fmt.Errorf("pin the ring buffer %s: %w", name, err)
+		}
+	}
 	return gen, nil
+}
+
+// PreviousRings opens the ring buffers of the generations pinned under
+// dir, by map name (ringPins): what earlier agents' programs wrote and no
+// agent read yet, and what they write until this agent releases them. The
+// caller closes them.
+func PreviousRings(dir string) (map[string][]*ebpf.Map, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list pinned generations: %w", err)
+	}
+	rings := map[string][]*ebpf.Map{}
+	for _, e := range entries {
+		for _, name := range ringPins {
+			m, err := ebpf.LoadPinnedMap(filepath.Join(dir, e.Name(), name), nil)
+			if errors.Is(err, os.ErrNotExist) {
+				continue // pinned by an agent that kept no such ring
+			}
+			if err != nil {
+				for _, ms := range rings {
+					for _, m := range ms {
+						m.Close()
+					}
+				}
+				return nil, fmt.Errorf("open the ring buffer %s of generation %s: %w", name, e.Name(), err)
+			}
+			rings[name] = append(rings[name], m)
+		}
+	}
+	return rings, nil
 }
 
 // ReleasePrevious detaches the links earlier agents left pinned in the pin
 // directory: call it once this agent's maps enforce what they should.
 func (k *Kernel) ReleasePrevious() error {
+	defer k.releaseOnce.Do(func() { close(k.released) })
 	if k.pinDir == "" {
 		return nil
 	}
@@ -84,6 +132,10 @@ func (k *Kernel) ReleasePrevious() error {
 	}
 	return err
 }
+
+// Released is closed once ReleasePrevious has run: no previous
+// generation's program writes to its ring buffers after that.
+func (k *Kernel) Released() <-chan struct{} { return k.released }
 
 // Unpin detaches every link left pinned under dir, and removes dir:
 // enforcement stops. For uninstalling, with no agent running.
@@ -130,6 +182,10 @@ func unpinGeneration(gen string) (int, error) {
 	var errs []error
 	for _, p := range pins {
 		if p.Name() == heldPin {
+			continue
+		}
+		if slices.Contains(ringPins, p.Name()) { // an agent reading it holds its own reference
+			errs = append(errs, os.Remove(filepath.Join(gen, p.Name())))
 			continue
 		}
 		l, err := link.LoadPinnedLink(filepath.Join(gen, p.Name()), nil)

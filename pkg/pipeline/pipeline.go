@@ -90,6 +90,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Pipeline, e
 		kc = *cfg.Enforce
 		kc.CgroupRoot, kc.ProcRoot, kc.HostMntNS = cgroupRoot, cfg.ProcRoot, hostNS
 		kc, lsm = kc.ForThisNode()
+		if kc.PinDir != "" {
+			if sc.Previous, err = enforce.PreviousRings(kc.PinDir); err != nil {
+				return nil, err
+			}
+		}
 		if p.sensor, err = sensor.New(sc, log, kc.Programs()); err != nil {
 			return nil, fmt.Errorf("start sensor: %w", err)
 		}

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 
+	"go.uber.org/zap"
+
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
@@ -31,6 +33,22 @@ func (p *Pipeline) Run(ctx context.Context, h Handler) error {
 			<-done
 		}()
 	}
+	if p.enforcement != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-p.enforcement.Kernel().Released():
+				p.sensor.EndHandover()
+			case <-ctx.Done():
+			}
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+	}
 	return p.receive(ctx, h)
 }
 
@@ -44,7 +62,10 @@ func (p *Pipeline) receive(ctx context.Context, h Handler) error {
 	// collector would pay for at every rate.
 	var ev sensor.Event
 	var ok bool
-	for ctx.Err() == nil {
+	for {
+		if ctx.Err() != nil {
+			return p.finish(ctx, h)
+		}
 		// The only receiver: an event already queued is taken without a
 		// select, which costs more than the rest of the channel operation.
 		switch {
@@ -58,19 +79,43 @@ func (p *Pipeline) receive(ctx context.Context, h Handler) error {
 			}
 			select {
 			case <-ctx.Done():
-				return nil
+				return p.finish(ctx, h)
 			case ev, ok = <-judged:
 			case ev, ok = <-events:
 			}
 		}
 		if !ok {
-			return nil // the sensor closed
+			// The sensor stopped reading: the other queue may still hold events.
+			return p.finish(ctx, h)
 		}
-		p.enricher.Observe(&ev)
-		err := h.Handle(ctx, &ev)
-		p.processed.Inc()
-		if err != nil {
+		if err := p.handle(ctx, h, &ev); err != nil {
 			return err
+		}
+	}
+}
+
+// handle passes one event through the process table to h.
+func (p *Pipeline) handle(ctx context.Context, h Handler, ev *sensor.Event) error {
+	p.enricher.Observe(ev)
+	err := h.Handle(ctx, ev)
+	p.processed.Inc()
+	return err
+}
+
+// finish stops reading the ring buffers and hands h what was read from
+// them already: nothing taken from a ring is lost at a stop, and what is
+// left in a pinned one the next agent reads.
+func (p *Pipeline) finish(ctx context.Context, h Handler) error {
+	if err := p.sensor.StopReading(); err != nil {
+		p.log.Warn("stop reading the ring buffers", zap.Error(err))
+	}
+	ctx = context.WithoutCancel(ctx)
+	// Both queues are closed now: the judged one first, as ever.
+	for _, queue := range []<-chan sensor.Event{p.sensor.Judged(), p.sensor.Events()} {
+		for ev := range queue {
+			if err := p.handle(ctx, h, &ev); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

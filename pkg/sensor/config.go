@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 )
@@ -65,6 +67,12 @@ type Config struct {
 	Cgroups      []uint64
 	// RingBufferSize in bytes, rounded up to a power of two and at least a page.
 	RingBufferSize int
+	// Previous are the ring buffers of previous agents' programs, still
+	// attached (enforce.PreviousRings), by the name of their map
+	// (bpfobj.RecordMapEvents, bpfobj.RecordMapJudgedEvents): read with
+	// this sensor's own until EndHandover, each into the queue of its
+	// class, and closed by it.
+	Previous map[string][]*ebpf.Map
 	// QueueSize is how many decoded events wait for the consumer before new
 	// ones are dropped (and counted).
 	QueueSize int

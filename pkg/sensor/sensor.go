@@ -19,18 +19,22 @@ import (
 const clockResync = 10 * time.Second
 
 // Sensor is vigil's programs loaded and attached, and the readers that turn
-// their records into Events: one per ring buffer, each with its own queue,
-// so that the events of judged containers never wait behind, or are
-// dropped for, anyone else's.
+// their records into Events: one per ring buffer, each class with its own
+// queue, so that the events of judged containers never wait behind, or are
+// dropped for, anyone else's. At a restart it reads the rings a previous
+// agent's programs still write to as well (handover.go).
 type Sensor struct {
 	log        *zap.Logger
 	maxLatency time.Duration // 0: the kernel wakes the reader for every event
 	objs       *bpfobj.Objects
 	readers    [classLimit]*ringbuf.Reader
+	previous   []previousRing // a previous agent's rings, read until EndHandover
+	handover   *handover      // nil when there is no previous agent's
 	queues     [classLimit]chan Event
 	counters   userCounters
 	queueLost  queueLosses
 	reading    sync.WaitGroup
+	readDone   chan struct{} // closed with the queues, once every reader stopped
 
 	closeOnce sync.Once
 	closeErr  error
@@ -40,6 +44,15 @@ type Sensor struct {
 // enforcing programs, enforce.KernelConfig.Programs) on the same maps, and
 // starts reading. On error, nothing stays loaded.
 func New(cfg Config, log *zap.Logger, more ...bpfobj.Programs) (_ *Sensor, err error) {
+	defer func() {
+		if err != nil {
+			for _, rings := range cfg.Previous {
+				for _, m := range rings {
+					m.Close()
+				}
+			}
+		}
+	}()
 	if cfg.QueueSize <= 0 || cfg.JudgedQueueSize <= 0 {
 		return nil, fmt.Errorf("queue sizes must be positive, got %d and %d (judged)", cfg.QueueSize, cfg.JudgedQueueSize)
 	}
@@ -66,23 +79,39 @@ func New(cfg Config, log *zap.Logger, more ...bpfobj.Programs) (_ *Sensor, err e
 		log:        log,
 		maxLatency: cfg.MaxLatency,
 		queues:     [classLimit]chan Event{make(chan Event, cfg.QueueSize), make(chan Event, cfg.JudgedQueueSize)},
+		readDone:   make(chan struct{}),
 	}
 	if s.objs, err = bpfobj.Load(p, log); err != nil {
 		return nil, err
 	}
 	for c, name := range ringMaps {
 		if s.readers[c], err = ringbuf.NewReader(s.objs.Map(name)); err != nil {
-			for _, r := range s.readers[:c] {
-				r.Close()
-			}
+			s.closeReaders()
 			s.objs.Close()
 			return nil, fmt.Errorf("open %s reader: %w", name, err)
 		}
 	}
-	for c := range classLimit {
-		s.reading.Add(1)
-		go s.read(c)
+	if err := s.adopt(cfg.Previous); err != nil {
+		s.closeReaders()
+		s.objs.Close()
+		return nil, err
 	}
+	for c, r := range s.readers {
+		s.reading.Go(func() { s.read(r, class(c), true) })
+	}
+	for _, p := range s.previous {
+		s.reading.Go(func() {
+			s.read(p.reader, p.class, false)
+			s.handover.drained()
+		})
+	}
+	go func() {
+		s.reading.Wait()
+		for _, q := range s.queues {
+			close(q)
+		}
+		close(s.readDone)
+	}()
 	return s, nil
 }
 
@@ -97,12 +126,12 @@ func (s *Sensor) Unavailable(family string) error { return s.objs.Unavailable(fa
 // (monitor and enforce modes): their violations and denials, execs and
 // process lifecycle. A consumer
 // takes them before Events': they never wait behind learning or host
-// traffic. It is closed after Close.
+// traffic. It is closed after StopReading or Close.
 func (s *Sensor) Judged() <-chan Event { return s.queues[classJudged] }
 
 // Events delivers every other decoded event: learning containers', the
 // host's, and those of anything the kernel judges nothing for. It is closed
-// after Close.
+// after StopReading or Close.
 func (s *Sensor) Events() <-chan Event { return s.queues[classOther] }
 
 // AddCgroup adds a cgroup (by id) to the kernel's cgroup filter list.
@@ -121,13 +150,12 @@ func (s *Sensor) RemoveCgroup(id uint64) error {
 	return nil
 }
 
-// read runs until c's reader is closed: decode each record and hand it on,
-// never blocking the ring buffer on a slow consumer.
-func (s *Sensor) read(c class) {
-	defer s.reading.Done()
-	defer close(s.queues[c])
-
-	reader, queue := s.readers[c], s.queues[c]
+// read runs until r is closed, or flushed (a previous agent's ring, at
+// the hand-over's end): decode each record and hand it on to c's queue,
+// never blocking the ring buffer on a slow consumer. own is whether r is
+// this agent's.
+func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
+	queue := s.queues[c]
 	delivered, dropped := &s.counters.delivered[c], &s.counters.droppedQueue[c]
 	dec := newDecoder()
 	lastSync := time.Now()
@@ -137,18 +165,21 @@ func (s *Sensor) read(c class) {
 	// when it passes rather than per record: a stale one costs one empty
 	// poll, a clock read per record costs every event.
 	if s.maxLatency > 0 {
-		reader.SetDeadline(time.Now().Add(s.maxLatency))
+		r.SetDeadline(time.Now().Add(s.maxLatency))
 	}
 	for {
-		if err := reader.ReadInto(&rec); err != nil {
-			if errors.Is(err, os.ErrClosed) {
+		if err := r.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
 				return
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				reader.SetDeadline(time.Now().Add(s.maxLatency))
+				r.SetDeadline(time.Now().Add(s.maxLatency))
 				continue // nothing waiting
 			}
-			s.log.Warn("read ring buffer", zap.String("ring", ringMaps[c]), zap.Error(err))
+			s.log.Warn("read ring buffer", zap.String("ring", ringMaps[c]), zap.Bool("own", own), zap.Error(err))
+			continue
+		}
+		if s.handover != nil && !s.handover.keep(rec.RawSample, own) {
 			continue
 		}
 		var ev Event
@@ -171,16 +202,41 @@ func (s *Sensor) read(c class) {
 	}
 }
 
+// StopReading stops taking records from the ring buffers; Judged and
+// Events are closed once what was taken is queued. What the rings still
+// hold stays there: a pinned ring (enforce.PreviousRings) keeps it for the
+// next agent.
+func (s *Sensor) StopReading() error {
+	var errs []error
+	for _, r := range s.readers {
+		errs = append(errs, r.Close())
+	}
+	for _, p := range s.previous {
+		errs = append(errs, p.reader.Close())
+	}
+	<-s.readDone
+	return errors.Join(errs...)
+}
+
+// closeReaders closes the readers of this agent's rings opened so far.
+func (s *Sensor) closeReaders() {
+	for _, r := range s.readers {
+		if r != nil {
+			r.Close()
+		}
+	}
+}
+
 // Close detaches every program, stops the readers and frees the maps.
-// Events still in the ring buffers are discarded. Programs pinned in bpffs
-// stay attached (with their maps) for the next agent. Safe to call more
-// than once.
+// Events still in a ring buffer are discarded, unless it is pinned.
+// Programs pinned in bpffs stay attached (with their maps) for the next
+// agent. Safe to call more than once.
 func (s *Sensor) Close() error {
 	s.closeOnce.Do(func() {
-		for _, r := range s.readers {
-			s.closeErr = errors.Join(s.closeErr, r.Close())
+		s.closeErr = s.StopReading()
+		for _, p := range s.previous {
+			s.closeErr = errors.Join(s.closeErr, p.ring.Close())
 		}
-		s.reading.Wait()
 		s.closeErr = errors.Join(s.closeErr, s.objs.Close())
 	})
 	return s.closeErr

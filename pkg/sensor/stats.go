@@ -88,6 +88,8 @@ var (
 		"Ring-buffer records that could not be decoded and were dropped.", nil, nil)
 	descTruncated = prometheus.NewDesc("vigil_sensor_paths_truncated_total",
 		"Paths longer than the kernel buffer, reported truncated.", nil, nil)
+	descHandoverDuplicates = prometheus.NewDesc("vigil_sensor_handover_duplicates_total",
+		"Records not delivered at an agent restart because the previous agent's programs, still attached, reported the same.", nil, nil)
 	descEnforced = prometheus.NewDesc("vigil_enforcement_actions_total",
 		"What the kernel did to enforce profiles: killed (signal tier) or denied (cgroup, LSM tiers).",
 		[]string{"type", "action"}, nil)
@@ -100,7 +102,7 @@ type collector struct{ s *Sensor }
 func (s *Sensor) Collector() prometheus.Collector { return collector{s} }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced} {
+	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced, descHandoverDuplicates} {
 		ch <- d
 	}
 }
@@ -125,4 +127,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
 	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(st.PathsTruncated))
+	var dup uint64
+	if h := c.s.handover; h != nil {
+		dup = h.duplicates.Load()
+	}
+	ch <- prometheus.MustNewConstMetric(descHandoverDuplicates, prometheus.CounterValue, float64(dup))
 }

@@ -23,8 +23,10 @@ import (
 
 // TestEnforcementSurvivesRestart enforces a profile, stops the agent, and
 // keeps trying a forbidden exec in the container while no agent runs and
-// while a new agent takes over: every attempt must be killed (no gap), and
-// the new agent must release the old agent's pinned programs.
+// while a new agent takes over: every attempt must be killed (no gap),
+// every kill alerted exactly once as killed (what the pinned programs did
+// while no agent read is drained by the next), and the new agent must
+// release the old agent's pinned programs.
 func TestEnforcementSurvivesRestart(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := fmt.Sprintf("vigil-e2e-restart-%d", os.Getpid())
@@ -45,7 +47,9 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	copyFile(t, "/bin/busybox", filepath.Join(tools, "tool"), 0o755)
 	profiles := t.TempDir()
 	cfg := agent.DefaultConfig()
-	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", t.TempDir(), profiles, ""
+	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
+	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", t.TempDir(), profiles, alerts
+	cfg.DedupWindow = time.Nanosecond // one alert per kill: each is counted
 	cfg.ContainerdSocket, cfg.PinDir = d.Address, pins
 	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
 
@@ -62,7 +66,7 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(tools, "secret"), []byte("s"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tools, "secret"), []byte("s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	learned.Metadata.Mode, learned.Metadata.Version = profile.ModeEnforce, 1
@@ -76,13 +80,14 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 		return ok && first.Enforcing(ci)
 	})
 
-	// The container tries the forbidden binary every 20 ms, logging each result.
+	// The container tries the forbidden binary every 20 ms, logging each
+	// attempt's number (its argument, which its alert shows) and result.
 	// And it reads a file outside its profile every 20 ms: fanotify, a
 	// userspace listener, cannot outlive the agent; this measures the gap.
 	loopDone := make(chan struct{}, 2)
 	for _, loop := range []string{
-		"while [ ! -e /opt/tools/stop ]; do /opt/tools/tool; echo $? >> /opt/tools/log; sleep 0.02; done",
-		"while [ ! -e /opt/tools/stop ]; do cat /opt/tools/secret >/dev/null 2>&1; echo $? >> /opt/tools/readlog; sleep 0.02; done",
+		"i=0; while [ ! -e /opt/tools/stop ]; do i=$((i+1)); /opt/tools/tool $i; echo $i:$? >> /opt/tools/log; sleep 0.02; done",
+		"while [ ! -e /opt/tools/stop ]; do { read x < /opt/tools/secret; } 2>/dev/null; echo $? >> /opt/tools/readlog; sleep 0.02; done",
 	} {
 		go func() {
 			defer func() { loopDone <- struct{}{} }()
@@ -129,12 +134,41 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 		let, gap.Round(time.Millisecond))
 
 	all := attempts(t, tools)
-	for i, rc := range all {
+	killed := map[string]bool{}
+	for _, a := range all {
+		n, rc, _ := strings.Cut(a, ":")
 		if rc != "137" {
-			t.Errorf("attempt %d of %d exited %s: the forbidden binary ran (137 is killed)", i+1, len(all), rc)
+			t.Errorf("attempt %s of %d exited %s: the forbidden binary ran (137 is killed)", n, len(all), rc)
 		}
+		killed[n] = true
 	}
 	t.Logf("%d forbidden execs across the restart, all killed", len(all))
+
+	// Every kill is alerted once, as a kill, whichever agent saw it.
+	stopSecond()
+	byAttempt := map[string][]string{}
+	for _, al := range readAlerts(t, alerts) {
+		if al.Kind == "KIND_EXEC" && al.Object.Path == "/opt/tools/tool" && len(al.Process.Argv) == 2 {
+			byAttempt[al.Process.Argv[1]] = append(byAttempt[al.Process.Argv[1]], al.Action)
+		}
+	}
+	alerted := 0
+	for n := range killed {
+		switch got := byAttempt[n]; {
+		case len(got) == 0:
+			t.Errorf("the kill of attempt %s was not alerted", n)
+		case len(got) > 1 || got[0] != "ACTION_KILLED":
+			t.Errorf("the kill of attempt %s was alerted as %v, want one ACTION_KILLED", n, got)
+		default:
+			alerted++
+		}
+	}
+	for n, got := range byAttempt {
+		if !killed[n] {
+			t.Errorf("attempt %s alerted as %v, but the loop logged no such attempt", n, got)
+		}
+	}
+	t.Logf("%d of %d kills alerted once as killed", alerted, len(killed))
 }
 
 // runAgent starts an agent and returns its metrics and a function that
