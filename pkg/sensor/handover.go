@@ -36,8 +36,12 @@ type handover struct {
 	// end is the kernel time (CLOCK_BOOTTIME ns) the previous programs
 	// were released at; math.MaxInt64 until then.
 	end atomic.Int64
-	// left counts the previous rings still read; at 0 the hand-over is over.
-	left atomic.Int32
+	// left counts the rings still to read: the previous ones to their
+	// end, and this agent's own (passed) past the release.
+	left   atomic.Int32
+	passed [classLimit]atomic.Bool
+	// done is set when left reaches 0: the hand-over is over.
+	done atomic.Bool
 
 	mu   sync.Mutex
 	seen map[actionKey][]seenAction // enforcement records waiting for their twin
@@ -111,8 +115,10 @@ func (s *Sensor) closePrevious() {
 }
 
 // EndHandover is called once the previous agent's programs are released
-// (enforce.Kernel.Released): its rings are read to their end, then closed;
-// this agent's own records are all delivered from then on.
+// (enforce.Kernel.Released): their rings are read to their end, and this
+// agent's own to where they are now, past every record written before the
+// release, which its readers may lag behind; from then on every own
+// record is delivered.
 func (s *Sensor) EndHandover() {
 	if s.handover == nil {
 		return
@@ -123,28 +129,41 @@ func (s *Sensor) EndHandover() {
 			s.log.Warn("read a previous agent's ring buffer to its end", zap.Error(err))
 		}
 	}
+	for c, r := range s.readers {
+		if err := r.Flush(); err != nil && !errors.Is(err, os.ErrClosed) {
+			s.log.Warn("read the ring buffer past the release", zap.String("ring", ringMaps[c]), zap.Error(err))
+		}
+	}
 }
 
-func newHandover(rings int) *handover {
+// newHandover starts a hand-over from previous rings.
+func newHandover(previous int) *handover {
 	h := &handover{seen: map[actionKey][]seenAction{}}
 	h.end.Store(math.MaxInt64)
-	h.left.Store(int32(rings))
+	h.left.Store(int32(previous) + int32(classLimit))
 	return h
 }
 
-// keep decides whether a record read from this agent's ring (own) or a
-// previous generation's is delivered.
-func (h *handover) keep(raw []byte, own bool) bool {
-	if h.left.Load() == 0 {
+// keep decides whether a record read from this agent's ring of class c
+// (own) or a previous generation's is delivered.
+func (h *handover) keep(raw []byte, c class, own bool) bool {
+	if h.done.Load() {
 		return true
 	}
 	hdr, _, err := fixedPart[bpfobj.RecordEventHeader](raw)
 	if err != nil {
 		return true // the decoder counts it
 	}
+	end := uint64(h.end.Load())
+	if own && hdr.TimeNs >= end {
+		// Written after the release, which stopped the previous programs
+		// first: it has no twin, and the ring is read past the release.
+		h.pass(c)
+		return true
+	}
 	enforced := Flags(hdr.Flags) & (FlagKilled | FlagDenied)
 	if enforced == 0 {
-		if own && hdr.TimeNs < uint64(h.end.Load()) {
+		if own {
 			h.duplicates.Add(1)
 			return false
 		}
@@ -153,7 +172,7 @@ func (h *handover) keep(raw []byte, own bool) bool {
 	k := actionKey{typ: hdr.Type, tid: hdr.Pid, cgroup: hdr.CgroupId, flags: enforced}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.seen == nil { // drained meanwhile
+	if h.seen == nil { // done meanwhile
 		return true
 	}
 	seen := h.seen[k]
@@ -184,12 +203,25 @@ func (h *handover) released() {
 }
 
 // drained records that one previous ring is read to its end.
-func (h *handover) drained() {
-	if h.left.Add(-1) == 0 {
-		h.mu.Lock()
-		h.seen = nil
-		h.mu.Unlock()
+func (h *handover) drained() { h.readOne() }
+
+// pass records that this agent's ring of class c is read past the release.
+func (h *handover) pass(c class) {
+	if h.passed[c].CompareAndSwap(false, true) {
+		h.readOne()
 	}
+}
+
+// readOne counts one ring read as far as the hand-over needs; after the
+// last, no record is left to match.
+func (h *handover) readOne() {
+	if h.left.Add(-1) > 0 {
+		return
+	}
+	h.done.Store(true)
+	h.mu.Lock()
+	h.seen = nil
+	h.mu.Unlock()
 }
 
 func absDiff(a, b uint64) uint64 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -35,6 +36,7 @@ type Sensor struct {
 	queueLost  queueLosses
 	reading    sync.WaitGroup
 	readDone   chan struct{} // closed with the queues, once every reader stopped
+	stopping   atomic.Bool   // set by StopReading: a flushed reader stops
 
 	closeOnce sync.Once
 	closeErr  error
@@ -150,10 +152,10 @@ func (s *Sensor) RemoveCgroup(id uint64) error {
 	return nil
 }
 
-// read runs until r is closed, or flushed (a previous agent's ring, at
-// the hand-over's end): decode each record and hand it on to c's queue,
-// never blocking the ring buffer on a slow consumer. own is whether r is
-// this agent's.
+// read runs until r is closed, or flushed at a stop or, a previous
+// agent's ring, at the hand-over's end: decode each record and hand it on
+// to c's queue, never blocking the ring buffer on a slow consumer. own is
+// whether r is this agent's.
 func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 	queue := s.queues[c]
 	delivered, dropped := &s.counters.delivered[c], &s.counters.droppedQueue[c]
@@ -169,8 +171,15 @@ func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 	}
 	for {
 		if err := r.ReadInto(&rec); err != nil {
-			if errors.Is(err, os.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
+			if errors.Is(err, os.ErrClosed) {
 				return
+			}
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				if !own || s.stopping.Load() {
+					return
+				}
+				s.handover.pass(c) // EndHandover's: read past the release
+				continue
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				r.SetDeadline(time.Now().Add(s.maxLatency))
@@ -179,7 +188,7 @@ func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 			s.log.Warn("read ring buffer", zap.String("ring", ringMaps[c]), zap.Bool("own", own), zap.Error(err))
 			continue
 		}
-		if s.handover != nil && !s.handover.keep(rec.RawSample, own) {
+		if s.handover != nil && !s.handover.keep(rec.RawSample, c, own) {
 			continue
 		}
 		var ev Event
@@ -202,19 +211,25 @@ func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 	}
 }
 
-// StopReading stops taking records from the ring buffers; Judged and
-// Events are closed once what was taken is queued. What the rings still
-// hold stays there: a pinned ring (enforce.PreviousRings) keeps it for the
-// next agent.
+// StopReading reads the ring buffers to their end as of now and stops;
+// Judged and Events are closed once what was read is queued. What the
+// programs write after stays in the rings: a pinned one
+// (enforce.PreviousRings) keeps it for the next agent.
 func (s *Sensor) StopReading() error {
+	s.stopping.Store(true)
 	var errs []error
 	for _, r := range s.readers {
-		errs = append(errs, r.Close())
+		errs = append(errs, r.Flush())
 	}
 	for _, p := range s.previous {
-		errs = append(errs, p.reader.Close())
+		errs = append(errs, p.reader.Flush())
 	}
 	<-s.readDone
+	for _, err := range errs {
+		if errors.Is(err, os.ErrClosed) {
+			return nil // stopped already
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -234,8 +249,11 @@ func (s *Sensor) closeReaders() {
 func (s *Sensor) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeErr = s.StopReading()
+		for _, r := range s.readers {
+			s.closeErr = errors.Join(s.closeErr, r.Close())
+		}
 		for _, p := range s.previous {
-			s.closeErr = errors.Join(s.closeErr, p.ring.Close())
+			s.closeErr = errors.Join(s.closeErr, p.reader.Close(), p.ring.Close())
 		}
 		s.closeErr = errors.Join(s.closeErr, s.objs.Close())
 	})
