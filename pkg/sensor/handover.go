@@ -137,6 +137,12 @@ func (s *Sensor) EndHandover() {
 }
 
 // newHandover starts a hand-over from previous rings.
+// reportedByPinned are the event types the previous agent's pinned
+// programs (exec, process, capability, io_uring) report too while both
+// run. Opens and connects are traced by the sys_exit family, which is not
+// pinned: only this agent's programs report them, so they are all kept.
+var reportedByPinned = map[Type]bool{TypeExec: true, TypeFork: true, TypeExit: true, TypeCapability: true, TypeIoUring: true}
+
 func newHandover(previous int) *handover {
 	h := &handover{seen: map[actionKey][]seenAction{}}
 	h.end.Store(math.MaxInt64)
@@ -163,7 +169,7 @@ func (h *handover) keep(raw []byte, c class, own bool) bool {
 	}
 	enforced := Flags(hdr.Flags) & (FlagKilled | FlagDenied)
 	if enforced == 0 {
-		if own {
+		if own && reportedByPinned[Type(hdr.Type)] {
 			h.duplicates.Add(1)
 			return false
 		}

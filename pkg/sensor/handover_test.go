@@ -11,9 +11,10 @@ import (
 // the release, only its enforcement ones, and an action both generations
 // took on one task is kept once, whichever ring is read first.
 func TestHandoverKeep(t *testing.T) {
-	rec := func(ns uint64, tid uint32, flags Flags) []byte {
-		return record(t, &bpfobj.RecordEventHeader{TimeNs: ns, CgroupId: 7, Type: uint32(TypeExec), Flags: uint32(flags), Pid: tid, Tgid: tid})
+	recOf := func(typ Type, ns uint64, tid uint32, flags Flags) []byte {
+		return record(t, &bpfobj.RecordEventHeader{TimeNs: ns, CgroupId: 7, Type: uint32(typ), Flags: uint32(flags), Pid: tid, Tgid: tid})
 	}
+	rec := func(ns uint64, tid uint32, flags Flags) []byte { return recOf(TypeExec, ns, tid, flags) }
 	h := newHandover(1)
 	steps := []struct {
 		name string
@@ -32,6 +33,9 @@ func TestHandoverKeep(t *testing.T) {
 		{"a kill of the same thread 20 ms later", rec(25_000_000, 12, FlagKilled), classJudged, false, true},
 		{"a kill only this agent made", rec(30_000_000, 14, FlagKilled), classJudged, true, true},
 		{"a denial is not a kill's twin", rec(30_000_100, 14, FlagDenied), classJudged, false, true},
+		// The sys_exit family is not pinned: only this agent traces opens.
+		{"an open this agent's programs traced", recOf(TypeOpen, 31_000_000, 17, 0), classJudged, true, true},
+		{"a connect this agent's programs traced", recOf(TypeConnect, 31_000_100, 17, 0), classOther, true, true},
 	}
 	for _, s := range steps {
 		if got := h.keep(s.raw, s.ring, s.own); got != s.want {
