@@ -38,14 +38,14 @@ var pseudoFS = map[string]bool{"proc": true, "sysfs": true, "cgroup": true, "cgr
 // container's profile. Allowed files on a container's own overlay get an
 // ignore mark, so their next opens never wake userspace.
 type Fanotify struct {
-	file     *os.File
-	read     func([]byte) (int, error) // file.Read; tests make it fail
-	stopped  atomic.Bool               // Run returned with an error: the group is closed
-	judge    OpenJudge
-	procRoot string
-	hostRoot string // where the containers' overlay directories are found
-	log      *zap.Logger
-	m        *fanotifyMetrics
+	file        *os.File
+	read        func([]byte) (int, error) // file.Read; tests make it fail
+	stopped     atomic.Bool               // Run returned with an error: the group is closed
+	judge       OpenJudge
+	procRoot    string
+	runtimeRoot string // where the containers' overlay directories are found
+	log         *zap.Logger
+	m           *fanotifyMetrics
 	// The host's side, which a container's mounts are told from: the
 	// runtime's mount namespace, processes in the host's (see hostSide),
 	// their namespaces and their root directories (device, inode).
@@ -103,7 +103,7 @@ func NewFanotify(judge OpenJudge, procRoot string, runtimeNS uint32, log *zap.Lo
 			return nil, fmt.Errorf("register fanotify metrics: %w", err)
 		}
 	}
-	f := &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, hostRoot: hostRoot(procRoot), log: log, m: m,
+	f := &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, runtimeRoot: runtimeRoot(procRoot, runtimeNS), log: log, m: m,
 		runtimeNS: runtimeNS, hostPIDs: hostPIDs, hostNS: hostNS, hostRoots: hostRoots,
 		marks: map[uint32][]markedMount{}, execs: map[execOpen]bool{}}
 	f.read = f.file.Read
@@ -242,7 +242,7 @@ func (f *Fanotify) decide(fd int32, tid int32) {
 		pid = int32(tgid)
 	}
 	a := f.judge(OpenQuery{PID: pid, Path: path, Access: func() profile.Access { return f.openAccess(tid) },
-		Image: func() bool { return imageFile(f.procRoot, f.hostRoot, pid, fd, path) }})
+		Image: func() bool { return imageFile(f.procRoot, f.runtimeRoot, pid, fd, path) }})
 	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.Int32("tid", tid), zap.String("path", path), zap.Bool("exec", exec),
 		zap.Bool("enforced", a.Enforced), zap.Bool("allowed", a.Allowed))
 	if a.Enforced && a.Allowed && a.Cacheable {

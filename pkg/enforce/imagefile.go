@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -16,10 +17,14 @@ import (
 // the container sees it), is content the container's image ships, as the
 // kernel's programs tell it (bpf/lib/image.h): on the process's root
 // mount, an overlay, and not in its upper directory (written or copied up
-// at run time). The upper directory is a path of the host: hostRoot is
-// the host's root directory as this process sees it. Anything it cannot
+// at run time). The upper directory is a path of the container runtime's
+// mount namespace, which mounted the overlay: runtimeRoot is that
+// namespace's root directory as this process sees it. Anything it cannot
 // tell is not image content.
-func imageFile(procRoot, hostRoot string, pid int32, fd int32, path string) bool {
+func imageFile(procRoot, runtimeRoot string, pid int32, fd int32, path string) bool {
+	if runtimeRoot == "" {
+		return false
+	}
 	var sfs unix.Statfs_t
 	if err := unix.Fstatfs(int(fd), &sfs); err != nil || sfs.Type != unix.OVERLAYFS_SUPER_MAGIC {
 		return false
@@ -42,20 +47,45 @@ func imageFile(procRoot, hostRoot string, pid int32, fd int32, path string) bool
 		if !ok {
 			return true
 		}
-		_, err := os.Lstat(filepath.Join(hostRoot, upper, path))
+		// The upper directory itself first: a path that does not resolve
+		// from here (the runtime's root gone, another namespace) must not
+		// read as "not written at run time".
+		if st, err := os.Stat(filepath.Join(runtimeRoot, upper)); err != nil || !st.IsDir() {
+			return false
+		}
+		_, err := os.Lstat(filepath.Join(runtimeRoot, upper, path))
 		return errors.Is(err, fs.ErrNotExist)
 	}
 	return false
 }
 
-// hostRoot is the host's root directory as this process sees it: "/" in
-// the host's mount namespace, else through init's root in the host's procfs.
-func hostRoot(procRoot string) string {
-	own, err := procfs.MountNamespace(procRoot, uint32(os.Getpid()))
-	if host, hostErr := procfs.HostMountNamespace(procRoot); err == nil && hostErr == nil && own == host {
+// runtimeRoot is the root directory of the container runtime's mount
+// namespace (runtimeNS) as this process sees it: "/" when this process
+// shares it (the agent beside containerd, on the node or in a test); else
+// the root of a process in that namespace, from the host's procfs (init's
+// may not be readable, as on some VMs); "" when none is found.
+func runtimeRoot(procRoot string, runtimeNS uint32) string {
+	if own, err := procfs.MountNamespace(procRoot, uint32(os.Getpid())); err == nil && own == runtimeNS {
 		return "/"
 	}
-	return filepath.Join(procfs.Dir(procRoot, 1), "root")
+	entries, err := os.ReadDir(procRoot)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		pid, err := strconv.ParseUint(e.Name(), 10, 32)
+		if err != nil {
+			continue
+		}
+		if ns, err := procfs.MountNamespace(procRoot, uint32(pid)); err != nil || ns != runtimeNS {
+			continue
+		}
+		root := filepath.Join(procfs.Dir(procRoot, uint32(pid)), "root")
+		if _, err := os.Stat(root); err == nil {
+			return root
+		}
+	}
+	return ""
 }
 
 // overlayUpper is the upperdir of an overlay's super block options; an
