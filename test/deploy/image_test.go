@@ -110,7 +110,10 @@ func TestImagesRunAsDeployed(t *testing.T) {
 
 	workload := d.Run(t, containerdtest.RunOptions{
 		Image: busybox, Namespace: ns,
-		Args:   []string{"/bin/sh", "-c", "echo x > " + markerFile + "; while :; do cat " + markerFile + " >/dev/null; sleep 0.2; done"},
+		// nc learned on port 8: enforced, it may run (busybox's applets are
+		// allowed one by one) but its connect to another port is refused.
+		Args: []string{"/bin/sh", "-c", "echo x > " + markerFile + "; while :; do cat " + markerFile +
+			" >/dev/null; nc -w 1 127.0.0.1 8 </dev/null; sleep 0.2; done"},
 		Labels: containerdtest.CRILabels("shop-7d4b9", "shop", "shop-uid", "cart"),
 	})
 
@@ -129,7 +132,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 			t.Fatalf("profile from the collector: %v", err)
 		}
 		i := slices.IndexFunc(p.Spec.Files, func(f profile.FileEntry) bool { return f.Path == markerFile })
-		if i < 0 {
+		if i < 0 || !slices.ContainsFunc(p.Spec.Executables, func(e profile.ExecEntry) bool { return e.As == "nc" }) {
 			return false
 		}
 		ev := p.Spec.Files[i].Evidence
