@@ -34,11 +34,20 @@ type Image = ctrd.Image
 // a /bin symlink per applet; its default command is /bin/sh.
 func BusyboxImage(t testing.TB) Image {
 	t.Helper()
+	return BusyboxImageWith(t, BusyboxImageName)
+}
+
+// BusyboxImageWith builds the busybox image named name with extra files
+// added: another digest of the same programs (another version of an
+// image, or another image that runs them).
+func BusyboxImageWith(t testing.TB, name string, extra ...ctrd.File) Image {
+	t.Helper()
 	files, err := ctrd.BusyboxFiles()
 	testenv.RequireInstalled(t, "busybox-static", err)
-	img, err := ctrd.BuildImage(t.TempDir(), BusyboxImageName, append(files, ctrd.RuntimeDirs()...), []string{"/bin/sh"})
+	files = append(append(files, ctrd.RuntimeDirs()...), extra...)
+	img, err := ctrd.BuildImage(t.TempDir(), name, files, []string{"/bin/sh"})
 	if err != nil {
-		t.Fatalf("containerd harness: busybox image: %v", err)
+		t.Fatalf("containerd harness: busybox image %s: %v", name, err)
 	}
 	return img
 }

@@ -11,12 +11,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
-	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // TestCapabilitiesAreTheWorkloadsOwn learns a busybox container that
@@ -30,21 +28,14 @@ import (
 // container whose profile lacks CAP_SYS_ADMIN and CAP_DAC_* is not killed
 // for creating a file.
 func TestCapabilitiesAreTheWorkloadsOwn(t *testing.T) {
-	testutil.RequireRoot(t)
-	ns := fmt.Sprintf("vigil-e2e-cap-%d", os.Getpid())
-	scope := testutil.NamespaceCgroup(t, ns)
-	d := containerdtest.Start(t)
 	busybox := containerdtest.BusyboxImage(t)
-	d.Import(t, ns, busybox)
+	w := newWorld(t, "cap", busybox)
 	digest := busybox.ManifestDigest.String()
 
 	profiles := t.TempDir()
 	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
-	cfg := agent.DefaultConfig()
-	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", t.TempDir(), profiles, alerts
-	cfg.ContainerdSocket = d.Address
-	cfg.PinDir = "" // enforcement ends with the test
-	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
+	cfg := w.agentConfig(t)
+	cfg.ProfilesDir, cfg.AlertsFile = profiles, alerts
 	a, reg := startAgent(t, cfg)
 	tiers := map[string]enforce.HookTier{}
 	for _, ht := range a.Tiers() {
@@ -54,7 +45,7 @@ func TestCapabilitiesAreTheWorkloadsOwn(t *testing.T) {
 	// The work creates files in directories of the image (an overlayfs
 	// copy-up, made with containerd's credentials) and reads them back.
 	const work = "echo data >/tmp/f; id; cat /tmp/f; ls /; echo x >/etc/out; cat /etc/out >/dev/null"
-	learner := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"}})
+	learner := w.d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: w.ns, Args: []string{"/bin/sleep", "3600"}})
 	effective := capEff(t, learner)
 	execIn(t, learner, work)
 	// settimeofday needs CAP_SYS_TIME, which the container lacks: refused.
@@ -102,7 +93,7 @@ func TestCapabilitiesAreTheWorkloadsOwn(t *testing.T) {
 		return ok && p.Metadata.Mode == profile.ModeEnforce
 	})
 
-	enforced := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"}})
+	enforced := w.d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: w.ns, Args: []string{"/bin/sleep", "3600"}})
 	waitFor(t, "the kernel to enforce the profile", func() bool {
 		ci, ok := a.Container(enforced.ID)
 		return ok && a.Enforcing(ci)

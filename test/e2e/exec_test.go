@@ -1,20 +1,15 @@
 package e2e
 
 import (
-	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
-	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // TestEnforcedExecutables learns a busybox container, enforces its profile
@@ -25,23 +20,16 @@ import (
 // (nc), however it is named, too; a program on a volume is judged by its
 // path.
 func TestEnforcedExecutables(t *testing.T) {
-	testutil.RequireRoot(t)
-	ns := fmt.Sprintf("vigil-e2e-exec-%d", os.Getpid())
-	scope := testutil.NamespaceCgroup(t, ns)
-	d := containerdtest.Start(t)
 	busybox := containerdtest.BusyboxImage(t)
-	d.Import(t, ns, busybox)
+	w := newWorld(t, "exec", busybox)
 	digest := busybox.ManifestDigest.String()
 	tools := t.TempDir()
 	copyFile(t, "/bin/busybox", filepath.Join(tools, "tool"), 0o755)
 
 	profiles := t.TempDir()
 	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
-	cfg := agent.DefaultConfig()
-	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", t.TempDir(), profiles, alerts
-	cfg.ContainerdSocket = d.Address
-	cfg.PinDir = ""
-	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
+	cfg := w.agentConfig(t)
+	cfg.ProfilesDir, cfg.AlertsFile = profiles, alerts
 	a, _ := startAgent(t, cfg)
 	var execTier enforce.Tier
 	for _, ht := range a.Tiers() {
@@ -56,7 +44,7 @@ func TestEnforcedExecutables(t *testing.T) {
 		t.Fatalf("the exec hook's tier is %q: nothing stops an exec here", execTier)
 	}
 
-	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
+	c := w.d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: w.ns, Args: []string{"/bin/sleep", "3600"},
 		Binds: map[string]string{tools: "/opt/tools"}})
 	const learn = "echo hi >/tmp/f; cat /tmp/f; cp /bin/busybox /tmp/x; mv /tmp/x /tmp/y; rm /tmp/y; /opt/tools/tool; true"
 	execIn(t, c, learn)

@@ -1,19 +1,14 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/alert"
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
 	"github.com/vigil-dev/vigil/test/containerd/ctrd"
-	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // TestNewImageVersionInheritsTheProfile rolls a repository out to a new
@@ -22,23 +17,9 @@ import (
 // does beyond that profile is alerted (labelled with the parent) and
 // learned as the new version's delta.
 func TestNewImageVersionInheritsTheProfile(t *testing.T) {
-	testutil.RequireRoot(t)
-	ns := fmt.Sprintf("vigil-e2e-inherit-%d", os.Getpid())
-	scope := testutil.NamespaceCgroup(t, ns)
-	d := containerdtest.Start(t)
 	v1 := containerdtest.BusyboxImage(t)
-	files, err := ctrd.BusyboxFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files = append(files, ctrd.RuntimeDirs()...)
-	files = append(files, ctrd.File{Path: "etc/release", Mode: 0o644, Data: []byte("2\n")})
-	v2, err := ctrd.BuildImage(t.TempDir(), "vigil.test/busybox:2", files, []string{"/bin/sh"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Import(t, ns, v1)
-	d.Import(t, ns, v2)
+	v2 := containerdtest.BusyboxImageWith(t, "vigil.test/busybox:2", ctrd.File{Path: "etc/release", Mode: 0o644, Data: []byte("2\n")})
+	w := newWorld(t, "inherit", v1, v2)
 	parentDigest, childDigest := v1.ManifestDigest.String(), v2.ManifestDigest.String()
 
 	tools := t.TempDir()
@@ -58,15 +39,12 @@ spec:
     - path: /**
       access: readwrite
 `))
-	cfg := agent.DefaultConfig()
-	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", t.TempDir(), profiles, alerts
-	cfg.ContainerdSocket = d.Address
-	cfg.PinDir = ""
+	cfg := w.agentConfig(t)
+	cfg.ProfilesDir, cfg.AlertsFile = profiles, alerts
 	cfg.Inherit = profile.InheritMonitor
-	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
 	a, reg := startAgent(t, cfg)
 
-	c := d.Run(t, containerdtest.RunOptions{Image: v2, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
+	c := w.d.Run(t, containerdtest.RunOptions{Image: v2, Namespace: w.ns, Args: []string{"/bin/sleep", "3600"},
 		Binds: map[string]string{tools: "/opt/tools"}})
 	execIn(t, c, "cat /etc/release >/dev/null; ls / >/dev/null")
 	execIn(t, c, "/opt/tools/tool true; true") // busybox named tool: runs, no such applet

@@ -2,14 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
@@ -22,11 +19,8 @@ import (
 func TestReusedInodeNumberIsNews(t *testing.T) {
 	testutil.RequireRoot(t)
 	const trials, attempts = 10, 40
-	ns := fmt.Sprintf("vigil-e2e-inode-%d", os.Getpid())
-	scope := testutil.NamespaceCgroup(t, ns)
-	d := containerdtest.Start(t)
 	busybox := containerdtest.BusyboxImage(t)
-	d.Import(t, ns, busybox)
+	w := newWorld(t, "inode", busybox)
 	digest := busybox.ManifestDigest.String()
 
 	profiles := t.TempDir()
@@ -37,13 +31,11 @@ func TestReusedInodeNumberIsNews(t *testing.T) {
 	}
 	writeProfile(t, profiles, "busybox.yaml", doc)
 	alerts := filepath.Join(t.TempDir(), "alerts.jsonl")
-	cfg := agent.DefaultConfig()
-	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "inode-node", t.TempDir(), profiles, alerts
-	cfg.ContainerdSocket, cfg.PinDir = d.Address, ""
-	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
+	cfg := w.agentConfig(t)
+	cfg.ProfilesDir, cfg.AlertsFile = profiles, alerts
 	a, reg := startAgent(t, cfg)
 
-	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"}})
+	c := w.d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: w.ns, Args: []string{"/bin/sleep", "3600"}})
 	waitFor(t, "the monitor profile applied to the container", func() bool {
 		p, ok := a.ProfileInForce(digest)
 		return ok && p.Metadata.Mode == profile.ModeMonitor

@@ -1,17 +1,12 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
 	"github.com/vigil-dev/vigil/test/containerd/ctrd"
-	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // TestLossesMarkOnlyTheDraftsTheyHit floods one learning container until
@@ -20,34 +15,16 @@ import (
 // keeps a complete draft (before, every loss on the node marked every
 // draft, so no draft on a busy node was ever complete).
 func TestLossesMarkOnlyTheDraftsTheyHit(t *testing.T) {
-	testutil.RequireRoot(t)
-	ns := fmt.Sprintf("vigil-e2e-losses-%d", os.Getpid())
-	scope := testutil.NamespaceCgroup(t, ns)
-	d := containerdtest.Start(t)
 	noisy := containerdtest.BusyboxImage(t)
-	files, err := ctrd.BusyboxFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files = append(files, ctrd.RuntimeDirs()...)
-	files = append(files, ctrd.File{Path: "etc/quiet", Mode: 0o644, Data: []byte("quiet\n")})
-	quiet, err := ctrd.BuildImage(t.TempDir(), "vigil.test/quiet:1", files, []string{"/bin/sh"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.Import(t, ns, noisy)
-	d.Import(t, ns, quiet)
+	quiet := containerdtest.BusyboxImageWith(t, "vigil.test/quiet:1", ctrd.File{Path: "etc/quiet", Mode: 0o644, Data: []byte("quiet\n")})
+	w := newWorld(t, "losses", noisy, quiet)
 
-	cfg := agent.DefaultConfig()
-	cfg.Node, cfg.StateDir, cfg.AlertsFile = "e2e-node", t.TempDir(), ""
-	cfg.ContainerdSocket = d.Address
-	cfg.PinDir = ""
+	cfg := w.agentConfig(t)
 	cfg.Sensor.QueueSize = 512 // the pipeline falls behind the flood: its queue drops
-	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
 	a, reg := startAgent(t, cfg)
 
-	q := d.Run(t, containerdtest.RunOptions{Image: quiet, Namespace: ns, Args: []string{"/bin/sleep", "3600"}})
-	n := d.Run(t, containerdtest.RunOptions{Image: noisy, Namespace: ns, Args: []string{"/bin/sleep", "3600"}})
+	q := w.d.Run(t, containerdtest.RunOptions{Image: quiet, Namespace: w.ns, Args: []string{"/bin/sleep", "3600"}})
+	n := w.d.Run(t, containerdtest.RunOptions{Image: noisy, Namespace: w.ns, Args: []string{"/bin/sleep", "3600"}})
 	execIn(t, q, "cat /etc/quiet >/dev/null")
 	execIn(t, n, "true")
 	waitProcessed(t, reg)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,12 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/profile"
-	"github.com/vigil-dev/vigil/pkg/sensor"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
-	"github.com/vigil-dev/vigil/test/testutil"
 )
 
 // backToBack is how many enforced containers TestOpenMarksOfContainersStartedBackToBack starts.
@@ -29,12 +25,8 @@ const backToBack = 12
 // only — never on a mount of the host's namespace — and none once the
 // containers are gone.
 func TestOpenMarksOfContainersStartedBackToBack(t *testing.T) {
-	testutil.RequireRoot(t)
-	ns := fmt.Sprintf("vigil-e2e-marks-%d", os.Getpid())
-	scope := testutil.NamespaceCgroup(t, ns)
-	d := containerdtest.Start(t)
 	busybox := containerdtest.BusyboxImage(t)
-	d.Import(t, ns, busybox)
+	w := newWorld(t, "marks", busybox)
 	digest := busybox.ManifestDigest.String()
 
 	tools := t.TempDir()
@@ -44,11 +36,8 @@ func TestOpenMarksOfContainersStartedBackToBack(t *testing.T) {
 		}
 	}
 	profiles := t.TempDir()
-	cfg := agent.DefaultConfig()
-	cfg.Node, cfg.StateDir, cfg.ProfilesDir, cfg.AlertsFile = "e2e-node", t.TempDir(), profiles, ""
-	cfg.ContainerdSocket = d.Address
-	cfg.PinDir = "" // enforcement ends with the test
-	cfg.Sensor.CgroupFilter, cfg.Sensor.Cgroups = sensor.FilterInclude, []uint64{scope}
+	cfg := w.agentConfig(t)
+	cfg.ProfilesDir = profiles
 	a, reg := startAgent(t, cfg)
 	for _, ht := range a.Tiers() {
 		if ht.Hook == "open" && ht.Tier != enforce.TierFanotify {
@@ -58,7 +47,7 @@ func TestOpenMarksOfContainersStartedBackToBack(t *testing.T) {
 	group := fanotifyGroup(t)
 
 	binds := map[string]string{tools: "/opt/tools"}
-	learner := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Binds: binds,
+	learner := w.d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: w.ns, Binds: binds,
 		Args: []string{"/bin/sh", "-c", "cat /opt/tools/ok; exec sleep 3600"}})
 	learned := waitDraft(t, a, digest, func(p *profile.Profile) bool {
 		return hasFile(p, "/opt/tools/ok") && len(p.Spec.Executables) > 0 // busybox: sh, cat and sleep
@@ -78,7 +67,7 @@ func TestOpenMarksOfContainersStartedBackToBack(t *testing.T) {
 	started := time.Now()
 	cs := []*containerdtest.Container{learner}
 	for range backToBack {
-		cs = append(cs, d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Binds: binds,
+		cs = append(cs, w.d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: w.ns, Binds: binds,
 			Args: []string{"/bin/sh", "-c", script}}))
 	}
 	t.Logf("%d containers started in %v", backToBack, time.Since(started))
