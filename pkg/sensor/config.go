@@ -92,6 +92,11 @@ type Config struct {
 	// workload, and its events say so (FlagWorkload).
 	HostMntNS uint32
 	ProcRoot  string
+	// SysExitOnly sees opens and connects at the system-call exit even
+	// where the kernel runs fexit programs, which see them at the kernel
+	// function that does them and cost nothing on other system calls
+	// (Hooks says which serves each).
+	SysExitOnly bool
 }
 
 // DefaultConfig traces everything but the agent itself.
@@ -151,6 +156,11 @@ func programs(cfg Config, rings ringSizes) bpfobj.Programs {
 	}
 	if cfg.ExcludeSelf {
 		p.Constants[bpfobj.RecordVarSelfTgid] = uint32(os.Getpid())
+	}
+	for _, h := range trampolineHooks {
+		if cfg.Types.Has(h.typ) && !cfg.SysExitOnly {
+			p.Families = append(p.Families, h.family) // before sys_exit, whose handler it stands in for
+		}
 	}
 	if cfg.Types.Has(TypeOpen) || cfg.Types.Has(TypeConnect) {
 		p.Families = append(p.Families, bpfobj.FamilySysExit)

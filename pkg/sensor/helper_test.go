@@ -57,6 +57,8 @@ func helperMain(mode string, args []string) error {
 			return fmt.Errorf("open %s: got %v, want ENOENT", args[0], err)
 		}
 		return nil
+	case "open-variety": // args: dir; the opens and connects of TestFexitMatchesSysExit
+		return openVariety(args[0])
 	case "connect": // args: network address
 		c, err := net.Dial(args[0], args[1])
 		if err != nil {

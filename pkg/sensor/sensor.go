@@ -26,6 +26,7 @@ const clockResync = 10 * time.Second
 // agent's programs still write to as well (handover.go).
 type Sensor struct {
 	log        *zap.Logger
+	types      TypeSet
 	maxLatency time.Duration // 0: the kernel wakes the reader for every event
 	objs       *bpfobj.Objects
 	readers    [classLimit]*ringbuf.Reader
@@ -79,12 +80,16 @@ func New(cfg Config, log *zap.Logger, more ...bpfobj.Programs) (_ *Sensor, err e
 	}
 	s := &Sensor{
 		log:        log,
+		types:      cfg.Types,
 		maxLatency: cfg.MaxLatency,
 		queues:     [classLimit]chan Event{make(chan Event, cfg.QueueSize), make(chan Event, cfg.JudgedQueueSize)},
 		readDone:   make(chan struct{}),
 	}
 	if s.objs, err = bpfobj.Load(p, log); err != nil {
 		return nil, err
+	}
+	for _, h := range s.Hooks() {
+		log.Info("sensor hook", zap.Stringer("type", h.Type), zap.String("attach", h.Attach), zap.String("reason", h.Reason))
 	}
 	for c, name := range ringMaps {
 		if s.readers[c], err = ringbuf.NewReader(s.objs.Map(name)); err != nil {

@@ -102,7 +102,7 @@ type collector struct{ s *Sensor }
 func (s *Sensor) Collector() prometheus.Collector { return collector{s} }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced, descHandoverDuplicates} {
+	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced, descHandoverDuplicates, descHook} {
 		ch <- d
 	}
 }
@@ -132,4 +132,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		dup = h.duplicates.Load()
 	}
 	ch <- prometheus.MustNewConstMetric(descHandoverDuplicates, prometheus.CounterValue, float64(dup))
+	for _, h := range c.s.Hooks() {
+		ch <- prometheus.MustNewConstMetric(descHook, prometheus.GaugeValue, 1, h.Type.String(), h.Attach, h.Reason)
+	}
 }

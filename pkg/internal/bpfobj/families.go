@@ -3,6 +3,7 @@ package bpfobj
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -17,16 +18,30 @@ type Family struct {
 	// hook (cap_capable is a tracepoint since Linux 6.x); Unavailable
 	// says why.
 	optional bool
+	// replaces is the load-time switch of the handler this family stands
+	// in for where it loads (a sys_exit handler): Load turns it off.
+	replaces string
+	// switches are the load-time switches of the family's handlers: Load
+	// leaves the family out when every one is off.
+	switches []string
 }
 
 // The families. Exec and Process are loaded whatever else is: they keep
 // the process table whole and record which tasks run a container's
 // workload, which every decision in the kernel needs.
 var (
-	FamilyExec       = Family{Name: "exec", spec: LoadExec}
-	FamilyProcess    = Family{Name: "process", spec: LoadProcess}
-	FamilySysExit    = Family{Name: "sys_exit", spec: LoadSysexit} // opens and connects: one program at sys_exit serves both
-	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true}
+	FamilyExec    = Family{Name: "exec", spec: LoadExec}
+	FamilyProcess = Family{Name: "process", spec: LoadProcess}
+	// FamilySysExit sees opens and connects, one program at sys_exit
+	// serving both, as far as the trampoline families do not.
+	FamilySysExit = Family{Name: "sys_exit", spec: LoadSysexit, switches: []string{SysexitVarTraceOpens, SysexitVarTraceConnects}}
+	// FamilyOpenFexit and FamilyConnectFexit see opens and connects at
+	// the exit of the kernel functions that do them, on kernels with BPF
+	// trampolines, and stand in for sys_exit's handlers there: listed
+	// before FamilySysExit, each that loads turns its handler off.
+	FamilyOpenFexit    = Family{Name: "open-fexit", spec: LoadOpenfexit, optional: true, replaces: SysexitVarTraceOpens}
+	FamilyConnectFexit = Family{Name: "connect-fexit", spec: LoadConnectfexit, optional: true, replaces: SysexitVarTraceConnects}
+	FamilyCapability   = Family{Name: "capability", spec: LoadCapable, optional: true}
 	// FamilyIoUring sees rings set up and requests submitted (the
 	// io_uring tracepoints: none where the kernel has no io_uring).
 	FamilyIoUring = Family{Name: "io_uring", spec: LoadIouring, optional: true}
@@ -41,11 +56,27 @@ var (
 	FamilyLSM = Family{Name: "lsm", spec: LoadLsm}
 )
 
+// Sections returns where the family's programs attach (their ELF
+// sections: tp_btf/sys_exit, fexit/do_sys_openat2), sorted.
+func (f Family) Sections() ([]string, error) {
+	spec, err := f.spec()
+	if err != nil {
+		return nil, fmt.Errorf("load %s spec: %w", f.Name, err)
+	}
+	var out []string
+	for _, ps := range spec.Programs {
+		out = append(out, ps.SectionName)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // loadedFamily is a family's programs in the kernel and their links.
 type loadedFamily struct {
-	name  string
-	coll  *ebpf.Collection
-	links []link.Link
+	name     string
+	coll     *ebpf.Collection
+	links    []link.Link
+	sections []string // where its programs attach (fexit/do_sys_openat2)
 }
 
 // loadFamily loads a family's object with the shared maps and load-time
@@ -74,11 +105,7 @@ func loadFamily(f Family, shared map[string]*ebpf.Map, constants map[string]any,
 	}
 	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: replace, Cache: cache})
 	if err != nil {
-		var verr *ebpf.VerifierError
-		if errors.As(err, &verr) {
-			return nil, fmt.Errorf("load %s programs: %w", f.Name, verr)
-		}
-		return nil, fmt.Errorf("load %s programs: %w", f.Name, err)
+		return nil, loadError(f, err)
 	}
 	lf := &loadedFamily{name: f.Name, coll: coll}
 	defer func() {
@@ -92,14 +119,16 @@ func loadFamily(f Family, shared map[string]*ebpf.Map, constants map[string]any,
 			return nil, fmt.Errorf("attach %s/%s: %w", f.Name, name, err)
 		}
 		lf.links = append(lf.links, l)
+		lf.sections = append(lf.sections, spec.Programs[name].SectionName)
 	}
+	slices.Sort(lf.sections)
 	return lf, nil
 }
 
 func attach(prog *ebpf.Program, ps *ebpf.ProgramSpec, cgroupRoot string) (link.Link, error) {
 	switch ps.Type {
-	case ebpf.Tracing:
-		return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	case ebpf.Tracing: // tp_btf, fexit
+		return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ps.AttachType})
 	case ebpf.LSM:
 		return link.AttachLSM(link.LSMOptions{Program: prog})
 	case ebpf.CGroupSockAddr:

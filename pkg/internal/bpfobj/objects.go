@@ -92,12 +92,17 @@ func Load(p Programs, log *zap.Logger) (_ *Objects, err error) {
 	// One decoding of the kernel's BTF for every family, dropped after.
 	cache := btf.NewCache()
 	loaded := map[string]bool{}
+	constants := maps.Clone(p.Constants) // a family that stands in for a handler turns its switch off
 	for _, f := range slices.Concat([]Family{FamilyExec, FamilyProcess}, p.Families) {
 		if loaded[f.Name] {
 			continue
 		}
 		loaded[f.Name] = true
-		lf, err := loadFamily(f, o.maps, p.Constants, p.CgroupRoot, cache)
+		if f.switches != nil && !slices.ContainsFunc(f.switches, func(s string) bool { return constants[s] == true }) {
+			log.Debug("hook family not needed", zap.String("family", f.Name))
+			continue
+		}
+		lf, err := loadFamily(f, o.maps, constants, p.CgroupRoot, cache)
 		if err != nil {
 			if f.optional {
 				o.unavailable[f.Name] = err
@@ -107,6 +112,9 @@ func Load(p Programs, log *zap.Logger) (_ *Objects, err error) {
 			return nil, err
 		}
 		o.families = append(o.families, lf)
+		if f.replaces != "" {
+			constants[f.replaces] = false
+		}
 		log.Debug("hook family attached", zap.String("family", f.Name), zap.Int("programs", len(lf.links)))
 	}
 	debug.FreeOSMemory() // the BTF decoded for loading is tens of MiB no longer needed
@@ -148,6 +156,17 @@ func (o *Objects) Links(family string) []link.Link {
 	for _, lf := range o.families {
 		if lf.name == family {
 			return lf.links
+		}
+	}
+	return nil
+}
+
+// Attached returns where a family's programs attach (their ELF sections:
+// tp_btf/sys_exit, fexit/do_sys_openat2); nil when it is not loaded.
+func (o *Objects) Attached(family string) []string {
+	for _, lf := range o.families {
+		if lf.name == family {
+			return lf.sections
 		}
 	}
 	return nil
