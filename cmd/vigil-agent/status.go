@@ -18,15 +18,18 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/enforce"
+	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 func newStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the running agent's enforcement tier per hook, its events and losses",
+		Short: "Show the running agent's enforcement tier per hook, where it sees opens and connects, its events and losses",
 		Long: `status reads the running agent's metrics (--metrics-addr of vigil-agent run)
-and prints the tier enforcing each hook, the events handled and every loss. With
-no agent running it probes this node by loading an LSM program, and says so.
+and prints the tier enforcing each hook, the hook its sensor sees opens and
+connects at (fexit where the kernel runs BPF trampolines, else sys_exit, and
+why), the events handled and every loss. With no agent running it probes this
+node by loading an LSM program and the fexit programs, and says so.
 --metrics-addr comes from the same places as vigil-agent run's: the flag,
 VIGIL_AGENT_METRICS_ADDR, the --config file.`,
 		Example: `  vigil-agent status
@@ -57,7 +60,7 @@ VIGIL_AGENT_METRICS_ADDR, the --config file.`,
 			}
 			fmt.Fprintf(note, "no agent answers at %s (%s); probing this node instead:\n\n", cliout.Escape(addr), cliout.Escape(err.Error()))
 			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(enforce.Probes{LSM: enforce.ProbeLSM(),
-				UnixGuard: enforce.ProbeUnixConnect(), UnixSignal: true}))}
+				UnixGuard: enforce.ProbeUnixConnect(), UnixSignal: true})), Sensor: sensorReports(sensor.ProbeHooks())}
 		} else if report, err = parseStatus(metrics); err != nil {
 			return err
 		} else {
@@ -104,9 +107,17 @@ type statusReport struct {
 	// Agent is the metrics address of the agent that answered.
 	Agent string `json:"agent,omitempty"`
 	// Probed: no agent answered, the tiers are what this node could run.
-	Probed   bool         `json:"probed,omitempty"`
-	Tiers    []tierReport `json:"tiers"`
-	Counters []counter    `json:"counters,omitempty"`
+	Probed bool         `json:"probed,omitempty"`
+	Tiers  []tierReport `json:"tiers"`
+	// Sensor says where opens and connects are seen.
+	Sensor   []sensorReport `json:"sensor,omitempty"`
+	Counters []counter      `json:"counters,omitempty"`
+}
+
+type sensorReport struct {
+	Hook   string `json:"hook"`
+	Attach string `json:"attach"`
+	Reason string `json:"reason,omitempty"`
 }
 
 type tierReport struct {
@@ -123,6 +134,7 @@ type counter struct {
 }
 
 var (
+	sensorLine  = regexp.MustCompile(`^vigil_sensor_hook_info\{attach="([^"]+)",hook="([^"]+)",reason="((?:[^"\\]|\\.)*)"\} 1$`)
 	tierLine    = regexp.MustCompile(`^vigil_enforcement_tier\{hook="([^"]+)",reason="((?:[^"\\]|\\.)*)",tier="([^"]+)"\} 1$`)
 	counterLine = regexp.MustCompile(`^vigil_((?:sensor_events_delivered|sensor_events_lost|enforcement_actions|alerts)_total)\{([^}]*)\} (\S+)$`)
 	labelPair   = regexp.MustCompile(`(\w+)="((?:[^"\\]|\\.)*)"`)
@@ -136,6 +148,8 @@ func parseStatus(metrics string) (statusReport, error) {
 		line := sc.Text()
 		if m := tierLine.FindStringSubmatch(line); m != nil {
 			r.Tiers = append(r.Tiers, tierReport{Hook: m[1], Tier: m[3], Reason: strings.ReplaceAll(m[2], `\"`, `"`)})
+		} else if m := sensorLine.FindStringSubmatch(line); m != nil {
+			r.Sensor = append(r.Sensor, sensorReport{Hook: m[2], Attach: m[1], Reason: strings.ReplaceAll(m[3], `\"`, `"`)})
 		} else if m := counterLine.FindStringSubmatch(line); m != nil {
 			v, err := strconv.ParseFloat(m[3], 64)
 			if err != nil || v == 0 {
@@ -163,6 +177,14 @@ func tierReports(tiers []enforce.HookTier) []tierReport {
 	return out
 }
 
+func sensorReports(hooks []sensor.Hook) []sensorReport {
+	out := make([]sensorReport, len(hooks))
+	for i, h := range hooks {
+		out[i] = sensorReport{Hook: h.Type.String(), Attach: h.Attach, Reason: h.Reason}
+	}
+	return out
+}
+
 // String is the counter as Prometheus names it, its value an integer
 // (1515656, not the exposition format's 1.515656e+06).
 func (c counter) String() string {
@@ -179,6 +201,12 @@ func (r statusReport) printTable(w io.Writer) error {
 	fmt.Fprintln(tw, "HOOK\tTIER\tWHY")
 	for _, t := range r.Tiers {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", cliout.Escape(t.Hook), cliout.Escape(t.Tier), cliout.Escape(t.Reason))
+	}
+	if len(r.Sensor) > 0 {
+		fmt.Fprintln(tw, "\nEVENTS\tSEEN AT\tWHY")
+		for _, h := range r.Sensor {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", cliout.Escape(h.Hook), cliout.Escape(h.Attach), cliout.Escape(h.Reason))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -17,6 +17,8 @@ import (
 const agentMetrics = `# HELP vigil_enforcement_tier x
 vigil_enforcement_tier{hook="exec",reason="BPF LSM programs cannot load here: \"x\"",tier="signal"} 1
 vigil_enforcement_tier{hook="open",reason="no fanotify",tier="alert-only"} 1
+vigil_sensor_hook_info{attach="fexit/do_sys_openat2",hook="open",reason=""} 1
+vigil_sensor_hook_info{attach="tp_btf/sys_exit",hook="connect",reason="load connect-fexit programs: \"y\""} 1
 vigil_sensor_events_lost_total{type="open",where="queue"} 12
 vigil_sensor_events_lost_total{type="open",where="ring_buffer"} 0
 vigil_sensor_events_delivered_total{type="open"} 1.515656e+06
@@ -33,7 +35,7 @@ func TestPrintStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"exec", "signal", "alert-only", `cannot load here: "x"`, `sensor_events_lost_total{type="open",where="queue"} 12`,
+	for _, want := range []string{"exec", "signal", "alert-only", `cannot load here: "x"`, "fexit/do_sys_openat2", `load connect-fexit programs: "y"`, `sensor_events_lost_total{type="open",where="queue"} 12`,
 		`enforcement_actions_total{action="killed",type="exec"} 3`, `sensor_events_delivered_total{type="open"} 1515656`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
@@ -80,6 +82,8 @@ func TestStatusOutputFormats(t *testing.T) {
 	addr := serveMetrics(t, agentMetrics)
 	want := statusReport{Agent: addr, Tiers: []tierReport{
 		{"exec", "signal", `BPF LSM programs cannot load here: "x"`}, {"open", "alert-only", "no fanotify"},
+	}, Sensor: []sensorReport{
+		{"open", "fexit/do_sys_openat2", ""}, {"connect", "tp_btf/sys_exit", `load connect-fexit programs: "y"`},
 	}, Counters: []counter{
 		{"enforcement_actions_total", map[string]string{"action": "killed", "type": "exec"}, 3},
 		{"sensor_events_delivered_total", map[string]string{"type": "open"}, 1515656},

@@ -89,6 +89,11 @@ func TestLSMEnforcement(t *testing.T) {
 	k := newKernelFixture(t, HookExec|HookOpen|HookConnect|HookCapability,
 		func(_ *sensor.Config, kcfg *KernelConfig) { kcfg.LSM = true })
 	cg, s := k.cgroup, k.sensor
+	for _, h := range s.Hooks() { // trampolines load here: the denials below are flagged at fexit
+		if !strings.HasPrefix(h.Attach, "fexit/") {
+			t.Fatalf("the sensor sees %ss at %s (%s), want fexit", h.Type, h.Attach, h.Reason)
+		}
+	}
 	denied := make(chan sensor.Event, 64)
 	go func() {
 		for ev := range sensor.Merged(s) {
