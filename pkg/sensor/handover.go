@@ -139,8 +139,9 @@ func (s *Sensor) EndHandover() {
 // newHandover starts a hand-over from previous rings.
 // reportedByPinned are the event types the previous agent's pinned
 // programs (exec, process, capability, io_uring) report too while both
-// run. Opens and connects are traced by the sys_exit family, which is not
-// pinned: only this agent's programs report them, so they are all kept.
+// run. Opens and connects are traced by the sys_exit or fexit families,
+// which are not pinned: only this agent's programs report them, so they
+// are all kept.
 var reportedByPinned = map[Type]bool{TypeExec: true, TypeFork: true, TypeExit: true, TypeCapability: true, TypeIoUring: true}
 
 func newHandover(previous int) *handover {
