@@ -67,6 +67,7 @@ func (r *RunFlags) Register(f *pflag.FlagSet) {
 	f.IntVar(&c.Sensor.QueueSize, "queue-size", c.Sensor.QueueSize, "decoded events buffered for the pipeline before drops (counted)")
 	f.IntVar(&c.Sensor.JudgedRingBufferSize, "judged-ring-buffer-size", c.Sensor.JudgedRingBufferSize, "kernel ring buffer bytes of monitored and enforced containers' events, apart from the rest (rounded up to a power of two)")
 	f.IntVar(&c.Sensor.JudgedQueueSize, "judged-queue-size", c.Sensor.JudgedQueueSize, "monitored and enforced containers' decoded events buffered for the pipeline, which takes them first, before drops (counted)")
+	f.BoolVar(&c.Sensor.SysExitOnly, "sys-exit-only", c.Sensor.SysExitOnly, "see opens and connects at the system-call exit even where the kernel runs fexit programs, which cost nothing on other system calls (vigil-agent status says which)")
 	f.DurationVar(&c.LearnWindow, "learn-window", c.LearnWindow, "a file, inet destination or capability a learning container keeps using, and an io_uring operation any container keeps using, is reported once per window, with a count (0 reports every use)")
 }
 
