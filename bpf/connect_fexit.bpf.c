@@ -9,6 +9,7 @@
  * seen too. */
 #include "lib/common.h"
 #include "lib/syscall.h"
+#include "lib/fexit_check.h"
 #include "sys_exit/connect.h"
 
 SEC("fexit/__sys_connect")
@@ -21,6 +22,8 @@ int BPF_PROG(connect_exit, int fd, struct sockaddr *uservaddr, int addrlen, int 
 		.arg = {fd, (unsigned long)uservaddr, addrlen},
 	};
 
+	if (checked(NR_CONNECT))
+		return 0;
 	on_connect(&sc, ret);
 	return 0;
 }

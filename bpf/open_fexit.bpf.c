@@ -8,6 +8,7 @@
  * same flags as the caller passed, same handler (on_open). */
 #include "lib/common.h"
 #include "lib/syscall.h"
+#include "lib/fexit_check.h"
 #include "sys_exit/open.h"
 
 SEC("fexit/do_sys_openat2")
@@ -17,6 +18,8 @@ int BPF_PROG(open_exit, int dfd, const char *filename, struct open_how *how, lon
 	struct syscall sc;
 
 	decode_syscall((struct pt_regs *)bpf_task_pt_regs(task), &sc);
+	if (checked(sc.nr))
+		return 0;
 	if (sc.nr <= NR_OPENAT2)
 		on_open(&sc, ret);
 	return 0;

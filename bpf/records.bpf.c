@@ -8,6 +8,7 @@
 #include "lib/policy.h"
 #include "lib/learn.h"
 #include "lib/capability.h"
+#include "lib/syscall.h"
 
 const struct event_header *unused_event_header __attribute__((unused));
 const struct exec_event *unused_exec_event __attribute__((unused));
@@ -31,3 +32,4 @@ const struct scope_policy *unused_scope_policy __attribute__((unused));
 const struct path_rule_key *unused_path_rule_key __attribute__((unused));
 const struct net_rule_key *unused_net_rule_key __attribute__((unused));
 const struct known_open *unused_known_open __attribute__((unused));
+const enum syscall_nr *unused_syscall_nr __attribute__((unused));

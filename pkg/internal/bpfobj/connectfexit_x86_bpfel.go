@@ -40,6 +40,8 @@ const (
 	ConnectfexitMapTaskStates        = "task_states"
 	ConnectfexitProgConnectExit      = "connect_exit"
 	ConnectfexitVarCgroupFilterMode  = "cgroup_filter_mode"
+	ConnectfexitVarCheckSeen         = "check_seen"
+	ConnectfexitVarCheckTid          = "check_tid"
 	ConnectfexitVarHostMntns         = "host_mntns"
 	ConnectfexitVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	ConnectfexitVarKillTier          = "kill_tier"
@@ -127,6 +129,8 @@ type ConnectfexitMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ConnectfexitVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	CheckSeen         *ebpf.VariableSpec `ebpf:"check_seen"`
+	CheckTid          *ebpf.VariableSpec `ebpf:"check_tid"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -212,6 +216,8 @@ func (m *ConnectfexitMaps) Close() error {
 // It can be passed to LoadConnectfexitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ConnectfexitVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	CheckSeen         *ebpf.Variable `ebpf:"check_seen"`
+	CheckTid          *ebpf.Variable `ebpf:"check_tid"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

@@ -24,6 +24,10 @@ type Family struct {
 	// switches are the load-time switches of the family's handlers: Load
 	// leaves the family out when every one is off.
 	switches []string
+	// check are the calls the family's programs must see once attached
+	// (fexitcheck.go): where one is missed, Load detaches the family and
+	// leaves the handler it would replace on.
+	check []checkCall
 }
 
 // The families. Exec and Process are loaded whatever else is: they keep
@@ -38,10 +42,13 @@ var (
 	// FamilyOpenFexit and FamilyConnectFexit see opens and connects at
 	// the exit of the kernel functions that do them, on kernels with BPF
 	// trampolines, and stand in for sys_exit's handlers there: listed
-	// before FamilySysExit, each that loads turns its handler off.
-	FamilyOpenFexit    = Family{Name: "open-fexit", spec: LoadOpenfexit, optional: true, replaces: SysexitVarTraceOpens}
-	FamilyConnectFexit = Family{Name: "connect-fexit", spec: LoadConnectfexit, optional: true, replaces: SysexitVarTraceConnects}
-	FamilyCapability   = Family{Name: "capability", spec: LoadCapable, optional: true}
+	// before FamilySysExit, each that loads and sees its self-check's
+	// calls turns its handler off.
+	FamilyOpenFexit = Family{Name: "open-fexit", spec: LoadOpenfexit, optional: true,
+		replaces: SysexitVarTraceOpens, check: openChecks}
+	FamilyConnectFexit = Family{Name: "connect-fexit", spec: LoadConnectfexit, optional: true,
+		replaces: SysexitVarTraceConnects, check: connectChecks}
+	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true}
 	// FamilyIoUring sees rings set up and requests submitted (the
 	// io_uring tracepoints: none where the kernel has no io_uring).
 	FamilyIoUring = Family{Name: "io_uring", spec: LoadIouring, optional: true}

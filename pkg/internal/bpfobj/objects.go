@@ -103,6 +103,11 @@ func Load(p Programs, log *zap.Logger) (_ *Objects, err error) {
 			continue
 		}
 		lf, err := loadFamily(f, o.maps, constants, p.CgroupRoot, cache)
+		if err == nil && f.check != nil {
+			if err = selfCheck(f, lf); err != nil {
+				err = errors.Join(fmt.Errorf("self-check: %w", err), lf.close())
+			}
+		}
 		if err != nil {
 			if f.optional {
 				o.unavailable[f.Name] = err

@@ -40,6 +40,8 @@ const (
 	OpenfexitMapTaskStates        = "task_states"
 	OpenfexitProgOpenExit         = "open_exit"
 	OpenfexitVarCgroupFilterMode  = "cgroup_filter_mode"
+	OpenfexitVarCheckSeen         = "check_seen"
+	OpenfexitVarCheckTid          = "check_tid"
 	OpenfexitVarHostMntns         = "host_mntns"
 	OpenfexitVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	OpenfexitVarKillTier          = "kill_tier"
@@ -127,6 +129,8 @@ type OpenfexitMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type OpenfexitVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	CheckSeen         *ebpf.VariableSpec `ebpf:"check_seen"`
+	CheckTid          *ebpf.VariableSpec `ebpf:"check_tid"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -212,6 +216,8 @@ func (m *OpenfexitMaps) Close() error {
 // It can be passed to LoadOpenfexitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type OpenfexitVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	CheckSeen         *ebpf.Variable `ebpf:"check_seen"`
+	CheckTid          *ebpf.Variable `ebpf:"check_tid"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

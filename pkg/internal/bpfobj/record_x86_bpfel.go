@@ -201,6 +201,17 @@ type RecordSensorStats struct {
 	Denied        [8]uint64
 }
 
+type RecordSyscallNr uint32
+
+const (
+	RecordSyscallNrNR_OPEN    RecordSyscallNr = 0
+	RecordSyscallNrNR_CREAT   RecordSyscallNr = 1
+	RecordSyscallNrNR_OPENAT  RecordSyscallNr = 2
+	RecordSyscallNrNR_OPENAT2 RecordSyscallNr = 3
+	RecordSyscallNrNR_CONNECT RecordSyscallNr = 4
+	RecordSyscallNrNR_OTHER   RecordSyscallNr = 5
+)
+
 type RecordTaskState struct {
 	_         structs.HostLayout
 	Contained uint8
@@ -353,6 +364,7 @@ const (
 	RecordVarUnusedPathRuleKey     = "unused_path_rule_key"
 	RecordVarUnusedScopePolicy     = "unused_scope_policy"
 	RecordVarUnusedSensorStats     = "unused_sensor_stats"
+	RecordVarUnusedSyscallNr       = "unused_syscall_nr"
 	RecordVarWakeupBytes           = "wakeup_bytes"
 )
 
@@ -462,6 +474,7 @@ type RecordVariableSpecs struct {
 	UnusedPathRuleKey     *ebpf.VariableSpec `ebpf:"unused_path_rule_key"`
 	UnusedScopePolicy     *ebpf.VariableSpec `ebpf:"unused_scope_policy"`
 	UnusedSensorStats     *ebpf.VariableSpec `ebpf:"unused_sensor_stats"`
+	UnusedSyscallNr       *ebpf.VariableSpec `ebpf:"unused_syscall_nr"`
 	WakeupBytes           *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -570,6 +583,7 @@ type RecordVariables struct {
 	UnusedPathRuleKey     *ebpf.Variable `ebpf:"unused_path_rule_key"`
 	UnusedScopePolicy     *ebpf.Variable `ebpf:"unused_scope_policy"`
 	UnusedSensorStats     *ebpf.Variable `ebpf:"unused_sensor_stats"`
+	UnusedSyscallNr       *ebpf.Variable `ebpf:"unused_syscall_nr"`
 	WakeupBytes           *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
