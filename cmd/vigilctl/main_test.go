@@ -252,6 +252,8 @@ func TestNodes(t *testing.T) {
 		Enforcement: []*vigilv1.HookEnforcement{{Hook: vigilv1.Kind_KIND_EXEC, Tier: vigilv1.Tier_TIER_ALERT_ONLY},
 			{Hook: vigilv1.Kind_KIND_CONNECT, Tier: vigilv1.Tier_TIER_CGROUP, Name: "connect"},
 			{Hook: vigilv1.Kind_KIND_CONNECT, Tier: vigilv1.Tier_TIER_SIGNAL, Name: "connect_unix"}},
+		SensorHooks: []*vigilv1.SensorHook{{Kind: vigilv1.Kind_KIND_OPEN, Attach: "fexit/do_sys_openat2"},
+			{Kind: vigilv1.Kind_KIND_CONNECT, Attach: "tp_btf/sys_exit", Reason: "self-check: fexit/__sys_connect did not see connect: inlined?"}},
 		Counters: map[string]uint64{"ringbuf_lost": 3, "events_exec": 100}})
 	if err != nil {
 		t.Fatal(err)
@@ -261,8 +263,10 @@ func TestNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two hooks of one kind keep their own columns; an unnamed hook (an
-	// older agent's) is placed by its kind.
-	if !regexp.MustCompile(`node-a .* alert-only +- +cgroup +signal +- `).MatchString(out) || !strings.Contains(out, "ringbuf_lost=3") || strings.Contains(out, "events_exec") {
+	// older agent's) is placed by its kind. SEEN AT: where opens and
+	// connects are seen.
+	if !regexp.MustCompile(`node-a .* alert-only +- +cgroup +signal +- +- +open=fexit,connect=sys_exit +ringbuf_lost=3`).MatchString(out) ||
+		!strings.Contains(out, "SEEN AT") || strings.Contains(out, "events_exec") {
 		t.Fatalf("nodes:\n%s", out)
 	}
 	// Counters are numbers; the rest as protojson writes it.
@@ -271,11 +275,14 @@ func TestNodes(t *testing.T) {
 		Node        string
 		Kernel      string
 		Enforcement []struct{ Hook, Tier string }
+		SensorHooks []struct{ Kind, Attach, Reason string } `json:"sensor_hooks"`
 		Counters    map[string]any
 		Received    time.Time
 	}
 	if err != nil || json.Unmarshal([]byte(out), &node) != nil || node.Node != "node-a" || node.Kernel != "6.18.0" ||
 		len(node.Enforcement) != 3 || node.Enforcement[0].Hook != "KIND_EXEC" || node.Enforcement[0].Tier != "TIER_ALERT_ONLY" ||
+		len(node.SensorHooks) != 2 || node.SensorHooks[1].Kind != "KIND_CONNECT" || node.SensorHooks[1].Attach != "tp_btf/sys_exit" ||
+		!strings.Contains(node.SensorHooks[1].Reason, "did not see connect") ||
 		node.Counters["ringbuf_lost"] != float64(3) || node.Counters["events_exec"] != float64(100) || time.Since(node.Received) > time.Minute {
 		t.Fatalf("nodes -o json: %v %+v\n%s", err, node, out)
 	}

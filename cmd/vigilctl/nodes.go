@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
@@ -20,7 +21,7 @@ import (
 func newNodesCmd(o *options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "nodes",
-		Short: "List nodes with their last status: agent, kernel, enforcement tier per hook, losses",
+		Short: "List nodes with their last status: agent, kernel, enforcement tier per hook, where opens and connects are seen, losses",
 		Example: `  vigilctl nodes
   vigilctl nodes -o json`,
 		Args: cobra.NoArgs,
@@ -56,6 +57,7 @@ type nodeDoc struct {
 	AgentVersion string            `json:"agent_version,omitempty"`
 	Kernel       string            `json:"kernel,omitempty"`
 	Enforcement  []json.RawMessage `json:"enforcement,omitempty"`
+	SensorHooks  []json.RawMessage `json:"sensor_hooks,omitempty"`
 	Counters     map[string]uint64 `json:"counters,omitempty"`
 	Time         json.RawMessage   `json:"time,omitempty"`
 	Received     json.RawMessage   `json:"received,omitempty"`
@@ -64,12 +66,12 @@ type nodeDoc struct {
 func nodeJSON(n *vigilv1.NodeStatus) (nodeDoc, error) {
 	doc := nodeDoc{Node: n.GetNode(), AgentVersion: n.GetAgentVersion(), Kernel: n.GetKernel(), Counters: n.GetCounters()}
 	marshal := protojson.MarshalOptions{UseProtoNames: true}.Marshal
-	for _, h := range n.GetEnforcement() {
-		b, err := marshal(h)
-		if err != nil {
-			return doc, err
-		}
-		doc.Enforcement = append(doc.Enforcement, b)
+	var err error
+	if doc.Enforcement, err = marshalEach(marshal, n.GetEnforcement()); err != nil {
+		return doc, err
+	}
+	if doc.SensorHooks, err = marshalEach(marshal, n.GetSensorHooks()); err != nil {
+		return doc, err
 	}
 	for _, t := range []struct {
 		ts  *timestamppb.Timestamp
@@ -87,9 +89,22 @@ func nodeJSON(n *vigilv1.NodeStatus) (nodeDoc, error) {
 	return doc, nil
 }
 
+// marshalEach is each message as marshal writes it.
+func marshalEach[M proto.Message](marshal func(proto.Message) ([]byte, error), msgs []M) ([]json.RawMessage, error) {
+	var out []json.RawMessage
+	for _, m := range msgs {
+		b, err := marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
 func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 	var t cliout.Table
-	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "UNIX", "CAPABILITY", "IO_URING", "LOSSES")
+	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "UNIX", "CAPABILITY", "IO_URING", "SEEN AT", "LOSSES")
 	for _, n := range nodes {
 		tiers := map[string]string{}
 		for _, h := range n.GetEnforcement() {
@@ -110,9 +125,29 @@ func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 			cliout.Cell{Text: seen.String() + " ago"},
 			cliout.Cell{Text: tier("exec")}, cliout.Cell{Text: tier("open")}, cliout.Cell{Text: tier("connect")},
 			cliout.Cell{Text: tier("connect_unix")}, cliout.Cell{Text: tier("capability")}, cliout.Cell{Text: tier("io_uring")},
-			losses(n.GetCounters()))
+			cliout.Cell{Text: seenAt(n.GetSensorHooks())}, losses(n.GetCounters()))
 	}
 	return t.Write(o.out, o.paint)
+}
+
+// seenAt says where a node sees opens and connects, as open=fexit,
+// connect=sys_exit (-o json has the hooks whole, with why): at the kernel
+// function's exit or at the system call's.
+func seenAt(hooks []*vigilv1.SensorHook) string {
+	var parts []string
+	for _, h := range hooks {
+		at := h.GetAttach()
+		if strings.HasPrefix(at, "fexit/") {
+			at = "fexit"
+		} else {
+			at = at[strings.LastIndex(at, "/")+1:] // tp_btf/sys_exit: sys_exit
+		}
+		parts = append(parts, h.GetKind().ShortName()+"="+at)
+	}
+	if parts == nil { // an agent from before hooks were reported
+		return "-"
+	}
+	return strings.Join(parts, ",")
 }
 
 // losses summarises the counters that count lost events or alerts.

@@ -40,7 +40,7 @@ func newShipper(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*ship.S
 }
 
 // reportStatus sends the node's heartbeat: version, kernel, enforcement per
-// hook, and every event and loss counter.
+// hook, where opens and connects are seen, and every event and loss counter.
 func (a *Agent) reportStatus(ctx context.Context) {
 	st := &vigilv1.NodeStatus{
 		AgentVersion: buildinfo.Version,
@@ -48,6 +48,7 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		Time:         timestamppb.Now(),
 		Counters:     a.shipper.Counters(),
 		Enforcement:  enforcementStatus(a.enforcement.Tiers()),
+		SensorHooks:  sensorHooks(a.pipeline.Sensor().Hooks()),
 		Images:       a.runningImages(),
 	}
 	if ss, err := a.pipeline.Sensor().Stats(); err == nil {
@@ -86,16 +87,28 @@ func (a *Agent) runningImages() []string {
 	return slices.Compact(digests)
 }
 
+// hookKinds are the kinds of the agent's hooks and event types, by name.
+var hookKinds = map[string]vigilv1.Kind{"exec": vigilv1.Kind_KIND_EXEC, "open": vigilv1.Kind_KIND_OPEN,
+	"connect": vigilv1.Kind_KIND_CONNECT, "capability": vigilv1.Kind_KIND_CAPABILITY, "connect_unix": vigilv1.Kind_KIND_CONNECT,
+	"io_uring": vigilv1.Kind_KIND_IO_URING}
+
 // enforcementStatus is the tier in force per hook, for the status report.
 func enforcementStatus(tiers []enforce.HookTier) []*vigilv1.HookEnforcement {
-	kinds := map[string]vigilv1.Kind{"exec": vigilv1.Kind_KIND_EXEC, "open": vigilv1.Kind_KIND_OPEN,
-		"connect": vigilv1.Kind_KIND_CONNECT, "capability": vigilv1.Kind_KIND_CAPABILITY, "connect_unix": vigilv1.Kind_KIND_CONNECT,
-		"io_uring": vigilv1.Kind_KIND_IO_URING}
 	protoTier := map[enforce.Tier]vigilv1.Tier{enforce.TierLSM: vigilv1.Tier_TIER_LSM, enforce.TierFanotify: vigilv1.Tier_TIER_FANOTIFY,
 		enforce.TierCgroup: vigilv1.Tier_TIER_CGROUP, enforce.TierSignal: vigilv1.Tier_TIER_SIGNAL, enforce.TierAlertOnly: vigilv1.Tier_TIER_ALERT_ONLY}
 	var out []*vigilv1.HookEnforcement
 	for _, t := range tiers {
-		out = append(out, &vigilv1.HookEnforcement{Hook: kinds[t.Hook], Tier: protoTier[t.Tier], Reason: t.Reason, Name: t.Hook})
+		out = append(out, &vigilv1.HookEnforcement{Hook: hookKinds[t.Hook], Tier: protoTier[t.Tier], Reason: t.Reason, Name: t.Hook})
+	}
+	return out
+}
+
+// sensorHooks is where the sensor sees opens and connects, for the status
+// report.
+func sensorHooks(hooks []sensor.Hook) []*vigilv1.SensorHook {
+	var out []*vigilv1.SensorHook
+	for _, h := range hooks {
+		out = append(out, &vigilv1.SensorHook{Kind: hookKinds[h.Type.String()], Attach: h.Attach, Reason: h.Reason})
 	}
 	return out
 }

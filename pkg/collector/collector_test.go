@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,10 +125,14 @@ func TestMalformedAlertsAreRejectedOneByOne(t *testing.T) {
 	if n := metric(t, e.reg, "vigil_collector_alerts_rejected_total", "reason", "invalid"); n != 5 {
 		t.Errorf("rejected metric = %v, want 5", n)
 	}
-	// Oversized status report.
-	_, err = e.agent(t, "node-a").ReportStatus(ctx, &vigilv1.NodeStatus{Kernel: strings.Repeat("k", maxFieldBytes+1)})
-	if status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("oversized status: %v", err)
+	// Oversized status reports.
+	for _, st := range []*vigilv1.NodeStatus{{Kernel: strings.Repeat("k", maxFieldBytes+1)},
+		{SensorHooks: []*vigilv1.SensorHook{{Kind: vigilv1.Kind_KIND_OPEN, Attach: "tp_btf/sys_exit", Reason: strings.Repeat("r", maxFieldBytes+1)}}},
+		{SensorHooks: slices.Repeat([]*vigilv1.SensorHook{{Kind: vigilv1.Kind_KIND_OPEN}}, 17)}} {
+		_, err = e.agent(t, "node-a").ReportStatus(ctx, st)
+		if status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("oversized status: %v", err)
+		}
 	}
 }
 

@@ -109,6 +109,11 @@ func validateStatus(s *vigilv1.NodeStatus) error {
 	c.str("kernel", s.GetKernel())
 	c.count("counters", len(s.GetCounters()), maxCounters)
 	c.count("enforcement", len(s.GetEnforcement()), 16)
+	c.count("sensor_hooks", len(s.GetSensorHooks()), 16)
+	for _, h := range s.GetSensorHooks() {
+		c.str("sensor_hooks[].attach", h.GetAttach())
+		c.str("sensor_hooks[].reason", h.GetReason())
+	}
 	c.count("images", len(s.GetImages()), maxImages)
 	for _, d := range s.GetImages() {
 		c.str("images[]", d)

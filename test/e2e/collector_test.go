@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,7 +118,8 @@ func startCollector(t *testing.T, certs string) string {
 
 // TestNodeListedAtStart starts an agent whose status interval is an hour:
 // the collector lists the node all the same, from the report it sends at
-// start.
+// start, with where its sensor sees opens and connects: where a sensor
+// started on this kernel would, and why.
 func TestNodeListedAtStart(t *testing.T) {
 	testutil.RequireRoot(t)
 	consumer, collectorCfg := collectorFor(t, "start-node", time.Hour)
@@ -130,4 +133,20 @@ func TestNodeListedAtStart(t *testing.T) {
 		nodes, err := consumer.ListNodes(context.Background(), &vigilv1.ListNodesRequest{})
 		return err == nil && len(nodes.Nodes) == 1 && nodes.Nodes[0].Node == "start-node" && len(nodes.Nodes[0].Enforcement) == len(a.Tiers())
 	})
+	nodes, err := consumer.ListNodes(context.Background(), &vigilv1.ListNodesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, want []string
+	for _, h := range nodes.Nodes[0].SensorHooks {
+		got = append(got, fmt.Sprintf("%s at %s (%s)", h.Kind.ShortName(), h.Attach, h.Reason))
+	}
+	for _, h := range sensor.ProbeHooks() {
+		want = append(want, fmt.Sprintf("%s at %s (%s)", h.Type, h.Attach, h.Reason))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the node's sensor hooks as the collector lists them:\n  %s\nwant, as probed here:\n  %s",
+			strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	t.Logf("sensor hooks: %s", strings.Join(got, "; "))
 }

@@ -158,6 +158,73 @@ func (x *HookEnforcement) GetName() string {
 	return ""
 }
 
+// SensorHook says where an agent's sensor sees one type of event, and why
+// not at the cheaper hook when it does not.
+type SensorHook struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  Kind                   `protobuf:"varint,1,opt,name=kind,proto3,enum=vigil.v1.Kind" json:"kind,omitempty"`
+	// The kernel hook: fexit/do_sys_openat2, fexit/__sys_connect (the kernel
+	// function's exit), tp_btf/sys_exit (every system call's exit).
+	Attach string `protobuf:"bytes,2,opt,name=attach,proto3" json:"attach,omitempty"`
+	// Why the system-call exit serves it, e.g. "load open-fexit programs: the
+	// kernel refuses BPF trampoline programs: operation not permitted";
+	// empty at the kernel function's exit.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SensorHook) Reset() {
+	*x = SensorHook{}
+	mi := &file_vigil_v1_status_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SensorHook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SensorHook) ProtoMessage() {}
+
+func (x *SensorHook) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_status_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SensorHook.ProtoReflect.Descriptor instead.
+func (*SensorHook) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_status_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SensorHook) GetKind() Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Kind_KIND_UNSPECIFIED
+}
+
+func (x *SensorHook) GetAttach() string {
+	if x != nil {
+		return x.Attach
+	}
+	return ""
+}
+
+func (x *SensorHook) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // NodeStatus is an agent's heartbeat.
 type NodeStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -177,14 +244,16 @@ type NodeStatus struct {
 	// Digests of the images this node runs: its live containers', and those
 	// of the drafts it learned from them. The collector takes a node's drafts
 	// only for digests in its last report.
-	Images        []string `protobuf:"bytes,8,rep,name=images,proto3" json:"images,omitempty"`
+	Images []string `protobuf:"bytes,8,rep,name=images,proto3" json:"images,omitempty"`
+	// Where the sensor sees opens and connects, chosen at agent start.
+	SensorHooks   []*SensorHook `protobuf:"bytes,9,rep,name=sensor_hooks,json=sensorHooks,proto3" json:"sensor_hooks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_vigil_v1_status_proto_msgTypes[1]
+	mi := &file_vigil_v1_status_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -196,7 +265,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_status_proto_msgTypes[1]
+	mi := &file_vigil_v1_status_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -209,7 +278,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_status_proto_rawDescGZIP(), []int{1}
+	return file_vigil_v1_status_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *NodeStatus) GetNode() string {
@@ -268,6 +337,13 @@ func (x *NodeStatus) GetImages() []string {
 	return nil
 }
 
+func (x *NodeStatus) GetSensorHooks() []*SensorHook {
+	if x != nil {
+		return x.SensorHooks
+	}
+	return nil
+}
+
 var File_vigil_v1_status_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_status_proto_rawDesc = "" +
@@ -277,7 +353,12 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"\x04hook\x18\x01 \x01(\x0e2\x0e.vigil.v1.KindR\x04hook\x12\"\n" +
 	"\x04tier\x18\x02 \x01(\x0e2\x0e.vigil.v1.TierR\x04tier\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\"\x97\x03\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"`\n" +
+	"\n" +
+	"SensorHook\x12\"\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x0e.vigil.v1.KindR\x04kind\x12\x16\n" +
+	"\x06attach\x18\x02 \x01(\tR\x06attach\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xd0\x03\n" +
 	"\n" +
 	"NodeStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -287,7 +368,8 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"\bcounters\x18\x05 \x03(\v2\".vigil.v1.NodeStatus.CountersEntryR\bcounters\x12.\n" +
 	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x126\n" +
 	"\breceived\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\breceived\x12\x16\n" +
-	"\x06images\x18\b \x03(\tR\x06images\x1a;\n" +
+	"\x06images\x18\b \x03(\tR\x06images\x127\n" +
+	"\fsensor_hooks\x18\t \x03(\v2\x14.vigil.v1.SensorHookR\vsensorHooks\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*t\n" +
@@ -312,27 +394,30 @@ func file_vigil_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_vigil_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_vigil_v1_status_proto_goTypes = []any{
 	(Tier)(0),                     // 0: vigil.v1.Tier
 	(*HookEnforcement)(nil),       // 1: vigil.v1.HookEnforcement
-	(*NodeStatus)(nil),            // 2: vigil.v1.NodeStatus
-	nil,                           // 3: vigil.v1.NodeStatus.CountersEntry
-	(Kind)(0),                     // 4: vigil.v1.Kind
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*SensorHook)(nil),            // 2: vigil.v1.SensorHook
+	(*NodeStatus)(nil),            // 3: vigil.v1.NodeStatus
+	nil,                           // 4: vigil.v1.NodeStatus.CountersEntry
+	(Kind)(0),                     // 5: vigil.v1.Kind
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_vigil_v1_status_proto_depIdxs = []int32{
-	4, // 0: vigil.v1.HookEnforcement.hook:type_name -> vigil.v1.Kind
+	5, // 0: vigil.v1.HookEnforcement.hook:type_name -> vigil.v1.Kind
 	0, // 1: vigil.v1.HookEnforcement.tier:type_name -> vigil.v1.Tier
-	1, // 2: vigil.v1.NodeStatus.enforcement:type_name -> vigil.v1.HookEnforcement
-	3, // 3: vigil.v1.NodeStatus.counters:type_name -> vigil.v1.NodeStatus.CountersEntry
-	5, // 4: vigil.v1.NodeStatus.time:type_name -> google.protobuf.Timestamp
-	5, // 5: vigil.v1.NodeStatus.received:type_name -> google.protobuf.Timestamp
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5, // 2: vigil.v1.SensorHook.kind:type_name -> vigil.v1.Kind
+	1, // 3: vigil.v1.NodeStatus.enforcement:type_name -> vigil.v1.HookEnforcement
+	4, // 4: vigil.v1.NodeStatus.counters:type_name -> vigil.v1.NodeStatus.CountersEntry
+	6, // 5: vigil.v1.NodeStatus.time:type_name -> google.protobuf.Timestamp
+	6, // 6: vigil.v1.NodeStatus.received:type_name -> google.protobuf.Timestamp
+	2, // 7: vigil.v1.NodeStatus.sensor_hooks:type_name -> vigil.v1.SensorHook
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_status_proto_init() }
@@ -347,7 +432,7 @@ func file_vigil_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_status_proto_rawDesc), len(file_vigil_v1_status_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
