@@ -123,7 +123,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.release()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	src := enforce.Sources{Judge: a.engine, Entrypoint: a.entrypoint}
+	src := enforce.Sources{Judge: a.engine, Entrypoint: a.entrypoint, Degraded: a.degraded}
 	if r := a.pipeline.Resolver(); r != nil {
 		src.Containers = r
 	}
@@ -201,6 +201,12 @@ func fanotifyDenied(byFanotify bool, j enforce.Judge, ev *sensor.Event, ctr *con
 	a := enforce.OpenVerdict(j, ctr, enforce.OpenQuery{Path: v.Observation.Path,
 		Access: func() profile.Access { return v.Observation.Access }, Image: func() bool { return v.Observation.Image }})
 	return a.Enforced && !a.Allowed
+}
+
+// degraded alerts on a container whose opens the fanotify tier does not
+// judge as its profile asks.
+func (a *Agent) degraded(ctr *containers.Container, d enforce.Degradation) {
+	a.out.emit(alert.Degraded(a.cfg.Node, ctr, d.Outcome, d.Why, time.Now()))
 }
 
 // entrypoint is the executable of a container's init process, when the

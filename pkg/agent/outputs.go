@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -22,6 +23,9 @@ type outputs struct {
 	file    *sink.JSONLines // nil when off
 	shipper *ship.Shipper   // nil when off
 	errors  *prometheus.CounterVec
+	// mu serialises emit: alerts come from the deduper, the restart gap
+	// and enforcement's goroutines.
+	mu sync.Mutex
 }
 
 func newOutputs(alertsFile string, shipper *ship.Shipper, log *zap.Logger, reg prometheus.Registerer) (*outputs, error) {
@@ -46,6 +50,8 @@ func newOutputs(alertsFile string, shipper *ship.Shipper, log *zap.Logger, reg p
 }
 
 func (o *outputs) emit(a *vigilv1.Alert) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.log.Warn(cliflags.AlertLogMessage,
 		zap.String("alert_id", a.Id), zap.String("action", a.Action.ShortName()), zap.String("kind", a.Kind.ShortName()),
 		zap.String("container", a.Container.GetId()), zap.String("image", a.Container.GetImage()),

@@ -46,6 +46,18 @@ type Sources struct {
 	// Entrypoint is the executable of a container's init process, when the
 	// process table knows it and it runs the container's workload.
 	Entrypoint func(pid uint32) (string, bool)
+	// Degraded is told of each container whose opens the fanotify tier
+	// does not judge as its profile asks (see Degradation); nil: logged only.
+	Degraded func(*containers.Container, Degradation)
+}
+
+// Degradation is why a container's opens are not judged as its profile
+// asks: Outcome is refused (a mount to mark was the host's or another
+// container's: nothing was marked), unmarked (its mounts could not be
+// marked for markUrgent) or late (marked after its workload ran).
+type Degradation struct {
+	Outcome string
+	Why     string
 }
 
 // Controller is a node's enforcement: the kernel's side of the programs,
@@ -189,6 +201,13 @@ func (c *Controller) Run(ctx context.Context, src Sources) {
 	}
 	if n > 0 {
 		c.log.Info("continued the processes held for their container's marks", zap.Int("held", n))
+	}
+}
+
+// degraded reports a container whose opens are not judged as its profile asks.
+func (c *Controller) degraded(ctr *containers.Container, outcome, why string) {
+	if c.src.Degraded != nil {
+		c.src.Degraded(ctr, Degradation{Outcome: outcome, Why: why})
 	}
 }
 

@@ -130,6 +130,7 @@ func (c *Controller) markOpens(ctr *containers.Container, mode profile.Mode, p *
 	}
 	if outcome == "late" {
 		c.log.Error("a container's workload ran before its opens were judged: it was known too late to be held", fields...)
+		c.degraded(ctr, outcome, "its workload ran before its mounts were marked: it was known too late to be held")
 	} else {
 		c.log.Info("container mounts marked for the fanotify tier", fields...)
 	}
@@ -150,10 +151,12 @@ func (c *Controller) markFailed(ctr *containers.Container, since time.Time, err 
 		c.fanotify.m.marks.WithLabelValues("refused").Inc()
 		c.log.Error("refused to mark a container's mounts for the fanotify tier: its workload is held", zap.String("container", ctr.ID),
 			zap.Uint32("scope", ctr.Scope), zap.Error(err))
+		c.degraded(ctr, "refused", "refused to mark its mounts, its workload is held: "+err.Error())
 		return
 	}
 	c.log.Error("a container's mounts cannot be marked for the fanotify tier: its workload is held", zap.String("container", ctr.ID),
 		zap.Uint32("scope", ctr.Scope), zap.Duration("pending", time.Since(since)), zap.Error(err))
+	c.degraded(ctr, "unmarked", fmt.Sprintf("its mounts could not be marked for %s, its workload is held: %v", time.Since(since).Round(time.Millisecond), err))
 }
 
 // markContainer marks the mounts of ctr through the first of its processes

@@ -37,6 +37,12 @@ const (
 	Kind_KIND_AGENT_GAP Kind = 5
 	// io_uring: setting up a ring, or a request submitted (Object.io_uring_op).
 	Kind_KIND_IO_URING Kind = 6
+	// Enforcement of a container is weaker than its profile asks: the
+	// fanotify tier refused to mark its mounts (one of them is the host's or
+	// another container's), could not mark them, or marked them only after
+	// its workload ran. The alert names the container; label outcome says
+	// which (refused, unmarked, late) and the detail why.
+	Kind_KIND_ENFORCEMENT_DEGRADED Kind = 7
 )
 
 // Enum value maps for Kind.
@@ -49,15 +55,17 @@ var (
 		4: "KIND_CAPABILITY",
 		5: "KIND_AGENT_GAP",
 		6: "KIND_IO_URING",
+		7: "KIND_ENFORCEMENT_DEGRADED",
 	}
 	Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED": 0,
-		"KIND_EXEC":        1,
-		"KIND_OPEN":        2,
-		"KIND_CONNECT":     3,
-		"KIND_CAPABILITY":  4,
-		"KIND_AGENT_GAP":   5,
-		"KIND_IO_URING":    6,
+		"KIND_UNSPECIFIED":          0,
+		"KIND_EXEC":                 1,
+		"KIND_OPEN":                 2,
+		"KIND_CONNECT":              3,
+		"KIND_CAPABILITY":           4,
+		"KIND_AGENT_GAP":            5,
+		"KIND_IO_URING":             6,
+		"KIND_ENFORCEMENT_DEGRADED": 7,
 	}
 )
 
@@ -805,7 +813,7 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\x06labels\x18\x12 \x03(\v2\x1b.vigil.v1.Alert.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x88\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xa7\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_EXEC\x10\x01\x12\r\n" +
@@ -813,7 +821,8 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\fKIND_CONNECT\x10\x03\x12\x13\n" +
 	"\x0fKIND_CAPABILITY\x10\x04\x12\x12\n" +
 	"\x0eKIND_AGENT_GAP\x10\x05\x12\x11\n" +
-	"\rKIND_IO_URING\x10\x06*[\n" +
+	"\rKIND_IO_URING\x10\x06\x12\x1d\n" +
+	"\x19KIND_ENFORCEMENT_DEGRADED\x10\a*[\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_ALERTED\x10\x01\x12\x12\n" +
