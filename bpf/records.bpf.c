@@ -9,6 +9,7 @@
 #include "lib/learn.h"
 #include "lib/capability.h"
 #include "lib/syscall.h"
+#include "lib/guard.h"
 
 const struct event_header *unused_event_header __attribute__((unused));
 const struct exec_event *unused_exec_event __attribute__((unused));

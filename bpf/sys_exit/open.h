@@ -12,6 +12,7 @@
 #include "../lib/learn.h"
 #include "../lib/image.h"
 #include "../lib/fileid.h"
+#include "../lib/guard.h"
 
 #define AT_FDCWD -100
 #define O_ACCMODE 03
@@ -195,6 +196,9 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 			bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
 		return;
 	}
+	/* Killed at this exit by the open guard, which reported it. */
+	if (being_killed(task))
+		goto settle;
 	ev->path_len = plen;
 	ev->name_len = nlen;
 	emitted = emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN);

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -147,18 +148,24 @@ func (c *Controller) Tiers() []HookTier {
 	return slices.Clone(c.tiers)
 }
 
-// openTierLost records that the fanotify listener stopped with err: opens
-// are only alerted on now, and vigil_enforcement_tier says so.
-func (c *Controller) openTierLost(err error) {
+// openTierLost records that the fanotify listener stopped with err: the
+// open guard kills for forbidden opens now, or where it is not loaded
+// (guardErr says why) opens are only alerted on; vigil_enforcement_tier
+// says which.
+func (c *Controller) openTierLost(err, guardErr error) {
 	c.tiersMu.Lock()
 	defer c.tiersMu.Unlock()
+	lost := HookTier{Hook: "open", Tier: TierSignal, Reason: "the fanotify listener stopped: forbidden opens are killed at their exit (" + err.Error() + ")"}
+	if guardErr != nil {
+		lost = HookTier{Hook: "open", Tier: TierAlertOnly, Reason: "the fanotify listener stopped: " + err.Error() + "; no open guard: " + guardErr.Error()}
+	}
 	for i, t := range c.tiers {
 		if t.Hook != "open" || t.Tier != TierFanotify {
 			continue
 		}
 		c.tierGauge.DeleteLabelValues(t.Hook, string(t.Tier), t.Reason)
-		c.tiers[i] = HookTier{Hook: t.Hook, Tier: TierAlertOnly, Reason: "the fanotify listener stopped: " + err.Error()}
-		c.tierGauge.WithLabelValues(t.Hook, string(TierAlertOnly), c.tiers[i].Reason).Set(1)
+		c.tiers[i] = lost
+		c.tierGauge.WithLabelValues(lost.Hook, string(lost.Tier), lost.Reason).Set(1)
 	}
 }
 
@@ -177,10 +184,13 @@ func (c *Controller) Run(ctx context.Context, src Sources) {
 	c.src = src
 	var wg sync.WaitGroup
 	if c.fanotify != nil {
+		// The listener outlives ctx until the open guard is told it stops.
+		listening, stopListening := context.WithCancel(context.Background())
+		wg.Go(func() { c.beat(ctx, stopListening) })
 		wg.Go(func() {
-			if err := c.fanotify.Run(ctx); err != nil {
-				c.log.Error("fanotify listener stopped: opens are no longer enforced, only alerted on (open tier alert-only)", zap.Error(err))
-				c.openTierLost(err)
+			if err := c.fanotify.Run(listening); err != nil {
+				c.log.Error("fanotify listener stopped: forbidden opens are killed at their exit by the open guard, or only alerted on where it is not loaded", zap.Error(err))
+				c.openTierLost(err, c.kernel.Unavailable(bpfobj.FamilyOpenGuard.Name))
 				select {
 				case c.prompt <- struct{}{}: // the containers held for their marks are continued
 				default: // a reconcile is pending already
@@ -208,6 +218,29 @@ func (c *Controller) Run(ctx context.Context, src Sources) {
 func (c *Controller) degraded(ctr *containers.Container, outcome, why string) {
 	if c.src.Degraded != nil {
 		c.src.Degraded(ctr, Degradation{Outcome: outcome, Why: why})
+	}
+}
+
+// beat tells the open guard that the fanotify listener judges opens, every
+// listenerBeat until ctx ends or the listener fails; then that it does not,
+// and only after that stops the listener: no open goes unjudged between.
+func (c *Controller) beat(ctx context.Context, stopListening context.CancelFunc) {
+	defer stopListening()
+	tick := time.NewTicker(listenerBeat)
+	defer tick.Stop()
+	for alive := true; ; {
+		if err := c.kernel.ListenerBeat(alive); err != nil {
+			c.log.Error("tell the open guard whether the fanotify listener runs", zap.Bool("alive", alive), zap.Error(err))
+		}
+		if !alive {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			alive = false
+		case <-tick.C:
+			alive = !c.fanotify.Stopped()
+		}
 	}
 }
 

@@ -415,24 +415,34 @@ func TestFanotifyFailureReleasesOpens(t *testing.T) {
 	}
 }
 
-// TestOpenTierLost: once the fanotify listener stops, the open hook is
-// alert-only, in Tiers and in vigil_enforcement_tier, which keeps one
+// TestOpenTierLost: once the fanotify listener stops, the open guard kills
+// for forbidden opens (signal tier), or where it is not loaded the open hook
+// is alert-only, in Tiers and in vigil_enforcement_tier, which keeps one
 // series a hook.
 func TestOpenTierLost(t *testing.T) {
-	c := &Controller{tiers: Tiers(Probes{LSM: errors.New("no BPF LSM")})}
-	var err error
-	if c.tierGauge, err = RegisterTiers(prometheus.NewRegistry(), c.tiers); err != nil {
-		t.Fatal(err)
-	}
-	c.openTierLost(errors.New("read fanotify events: EIO"))
-	const why = "the fanotify listener stopped: read fanotify events: EIO"
-	if got := c.Tiers()[1]; got != (HookTier{Hook: "open", Tier: TierAlertOnly, Reason: why}) {
-		t.Errorf("open tier after the listener stopped: %+v", got)
-	}
-	if n := promtest.CollectAndCount(c.tierGauge); n != len(c.tiers) {
-		t.Errorf("vigil_enforcement_tier has %d series, want %d (one a hook)", n, len(c.tiers))
-	}
-	if v := promtest.ToFloat64(c.tierGauge.WithLabelValues("open", string(TierAlertOnly), why)); v != 1 {
-		t.Errorf("vigil_enforcement_tier{open,alert-only} = %v", v)
+	for _, tc := range []struct {
+		guardErr error
+		want     HookTier
+	}{
+		{nil, HookTier{Hook: "open", Tier: TierSignal,
+			Reason: "the fanotify listener stopped: forbidden opens are killed at their exit (read fanotify events: EIO)"}},
+		{errors.New("no tp_btf"), HookTier{Hook: "open", Tier: TierAlertOnly,
+			Reason: "the fanotify listener stopped: read fanotify events: EIO; no open guard: no tp_btf"}},
+	} {
+		c := &Controller{tiers: Tiers(Probes{LSM: errors.New("no BPF LSM")})}
+		var err error
+		if c.tierGauge, err = RegisterTiers(prometheus.NewRegistry(), c.tiers); err != nil {
+			t.Fatal(err)
+		}
+		c.openTierLost(errors.New("read fanotify events: EIO"), tc.guardErr)
+		if got := c.Tiers()[1]; got != tc.want {
+			t.Errorf("open tier after the listener stopped: %+v, want %+v", got, tc.want)
+		}
+		if n := promtest.CollectAndCount(c.tierGauge); n != len(c.tiers) {
+			t.Errorf("vigil_enforcement_tier has %d series, want %d (one a hook)", n, len(c.tiers))
+		}
+		if v := promtest.ToFloat64(c.tierGauge.WithLabelValues("open", string(tc.want.Tier), tc.want.Reason)); v != 1 {
+			t.Errorf("vigil_enforcement_tier{open,%s} = %v", tc.want.Tier, v)
+		}
 	}
 }

@@ -59,6 +59,8 @@ func DefaultKernelConfig() KernelConfig {
 // LSM; the exec program kills for an applet a profile refuses on every
 // tier, as BPF LSM judges the exec before its argv is in place), whether
 // the connect exit kills for unix sockets (when there is no unix guard),
+// the open guard (where opens are enforced by the fanotify listener, the
+// signal tier for them while no listener runs: see Kernel.ListenerBeat),
 // and the learn window.
 func (c KernelConfig) Programs() bpfobj.Programs {
 	p := bpfobj.Programs{
@@ -80,6 +82,9 @@ func (c KernelConfig) Programs() bpfobj.Programs {
 	}
 	if c.LSM {
 		p.Families = append(p.Families, bpfobj.FamilyLSM)
+	} else {
+		p.Families = append(p.Families, bpfobj.FamilyOpenGuard)
+		p.Constants[bpfobj.RecordVarListenerStaleNs] = uint64(listenerStale)
 	}
 	return p
 }

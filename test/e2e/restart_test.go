@@ -22,11 +22,13 @@ import (
 )
 
 // TestEnforcementSurvivesRestart enforces a profile, stops the agent, and
-// keeps trying a forbidden exec in the container while no agent runs and
-// while a new agent takes over: every attempt must be killed (no gap),
-// every kill alerted exactly once as killed (what the pinned programs did
-// while no agent read is drained by the next), and the new agent must
-// release the old agent's pinned programs.
+// keeps trying a forbidden exec and a forbidden read in the container while
+// no agent runs and while a new agent takes over: every exec must be
+// killed (no gap), every read refused by the fanotify listener or, while
+// no listener runs, killed by the pinned open guard before it reads (none
+// may succeed), every kill alerted exactly once as killed (what the pinned
+// programs did while no agent read is drained by the next), and the new
+// agent must release the old agent's pinned programs.
 func TestEnforcementSurvivesRestart(t *testing.T) {
 	testutil.RequireRoot(t)
 	ns := fmt.Sprintf("vigil-e2e-restart-%d", os.Getpid())
@@ -57,7 +59,7 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	c := d.Run(t, containerdtest.RunOptions{Image: busybox, Namespace: ns, Args: []string{"/bin/sleep", "3600"},
 		Binds: map[string]string{tools: "/opt/tools"}})
 	// The loops below log through open(2), which fanotify judges: learn it.
-	execIn(t, c, "ls / >/dev/null; sleep 0.01; echo 0 >> /opt/tools/log; echo 0 >> /opt/tools/readlog; true")
+	execIn(t, c, "ls / >/dev/null; sleep 0.01; echo 0 >> /opt/tools/log; echo 0 >> /opt/tools/readlog; /bin/sh -c true; true")
 	learned := waitDraft(t, first, digest, func(p *profile.Profile) bool {
 		return hasFile(p, "/opt/tools/log") && hasFile(p, "/opt/tools/readlog")
 	})
@@ -82,12 +84,13 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 
 	// The container tries the forbidden binary every 20 ms, logging each
 	// attempt's number (its argument, which its alert shows) and result.
-	// And it reads a file outside its profile every 20 ms: fanotify, a
-	// userspace listener, cannot outlive the agent; this measures the gap.
+	// And a child shell reads a file outside its profile every 20 ms, its
+	// number its last argument: fanotify, a userspace listener, cannot
+	// outlive the agent; while no listener runs the open guard kills.
 	loopDone := make(chan struct{}, 2)
 	for _, loop := range []string{
 		"i=0; while [ ! -e /opt/tools/stop ]; do i=$((i+1)); /opt/tools/tool $i; echo $i:$? >> /opt/tools/log; sleep 0.02; done",
-		"while [ ! -e /opt/tools/stop ]; do { read x < /opt/tools/secret; } 2>/dev/null; echo $? >> /opt/tools/readlog; sleep 0.02; done",
+		"i=0; while [ ! -e /opt/tools/stop ]; do i=$((i+1)); /bin/sh -c 'read x < /opt/tools/secret' read $i 2>/dev/null; echo $i:$? >> /opt/tools/readlog; sleep 0.02; done",
 	} {
 		go func() {
 			defer func() { loopDone <- struct{}{} }()
@@ -115,7 +118,11 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	reads := len(readAttempts(t, tools))
 	waitFor(t, "reads refused again under the second agent", func() bool {
 		r := readAttempts(t, tools)
-		return len(r) > reads && r[len(r)-1] != "0"
+		if len(r) <= reads {
+			return false
+		}
+		_, rc, _ := strings.Cut(r[len(r)-1], ":")
+		return rc != "0" && rc != "137"
 	})
 	gap := time.Since(stopped)
 	if err := os.WriteFile(filepath.Join(tools, "stop"), nil, 0o644); err != nil {
@@ -124,14 +131,23 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 	<-loopDone
 	<-loopDone
 
-	let := 0
-	for _, rc := range readAttempts(t, tools) {
-		if rc == "0" {
-			let++
+	readKilled := map[string]bool{}
+	refused := 0
+	for _, a := range readAttempts(t, tools) {
+		switch n, rc, _ := strings.Cut(a, ":"); rc {
+		case "0":
+			t.Errorf("read attempt %s succeeded: a forbidden read went through", n)
+		case "137":
+			readKilled[n] = true
+		default:
+			refused++
 		}
 	}
-	t.Logf("fanotify (open) gap: %d forbidden reads went through while no listener ran; refused again %v after the first agent stopped",
-		let, gap.Round(time.Millisecond))
+	t.Logf("forbidden reads: %d refused by a fanotify listener, %d killed by the open guard while none ran; refused again %v after the first agent stopped",
+		refused, len(readKilled), gap.Round(time.Millisecond))
+	if len(readKilled) == 0 {
+		t.Errorf("no read was killed: no read was tried while no listener ran")
+	}
 
 	all := attempts(t, tools)
 	killed := map[string]bool{}
@@ -146,29 +162,45 @@ func TestEnforcementSurvivesRestart(t *testing.T) {
 
 	// Every kill is alerted once, as a kill, whichever agent saw it.
 	stopSecond()
-	byAttempt := map[string][]string{}
+	execAlerts, openAlerts := map[string][]string{}, map[string][]string{}
 	for _, al := range readAlerts(t, alerts) {
-		if al.Kind == "KIND_EXEC" && al.Object.Path == "/opt/tools/tool" && len(al.Process.Argv) == 2 {
-			byAttempt[al.Process.Argv[1]] = append(byAttempt[al.Process.Argv[1]], al.Action)
+		argv := al.Process.Argv
+		switch {
+		case al.Kind == "KIND_EXEC" && al.Object.Path == "/opt/tools/tool" && len(argv) == 2:
+			execAlerts[argv[1]] = append(execAlerts[argv[1]], al.Action)
+		case al.Kind == "KIND_OPEN" && al.Object.Path == "/opt/tools/secret" && al.Action == "ACTION_KILLED":
+			if len(argv) != 5 {
+				t.Errorf("a killed read alerted with argv %q, want the attempt's 5 arguments", argv)
+				continue
+			}
+			openAlerts[argv[4]] = append(openAlerts[argv[4]], al.Action)
 		}
 	}
-	alerted := 0
-	for n := range killed {
-		switch got := byAttempt[n]; {
+	t.Logf("%d of %d exec kills alerted once as killed", killedOnce(t, "exec", killed, execAlerts), len(killed))
+	t.Logf("%d of %d read kills alerted once as killed", killedOnce(t, "read", readKilled, openAlerts), len(readKilled))
+}
+
+// killedOnce checks that each attempt the loop logged as killed was alerted
+// once, as killed, and that no other attempt was; it returns how many were.
+func killedOnce(t *testing.T, what string, killed map[string]bool, alerted map[string][]string) int {
+	t.Helper()
+	n := 0
+	for a := range killed {
+		switch got := alerted[a]; {
 		case len(got) == 0:
-			t.Errorf("the kill of attempt %s was not alerted", n)
+			t.Errorf("the kill of %s attempt %s was not alerted", what, a)
 		case len(got) > 1 || got[0] != "ACTION_KILLED":
-			t.Errorf("the kill of attempt %s was alerted as %v, want one ACTION_KILLED", n, got)
+			t.Errorf("the kill of %s attempt %s was alerted as %v, want one ACTION_KILLED", what, a, got)
 		default:
-			alerted++
+			n++
 		}
 	}
-	for n, got := range byAttempt {
-		if !killed[n] {
-			t.Errorf("attempt %s alerted as %v, but the loop logged no such attempt", n, got)
+	for a, got := range alerted {
+		if !killed[a] {
+			t.Errorf("%s attempt %s alerted as %v, but the loop logged no such kill", what, a, got)
 		}
 	}
-	t.Logf("%d of %d kills alerted once as killed", alerted, len(killed))
+	return n
 }
 
 // runAgent starts an agent and returns its metrics and a function that

@@ -48,6 +48,9 @@ var (
 		replaces: SysexitVarTraceOpens, check: openChecks}
 	FamilyConnectFexit = Family{Name: "connect-fexit", spec: LoadConnectfexit, optional: true,
 		replaces: SysexitVarTraceConnects, check: connectChecks}
+	// FamilyOpenGuard kills for the opens of enforced containers that
+	// succeeded while no fanotify listener judged them (bpf/open_guard.bpf.c).
+	FamilyOpenGuard  = Family{Name: "open-guard", spec: LoadOpenguard, optional: true}
 	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true}
 	// FamilyIoUring sees rings set up and requests submitted (the
 	// io_uring tracepoints: none where the kernel has no io_uring).

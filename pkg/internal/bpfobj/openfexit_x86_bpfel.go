@@ -32,6 +32,7 @@ const (
 	OpenfexitMapLostByCgroup      = "lost_by_cgroup"
 	OpenfexitMapMarksPending      = "marks_pending"
 	OpenfexitMapNetRules          = "net_rules"
+	OpenfexitMapOpenListener      = "open_listener"
 	OpenfexitMapOpsDenied         = "ops_denied"
 	OpenfexitMapPathRules         = "path_rules"
 	OpenfexitMapScopePolicies     = "scope_policies"
@@ -46,6 +47,7 @@ const (
 	OpenfexitVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	OpenfexitVarKillTier          = "kill_tier"
 	OpenfexitVarLearnWindowNs     = "learn_window_ns"
+	OpenfexitVarListenerStaleNs   = "listener_stale_ns"
 	OpenfexitVarSelfTgid          = "self_tgid"
 	OpenfexitVarUnixKillTier      = "unix_kill_tier"
 	OpenfexitVarWakeupBytes       = "wakeup_bytes"
@@ -116,6 +118,7 @@ type OpenfexitMapSpecs struct {
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpenListener    *ebpf.MapSpec `ebpf:"open_listener"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
@@ -135,6 +138,7 @@ type OpenfexitVariableSpecs struct {
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
+	ListenerStaleNs   *ebpf.VariableSpec `ebpf:"listener_stale_ns"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -176,6 +180,7 @@ type OpenfexitMaps struct {
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpenListener    *ebpf.Map `ebpf:"open_listener"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
@@ -202,6 +207,7 @@ func (m *OpenfexitMaps) Close() error {
 		m.LostByCgroup,
 		m.MarksPending,
 		m.NetRules,
+		m.OpenListener,
 		m.OpsDenied,
 		m.PathRules,
 		m.ScopePolicies,
@@ -222,6 +228,7 @@ type OpenfexitVariables struct {
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
+	ListenerStaleNs   *ebpf.Variable `ebpf:"listener_stale_ns"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -328,6 +328,7 @@ const (
 	RecordMapLostByCgroup          = "lost_by_cgroup"
 	RecordMapMarksPending          = "marks_pending"
 	RecordMapNetRules              = "net_rules"
+	RecordMapOpenListener          = "open_listener"
 	RecordMapOpsDenied             = "ops_denied"
 	RecordMapPathRules             = "path_rules"
 	RecordMapScopePolicies         = "scope_policies"
@@ -340,6 +341,7 @@ const (
 	RecordVarJudgedWakeupBytes     = "judged_wakeup_bytes"
 	RecordVarKillTier              = "kill_tier"
 	RecordVarLearnWindowNs         = "learn_window_ns"
+	RecordVarListenerStaleNs       = "listener_stale_ns"
 	RecordVarSelfTgid              = "self_tgid"
 	RecordVarUnixKillTier          = "unix_kill_tier"
 	RecordVarUnusedApplet          = "unused_applet"
@@ -432,6 +434,7 @@ type RecordMapSpecs struct {
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpenListener    *ebpf.MapSpec `ebpf:"open_listener"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
@@ -450,6 +453,7 @@ type RecordVariableSpecs struct {
 	JudgedWakeupBytes     *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.VariableSpec `ebpf:"learn_window_ns"`
+	ListenerStaleNs       *ebpf.VariableSpec `ebpf:"listener_stale_ns"`
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnixKillTier          *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	UnusedApplet          *ebpf.VariableSpec `ebpf:"unused_applet"`
@@ -514,6 +518,7 @@ type RecordMaps struct {
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpenListener    *ebpf.Map `ebpf:"open_listener"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
@@ -540,6 +545,7 @@ func (m *RecordMaps) Close() error {
 		m.LostByCgroup,
 		m.MarksPending,
 		m.NetRules,
+		m.OpenListener,
 		m.OpsDenied,
 		m.PathRules,
 		m.ScopePolicies,
@@ -559,6 +565,7 @@ type RecordVariables struct {
 	JudgedWakeupBytes     *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier              *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.Variable `ebpf:"learn_window_ns"`
+	ListenerStaleNs       *ebpf.Variable `ebpf:"listener_stale_ns"`
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
 	UnixKillTier          *ebpf.Variable `ebpf:"unix_kill_tier"`
 	UnusedApplet          *ebpf.Variable `ebpf:"unused_applet"`

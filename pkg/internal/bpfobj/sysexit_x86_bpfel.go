@@ -32,6 +32,7 @@ const (
 	SysexitMapLostByCgroup      = "lost_by_cgroup"
 	SysexitMapMarksPending      = "marks_pending"
 	SysexitMapNetRules          = "net_rules"
+	SysexitMapOpenListener      = "open_listener"
 	SysexitMapOpsDenied         = "ops_denied"
 	SysexitMapPathRules         = "path_rules"
 	SysexitMapScopePolicies     = "scope_policies"
@@ -44,6 +45,7 @@ const (
 	SysexitVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	SysexitVarKillTier          = "kill_tier"
 	SysexitVarLearnWindowNs     = "learn_window_ns"
+	SysexitVarListenerStaleNs   = "listener_stale_ns"
 	SysexitVarSelfTgid          = "self_tgid"
 	SysexitVarTraceConnects     = "trace_connects"
 	SysexitVarTraceOpens        = "trace_opens"
@@ -116,6 +118,7 @@ type SysexitMapSpecs struct {
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.MapSpec `ebpf:"marks_pending"`
 	NetRules        *ebpf.MapSpec `ebpf:"net_rules"`
+	OpenListener    *ebpf.MapSpec `ebpf:"open_listener"`
 	OpsDenied       *ebpf.MapSpec `ebpf:"ops_denied"`
 	PathRules       *ebpf.MapSpec `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
@@ -133,6 +136,7 @@ type SysexitVariableSpecs struct {
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
+	ListenerStaleNs   *ebpf.VariableSpec `ebpf:"listener_stale_ns"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceConnects     *ebpf.VariableSpec `ebpf:"trace_connects"`
 	TraceOpens        *ebpf.VariableSpec `ebpf:"trace_opens"`
@@ -176,6 +180,7 @@ type SysexitMaps struct {
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	MarksPending    *ebpf.Map `ebpf:"marks_pending"`
 	NetRules        *ebpf.Map `ebpf:"net_rules"`
+	OpenListener    *ebpf.Map `ebpf:"open_listener"`
 	OpsDenied       *ebpf.Map `ebpf:"ops_denied"`
 	PathRules       *ebpf.Map `ebpf:"path_rules"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
@@ -202,6 +207,7 @@ func (m *SysexitMaps) Close() error {
 		m.LostByCgroup,
 		m.MarksPending,
 		m.NetRules,
+		m.OpenListener,
 		m.OpsDenied,
 		m.PathRules,
 		m.ScopePolicies,
@@ -220,6 +226,7 @@ type SysexitVariables struct {
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
+	ListenerStaleNs   *ebpf.Variable `ebpf:"listener_stale_ns"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	TraceConnects     *ebpf.Variable `ebpf:"trace_connects"`
 	TraceOpens        *ebpf.Variable `ebpf:"trace_opens"`
