@@ -123,7 +123,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.release()
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	src := enforce.Sources{Judge: a.engine, Entrypoint: a.entrypoint, Degraded: a.degraded}
+	src := enforce.Sources{Judge: a.engine, Entrypoint: a.entrypoint, Degraded: a.degraded, Report: a.pipeline.Sensor().Report}
 	if r := a.pipeline.Resolver(); r != nil {
 		src.Containers = r
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // Containers are the node's containers as attribution knows them;
@@ -47,6 +48,9 @@ type Sources struct {
 	// Entrypoint is the executable of a container's init process, when the
 	// process table knows it and it runs the container's workload.
 	Entrypoint func(pid uint32) (string, bool)
+	// Report hands the pipeline an event no program reports (the fanotify
+	// tier's refusal of an io_uring request's open); nil: counted only.
+	Report func(sensor.Event) bool
 	// Degraded is told of each container whose opens the fanotify tier
 	// does not judge as its profile asks (see Degradation); nil: logged only.
 	Degraded func(*containers.Container, Degradation)
@@ -98,6 +102,9 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.L
 	var fanErr error
 	if lsm != nil {
 		c.fanotify, fanErr = NewFanotify(c.judgeOpen, cfg.ProcRoot, cfg.HostMntNS, log, reg)
+		if c.fanotify != nil {
+			c.fanotify.unreported = c.reportRefusal
+		}
 	}
 	c.tiers = Tiers(Probes{LSM: lsm, CapabilityHook: objs.Unavailable(bpfobj.FamilyCapability.Name),
 		IoUringHook: objs.Unavailable(bpfobj.FamilyIoUring.Name), ConnectGuard: guardErr, Fanotify: fanErr,

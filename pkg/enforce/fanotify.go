@@ -54,6 +54,10 @@ type Fanotify struct {
 	hostNS    map[uint32]bool
 	hostRoots map[[2]uint64]bool
 
+	// unreported is told of each open the listener refused that no system
+	// call reports (see OpenRefusal); nil: counted only.
+	unreported func(OpenRefusal)
+
 	mu    sync.Mutex
 	marks map[uint32][]markedMount // scope → its marked mounts
 	execs map[execOpen]bool        // exec opens allowed, whose open event follows
@@ -66,10 +70,21 @@ type execOpen struct {
 	dev, ino uint64
 }
 
+// OpenRefusal is an open the listener refused whose thread was not in an
+// open system call: an io_uring request's, opened by an io_uring worker
+// thread of the ring's process or inline in its io_uring_enter. The
+// sys_exit sensor, which reports the refusals of open system calls (EPERM),
+// never sees it: the listener reports it.
+type OpenRefusal struct {
+	PID, TID int32 // the process (the ring's owner) and the opening thread
+	Path     string
+}
+
 type fanotifyMetrics struct {
 	decisions     *prometheus.CounterVec
 	marks         *prometheus.CounterVec
 	accessUnknown prometheus.Counter
+	unreported    prometheus.Counter
 }
 
 // NewFanotify starts a fanotify group for open permission events; procRoot
@@ -93,11 +108,14 @@ func NewFanotify(judge OpenJudge, procRoot string, runtimeNS uint32, log *zap.Lo
 	}, []string{"decision"}), accessUnknown: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "vigil_fanotify_access_unknown_total",
 		Help: "Opens the fanotify tier had to judge by their access but could not tell it (the opening thread not in an open system call: an io_uring worker's open), allowed when the profile allows the file for either access.",
+	}), unreported: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_fanotify_unreported_denials_total",
+		Help: "Opens the fanotify tier refused that no open system call reports (an io_uring request's): the listener reports each itself.",
 	}), marks: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_fanotify_container_marks_total",
 		Help: "Enforced containers whose mounts the fanotify tier marked: before_workload (before its first exec), held (its first execs stopped until then), late (known too late: its workload ran unjudged first), running (enforced after it started, or found running at the agent's start); refused (a host or another container's mount was to be marked: nothing was).",
 	}, []string{"outcome"})}
-	for _, c := range []prometheus.Collector{m.decisions, m.marks, m.accessUnknown} {
+	for _, c := range []prometheus.Collector{m.decisions, m.marks, m.accessUnknown, m.unreported} {
 		if err := reg.Register(c); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("register fanotify metrics: %w", err)
@@ -255,8 +273,16 @@ func (f *Fanotify) decide(fd int32, tid int32) {
 	}
 	if !a.Enforced || a.Allowed {
 		answer(true, "allowed")
-	} else {
-		answer(false, "denied")
+		return
+	}
+	// Before the answer, which ends the thread's system call.
+	_, syscallErr := procfs.OpenFlags(f.procRoot, uint32(tid))
+	answer(false, "denied")
+	if syscallErr != nil && !exec {
+		f.m.unreported.Inc()
+		if f.unreported != nil {
+			f.unreported(OpenRefusal{PID: pid, TID: tid, Path: path})
+		}
 	}
 }
 

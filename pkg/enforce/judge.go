@@ -2,11 +2,19 @@ package enforce
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/sensor"
 )
 
 // judgeOpen is the fanotify listener's judge: the open's process, its
@@ -24,11 +32,7 @@ func (c *Controller) judgeOpen(q OpenQuery) OpenAnswer {
 	if err != nil || !contained {
 		return pass
 	}
-	rel, err := cgroup.OfProcess(c.procRoot, uint32(pid))
-	if err != nil {
-		return pass
-	}
-	id, err := cgroup.ID(filepath.Join(c.cgroupRoot, rel))
+	id, err := c.cgroupOf(uint32(pid))
 	if err != nil {
 		return pass
 	}
@@ -37,6 +41,38 @@ func (c *Controller) judgeOpen(q OpenQuery) OpenAnswer {
 		return pass
 	}
 	return OpenVerdict(c.src.Judge, ctr, q)
+}
+
+// cgroupOf is the cgroup2 id of process pid.
+func (c *Controller) cgroupOf(pid uint32) (uint64, error) {
+	rel, err := cgroup.OfProcess(c.procRoot, pid)
+	if err != nil {
+		return 0, err
+	}
+	return cgroup.ID(filepath.Join(c.cgroupRoot, rel))
+}
+
+// reportRefusal hands the pipeline an open the fanotify listener refused
+// that no system call reports, as the sensor would have reported a refused
+// open system call: EPERM, denied, the workload's, access unknown (read).
+func (c *Controller) reportRefusal(r OpenRefusal) {
+	if c.src.Report == nil {
+		return
+	}
+	id, err := c.cgroupOf(uint32(r.PID))
+	if err != nil {
+		c.log.Warn("an open refused by the fanotify tier not alerted: its process's cgroup is unknown", zap.Int32("pid", r.PID),
+			zap.String("path", r.Path), zap.Error(err))
+		return
+	}
+	comm, _ := os.ReadFile(filepath.Join(procfs.Dir(c.procRoot, uint32(r.TID)), "comm"))
+	ev := sensor.Event{Type: sensor.TypeOpen, Flags: sensor.FlagDenied | sensor.FlagWorkload, Time: time.Now(),
+		PID: uint32(r.PID), TID: uint32(r.TID), CgroupID: id, Comm: strings.TrimSpace(string(comm)),
+		Open: sensor.Open{Path: r.Path, Ret: -int32(unix.EPERM)}}
+	if !c.src.Report(ev) {
+		c.log.Warn("an open refused by the fanotify tier not alerted: the judged queue is full or closed", zap.Int32("pid", r.PID),
+			zap.String("path", r.Path))
+	}
 }
 
 // OpenQuery is an open the fanotify listener asks about, and what it can

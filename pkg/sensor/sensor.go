@@ -38,6 +38,9 @@ type Sensor struct {
 	reading    sync.WaitGroup
 	readDone   chan struct{} // closed with the queues, once every reader stopped
 	stopping   atomic.Bool   // set by StopReading: a flushed reader stops
+	// reportMu orders Report's sends before the queues' closing.
+	reportMu sync.RWMutex
+	reported bool // the queues are closed: Report sends no more
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,9 +117,12 @@ func New(cfg Config, log *zap.Logger, more ...bpfobj.Programs) (_ *Sensor, err e
 	}
 	go func() {
 		s.reading.Wait()
+		s.reportMu.Lock()
+		s.reported = true
 		for _, q := range s.queues {
 			close(q)
 		}
+		s.reportMu.Unlock()
 		close(s.readDone)
 	}()
 	return s, nil
@@ -140,6 +146,28 @@ func (s *Sensor) Judged() <-chan Event { return s.queues[classJudged] }
 // host's, and those of anything the kernel judges nothing for. It is closed
 // after StopReading or Close.
 func (s *Sensor) Events() <-chan Event { return s.queues[classOther] }
+
+// Report hands an event userspace observed, which no program reports (the
+// fanotify tier's refusal of an io_uring worker's open), to the judged
+// queue, as a reader does: dropped and counted when the queue is full, and
+// not delivered once the sensor stopped reading. It reports whether it was
+// queued.
+func (s *Sensor) Report(ev Event) bool {
+	s.reportMu.RLock()
+	defer s.reportMu.RUnlock()
+	if s.reported {
+		return false
+	}
+	select {
+	case s.queues[classJudged] <- ev:
+		s.counters.delivered[classJudged][ev.Type].Add(1)
+		return true
+	default:
+		s.counters.droppedQueue[classJudged][ev.Type].Add(1)
+		s.queueLost.add(&ev)
+		return false
+	}
+}
 
 // AddCgroup adds a cgroup (by id) to the kernel's cgroup filter list.
 func (s *Sensor) AddCgroup(id uint64) error {
