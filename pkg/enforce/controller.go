@@ -50,7 +50,7 @@ type Sources struct {
 	Entrypoint func(pid uint32) (string, bool)
 	// Report hands the pipeline an event no program reports (the fanotify
 	// tier's refusal of an io_uring request's open); nil: counted only.
-	Report func(sensor.Event) bool
+	Report func(sensor.Event)
 	// Degraded is told of each container whose opens the fanotify tier
 	// does not judge as its profile asks (see Degradation); nil: logged only.
 	Degraded func(*containers.Container, Degradation)

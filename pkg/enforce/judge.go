@@ -69,10 +69,7 @@ func (c *Controller) reportRefusal(r OpenRefusal) {
 	ev := sensor.Event{Type: sensor.TypeOpen, Flags: sensor.FlagDenied | sensor.FlagWorkload, Time: time.Now(),
 		PID: uint32(r.PID), TID: uint32(r.TID), CgroupID: id, Comm: strings.TrimSpace(string(comm)),
 		Open: sensor.Open{Path: r.Path, Ret: -int32(unix.EPERM)}}
-	if !c.src.Report(ev) {
-		c.log.Warn("an open refused by the fanotify tier not alerted: the judged queue is full or closed", zap.Int32("pid", r.PID),
-			zap.String("path", r.Path))
-	}
+	c.src.Report(ev)
 }
 
 // OpenQuery is an open the fanotify listener asks about, and what it can

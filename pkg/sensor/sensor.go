@@ -148,25 +148,28 @@ func (s *Sensor) Judged() <-chan Event { return s.queues[classJudged] }
 func (s *Sensor) Events() <-chan Event { return s.queues[classOther] }
 
 // Report hands an event userspace observed, which no program reports (the
-// fanotify tier's refusal of an io_uring worker's open), to the judged
-// queue, as a reader does: dropped and counted when the queue is full, and
-// not delivered once the sensor stopped reading. It reports whether it was
-// queued.
-func (s *Sensor) Report(ev Event) bool {
-	s.reportMu.RLock()
-	defer s.reportMu.RUnlock()
-	if s.reported {
-		return false
-	}
-	select {
-	case s.queues[classJudged] <- ev:
-		s.counters.delivered[classJudged][ev.Type].Add(1)
-		return true
-	default:
-		s.counters.droppedQueue[classJudged][ev.Type].Add(1)
-		s.queueLost.add(&ev)
-		return false
-	}
+// fanotify tier's refusal of an io_uring request's open), to the judged
+// queue, as a reader does, after maxLatency: what the kernel reported
+// before it (its process's exec) is read by then, and is ahead of it. It
+// is dropped and counted when the queue is full, and not delivered once
+// the sensor stopped reading.
+func (s *Sensor) Report(ev Event) {
+	time.AfterFunc(s.maxLatency, func() {
+		s.reportMu.RLock()
+		defer s.reportMu.RUnlock()
+		if s.reported {
+			s.log.Warn("an event reported by userspace after the sensor stopped reading is not delivered",
+				zap.String("type", ev.Type.String()), zap.Uint32("pid", ev.PID))
+			return
+		}
+		select {
+		case s.queues[classJudged] <- ev:
+			s.counters.delivered[classJudged][ev.Type].Add(1)
+		default:
+			s.counters.droppedQueue[classJudged][ev.Type].Add(1)
+			s.queueLost.add(&ev)
+		}
+	})
 }
 
 // AddCgroup adds a cgroup (by id) to the kernel's cgroup filter list.
