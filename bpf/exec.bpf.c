@@ -131,3 +131,5 @@ int BPF_PROG(trace_exec, struct task_struct *task, pid_t old_pid, struct linux_b
 		hold_for_marks();
 	return 0;
 }
+
+#include "exec/rename.h"

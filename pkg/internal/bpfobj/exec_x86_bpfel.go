@@ -34,6 +34,7 @@ const (
 	ExecMapStats             = "stats"
 	ExecMapTaskStates        = "task_states"
 	ExecProgTraceExec        = "trace_exec"
+	ExecProgTraceRename      = "trace_rename"
 	ExecVarCgroupFilterMode  = "cgroup_filter_mode"
 	ExecVarHostMntns         = "host_mntns"
 	ExecVarJudgedWakeupBytes = "judged_wakeup_bytes"
@@ -85,7 +86,8 @@ type ExecSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ExecProgramSpecs struct {
-	TraceExec *ebpf.ProgramSpec `ebpf:"trace_exec"`
+	TraceExec   *ebpf.ProgramSpec `ebpf:"trace_exec"`
+	TraceRename *ebpf.ProgramSpec `ebpf:"trace_rename"`
 }
 
 // ExecMapSpecs contains maps before they are loaded into the kernel.
@@ -202,12 +204,14 @@ type ExecVariables struct {
 //
 // It can be passed to LoadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ExecPrograms struct {
-	TraceExec *ebpf.Program `ebpf:"trace_exec"`
+	TraceExec   *ebpf.Program `ebpf:"trace_exec"`
+	TraceRename *ebpf.Program `ebpf:"trace_rename"`
 }
 
 func (p *ExecPrograms) Close() error {
 	return _ExecClose(
 		p.TraceExec,
+		p.TraceRename,
 	)
 }
 
