@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +80,8 @@ type execOpen struct {
 type OpenRefusal struct {
 	PID, TID int32 // the process (the ring's owner) and the opening thread
 	Path     string
+	Cgroup   uint64 // the process's cgroup2 id (OpenAnswer.Cgroup)
+	Comm     string // the opening thread's name
 }
 
 type fanotifyMetrics struct {
@@ -275,13 +279,18 @@ func (f *Fanotify) decide(fd int32, tid int32) {
 		answer(true, "allowed")
 		return
 	}
-	// Before the answer, which ends the thread's system call.
-	_, syscallErr := procfs.OpenFlags(f.procRoot, uint32(tid))
+	// Before the answer, which ends the thread's system call, and may end
+	// its process (and its /proc entries) right after.
+	var unreported *OpenRefusal
+	if _, err := procfs.OpenFlags(f.procRoot, uint32(tid)); err != nil && !exec {
+		comm, _ := os.ReadFile(filepath.Join(procfs.Dir(f.procRoot, uint32(tid)), "comm"))
+		unreported = &OpenRefusal{PID: pid, TID: tid, Path: path, Cgroup: a.Cgroup, Comm: strings.TrimSpace(string(comm))}
+	}
 	answer(false, "denied")
-	if syscallErr != nil && !exec {
+	if unreported != nil {
 		f.m.unreported.Inc()
 		if f.unreported != nil {
-			f.unreported(OpenRefusal{PID: pid, TID: tid, Path: path})
+			f.unreported(*unreported)
 		}
 	}
 }

@@ -27,7 +27,8 @@ func TestFanotifyReportsIoUringRefusals(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := NewFanotify(func(OpenQuery) OpenAnswer { return OpenAnswer{Enforced: true} }, procfs.DefaultRoot,
+	const cgroup = 42 // the judge's: the report carries it, the process may be gone by then
+	f, err := NewFanotify(func(OpenQuery) OpenAnswer { return OpenAnswer{Enforced: true, Cgroup: cgroup} }, procfs.DefaultRoot,
 		testutil.RuntimeMountNamespace(t), zaptest.NewLogger(t), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -61,9 +62,9 @@ func TestFanotifyReportsIoUringRefusals(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	r := reported()
-	if len(r) != 1 || r[0].Path != secret || r[0].PID != int32(uring.Process.Pid) {
+	if len(r) != 1 || r[0].Path != secret || r[0].PID != int32(uring.Process.Pid) || r[0].Cgroup != cgroup || r[0].Comm == "" {
 		t.Fatalf("refusals reported by the listener: %+v, want one of %s by the io_uring process %d (cat %d: none)",
 			r, secret, uring.Process.Pid, cat.Process.Pid)
 	}
-	t.Logf("io_uring open refused (%q) and reported, thread %d of process %d", out, r[0].TID, r[0].PID)
+	t.Logf("io_uring open refused (%q) and reported, thread %d (%s) of process %d", out, r[0].TID, r[0].Comm, r[0].PID)
 }

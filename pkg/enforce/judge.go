@@ -2,17 +2,13 @@ package enforce
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
 	"github.com/vigil-dev/vigil/pkg/containers"
-	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -40,7 +36,9 @@ func (c *Controller) judgeOpen(q OpenQuery) OpenAnswer {
 	if ctr == nil || !ctr.HasImageDigest() {
 		return pass
 	}
-	return OpenVerdict(c.src.Judge, ctr, q)
+	a := OpenVerdict(c.src.Judge, ctr, q)
+	a.Cgroup = id
+	return a
 }
 
 // cgroupOf is the cgroup2 id of process pid.
@@ -59,17 +57,9 @@ func (c *Controller) reportRefusal(r OpenRefusal) {
 	if c.src.Report == nil {
 		return
 	}
-	id, err := c.cgroupOf(uint32(r.PID))
-	if err != nil {
-		c.log.Warn("an open refused by the fanotify tier not alerted: its process's cgroup is unknown", zap.Int32("pid", r.PID),
-			zap.String("path", r.Path), zap.Error(err))
-		return
-	}
-	comm, _ := os.ReadFile(filepath.Join(procfs.Dir(c.procRoot, uint32(r.TID)), "comm"))
-	ev := sensor.Event{Type: sensor.TypeOpen, Flags: sensor.FlagDenied | sensor.FlagWorkload, Time: time.Now(),
-		PID: uint32(r.PID), TID: uint32(r.TID), CgroupID: id, Comm: strings.TrimSpace(string(comm)),
-		Open: sensor.Open{Path: r.Path, Ret: -int32(unix.EPERM)}}
-	c.src.Report(ev)
+	c.src.Report(sensor.Event{Type: sensor.TypeOpen, Flags: sensor.FlagDenied | sensor.FlagWorkload, Time: time.Now(),
+		PID: uint32(r.PID), TID: uint32(r.TID), CgroupID: r.Cgroup, Comm: r.Comm,
+		Open: sensor.Open{Path: r.Path, Ret: -int32(unix.EPERM)}})
 }
 
 // OpenQuery is an open the fanotify listener asks about, and what it can
@@ -96,6 +86,8 @@ type OpenAnswer struct {
 	// and for writing, so the listener may let the kernel answer its next
 	// opens (an ignore mark covers every access).
 	Cacheable bool
+	// Cgroup is the process's cgroup2 id, when the judge found its container.
+	Cgroup uint64
 }
 
 // OpenVerdict is the fanotify tier's answer to an open in ctr, from the one
