@@ -79,9 +79,28 @@ func DefaultConfig() Config {
 		SaveInterval:     30 * time.Second,
 		PinDir:           "/sys/fs/bpf/vigil",
 		LearnWindow:      enforce.DefaultKernelConfig().LearnWindow,
-		Sensor:           sensor.DefaultConfig(),
+		Sensor:           defaultSensorConfig(),
 		Collector:        CollectorConfig{StatusInterval: 30 * time.Second},
 	}
+}
+
+// The node agent's ring buffers are smaller than the sensor's defaults,
+// which `trace` keeps. A BPF ring buffer is mapped into its reader twice
+// over, all of it from the start: 16 MiB and 4 MiB were 40 MiB of the
+// agent's RSS (and of its memory cgroup) on an idle node. Its size is not
+// what bounds loss: the reader only decodes and passes on, so the ring holds
+// only what arrives while the reader waits for a CPU, and a pipeline that
+// falls behind loses at the queue, which keeps its size.
+const (
+	agentRingBufferSize       = 4 << 20
+	agentJudgedRingBufferSize = 1 << 20
+)
+
+func defaultSensorConfig() sensor.Config {
+	c := sensor.DefaultConfig()
+	c.RingBufferSize = agentRingBufferSize
+	c.JudgedRingBufferSize = agentJudgedRingBufferSize
+	return c
 }
 
 // Validate checks the settings a typo would make fail later, naming the field.
