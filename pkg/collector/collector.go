@@ -19,6 +19,7 @@ import (
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sink"
+	"github.com/vigil-dev/vigil/pkg/sink/follow"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
 
@@ -41,7 +42,7 @@ type Options struct {
 	Sinks []*sink.Queue
 	// Followers deliver from the store (run by the caller); they are
 	// woken when alerts are stored.
-	Followers []*sink.Follower
+	Followers []*follow.Follower
 	// SubscriberQueue is each live subscriber's queue length (default 1024).
 	SubscriberQueue int
 	// MaxMessageBytes caps one gRPC message (default 4 MiB).

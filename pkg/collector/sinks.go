@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/sink"
+	"github.com/vigil-dev/vigil/pkg/sink/follow"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
 
@@ -46,7 +47,7 @@ func closeSinks(queues []*sink.Queue, log *zap.Logger) {
 // followers are the sinks that follow the store (the webhook), running
 // until stop.
 type followers struct {
-	list   []*sink.Follower
+	list   []*follow.Follower
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -67,7 +68,7 @@ func followSinks(cfg Config, st store.SinkStore, reg prometheus.Registerer, log 
 	if err != nil {
 		return fs, err
 	}
-	f, err := sink.NewFollower(ctx, "webhook", w, st, sink.FollowerOptions{}, reg, log)
+	f, err := follow.New(ctx, "webhook", w, st, follow.Options{}, reg, log)
 	if err != nil {
 		w.Close()
 		return fs, err

@@ -1,4 +1,4 @@
-package sink
+package follow
 
 import (
 	"context"
@@ -9,12 +9,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/vigil-dev/vigil/pkg/sink"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
 
-// ErrRejected marks a delivery the receiver refused for good (a 4xx answer
-// other than 408 and 429): sending the alert again would be refused again.
-var ErrRejected = errors.New("rejected by the receiver")
+// Log field keys, as the sink package's.
+const (
+	logKeySink    = "sink"
+	logKeyAlertID = "alert_id"
+)
 
 // Follower delivers every stored alert to a sink, in the order they were
 // stored, at least once. It reads the store after a cursor it keeps in the
@@ -30,11 +33,11 @@ var ErrRejected = errors.New("rejected by the receiver")
 // delivers every alert.
 type Follower struct {
 	name   string
-	sink   Sink
+	sink   sink.Sink
 	src    store.SinkStore
 	log    *zap.Logger
 	wake   chan struct{}
-	o      FollowerOptions
+	o      Options
 	cursor int64 // owned by Run
 
 	sent    prometheus.Counter
@@ -43,8 +46,8 @@ type Follower struct {
 	backlog prometheus.Gauge
 }
 
-// FollowerOptions tune a Follower.
-type FollowerOptions struct {
+// Options tune a Follower.
+type Options struct {
 	// Batch is how many alerts are read at once; the cursor is saved after
 	// each batch (default 256). A collector that dies mid-batch sends the
 	// batch's delivered alerts again.
@@ -56,11 +59,11 @@ type FollowerOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
-// NewFollower returns a Follower of src for s, reading its cursor; Run runs
+// New returns a Follower of src for s, reading its cursor; Run runs
 // it. A sink seen for the first time starts after the newest stored alert:
 // turning a webhook on does not replay the store. Metrics carry the label
 // sink=name, as a Queue's do.
-func NewFollower(ctx context.Context, name string, s Sink, src store.SinkStore, o FollowerOptions, reg prometheus.Registerer, log *zap.Logger) (*Follower, error) {
+func New(ctx context.Context, name string, s sink.Sink, src store.SinkStore, o Options, reg prometheus.Registerer, log *zap.Logger) (*Follower, error) {
 	if o.Batch <= 0 {
 		o.Batch = 256
 	}
@@ -207,7 +210,7 @@ func (f *Follower) deliverOne(ctx context.Context, sa store.SeqAlert) error {
 				f.log.Info("sink delivers again", zap.Int("failed_attempts", failures))
 			}
 			return nil
-		case errors.Is(err, ErrRejected):
+		case errors.Is(err, sink.ErrRejected):
 			f.dropped.WithLabelValues(dropRejected).Inc()
 			f.log.Warn("sink rejected alert", zap.String(logKeyAlertID, sa.Alert.GetId()), zap.Error(err))
 			return nil

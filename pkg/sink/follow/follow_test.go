@@ -1,4 +1,4 @@
-package sink
+package follow
 
 import (
 	"context"
@@ -15,10 +15,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/sink"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
+
+func testAlert(id string) *vigilv1.Alert {
+	return &vigilv1.Alert{Id: id, Time: timestamppb.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)), Node: "node-a",
+		Kind: vigilv1.Kind_KIND_EXEC, Object: &vigilv1.Object{Path: "/usr/bin/nc"}, Rule: "exec-not-in-profile", Count: 1}
+}
 
 // TestFollowerCountsWhatItCannotDeliver: a real SQLite store and a real
 // HTTP receiver that refuses one alert for good: that alert is dropped as
@@ -35,7 +42,7 @@ func TestFollowerCountsWhatItCannotDeliver(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev FalcoEvent
+		var ev sink.FalcoEvent
 		json.NewDecoder(r.Body).Decode(&ev)
 		if ev.UUID == "a2" {
 			http.Error(w, "malformed", http.StatusBadRequest)
@@ -58,7 +65,11 @@ func TestFollowerCountsWhatItCannotDeliver(t *testing.T) {
 	}
 	putAlerts(0, 1) // before the sink: not replayed
 
-	f, err := NewFollower(ctx, "webhook", newWebhook(t, WebhookOptions{URL: srv.URL}), st, FollowerOptions{Poll: 10 * time.Millisecond}, prometheus.NewRegistry(), zaptest.NewLogger(t))
+	w, err := sink.NewWebhook(sink.WebhookOptions{URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(ctx, "webhook", w, st, Options{Poll: 10 * time.Millisecond}, prometheus.NewRegistry(), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
