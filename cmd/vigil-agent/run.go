@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 
@@ -60,6 +61,14 @@ the --config YAML file (keys are flag names), then defaults.`,
 			cfg, err := o.AgentConfig()
 			if err != nil {
 				return err
+			}
+			goLimit, err := o.GoMemoryLimit()
+			if err != nil {
+				return err
+			}
+			if goLimit > 0 {
+				debug.SetMemoryLimit(goLimit)
+				log.Info("go memory limit", zap.Int64("bytes", goLimit), zap.Int64("pod_limit_bytes", o.MemoryLimit))
 			}
 			return runAgent(cmd, cfg, o.MetricsAddr, log, g.log.Sampled())
 		},

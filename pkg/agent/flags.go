@@ -23,6 +23,9 @@ type RunFlags struct {
 	ConfigFile string
 	// MetricsAddr serves /metrics, /healthz and /readyz ("" disables).
 	MetricsAddr string
+	// MemoryLimit is the pod's memory limit in bytes (0: none), which sets
+	// the Go runtime's soft limit (GoMemoryLimit).
+	MemoryLimit int64
 
 	defaultMode    string
 	inherit        string
@@ -63,6 +66,7 @@ func (r *RunFlags) Register(f *pflag.FlagSet) {
 	f.DurationVar(&c.Collector.StatusInterval, "status-interval", c.Collector.StatusInterval, "how often status and drafts go to the collector")
 	f.StringVar(&c.PinDir, "pin-dir", c.PinDir, `bpffs directory that keeps enforcement attached while the agent restarts ("" ends it with the agent)`)
 	f.StringVar(&r.MetricsAddr, "metrics-addr", r.MetricsAddr, `serve /metrics, /healthz and /readyz here ("" disables)`)
+	f.Int64Var(&r.MemoryLimit, "memory-limit", r.MemoryLimit, "the pod's memory limit in bytes (the DaemonSet passes limits.memory): Go's garbage collector keeps the heap under it, less the ring buffers and 64 MiB for maps and the binary (0: no limit)")
 	f.IntVar(&c.Sensor.RingBufferSize, "ring-buffer-size", c.Sensor.RingBufferSize, "kernel ring buffer bytes (rounded up to a power of two)")
 	f.IntVar(&c.Sensor.QueueSize, "queue-size", c.Sensor.QueueSize, "decoded events buffered for the pipeline before drops (counted)")
 	f.IntVar(&c.Sensor.JudgedRingBufferSize, "judged-ring-buffer-size", c.Sensor.JudgedRingBufferSize, "kernel ring buffer bytes of monitored and enforced containers' events, apart from the rest (rounded up to a power of two)")

@@ -43,3 +43,41 @@ func TestRunFlagsNameABadMode(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryLimitLeavesRoomOutsideGo: --memory-limit, as the DaemonSet
+// passes limits.memory (bytes), sets Go's soft limit to it less the ring
+// buffers and the reserve; unset, there is none; too small, it is refused.
+func TestMemoryLimitLeavesRoomOutsideGo(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int64
+		err  string
+	}{
+		{args: nil, want: 0},
+		{args: []string{"--memory-limit=536870912"}, want: (512 - 4 - 1 - 64) << 20},
+		{args: []string{"--memory-limit=536870912", "--ring-buffer-size=16777216"}, want: (512 - 16 - 1 - 64) << 20},
+		{args: []string{"--memory-limit=100663296"}, err: "--memory-limit 96 MiB leaves 27 MiB"},
+		{args: []string{"--memory-limit=512Mi"}, err: "invalid argument"},
+	} {
+		fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+		r := NewRunFlags("node-1")
+		r.Register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			if tc.err == "" || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: parse: %v", tc.args, err)
+			}
+			continue
+		}
+		got, err := r.GoMemoryLimit()
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want one containing %q", tc.args, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case got != tc.want:
+			t.Errorf("%q: Go memory limit %d MiB, want %d MiB", tc.args, got>>20, tc.want>>20)
+		}
+	}
+}

@@ -128,6 +128,12 @@ func TestAgentSettingsOnANode(t *testing.T) {
 				t.Errorf("--pin-dir %s is not on the host's bpffs", cfg.PinDir)
 			}
 			checkListenPort(t, "metrics-addr", rf.MetricsAddr, c, "metrics")
+			if limit := c.Resources.Limits.Memory().Value(); rf.MemoryLimit != limit {
+				t.Errorf("--memory-limit %d, want the container's memory limit, %d", rf.MemoryLimit, limit)
+			}
+			if goLimit, err := rf.GoMemoryLimit(); err != nil || goLimit <= 0 {
+				t.Errorf("Go memory limit %d: %v", goLimit, err)
+			}
 			svc := o.services["vigil-collector"]
 			host, port, err := net.SplitHostPort(cfg.Collector.Address)
 			if err != nil || host != svc.Name+"."+svc.Namespace+".svc" || port != fmt.Sprint(servicePort(t, svc, "grpc")) {
@@ -190,10 +196,7 @@ func settle(t *testing.T, fs *pflag.FlagSet, o *objects, pod *corev1.PodSpec, c 
 		}
 		v := expandEnv(e.Value, known)
 		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
-				t.Fatalf("environment variable %s: only spec.nodeName is simulated", e.Name)
-			}
-			v = testNodeName
+			v = valueFrom(t, pod, e, testNodeName)
 		}
 		known[e.Name] = v
 		t.Setenv(e.Name, v)
@@ -224,6 +227,25 @@ func settle(t *testing.T, fs *pflag.FlagSet, o *objects, pod *corev1.PodSpec, c 
 	if err := cliflags.LoadFile(fs, local); err != nil {
 		t.Fatalf("ConfigMap %s: %v", cm.Name, err)
 	}
+}
+
+// valueFrom is what the kubelet gives an environment variable from the
+// downward API: the node's name, or a container's memory limit in bytes.
+func valueFrom(t *testing.T, pod *corev1.PodSpec, e corev1.EnvVar, nodeName string) string {
+	t.Helper()
+	switch from := e.ValueFrom; {
+	case from.FieldRef != nil && from.FieldRef.FieldPath == "spec.nodeName":
+		return nodeName
+	case from.ResourceFieldRef != nil && from.ResourceFieldRef.Resource == "limits.memory" && from.ResourceFieldRef.Divisor.IsZero():
+		for _, c := range pod.Containers {
+			if c.Name == from.ResourceFieldRef.ContainerName {
+				return fmt.Sprint(c.Resources.Limits.Memory().Value())
+			}
+		}
+		t.Fatalf("environment variable %s: no container %q", e.Name, from.ResourceFieldRef.ContainerName)
+	}
+	t.Fatalf("environment variable %s: only spec.nodeName and limits.memory (in bytes) are simulated", e.Name)
+	return ""
 }
 
 // envRef is the kubelet's $(VAR) reference in an environment value.

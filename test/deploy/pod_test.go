@@ -130,7 +130,7 @@ func containerSpec(t *testing.T, pod *corev1.PodSpec, c *corev1.Container, h pod
 		oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile,
 		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.CgroupNamespace}),
 		oci.WithCapabilities(caps),
-		oci.WithEnv(containerEnv(t, c, h.nodeName)),
+		oci.WithEnv(containerEnv(t, pod, c, h.nodeName)),
 	}
 	if pod.HostPID {
 		opts = append(opts, oci.WithHostNamespace(specs.PIDNamespace))
@@ -183,17 +183,14 @@ func withAdditionalGID(gid uint32) oci.SpecOpts {
 	}
 }
 
-func containerEnv(t *testing.T, c *corev1.Container, nodeName string) []string {
+func containerEnv(t *testing.T, pod *corev1.PodSpec, c *corev1.Container, nodeName string) []string {
 	t.Helper()
 	known := map[string]string{}
 	var env []string
 	for _, e := range c.Env {
 		v := expandEnv(e.Value, known)
 		if e.ValueFrom != nil {
-			if e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
-				t.Fatalf("environment variable %s: only spec.nodeName is simulated", e.Name)
-			}
-			v = nodeName
+			v = valueFrom(t, pod, e, nodeName)
 		}
 		known[e.Name] = v
 		env = append(env, e.Name+"="+v)
