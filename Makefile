@@ -8,6 +8,7 @@ LDFLAGS   := -s -w -X github.com/vigil-dev/vigil/pkg/buildinfo.Version=$(VERSION
 TEST_TIMEOUT ?= 14m
 RUN_ARGS  ?=
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 export CGO_ENABLED := 0
 
@@ -72,9 +73,10 @@ vmtest:
 	$(GO) build -o $(BIN)/vmexec ./test/vm/cmd/vmexec
 	VIGIL_ROOT_TESTS=1 $(GO) test -count=1 -exec "$(CURDIR)/$(BIN)/vmexec -v" $(if $(RUN),-run '$(RUN)') $(VMTEST_ARGS) $(PKG)
 
+# The bench binary also runs the loops inside its busybox container: static.
 bench: build
 	test/deps.sh bench
-	VIGIL_ROOT_TESTS=1 $(GO) run ./test/bench
+	CGO_ENABLED=0 VIGIL_ROOT_TESTS=1 $(GO) run ./test/bench --agent $(BIN)/vigil-agent $(BENCH_ARGS)
 
 # The main job: the agent and a collector with its embedded store, on this node.
 run: build

@@ -15,6 +15,14 @@ import (
 	"time"
 )
 
+// Bounds of the waits on an agent; each normally takes a second or two.
+// Reaching one fails the bench with the reason.
+const (
+	readyTimeout  = 30 * time.Second
+	settleTimeout = 60 * time.Second
+	stopTimeout   = 20 * time.Second // the agent delivers its last alerts first
+)
+
 // condition is what runs beside the workload.
 type condition struct {
 	name     string
@@ -25,17 +33,17 @@ type condition struct {
 
 // environment is one started condition.
 type environment interface {
-	// prepare readies it for the loop child pid, before the loop starts.
-	prepare(pid int) error
 	sample() (sample, error)
-	// settle waits until the agent has accounted for what the workload did.
-	settle(before sample) (sample, error)
+	// settle waits until the agent has accounted for every event the
+	// kernel wrote, or fails saying what it still lacks.
+	settle() (sample, error)
 	stop() error
 }
 
 // sample is the agent's counters, CPU time and memory at one moment.
 type sample struct {
 	delivered, lost, kernel uint64
+	alerts                  uint64
 	cpu                     time.Duration
 	rss                     uint64 // bytes
 }
@@ -47,82 +55,108 @@ func noAgent() condition {
 
 type nothing struct{}
 
-func (nothing) prepare(int) error             { return nil }
-func (nothing) sample() (sample, error)       { return sample{}, nil }
-func (nothing) settle(sample) (sample, error) { return sample{}, nil }
-func (nothing) stop() error                   { return nil }
+func (nothing) sample() (sample, error) { return sample{}, nil }
+func (nothing) settle() (sample, error) { return sample{}, nil }
+func (nothing) stop() error             { return nil }
 
 // traceAgent runs `vigil-agent trace --json` with its output discarded.
 func traceAgent(bin string) condition {
-	return agentCondition("agent trace --json", bin,
-		[]string{"trace", "--json", "--types", "exec,open,connect,capability", "--log-level", "warn"}, " >/dev/null")
-}
-
-// runAgent runs the node agent's own job, `vigil-agent run`, with nothing
-// to attribute to (no containerd): it reads, decodes and judges every event.
-func runAgent(bin, stateDir string) condition {
-	return agentCondition("agent run", bin, []string{"run", "--containerd-socket", "", "--pin-dir", "",
-		"--state-dir", stateDir, "--alerts-file", "", "--log-level", "warn"}, "")
-}
-
-func agentCondition(name, bin string, args []string, redirect string) condition {
+	args := []string{"trace", "--json", "--types", "exec,open,connect,capability", "--log-level", "warn"}
 	return condition{
-		name:    name,
-		command: bin + " " + strings.Join(args, " ") + redirect,
+		name:    "agent trace --json",
+		command: bin + " " + strings.Join(args, " ") + " >/dev/null",
 		start: func(*bench) (environment, error) {
-			addr, err := freeAddr()
-			if err != nil {
-				return nil, err
-			}
-			cmd := exec.Command(bin, append(args, "--metrics-addr", addr)...)
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				return nil, fmt.Errorf("start agent: %w", err)
-			}
-			a := &runningAgent{cmd: cmd, metrics: "http://" + addr + "/metrics", ready: "http://" + addr + "/readyz"}
-			if err := a.waitReady(); err != nil {
-				a.stop()
-				return nil, err
-			}
-			return a, nil
+			return startAgent(bin, args, false)
 		},
 	}
 }
 
+// runningAgent is a vigil-agent process and its metrics endpoint.
 type runningAgent struct {
-	cmd            *exec.Cmd
-	metrics, ready string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	exitErr  error
+	base     string // http://addr
+	pipeline bool   // `run`: settled when its pipeline has processed every event
 }
 
-func (a *runningAgent) prepare(int) error { return nil }
-
-func (a *runningAgent) waitReady() error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		// Ready: its programs are attached (metrics answer before that).
-		if resp, err := http.Get(a.ready); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				if _, err := a.sample(); err == nil {
-					return nil
-				}
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
+// startAgent starts bin with args and a metrics address of its own, and
+// waits until it is ready (its programs attached).
+func startAgent(bin string, args []string, pipeline bool) (*runningAgent, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
 	}
-	return errors.New("agent not ready after 30s")
+	cmd := exec.Command(bin, append(args, "--metrics-addr", addr)...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start agent: %w", err)
+	}
+	a := &runningAgent{cmd: cmd, done: make(chan struct{}), base: "http://" + addr, pipeline: pipeline}
+	go func() { a.exitErr = cmd.Wait(); close(a.done) }()
+	if err := a.waitFor("ready (/readyz answering 200, the sensor's counters served)", readyTimeout, a.ready); err != nil {
+		return nil, errors.Join(err, a.stop())
+	}
+	return a, nil
+}
+
+// ready: /readyz says so and the sensor's counters are served. trace
+// answers /readyz from the start and registers its counters once its
+// programs are attached.
+func (a *runningAgent) ready() (bool, error) {
+	resp, err := http.Get(a.base + "/readyz")
+	if err != nil {
+		return false, nil // not listening yet
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, nil
+	}
+	m, err := a.metrics()
+	if err != nil {
+		return false, err
+	}
+	_, ok := m.series("vigil_sensor_kernel_events_total")
+	return ok, nil
+}
+
+// waitFor polls cond until it holds, failing when the agent exits, cond
+// errs or timeout passes.
+func (a *runningAgent) waitFor(what string, timeout time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, err := cond()
+		switch {
+		case err != nil:
+			return fmt.Errorf("agent %s: %w", what, err)
+		case ok:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("agent not %s after %s", what, timeout)
+		}
+		select {
+		case <-a.done:
+			return fmt.Errorf("agent exited (%v) before it was %s", a.exitErr, what)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (a *runningAgent) metrics() (metricSet, error) {
+	resp, err := http.Get(a.base + "/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("agent metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	return parseMetrics(resp.Body)
 }
 
 func (a *runningAgent) sample() (sample, error) {
-	resp, err := http.Get(a.metrics)
+	m, err := a.metrics()
 	if err != nil {
 		return sample{}, err
 	}
-	defer resp.Body.Close()
-	s, err := parseCounters(resp.Body)
-	if err != nil {
-		return s, err
-	}
+	s := m.counters()
 	if s.cpu, err = cpuTime(a.cmd.Process.Pid); err != nil {
 		return s, err
 	}
@@ -130,67 +164,104 @@ func (a *runningAgent) sample() (sample, error) {
 	return s, err
 }
 
-// settle waits until every event the kernel emitted was delivered or lost.
-func (a *runningAgent) settle(before sample) (sample, error) {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		s, err := a.sample()
-		if err != nil {
-			return s, err
+// settle waits until every event the kernel wrote was processed (run: its
+// pipeline learned, judged and alerted it) or delivered (trace), or counted
+// lost.
+func (a *runningAgent) settle() (sample, error) {
+	var s sample
+	var m metricSet
+	err := a.waitFor("settled (every kernel event handled or counted lost)", settleTimeout, func() (bool, error) {
+		var err error
+		if m, err = a.metrics(); err != nil {
+			return false, err
 		}
-		if s.delivered+s.lost >= s.kernel || time.Now().After(deadline) {
-			return s, nil
+		s = m.counters()
+		handled := s.delivered
+		if a.pipeline {
+			handled = uint64(m.sum("vigil_pipeline_events_processed_total", "") + m.sum("vigil_sensor_decode_errors_total", ""))
 		}
-		time.Sleep(100 * time.Millisecond)
+		return handled+s.lost >= s.kernel, nil
+	})
+	if err != nil {
+		return s, fmt.Errorf("%w: kernel events %d, delivered %d, processed %.0f, lost %d", err,
+			s.kernel, s.delivered, m.sum("vigil_pipeline_events_processed_total", ""), s.lost)
 	}
+	return a.sample()
 }
 
 func (a *runningAgent) stop() error {
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- a.cmd.Wait() }()
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		a.cmd.Process.Kill()
-		return errors.New("agent did not stop within 10s of SIGTERM")
+	case <-a.done:
+		return a.exitErr
+	case <-time.After(stopTimeout):
+		_ = a.cmd.Process.Kill()
+		<-a.done
+		return fmt.Errorf("agent did not stop within %s of SIGTERM", stopTimeout)
 	}
 }
 
-// parseCounters sums the sensor's counters over event types: kernel events
-// include the ring buffer's losses; lost counts both places of loss.
-func parseCounters(r io.Reader) (sample, error) {
-	var s sample
-	var ringLost uint64
+// metricSet is a Prometheus text exposition: series (name and labels) to
+// value.
+type metricSet map[string]float64
+
+func parseMetrics(r io.Reader) (metricSet, error) {
+	m := metricSet{}
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
-		name, value, ok := strings.Cut(line, " ")
-		if !ok || strings.HasPrefix(line, "#") {
+		if strings.HasPrefix(line, "#") {
 			continue
 		}
-		v, err := strconv.ParseFloat(value, 64)
-		if err != nil {
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
 			continue
 		}
-		switch {
-		case strings.HasPrefix(name, "vigil_sensor_events_delivered_total"):
-			s.delivered += uint64(v)
-		case strings.HasPrefix(name, "vigil_sensor_events_lost_total"):
-			s.lost += uint64(v)
-			if strings.Contains(name, `where="ring_buffer"`) {
-				ringLost += uint64(v)
-			}
-		case strings.HasPrefix(name, "vigil_sensor_kernel_events_total"):
-			s.kernel += uint64(v)
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			m[line[:i]] = v
 		}
 	}
-	s.kernel += ringLost
-	return s, sc.Err()
+	return m, sc.Err()
 }
 
-// cpuTime is a process's user + system CPU time from /proc/<pid>/stat.
+// series reports whether the metric name has a series, and its sum.
+func (m metricSet) series(name string) (float64, bool) {
+	var total float64
+	found := false
+	for s, v := range m {
+		if base, _, _ := strings.Cut(s, "{"); base == name {
+			total, found = total+v, true
+		}
+	}
+	return total, found
+}
+
+// sum adds the series of the metric name whose labels contain label
+// (every series when label is empty).
+func (m metricSet) sum(name, label string) float64 {
+	var total float64
+	for series, v := range m {
+		base, labels, _ := strings.Cut(series, "{")
+		if base == name && strings.Contains(labels, label) {
+			total += v
+		}
+	}
+	return total
+}
+
+// counters sums the sensor's counters over event types: kernel events
+// include the ring buffer's losses; lost counts every place of loss.
+func (m metricSet) counters() sample {
+	return sample{
+		delivered: uint64(m.sum("vigil_sensor_events_delivered_total", "")),
+		lost:      uint64(m.sum("vigil_sensor_events_lost_total", "")),
+		kernel:    uint64(m.sum("vigil_sensor_kernel_events_total", "") + m.sum("vigil_sensor_events_lost_total", `where="ring_buffer"`)),
+		alerts:    uint64(m.sum("vigil_alerts_total", "")),
+	}
+}
+
+// cpuTime is a process's user + system CPU time from /proc/<pid>/stat: the
+// agent's own, not the bench's.
 func cpuTime(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

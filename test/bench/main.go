@@ -5,6 +5,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -13,8 +14,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/vigil-dev/vigil/pkg/cgroup"
-	"github.com/vigil-dev/vigil/pkg/procfs"
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
 // row is one line of the report.
@@ -30,7 +30,9 @@ type row struct {
 	Lost       uint64  `json:"events_lost"`
 	EventsPerS float64 `json:"events_per_second,omitempty"`
 	AgentCPU   float64 `json:"agent_cpu_cores,omitempty"`
+	Alerts     uint64  `json:"alerts"`
 	Command    string  `json:"command"`
+	agent      bool    // an agent ran: its columns are printed
 }
 
 func main() {
@@ -42,9 +44,9 @@ func main() {
 		return
 	}
 	agent := flag.String("agent", "bin/vigil-agent", "the vigil-agent binary")
-	opens := flag.Int("opens", 500_000, "open+close iterations per run")
-	execs := flag.Int("execs", 2000, "fork+exec iterations per run")
-	connects := flag.Int("connects", 20_000, "connect iterations per run")
+	opens := flag.Int("opens", 200_000, "open+close iterations per run (each open loop)")
+	execs := flag.Int("execs", 1000, "fork+exec iterations per run")
+	connects := flag.Int("connects", 10_000, "connect iterations per run")
 	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported")
 	alerts := flag.Int("alerts", 20_000, "alerts per collector ingest run")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
@@ -54,39 +56,54 @@ func main() {
 		fail(fmt.Errorf("-runs %d: at least one round", *runs))
 	}
 	if os.Geteuid() != 0 {
-		fail(fmt.Errorf("bench loads BPF programs: run it as root"))
+		fail(fmt.Errorf("bench loads BPF programs and runs containerd: run it as root"))
 	}
 	b, cleanup, err := newBench()
 	if err != nil {
 		fail(err)
 	}
-	defer cleanup()
-	conditions := []condition{noAgent(), bareSysExit(), traceAgent(*agent), enforcedAllowAll(), monitoredAllowAll(), learning()}
+	report, err := b.run(*agent, *opens, *execs, *connects, *runs, *alerts)
+	if cerr := cleanup(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		fail(err)
+	}
+	if err := writeJSON(*out, report); err != nil {
+		fail(err)
+	}
+	fmt.Printf("\nrows written to %s\n", *out)
+}
 
-	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d interleaved rounds (ratio: the median of each round's ratio; range: its lowest and highest)\n\n", time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), *runs)
-	var rows []row
-	for _, w := range workloads(*opens, *execs, *connects) {
-		measured, err := b.measure(w, conditions, *runs)
-		if err != nil {
-			fail(err)
-		}
-		for _, r := range measured {
-			printRow(r)
-		}
-		rows = append(rows, measured...)
-	}
-	fmt.Println("\nthroughput and cost of `vigil-agent run` (open+close from paced children; no containers to attribute):")
-	stateDir := filepath.Join(b.dir, "state")
-	agentRun := runAgent(*agent, stateDir)
-	load, err := b.costs(agentRun)
+// run measures everything and prints it as it goes.
+func (b *bench) run(agent string, opens, execs, connects, runs, alerts int) (map[string]any, error) {
+	learned, err := b.learnProfile(agent)
 	if err != nil {
-		fail(err)
+		return nil, err
 	}
-	tp, err := b.throughput(agentRun)
+	conditions := []condition{noAgent(), bareSysExit(), traceAgent(agent),
+		agentRun(agent, profile.ModeEnforce), agentRun(agent, profile.ModeMonitor), agentRun(agent, profile.ModeLearn)}
+
+	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d rounds, the order of conditions rotating (ratio: the median of each round's ratio; range: its lowest and highest)\n",
+		time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), runs)
+	sp := learned.Spec
+	fmt.Printf("every loop runs in a container of %s under containerd; the profile was learned by vigil-agent run: %d executables, %d files, %d network, %d capabilities\n\n",
+		labImage, len(sp.Executables), len(sp.Files), len(sp.Network), len(sp.Capabilities))
+	rows, err := b.measure(b.workloads(opens, execs, connects), conditions, runs)
 	if err != nil {
-		fail(err)
+		return nil, err
 	}
-	load = append(load, tp...)
+	for _, r := range rows {
+		printRow(r)
+	}
+	fmt.Printf("\nchecked at each start: a forbidden open of %s was %s and alerted in the enforced container, %s and alerted in the monitored one\n",
+		forbiddenFile, b.forbidden[profile.ModeEnforce], b.forbidden[profile.ModeMonitor])
+
+	fmt.Println("\nthroughput and cost of `vigil-agent run` (open+close from paced children in the learning container; every open an event):")
+	load, err := b.loadRows(loadAgent(agent))
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range load {
 		printLoad(r)
 	}
@@ -94,7 +111,7 @@ func main() {
 	fmt.Println("\nkernel policy memory:")
 	maps, err := policyMemory(100, 1000)
 	if err != nil {
-		fail(err)
+		return nil, err
 	}
 	var total uint64
 	for _, m := range maps {
@@ -104,66 +121,55 @@ func main() {
 	fmt.Printf("%-16s %7s         %8.1f MiB   $ %s\n", "total", "", float64(total)/(1<<20), maps[0].Command)
 
 	fmt.Println("\ncollector ingest (mTLS gRPC, SQLite):")
-	ingest, err := collectorIngest(*alerts)
+	ingest, err := collectorIngest(alerts)
 	if err != nil {
-		fail(err)
+		return nil, err
 	}
 	for _, r := range ingest {
 		fmt.Printf("%2d agent streams  %9.0f alerts/s\n", r.Streams, r.Rate)
 	}
 	fmt.Printf("    $ %s\n", ingest[0].Command)
-
-	report := map[string]any{"overhead": rows, "load": load, "policy_maps": maps, "collector": ingest}
-	if err := writeJSON(*out, report); err != nil {
-		fail(err)
-	}
-	fmt.Printf("\nrows written to %s\n", *out)
+	return map[string]any{"overhead": rows, "load": load, "policy_maps": maps, "collector": ingest}, nil
 }
 
-// newBench makes the cgroup and overlay layers the loop runs in, and the
-// loopback listener it connects to.
-func newBench() (*bench, func(), error) {
-	root, err := cgroup.Mountpoint(procfs.DefaultRoot)
+// loadRows starts c once and measures its costs and throughput.
+func (b *bench) loadRows(c condition) ([]loadRow, error) {
+	env, err := c.start(b)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	cgDir := filepath.Join(root, fmt.Sprintf("vigil-bench-%d", os.Getpid()))
-	if err := os.Mkdir(cgDir, 0o755); err != nil {
-		return nil, nil, err
+	rows, err := b.costs(c, env)
+	if err == nil {
+		var tp []loadRow
+		tp, err = b.throughput(c, env)
+		rows = append(rows, tp...)
 	}
+	if serr := env.stop(); err == nil && serr != nil {
+		err = fmt.Errorf("stop the load agent: %w", serr)
+	}
+	return rows, err
+}
+
+// newBench starts the lab (containerd and the loops' container) and the
+// loopback listener the connect loop reaches.
+func newBench() (*bench, func() error, error) {
 	dir, err := os.MkdirTemp("", "vigil-bench-")
 	if err != nil {
-		os.Remove(cgDir)
 		return nil, nil, err
 	}
-	b := &bench{dir: dir}
-	cleanup := func() {
-		if b.cgroup != nil {
-			b.cgroup.Close()
+	b := &bench{dir: dir, profiles: map[profile.Mode]string{}, forbidden: map[profile.Mode]string{}}
+	cleanup := func() error {
+		var errs []error
+		if b.lab != nil {
+			errs = append(errs, b.lab.close())
 		}
 		if b.listener != nil {
-			b.listener.Close()
+			errs = append(errs, b.listener.Close())
 		}
-		os.RemoveAll(dir)
-		for i := 0; i < 50 && os.Remove(cgDir) != nil; i++ {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	if err := prepareLayers(dir); err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	if b.cgroup, err = os.Open(cgDir); err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	if b.cgroupID, err = cgroup.ID(cgDir); err != nil {
-		cleanup()
-		return nil, nil, err
+		return errors.Join(append(errs, os.RemoveAll(dir))...)
 	}
 	if b.listener, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
-		cleanup()
-		return nil, nil, err
+		return nil, nil, errors.Join(err, cleanup())
 	}
 	go func() {
 		for {
@@ -174,13 +180,16 @@ func newBench() (*bench, func(), error) {
 			c.Close()
 		}
 	}()
+	if b.lab, err = startLab(filepath.Join(dir, "containerd")); err != nil {
+		return nil, nil, errors.Join(err, cleanup())
+	}
 	return b, cleanup, nil
 }
 
 func printRow(r row) {
 	fmt.Printf("%-12s %-22s %9d ops %10.0f ns/op  %5.2fx (%.2f–%.2f)", r.Workload, r.Condition, r.Ops, r.NsPerOp, r.Ratio, r.RatioMin, r.RatioMax)
-	if r.Events > 0 || r.Lost > 0 {
-		fmt.Printf("  %8.0f events/s  lost %d  agent %.2f cores", r.EventsPerS, r.Lost, r.AgentCPU)
+	if r.agent {
+		fmt.Printf("  %8.0f events/s  lost %d  alerts %d  agent %.2f cores", r.EventsPerS, r.Lost, r.Alerts, r.AgentCPU)
 	}
 	fmt.Printf("\n    $ %s\n", r.Command)
 }

@@ -1,152 +1,146 @@
 package main
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
-	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
-// workload is a loop the child runs.
+// workload is a loop the child runs in the container.
 type workload struct {
 	name    string
-	kind    string // open, exec, connect
+	args    []string // the loop's kind and count, and what else it needs
 	ops     int
 	command string // how to reproduce it by hand
 }
 
-func workloads(opens, execs, connects int) []workload {
+func (b *bench) workloads(opens, execs, connects int) []workload {
+	n := strconv.Itoa
 	return []workload{
-		{"open+close", "open", opens, fmt.Sprintf("%d × open(O_RDONLY)+close of a file on an overlay", opens)},
-		{"fork+exec", "exec", execs, fmt.Sprintf("%d × fork+exec+wait of a static busybox true on an overlay", execs)},
-		{"connect", "connect", connects, fmt.Sprintf("%d × TCP connect+close to a loopback listener", connects)},
+		{"open one", []string{loopOpenOne, n(opens)}, opens,
+			fmt.Sprintf("%d × open(O_RDONLY)+close of %s in the container", opens, oneFile)},
+		{"open many", []string{loopOpenMany, n(opens)}, opens,
+			fmt.Sprintf("%d × open(O_RDONLY)+close round-robin over %d files in %d directories of the container's image", opens, len(treeFiles()), confDirs+libDirs)},
+		{"fork+exec", []string{loopExec, n(execs)}, execs,
+			fmt.Sprintf("%d × fork+exec+wait of /bin/busybox true in the container", execs)},
+		{"connect", []string{loopConnect, n(connects), b.listener.Addr().String()}, connects,
+			fmt.Sprintf("%d × TCP connect+close to a loopback listener from the container (host network)", connects)},
 	}
 }
 
-// bench is what every run shares: the cgroup and files the loop uses.
+// bench is what every run shares: the container the loops run in, the
+// listener they connect to, the learned profile's directories.
 type bench struct {
-	cgroup   *os.File // the bench cgroup's directory, for CLONE_INTO_CGROUP
-	cgroupID uint64
-	dir      string // overlay layers
-	listener net.Listener
+	dir       string
+	lab       *lab
+	listener  net.Listener
+	profiles  map[profile.Mode]string // --profiles-dir per mode
+	forbidden map[profile.Mode]string // what the forbidden open did, per mode
 }
 
-// loop runs one workload in a child and reports the elapsed time; ready is
-// called with the child's pid before the loop starts.
-func (b *bench) loop(w workload, ready func(pid int) error) (time.Duration, error) {
-	return b.loopWith(w, b.listener.Addr().String(), ready)
-}
-
-// loopArgs runs a workload whose last argument is extra.
-func (b *bench) loopArgs(w workload, extra string) (time.Duration, error) {
-	return b.loopWith(w, extra, func(int) error { return nil })
-}
-
-func (b *bench) loopWith(w workload, extra string, ready func(pid int) error) (time.Duration, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return 0, err
+// measure runs every workload under every condition, rounds times. Each
+// round starts each condition once and runs every workload under it; the
+// order of conditions rotates from round to round, so that no condition
+// always runs first or right after another. A condition's ratio is the
+// median of its ratio to the baseline of the same round: a node whose speed
+// drifts from minute to minute (a busy hypervisor) moves both sides of a
+// round alike.
+func (b *bench) measure(ws []workload, conditions []condition, rounds int) ([]row, error) {
+	// runs[w][c] are the rounds' rows.
+	runs := make([][][]row, len(ws))
+	for i := range runs {
+		runs[i] = make([][]row, len(conditions))
 	}
-	cmd := exec.Command(self, w.kind, strconv.Itoa(w.ops), b.dir, extra)
-	cmd.Env = append(os.Environ(), loopEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(b.cgroup.Fd()), Cloneflags: syscall.CLONE_NEWNS}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return 0, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return 0, err
-	}
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	defer cmd.Wait()
-	out := bufio.NewReader(stdout)
-	if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
-		cmd.Process.Kill()
-		return 0, fmt.Errorf("loop child: %q %v", line, err)
-	}
-	if err := ready(cmd.Process.Pid); err != nil {
-		cmd.Process.Kill()
-		return 0, err
-	}
-	io.WriteString(stdin, "go\n")
-	line, err := out.ReadString('\n')
-	if err != nil {
-		return 0, fmt.Errorf("loop child ended without a result: %w", err)
-	}
-	ns, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
-	return time.Duration(ns), err
-}
-
-// measure runs w under every condition, one after the other, rounds
-// times. A condition's ratio is the median of its ratio to the baseline of
-// the same round: a node whose speed drifts from minute to minute (a busy
-// hypervisor) moves both sides of a round alike.
-func (b *bench) measure(w workload, conditions []condition, rounds int) ([]row, error) {
-	if !conditions[0].baseline {
-		return nil, fmt.Errorf("%s: the baseline must run first in each round", w.name)
-	}
-	runs := make([][]row, len(conditions))
-	ratios := make([][]float64, len(conditions))
-	for range rounds {
-		var base float64
-		for i, c := range conditions {
-			r, err := b.measureOnce(w, c)
-			if err != nil {
-				return nil, fmt.Errorf("%s with %s: %w", w.name, c.name, err)
-			}
-			if c.baseline {
-				base = r.NsPerOp
-			}
-			runs[i] = append(runs[i], r)
-			ratios[i] = append(ratios[i], r.NsPerOp/base)
+	base := -1
+	for i, c := range conditions {
+		if c.baseline {
+			base = i
 		}
 	}
-	rows := make([]row, len(conditions))
-	for i := range conditions {
-		sort.Slice(runs[i], func(a, b int) bool { return runs[i][a].NsPerOp < runs[i][b].NsPerOp })
-		sort.Float64s(ratios[i])
-		rows[i] = runs[i][rounds/2]
-		rows[i].Ratio, rows[i].RatioMin, rows[i].RatioMax = ratios[i][rounds/2], ratios[i][0], ratios[i][rounds-1]
+	if base < 0 {
+		return nil, errors.New("no baseline condition")
+	}
+	for round := range rounds {
+		for k := range conditions {
+			ci := (k + round) % len(conditions)
+			rs, err := b.underCondition(ws, conditions[ci])
+			if err != nil {
+				return nil, fmt.Errorf("round %d, %s: %w", round+1, conditions[ci].name, err)
+			}
+			for wi, r := range rs {
+				runs[wi][ci] = append(runs[wi][ci], r)
+			}
+		}
+	}
+	var rows []row
+	for wi := range ws {
+		for ci := range conditions {
+			rs := runs[wi][ci]
+			ratios := make([]float64, rounds)
+			for round, r := range rs {
+				ratios[round] = r.NsPerOp / runs[wi][base][round].NsPerOp
+			}
+			sort.Slice(rs, func(a, b int) bool { return rs[a].NsPerOp < rs[b].NsPerOp })
+			sort.Float64s(ratios)
+			r := rs[rounds/2]
+			r.Ratio, r.RatioMin, r.RatioMax = ratios[rounds/2], ratios[0], ratios[rounds-1]
+			rows = append(rows, r)
+		}
 	}
 	return rows, nil
 }
 
-// measureOnce starts c, runs w once under it and stops it.
-func (b *bench) measureOnce(w workload, c condition) (row, error) {
+// underCondition starts c, runs each workload once under it, each followed
+// by the agent settling, and stops it.
+func (b *bench) underCondition(ws []workload, c condition) ([]row, error) {
 	env, err := c.start(b)
 	if err != nil {
-		return row{}, err
+		return nil, err
 	}
-	var before, after sample
-	elapsed, err := b.loop(w, func(pid int) error {
-		if err := env.prepare(pid); err != nil {
-			return err
+	var rows []row
+	for _, w := range ws {
+		var r row
+		if r, err = b.measureOnce(w, c, env); err != nil {
+			err = fmt.Errorf("%s: %w", w.name, err)
+			break
 		}
-		before, err = env.sample()
-		return err
-	})
-	if err == nil {
-		after, err = env.settle(before)
+		rows = append(rows, r)
 	}
-	if serr := env.stop(); err == nil {
-		err = serr
+	if serr := env.stop(); err == nil && serr != nil {
+		err = fmt.Errorf("stop: %w", serr)
 	}
+	return rows, err
+}
+
+func (b *bench) measureOnce(w workload, c condition, env environment) (row, error) {
+	lp, err := b.lab.startLoop(w.args...)
 	if err != nil {
 		return row{}, err
 	}
-	return resultRow(w, c, elapsed, before, after), nil
+	before, err := env.sample()
+	if err != nil {
+		lp.kill()
+		return row{}, err
+	}
+	ops, elapsed, err := lp.run()
+	if err != nil {
+		return row{}, err
+	}
+	if ops != w.ops {
+		return row{}, fmt.Errorf("the loop did %d operations of %d", ops, w.ops)
+	}
+	after, err := env.settle()
+	if err != nil {
+		return row{}, err
+	}
+	r := resultRow(w, c, elapsed, before, after)
+	_, r.agent = env.(*runningAgent)
+	return r, nil
 }
 
 func resultRow(w workload, c condition, elapsed time.Duration, before, after sample) row {
@@ -157,32 +151,11 @@ func resultRow(w workload, c condition, elapsed time.Duration, before, after sam
 		NsPerOp:   float64(elapsed.Nanoseconds()) / float64(w.ops),
 		Events:    after.delivered - before.delivered,
 		Lost:      after.lost - before.lost,
+		Alerts:    after.alerts - before.alerts,
 		Command:   c.command + "  # workload: " + w.command,
 	}
 	secs := elapsed.Seconds()
 	r.EventsPerS = float64(r.Events) / secs
 	r.AgentCPU = (after.cpu - before.cpu).Seconds() / secs
 	return r
-}
-
-// prepareLayers makes the overlay's lower layer: the file the open loop
-// opens and a static busybox for the exec loop.
-func prepareLayers(dir string) error {
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return err
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "lower", "file"), []byte("x"), 0o644); err != nil {
-		return err
-	}
-	bin, err := exec.LookPath("busybox")
-	if err != nil {
-		return fmt.Errorf("the exec loop needs busybox-static: %w", err)
-	}
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "lower", "busybox"), b, 0o755)
 }

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/vigil-dev/vigil/test/containerd/ctrd"
+)
+
+// The workload's container: an image named like a registry's (containerd
+// keeps the name as given), in the namespace Kubernetes' containers use.
+const (
+	labImage     = "vigil.bench/loop:1"
+	labNamespace = "k8s.io"
+	labContainer = "vigil-bench-loop"
+	loopPath     = "/vigil-bench" // the bench binary, bind-mounted read-only
+	opTimeout    = time.Minute
+)
+
+// lab is a private containerd running the container every loop runs in.
+type lab struct {
+	daemon    *ctrd.Daemon
+	client    *client.Client
+	ctx       context.Context // carries the namespace
+	image     ctrd.Image
+	container client.Container
+	task      client.Task
+	fifoDir   string
+	execs     atomic.Int64
+}
+
+// startLab starts containerd in dir, imports the bench image and runs its
+// container on the host's network (the connect loop reaches the bench's
+// loopback listener), the bench binary bind-mounted in.
+func startLab(dir string) (*lab, error) {
+	self, err := staticSelf()
+	if err != nil {
+		return nil, err
+	}
+	if err := ctrd.CheckBinaries(); err != nil {
+		return nil, fmt.Errorf("%w: run `test/deps.sh bench` as root", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	d, err := ctrd.New(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("containerd: %w\n%s", err, d.LogTail()), d.Close(logf))
+	}
+	l := &lab{daemon: d, ctx: namespaces.WithNamespace(context.Background(), labNamespace), fifoDir: filepath.Join(dir, "fifo")}
+	if err := l.setUp(dir, self); err != nil {
+		return nil, errors.Join(err, l.close())
+	}
+	return l, nil
+}
+
+func (l *lab) setUp(dir, self string) error {
+	var err error
+	if l.client, err = l.daemon.Client(); err != nil {
+		return err
+	}
+	files, err := ctrd.BusyboxFiles()
+	if err != nil {
+		return err
+	}
+	files = append(append(files, ctrd.RuntimeDirs()...), treeLayer()...)
+	layer, err := ctrd.FilesLayer(files)
+	if err != nil {
+		return fmt.Errorf("image layer: %w", err)
+	}
+	l.image, err = ctrd.WriteImage(filepath.Join(dir, "loop.oci.tar"), labImage, []ctrd.Layer{layer},
+		ocispec.ImageConfig{Env: []string{"PATH=/bin", loopEnv + "=1"}, Cmd: []string{"/bin/sleep", "2147483647"}})
+	if err != nil {
+		return fmt.Errorf("bench image: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, opTimeout)
+	defer cancel()
+	img, err := l.importImage(ctx)
+	if err != nil {
+		return err
+	}
+	mount := specs.Mount{Destination: loopPath, Source: self, Type: "bind", Options: []string{"rbind", "ro"}}
+	l.container, err = l.client.NewContainer(ctx, labContainer,
+		client.WithImage(img),
+		client.WithNewSnapshot(labContainer+"-snapshot", img),
+		client.WithNewSpec(oci.WithImageConfig(img), oci.WithHostNamespace(specs.NetworkNamespace),
+			oci.WithHostHostsFile, oci.WithMounts([]specs.Mount{mount})),
+	)
+	if err != nil {
+		return fmt.Errorf("create the bench container: %w", err)
+	}
+	if l.task, err = l.container.NewTask(ctx, cio.NullIO); err != nil {
+		return fmt.Errorf("create the bench container's task: %w", err)
+	}
+	if err := l.task.Start(ctx); err != nil {
+		return fmt.Errorf("start the bench container: %w", err)
+	}
+	return nil
+}
+
+func (l *lab) importImage(ctx context.Context) (client.Image, error) {
+	f, err := os.Open(l.image.Tar)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	imgs, err := l.client.Import(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", l.image.Name, err)
+	}
+	for _, got := range imgs {
+		if got.Name == l.image.Name {
+			img := client.NewImage(l.client, got)
+			if err := img.Unpack(ctx, ""); err != nil {
+				return nil, fmt.Errorf("unpack %s: %w", l.image.Name, err)
+			}
+			return img, nil
+		}
+	}
+	return nil, fmt.Errorf("import of %s gave no image named %s", l.image.Tar, l.image.Name)
+}
+
+// staticSelf is the bench binary, which must run in a busybox container:
+// it must not need a dynamic loader.
+func staticSelf() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	f, err := elf.Open(self)
+	if err != nil {
+		return "", fmt.Errorf("read the bench binary: %w", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return "", errors.New("the bench binary is linked dynamically and cannot run in its container: build it with CGO_ENABLED=0 (make bench does)")
+		}
+	}
+	return self, nil
+}
+
+// loopProc is one loop child in the container.
+type loopProc struct {
+	proc   client.Process
+	exitC  <-chan client.ExitStatus
+	stdin  *io.PipeWriter
+	stdout *bufio.Reader
+	out    *io.PipeWriter
+	start  bool // started: kill waits for its exit
+}
+
+// startLoop runs the bench binary in the container as a loop child with
+// args and waits until it says it is ready.
+func (l *lab) startLoop(args ...string) (*loopProc, error) {
+	ctx, cancel := context.WithTimeout(l.ctx, opTimeout)
+	defer cancel()
+	spec, err := l.container.Spec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("spec of the bench container: %w", err)
+	}
+	proc := *spec.Process
+	proc.Args = append([]string{loopPath}, args...)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	id := "loop-" + strconv.FormatInt(l.execs.Add(1), 10)
+	p, err := l.task.Exec(ctx, id, &proc, cio.NewCreator(cio.WithStreams(inR, outW, os.Stderr), cio.WithFIFODir(l.fifoDir)))
+	if err != nil {
+		return nil, fmt.Errorf("exec a loop in the bench container: %w", err)
+	}
+	lp := &loopProc{proc: p, stdin: inW, stdout: bufio.NewReader(outR), out: outW}
+	if lp.exitC, err = p.Wait(l.ctx); err != nil {
+		lp.kill()
+		return nil, fmt.Errorf("wait for the loop: %w", err)
+	}
+	if err := p.Start(ctx); err != nil {
+		lp.kill()
+		return nil, fmt.Errorf("start the loop: %w", err)
+	}
+	lp.start = true
+	if line, err := lp.stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+		lp.kill()
+		return nil, fmt.Errorf("loop %v: %q %v", args, line, err)
+	}
+	return lp, nil
+}
+
+// run tells the child to go and returns the operations it did and the time
+// they took.
+func (lp *loopProc) run() (int, time.Duration, error) {
+	defer lp.kill()
+	if _, err := io.WriteString(lp.stdin, "go\n"); err != nil {
+		return 0, 0, fmt.Errorf("start the loop: %w", err)
+	}
+	line, err := lp.stdout.ReadString('\n')
+	if err != nil {
+		return 0, 0, fmt.Errorf("loop ended without a result: %w", err)
+	}
+	return parseResult(line)
+}
+
+func parseResult(line string) (int, time.Duration, error) {
+	opsText, nsText, ok := strings.Cut(strings.TrimSpace(line), " ")
+	ops, err := strconv.Atoi(opsText)
+	if err != nil || !ok {
+		return 0, 0, fmt.Errorf("loop result %q: want ops and nanoseconds", line)
+	}
+	ns, err := strconv.ParseInt(nsText, 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("loop result %q: %w", line, err)
+	}
+	return ops, time.Duration(ns), nil
+}
+
+// kill ends the child if it still runs and removes it.
+func (lp *loopProc) kill() {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	ctx = namespaces.WithNamespace(ctx, labNamespace)
+	lp.stdin.Close()
+	if lp.start {
+		select {
+		case <-lp.exitC:
+		case <-time.After(5 * time.Second):
+			_ = lp.proc.Kill(ctx, syscall.SIGKILL)
+			<-lp.exitC
+		}
+	}
+	lp.out.Close()
+	lp.proc.IO().Wait()
+	_, _ = lp.proc.Delete(ctx)
+}
+
+// runLoop runs one loop child to its end.
+func (l *lab) runLoop(args ...string) (int, time.Duration, error) {
+	lp, err := l.startLoop(args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	return lp.run()
+}
+
+// close removes the container and image, stops containerd and removes its
+// directory.
+func (l *lab) close() error {
+	return l.daemon.Close(logf) // removes every container, closes the client
+}
+
+// logf reports what cleaning up had to do that should not have been needed.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

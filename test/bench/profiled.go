@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
+)
+
+// agentRuns numbers the state directories of the `vigil-agent run`s.
+var agentRuns atomic.Int64
+
+// runArgs are `vigil-agent run`'s arguments as the bench gives them: the
+// lab's containerd, a state directory and alerts file in dir, profiles from
+// profilesDir ("" for none), no pinning (enforcement ends with the agent).
+func runArgs(socket, dir, profilesDir string, extra ...string) []string {
+	args := []string{"run", "--node-name", "bench", "--containerd-socket", socket,
+		"--state-dir", filepath.Join(dir, "state"), "--alerts-file", alertsFile(dir), "--pin-dir=",
+		"--profiles-dir", profilesDir, "--log-level", "warn"}
+	return append(args, extra...)
+}
+
+func alertsFile(dir string) string { return filepath.Join(dir, "alerts.jsonl") }
+
+// runDir is a new directory for one `vigil-agent run`'s state and alerts.
+func runDir(b *bench) (string, error) {
+	dir := filepath.Join(b.dir, fmt.Sprintf("agent-%d", agentRuns.Add(1)))
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// runCommand is the command line of `vigil-agent run` with the bench's
+// paths named.
+func runCommand(bin string, extra ...string) string {
+	return bin + " " + strings.Join(runArgs("$CONTAINERD_SOCKET", "$DIR", "$PROFILES_DIR", extra...), " ")
+}
+
+// agentRun is `vigil-agent run` judging the lab's container in mode: with
+// the learned profile (monitor, enforce) or none (learn). Before the loops
+// run it proves the mode is in force: the container is attributed and
+// scoped in the kernel, and a forbidden open is denied and alerted
+// (enforce) or alerted (monitor).
+func agentRun(bin string, mode profile.Mode) condition {
+	name := map[profile.Mode]string{profile.ModeEnforce: "enforced", profile.ModeMonitor: "monitored", profile.ModeLearn: "learning"}[mode]
+	return condition{
+		name:    name,
+		command: runCommand(bin) + "  # the container's image: " + modeNote(mode),
+		start: func(b *bench) (environment, error) {
+			dir, err := runDir(b)
+			if err != nil {
+				return nil, err
+			}
+			a, err := startAgent(bin, runArgs(b.lab.daemon.Address, dir, b.profiles[mode]), true)
+			if err != nil {
+				return nil, err
+			}
+			if err := inForce(b, a, mode, alertsFile(dir)); err != nil {
+				return nil, errors.Join(fmt.Errorf("%s: %w", name, err), a.stop())
+			}
+			return a, nil
+		},
+	}
+}
+
+func modeNote(mode profile.Mode) string {
+	if mode == profile.ModeLearn {
+		return "no profile, learned"
+	}
+	return fmt.Sprintf("the learned profile in %s mode from --profiles-dir", mode)
+}
+
+// inForce waits until the agent judges the lab's container in mode, and
+// checks what a forbidden open does there.
+func inForce(b *bench, a *runningAgent, mode profile.Mode, alerts string) error {
+	gauge := "vigil_kernel_profiled_containers"
+	if mode == profile.ModeLearn {
+		gauge = "vigil_kernel_learning_containers"
+	}
+	err := a.waitFor("judging the container ("+gauge+" 1)", readyTimeout, func() (bool, error) {
+		m, err := a.metrics()
+		return m.sum(gauge, "") == 1, err
+	})
+	if err != nil || mode == profile.ModeLearn {
+		return err
+	}
+	got, err := b.lab.forbiddenOpen()
+	if err != nil {
+		return err
+	}
+	want := openAllowed
+	if mode == profile.ModeEnforce {
+		want = openDenied
+	}
+	if !strings.HasPrefix(got, want) {
+		return fmt.Errorf("a forbidden open (%s) in the %sd container was %s, want %s", forbiddenFile, mode, got, want)
+	}
+	if mode == profile.ModeEnforce && got != openDenied+"-EPERM" && got != openDenied+"-EACCES" {
+		return fmt.Errorf("a forbidden open (%s) in the enforced container was %s, want EPERM or EACCES", forbiddenFile, got)
+	}
+	b.forbidden[mode] = got
+	return a.waitFor("alerting the forbidden open in "+alerts, readyTimeout, func() (bool, error) {
+		doc, err := os.ReadFile(alerts)
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return bytes.Contains(doc, []byte(`"`+forbiddenFile+`"`)), err
+	})
+}
+
+// forbiddenOpen opens forbiddenFile in the container and returns what
+// happened: openAllowed, or openDenied and the errno.
+func (l *lab) forbiddenOpen() (string, error) {
+	lp, err := l.startLoop(loopForbid, "1")
+	if err != nil {
+		return "", err
+	}
+	defer lp.kill()
+	if _, err := lp.stdin.Write([]byte("go\n")); err != nil {
+		return "", err
+	}
+	line, err := lp.stdout.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("forbidden open: no result: %w", err)
+	}
+	_, got, _ := strings.Cut(strings.TrimSpace(line), " ")
+	return got, nil
+}
