@@ -44,6 +44,7 @@ type environment interface {
 type sample struct {
 	delivered, lost, kernel uint64
 	alerts                  uint64
+	at                      time.Time // when the CPU time was read
 	cpu                     time.Duration
 	rss                     uint64 // bytes
 }
@@ -157,6 +158,7 @@ func (a *runningAgent) sample() (sample, error) {
 		return sample{}, err
 	}
 	s := m.counters()
+	s.at = time.Now()
 	if s.cpu, err = cpuTime(a.cmd.Process.Pid); err != nil {
 		return s, err
 	}

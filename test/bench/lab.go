@@ -47,8 +47,8 @@ type lab struct {
 	execs     atomic.Int64
 }
 
-// startLab starts containerd in dir, imports the bench image and runs its
-// container on the host's network (the connect loop reaches the bench's
+// startLab starts containerd in dir, imports the bench image and creates
+// its container (not started: lab.start) on the host's network (the connect loop reaches the bench's
 // loopback listener), the bench binary bind-mounted in.
 func startLab(dir string) (*lab, error) {
 	self, err := staticSelf()
@@ -113,6 +113,14 @@ func (l *lab) setUp(dir, self string) error {
 	if l.task, err = l.container.NewTask(ctx, cio.NullIO); err != nil {
 		return fmt.Errorf("create the bench container's task: %w", err)
 	}
+	return nil
+}
+
+// start starts the container's entrypoint (a sleep). The learning agent
+// runs by then, so that the profile allows it as a learned one does.
+func (l *lab) start() error {
+	ctx, cancel := context.WithTimeout(l.ctx, opTimeout)
+	defer cancel()
 	if err := l.task.Start(ctx); err != nil {
 		return fmt.Errorf("start the bench container: %w", err)
 	}
@@ -164,11 +172,10 @@ func staticSelf() (string, error) {
 // loopProc is one loop child in the container.
 type loopProc struct {
 	proc   client.Process
-	exitC  <-chan client.ExitStatus
 	stdin  *io.PipeWriter
 	stdout *bufio.Reader
-	out    *io.PipeWriter
-	start  bool // started: kill waits for its exit
+	exited chan struct{} // closed once it has exited and its output is read
+	code   uint32        // its exit code, once exited is closed
 }
 
 // startLoop runs the bench binary in the container as a loop child with
@@ -189,19 +196,24 @@ func (l *lab) startLoop(args ...string) (*loopProc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exec a loop in the bench container: %w", err)
 	}
-	lp := &loopProc{proc: p, stdin: inW, stdout: bufio.NewReader(outR), out: outW}
-	if lp.exitC, err = p.Wait(l.ctx); err != nil {
-		lp.kill()
-		return nil, fmt.Errorf("wait for the loop: %w", err)
+	exitC, err := p.Wait(l.ctx)
+	if err == nil {
+		err = p.Start(ctx)
 	}
-	if err := p.Start(ctx); err != nil {
-		lp.kill()
+	if err != nil {
+		_, _ = p.Delete(l.ctx, client.WithProcessKill)
 		return nil, fmt.Errorf("start the loop: %w", err)
 	}
-	lp.start = true
+	lp := &loopProc{proc: p, stdin: inW, stdout: bufio.NewReader(outR), exited: make(chan struct{})}
+	go func() {
+		lp.code = (<-exitC).ExitCode()
+		p.IO().Wait()
+		outW.Close() // the reader sees the end of its output
+		close(lp.exited)
+	}()
 	if line, err := lp.stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
 		lp.kill()
-		return nil, fmt.Errorf("loop %v: %q %v", args, line, err)
+		return nil, fmt.Errorf("loop %v: %q %v (exit code %d)", args, line, err, lp.code)
 	}
 	return lp, nil
 }
@@ -209,15 +221,26 @@ func (l *lab) startLoop(args ...string) (*loopProc, error) {
 // run tells the child to go and returns the operations it did and the time
 // they took.
 func (lp *loopProc) run() (int, time.Duration, error) {
+	line, err := lp.result()
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseResult(line)
+}
+
+// result tells the child to go and returns the line it answers.
+func (lp *loopProc) result() (string, error) {
 	defer lp.kill()
 	if _, err := io.WriteString(lp.stdin, "go\n"); err != nil {
-		return 0, 0, fmt.Errorf("start the loop: %w", err)
+		return "", fmt.Errorf("start the loop: %w", err)
 	}
 	line, err := lp.stdout.ReadString('\n')
 	if err != nil {
-		return 0, 0, fmt.Errorf("loop ended without a result: %w", err)
+		lp.stdin.Close()
+		<-lp.exited
+		return "", fmt.Errorf("loop exited (code %d) without a result: %w", lp.code, err)
 	}
-	return parseResult(line)
+	return line, nil
 }
 
 func parseResult(line string) (int, time.Duration, error) {
@@ -235,25 +258,20 @@ func parseResult(line string) (int, time.Duration, error) {
 
 // kill ends the child if it still runs and removes it.
 func (lp *loopProc) kill() {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), labNamespace), opTimeout)
 	defer cancel()
-	ctx = namespaces.WithNamespace(ctx, labNamespace)
 	lp.stdin.Close()
-	if lp.start {
-		select {
-		case <-lp.exitC:
-		case <-time.After(5 * time.Second):
-			_ = lp.proc.Kill(ctx, syscall.SIGKILL)
-			<-lp.exitC
-		}
+	select {
+	case <-lp.exited:
+	case <-time.After(5 * time.Second):
+		_ = lp.proc.Kill(ctx, syscall.SIGKILL)
+		<-lp.exited
 	}
-	lp.out.Close()
-	lp.proc.IO().Wait()
 	_, _ = lp.proc.Delete(ctx)
 }
 
-// runLoop runs one loop child to its end.
-func (l *lab) runLoop(args ...string) (int, time.Duration, error) {
+// loopOnce runs one loop child to its end.
+func (l *lab) loopOnce(args ...string) (int, time.Duration, error) {
 	lp, err := l.startLoop(args...)
 	if err != nil {
 		return 0, 0, err

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
 // loadRow is one line of the throughput and cost table.
@@ -37,7 +39,7 @@ const (
 func loadAgent(bin string) condition {
 	return condition{
 		name:    "agent run, learning every open",
-		command: runCommand(bin, learnEvery) + "  # the container's image: no profile, learned",
+		command: runCommand(bin, false, learnEvery) + "  # the container's image: no profile, learned",
 		start: func(b *bench) (environment, error) {
 			dir, err := runDir(b)
 			if err != nil {
@@ -47,7 +49,7 @@ func loadAgent(bin string) condition {
 			if err != nil {
 				return nil, err
 			}
-			if err := inForce(b, a, "learn", ""); err != nil {
+			if err := inForce(b, a, profile.ModeLearn, ""); err != nil {
 				return nil, fmt.Errorf("load agent: %w", err)
 			}
 			return a, nil
@@ -77,7 +79,7 @@ func (b *bench) load(what string, c condition, env environment, rate float64, d 
 	}
 	seen := float64(after.kernel - before.kernel)
 	r := loadRow{What: what, TargetRate: rate, Generated: float64(done) / d.Seconds(), Rate: seen / elapsed.Seconds(),
-		AgentRSS: after.rss, AgentCPU: (after.cpu - before.cpu).Seconds() / elapsed.Seconds(),
+		AgentRSS: after.rss, AgentCPU: cores(before, after),
 		Command: c.command + fmt.Sprintf("  # load: open+close of %s in the container, paced at %.0f/s for %s", oneFile, rate, d)}
 	r.Short = rate > 0 && r.Generated < shortFraction*rate
 	if seen > 0 {

@@ -19,12 +19,12 @@ const loopEnv = "VIGIL_BENCH_LOOP"
 
 // The loops a child runs, by its first argument.
 const (
-	loopOpenOne  = "open-one"  // n × open+close of oneFile
-	loopOpenMany = "open-many" // n × open+close of treeFiles, round-robin
-	loopExec     = "exec"      // n × fork+exec+wait of busybox true
-	loopConnect  = "connect"   // n × TCP connect+close to the address given
+	loopOpenOne  = "open-one"  // open+close of oneFile
+	loopOpenMany = "open-many" // open+close of treeFiles, round-robin
+	loopExec     = "exec"      // fork+exec+wait of busybox true
+	loopConnect  = "connect"   // TCP connect+close to the address given last
 	loopPaced    = "paced"     // open+close of oneFile at n/s for the milliseconds given
-	loopForbid   = "forbid"    // one open of forbiddenFile; n is ignored
+	loopForbid   = "forbid"    // one open of forbiddenFile
 )
 
 // Results of the forbidden open, as the forbid loop prints them in place of
@@ -35,15 +35,25 @@ const (
 )
 
 // runLoop is the child: say "ready", wait for "go", run the loop, print the
-// operations done and the nanoseconds they took.
+// operations done and the nanoseconds they took. Its arguments: the kind,
+// a count n, milliseconds (the paced loop's duration, the others' time
+// limit: they stop after n operations or then, whichever comes first), and
+// the connect loop's address.
 func runLoop(args []string) error {
-	if len(args) < 2 {
-		return fmt.Errorf("loop %q: want a kind and a count", args)
+	if len(args) < 3 {
+		return fmt.Errorf("loop %q: want a kind, a count and milliseconds", args)
 	}
 	kind := args[0]
 	n, err := strconv.Atoi(args[1])
 	if err != nil {
 		return err
+	}
+	ms, err := strconv.Atoi(args[2])
+	if err != nil {
+		return err
+	}
+	if kind == loopConnect && len(args) < 4 {
+		return errors.New("connect loop: no address")
 	}
 	files := treeFiles()
 	in := bufio.NewReader(os.Stdin)
@@ -52,27 +62,19 @@ func runLoop(args []string) error {
 		return fmt.Errorf("wait for go: %w", err)
 	}
 	start := time.Now()
-	done := n
+	deadline := start.Add(time.Duration(ms) * time.Millisecond)
+	var done int
 	switch kind {
 	case loopOpenOne:
-		err = openLoop([]string{oneFile}, n)
+		done, err = until(n, deadline, func(int) error { return openClose(oneFile) })
 	case loopOpenMany:
-		err = openLoop(files, n)
+		done, err = until(n, deadline, func(i int) error { return openClose(files[i%len(files)]) })
 	case loopExec:
-		err = execLoop("/bin/busybox", n)
+		done, err = until(n, deadline, func(int) error { return execTrue("/bin/busybox") })
 	case loopConnect:
-		if len(args) < 3 {
-			return errors.New("connect loop: no address")
-		}
-		err = connectLoop(args[2], n)
+		done, err = until(n, deadline, func(int) error { return connectClose(args[3]) })
 	case loopPaced:
-		var ms int
-		if len(args) < 3 {
-			return errors.New("paced loop: no duration")
-		}
-		if ms, err = strconv.Atoi(args[2]); err == nil {
-			done, err = pacedOpenLoop(oneFile, n, time.Duration(ms)*time.Millisecond)
-		}
+		done, err = pacedOpenLoop(oneFile, n, time.Duration(ms)*time.Millisecond)
 	case loopForbid:
 		fmt.Println(1, forbiddenOpen())
 		return nil
@@ -86,15 +88,25 @@ func runLoop(args []string) error {
 	return nil
 }
 
-func openLoop(paths []string, n int) error {
+// until runs op n times or until deadline and returns how many ran.
+func until(n int, deadline time.Time, op func(i int) error) (int, error) {
 	for i := range n {
-		fd, err := unix.Open(paths[i%len(paths)], unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", paths[i%len(paths)], err)
+		if time.Now().After(deadline) { // vDSO: no system call, no event
+			return i, nil
 		}
-		unix.Close(fd)
+		if err := op(i); err != nil {
+			return i, err
+		}
 	}
-	return nil
+	return n, nil
+}
+
+func openClose(path string) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	return unix.Close(fd)
 }
 
 // forbiddenOpen opens forbiddenFile once and says what happened.
@@ -123,41 +135,33 @@ func pacedOpenLoop(path string, rate int, d time.Duration) (int, error) {
 		}
 		due := int(float64(rate) * elapsed.Seconds())
 		for ; done < due; done++ {
-			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
+			if err := openClose(path); err != nil {
 				return done, err
 			}
-			unix.Close(fd)
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-func execLoop(bin string, n int) error {
-	attr := &syscall.ProcAttr{Env: []string{}, Files: []uintptr{0, 1, 2}}
-	for range n {
-		pid, err := syscall.ForkExec(bin, []string{"true"}, attr)
-		if err != nil {
-			return fmt.Errorf("exec %s: %w", bin, err)
-		}
-		var ws syscall.WaitStatus
-		if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
-			return err
-		}
-		if ws.ExitStatus() != 0 {
-			return fmt.Errorf("%s true: %v", bin, ws)
-		}
+func execTrue(bin string) error {
+	pid, err := syscall.ForkExec(bin, []string{"true"}, &syscall.ProcAttr{Env: []string{}, Files: []uintptr{0, 1, 2}})
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", bin, err)
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+		return err
+	}
+	if ws.ExitStatus() != 0 {
+		return fmt.Errorf("%s true: %v", bin, ws)
 	}
 	return nil
 }
 
-func connectLoop(addr string, n int) error {
-	for range n {
-		c, err := net.Dial("tcp4", addr)
-		if err != nil {
-			return err
-		}
-		c.Close()
+func connectClose(addr string) error {
+	c, err := net.Dial("tcp4", addr)
+	if err != nil {
+		return err
 	}
-	return nil
+	return c.Close()
 }

@@ -44,9 +44,10 @@ func main() {
 		return
 	}
 	agent := flag.String("agent", "bin/vigil-agent", "the vigil-agent binary")
-	opens := flag.Int("opens", 200_000, "open+close iterations per run (each open loop)")
-	execs := flag.Int("execs", 1000, "fork+exec iterations per run")
-	connects := flag.Int("connects", 10_000, "connect iterations per run")
+	opens := flag.Int("opens", 200_000, "open+close iterations per run of each open loop, at most")
+	execs := flag.Int("execs", 1000, "fork+exec iterations per run, at most")
+	connects := flag.Int("connects", 10_000, "connect iterations per run, at most")
+	limit := flag.Duration("loop-limit", 3*time.Second, "each run of a loop stops after its iterations or this long, whichever comes first")
 	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported")
 	alerts := flag.Int("alerts", 20_000, "alerts per collector ingest run")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
@@ -62,7 +63,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	report, err := b.run(*agent, *opens, *execs, *connects, *runs, *alerts)
+	report, err := b.run(*agent, *opens, *execs, *connects, *limit, *runs, *alerts)
 	if cerr := cleanup(); err == nil {
 		err = cerr
 	}
@@ -76,7 +77,7 @@ func main() {
 }
 
 // run measures everything and prints it as it goes.
-func (b *bench) run(agent string, opens, execs, connects, runs, alerts int) (map[string]any, error) {
+func (b *bench) run(agent string, opens, execs, connects int, limit time.Duration, runs, alerts int) (map[string]any, error) {
 	learned, err := b.learnProfile(agent)
 	if err != nil {
 		return nil, err
@@ -87,9 +88,10 @@ func (b *bench) run(agent string, opens, execs, connects, runs, alerts int) (map
 	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d rounds, the order of conditions rotating (ratio: the median of each round's ratio; range: its lowest and highest)\n",
 		time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), runs)
 	sp := learned.Spec
-	fmt.Printf("every loop runs in a container of %s under containerd; the profile was learned by vigil-agent run: %d executables, %d files, %d network, %d capabilities\n\n",
+	fmt.Printf("every loop runs in a container of %s under containerd; the profile was learned by vigil-agent run: %d executables, %d files, %d network, %d capabilities\n",
 		labImage, len(sp.Executables), len(sp.Files), len(sp.Network), len(sp.Capabilities))
-	rows, err := b.measure(b.workloads(opens, execs, connects), conditions, runs)
+	fmt.Printf("events/s: what the agent read while the loop ran, the node's other processes' events included; alerts: those the loop caused (the profile allows all of it: 0); agent cores: the agent process's CPU from the loop's start until it had handled every event\n\n")
+	rows, err := b.measure(b.workloads(opens, execs, connects, limit), conditions, runs)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +101,7 @@ func (b *bench) run(agent string, opens, execs, connects, runs, alerts int) (map
 	fmt.Printf("\nchecked at each start: a forbidden open of %s was %s and alerted in the enforced container, %s and alerted in the monitored one\n",
 		forbiddenFile, b.forbidden[profile.ModeEnforce], b.forbidden[profile.ModeMonitor])
 
-	fmt.Println("\nthroughput and cost of `vigil-agent run` (open+close from paced children in the learning container; every open an event):")
+	fmt.Println("\nthroughput and cost of `vigil-agent run` (open+close from paced children in the learning container, every open an event; seen: every event the kernel wrote, the node's other processes' included):")
 	load, err := b.loadRows(loadAgent(agent))
 	if err != nil {
 		return nil, err

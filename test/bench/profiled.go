@@ -7,13 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
-
-// agentRuns numbers the state directories of the `vigil-agent run`s.
-var agentRuns atomic.Int64
 
 // runArgs are `vigil-agent run`'s arguments as the bench gives them: the
 // lab's containerd, a state directory and alerts file in dir, profiles from
@@ -21,7 +17,7 @@ var agentRuns atomic.Int64
 func runArgs(socket, dir, profilesDir string, extra ...string) []string {
 	args := []string{"run", "--node-name", "bench", "--containerd-socket", socket,
 		"--state-dir", filepath.Join(dir, "state"), "--alerts-file", alertsFile(dir), "--pin-dir=",
-		"--profiles-dir", profilesDir, "--log-level", "warn"}
+		"--profiles-dir=" + profilesDir, "--log-level", "warn"}
 	return append(args, extra...)
 }
 
@@ -29,14 +25,19 @@ func alertsFile(dir string) string { return filepath.Join(dir, "alerts.jsonl") }
 
 // runDir is a new directory for one `vigil-agent run`'s state and alerts.
 func runDir(b *bench) (string, error) {
-	dir := filepath.Join(b.dir, fmt.Sprintf("agent-%d", agentRuns.Add(1)))
+	b.agentRuns++
+	dir := filepath.Join(b.dir, fmt.Sprintf("agent-%d", b.agentRuns))
 	return dir, os.MkdirAll(dir, 0o700)
 }
 
 // runCommand is the command line of `vigil-agent run` with the bench's
-// paths named.
-func runCommand(bin string, extra ...string) string {
-	return bin + " " + strings.Join(runArgs("$CONTAINERD_SOCKET", "$DIR", "$PROFILES_DIR", extra...), " ")
+// paths named; profiles says whether it has a --profiles-dir.
+func runCommand(bin string, profiles bool, extra ...string) string {
+	dir := ""
+	if profiles {
+		dir = "$PROFILES_DIR"
+	}
+	return bin + " " + strings.Join(runArgs("$CONTAINERD_SOCKET", "$DIR", dir, extra...), " ")
 }
 
 // agentRun is `vigil-agent run` judging the lab's container in mode: with
@@ -48,7 +49,7 @@ func agentRun(bin string, mode profile.Mode) condition {
 	name := map[profile.Mode]string{profile.ModeEnforce: "enforced", profile.ModeMonitor: "monitored", profile.ModeLearn: "learning"}[mode]
 	return condition{
 		name:    name,
-		command: runCommand(bin) + "  # the container's image: " + modeNote(mode),
+		command: runCommand(bin, mode != profile.ModeLearn) + "  # the container's image: " + modeNote(mode),
 		start: func(b *bench) (environment, error) {
 			dir, err := runDir(b)
 			if err != nil {
@@ -114,17 +115,13 @@ func inForce(b *bench, a *runningAgent, mode profile.Mode, alerts string) error 
 // forbiddenOpen opens forbiddenFile in the container and returns what
 // happened: openAllowed, or openDenied and the errno.
 func (l *lab) forbiddenOpen() (string, error) {
-	lp, err := l.startLoop(loopForbid, "1")
+	lp, err := l.startLoop(loopForbid, "1", "0")
 	if err != nil {
 		return "", err
 	}
-	defer lp.kill()
-	if _, err := lp.stdin.Write([]byte("go\n")); err != nil {
-		return "", err
-	}
-	line, err := lp.stdout.ReadString('\n')
+	line, err := lp.result()
 	if err != nil {
-		return "", fmt.Errorf("forbidden open: no result: %w", err)
+		return "", fmt.Errorf("forbidden open: %w", err)
 	}
 	_, got, _ := strings.Cut(strings.TrimSpace(line), " ")
 	return got, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"time"
@@ -14,22 +15,25 @@ import (
 // workload is a loop the child runs in the container.
 type workload struct {
 	name    string
-	args    []string // the loop's kind and count, and what else it needs
-	ops     int
-	command string // how to reproduce it by hand
+	args    []string // the loop's arguments (runLoop)
+	ops     int      // at most
+	command string   // how to reproduce it by hand
 }
 
-func (b *bench) workloads(opens, execs, connects int) []workload {
-	n := strconv.Itoa
+// workloads are the loops, each stopping after its count or limit,
+// whichever comes first (a slow condition runs fewer operations).
+func (b *bench) workloads(opens, execs, connects int, limit time.Duration) []workload {
+	ms := strconv.Itoa(int(limit / time.Millisecond))
+	within := fmt.Sprintf(" (or as many as %s allows)", limit)
+	w := func(name, kind string, n int, command string) workload {
+		return workload{name, []string{kind, strconv.Itoa(n), ms, b.listener.Addr().String()}, n,
+			fmt.Sprintf("%d × %s%s", n, command, within)}
+	}
 	return []workload{
-		{"open one", []string{loopOpenOne, n(opens)}, opens,
-			fmt.Sprintf("%d × open(O_RDONLY)+close of %s in the container", opens, oneFile)},
-		{"open many", []string{loopOpenMany, n(opens)}, opens,
-			fmt.Sprintf("%d × open(O_RDONLY)+close round-robin over %d files in %d directories of the container's image", opens, len(treeFiles()), confDirs+libDirs)},
-		{"fork+exec", []string{loopExec, n(execs)}, execs,
-			fmt.Sprintf("%d × fork+exec+wait of /bin/busybox true in the container", execs)},
-		{"connect", []string{loopConnect, n(connects), b.listener.Addr().String()}, connects,
-			fmt.Sprintf("%d × TCP connect+close to a loopback listener from the container (host network)", connects)},
+		w("open one", loopOpenOne, opens, "open(O_RDONLY)+close of "+oneFile+" in the container"),
+		w("open many", loopOpenMany, opens, fmt.Sprintf("open(O_RDONLY)+close round-robin over %d files in %d directories of the container's image", len(treeFiles()), confDirs+libDirs)),
+		w("fork+exec", loopExec, execs, "fork+exec+wait of /bin/busybox true in the container"),
+		w("connect", loopConnect, connects, "TCP connect+close to a loopback listener from the container (host network)"),
 	}
 }
 
@@ -41,6 +45,7 @@ type bench struct {
 	listener  net.Listener
 	profiles  map[profile.Mode]string // --profiles-dir per mode
 	forbidden map[profile.Mode]string // what the forbidden open did, per mode
+	agentRuns int                     // state directories made (runDir)
 }
 
 // measure runs every workload under every condition, rounds times. Each
@@ -76,6 +81,7 @@ func (b *bench) measure(ws []workload, conditions []condition, rounds int) ([]ro
 				runs[wi][ci] = append(runs[wi][ci], r)
 			}
 		}
+		fmt.Fprintf(os.Stderr, "bench: round %d of %d measured\n", round+1, rounds)
 	}
 	var rows []row
 	for wi := range ws {
@@ -131,31 +137,39 @@ func (b *bench) measureOnce(w workload, c condition, env environment) (row, erro
 	if err != nil {
 		return row{}, err
 	}
-	if ops != w.ops {
-		return row{}, fmt.Errorf("the loop did %d operations of %d", ops, w.ops)
+	if ops == 0 {
+		return row{}, fmt.Errorf("the loop did no operation in %s", elapsed)
 	}
 	after, err := env.settle()
 	if err != nil {
 		return row{}, err
 	}
-	r := resultRow(w, c, elapsed, before, after)
+	r := resultRow(w, c, ops, elapsed, before, after)
 	_, r.agent = env.(*runningAgent)
 	return r, nil
 }
 
-func resultRow(w workload, c condition, elapsed time.Duration, before, after sample) row {
+// cores is the agent's CPU use between two samples, in cores: the loop and
+// the agent's catching up after it.
+func cores(before, after sample) float64 {
+	if d := after.at.Sub(before.at); d > 0 {
+		return (after.cpu - before.cpu).Seconds() / d.Seconds()
+	}
+	return 0
+}
+
+func resultRow(w workload, c condition, ops int, elapsed time.Duration, before, after sample) row {
 	r := row{
 		Workload:  w.name,
 		Condition: c.name,
-		Ops:       w.ops,
-		NsPerOp:   float64(elapsed.Nanoseconds()) / float64(w.ops),
+		Ops:       ops,
+		NsPerOp:   float64(elapsed.Nanoseconds()) / float64(ops),
 		Events:    after.delivered - before.delivered,
 		Lost:      after.lost - before.lost,
 		Alerts:    after.alerts - before.alerts,
 		Command:   c.command + "  # workload: " + w.command,
 	}
-	secs := elapsed.Seconds()
-	r.EventsPerS = float64(r.Events) / secs
-	r.AgentCPU = (after.cpu - before.cpu).Seconds() / secs
+	r.EventsPerS = float64(r.Events) / elapsed.Seconds()
+	r.AgentCPU = cores(before, after)
 	return r
 }
