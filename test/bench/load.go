@@ -156,8 +156,11 @@ func (b *bench) throughput(c condition, env environment) ([]loadRow, error) {
 		}
 	}
 	best.What = "zero-loss maximum"
-	if hi == 0 {
+	switch {
+	case hi == 0:
 		best.What = "no loss at the generator's limit (agent's max is higher)"
+	case best.Short:
+		best.What += " (generator short)"
 	}
 	rows := []loadRow{best}
 	for _, k := range []float64{2, 5} {

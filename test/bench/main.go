@@ -47,7 +47,7 @@ func main() {
 	opens := flag.Int("opens", 200_000, "open+close iterations per run of each open loop, at most")
 	execs := flag.Int("execs", 1000, "fork+exec iterations per run, at most")
 	connects := flag.Int("connects", 10_000, "connect iterations per run, at most")
-	limit := flag.Duration("loop-limit", 3*time.Second, "each run of a loop stops after its iterations or this long, whichever comes first")
+	limit := flag.Duration("loop-limit", 2*time.Second, "each run of a loop stops after its iterations or this long, whichever comes first")
 	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported")
 	alerts := flag.Int("alerts", 20_000, "alerts per collector ingest run")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
