@@ -49,6 +49,26 @@ var postgresDialect = dialect{
 			updated_ns BIGINT NOT NULL,
 			yaml BYTEA NOT NULL,
 			PRIMARY KEY (digest, node))`,
+		`CREATE TABLE IF NOT EXISTS audit (
+			seq BIGINT PRIMARY KEY,
+			time_ns BIGINT NOT NULL,
+			actor TEXT NOT NULL,
+			action TEXT NOT NULL,
+			object TEXT NOT NULL,
+			before_version TEXT NOT NULL,
+			after_version TEXT NOT NULL,
+			detail TEXT NOT NULL,
+			prev_hash TEXT NOT NULL,
+			hash TEXT NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ns)`,
+		// The audit trail is append-only (the chain shows any change that
+		// gets past this).
+		`CREATE OR REPLACE FUNCTION vigil_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'audit records are append-only'; END $$`,
+		`CREATE OR REPLACE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit
+			FOR EACH ROW EXECUTE FUNCTION vigil_audit_append_only()`,
+		`CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+			FOR EACH STATEMENT EXECUTE FUNCTION vigil_audit_append_only()`,
 		`CREATE TABLE IF NOT EXISTS sink_cursors (
 			sink TEXT PRIMARY KEY,
 			seq BIGINT NOT NULL)`,

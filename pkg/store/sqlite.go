@@ -59,6 +59,24 @@ var sqliteDialect = dialect{
 			updated_ns INTEGER NOT NULL,
 			yaml BLOB NOT NULL,
 			PRIMARY KEY (digest, node))`,
+		`CREATE TABLE IF NOT EXISTS audit (
+			seq INTEGER PRIMARY KEY,
+			time_ns INTEGER NOT NULL,
+			actor TEXT NOT NULL,
+			action TEXT NOT NULL,
+			object TEXT NOT NULL,
+			before_version TEXT NOT NULL,
+			after_version TEXT NOT NULL,
+			detail TEXT NOT NULL,
+			prev_hash TEXT NOT NULL,
+			hash TEXT NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS audit_time ON audit (time_ns)`,
+		// The audit trail is append-only (the chain shows any change that
+		// gets past this).
+		`CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+			BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END`,
+		`CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+			BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END`,
 		`CREATE TABLE IF NOT EXISTS sink_cursors (
 			sink TEXT PRIMARY KEY,
 			seq INTEGER NOT NULL)`,

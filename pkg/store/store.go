@@ -20,6 +20,7 @@ type Store interface {
 	NodeStore
 	ProfileStore
 	SinkStore
+	AuditStore
 	// Prune applies a retention policy and reports how many alerts it deleted.
 	Prune(ctx context.Context, r Retention) (int64, error)
 	// Ping checks that the database answers.

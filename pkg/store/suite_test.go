@@ -36,6 +36,9 @@ func runSuite(t *testing.T, open opener) {
 		"ProfileVersions":            testProfileVersions,
 		"Drafts":                     testDrafts,
 		"SinkCursors":                testSinkCursors,
+		"AuditChain":                 testAuditChain,
+		"AuditAppendOnly":            testAuditAppendOnly,
+		"AuditConcurrentAppends":     testAuditConcurrentAppends,
 	}
 	for name, fn := range tests {
 		t.Run(name, func(t *testing.T) { fn(t, open(t)) })

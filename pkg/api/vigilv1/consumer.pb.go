@@ -1075,7 +1075,7 @@ var File_vigil_v1_consumer_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_consumer_proto_rawDesc = "" +
 	"\n" +
-	"\x17vigil/v1/consumer.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vigil/v1/alert.proto\x1a\x16vigil/v1/profile.proto\x1a\x15vigil/v1/status.proto\"\xe5\x01\n" +
+	"\x17vigil/v1/consumer.proto\x12\bvigil.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14vigil/v1/alert.proto\x1a\x14vigil/v1/audit.proto\x1a\x16vigil/v1/profile.proto\x1a\x15vigil/v1/status.proto\"\xe5\x01\n" +
 	"\vAlertFilter\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12\x1e\n" +
 	"\n" +
@@ -1133,7 +1133,7 @@ const file_vigil_v1_consumer_proto_rawDesc = "" +
 	"\x14ExportProfileRequest\x12&\n" +
 	"\x03ref\x18\x01 \x01(\v2\x14.vigil.v1.ProfileRefR\x03ref\"+\n" +
 	"\x15ExportProfileResponse\x12\x12\n" +
-	"\x04yaml\x18\x01 \x01(\fR\x04yaml2\xce\x05\n" +
+	"\x04yaml\x18\x01 \x01(\fR\x04yaml2\x94\x06\n" +
 	"\x0fConsumerService\x12L\n" +
 	"\vWatchAlerts\x12\x1c.vigil.v1.WatchAlertsRequest\x1a\x1d.vigil.v1.WatchAlertsResponse0\x01\x12G\n" +
 	"\n" +
@@ -1145,7 +1145,8 @@ const file_vigil_v1_consumer_proto_rawDesc = "" +
 	"\fDiffProfiles\x12\x1d.vigil.v1.DiffProfilesRequest\x1a\x1e.vigil.v1.DiffProfilesResponse\x12S\n" +
 	"\x0eSetProfileMode\x12\x1f.vigil.v1.SetProfileModeRequest\x1a .vigil.v1.SetProfileModeResponse\x12P\n" +
 	"\rImportProfile\x12\x1e.vigil.v1.ImportProfileRequest\x1a\x1f.vigil.v1.ImportProfileResponse\x12P\n" +
-	"\rExportProfile\x12\x1e.vigil.v1.ExportProfileRequest\x1a\x1f.vigil.v1.ExportProfileResponseB4Z2github.com/vigil-dev/vigil/pkg/api/vigilv1;vigilv1b\x06proto3"
+	"\rExportProfile\x12\x1e.vigil.v1.ExportProfileRequest\x1a\x1f.vigil.v1.ExportProfileResponse\x12D\n" +
+	"\tListAudit\x12\x1a.vigil.v1.ListAuditRequest\x1a\x1b.vigil.v1.ListAuditResponseB4Z2github.com/vigil-dev/vigil/pkg/api/vigilv1;vigilv1b\x06proto3"
 
 var (
 	file_vigil_v1_consumer_proto_rawDescOnce sync.Once
@@ -1188,6 +1189,8 @@ var file_vigil_v1_consumer_proto_goTypes = []any{
 	(*Profile)(nil),                // 24: vigil.v1.Profile
 	(*ProfileRef)(nil),             // 25: vigil.v1.ProfileRef
 	(ProfileMode)(0),               // 26: vigil.v1.ProfileMode
+	(*ListAuditRequest)(nil),       // 27: vigil.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),      // 28: vigil.v1.ListAuditResponse
 }
 var file_vigil_v1_consumer_proto_depIdxs = []int32{
 	20, // 0: vigil.v1.AlertFilter.kinds:type_name -> vigil.v1.Kind
@@ -1218,17 +1221,19 @@ var file_vigil_v1_consumer_proto_depIdxs = []int32{
 	14, // 25: vigil.v1.ConsumerService.SetProfileMode:input_type -> vigil.v1.SetProfileModeRequest
 	16, // 26: vigil.v1.ConsumerService.ImportProfile:input_type -> vigil.v1.ImportProfileRequest
 	18, // 27: vigil.v1.ConsumerService.ExportProfile:input_type -> vigil.v1.ExportProfileRequest
-	2,  // 28: vigil.v1.ConsumerService.WatchAlerts:output_type -> vigil.v1.WatchAlertsResponse
-	5,  // 29: vigil.v1.ConsumerService.ListAlerts:output_type -> vigil.v1.ListAlertsResponse
-	7,  // 30: vigil.v1.ConsumerService.ListNodes:output_type -> vigil.v1.ListNodesResponse
-	9,  // 31: vigil.v1.ConsumerService.ListProfiles:output_type -> vigil.v1.ListProfilesResponse
-	11, // 32: vigil.v1.ConsumerService.GetProfile:output_type -> vigil.v1.GetProfileResponse
-	13, // 33: vigil.v1.ConsumerService.DiffProfiles:output_type -> vigil.v1.DiffProfilesResponse
-	15, // 34: vigil.v1.ConsumerService.SetProfileMode:output_type -> vigil.v1.SetProfileModeResponse
-	17, // 35: vigil.v1.ConsumerService.ImportProfile:output_type -> vigil.v1.ImportProfileResponse
-	19, // 36: vigil.v1.ConsumerService.ExportProfile:output_type -> vigil.v1.ExportProfileResponse
-	28, // [28:37] is the sub-list for method output_type
-	19, // [19:28] is the sub-list for method input_type
+	27, // 28: vigil.v1.ConsumerService.ListAudit:input_type -> vigil.v1.ListAuditRequest
+	2,  // 29: vigil.v1.ConsumerService.WatchAlerts:output_type -> vigil.v1.WatchAlertsResponse
+	5,  // 30: vigil.v1.ConsumerService.ListAlerts:output_type -> vigil.v1.ListAlertsResponse
+	7,  // 31: vigil.v1.ConsumerService.ListNodes:output_type -> vigil.v1.ListNodesResponse
+	9,  // 32: vigil.v1.ConsumerService.ListProfiles:output_type -> vigil.v1.ListProfilesResponse
+	11, // 33: vigil.v1.ConsumerService.GetProfile:output_type -> vigil.v1.GetProfileResponse
+	13, // 34: vigil.v1.ConsumerService.DiffProfiles:output_type -> vigil.v1.DiffProfilesResponse
+	15, // 35: vigil.v1.ConsumerService.SetProfileMode:output_type -> vigil.v1.SetProfileModeResponse
+	17, // 36: vigil.v1.ConsumerService.ImportProfile:output_type -> vigil.v1.ImportProfileResponse
+	19, // 37: vigil.v1.ConsumerService.ExportProfile:output_type -> vigil.v1.ExportProfileResponse
+	28, // 38: vigil.v1.ConsumerService.ListAudit:output_type -> vigil.v1.ListAuditResponse
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1240,6 +1245,7 @@ func file_vigil_v1_consumer_proto_init() {
 		return
 	}
 	file_vigil_v1_alert_proto_init()
+	file_vigil_v1_audit_proto_init()
 	file_vigil_v1_profile_proto_init()
 	file_vigil_v1_status_proto_init()
 	file_vigil_v1_consumer_proto_msgTypes[2].OneofWrappers = []any{

@@ -28,6 +28,7 @@ const (
 	ConsumerService_SetProfileMode_FullMethodName = "/vigil.v1.ConsumerService/SetProfileMode"
 	ConsumerService_ImportProfile_FullMethodName  = "/vigil.v1.ConsumerService/ImportProfile"
 	ConsumerService_ExportProfile_FullMethodName  = "/vigil.v1.ConsumerService/ExportProfile"
+	ConsumerService_ListAudit_FullMethodName      = "/vigil.v1.ConsumerService/ListAudit"
 )
 
 // ConsumerServiceClient is the client API for ConsumerService service.
@@ -55,6 +56,9 @@ type ConsumerServiceClient interface {
 	SetProfileMode(ctx context.Context, in *SetProfileModeRequest, opts ...grpc.CallOption) (*SetProfileModeResponse, error)
 	ImportProfile(ctx context.Context, in *ImportProfileRequest, opts ...grpc.CallOption) (*ImportProfileResponse, error)
 	ExportProfile(ctx context.Context, in *ExportProfileRequest, opts ...grpc.CallOption) (*ExportProfileResponse, error)
+	// ListAudit returns audit records in chain order; a client verifies the
+	// chain by reading all of them.
+	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
 }
 
 type consumerServiceClient struct {
@@ -164,6 +168,16 @@ func (c *consumerServiceClient) ExportProfile(ctx context.Context, in *ExportPro
 	return out, nil
 }
 
+func (c *consumerServiceClient) ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditResponse)
+	err := c.cc.Invoke(ctx, ConsumerService_ListAudit_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConsumerServiceServer is the server API for ConsumerService service.
 // All implementations must embed UnimplementedConsumerServiceServer
 // for forward compatibility.
@@ -189,6 +203,9 @@ type ConsumerServiceServer interface {
 	SetProfileMode(context.Context, *SetProfileModeRequest) (*SetProfileModeResponse, error)
 	ImportProfile(context.Context, *ImportProfileRequest) (*ImportProfileResponse, error)
 	ExportProfile(context.Context, *ExportProfileRequest) (*ExportProfileResponse, error)
+	// ListAudit returns audit records in chain order; a client verifies the
+	// chain by reading all of them.
+	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
 	mustEmbedUnimplementedConsumerServiceServer()
 }
 
@@ -225,6 +242,9 @@ func (UnimplementedConsumerServiceServer) ImportProfile(context.Context, *Import
 }
 func (UnimplementedConsumerServiceServer) ExportProfile(context.Context, *ExportProfileRequest) (*ExportProfileResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ExportProfile not implemented")
+}
+func (UnimplementedConsumerServiceServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
 }
 func (UnimplementedConsumerServiceServer) mustEmbedUnimplementedConsumerServiceServer() {}
 func (UnimplementedConsumerServiceServer) testEmbeddedByValue()                         {}
@@ -402,6 +422,24 @@ func _ConsumerService_ExportProfile_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ConsumerService_ListAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConsumerServiceServer).ListAudit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConsumerService_ListAudit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConsumerServiceServer).ListAudit(ctx, req.(*ListAuditRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ConsumerService_ServiceDesc is the grpc.ServiceDesc for ConsumerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -440,6 +478,10 @@ var ConsumerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExportProfile",
 			Handler:    _ConsumerService_ExportProfile_Handler,
+		},
+		{
+			MethodName: "ListAudit",
+			Handler:    _ConsumerService_ListAudit_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
