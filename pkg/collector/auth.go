@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"strings"
 
@@ -43,7 +44,7 @@ func (c *Collector) authorize(ctx context.Context, fullMethod string) (context.C
 	if !ok {
 		return nil, c.deny("no_peer", codes.Unauthenticated, "no peer information")
 	}
-	id, reason, err := certIdentity(p.AuthInfo)
+	id, cert, reason, err := certIdentity(p.AuthInfo)
 	if err != nil {
 		return nil, c.deny(reason, codes.Unauthenticated, err.Error())
 	}
@@ -55,20 +56,22 @@ func (c *Collector) authorize(ctx context.Context, fullMethod string) (context.C
 		return nil, c.deny("wrong_role", codes.PermissionDenied,
 			string(id.Role)+" "+id.Name+" may not call "+fullMethod+" (needs a "+string(want)+" certificate)")
 	}
+	c.certSeen(ctx, id, cert)
 	return context.WithValue(ctx, identityKey{}, id), nil
 }
 
 // certIdentity reads the identity from a connection's verified client
 // certificate; on failure, reason is the label it is counted under.
-func certIdentity(auth credentials.AuthInfo) (id pki.Identity, reason string, err error) {
+func certIdentity(auth credentials.AuthInfo) (id pki.Identity, cert *x509.Certificate, reason string, err error) {
 	info, ok := auth.(credentials.TLSInfo)
 	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
-		return id, "no_certificate", errors.New("a verified client certificate is required")
+		return id, nil, "no_certificate", errors.New("a verified client certificate is required")
 	}
-	if id, err = pki.IdentityOf(info.State.VerifiedChains[0][0]); err != nil {
-		return id, "bad_identity", err
+	cert = info.State.VerifiedChains[0][0]
+	if id, err = pki.IdentityOf(cert); err != nil {
+		return id, nil, "bad_identity", err
 	}
-	return id, "", nil
+	return id, cert, "", nil
 }
 
 func (c *Collector) deny(reason string, code codes.Code, msg string) error {

@@ -43,6 +43,9 @@ type Options struct {
 	// Followers deliver from the store (run by the caller); they are
 	// woken when alerts are stored.
 	Followers []*follow.Follower
+	// AuditExporters deliver the audit trail (run by the caller); they are
+	// woken when a record is appended.
+	AuditExporters []*AuditExporter
 	// SubscriberQueue is each live subscriber's queue length (default 1024).
 	SubscriberQueue int
 	// MaxMessageBytes caps one gRPC message (default 4 MiB).
@@ -130,6 +133,10 @@ type Collector struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 	bg       sync.WaitGroup
+	// certsSeen holds the fingerprints of the client certificates whose
+	// use is in the audit trail; certMu serialises recording a new one.
+	certsSeen sync.Map
+	certMu    sync.Mutex
 }
 
 // New builds a collector; Serve starts it.

@@ -21,7 +21,7 @@ func (c limitedCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthI
 	if err != nil {
 		return nil, nil, err
 	}
-	id, _, err := certIdentity(info)
+	id, _, _, err := certIdentity(info)
 	if err != nil {
 		return conn, info, nil
 	}

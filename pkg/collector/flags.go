@@ -28,6 +28,8 @@ const (
 	flagPruneEvery      = "prune-every"
 	flagJSONLinesFile   = "jsonl-file"
 	flagWebhookURL      = "webhook-url"
+	flagAuditFile       = "audit-jsonl-file"
+	flagAuditWebhook    = "audit-webhook-url"
 	flagWebhookAuth     = "webhook-auth-header"
 	flagWebhookCA       = "webhook-ca"
 	flagWebhookCert     = "webhook-cert"
@@ -110,6 +112,10 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.JSONLinesFile, flagJSONLinesFile, c.JSONLinesFile, "append every alert to this file as JSON lines")
 	fs.StringVar(&c.WebhookURL, flagWebhookURL, c.WebhookURL,
 		"POST every alert as Falco output JSON to this URL (e.g. Falcosidekick), from the store: a receiver that was down catches up")
+	fs.StringVar(&c.AuditJSONLinesFile, flagAuditFile, c.AuditJSONLinesFile,
+		"append the whole audit trail to this file as JSON lines, from the store (vigilctl audit verify --file checks it)")
+	fs.StringVar(&c.AuditWebhookURL, flagAuditWebhook, c.AuditWebhookURL,
+		"POST every audit record as JSON to this URL, from the store, with the --webhook-* header and TLS settings")
 	fs.StringVar(&c.WebhookAuthHeader, flagWebhookAuth, c.WebhookAuthHeader,
 		`header sent with every webhook request, "Name: value" (e.g. "Authorization: Bearer TOKEN"; better set from the environment)`)
 	fs.StringVar(&c.WebhookCA, flagWebhookCA, c.WebhookCA, "CA that signs the webhook receiver's certificate (PEM; default: the system's)")
@@ -185,9 +191,12 @@ func (c Config) Validate() error {
 	if _, err := profile.ParseInheritPolicy(string(c.InheritProfiles)); err != nil {
 		bad(flagInherit, "%v", err)
 	}
-	if c.WebhookURL != "" {
-		if u, err := url.Parse(c.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(flagWebhookURL, "want an http:// or https:// URL, got %q", c.WebhookURL)
+	for _, w := range []struct{ name, v string }{{flagWebhookURL, c.WebhookURL}, {flagAuditWebhook, c.AuditWebhookURL}} {
+		if w.v == "" {
+			continue
+		}
+		if u, err := url.Parse(w.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(w.name, "want an http:// or https:// URL, got %q", w.v)
 		}
 	}
 	if _, err := parseHeader(c.WebhookAuthHeader); err != nil {

@@ -20,7 +20,7 @@ import (
 // operators review (its delta: the drafts), promote or replace. The parent
 // must be a promoted version of the same repository; a draft naming any
 // other is learned as an ordinary draft (nil, nil). Callers hold ps.mu.
-func (ps *profiles) inheritVersion(ctx context.Context, draft *profile.Profile) (*vigilv1.Profile, error) {
+func (ps *profiles) inheritVersion(ctx context.Context, node string, draft *profile.Profile) (*vigilv1.Profile, error) {
 	if ps.inherit == "" || ps.inherit == profile.InheritOff {
 		return nil, nil
 	}
@@ -53,7 +53,8 @@ func (ps *profiles) inheritVersion(ctx context.Context, draft *profile.Profile) 
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "inherit: %v", err)
 	}
-	return ps.newVersion(ctx, child, mode, stored.GetNodes(), "inherit:"+draft.Metadata.InheritedFrom)
+	from := draft.Metadata.InheritedFrom
+	return ps.newVersion(ctx, child, mode, stored.GetNodes(), cause{author: "inherit:" + from, actor: "node:" + node, action: actionInherit, detail: "inherited from " + from})
 }
 
 // delta is what the drafts of an inherited version's digest learned beyond

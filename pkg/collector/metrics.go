@@ -21,6 +21,8 @@ type metrics struct {
 	draftsRefused                prometheus.Counter
 	profileResyncs               prometheus.Counter
 	profileWatches               prometheus.Gauge
+	auditRecords                 *prometheus.CounterVec
+	auditErrors                  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -63,6 +65,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		profileResyncs: counter("profile_watch_kicked_total",
 			"Profile watches ended because the agent fell behind; it reconnects for a snapshot, nothing is lost."),
 		profileWatches: gauge("profile_watches", "Agents watching profile changes."),
+		auditRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_collector_audit_records_total", Help: "Audit records appended, by action.",
+		}, []string{"action"}),
+		auditErrors: counter("audit_errors_total", "Audit records that could not be stored (the action they record was done): each is logged."),
 		writeBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_collector_write_batch_alerts", Help: "Alerts per store transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
@@ -72,6 +78,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.received, m.stored, m.duplicates, m.rejected, m.timesReplaced, m.timesDropped, m.storeErrors, m.subscriberDropped, m.denied, m.refused, m.throttled, m.streams,
 		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned,
 		m.drafts, m.draftsRefused, m.profileVersions, m.profileResyncs, m.profileWatches,
+		m.auditRecords, m.auditErrors,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

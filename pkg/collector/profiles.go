@@ -124,7 +124,7 @@ func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.S
 		return latest, nil // promoted: drafts no longer change it
 	}
 	if latest == nil && draft.Metadata.InheritedFrom != "" {
-		if p, err := ps.inheritVersion(ctx, draft); p != nil || err != nil {
+		if p, err := ps.inheritVersion(ctx, node, draft); p != nil || err != nil {
 			return p, err
 		}
 	}
@@ -147,7 +147,7 @@ func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.S
 			return latest, nil // only evidence changed: kept in the drafts
 		}
 	}
-	return ps.newVersion(ctx, merged, profile.ModeLearn, nodes, "node:"+node)
+	return ps.newVersion(ctx, merged, profile.ModeLearn, nodes, cause{author: "node:" + node, actor: "node:" + node, action: actionMerge})
 }
 
 // checkRuns refuses a draft of an image the node's last status report did
@@ -191,8 +191,15 @@ func (ps *profiles) merge(ctx context.Context, digest string) (*profile.Profile,
 	return merged, nodes, held, nil
 }
 
-// newVersion stores doc as the digest's next version. Callers hold ps.mu.
-func (ps *profiles) newVersion(ctx context.Context, doc *profile.Profile, mode profile.Mode, nodes []string, author string) (*vigilv1.Profile, error) {
+// cause says who made a version and why: the version's author, and the
+// actor and action of its audit record.
+type cause struct {
+	author, actor, action, detail string
+}
+
+// newVersion stores doc as the digest's next version and records it in the
+// audit trail. Callers hold ps.mu.
+func (ps *profiles) newVersion(ctx context.Context, doc *profile.Profile, mode profile.Mode, nodes []string, why cause) (*vigilv1.Profile, error) {
 	st := ps.c.opts.Store
 	for range 5 {
 		latest, err := ps.latest(ctx, doc.Metadata.Digest)
@@ -208,7 +215,7 @@ func (ps *profiles) newVersion(ctx context.Context, doc *profile.Profile, mode p
 		p := &vigilv1.Profile{
 			ImageDigest: doc.Metadata.Digest, Image: doc.Metadata.Image, Version: doc.Metadata.Version,
 			Mode: protoModes[mode], Yaml: yamlDoc, Sha256: hex.EncodeToString(sum[:]),
-			Created: timestamppb.Now(), Nodes: nodes, Author: author,
+			Created: timestamppb.Now(), Nodes: nodes, Author: why.author,
 		}
 		err = st.PutProfile(ctx, p)
 		if errors.Is(err, store.ErrConflict) {
@@ -219,7 +226,8 @@ func (ps *profiles) newVersion(ctx context.Context, doc *profile.Profile, mode p
 		}
 		ps.c.m.profileVersions.Inc()
 		ps.c.log.Info("profile version", zap.String(logKeyDigest, p.GetImageDigest()), zap.Int64(logKeyVersion, p.GetVersion()),
-			zap.String("mode", string(mode)), zap.String("author", author))
+			zap.String("mode", string(mode)), zap.String("author", why.author))
+		ps.c.audit(ctx, why.actor, why.action, "profile:"+p.GetImageDigest(), profileVersion(latest), profileVersion(p), why.detail)
 		ps.publish(p)
 		return p, nil
 	}
@@ -251,7 +259,7 @@ func (ps *profiles) setMode(ctx context.Context, who string, req *vigilv1.SetPro
 	if err != nil {
 		return nil, err
 	}
-	return ps.newVersion(ctx, doc, mode, latest.GetNodes(), "consumer:"+who)
+	return ps.newVersion(ctx, doc, mode, latest.GetNodes(), cause{author: "consumer:" + who, actor: "consumer:" + who, action: actionMode})
 }
 
 // importDoc stores an operator's document as the next version, unless it
@@ -285,7 +293,7 @@ func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.Impo
 			return latest, same, err
 		}
 	}
-	p, err := ps.newVersion(ctx, doc, mode, nil, "consumer:"+who)
+	p, err := ps.newVersion(ctx, doc, mode, nil, cause{author: "consumer:" + who, actor: "consumer:" + who, action: actionImport})
 	return p, false, err
 }
 

@@ -36,9 +36,12 @@ type Config struct {
 	// client certificate presented.
 	WebhookURL, WebhookAuthHeader      string
 	WebhookCA, WebhookCert, WebhookKey string
-	SinkQueue                          int
-	SubscriberQueue                    int
-	MaxMessageBytes                    int
+	// AuditJSONLinesFile and AuditWebhookURL, when set, receive the whole
+	// audit trail (the webhook with the Webhook* header and TLS settings).
+	AuditJSONLinesFile, AuditWebhookURL string
+	SinkQueue                           int
+	SubscriberQueue                     int
+	MaxMessageBytes                     int
 	// ShutdownGrace bounds how long Stop waits for in-flight calls.
 	ShutdownGrace time.Duration
 	// MaxClockSkew: see Options.MaxClockSkew.
@@ -83,14 +86,22 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, metrics ...prometheus
 		return err
 	}
 	defer followers.stop()
+	exporters, err := exportAudit(cfg, st, reg, log)
+	if err != nil {
+		return err
+	}
+	defer exporters.stop()
 	c, err := New(Options{
-		TLS: tlsConfig, Store: st, Sinks: sinks, Followers: followers.list, SubscriberQueue: cfg.SubscriberQueue,
+		TLS: tlsConfig, Store: st, Sinks: sinks, Followers: followers.list, AuditExporters: exporters.list, SubscriberQueue: cfg.SubscriberQueue,
 		MaxMessageBytes: cfg.MaxMessageBytes, Retention: cfg.Retention, PruneEvery: cfg.PruneEvery, MaxClockSkew: cfg.MaxClockSkew,
 		DraftMinNodes: cfg.DraftMinNodes, Inherit: cfg.InheritProfiles, Limits: cfg.Limits,
 		Readiness: profile.ReadinessPolicy{StableFor: cfg.ReadyStableFor, MinContainers: cfg.ReadyMinContainers},
 		Logger:    log, Registerer: reg,
 	})
 	if err != nil {
+		return err
+	}
+	if err := c.auditConfig(ctx, cfg); err != nil {
 		return err
 	}
 

@@ -59,12 +59,7 @@ func followSinks(cfg Config, st store.SinkStore, reg prometheus.Registerer, log 
 	if cfg.WebhookURL == "" {
 		return fs, nil
 	}
-	header, err := parseHeader(cfg.WebhookAuthHeader)
-	if err != nil {
-		return fs, fmt.Errorf("%s: %w", flagWebhookAuth, err)
-	}
-	w, err := sink.NewWebhook(sink.WebhookOptions{URL: cfg.WebhookURL, Header: header,
-		CAFile: cfg.WebhookCA, CertFile: cfg.WebhookCert, KeyFile: cfg.WebhookKey})
+	w, err := newWebhook(cfg, cfg.WebhookURL)
 	if err != nil {
 		return fs, err
 	}
@@ -79,6 +74,69 @@ func followSinks(cfg Config, st store.SinkStore, reg prometheus.Registerer, log 
 		f.Close()
 	})
 	return fs, nil
+}
+
+// newWebhook is a webhook to url with the --webhook-* header and TLS
+// settings.
+func newWebhook(cfg Config, url string) (*sink.Webhook, error) {
+	header, err := parseHeader(cfg.WebhookAuthHeader)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flagWebhookAuth, err)
+	}
+	return sink.NewWebhook(sink.WebhookOptions{URL: url, Header: header,
+		CAFile: cfg.WebhookCA, CertFile: cfg.WebhookCert, KeyFile: cfg.WebhookKey})
+}
+
+// auditExporters are the audit trail's sinks, running until stop.
+type auditExporters struct {
+	list   []*AuditExporter
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// exportAudit starts the audit trail's sinks: the file, the webhook.
+func exportAudit(cfg Config, st store.Store, reg prometheus.Registerer, log *zap.Logger) (*auditExporters, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ae := &auditExporters{cancel: cancel}
+	start := func(name string, open func() (AuditSink, error)) error {
+		out, err := open()
+		if err != nil {
+			return err
+		}
+		e, err := NewAuditExporter(ctx, name, out, st, reg, log)
+		if err != nil {
+			out.Close()
+			return err
+		}
+		ae.list = append(ae.list, e)
+		ae.wg.Go(func() {
+			e.Run(ctx)
+			e.Close()
+		})
+		return nil
+	}
+	if cfg.AuditJSONLinesFile != "" {
+		if err := start("jsonl", func() (AuditSink, error) { return newAuditFile(cfg.AuditJSONLinesFile) }); err != nil {
+			ae.stop()
+			return nil, err
+		}
+	}
+	if cfg.AuditWebhookURL != "" {
+		err := start("webhook", func() (AuditSink, error) {
+			w, err := newWebhook(cfg, cfg.AuditWebhookURL)
+			return auditWebhook{w: w}, err
+		})
+		if err != nil {
+			ae.stop()
+			return nil, err
+		}
+	}
+	return ae, nil
+}
+
+func (ae *auditExporters) stop() {
+	ae.cancel()
+	ae.wg.Wait()
 }
 
 // stop ends the followers; each keeps its cursor for the next run.

@@ -74,6 +74,11 @@ func (w *Webhook) Write(ctx context.Context, a *vigilv1.Alert) error {
 	if err != nil {
 		return fmt.Errorf("encode falco event: %w", errors.Join(err, ErrRejected))
 	}
+	return w.Post(ctx, body)
+}
+
+// Post sends one JSON document, with the answers judged as Write's.
+func (w *Webhook) Post(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("webhook request: %w", err)
