@@ -32,6 +32,7 @@ import (
 // `vigilctl certs`.
 type testCollector struct {
 	addr, certs string
+	dbPath      string
 	agent       vigilv1.AgentServiceClient
 	store       store.Store
 	tls         *tls.Config
@@ -48,11 +49,12 @@ func startCollector(t *testing.T) *testCollector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "c.db"))
+	dbPath := filepath.Join(t.TempDir(), "c.db")
+	st, err := store.OpenSQLite(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testCollector{addr: "127.0.0.1:0", certs: certs, store: st, tls: serverTLS}
+	c := &testCollector{addr: "127.0.0.1:0", certs: certs, dbPath: dbPath, store: st, tls: serverTLS}
 	c.serve(t)
 	t.Cleanup(func() {
 		c.stop()

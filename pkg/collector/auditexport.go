@@ -2,9 +2,7 @@ package collector
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,9 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/audit"
 	"github.com/vigil-dev/vigil/pkg/sink"
 	"github.com/vigil-dev/vigil/pkg/store"
 )
@@ -155,23 +153,6 @@ func (e *AuditExporter) saveCursor(ctx context.Context) error {
 // Close closes the sink; call it after Run returned.
 func (e *AuditExporter) Close() error { return e.out.Close() }
 
-var auditJSON = protojson.MarshalOptions{UseProtoNames: true}
-
-// MarshalAuditJSON encodes a record as one line of compact JSON with proto
-// field names: what the audit sinks write and vigilctl audit verify --file
-// reads.
-func MarshalAuditJSON(r *vigilv1.AuditRecord) ([]byte, error) {
-	raw, err := auditJSON.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode audit record %d: %w", r.GetSeq(), err)
-	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return nil, fmt.Errorf("compact audit record %d: %w", r.GetSeq(), err)
-	}
-	return b.Bytes(), nil
-}
-
 // auditFile appends records to a file as JSON lines.
 type auditFile struct {
 	f *os.File
@@ -187,7 +168,7 @@ func newAuditFile(path string) (*auditFile, error) {
 }
 
 func (a *auditFile) Write(_ context.Context, r *vigilv1.AuditRecord) error {
-	line, err := MarshalAuditJSON(r)
+	line, err := audit.MarshalJSON(r)
 	if err != nil {
 		return err
 	}
@@ -205,7 +186,7 @@ func (a *auditFile) Close() error { return a.f.Close() }
 type auditWebhook struct{ w *sink.Webhook }
 
 func (a auditWebhook) Write(ctx context.Context, r *vigilv1.AuditRecord) error {
-	body, err := MarshalAuditJSON(r)
+	body, err := audit.MarshalJSON(r)
 	if err != nil {
 		return errors.Join(err, sink.ErrRejected)
 	}
