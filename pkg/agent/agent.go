@@ -43,6 +43,7 @@ type Agent struct {
 	deduper     *alert.Deduper
 	out         *outputs
 	gap         *restartGap
+	postures    *postures
 
 	closeOnce sync.Once
 }
@@ -67,6 +68,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	a.pipeline, err = pipeline.New(pipeline.Config{ProcRoot: cfg.ProcRoot, Sensor: sc, ContainerdSocket: cfg.ContainerdSocket,
 		Enforce: &enforce.KernelConfig{LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir}, Processes: 1 << 16}, log, reg)
 	if err != nil {
+		return nil, err
+	}
+	if a.postures, err = newPostures(reg); err != nil {
 		return nil, err
 	}
 	if a.gap, err = newRestartGap(cfg.StateDir, time.Now(), log, reg); err != nil {

@@ -40,7 +40,9 @@ func newShipper(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*ship.S
 }
 
 // reportStatus sends the node's heartbeat: version, kernel, enforcement per
-// hook, where opens and connects are seen, and every event and loss counter.
+// hook, where opens and connects are seen, every event and loss counter,
+// and its containers' posture (alerting on a container that starts worse
+// than the previous one of its repository).
 func (a *Agent) reportStatus(ctx context.Context) {
 	st := &vigilv1.NodeStatus{
 		AgentVersion: buildinfo.Version,
@@ -50,6 +52,13 @@ func (a *Agent) reportStatus(ctx context.Context) {
 		Enforcement:  enforcementStatus(a.enforcement.Tiers()),
 		SensorHooks:  sensorHooks(a.pipeline.Sensor().Hooks()),
 		Images:       a.runningImages(),
+	}
+	if r := a.pipeline.Resolver(); r != nil {
+		var alerts []*vigilv1.Alert
+		st.Postures, alerts = a.postures.report(a.cfg.Node, r.Containers(), a.capabilitiesUsed())
+		for _, al := range alerts {
+			a.out.emit(al)
+		}
 	}
 	if ss, err := a.pipeline.Sensor().Stats(); err == nil {
 		for _, t := range sensor.BehaviourTypes {

@@ -23,8 +23,8 @@ type outputs struct {
 	file    *sink.JSONLines // nil when off
 	shipper *ship.Shipper   // nil when off
 	errors  *prometheus.CounterVec
-	// mu serialises emit: alerts come from the deduper, the restart gap
-	// and enforcement's goroutines.
+	// mu serialises emit: alerts come from the deduper, the restart gap,
+	// enforcement's goroutines and the status report (posture).
 	mu sync.Mutex
 }
 

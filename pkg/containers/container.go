@@ -1,6 +1,10 @@
 package containers
 
-import "time"
+import (
+	"time"
+
+	"github.com/vigil-dev/vigil/pkg/posture"
+)
 
 // UnknownDigest stands for an image digest (or config digest) containerd
 // could not tell: the image was deleted, or its name now points to another
@@ -60,6 +64,10 @@ type Container struct {
 	KnownAt time.Time
 	// Source says how: SourceEvent, SourceInventory or SourceOnDemand.
 	Source string
+
+	// Posture is what its OCI runtime spec lets it do beyond least
+	// privilege.
+	Posture posture.Report
 }
 
 // HasImageDigest reports whether ImageDigest is a digest.

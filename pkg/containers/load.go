@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/cgroup"
+	"github.com/vigil-dev/vigil/pkg/posture"
 )
 
 // How a container became known (Container.Source).
@@ -98,6 +99,7 @@ func (l *loader) fromRecord(ctx context.Context, cl *client.Client, ns string, r
 		CgroupPath:    cgPath,
 		PID:           pid,
 		Source:        source,
+		Posture:       posture.Assess(&spec),
 	}
 	if name := spec.Annotations[annotationCRIImageName]; name != "" {
 		c.Image = name

@@ -43,6 +43,9 @@ const (
 	// its workload ran. The alert names the container; label outcome says
 	// which (refused, unmarked, late) and the detail why.
 	Kind_KIND_ENFORCEMENT_DEGRADED Kind = 7
+	// A container started with a worse least-privilege posture than the one
+	// before it of the same image repository (rule posture-worse).
+	Kind_KIND_POSTURE Kind = 8
 )
 
 // Enum value maps for Kind.
@@ -56,6 +59,7 @@ var (
 		5: "KIND_AGENT_GAP",
 		6: "KIND_IO_URING",
 		7: "KIND_ENFORCEMENT_DEGRADED",
+		8: "KIND_POSTURE",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":          0,
@@ -66,6 +70,7 @@ var (
 		"KIND_AGENT_GAP":            5,
 		"KIND_IO_URING":             6,
 		"KIND_ENFORCEMENT_DEGRADED": 7,
+		"KIND_POSTURE":              8,
 	}
 )
 
@@ -813,7 +818,7 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\x06labels\x18\x12 \x03(\v2\x1b.vigil.v1.Alert.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xa7\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xb9\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_EXEC\x10\x01\x12\r\n" +
@@ -822,7 +827,8 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\x0fKIND_CAPABILITY\x10\x04\x12\x12\n" +
 	"\x0eKIND_AGENT_GAP\x10\x05\x12\x11\n" +
 	"\rKIND_IO_URING\x10\x06\x12\x1d\n" +
-	"\x19KIND_ENFORCEMENT_DEGRADED\x10\a*[\n" +
+	"\x19KIND_ENFORCEMENT_DEGRADED\x10\a\x12\x10\n" +
+	"\fKIND_POSTURE\x10\b*[\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_ALERTED\x10\x01\x12\x12\n" +

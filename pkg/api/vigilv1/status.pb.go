@@ -246,7 +246,10 @@ type NodeStatus struct {
 	// only for digests in its last report.
 	Images []string `protobuf:"bytes,8,rep,name=images,proto3" json:"images,omitempty"`
 	// Where the sensor sees opens and connects, chosen at agent start.
-	SensorHooks   []*SensorHook `protobuf:"bytes,9,rep,name=sensor_hooks,json=sensorHooks,proto3" json:"sensor_hooks,omitempty"`
+	SensorHooks []*SensorHook `protobuf:"bytes,9,rep,name=sensor_hooks,json=sensorHooks,proto3" json:"sensor_hooks,omitempty"`
+	// The least-privilege posture of each running container (sandboxes left
+	// out), from its OCI runtime spec.
+	Postures      []*ContainerPosture `protobuf:"bytes,10,rep,name=postures,proto3" json:"postures,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -344,6 +347,179 @@ func (x *NodeStatus) GetSensorHooks() []*SensorHook {
 	return nil
 }
 
+func (x *NodeStatus) GetPostures() []*ContainerPosture {
+	if x != nil {
+		return x.Postures
+	}
+	return nil
+}
+
+// ContainerPosture is what a container may do beyond least privilege.
+type ContainerPosture struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Image         string                 `protobuf:"bytes,2,opt,name=image,proto3" json:"image,omitempty"`
+	ImageDigest   string                 `protobuf:"bytes,3,opt,name=image_digest,json=imageDigest,proto3" json:"image_digest,omitempty"`
+	Pod           string                 `protobuf:"bytes,4,opt,name=pod,proto3" json:"pod,omitempty"`
+	Namespace     string                 `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	ContainerName string                 `protobuf:"bytes,6,opt,name=container_name,json=containerName,proto3" json:"container_name,omitempty"`
+	// Finding names (pkg/posture): privileged, run_as_root, added_capabilities,
+	// unused_capabilities, writable_root_fs, host_pid, host_network, host_ipc,
+	// host_path_mount, sensitive_host_mount, runtime_socket_mount, no_seccomp,
+	// privilege_escalation.
+	Findings          []string `protobuf:"bytes,7,rep,name=findings,proto3" json:"findings,omitempty"`
+	Uid               uint32   `protobuf:"varint,8,opt,name=uid,proto3" json:"uid,omitempty"`
+	Capabilities      []string `protobuf:"bytes,9,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	AddedCapabilities []string `protobuf:"bytes,10,rep,name=added_capabilities,json=addedCapabilities,proto3" json:"added_capabilities,omitempty"`
+	// Granted and never used by the image's learned profile: a concrete
+	// least-privilege suggestion (drop them). Empty without a profile.
+	UnusedCapabilities []string `protobuf:"bytes,11,rep,name=unused_capabilities,json=unusedCapabilities,proto3" json:"unused_capabilities,omitempty"`
+	// "source:destination" of each host path mounted.
+	HostMounts []string `protobuf:"bytes,12,rep,name=host_mounts,json=hostMounts,proto3" json:"host_mounts,omitempty"`
+	// Pod Security Standards level met: privileged, baseline or restricted;
+	// and the rules that stop it meeting the next ones.
+	PssLevel      string   `protobuf:"bytes,13,opt,name=pss_level,json=pssLevel,proto3" json:"pss_level,omitempty"`
+	NotBaseline   []string `protobuf:"bytes,14,rep,name=not_baseline,json=notBaseline,proto3" json:"not_baseline,omitempty"`
+	NotRestricted []string `protobuf:"bytes,15,rep,name=not_restricted,json=notRestricted,proto3" json:"not_restricted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerPosture) Reset() {
+	*x = ContainerPosture{}
+	mi := &file_vigil_v1_status_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerPosture) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerPosture) ProtoMessage() {}
+
+func (x *ContainerPosture) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_status_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerPosture.ProtoReflect.Descriptor instead.
+func (*ContainerPosture) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_status_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ContainerPosture) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *ContainerPosture) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *ContainerPosture) GetImageDigest() string {
+	if x != nil {
+		return x.ImageDigest
+	}
+	return ""
+}
+
+func (x *ContainerPosture) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *ContainerPosture) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ContainerPosture) GetContainerName() string {
+	if x != nil {
+		return x.ContainerName
+	}
+	return ""
+}
+
+func (x *ContainerPosture) GetFindings() []string {
+	if x != nil {
+		return x.Findings
+	}
+	return nil
+}
+
+func (x *ContainerPosture) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *ContainerPosture) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
+func (x *ContainerPosture) GetAddedCapabilities() []string {
+	if x != nil {
+		return x.AddedCapabilities
+	}
+	return nil
+}
+
+func (x *ContainerPosture) GetUnusedCapabilities() []string {
+	if x != nil {
+		return x.UnusedCapabilities
+	}
+	return nil
+}
+
+func (x *ContainerPosture) GetHostMounts() []string {
+	if x != nil {
+		return x.HostMounts
+	}
+	return nil
+}
+
+func (x *ContainerPosture) GetPssLevel() string {
+	if x != nil {
+		return x.PssLevel
+	}
+	return ""
+}
+
+func (x *ContainerPosture) GetNotBaseline() []string {
+	if x != nil {
+		return x.NotBaseline
+	}
+	return nil
+}
+
+func (x *ContainerPosture) GetNotRestricted() []string {
+	if x != nil {
+		return x.NotRestricted
+	}
+	return nil
+}
+
 var File_vigil_v1_status_proto protoreflect.FileDescriptor
 
 const file_vigil_v1_status_proto_rawDesc = "" +
@@ -358,7 +534,7 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"SensorHook\x12\"\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x0e.vigil.v1.KindR\x04kind\x12\x16\n" +
 	"\x06attach\x18\x02 \x01(\tR\x06attach\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xd0\x03\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x88\x04\n" +
 	"\n" +
 	"NodeStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -369,10 +545,30 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x126\n" +
 	"\breceived\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\breceived\x12\x16\n" +
 	"\x06images\x18\b \x03(\tR\x06images\x127\n" +
-	"\fsensor_hooks\x18\t \x03(\v2\x14.vigil.v1.SensorHookR\vsensorHooks\x1a;\n" +
+	"\fsensor_hooks\x18\t \x03(\v2\x14.vigil.v1.SensorHookR\vsensorHooks\x126\n" +
+	"\bpostures\x18\n" +
+	" \x03(\v2\x1a.vigil.v1.ContainerPostureR\bpostures\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*t\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xff\x03\n" +
+	"\x10ContainerPosture\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
+	"\x05image\x18\x02 \x01(\tR\x05image\x12!\n" +
+	"\fimage_digest\x18\x03 \x01(\tR\vimageDigest\x12\x10\n" +
+	"\x03pod\x18\x04 \x01(\tR\x03pod\x12\x1c\n" +
+	"\tnamespace\x18\x05 \x01(\tR\tnamespace\x12%\n" +
+	"\x0econtainer_name\x18\x06 \x01(\tR\rcontainerName\x12\x1a\n" +
+	"\bfindings\x18\a \x03(\tR\bfindings\x12\x10\n" +
+	"\x03uid\x18\b \x01(\rR\x03uid\x12\"\n" +
+	"\fcapabilities\x18\t \x03(\tR\fcapabilities\x12-\n" +
+	"\x12added_capabilities\x18\n" +
+	" \x03(\tR\x11addedCapabilities\x12/\n" +
+	"\x13unused_capabilities\x18\v \x03(\tR\x12unusedCapabilities\x12\x1f\n" +
+	"\vhost_mounts\x18\f \x03(\tR\n" +
+	"hostMounts\x12\x1b\n" +
+	"\tpss_level\x18\r \x01(\tR\bpssLevel\x12!\n" +
+	"\fnot_baseline\x18\x0e \x03(\tR\vnotBaseline\x12%\n" +
+	"\x0enot_restricted\x18\x0f \x03(\tR\rnotRestricted*t\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bTIER_LSM\x10\x01\x12\x11\n" +
@@ -394,30 +590,32 @@ func file_vigil_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_vigil_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_vigil_v1_status_proto_goTypes = []any{
 	(Tier)(0),                     // 0: vigil.v1.Tier
 	(*HookEnforcement)(nil),       // 1: vigil.v1.HookEnforcement
 	(*SensorHook)(nil),            // 2: vigil.v1.SensorHook
 	(*NodeStatus)(nil),            // 3: vigil.v1.NodeStatus
-	nil,                           // 4: vigil.v1.NodeStatus.CountersEntry
-	(Kind)(0),                     // 5: vigil.v1.Kind
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*ContainerPosture)(nil),      // 4: vigil.v1.ContainerPosture
+	nil,                           // 5: vigil.v1.NodeStatus.CountersEntry
+	(Kind)(0),                     // 6: vigil.v1.Kind
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
 }
 var file_vigil_v1_status_proto_depIdxs = []int32{
-	5, // 0: vigil.v1.HookEnforcement.hook:type_name -> vigil.v1.Kind
+	6, // 0: vigil.v1.HookEnforcement.hook:type_name -> vigil.v1.Kind
 	0, // 1: vigil.v1.HookEnforcement.tier:type_name -> vigil.v1.Tier
-	5, // 2: vigil.v1.SensorHook.kind:type_name -> vigil.v1.Kind
+	6, // 2: vigil.v1.SensorHook.kind:type_name -> vigil.v1.Kind
 	1, // 3: vigil.v1.NodeStatus.enforcement:type_name -> vigil.v1.HookEnforcement
-	4, // 4: vigil.v1.NodeStatus.counters:type_name -> vigil.v1.NodeStatus.CountersEntry
-	6, // 5: vigil.v1.NodeStatus.time:type_name -> google.protobuf.Timestamp
-	6, // 6: vigil.v1.NodeStatus.received:type_name -> google.protobuf.Timestamp
+	5, // 4: vigil.v1.NodeStatus.counters:type_name -> vigil.v1.NodeStatus.CountersEntry
+	7, // 5: vigil.v1.NodeStatus.time:type_name -> google.protobuf.Timestamp
+	7, // 6: vigil.v1.NodeStatus.received:type_name -> google.protobuf.Timestamp
 	2, // 7: vigil.v1.NodeStatus.sensor_hooks:type_name -> vigil.v1.SensorHook
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	4, // 8: vigil.v1.NodeStatus.postures:type_name -> vigil.v1.ContainerPosture
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_status_proto_init() }
@@ -432,7 +630,7 @@ func file_vigil_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_status_proto_rawDesc), len(file_vigil_v1_status_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
