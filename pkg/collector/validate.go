@@ -18,9 +18,12 @@ const (
 	maxAncestry     = 64
 	maxLabels       = 64
 	maxAlertBytes   = 64 << 10
-	maxStatusBytes  = 64 << 10
-	maxCounters     = 512
-	maxImages       = 1024
+	// A status carries every running container's posture (a few hundred
+	// bytes each, about 1 KiB for a privileged one): room for a node's
+	// thousand.
+	maxStatusBytes = 1 << 20
+	maxCounters    = 512
+	maxImages      = 1024
 )
 
 // fieldCheck accumulates the first violation found.
