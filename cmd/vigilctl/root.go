@@ -96,7 +96,7 @@ func newRootCmd() *cobra.Command {
 	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{
 		"output": cliout.Fixed(humanFormat, string(cliout.JSON), string(cliout.YAML)), "color": cliout.Fixed("auto", "always", "never"),
 	})
-	cmd.AddCommand(newAlertsCmd(o), newNodesCmd(o), newProfilesCmd(o), newAuditCmd(o), newCertsCmd())
+	cmd.AddCommand(newAlertsCmd(o), newNodesCmd(o), newPostureCmd(o), newProfilesCmd(o), newAuditCmd(o), newCertsCmd())
 	return cmd
 }
 
