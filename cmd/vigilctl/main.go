@@ -1,5 +1,6 @@
 // Command vigilctl is the operator's tool for vigil: tail and query alerts,
-// list nodes, review, diff and promote profiles, and make certificates for a
+// list nodes and their containers' posture, review, diff and promote
+// profiles, list and verify the audit trail, and make certificates for a
 // test setup.
 //
 // Connection settings come from flags, then VIGILCTL_* environment

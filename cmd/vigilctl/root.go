@@ -65,7 +65,7 @@ func newRootCmd() *cobra.Command {
 	certs := defaultCertDir()
 	cmd := &cobra.Command{
 		Use:   "vigilctl",
-		Short: "Operate vigil: alerts, nodes, profiles, certificates",
+		Short: "Operate vigil: alerts, nodes, container posture, profiles, the audit trail, certificates",
 		Example: `  # A test setup: certificates (once), then the collector's alerts, live
   vigilctl certs
   vigilctl alerts tail
