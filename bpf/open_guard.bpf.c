@@ -95,11 +95,12 @@ int BPF_PROG(guard_opens, struct pt_regs *regs, long ret)
 	if (ret < 0)
 		return 0;
 	decode_syscall(regs, &sc);
+	/* The cheap tests first: this runs at every system call's exit. */
 	if (sc.nr > NR_OPENAT2 || listener_alive())
 		return 0;
 	task = bpf_get_current_task_btf();
 	pol = current_policy();
-	if (!pol || !(pol->enforce & VIGIL_ENFORCE_OPEN) || !task_contained(task) || being_killed(task))
+	if (!guards(pol, task) || being_killed(task))
 		return 0;
 	guard(task, &sc, ret, pol);
 	return 0;

@@ -32,6 +32,20 @@ static __always_inline bool listener_alive(void)
 	return beat && *beat && bpf_ktime_get_ns() - *beat < listener_stale_ns;
 }
 
+/* Set at load time in the families that trace opens, where this agent's open
+ * guard is attached (loaded before them): an open the guard kills is then
+ * its to report, whichever program runs first at the open's exit (a fexit
+ * program runs before every sys_exit one; two at sys_exit in the order they
+ * were attached). */
+const volatile bool open_guarded = false;
+
+/* guards reports whether the open guard judges the opens task makes under
+ * pol, a container's policy or NULL, now. */
+static __always_inline bool guards(struct scope_policy *pol, struct task_struct *task)
+{
+	return pol && (pol->enforce & VIGIL_ENFORCE_OPEN) && task_contained(task) && !listener_alive();
+}
+
 /* being_killed reports whether task has a SIGKILL pending: a guard killed
  * it at this very exit (either agent generation's), so its open is
  * reported once, as killed, and never read. */

@@ -72,7 +72,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	struct scope_policy *scope = NULL, *pol = NULL;
 	struct known_open known = {};
 	struct learn_open_key learned = {};
-	bool learning = false, emitted = false;
+	bool learning = false, emitted = false, guarded;
 	struct file *file = NULL;
 	const struct path *p = NULL;
 	const char *name = NULL;
@@ -136,6 +136,9 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 			return;
 	}
 	learning = learning && file;
+	/* The open guard judges this open too, at this exit (guard.h): one it
+	 * kills it reports, before or after this handler runs. */
+	guarded = file && !(flags & O_PATH) && open_guarded && guards(scope, task);
 	if (learning) {
 		learn_open_key(&learned, file, acc);
 		if (!learn_news(&learn_opens, &learned, &repeats))
@@ -188,16 +191,20 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	}
 	if (plen > VIGIL_PATH_MAX || nlen > VIGIL_PATH_MAX)
 		goto settle;
-	if (pol && file && !(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
-	    path_allowed_from(s, sizeof(*ev), plen, pol->profile, VIGIL_LIST_FILES, acc & ACCESS_BITS, acc & ACCESS_IMAGE)) {
+	if (scope && file && (pol || guarded) && !(ev->hdr.flags & VIGIL_F_PATH_TRUNCATED) &&
+	    path_allowed_from(s, sizeof(*ev), plen, scope->profile, VIGIL_LIST_FILES, acc & ACCESS_BITS, acc & ACCESS_IMAGE)) {
 		__u8 one = 1;
 
-		if (file_id_unique(BPF_CORE_READ(file, f_inode)))
-			bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
-		return;
+		if (pol) {
+			if (file_id_unique(BPF_CORE_READ(file, f_inode)))
+				bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
+			return;
+		}
+		guarded = false; /* allowed by a widened profile: userspace judges it exactly */
 	}
-	/* Killed at this exit by the open guard, which reported it. */
-	if (being_killed(task))
+	/* Killed at this exit by an open guard, or forbidden and guarded: the
+	 * guard reports it. */
+	if (guarded || being_killed(task))
 		goto settle;
 	ev->path_len = plen;
 	ev->name_len = nlen;

@@ -21,6 +21,10 @@ type Family struct {
 	// replaces is the load-time switch of the handler this family stands
 	// in for where it loads (a sys_exit handler): Load turns it off.
 	replaces string
+	// announces is a load-time switch of other families' handlers: Load
+	// loads this family before the others of Programs (after exec and
+	// process) and, once it is loaded, turns the switch on for them.
+	announces string
 	// switches are the load-time switches of the family's handlers: Load
 	// leaves the family out when every one is off.
 	switches []string
@@ -49,8 +53,9 @@ var (
 	FamilyConnectFexit = Family{Name: "connect-fexit", spec: LoadConnectfexit, optional: true,
 		replaces: SysexitVarTraceConnects, check: connectChecks}
 	// FamilyOpenGuard kills for the opens of enforced containers that
-	// succeeded while no fanotify listener judged them (bpf/open_guard.bpf.c).
-	FamilyOpenGuard  = Family{Name: "open-guard", spec: LoadOpenguard, optional: true}
+	// succeeded while no fanotify listener judged them (bpf/open_guard.bpf.c),
+	// and reports them: the open handlers loaded after it leave those to it.
+	FamilyOpenGuard  = Family{Name: "open-guard", spec: LoadOpenguard, optional: true, announces: RecordVarOpenGuarded}
 	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true}
 	// FamilyIoUring sees rings set up and requests submitted (the
 	// io_uring tracepoints: none where the kernel has no io_uring).

@@ -92,8 +92,14 @@ func Load(p Programs, log *zap.Logger) (_ *Objects, err error) {
 	// One decoding of the kernel's BTF for every family, dropped after.
 	cache := btf.NewCache()
 	loaded := map[string]bool{}
-	constants := maps.Clone(p.Constants) // a family that stands in for a handler turns its switch off
-	for _, f := range slices.Concat([]Family{FamilyExec, FamilyProcess}, p.Families) {
+	// A family that stands in for a handler turns its switch off; one
+	// that announces itself turns its switch on, loaded first.
+	constants := maps.Clone(p.Constants)
+	announced := func(f Family) bool { return f.announces != "" }
+	families := slices.Concat([]Family{FamilyExec, FamilyProcess},
+		slices.DeleteFunc(slices.Clone(p.Families), func(f Family) bool { return !announced(f) }),
+		slices.DeleteFunc(slices.Clone(p.Families), announced))
+	for _, f := range families {
 		if loaded[f.Name] {
 			continue
 		}
@@ -119,6 +125,9 @@ func Load(p Programs, log *zap.Logger) (_ *Objects, err error) {
 		o.families = append(o.families, lf)
 		if f.replaces != "" {
 			constants[f.replaces] = false
+		}
+		if f.announces != "" {
+			constants[f.announces] = true
 		}
 		log.Debug("hook family attached", zap.String("family", f.Name), zap.Int("programs", len(lf.links)))
 	}

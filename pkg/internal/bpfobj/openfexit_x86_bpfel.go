@@ -48,6 +48,7 @@ const (
 	OpenfexitVarKillTier          = "kill_tier"
 	OpenfexitVarLearnWindowNs     = "learn_window_ns"
 	OpenfexitVarListenerStaleNs   = "listener_stale_ns"
+	OpenfexitVarOpenGuarded       = "open_guarded"
 	OpenfexitVarSelfTgid          = "self_tgid"
 	OpenfexitVarUnixKillTier      = "unix_kill_tier"
 	OpenfexitVarWakeupBytes       = "wakeup_bytes"
@@ -139,6 +140,7 @@ type OpenfexitVariableSpecs struct {
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	ListenerStaleNs   *ebpf.VariableSpec `ebpf:"listener_stale_ns"`
+	OpenGuarded       *ebpf.VariableSpec `ebpf:"open_guarded"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -229,6 +231,7 @@ type OpenfexitVariables struct {
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
 	ListenerStaleNs   *ebpf.Variable `ebpf:"listener_stale_ns"`
+	OpenGuarded       *ebpf.Variable `ebpf:"open_guarded"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -46,6 +46,7 @@ const (
 	OpenguardVarKillTier          = "kill_tier"
 	OpenguardVarLearnWindowNs     = "learn_window_ns"
 	OpenguardVarListenerStaleNs   = "listener_stale_ns"
+	OpenguardVarOpenGuarded       = "open_guarded"
 	OpenguardVarSelfTgid          = "self_tgid"
 	OpenguardVarUnixKillTier      = "unix_kill_tier"
 	OpenguardVarWakeupBytes       = "wakeup_bytes"
@@ -135,6 +136,7 @@ type OpenguardVariableSpecs struct {
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	ListenerStaleNs   *ebpf.VariableSpec `ebpf:"listener_stale_ns"`
+	OpenGuarded       *ebpf.VariableSpec `ebpf:"open_guarded"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -223,6 +225,7 @@ type OpenguardVariables struct {
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
 	ListenerStaleNs   *ebpf.Variable `ebpf:"listener_stale_ns"`
+	OpenGuarded       *ebpf.Variable `ebpf:"open_guarded"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`

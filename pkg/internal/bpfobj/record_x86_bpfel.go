@@ -342,6 +342,7 @@ const (
 	RecordVarKillTier              = "kill_tier"
 	RecordVarLearnWindowNs         = "learn_window_ns"
 	RecordVarListenerStaleNs       = "listener_stale_ns"
+	RecordVarOpenGuarded           = "open_guarded"
 	RecordVarSelfTgid              = "self_tgid"
 	RecordVarUnixKillTier          = "unix_kill_tier"
 	RecordVarUnusedApplet          = "unused_applet"
@@ -454,6 +455,7 @@ type RecordVariableSpecs struct {
 	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	ListenerStaleNs       *ebpf.VariableSpec `ebpf:"listener_stale_ns"`
+	OpenGuarded           *ebpf.VariableSpec `ebpf:"open_guarded"`
 	SelfTgid              *ebpf.VariableSpec `ebpf:"self_tgid"`
 	UnixKillTier          *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	UnusedApplet          *ebpf.VariableSpec `ebpf:"unused_applet"`
@@ -566,6 +568,7 @@ type RecordVariables struct {
 	KillTier              *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs         *ebpf.Variable `ebpf:"learn_window_ns"`
 	ListenerStaleNs       *ebpf.Variable `ebpf:"listener_stale_ns"`
+	OpenGuarded           *ebpf.Variable `ebpf:"open_guarded"`
 	SelfTgid              *ebpf.Variable `ebpf:"self_tgid"`
 	UnixKillTier          *ebpf.Variable `ebpf:"unix_kill_tier"`
 	UnusedApplet          *ebpf.Variable `ebpf:"unused_applet"`

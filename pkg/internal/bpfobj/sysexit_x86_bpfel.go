@@ -46,6 +46,7 @@ const (
 	SysexitVarKillTier          = "kill_tier"
 	SysexitVarLearnWindowNs     = "learn_window_ns"
 	SysexitVarListenerStaleNs   = "listener_stale_ns"
+	SysexitVarOpenGuarded       = "open_guarded"
 	SysexitVarSelfTgid          = "self_tgid"
 	SysexitVarTraceConnects     = "trace_connects"
 	SysexitVarTraceOpens        = "trace_opens"
@@ -137,6 +138,7 @@ type SysexitVariableSpecs struct {
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	ListenerStaleNs   *ebpf.VariableSpec `ebpf:"listener_stale_ns"`
+	OpenGuarded       *ebpf.VariableSpec `ebpf:"open_guarded"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	TraceConnects     *ebpf.VariableSpec `ebpf:"trace_connects"`
 	TraceOpens        *ebpf.VariableSpec `ebpf:"trace_opens"`
@@ -227,6 +229,7 @@ type SysexitVariables struct {
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
 	ListenerStaleNs   *ebpf.Variable `ebpf:"listener_stale_ns"`
+	OpenGuarded       *ebpf.Variable `ebpf:"open_guarded"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	TraceConnects     *ebpf.Variable `ebpf:"trace_connects"`
 	TraceOpens        *ebpf.Variable `ebpf:"trace_opens"`
