@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-dev/vigil/pkg/approval"
 	"github.com/vigil-dev/vigil/pkg/enforce"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/pkg/profile"
@@ -52,6 +53,9 @@ type Config struct {
 	// Collector, when its Address is set, receives alerts, status and drafts
 	// and sends profiles.
 	Collector CollectorConfig
+	// Approval is which images may run on the node, and what an unapproved
+	// one meets.
+	Approval approval.Policy
 }
 
 // CollectorConfig is how to reach the collector, with mutual TLS.
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		LearnWindow:      enforce.DefaultKernelConfig().LearnWindow,
 		Sensor:           defaultSensorConfig(),
 		Collector:        CollectorConfig{StatusInterval: 30 * time.Second},
+		Approval:         approval.Policy{Action: approval.ActionOff},
 	}
 }
 
@@ -128,6 +133,12 @@ func (c Config) Validate() error {
 		if _, err := profile.ParseInheritPolicy(string(c.Inherit)); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := c.Approval.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Approval.Action == approval.ActionEnforce && c.ContainerdSocket == "" {
+		errs = append(errs, errors.New("approved images: enforce needs containerd (containerd socket)"))
 	}
 	if cc := c.Collector; cc.Address != "" {
 		if cc.Cert == "" || cc.Key == "" || cc.CA == "" {

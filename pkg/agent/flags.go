@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/vigil-dev/vigil/pkg/approval"
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
@@ -31,12 +32,13 @@ type RunFlags struct {
 	inherit        string
 	namespaceModes map[string]string
 	imageModes     map[string]string
+	approvalAction string
 }
 
 // NewRunFlags returns the defaults, with node as the node name.
 func NewRunFlags(node string) *RunFlags {
 	f := &RunFlags{Config: DefaultConfig(), MetricsAddr: DefaultMetricsAddr, defaultMode: string(profile.ModeLearn),
-		inherit: string(DefaultConfig().Inherit)}
+		inherit: string(DefaultConfig().Inherit), approvalAction: string(DefaultConfig().Approval.Action)}
 	f.Config.Node = node
 	return f
 }
@@ -72,6 +74,9 @@ func (r *RunFlags) Register(f *pflag.FlagSet) {
 	f.IntVar(&c.Sensor.JudgedRingBufferSize, "judged-ring-buffer-size", c.Sensor.JudgedRingBufferSize, "kernel ring buffer bytes of monitored and enforced containers' events, apart from the rest (rounded up to a power of two)")
 	f.IntVar(&c.Sensor.JudgedQueueSize, "judged-queue-size", c.Sensor.JudgedQueueSize, "monitored and enforced containers' decoded events buffered for the pipeline, which takes them first, before drops (counted)")
 	f.BoolVar(&c.Sensor.SysExitOnly, "sys-exit-only", c.Sensor.SysExitOnly, "see opens and connects at the system-call exit even where the kernel runs fexit programs, which cost nothing on other system calls (vigil-agent status says which)")
+	f.StringSliceVar(&c.Approval.Images, "approved-images", c.Approval.Images, "repositories whose images may run, normalized (docker.io/library/nginx), or prefixes ending in /* (myacr.azurecr.io/team/*); none approves every repository")
+	f.BoolVar(&c.Approval.RequireKnownDigest, "approved-images-require-known-digest", c.Approval.RequireKnownDigest, "approve only image digests with a profile: no image runs that was not learned")
+	f.StringVar(&r.approvalAction, "approved-images-action", r.approvalAction, "what a container of an unapproved image meets: off, alert, or enforce (it is killed before its entrypoint runs, and alerted)")
 	f.DurationVar(&c.LearnWindow, "learn-window", c.LearnWindow, "a file, inet destination or capability a learning container keeps using, and an io_uring operation any container keeps using, is reported once per window, with a count (0 reports every use)")
 }
 
@@ -86,6 +91,12 @@ func (r *RunFlags) AgentConfig() (Config, error) {
 	cfg.Modes = profile.ModePolicy{Default: def, Namespaces: map[string]profile.Mode{}, Images: map[string]profile.Mode{}}
 	if cfg.Inherit, err = profile.ParseInheritPolicy(r.inherit); err != nil {
 		return Config{}, fmt.Errorf("--inherit-profiles: %w", err)
+	}
+	if cfg.Approval.Action, err = approval.ParseAction(r.approvalAction); err != nil {
+		return Config{}, fmt.Errorf("--approved-images-action: %w", err)
+	}
+	if err := cfg.Approval.Validate(); err != nil {
+		return Config{}, fmt.Errorf("--approved-images: %w", err)
 	}
 	for _, set := range []struct {
 		flag string
