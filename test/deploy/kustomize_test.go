@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -49,7 +50,7 @@ func repoRoot(t testing.TB) string {
 // k8s.io/api types, failing on an unknown or duplicated field.
 var strictDecoder = sync.OnceValues(func() (runtime.Decoder, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, admissionv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, err
 		}
@@ -102,6 +103,8 @@ type objects struct {
 	services    map[string]*corev1.Service
 	claims      map[string]*corev1.PersistentVolumeClaim
 	policies    map[string]*networkingv1.NetworkPolicy
+	admission   map[string]*admissionv1.ValidatingAdmissionPolicy
+	bindings    map[string]*admissionv1.ValidatingAdmissionPolicyBinding
 }
 
 // build runs kustomize (its library, as `kustomize build` does) on a
@@ -116,7 +119,8 @@ func build(t testing.TB, dir string) *objects {
 	o := &objects{accounts: map[string]*corev1.ServiceAccount{}, configMaps: map[string]*corev1.ConfigMap{},
 		daemonSets: map[string]*appsv1.DaemonSet{}, deployments: map[string]*appsv1.Deployment{},
 		services: map[string]*corev1.Service{}, claims: map[string]*corev1.PersistentVolumeClaim{},
-		policies: map[string]*networkingv1.NetworkPolicy{}}
+		policies: map[string]*networkingv1.NetworkPolicy{}, admission: map[string]*admissionv1.ValidatingAdmissionPolicy{},
+		bindings: map[string]*admissionv1.ValidatingAdmissionPolicyBinding{}}
 	for _, res := range m.Resources() {
 		doc, err := res.AsYAML()
 		if err != nil {
@@ -152,6 +156,10 @@ func (o *objects) add(obj runtime.Object) error {
 		o.claims[v.Name] = v
 	case *networkingv1.NetworkPolicy:
 		o.policies[v.Name] = v
+	case *admissionv1.ValidatingAdmissionPolicy:
+		o.admission[v.Name] = v
+	case *admissionv1.ValidatingAdmissionPolicyBinding:
+		o.bindings[v.Name] = v
 	default:
 		return fmt.Errorf("unexpected kind %T", obj)
 	}
@@ -246,13 +254,14 @@ func TestKustomizeBuilds(t *testing.T) {
 				{"DaemonSet", len(o.daemonSets), 1}, {"Deployment", len(o.deployments), 1},
 				{"Service", len(o.services), 1}, {"PersistentVolumeClaim", len(o.claims), 1},
 				{"NetworkPolicy", len(o.policies), 1},
+				{"ValidatingAdmissionPolicy", len(o.admission), 1}, {"ValidatingAdmissionPolicyBinding", len(o.bindings), 1},
 			} {
 				if c.got != c.want {
 					t.Errorf("%d %s objects, want %d", c.got, c.kind, c.want)
 				}
 			}
 			for _, obj := range o.all {
-				if ns := namespaceOf(obj); ns != "vigil" && !isNamespace(obj) {
+				if ns := namespaceOf(obj); ns != "vigil" && !clusterScoped(obj) {
 					t.Errorf("%T in namespace %q, want vigil", obj, ns)
 				}
 			}
@@ -267,7 +276,11 @@ func namespaceOf(obj runtime.Object) string {
 	return ""
 }
 
-func isNamespace(obj runtime.Object) bool {
-	_, ok := obj.(*corev1.Namespace)
-	return ok
+// clusterScoped tells the kinds that live in no namespace.
+func clusterScoped(obj runtime.Object) bool {
+	switch obj.(type) {
+	case *corev1.Namespace, *admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding:
+		return true
+	}
+	return false
 }
