@@ -27,11 +27,11 @@ func (f *filterFlags) register(cmd *cobra.Command, o *options) {
 	fl.StringSliceVar(&f.nodes, "node", nil, "only these nodes (repeat or comma-separate)")
 	fl.StringSliceVar(&f.namespaces, "namespace", nil, "only these Kubernetes namespaces")
 	fl.StringSliceVar(&f.images, "image", nil, "only these images (name:tag or sha256 digest)")
-	fl.StringSliceVar(&f.kinds, "kind", nil, "only these kinds: exec, open, connect, capability, io_uring, enforcement_degraded (a container's opens not judged as its profile asks), posture (a container started worse than the last of its image), agent_gap (no agent watched the node)")
+	fl.StringSliceVar(&f.kinds, "kind", nil, "only these kinds: exec, open, connect, capability, io_uring, enforcement_degraded (a container's opens not judged as its profile asks), posture (a container started worse than the last of its image), unapproved_image (a container of an image the approval policy does not approve), agent_gap (no agent watched the node)")
 	fl.StringVar(&f.since, "since", f.since, "alerts from this long ago (1h, 30m) or this time (RFC 3339)")
 	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{
 		"node": o.completion(nodeNames), "namespace": o.completion(namespaceNames), "image": o.completion(imageFilters),
-		"kind": cliout.Fixed("exec", "open", "connect", "capability", "io_uring", "enforcement_degraded", "posture", "agent_gap"),
+		"kind": cliout.Fixed("exec", "open", "connect", "capability", "io_uring", "enforcement_degraded", "posture", "unapproved_image", "agent_gap"),
 	})
 }
 
@@ -40,7 +40,7 @@ func (f *filterFlags) proto(now time.Time) (*vigilv1.AlertFilter, error) {
 	for _, k := range f.kinds {
 		v, ok := vigilv1.Kind_value["KIND_"+strings.ToUpper(k)]
 		if !ok || v == 0 {
-			return nil, fmt.Errorf("kind %q: want exec, open, connect, capability, io_uring, enforcement_degraded, posture or agent_gap", k)
+			return nil, fmt.Errorf("kind %q: want exec, open, connect, capability, io_uring, enforcement_degraded, posture, unapproved_image or agent_gap", k)
 		}
 		out.Kinds = append(out.Kinds, vigilv1.Kind(v))
 	}

@@ -25,20 +25,17 @@ func build(node string, rec *enrich.Record, v profile.Verdict, action vigilv1.Ac
 		obj.Applet = DisplayName(obj.Applet)
 	}
 	a := &vigilv1.Alert{
-		Time: timestamppb.New(ev.Time),
-		Node: node,
-		Container: &vigilv1.Container{
-			Id: c.ID, Name: c.ContainerName, Image: c.Image, ImageDigest: c.ImageDigest,
-			Pod: c.PodName, Namespace: c.PodNamespace, PodUid: c.PodUID,
-		},
-		Process:  processOf(rec),
-		Kind:     kind,
-		Object:   obj,
-		Access:   access,
-		Rule:     v.Rule,
-		Action:   action,
-		Severity: severity(action),
-		Labels:   map[string]string{"mode": string(v.Mode)},
+		Time:      timestamppb.New(ev.Time),
+		Node:      node,
+		Container: containerProto(c),
+		Process:   processOf(rec),
+		Kind:      kind,
+		Object:    obj,
+		Access:    access,
+		Rule:      v.Rule,
+		Action:    action,
+		Severity:  severity(action),
+		Labels:    map[string]string{"mode": string(v.Mode)},
 	}
 	for _, p := range rec.Ancestry {
 		a.Ancestry = append(a.Ancestry, processProto(p))

@@ -27,13 +27,10 @@ const LabelOutcome = "outcome"
 func Degraded(node string, c *containers.Container, outcome, why string, at time.Time) *vigilv1.Alert {
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d\x00%s", node, c.ID, outcome, at.UnixNano(), RuleOpensUnmarked))
 	return &vigilv1.Alert{
-		Id:   hex.EncodeToString(h[:16]),
-		Time: timestamppb.New(at),
-		Node: node,
-		Container: &vigilv1.Container{
-			Id: c.ID, Name: c.ContainerName, Image: c.Image, ImageDigest: c.ImageDigest,
-			Pod: c.PodName, Namespace: c.PodNamespace, PodUid: c.PodUID,
-		},
+		Id:        hex.EncodeToString(h[:16]),
+		Time:      timestamppb.New(at),
+		Node:      node,
+		Container: containerProto(c),
 		Kind:      vigilv1.Kind_KIND_ENFORCEMENT_DEGRADED,
 		Detail:    clip(fmt.Sprintf("opens of container %s (%s) not judged as its profile asks: %s", c.ID, imageRef(c.Image, c.ImageDigest), why)),
 		Rule:      RuleOpensUnmarked,

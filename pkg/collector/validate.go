@@ -69,7 +69,7 @@ func validateAlert(a *vigilv1.Alert) error {
 	case a.GetTime() == nil:
 		return fmt.Errorf("alert has no time")
 	case a.GetKind() == vigilv1.Kind_KIND_UNSPECIFIED || vigilv1.Kind_name[int32(a.GetKind())] == "":
-		return fmt.Errorf("alert kind %d is not one of exec, open, connect, capability, io_uring, agent_gap, enforcement_degraded", a.GetKind())
+		return fmt.Errorf("alert kind %d is not one of exec, open, connect, capability, io_uring, agent_gap, enforcement_degraded, posture, unapproved_image", a.GetKind())
 	}
 	if size := proto.Size(a); size > maxAlertBytes {
 		return fmt.Errorf("alert is %d bytes encoded, limit %d", size, maxAlertBytes)

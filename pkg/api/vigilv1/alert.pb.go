@@ -46,6 +46,13 @@ const (
 	// A container started with a worse least-privilege posture than the one
 	// before it of the same image repository (rule posture-worse).
 	Kind_KIND_POSTURE Kind = 8
+	// A container was created from an image the node's approval policy does
+	// not approve: not from an approved repository (label reason repository)
+	// or of a digest without a profile (unknown_digest). The alert names the
+	// image, the digest its reference resolved to, the pod and namespace;
+	// action killed when the agent stopped it (label workload_ran says
+	// whether its entrypoint had run by then).
+	Kind_KIND_UNAPPROVED_IMAGE Kind = 9
 )
 
 // Enum value maps for Kind.
@@ -60,6 +67,7 @@ var (
 		6: "KIND_IO_URING",
 		7: "KIND_ENFORCEMENT_DEGRADED",
 		8: "KIND_POSTURE",
+		9: "KIND_UNAPPROVED_IMAGE",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":          0,
@@ -71,6 +79,7 @@ var (
 		"KIND_IO_URING":             6,
 		"KIND_ENFORCEMENT_DEGRADED": 7,
 		"KIND_POSTURE":              8,
+		"KIND_UNAPPROVED_IMAGE":     9,
 	}
 )
 
@@ -818,7 +827,7 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\x06labels\x18\x12 \x03(\v2\x1b.vigil.v1.Alert.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xb9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xd4\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tKIND_EXEC\x10\x01\x12\r\n" +
@@ -828,7 +837,8 @@ const file_vigil_v1_alert_proto_rawDesc = "" +
 	"\x0eKIND_AGENT_GAP\x10\x05\x12\x11\n" +
 	"\rKIND_IO_URING\x10\x06\x12\x1d\n" +
 	"\x19KIND_ENFORCEMENT_DEGRADED\x10\a\x12\x10\n" +
-	"\fKIND_POSTURE\x10\b*[\n" +
+	"\fKIND_POSTURE\x10\b\x12\x19\n" +
+	"\x15KIND_UNAPPROVED_IMAGE\x10\t*[\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eACTION_ALERTED\x10\x01\x12\x12\n" +
