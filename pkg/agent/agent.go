@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/alert"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/approval"
 	"github.com/vigil-dev/vigil/pkg/containers"
 	"github.com/vigil-dev/vigil/pkg/draftstore"
 	"github.com/vigil-dev/vigil/pkg/enforce"
@@ -44,6 +45,7 @@ type Agent struct {
 	out         *outputs
 	gap         *restartGap
 	postures    *postures
+	admission   *admission
 
 	closeOnce sync.Once
 }
@@ -118,6 +120,10 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if a.deduper, err = alert.NewDeduper(cfg.Node, cfg.DedupWindow, a.out.emit, reg); err != nil {
 		return nil, err
 	}
+	known := func(digest string) bool { _, ok := a.engine.Profile(digest); return ok }
+	if a.admission, err = newAdmission(cfg, known, a.out.emit, log, reg); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -128,6 +134,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	src := enforce.Sources{Judge: a.engine, Entrypoint: a.entrypoint, Degraded: a.degraded, Report: a.pipeline.Sensor().Report}
+	if a.cfg.Approval.Action != approval.ActionOff {
+		src.Admit = a.admission.admit
+	}
 	if r := a.pipeline.Resolver(); r != nil {
 		src.Containers = r
 	}

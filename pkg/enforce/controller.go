@@ -54,6 +54,10 @@ type Sources struct {
 	// Degraded is told of each container whose opens the fanotify tier
 	// does not judge as its profile asks (see Degradation); nil: logged only.
 	Degraded func(*containers.Container, Degradation)
+	// Admit, when set, judges each container task's image once, as soon as
+	// the container is known and every profile is; stop stops the
+	// container (see Stop). A stopped container is not enforced further.
+	Admit func(ctr *containers.Container, stop func() (Stop, error))
 }
 
 // Degradation is why a container's opens are not judged as its profile

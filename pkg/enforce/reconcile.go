@@ -21,6 +21,7 @@ func (c *Controller) reconcileLoop(ctx context.Context) {
 	defer tick.Stop()
 	warned := map[entrypointKey]bool{}
 	marks := newOpenMarks()
+	admitted := newAdmissions()
 	handedOver := false
 	var retry <-chan time.Time // a container's marks are to be tried again
 	for {
@@ -33,10 +34,16 @@ func (c *Controller) reconcileLoop(ctx context.Context) {
 		}
 		retry = nil
 		seen := map[uint32]bool{}
+		listed := map[*containers.Container]bool{}
 		// Containers known, and every profile received: what follows puts
 		// this agent's enforcement fully in place.
 		ready := !handedOver && c.src.Containers.Connected() && (c.src.Ready == nil || c.src.Ready())
 		for _, ctr := range c.src.Containers.Containers() {
+			listed[ctr] = true
+			if !c.admit(ctr, admitted) {
+				seen[ctr.Scope] = true // stopped: held until it is gone
+				continue
+			}
 			if !ctr.HasImageDigest() {
 				continue
 			}
@@ -55,6 +62,7 @@ func (c *Controller) reconcileLoop(ctx context.Context) {
 			}
 		}
 		c.dropGone(marks, seen)
+		c.forgetAdmissions(admitted, listed, seen)
 		if marks.urgent() {
 			retry = time.After(markRetry)
 		}

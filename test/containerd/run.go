@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -86,6 +87,33 @@ func (d *Daemon) Run(t testing.TB, opts RunOptions) *Container {
 // /tasks/create.
 func (d *Daemon) Create(t testing.TB, opts RunOptions) *Container {
 	t.Helper()
+	c, err := d.create(t, opts)
+	if err != nil {
+		t.Fatalf("containerd harness: %v", err)
+	}
+	return c
+}
+
+// TryRun creates and starts a container as Run does, but returns the error
+// of creating or starting its task (runc's) instead of failing the test:
+// for a container that may be stopped while it is set up.
+func (d *Daemon) TryRun(t testing.TB, opts RunOptions) (*Container, error) {
+	t.Helper()
+	c, err := d.create(t, opts)
+	if err != nil {
+		return c, err
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+	defer cancel()
+	if err := c.Task.Start(ctx); err != nil {
+		return c, fmt.Errorf("start %s: %w", c.ID, err)
+	}
+	return c, nil
+}
+
+// create makes the container (failing the test if it cannot) and its task.
+func (d *Daemon) create(t testing.TB, opts RunOptions) (*Container, error) {
+	t.Helper()
 	if opts.Namespace == "" {
 		opts.Namespace = DefaultNamespace
 	}
@@ -130,14 +158,14 @@ func (d *Daemon) Create(t testing.TB, opts RunOptions) *Container {
 	})
 	task, err := ctr.NewTask(octx, cio.NewCreator(cio.WithStreams(nil, c.Output, c.Output), cio.WithFIFODir(c.fifoDir)))
 	if err != nil {
-		t.Fatalf("containerd harness: new task %s: %v", opts.ID, err)
+		return c, fmt.Errorf("new task %s: %w", opts.ID, err)
 	}
 	c.Task = task
 	// Wait before Start, so a short-lived task's exit cannot be missed.
 	if c.exitC, err = task.Wait(ctx); err != nil {
-		t.Fatalf("containerd harness: wait %s: %v", opts.ID, err)
+		return c, fmt.Errorf("wait %s: %w", opts.ID, err)
 	}
-	return c
+	return c, nil
 }
 
 func bindMounts(binds map[string]string) []specs.Mount {
