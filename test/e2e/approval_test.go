@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-dev/vigil/pkg/approval"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
+	"github.com/vigil-dev/vigil/test/containerd/ctrd"
 )
 
 // The approved registry, and an image from another.
@@ -63,18 +64,19 @@ func unapprovedAlerts(t *testing.T, path string) map[string]unapprovedLine {
 	return out
 }
 
-// approvalWorld is a world with an approved and an unapproved busybox, and
-// an agent applying the policy with action; marks is a directory every
-// container sees at /mark, where its entrypoint leaves a file named as its
-// first argument.
-func approvalWorld(t *testing.T, name string, action approval.Action) (w world, approved, unapproved containerdtest.Image, marks, alerts string) {
+// approvalWorld is a world with two busybox images of different digests,
+// one named in an approved registry and one not, and an agent applying
+// policy, with the profiles of profiles (a directory, or ""); marks is a
+// directory every container sees at /mark, where markerRun's entrypoint
+// leaves a file.
+func approvalWorld(t *testing.T, name string, policy approval.Policy, profiles string) (w world, approved, unapproved containerdtest.Image, marks, alerts string) {
 	approved = containerdtest.BusyboxImage(t)
-	unapproved = containerdtest.BusyboxImageWith(t, unapprovedImageName)
+	unapproved = containerdtest.BusyboxImageWith(t, unapprovedImageName, ctrd.File{Path: "etc/miner", Mode: 0o644, Data: []byte("xmr\n")})
 	w = newWorld(t, name, approved, unapproved)
 	alerts = filepath.Join(t.TempDir(), "alerts.jsonl")
 	cfg := w.agentConfig(t)
-	cfg.AlertsFile = alerts
-	cfg.Approval = approval.Policy{Images: approvedRegistry, Action: action}
+	cfg.AlertsFile, cfg.ProfilesDir = alerts, profiles
+	cfg.Approval = policy
 	startAgent(t, cfg)
 	return w, approved, unapproved, t.TempDir(), alerts
 }
@@ -96,7 +98,7 @@ func ran(marks, mark string) bool {
 // unremarked; an unapproved one runs and is alerted with its image, the
 // digest its tag resolved to, its pod and namespace.
 func TestUnapprovedImageAlerted(t *testing.T) {
-	w, approved, unapproved, marks, alerts := approvalWorld(t, "approve-alert", approval.ActionAlert)
+	w, approved, unapproved, marks, alerts := approvalWorld(t, "approve-alert", approval.Policy{Images: approvedRegistry, Action: approval.ActionAlert}, "")
 	ok := markerRun(t, w, approved, marks, "ok")
 	bad := markerRun(t, w, unapproved, marks, "bad")
 	waitFor(t, "both entrypoints to run", func() bool { return ran(marks, "ok") && ran(marks, "bad") })
@@ -123,7 +125,7 @@ const unapprovedBackToBack = 10
 // back, are killed before their entrypoint runs (it would leave a file on a
 // host directory first thing: none does) and alerted as killed.
 func TestUnapprovedImageStoppedBeforeItsEntrypoint(t *testing.T) {
-	w, approved, unapproved, marks, alerts := approvalWorld(t, "approve-enforce", approval.ActionEnforce)
+	w, approved, unapproved, marks, alerts := approvalWorld(t, "approve-enforce", approval.Policy{Images: approvedRegistry, Action: approval.ActionEnforce}, "")
 	ok := markerRun(t, w, approved, marks, "ok")
 	waitFor(t, "the approved entrypoint to run", func() bool { return ran(marks, "ok") })
 
@@ -176,4 +178,42 @@ func TestUnapprovedImageStoppedBeforeItsEntrypoint(t *testing.T) {
 	slices.Sort(delays)
 	t.Logf("%d unapproved containers killed before their entrypoint, stopped at %v; create request to alert: min %v, median %v, max %v",
 		len(delays), stoppedAt, delays[0], delays[len(delays)/2], delays[len(delays)-1])
+}
+
+// TestUnlearnedDigestStopped: with known digests required, the digest with
+// a profile runs and one without is killed before its entrypoint runs,
+// whatever its registry.
+func TestUnlearnedDigestStopped(t *testing.T) {
+	approved := containerdtest.BusyboxImage(t)
+	profiles := t.TempDir()
+	writeProfile(t, profiles, "busybox.yaml", []byte(fmt.Sprintf(`apiVersion: vigil.dev/v1
+kind: ImageProfile
+metadata:
+  image: vigil.test/busybox
+  digest: %s
+  version: 1
+  mode: monitor
+spec:
+  executables:
+    - path: /bin/busybox
+`, approved.ManifestDigest)))
+	w, _, unlearned, marks, alerts := approvalWorld(t, "approve-digest",
+		approval.Policy{RequireKnownDigest: true, Action: approval.ActionEnforce}, profiles)
+	ok := markerRun(t, w, approved, marks, "ok")
+	waitFor(t, "the learned image's entrypoint to run", func() bool { return ran(marks, "ok") })
+	bad, err := w.d.TryRun(t, containerdtest.RunOptions{Image: unlearned, Namespace: w.ns, Binds: map[string]string{marks: "/mark"},
+		Args: []string{"/bin/sh", "-c", "echo ran >/mark/bad; exec sleep 3600"}})
+	if err == nil {
+		if code := bad.Wait(t, 10*time.Second); code != 137 {
+			t.Errorf("the unlearned container exited %d, want 137 (killed)", code)
+		}
+	}
+	waitFor(t, "the unlearned container's alert", func() bool { _, seen := unapprovedAlerts(t, alerts)[bad.ID]; return seen })
+	a := unapprovedAlerts(t, alerts)[bad.ID]
+	if ran(marks, "bad") || a.Labels["reason"] != "unknown_digest" || a.Action != "ACTION_KILLED" || a.Container.ImageDigest != unlearned.ManifestDigest.String() {
+		t.Errorf("entrypoint ran: %v; alert %+v", ran(marks, "bad"), a)
+	}
+	if st := ok.Status(t); st.Status != client.Running {
+		t.Errorf("the learned image's container is %s, want running", st.Status)
+	}
 }
