@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 
+	"github.com/vigil-dev/vigil/pkg/agent"
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/approval"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
 	"github.com/vigil-dev/vigil/test/containerd/ctrd"
@@ -66,17 +69,19 @@ func unapprovedAlerts(t *testing.T, path string) map[string]unapprovedLine {
 
 // approvalWorld is a world with two busybox images of different digests,
 // one named in an approved registry and one not, and an agent applying
-// policy, with the profiles of profiles (a directory, or ""); marks is a
+// policy, its configuration then changed by tweak (when not nil); marks is a
 // directory every container sees at /mark, where markerRun's entrypoint
 // leaves a file.
-func approvalWorld(t *testing.T, name string, policy approval.Policy, profiles string) (w world, approved, unapproved containerdtest.Image, marks, alerts string) {
+func approvalWorld(t *testing.T, name string, policy approval.Policy, tweak func(*agent.Config)) (w world, approved, unapproved containerdtest.Image, marks, alerts string) {
 	approved = containerdtest.BusyboxImage(t)
 	unapproved = containerdtest.BusyboxImageWith(t, unapprovedImageName, ctrd.File{Path: "etc/miner", Mode: 0o644, Data: []byte("xmr\n")})
 	w = newWorld(t, name, approved, unapproved)
 	alerts = filepath.Join(t.TempDir(), "alerts.jsonl")
 	cfg := w.agentConfig(t)
-	cfg.AlertsFile, cfg.ProfilesDir = alerts, profiles
-	cfg.Approval = policy
+	cfg.AlertsFile, cfg.Approval = alerts, policy
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	startAgent(t, cfg)
 	return w, approved, unapproved, t.TempDir(), alerts
 }
@@ -96,9 +101,12 @@ func ran(marks, mark string) bool {
 
 // TestUnapprovedImageAlerted: in alert mode an approved image runs
 // unremarked; an unapproved one runs and is alerted with its image, the
-// digest its tag resolved to, its pod and namespace.
+// digest its tag resolved to, its pod and namespace, to the alerts file and
+// to the collector.
 func TestUnapprovedImageAlerted(t *testing.T) {
-	w, approved, unapproved, marks, alerts := approvalWorld(t, "approve-alert", approval.Policy{Images: approvedRegistry, Action: approval.ActionAlert}, "")
+	consumer, collectorCfg := collectorFor(t, "e2e-node", time.Second)
+	w, approved, unapproved, marks, alerts := approvalWorld(t, "approve-alert", approval.Policy{Images: approvedRegistry, Action: approval.ActionAlert},
+		func(cfg *agent.Config) { cfg.Collector = collectorCfg })
 	ok := markerRun(t, w, approved, marks, "ok")
 	bad := markerRun(t, w, unapproved, marks, "bad")
 	waitFor(t, "both entrypoints to run", func() bool { return ran(marks, "ok") && ran(marks, "bad") })
@@ -115,6 +123,17 @@ func TestUnapprovedImageAlerted(t *testing.T) {
 	if st := bad.Status(t); st.Status != client.Running {
 		t.Errorf("the unapproved container is %s in alert mode, want running", st.Status)
 	}
+	var stored []*vigilv1.Alert
+	waitFor(t, "the alert stored by the collector", func() bool {
+		r, err := consumer.ListAlerts(context.Background(), &vigilv1.ListAlertsRequest{
+			Filter: &vigilv1.AlertFilter{Kinds: []vigilv1.Kind{vigilv1.Kind_KIND_UNAPPROVED_IMAGE}}})
+		stored = r.GetAlerts()
+		return err == nil && len(stored) > 0
+	})
+	if len(stored) != 1 || stored[0].GetContainer().GetId() != bad.ID || stored[0].GetContainer().GetPod() != "pod-bad" ||
+		stored[0].GetContainer().GetImageDigest() != unapproved.ManifestDigest.String() {
+		t.Errorf("collector holds %v, want the unapproved container's alert", stored)
+	}
 }
 
 // unapprovedBackToBack is how many unapproved containers the enforce test starts.
@@ -125,7 +144,7 @@ const unapprovedBackToBack = 10
 // back, are killed before their entrypoint runs (it would leave a file on a
 // host directory first thing: none does) and alerted as killed.
 func TestUnapprovedImageStoppedBeforeItsEntrypoint(t *testing.T) {
-	w, approved, unapproved, marks, alerts := approvalWorld(t, "approve-enforce", approval.Policy{Images: approvedRegistry, Action: approval.ActionEnforce}, "")
+	w, approved, unapproved, marks, alerts := approvalWorld(t, "approve-enforce", approval.Policy{Images: approvedRegistry, Action: approval.ActionEnforce}, nil)
 	ok := markerRun(t, w, approved, marks, "ok")
 	waitFor(t, "the approved entrypoint to run", func() bool { return ran(marks, "ok") })
 
@@ -198,7 +217,7 @@ spec:
     - path: /bin/busybox
 `, approved.ManifestDigest)))
 	w, _, unlearned, marks, alerts := approvalWorld(t, "approve-digest",
-		approval.Policy{RequireKnownDigest: true, Action: approval.ActionEnforce}, profiles)
+		approval.Policy{RequireKnownDigest: true, Action: approval.ActionEnforce}, func(cfg *agent.Config) { cfg.ProfilesDir = profiles })
 	ok := markerRun(t, w, approved, marks, "ok")
 	waitFor(t, "the learned image's entrypoint to run", func() bool { return ran(marks, "ok") })
 	bad, err := w.d.TryRun(t, containerdtest.RunOptions{Image: unlearned, Namespace: w.ns, Binds: map[string]string{marks: "/mark"},
