@@ -153,7 +153,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 		// Until the promoted profile reaches the agent, each connect is
 		// learned instead; one port per try keeps each new.
 		workload.Exec(t, "/bin/sh", "-c", "nc -w 1 127.0.0.1 9 </dev/null; true")
-		r, err := consumer.ListAlerts(ctx, &vigilv1.ListAlertsRequest{})
+		r, err := consumer.ListAlerts(ctx, &vigilv1.ListAlertsRequest{Filter: &vigilv1.AlertFilter{Kinds: []vigilv1.Kind{vigilv1.Kind_KIND_CONNECT}}})
 		if err != nil || len(r.Alerts) == 0 {
 			return false
 		}
@@ -164,7 +164,10 @@ func TestImagesRunAsDeployed(t *testing.T) {
 		alert.Container.GetPod() != "shop-7d4b9" || alert.Container.GetNamespace() != "shop" {
 		t.Errorf("alert %v: want node %s, container %s of pod shop/shop-7d4b9, image %s", alert, testNodeName, workload.ID, digest)
 	}
-	checkAlertsFile(t, filepath.Join(alerts, "alerts.jsonl"), workload.ID)
+	checkAlertsFile(t, filepath.Join(alerts, "alerts.jsonl"), workload.ID, "KIND_CONNECT")
+	// The workload's image is in none of the shipped approved repositories:
+	// the deployed agent (approved-images-action: alert) says so, and lets it run.
+	checkAlertsFile(t, filepath.Join(alerts, "alerts.jsonl"), workload.ID, "KIND_UNAPPROVED_IMAGE")
 	checkEnforced(t, deadline, consumer, digest, workload, agentCtr)
 	nodes, err := consumer.ListNodes(ctx, &vigilv1.ListNodesRequest{})
 	if err != nil || len(nodes.Nodes) != 1 || nodes.Nodes[0].Node != testNodeName {
@@ -255,9 +258,9 @@ func metricValue(t *testing.T, url, sample string) float64 {
 	return 0
 }
 
-// checkAlertsFile: the agent's --alerts-file on its hostPath holds the
-// workload's alert.
-func checkAlertsFile(t *testing.T, file, containerID string) {
+// checkAlertsFile: the agent's --alerts-file on its hostPath holds an
+// alert of kind about the workload.
+func checkAlertsFile(t *testing.T, file, containerID, kind string) {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -266,15 +269,16 @@ func checkAlertsFile(t *testing.T, file, containerID string) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
 		var a struct {
+			Kind      string `json:"kind"`
 			Container struct {
 				ID string `json:"id"`
 			} `json:"container"`
 		}
-		if json.Unmarshal(sc.Bytes(), &a) == nil && a.Container.ID == containerID {
+		if json.Unmarshal(sc.Bytes(), &a) == nil && a.Container.ID == containerID && a.Kind == kind {
 			return
 		}
 	}
-	t.Errorf("no alert of container %s in %s:\n%s", containerID, file, data)
+	t.Errorf("no alert of kind %s about container %s in %s:\n%s", kind, containerID, file, data)
 }
 
 // privateBPFFS mounts a bpffs of the test's own, standing in for the
