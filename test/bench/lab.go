@@ -55,18 +55,9 @@ func startLab(dir string) (*lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ctrd.CheckBinaries(); err != nil {
-		return nil, fmt.Errorf("%w: run `test/deps.sh bench` as root", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	d, err := ctrd.New(dir)
+	d, err := ctrd.StartPrivate(dir, "bench", logf)
 	if err != nil {
 		return nil, err
-	}
-	if err := d.Start(); err != nil {
-		return nil, errors.Join(fmt.Errorf("containerd: %w\n%s", err, d.LogTail()), d.Close(logf))
 	}
 	l := &lab{daemon: d, ctx: namespaces.WithNamespace(context.Background(), labNamespace), fifoDir: filepath.Join(dir, "fifo")}
 	if err := l.setUp(dir, self); err != nil {

@@ -62,18 +62,9 @@ func useContainerd(socket, namespace, fifoDir string) (*containerRuntime, error)
 
 // startContainerd starts a private containerd in dir.
 func startContainerd(dir, namespace, fifoDir string) (*containerRuntime, error) {
-	if err := ctrd.CheckBinaries(); err != nil {
-		return nil, fmt.Errorf("%w: run `test/deps.sh demo` as root", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	d, err := ctrd.New(dir)
+	d, err := ctrd.StartPrivate(dir, "demo", logf)
 	if err != nil {
 		return nil, err
-	}
-	if err := d.Start(); err != nil {
-		return nil, errors.Join(fmt.Errorf("containerd: %w\n%s", err, d.LogTail()), d.Close(logf))
 	}
 	c, err := d.Client()
 	if err != nil {

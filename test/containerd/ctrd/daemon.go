@@ -88,6 +88,26 @@ func New(dir string) (*Daemon, error) {
 	return d, nil
 }
 
+// StartPrivate checks the binaries (naming the `test/deps.sh` target that
+// installs them), creates dir and starts a containerd in it; on failure
+// what was started is removed, with logf reporting leftovers.
+func StartPrivate(dir, depsTarget string, logf func(format string, args ...any)) (*Daemon, error) {
+	if err := CheckBinaries(); err != nil {
+		return nil, fmt.Errorf("%w: run `test/deps.sh %s` as root", err, depsTarget)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	d, err := New(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Start(); err != nil {
+		return nil, errors.Join(fmt.Errorf("containerd: %w\n%s", err, d.LogTail()), d.Close(logf))
+	}
+	return d, nil
+}
+
 // config is containerd 1.6's config (version 2): everything under Dir, no CRI
 // (it would want CNI), and a debug socket of its own so it never collides
 // with a system containerd's.
