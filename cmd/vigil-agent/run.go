@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -85,13 +83,7 @@ func runAgent(cmd *cobra.Command, cfg agent.Config, metricsAddr string, log *zap
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), sampled)
 	var started atomic.Bool
 	if metricsAddr != "" {
-		ready := func(context.Context) error {
-			if !started.Load() {
-				return errors.New("starting: programs not attached yet")
-			}
-			return nil
-		}
-		srv, err := listenTelemetry(metricsAddr, reg, ready, log, "is an agent running already? stop it, or give --metrics-addr another address")
+		srv, err := listenTelemetry(metricsAddr, reg, attached(&started), log, "is an agent running already? stop it, or give --metrics-addr another address")
 		if err != nil {
 			return err
 		}
@@ -101,8 +93,8 @@ func runAgent(cmd *cobra.Command, cfg agent.Config, metricsAddr string, log *zap
 	if err != nil {
 		return err
 	}
-	started.Store(true)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	started.Store(true)
 	return a.Run(ctx)
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,4 +21,16 @@ func listenTelemetry(addr string, reg prometheus.Gatherer, ready telemetry.Check
 		return nil, fmt.Errorf("%w\n(another process listens there: %s)", err, hint)
 	}
 	return srv, err
+}
+
+// attached is the /readyz check of a command that sets started once its
+// programs are attached and it handles SIGTERM: a caller that waits for
+// ready may then measure it, or stop it cleanly.
+func attached(started *atomic.Bool) telemetry.Check {
+	return func(context.Context) error {
+		if !started.Load() {
+			return errors.New("starting: programs not attached yet")
+		}
+		return nil
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,8 +94,9 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 	}
 	// Bound first: a taken address fails before anything is loaded.
 	reg := prometheus.NewRegistry()
+	var started atomic.Bool
 	if o.metricsAddr != "" {
-		srv, err := listenTelemetry(o.metricsAddr, reg, nil, log, "leave --metrics-addr out to serve none")
+		srv, err := listenTelemetry(o.metricsAddr, reg, attached(&started), log, "leave --metrics-addr out to serve none")
 		if err != nil {
 			return err
 		}
@@ -120,6 +122,7 @@ func runTrace(ctx context.Context, o traceOptions, log *zap.Logger) error {
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	started.Store(true)
 	if o.duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.duration)

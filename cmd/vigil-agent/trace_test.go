@@ -56,31 +56,28 @@ func TestTraceJSON(t *testing.T) {
 		close(lines)
 	}()
 
-	// The sensor attaches asynchronously: run the workload until it is seen.
+	// Ready means attached: a workload run once right after is traced.
+	waitReady(t, ctx, "http://"+metricsAddr+"/readyz", done)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	script := fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", port)
+	c := cg.Command("/bin/bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", port))
+	if err := c.Run(); err != nil {
+		t.Fatalf("workload: %v", err)
+	}
 	var execSeen, connectSeen bool
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
 	for !execSeen || !connectSeen {
 		select {
-		case <-tick.C:
-			c := cg.Command("/bin/bash", "-c", script)
-			if err := c.Run(); err != nil {
-				t.Fatalf("workload: %v", err)
-			}
 		case j, ok := <-lines:
 			if !ok {
 				t.Fatalf("trace ended early: %v", <-done)
 			}
 			checkRecord(t, j, port, &execSeen, &connectSeen)
 		case <-ctx.Done():
-			t.Fatalf("saw exec %v, connect %v before the deadline", execSeen, connectSeen)
+			t.Fatalf("saw exec %v, connect %v of the workload run once ready", execSeen, connectSeen)
 		}
 	}
 
@@ -130,6 +127,27 @@ func checkRecord(t *testing.T, j trace.JSON, port int, execSeen, connectSeen *bo
 		*connectSeen = true
 	default:
 		t.Errorf("type %q printed, only exec and connect were asked for", j.Type)
+	}
+}
+
+// waitReady polls url until it answers 200, failing if the command ends
+// (done) or ctx does first.
+func waitReady(t *testing.T, ctx context.Context, url string, done <-chan error) {
+	t.Helper()
+	for {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("ended before it was ready: %v", err)
+		case <-ctx.Done():
+			t.Fatal("not ready before the deadline")
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
 
