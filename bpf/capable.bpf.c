@@ -48,6 +48,9 @@ int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *targ
 
 	if (!capability_used(task, cred, cap, ret) || !capability_judged(cap))
 		return 0;
+	/* Before the kill: a task that does not run a workload is never judged. */
+	if (drop_uncontained(task, VIGIL_EVENT_CAPABILITY))
+		return 0;
 	pol = current_policy();
 	if (!capability_allowed(pol, task, cap)) {
 		if (!kill_tier)

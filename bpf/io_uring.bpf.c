@@ -57,6 +57,9 @@ static __always_inline int io_uring_used(__u32 op)
 	bool killed = false, collapsed = false, emitted;
 	__u32 repeats = 0;
 
+	/* Before the kill: a task that does not run a workload is never judged. */
+	if (drop_uncontained(task, VIGIL_EVENT_IO_URING))
+		return 0;
 	pol = current_policy();
 	if (!io_uring_allowed(pol, task, op)) {
 		bpf_send_signal(SIGKILL);

@@ -255,6 +255,9 @@ struct sensor_stats {
 	/* enforcement: processes killed, operations denied */
 	__u64 killed[VIGIL_EVENT_TYPE_MAX];
 	__u64 denied[VIGIL_EVENT_TYPE_MAX];
+	/* behaviour of tasks not running a container's workload, kept in the
+	 * kernel for an agent that judges only workloads (contained_only) */
+	__u64 uncontained[VIGIL_EVENT_TYPE_MAX];
 };
 
 #endif /* VIGIL_H */

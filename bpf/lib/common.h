@@ -274,6 +274,28 @@ static __always_inline bool emit(void *record, __u64 size, __u32 type)
 	return !err;
 }
 
+/* Set for an agent that judges only containers' workloads (`vigil-agent
+ * run`): the opens, connects, capability uses and io_uring operations of
+ * every other task (the host's, the container runtime's) end in the kernel,
+ * counted, instead of costing a record userspace would discard. Exec, fork
+ * and exit are not behaviour and always leave: the process table needs them. */
+const volatile bool contained_only = false;
+
+/* drop_uncontained tells whether the current task's behaviour of this type
+ * ends here under contained_only; what should_trace would have let through
+ * is counted. */
+static __always_inline bool drop_uncontained(struct task_struct *task, __u32 type)
+{
+	struct sensor_stats *s;
+
+	if (!contained_only || task_contained(task))
+		return false;
+	s = should_trace(task) ? get_stats() : NULL;
+	if (s)
+		__sync_fetch_and_add(&s->uncontained[type & (VIGIL_EVENT_TYPE_MAX - 1)], 1);
+	return true;
+}
+
 /* fd_file returns the struct file behind fd in task's descriptor table, or NULL. */
 static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 {

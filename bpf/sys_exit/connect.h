@@ -101,7 +101,7 @@ static __always_inline void on_connect(struct syscall *sc, long ret)
 	__u32 plen = 0, repeats = 0;
 
 	task = bpf_get_current_task_btf();
-	if (!should_trace(task))
+	if (drop_uncontained(task, VIGIL_EVENT_CONNECT) || !should_trace(task))
 		return;
 	fill_header(&ev->hdr, VIGIL_EVENT_CONNECT, task);
 	if (sc->compat)

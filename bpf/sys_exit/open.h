@@ -84,7 +84,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	__u8 acc;
 
 	task = bpf_get_current_task_btf();
-	if (!should_trace(task))
+	if (drop_uncontained(task, VIGIL_EVENT_OPEN) || !should_trace(task))
 		return;
 
 	switch (sc->nr) {

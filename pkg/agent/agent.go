@@ -67,6 +67,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 
 	sc := cfg.Sensor
 	sc.Types = sensor.NewTypeSet(sensor.BehaviourTypes...)
+	// The engine judges only containers' workloads: the rest of the node's
+	// behaviour ends in the kernel (host events are no draft's).
+	sc.ContainedOnly = true
 	a.pipeline, err = pipeline.New(pipeline.Config{ProcRoot: cfg.ProcRoot, Sensor: sc, ContainerdSocket: cfg.ContainerdSocket,
 		Enforce: &enforce.KernelConfig{LearnWindow: cfg.LearnWindow, PinDir: cfg.PinDir}, Processes: 1 << 16}, log, reg)
 	if err != nil {

@@ -61,6 +61,12 @@ type Config struct {
 	Types TypeSet
 	// ExcludeSelf leaves the calling process untraced, in the kernel.
 	ExcludeSelf bool
+	// ContainedOnly keeps in the kernel, counted (Stats.Uncontained), the
+	// opens, connects, capability uses and io_uring operations of tasks
+	// that do not run a container's workload (the host's, the container
+	// runtime's): for a consumer that judges only workloads. Exec, fork
+	// and exit events are delivered all the same.
+	ContainedOnly bool
 	// CgroupFilter and Cgroups decide in the kernel which cgroups are traced;
 	// the list can change later through AddCgroup and RemoveCgroup.
 	CgroupFilter CgroupFilter
@@ -148,6 +154,7 @@ func programs(cfg Config, rings ringSizes) bpfobj.Programs {
 			bpfobj.RecordVarWakeupBytes:       wakeupBytes(cfg, rings.other),
 			bpfobj.RecordVarJudgedWakeupBytes: wakeupBytes(cfg, rings.judged),
 			bpfobj.RecordVarHostMntns:         cfg.HostMntNS,
+			bpfobj.RecordVarContainedOnly:     cfg.ContainedOnly,
 			bpfobj.SysexitVarTraceOpens:       cfg.Types.Has(TypeOpen),
 			bpfobj.SysexitVarTraceConnects:    cfg.Types.Has(TypeConnect),
 			bpfobj.RecordVarCapUnjudged:       unjudgedMask(),

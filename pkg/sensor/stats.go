@@ -10,8 +10,8 @@ import (
 )
 
 // Counts say what happened to events, per type. For every type,
-// Emitted + LostRingBuffer is what the kernel saw, and Emitted =
-// Delivered + DroppedQueue + (its share of DecodeErrors).
+// Emitted + LostRingBuffer is what the kernel saw and let out (Stats.Uncontained
+// it kept), and Emitted = Delivered + DroppedQueue + (its share of DecodeErrors).
 type Counts struct {
 	Emitted        [typeLimit]uint64 // written to the ring buffer by the kernel
 	LostRingBuffer [typeLimit]uint64 // the ring buffer was full
@@ -31,6 +31,9 @@ type Stats struct {
 	PathsTruncated uint64            // paths longer than the kernel buffer
 	Killed         [typeLimit]uint64 // processes the kernel killed (signal tier)
 	Denied         [typeLimit]uint64 // operations the kernel refused (cgroup, LSM tiers)
+	// Uncontained are events of tasks not running a container's workload,
+	// kept in the kernel (Config.ContainedOnly).
+	Uncontained [typeLimit]uint64
 }
 
 // userCounters are the userspace halves of Stats, written by the readers.
@@ -55,6 +58,7 @@ func (s *Sensor) Stats() (Stats, error) {
 			st.Judged.LostRingBuffer[t] += c.JudgedLost[t]
 			st.Killed[t] += c.Killed[t]
 			st.Denied[t] += c.Denied[t]
+			st.Uncontained[t] += c.Uncontained[t]
 		}
 		st.PathsTruncated += c.PathTruncated
 	}
@@ -88,6 +92,9 @@ var (
 		"Ring-buffer records that could not be decoded and were dropped.", nil, nil)
 	descTruncated = prometheus.NewDesc("vigil_sensor_paths_truncated_total",
 		"Paths longer than the kernel buffer, reported truncated.", nil, nil)
+	descUncontained = prometheus.NewDesc("vigil_sensor_uncontained_events_total",
+		"Events of tasks not running a container's workload (the host's, the container runtime's), kept in the kernel: `vigil-agent run` judges only workloads.",
+		[]string{"type"}, nil)
 	descHandoverDuplicates = prometheus.NewDesc("vigil_sensor_handover_duplicates_total",
 		"Records not delivered at an agent restart because the previous agent's programs, still attached, reported the same.", nil, nil)
 	descEnforced = prometheus.NewDesc("vigil_enforcement_actions_total",
@@ -102,7 +109,7 @@ type collector struct{ s *Sensor }
 func (s *Sensor) Collector() prometheus.Collector { return collector{s} }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced, descHandoverDuplicates, descHook} {
+	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced, descUncontained, descHandoverDuplicates, descHook} {
 		ch <- d
 	}
 }
@@ -124,6 +131,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descJudgedLost, prometheus.CounterValue, float64(st.Judged.DroppedQueue[t]), name, "queue")
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Killed[t]), name, "killed")
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Denied[t]), name, "denied")
+		ch <- prometheus.MustNewConstMetric(descUncontained, prometheus.CounterValue, float64(st.Uncontained[t]), name)
 	}
 	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
 	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(st.PathsTruncated))

@@ -41,6 +41,7 @@ const (
 	CapableProgTraceCapable     = "trace_capable"
 	CapableVarCapUnjudged       = "cap_unjudged"
 	CapableVarCgroupFilterMode  = "cgroup_filter_mode"
+	CapableVarContainedOnly     = "contained_only"
 	CapableVarHostMntns         = "host_mntns"
 	CapableVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	CapableVarKillTier          = "kill_tier"
@@ -129,6 +130,7 @@ type CapableMapSpecs struct {
 type CapableVariableSpecs struct {
 	CapUnjudged       *ebpf.VariableSpec `ebpf:"cap_unjudged"`
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -215,6 +217,7 @@ func (m *CapableMaps) Close() error {
 type CapableVariables struct {
 	CapUnjudged       *ebpf.Variable `ebpf:"cap_unjudged"`
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

@@ -42,6 +42,7 @@ const (
 	ConnectfexitVarCgroupFilterMode  = "cgroup_filter_mode"
 	ConnectfexitVarCheckSeen         = "check_seen"
 	ConnectfexitVarCheckTid          = "check_tid"
+	ConnectfexitVarContainedOnly     = "contained_only"
 	ConnectfexitVarHostMntns         = "host_mntns"
 	ConnectfexitVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	ConnectfexitVarKillTier          = "kill_tier"
@@ -131,6 +132,7 @@ type ConnectfexitVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	CheckSeen         *ebpf.VariableSpec `ebpf:"check_seen"`
 	CheckTid          *ebpf.VariableSpec `ebpf:"check_tid"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -218,6 +220,7 @@ type ConnectfexitVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	CheckSeen         *ebpf.Variable `ebpf:"check_seen"`
 	CheckTid          *ebpf.Variable `ebpf:"check_tid"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

@@ -36,6 +36,7 @@ const (
 	ExecProgTraceExec        = "trace_exec"
 	ExecProgTraceRename      = "trace_rename"
 	ExecVarCgroupFilterMode  = "cgroup_filter_mode"
+	ExecVarContainedOnly     = "contained_only"
 	ExecVarHostMntns         = "host_mntns"
 	ExecVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	ExecVarKillTier          = "kill_tier"
@@ -118,6 +119,7 @@ type ExecMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ExecVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -192,6 +194,7 @@ func (m *ExecMaps) Close() error {
 // It can be passed to LoadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ExecVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

@@ -36,6 +36,7 @@ const (
 	GuardProgGuardConnect4    = "guard_connect4"
 	GuardProgGuardConnect6    = "guard_connect6"
 	GuardVarCgroupFilterMode  = "cgroup_filter_mode"
+	GuardVarContainedOnly     = "contained_only"
 	GuardVarHostMntns         = "host_mntns"
 	GuardVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	GuardVarKillTier          = "kill_tier"
@@ -118,6 +119,7 @@ type GuardMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type GuardVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -192,6 +194,7 @@ func (m *GuardMaps) Close() error {
 // It can be passed to LoadGuardObjects or ebpf.CollectionSpec.LoadAndAssign.
 type GuardVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

@@ -41,6 +41,7 @@ const (
 	IouringProgTraceIoUringCreate    = "trace_io_uring_create"
 	IouringProgTraceIoUringSubmitReq = "trace_io_uring_submit_req"
 	IouringVarCgroupFilterMode       = "cgroup_filter_mode"
+	IouringVarContainedOnly          = "contained_only"
 	IouringVarHostMntns              = "host_mntns"
 	IouringVarJudgedWakeupBytes      = "judged_wakeup_bytes"
 	IouringVarKillTier               = "kill_tier"
@@ -129,6 +130,7 @@ type IouringMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type IouringVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -214,6 +216,7 @@ func (m *IouringMaps) Close() error {
 // It can be passed to LoadIouringObjects or ebpf.CollectionSpec.LoadAndAssign.
 type IouringVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

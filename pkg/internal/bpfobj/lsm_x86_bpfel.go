@@ -39,6 +39,7 @@ const (
 	LsmProgLsmFileOpen      = "lsm_file_open"
 	LsmVarCapUnjudged       = "cap_unjudged"
 	LsmVarCgroupFilterMode  = "cgroup_filter_mode"
+	LsmVarContainedOnly     = "contained_only"
 	LsmVarHostMntns         = "host_mntns"
 	LsmVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	LsmVarKillTier          = "kill_tier"
@@ -124,6 +125,7 @@ type LsmMapSpecs struct {
 type LsmVariableSpecs struct {
 	CapUnjudged       *ebpf.VariableSpec `ebpf:"cap_unjudged"`
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -199,6 +201,7 @@ func (m *LsmMaps) Close() error {
 type LsmVariables struct {
 	CapUnjudged       *ebpf.Variable `ebpf:"cap_unjudged"`
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

@@ -27,6 +27,7 @@ const (
 	LsmprobeMapTaskStates        = "task_states"
 	LsmprobeProgProbeLsm         = "probe_lsm"
 	LsmprobeVarCgroupFilterMode  = "cgroup_filter_mode"
+	LsmprobeVarContainedOnly     = "contained_only"
 	LsmprobeVarHostMntns         = "host_mntns"
 	LsmprobeVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	LsmprobeVarSelfTgid          = "self_tgid"
@@ -98,6 +99,7 @@ type LsmprobeMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type LsmprobeVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -154,6 +156,7 @@ func (m *LsmprobeMaps) Close() error {
 // It can be passed to LoadLsmprobeObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LsmprobeVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`

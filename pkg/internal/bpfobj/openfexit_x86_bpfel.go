@@ -43,6 +43,7 @@ const (
 	OpenfexitVarCgroupFilterMode  = "cgroup_filter_mode"
 	OpenfexitVarCheckSeen         = "check_seen"
 	OpenfexitVarCheckTid          = "check_tid"
+	OpenfexitVarContainedOnly     = "contained_only"
 	OpenfexitVarHostMntns         = "host_mntns"
 	OpenfexitVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	OpenfexitVarKillTier          = "kill_tier"
@@ -135,6 +136,7 @@ type OpenfexitVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
 	CheckSeen         *ebpf.VariableSpec `ebpf:"check_seen"`
 	CheckTid          *ebpf.VariableSpec `ebpf:"check_tid"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -226,6 +228,7 @@ type OpenfexitVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
 	CheckSeen         *ebpf.Variable `ebpf:"check_seen"`
 	CheckTid          *ebpf.Variable `ebpf:"check_tid"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

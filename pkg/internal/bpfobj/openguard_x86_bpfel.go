@@ -41,6 +41,7 @@ const (
 	OpenguardMapTaskStates        = "task_states"
 	OpenguardProgGuardOpens       = "guard_opens"
 	OpenguardVarCgroupFilterMode  = "cgroup_filter_mode"
+	OpenguardVarContainedOnly     = "contained_only"
 	OpenguardVarHostMntns         = "host_mntns"
 	OpenguardVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	OpenguardVarKillTier          = "kill_tier"
@@ -131,6 +132,7 @@ type OpenguardMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type OpenguardVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -220,6 +222,7 @@ func (m *OpenguardMaps) Close() error {
 // It can be passed to LoadOpenguardObjects or ebpf.CollectionSpec.LoadAndAssign.
 type OpenguardVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

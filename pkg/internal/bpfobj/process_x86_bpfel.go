@@ -28,6 +28,7 @@ const (
 	ProcessProgTraceExit        = "trace_exit"
 	ProcessProgTraceFork        = "trace_fork"
 	ProcessVarCgroupFilterMode  = "cgroup_filter_mode"
+	ProcessVarContainedOnly     = "contained_only"
 	ProcessVarHostMntns         = "host_mntns"
 	ProcessVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	ProcessVarSelfTgid          = "self_tgid"
@@ -100,6 +101,7 @@ type ProcessMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type ProcessVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
@@ -156,6 +158,7 @@ func (m *ProcessMaps) Close() error {
 // It can be passed to LoadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ProcessVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`

@@ -199,6 +199,7 @@ type RecordSensorStats struct {
 	PathTruncated uint64
 	Killed        [8]uint64
 	Denied        [8]uint64
+	Uncontained   [8]uint64
 }
 
 type RecordSyscallNr uint32
@@ -337,6 +338,7 @@ const (
 	RecordMapTaskStates            = "task_states"
 	RecordVarCapUnjudged           = "cap_unjudged"
 	RecordVarCgroupFilterMode      = "cgroup_filter_mode"
+	RecordVarContainedOnly         = "contained_only"
 	RecordVarHostMntns             = "host_mntns"
 	RecordVarJudgedWakeupBytes     = "judged_wakeup_bytes"
 	RecordVarKillTier              = "kill_tier"
@@ -450,6 +452,7 @@ type RecordMapSpecs struct {
 type RecordVariableSpecs struct {
 	CapUnjudged           *ebpf.VariableSpec `ebpf:"cap_unjudged"`
 	CgroupFilterMode      *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly         *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns             *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes     *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier              *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -563,6 +566,7 @@ func (m *RecordMaps) Close() error {
 type RecordVariables struct {
 	CapUnjudged           *ebpf.Variable `ebpf:"cap_unjudged"`
 	CgroupFilterMode      *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly         *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns             *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes     *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier              *ebpf.Variable `ebpf:"kill_tier"`

@@ -41,6 +41,7 @@ const (
 	SysexitMapTaskStates        = "task_states"
 	SysexitProgTraceSysExit     = "trace_sys_exit"
 	SysexitVarCgroupFilterMode  = "cgroup_filter_mode"
+	SysexitVarContainedOnly     = "contained_only"
 	SysexitVarHostMntns         = "host_mntns"
 	SysexitVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	SysexitVarKillTier          = "kill_tier"
@@ -133,6 +134,7 @@ type SysexitMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type SysexitVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -224,6 +226,7 @@ func (m *SysexitMaps) Close() error {
 // It can be passed to LoadSysexitObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SysexitVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`

@@ -35,6 +35,7 @@ const (
 	UnixguardMapTaskStates        = "task_states"
 	UnixguardProgGuardConnectUnix = "guard_connect_unix"
 	UnixguardVarCgroupFilterMode  = "cgroup_filter_mode"
+	UnixguardVarContainedOnly     = "contained_only"
 	UnixguardVarHostMntns         = "host_mntns"
 	UnixguardVarJudgedWakeupBytes = "judged_wakeup_bytes"
 	UnixguardVarKillTier          = "kill_tier"
@@ -116,6 +117,7 @@ type UnixguardMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type UnixguardVariableSpecs struct {
 	CgroupFilterMode  *ebpf.VariableSpec `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
@@ -190,6 +192,7 @@ func (m *UnixguardMaps) Close() error {
 // It can be passed to LoadUnixguardObjects or ebpf.CollectionSpec.LoadAndAssign.
 type UnixguardVariables struct {
 	CgroupFilterMode  *ebpf.Variable `ebpf:"cgroup_filter_mode"`
+	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
