@@ -2,8 +2,8 @@
 /* sys_exit: the system calls vigil follows (open, openat, openat2, creat and
  * connect, native and ia32), from one program on the system-call exit
  * tracepoint. A program there runs on every system call of the node, so the
- * handlers share one: the call into BPF, the decoding of the call and the
- * return for the calls nobody follows are paid once, not once per handler. */
+ * handlers share one: the call into BPF is paid once, not once per handler,
+ * and a call nobody follows costs one test of its number. */
 #include "lib/common.h"
 #include "lib/syscall.h"
 #include "sys_exit/open.h"
@@ -19,6 +19,8 @@ int BPF_PROG(trace_sys_exit, struct pt_regs *regs, long ret)
 {
 	struct syscall sc;
 
+	if (!followed(regs->orig_ax))
+		return 0;
 	decode_syscall(regs, &sc);
 	if (sc.nr <= NR_OPENAT2) {
 		if (trace_opens)

@@ -52,6 +52,18 @@ static __always_inline enum syscall_nr ia32_nr(long nr)
 	return NR_OTHER;
 }
 
+/* followed tells whether nr, native or ia32, may be a call vigil follows:
+ * the one test every other call of the node pays, on the register alone,
+ * before the task or anything else is read. */
+static __always_inline bool followed(long nr)
+{
+	switch (nr) {
+	case 2: case 5: case 8: case 42: case 85: case 257: case 295: case 362: case 437:
+		return true;
+	}
+	return false;
+}
+
 /* decode_syscall reads the call's number and first three arguments from regs. */
 static __always_inline void decode_syscall(struct pt_regs *regs, struct syscall *sc)
 {
