@@ -65,6 +65,14 @@ func helperMain(mode string, args []string) error {
 			return err
 		}
 		return c.Close()
+	case "open-missing-as-nobody": // args: name; as open-missing, as uid and gid 65534
+		if err := unix.Setgid(65534); err != nil {
+			return err
+		}
+		if err := unix.Setuid(65534); err != nil {
+			return err
+		}
+		return helperMain("open-missing", args)
 	case "raw-socket": // a CAP_NET_RAW check, granted to root
 		return rawSocket()
 	case "raw-socket-as-nobody": // the same check, refused to nobody

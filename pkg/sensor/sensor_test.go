@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
@@ -556,4 +557,25 @@ func testLogger(t *testing.T) *zap.Logger { return testLoggerTB(t) }
 
 func testLoggerTB(t testing.TB) *zap.Logger {
 	return zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel))
+}
+
+// TestHeaderDescribesTheTask checks the header every record carries: the
+// parent, the credentials and the mount namespace of the task.
+func TestHeaderDescribesTheTask(t *testing.T) {
+	testutil.RequireRoot(t)
+	cg := testutil.NewCgroup(t)
+	_, rec := startSensor(t, defaultTestConfig(TypeOpen), cg)
+	// In /, which nobody may search: the open fails for want of the file.
+	pid := runHelper(t, cg, "open-missing-as-nobody", "/vigil-sensor-test-missing")
+	ev := rec.waitFor(t, "nobody's open", func(ev Event) bool {
+		return ev.Type == TypeOpen && ev.PID == uint32(pid) && strings.HasSuffix(ev.Open.Path, "/vigil-sensor-test-missing")
+	})
+	mntns, err := procfs.MountNamespace(procfs.DefaultRoot, uint32(os.Getpid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.PPID != uint32(os.Getpid()) || ev.UID != 65534 || ev.EUID != 65534 || ev.GID != 65534 || ev.MntNS != mntns {
+		t.Errorf("header: ppid %d uid %d euid %d gid %d mntns %d; want ppid %d, 65534 for the ids, mntns %d",
+			ev.PPID, ev.UID, ev.EUID, ev.GID, ev.MntNS, os.Getpid(), mntns)
+	}
 }
