@@ -298,16 +298,18 @@ static __always_inline bool drop_uncontained(struct task_struct *task, __u32 typ
 	return true;
 }
 
-/* fd_file returns the struct file behind fd in task's descriptor table, or NULL. */
+/* fd_file returns the struct file behind fd in task's descriptor table, or
+ * NULL. task is a BTF pointer: the table is reached by plain loads; the
+ * array of files, a pointer to pointers, is read by a helper. */
 static __always_inline struct file *fd_file(struct task_struct *task, int fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct fdtable *fdt = task->files->fdt;
 	struct file **fds;
 	struct file *file = NULL;
 
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	if (!fdt || fd < 0 || (unsigned int)fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
+	fds = fdt->fd;
 	bpf_core_read(&file, sizeof(file), &fds[fd]);
 	return file;
 }

@@ -38,7 +38,7 @@ static __noinline __attribute__((unused)) bool image_content(struct task_struct 
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 
-	if (BPF_CORE_READ(file, f_path.mnt) != BPF_CORE_READ(task, fs, root.mnt))
+	if (BPF_CORE_READ(file, f_path.mnt) != task->fs->root.mnt)
 		return false;
 	return on_overlay(inode) && !has_upper(inode);
 }
