@@ -92,7 +92,9 @@ int BPF_PROG(guard_opens, struct pt_regs *regs, long ret)
 	struct scope_policy *pol;
 	struct syscall sc;
 
-	if (ret < 0)
+	/* Attached on every system call of the node: a call that is no open
+	 * costs a test of its number, before anything is read. */
+	if (ret < 0 || !followed(regs->orig_ax))
 		return 0;
 	decode_syscall(regs, &sc);
 	/* The cheap tests first: this runs at every system call's exit. */
