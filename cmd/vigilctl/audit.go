@@ -25,7 +25,8 @@ func newAuditCmd(o *options) *cobra.Command {
 		Short: "List and verify the audit trail of administrative actions",
 		Long: `The collector records every administrative action — a profile imported,
 its mode changed, drafts merged into a version, a version inherited, a client
-certificate used for the first time, the collector's configuration at start —
+certificate used for the first time, a node's approved-images policy first
+reported or changed, the collector's configuration at start —
 with who did it (the identity of their certificate), when, and the object's
 version before and after. The records form a hash chain: each one's hash
 covers the one before it, so a record changed, removed or reordered in the
@@ -115,9 +116,9 @@ func newAuditListCmd(o *options) *cobra.Command {
 	fl.StringVar(&until, "until", "", "records before this long ago or this time")
 	fl.StringVar(&f.Actor, "actor", "", "only this actor (consumer:NAME, node:NAME, collector:HOST)")
 	fl.StringVar(&f.Object, "object", "", `only this object, or objects starting with a prefix ending in "*" ('profile:*')`)
-	fl.StringVar(&f.Action, "action", "", "only this action: profile.import, profile.mode, profile.merge, profile.inherit, certificate.seen, collector.config")
+	fl.StringVar(&f.Action, "action", "", "only this action: profile.import, profile.mode, profile.merge, profile.inherit, certificate.seen, approval.policy, collector.config")
 	cliout.CompleteFlags(cmd, map[string]cobra.CompletionFunc{
-		"action": cliout.Fixed("profile.import", "profile.mode", "profile.merge", "profile.inherit", "certificate.seen", "collector.config"),
+		"action": cliout.Fixed("profile.import", "profile.mode", "profile.merge", "profile.inherit", "certificate.seen", "approval.policy", "collector.config"),
 	})
 	return cmd
 }

@@ -41,17 +41,19 @@ func newShipper(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*ship.S
 
 // reportStatus sends the node's heartbeat: version, kernel, enforcement per
 // hook, where opens and connects are seen, every event and loss counter,
-// and its containers' posture (alerting on a container that starts worse
-// than the previous one of its repository).
+// its containers' posture (alerting on a container that starts worse than
+// the previous one of its repository), and its approved-images policy.
 func (a *Agent) reportStatus(ctx context.Context) {
+	policy, sum := a.cfg.Approval.Canonical()
 	st := &vigilv1.NodeStatus{
-		AgentVersion: buildinfo.Version,
-		Kernel:       kernelRelease(),
-		Time:         timestamppb.Now(),
-		Counters:     a.shipper.Counters(),
-		Enforcement:  enforcementStatus(a.enforcement.Tiers()),
-		SensorHooks:  sensorHooks(a.pipeline.Sensor().Hooks()),
-		Images:       a.runningImages(),
+		AgentVersion:   buildinfo.Version,
+		Kernel:         kernelRelease(),
+		Time:           timestamppb.Now(),
+		Counters:       a.shipper.Counters(),
+		Enforcement:    enforcementStatus(a.enforcement.Tiers()),
+		SensorHooks:    sensorHooks(a.pipeline.Sensor().Hooks()),
+		Images:         a.runningImages(),
+		ApprovalPolicy: &vigilv1.ApprovalPolicy{Canonical: policy, Sha256: sum},
 	}
 	if r := a.pipeline.Resolver(); r != nil {
 		var alerts []*vigilv1.Alert

@@ -120,7 +120,8 @@ func (c *Collector) ingest(ctx context.Context, node string, batch *vigilv1.Aler
 	return ack, nil
 }
 
-// ReportStatus stores the heartbeat under the certificate's node name.
+// ReportStatus stores the heartbeat under the certificate's node name,
+// and audits a change of the node's approval policy.
 func (s agentService) ReportStatus(ctx context.Context, st *vigilv1.NodeStatus) (*vigilv1.ReportStatusResponse, error) {
 	if err := validateStatus(st); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -136,5 +137,6 @@ func (s agentService) ReportStatus(ctx context.Context, st *vigilv1.NodeStatus) 
 		return nil, status.Errorf(codes.Unavailable, "store status: %v", err)
 	}
 	s.c.m.statusReports.Inc()
+	s.c.policyReported(ctx, st.Node, st.GetApprovalPolicy())
 	return &vigilv1.ReportStatusResponse{}, nil
 }

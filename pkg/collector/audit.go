@@ -27,6 +27,7 @@ const (
 	actionInherit = "profile.inherit"
 	actionCert    = "certificate.seen"
 	actionConfig  = "collector.config"
+	actionPolicy  = "approval.policy"
 )
 
 // auditTimeout bounds one append: the action it records is done already,
@@ -118,6 +119,40 @@ func (c *Collector) certSeen(ctx context.Context, id pki.Identity, cert *x509.Ce
 	// certificate's next call.
 	if before == after || c.audit(ctx, actorOf(id), actionCert, object, before, after, "first authenticated") {
 		c.certsSeen.Store(fingerprint, struct{}{})
+	}
+}
+
+// policyReported records a node's approved-images policy when it differs
+// from the last one recorded for the node (its first report too): the
+// policy lives in each agent's configuration, so a change shows as the
+// first report after the agent restarts with it.
+func (c *Collector) policyReported(ctx context.Context, node string, p *vigilv1.ApprovalPolicy) {
+	if p == nil {
+		return
+	}
+	after := "sha256:" + p.GetSha256() + " " + p.GetCanonical()
+	if last, ok := c.policies.Load(node); ok && last == after {
+		return
+	}
+	c.policyMu.Lock()
+	defer c.policyMu.Unlock()
+	object := "approval-policy:" + node
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	before, err := c.lastAfter(ctx, object, actionPolicy)
+	if err != nil {
+		c.m.auditErrors.Inc()
+		c.log.Error("audit: read approval policy records", zap.String(logKeyNode, node), zap.Error(err))
+		return
+	}
+	detail := "changed"
+	if before == "" {
+		detail = "first reported"
+	}
+	// Remembered once recorded; a record that failed is tried again at the
+	// node's next report.
+	if before == after || c.audit(ctx, "node:"+node, actionPolicy, object, before, after, detail) {
+		c.policies.Store(node, after)
 	}
 }
 

@@ -137,6 +137,10 @@ type Collector struct {
 	// use is in the audit trail; certMu serialises recording a new one.
 	certsSeen sync.Map
 	certMu    sync.Mutex
+	// policies holds, per node, the approved-images policy last recorded
+	// in the audit trail; policyMu serialises recording a new one.
+	policies sync.Map
+	policyMu sync.Mutex
 }
 
 // New builds a collector; Serve starts it.

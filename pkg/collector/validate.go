@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/approval"
 )
 
 // Limits on what one alert may carry. An alert over a limit is refused, not
@@ -18,6 +19,8 @@ const (
 	maxAncestry     = 64
 	maxLabels       = 64
 	maxAlertBytes   = 64 << 10
+	// An approval policy of a few hundred image patterns.
+	maxPolicyBytes = 32 << 10
 	// A status carries every running container's posture (a few hundred
 	// bytes each, about 1 KiB for a privileged one): room for a node's
 	// thousand.
@@ -120,6 +123,15 @@ func validateStatus(s *vigilv1.NodeStatus) error {
 	c.count("images", len(s.GetImages()), maxImages)
 	for _, d := range s.GetImages() {
 		c.str("images[]", d)
+	}
+	if p := s.GetApprovalPolicy(); p != nil {
+		switch n := len(p.GetCanonical()); {
+		case c.err != nil:
+		case n > maxPolicyBytes:
+			c.err = fmt.Errorf("approval_policy.canonical is %d bytes, limit %d", n, maxPolicyBytes)
+		case p.GetSha256() != approval.Sum(p.GetCanonical()):
+			c.err = errors.New("approval_policy.sha256 is not the SHA-256 of approval_policy.canonical")
+		}
 	}
 	return c.err
 }

@@ -249,9 +249,12 @@ type NodeStatus struct {
 	SensorHooks []*SensorHook `protobuf:"bytes,9,rep,name=sensor_hooks,json=sensorHooks,proto3" json:"sensor_hooks,omitempty"`
 	// The least-privilege posture of each running container (sandboxes left
 	// out), from its OCI runtime spec.
-	Postures      []*ContainerPosture `protobuf:"bytes,10,rep,name=postures,proto3" json:"postures,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Postures []*ContainerPosture `protobuf:"bytes,10,rep,name=postures,proto3" json:"postures,omitempty"`
+	// The node's approved-images policy, as configured at agent start. The
+	// collector audits each change of it (approval.policy).
+	ApprovalPolicy *ApprovalPolicy `protobuf:"bytes,11,opt,name=approval_policy,json=approvalPolicy,proto3" json:"approval_policy,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
@@ -354,6 +357,70 @@ func (x *NodeStatus) GetPostures() []*ContainerPosture {
 	return nil
 }
 
+func (x *NodeStatus) GetApprovalPolicy() *ApprovalPolicy {
+	if x != nil {
+		return x.ApprovalPolicy
+	}
+	return nil
+}
+
+// ApprovalPolicy is an agent's approved-images policy in canonical form.
+type ApprovalPolicy struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// JSON of the policy (pkg/approval), its image patterns sorted and
+	// deduplicated, so that equal policies read the same.
+	Canonical string `protobuf:"bytes,1,opt,name=canonical,proto3" json:"canonical,omitempty"`
+	// Hex SHA-256 of canonical; the collector refuses a report where they
+	// disagree.
+	Sha256        string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovalPolicy) Reset() {
+	*x = ApprovalPolicy{}
+	mi := &file_vigil_v1_status_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovalPolicy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovalPolicy) ProtoMessage() {}
+
+func (x *ApprovalPolicy) ProtoReflect() protoreflect.Message {
+	mi := &file_vigil_v1_status_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovalPolicy.ProtoReflect.Descriptor instead.
+func (*ApprovalPolicy) Descriptor() ([]byte, []int) {
+	return file_vigil_v1_status_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ApprovalPolicy) GetCanonical() string {
+	if x != nil {
+		return x.Canonical
+	}
+	return ""
+}
+
+func (x *ApprovalPolicy) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 // ContainerPosture is what a container may do beyond least privilege.
 type ContainerPosture struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -387,7 +454,7 @@ type ContainerPosture struct {
 
 func (x *ContainerPosture) Reset() {
 	*x = ContainerPosture{}
-	mi := &file_vigil_v1_status_proto_msgTypes[3]
+	mi := &file_vigil_v1_status_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -399,7 +466,7 @@ func (x *ContainerPosture) String() string {
 func (*ContainerPosture) ProtoMessage() {}
 
 func (x *ContainerPosture) ProtoReflect() protoreflect.Message {
-	mi := &file_vigil_v1_status_proto_msgTypes[3]
+	mi := &file_vigil_v1_status_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -412,7 +479,7 @@ func (x *ContainerPosture) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerPosture.ProtoReflect.Descriptor instead.
 func (*ContainerPosture) Descriptor() ([]byte, []int) {
-	return file_vigil_v1_status_proto_rawDescGZIP(), []int{3}
+	return file_vigil_v1_status_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ContainerPosture) GetContainerId() string {
@@ -534,7 +601,7 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"SensorHook\x12\"\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x0e.vigil.v1.KindR\x04kind\x12\x16\n" +
 	"\x06attach\x18\x02 \x01(\tR\x06attach\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x88\x04\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xcb\x04\n" +
 	"\n" +
 	"NodeStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12#\n" +
@@ -547,10 +614,14 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"\x06images\x18\b \x03(\tR\x06images\x127\n" +
 	"\fsensor_hooks\x18\t \x03(\v2\x14.vigil.v1.SensorHookR\vsensorHooks\x126\n" +
 	"\bpostures\x18\n" +
-	" \x03(\v2\x1a.vigil.v1.ContainerPostureR\bpostures\x1a;\n" +
+	" \x03(\v2\x1a.vigil.v1.ContainerPostureR\bpostures\x12A\n" +
+	"\x0fapproval_policy\x18\v \x01(\v2\x18.vigil.v1.ApprovalPolicyR\x0eapprovalPolicy\x1a;\n" +
 	"\rCountersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xff\x03\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"F\n" +
+	"\x0eApprovalPolicy\x12\x1c\n" +
+	"\tcanonical\x18\x01 \x01(\tR\tcanonical\x12\x16\n" +
+	"\x06sha256\x18\x02 \x01(\tR\x06sha256\"\xff\x03\n" +
 	"\x10ContainerPosture\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12!\n" +
@@ -590,32 +661,34 @@ func file_vigil_v1_status_proto_rawDescGZIP() []byte {
 }
 
 var file_vigil_v1_status_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_vigil_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_vigil_v1_status_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_vigil_v1_status_proto_goTypes = []any{
 	(Tier)(0),                     // 0: vigil.v1.Tier
 	(*HookEnforcement)(nil),       // 1: vigil.v1.HookEnforcement
 	(*SensorHook)(nil),            // 2: vigil.v1.SensorHook
 	(*NodeStatus)(nil),            // 3: vigil.v1.NodeStatus
-	(*ContainerPosture)(nil),      // 4: vigil.v1.ContainerPosture
-	nil,                           // 5: vigil.v1.NodeStatus.CountersEntry
-	(Kind)(0),                     // 6: vigil.v1.Kind
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*ApprovalPolicy)(nil),        // 4: vigil.v1.ApprovalPolicy
+	(*ContainerPosture)(nil),      // 5: vigil.v1.ContainerPosture
+	nil,                           // 6: vigil.v1.NodeStatus.CountersEntry
+	(Kind)(0),                     // 7: vigil.v1.Kind
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_vigil_v1_status_proto_depIdxs = []int32{
-	6, // 0: vigil.v1.HookEnforcement.hook:type_name -> vigil.v1.Kind
-	0, // 1: vigil.v1.HookEnforcement.tier:type_name -> vigil.v1.Tier
-	6, // 2: vigil.v1.SensorHook.kind:type_name -> vigil.v1.Kind
-	1, // 3: vigil.v1.NodeStatus.enforcement:type_name -> vigil.v1.HookEnforcement
-	5, // 4: vigil.v1.NodeStatus.counters:type_name -> vigil.v1.NodeStatus.CountersEntry
-	7, // 5: vigil.v1.NodeStatus.time:type_name -> google.protobuf.Timestamp
-	7, // 6: vigil.v1.NodeStatus.received:type_name -> google.protobuf.Timestamp
-	2, // 7: vigil.v1.NodeStatus.sensor_hooks:type_name -> vigil.v1.SensorHook
-	4, // 8: vigil.v1.NodeStatus.postures:type_name -> vigil.v1.ContainerPosture
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	7,  // 0: vigil.v1.HookEnforcement.hook:type_name -> vigil.v1.Kind
+	0,  // 1: vigil.v1.HookEnforcement.tier:type_name -> vigil.v1.Tier
+	7,  // 2: vigil.v1.SensorHook.kind:type_name -> vigil.v1.Kind
+	1,  // 3: vigil.v1.NodeStatus.enforcement:type_name -> vigil.v1.HookEnforcement
+	6,  // 4: vigil.v1.NodeStatus.counters:type_name -> vigil.v1.NodeStatus.CountersEntry
+	8,  // 5: vigil.v1.NodeStatus.time:type_name -> google.protobuf.Timestamp
+	8,  // 6: vigil.v1.NodeStatus.received:type_name -> google.protobuf.Timestamp
+	2,  // 7: vigil.v1.NodeStatus.sensor_hooks:type_name -> vigil.v1.SensorHook
+	5,  // 8: vigil.v1.NodeStatus.postures:type_name -> vigil.v1.ContainerPosture
+	4,  // 9: vigil.v1.NodeStatus.approval_policy:type_name -> vigil.v1.ApprovalPolicy
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_vigil_v1_status_proto_init() }
@@ -630,7 +703,7 @@ func file_vigil_v1_status_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_vigil_v1_status_proto_rawDesc), len(file_vigil_v1_status_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
