@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/approval"
 	"github.com/vigil-dev/vigil/pkg/collector"
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/profile"
@@ -250,7 +251,9 @@ func TestNodes(t *testing.T) {
 	c := startCollector(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	policy, sum := approval.Policy{Images: []string{"docker.io/library/nginx"}, Action: approval.ActionAlert}.Canonical()
 	_, err := c.agent.ReportStatus(ctx, &vigilv1.NodeStatus{AgentVersion: "v0.1.0", Kernel: "6.18.0",
+		ApprovalPolicy: &vigilv1.ApprovalPolicy{Canonical: policy, Sha256: sum},
 		Enforcement: []*vigilv1.HookEnforcement{{Hook: vigilv1.Kind_KIND_EXEC, Tier: vigilv1.Tier_TIER_ALERT_ONLY},
 			{Hook: vigilv1.Kind_KIND_CONNECT, Tier: vigilv1.Tier_TIER_CGROUP, Name: "connect"},
 			{Hook: vigilv1.Kind_KIND_CONNECT, Tier: vigilv1.Tier_TIER_SIGNAL, Name: "connect_unix"}},
@@ -267,7 +270,7 @@ func TestNodes(t *testing.T) {
 	// Two hooks of one kind keep their own columns; an unnamed hook (an
 	// older agent's) is placed by its kind. SEEN AT: where opens and
 	// connects are seen.
-	if !regexp.MustCompile(`node-a .* alert-only +- +cgroup +signal +- +- +open=fexit,connect=sys_exit +ringbuf_lost=3`).MatchString(out) ||
+	if !regexp.MustCompile(`node-a .* alert-only +- +cgroup +signal +- +- +open=fexit,connect=sys_exit +ringbuf_lost=3 +alert `+sum[:8]).MatchString(out) ||
 		!strings.Contains(out, "SEEN AT") || strings.Contains(out, "events_exec") {
 		t.Fatalf("nodes:\n%s", out)
 	}
@@ -280,12 +283,14 @@ func TestNodes(t *testing.T) {
 		SensorHooks []struct{ Kind, Attach, Reason string } `json:"sensor_hooks"`
 		Counters    map[string]any
 		Received    time.Time
+		Approval    struct{ Canonical, Sha256 string } `json:"approval_policy"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &node) != nil || node.Node != "node-a" || node.Kernel != "6.18.0" ||
 		len(node.Enforcement) != 3 || node.Enforcement[0].Hook != "KIND_EXEC" || node.Enforcement[0].Tier != "TIER_ALERT_ONLY" ||
 		len(node.SensorHooks) != 2 || node.SensorHooks[1].Kind != "KIND_CONNECT" || node.SensorHooks[1].Attach != "tp_btf/sys_exit" ||
 		!strings.Contains(node.SensorHooks[1].Reason, "did not see connect") ||
-		node.Counters["ringbuf_lost"] != float64(3) || node.Counters["events_exec"] != float64(100) || time.Since(node.Received) > time.Minute {
+		node.Counters["ringbuf_lost"] != float64(3) || node.Counters["events_exec"] != float64(100) || time.Since(node.Received) > time.Minute ||
+		node.Approval.Canonical != policy || node.Approval.Sha256 != sum {
 		t.Fatalf("nodes -o json: %v %+v\n%s", err, node, out)
 	}
 }

@@ -61,6 +61,8 @@ type nodeDoc struct {
 	Counters     map[string]uint64 `json:"counters,omitempty"`
 	Time         json.RawMessage   `json:"time,omitempty"`
 	Received     json.RawMessage   `json:"received,omitempty"`
+	// The canonical policy is a string of JSON, as the collector audits it.
+	ApprovalPolicy json.RawMessage `json:"approval_policy,omitempty"`
 }
 
 func nodeJSON(n *vigilv1.NodeStatus) (nodeDoc, error) {
@@ -86,6 +88,13 @@ func nodeJSON(n *vigilv1.NodeStatus) (nodeDoc, error) {
 		}
 		*t.out = b
 	}
+	if p := n.GetApprovalPolicy(); p != nil {
+		b, err := marshal(p)
+		if err != nil {
+			return doc, err
+		}
+		doc.ApprovalPolicy = b
+	}
 	return doc, nil
 }
 
@@ -104,7 +113,7 @@ func marshalEach[M proto.Message](marshal func(proto.Message) ([]byte, error), m
 
 func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 	var t cliout.Table
-	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "UNIX", "CAPABILITY", "IO_URING", "SEEN AT", "LOSSES")
+	t.Row("NODE", "AGENT", "KERNEL", "LAST SEEN", "EXEC", "OPEN", "CONNECT", "UNIX", "CAPABILITY", "IO_URING", "SEEN AT", "LOSSES", "APPROVAL")
 	for _, n := range nodes {
 		tiers := map[string]string{}
 		for _, h := range n.GetEnforcement() {
@@ -125,7 +134,7 @@ func (o *options) printNodes(nodes []*vigilv1.NodeStatus, now time.Time) error {
 			cliout.Cell{Text: seen.String() + " ago"},
 			cliout.Cell{Text: tier("exec")}, cliout.Cell{Text: tier("open")}, cliout.Cell{Text: tier("connect")},
 			cliout.Cell{Text: tier("connect_unix")}, cliout.Cell{Text: tier("capability")}, cliout.Cell{Text: tier("io_uring")},
-			cliout.Cell{Text: seenAt(n.GetSensorHooks())}, losses(n.GetCounters()))
+			cliout.Cell{Text: seenAt(n.GetSensorHooks())}, losses(n.GetCounters()), cliout.Cell{Text: approvalPolicy(n.GetApprovalPolicy())})
 	}
 	return t.Write(o.out, o.paint)
 }
@@ -148,6 +157,17 @@ func seenAt(hooks []*vigilv1.SensorHook) string {
 		return "-"
 	}
 	return strings.Join(parts, ",")
+}
+
+// approvalPolicy names a node's approved-images policy by its action and
+// the start of its hash, which the audit trail's approval.policy records
+// name in full: "alert 1a2b3c4d".
+func approvalPolicy(p *vigilv1.ApprovalPolicy) string {
+	var doc struct{ Action string }
+	if p == nil || json.Unmarshal([]byte(p.GetCanonical()), &doc) != nil || len(p.GetSha256()) < 8 {
+		return "-"
+	}
+	return doc.Action + " " + p.GetSha256()[:8]
 }
 
 // losses summarises the counters that count lost events or alerts.
