@@ -18,12 +18,14 @@ import (
 
 // Start runs a collector (SQLite store, mTLS with the PKI in certs, as
 // pki.WriteSetup writes it, one node's drafts enough for a profile) on addr
-// until the test ends, and returns once it listens.
-func Start(tb testing.TB, addr, certs string) {
+// until the test ends, and returns once it listens, with the path of its
+// SQLite database.
+func Start(tb testing.TB, addr, certs string) string {
 	tb.Helper()
+	db := filepath.Join(tb.TempDir(), "c.db")
 	cfg := collector.Config{Listen: addr, HTTPListen: testutil.FreeAddr(tb),
 		TLSCert: filepath.Join(certs, pki.ServerCertFile), TLSKey: filepath.Join(certs, pki.ServerKeyFile),
-		ClientCA: filepath.Join(certs, pki.CAFile), Store: "sqlite:" + filepath.Join(tb.TempDir(), "c.db"),
+		ClientCA: filepath.Join(certs, pki.CAFile), Store: "sqlite:" + db,
 		SinkQueue: 64, SubscriberQueue: 64, MaxMessageBytes: 4 << 20, ShutdownGrace: time.Second, PruneEvery: time.Minute,
 		DraftMinNodes: 1} // the tests run one node, whose drafts alone make a profile
 	ctx, cancel := context.WithCancel(context.Background())
@@ -40,7 +42,7 @@ func Start(tb testing.TB, addr, certs string) {
 		conn, err := net.Dial("tcp", addr)
 		if err == nil {
 			conn.Close()
-			return
+			return db
 		}
 		select {
 		case err := <-done:

@@ -97,23 +97,34 @@ func TestCollectorLoop(t *testing.T) {
 // which node's agent reaches the collector, reporting status every status.
 func collectorFor(t *testing.T, node string, status time.Duration) (vigilv1.ConsumerServiceClient, agent.CollectorConfig) {
 	t.Helper()
+	c := startCollectorFor(t, node, status)
+	return c.consumer, c.agent
+}
+
+// testCollector is a collector of a test's, with what its clients need.
+type testCollector struct {
+	consumer vigilv1.ConsumerServiceClient
+	agent    agent.CollectorConfig
+	// certs holds the PKI (the consumer's certificate is admin's); db is
+	// the collector's SQLite database.
+	certs, db string
+}
+
+// startCollectorFor is collectorFor, with the certificates' directory and
+// the collector's database.
+func startCollectorFor(t *testing.T, node string, status time.Duration) testCollector {
+	t.Helper()
 	certs := t.TempDir()
 	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost", "127.0.0.1"},
 		Nodes: []string{node}, Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	addr := startCollector(t, certs)
-	certFile, keyFile := pki.ClientFiles(node)
-	return testutil.ConsumerClient(t, certs, addr), agent.CollectorConfig{Address: addr,
-		Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),
-		CA: filepath.Join(certs, pki.CAFile), ServerName: "localhost", StatusInterval: status}
-}
-
-func startCollector(t *testing.T, certs string) string {
-	t.Helper()
 	addr := testutil.FreeAddr(t)
-	collectortest.Start(t, addr, certs)
-	return addr
+	db := collectortest.Start(t, addr, certs)
+	certFile, keyFile := pki.ClientFiles(node)
+	return testCollector{consumer: testutil.ConsumerClient(t, certs, addr), certs: certs, db: db,
+		agent: agent.CollectorConfig{Address: addr, Cert: filepath.Join(certs, certFile), Key: filepath.Join(certs, keyFile),
+			CA: filepath.Join(certs, pki.CAFile), ServerName: "localhost", StatusInterval: status}}
 }
 
 // TestNodeListedAtStart starts an agent whose status interval is an hour:
