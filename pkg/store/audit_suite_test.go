@@ -113,7 +113,7 @@ func testAuditAppendOnly(t *testing.T, s Store) {
 			t.Fatal(err)
 		}
 	}
-	db := s.(*sqlStore).writes
+	db := sqlOf(s).writes
 	if _, err := db.ExecContext(ctx, "UPDATE audit SET actor = 'consumer:mallory' WHERE seq = 2"); err == nil {
 		t.Fatal("UPDATE of an audit record accepted")
 	}
@@ -134,7 +134,7 @@ func testAuditAppendOnly(t *testing.T, s Store) {
 // disabled, as someone with the database's owner rights could.
 func tamperAudit(t *testing.T, s Store, stmt string) {
 	t.Helper()
-	ss := s.(*sqlStore)
+	ss := sqlOf(s)
 	var off, on []string
 	switch ss.d.name {
 	case "sqlite":
@@ -176,4 +176,12 @@ func testAuditConcurrentAppends(t *testing.T, s Store) {
 	if err := verifyChain(recs); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sqlOf is the SQL store under s.
+func sqlOf(s Store) *sqlStore {
+	if pg, ok := s.(*pgStore); ok {
+		return pg.sqlStore
+	}
+	return s.(*sqlStore)
 }

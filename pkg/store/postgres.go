@@ -11,6 +11,15 @@ import (
 var postgresDialect = dialect{
 	name:           "postgres",
 	numberedParams: true,
+	// Alert sequence numbers are taken in insert order but become visible
+	// in commit order; with every insert transaction of every collector
+	// holding one lock until its commit, a reader that sees an alert sees
+	// every alert numbered before it, so reading after a cursor misses
+	// none. The inserts of one collector are one transaction at a time
+	// anyway (writer.go); the lock makes replicas take turns.
+	beforeAlerts: "SELECT pg_advisory_xact_lock(" + alertsLockKey + ")",
+	// Delivered at commit to every collector listening (ListenAlerts).
+	afterNewAlerts: "SELECT pg_notify('" + alertsChannel + "', MAX(seq)::text) FROM alerts",
 	schema: []string{
 		`CREATE TABLE IF NOT EXISTS alerts (
 			seq BIGSERIAL PRIMARY KEY,
@@ -75,6 +84,13 @@ var postgresDialect = dialect{
 	},
 }
 
+// pgStore is the PostgreSQL store: the SQL store, and what collector
+// replicas sharing it need (replicas.go).
+type pgStore struct {
+	*sqlStore
+	dsn string
+}
+
 // OpenPostgres connects to the PostgreSQL database a postgres:// URL names
 // and creates the schema if it is missing.
 func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
@@ -87,5 +103,9 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	return newSQLStore(ctx, postgresDialect, db, db)
+	s, err := newSQLStore(ctx, postgresDialect, db, db)
+	if err != nil {
+		return nil, err
+	}
+	return &pgStore{sqlStore: s, dsn: dsn}, nil
 }

@@ -23,6 +23,10 @@ type dialect struct {
 	// afterPrune runs after alerts were deleted (SQLite returns free pages
 	// to the file system).
 	afterPrune []string
+	// beforeAlerts runs first in every alert insert transaction, and
+	// afterNewAlerts last in one that stored an alert (PostgreSQL
+	// serialises the inserts of every collector and tells them all).
+	beforeAlerts, afterNewAlerts string
 }
 
 func (d dialect) rebind(query string) string {
@@ -84,12 +88,17 @@ func (s *sqlStore) PutAlerts(ctx context.Context, alerts []*vigilv1.Alert) ([]bo
 		return nil, fmt.Errorf("begin alert insert: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if s.d.beforeAlerts != "" {
+		if _, err := tx.ExecContext(ctx, s.d.beforeAlerts); err != nil {
+			return nil, fmt.Errorf("serialise alert insert: %w", err)
+		}
+	}
 	stmt, err := tx.PrepareContext(ctx, s.d.rebind(insertAlert))
 	if err != nil {
 		return nil, fmt.Errorf("prepare alert insert: %w", err)
 	}
 	defer stmt.Close()
-	isNew := make([]bool, len(alerts))
+	isNew, anyNew := make([]bool, len(alerts)), false
 	for i, a := range alerts {
 		payload, err := marshal.Marshal(a)
 		if err != nil {
@@ -106,6 +115,12 @@ func (s *sqlStore) PutAlerts(ctx context.Context, alerts []*vigilv1.Alert) ([]bo
 			return nil, fmt.Errorf("insert alert %q: %w", a.GetId(), err)
 		}
 		isNew[i] = n == 1
+		anyNew = anyNew || isNew[i]
+	}
+	if anyNew && s.d.afterNewAlerts != "" {
+		if _, err := tx.ExecContext(ctx, s.d.afterNewAlerts); err != nil {
+			return nil, fmt.Errorf("announce alerts: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit alerts: %w", err)

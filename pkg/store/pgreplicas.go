@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const (
+	alertsChannel = "vigil_alerts"
+	// alertsLockKey is the advisory lock serialising alert inserts.
+	alertsLockKey = "7611350113968128001"
+)
+
+// RoleRetention is the leadership that runs retention.
+const RoleRetention int64 = 7611350113968128002
+
+func (s *pgStore) ListenAlerts(ctx context.Context, wake func(seq int64)) error {
+	conn, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		return fmt.Errorf("connect to listen for alerts: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+alertsChannel); err != nil {
+		return fmt.Errorf("listen for alerts: %w", err)
+	}
+	wake(0)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for alerts: %w", err)
+		}
+		seq, err := strconv.ParseInt(n.Payload, 10, 64)
+		if err != nil {
+			seq = 0 // read the store anyway
+		}
+		wake(seq)
+	}
+}
+
+// Lead holds a session-level advisory lock on a connection of its own.
+// PostgreSQL frees the lock when that session ends, so a leader that dies
+// frees it with its connection: at once when its process exits (the kernel
+// closes the socket), within the TCP keepalive set here when its host or
+// network vanishes. A lease row would instead expire by clocks and need
+// renewing writes. The old leader learns it lost the lock when its next
+// check fails, so for up to one check interval two replicas may run the
+// chores; retention deletes by age and size and is safe to run twice.
+func (s *pgStore) Lead(ctx context.Context, role int64, check time.Duration) (context.Context, func(), error) {
+	for {
+		conn, err := s.tryLead(ctx, role, check)
+		if err == nil {
+			held, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				holdLock(held, conn, check)
+				cancel()
+			}()
+			release := func() {
+				cancel()
+				<-done
+				conn.Close(context.Background())
+			}
+			return held, release, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		select {
+		case <-time.After(check):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// tryLead connects and tries the lock every check until it holds it; it
+// returns an error when the connection fails.
+func (s *pgStore) tryLead(ctx context.Context, role int64, check time.Duration) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(s.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres DSN: %w", err)
+	}
+	// The server ends the session of a leader whose host vanished, and
+	// frees the lock, after about 10s + 3×5s without an answer.
+	cfg.RuntimeParams["tcp_keepalives_idle"] = "10"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "5"
+	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to lead: %w", err)
+	}
+	for {
+		var got bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", role).Scan(&got); err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("try leadership: %w", err)
+		}
+		if got {
+			return conn, nil
+		}
+		select {
+		case <-time.After(check):
+		case <-ctx.Done():
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// holdLock returns when ctx ends or conn stops answering.
+func holdLock(ctx context.Context, conn *pgx.Conn, check time.Duration) {
+	t := time.NewTicker(check)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, check)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
