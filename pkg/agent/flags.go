@@ -60,7 +60,7 @@ func (r *RunFlags) Register(f *pflag.FlagSet) {
 	f.StringVar(&c.AlertsFile, "alerts-file", c.AlertsFile, `append every alert to this file as JSON lines ("" disables)`)
 	f.DurationVar(&c.DedupWindow, "dedup-window", c.DedupWindow, "repeats of one behaviour within this window become one summary alert with a count")
 	f.DurationVar(&c.SaveInterval, "save-interval", c.SaveInterval, "how often changed drafts are saved to --state-dir")
-	f.StringVar(&c.Collector.Address, "collector", c.Collector.Address, `collector address host:port ("" runs without one)`)
+	f.StringVar(&c.Collector.Address, "collector", c.Collector.Address, `collector address host:port, or its replicas' addresses separated by commas ("" runs without one)`)
 	f.StringVar(&c.Collector.Cert, "collector-cert", c.Collector.Cert, "this node's client certificate (PEM) for the collector")
 	f.StringVar(&c.Collector.Key, "collector-key", c.Collector.Key, "its private key (PEM)")
 	f.StringVar(&c.Collector.CA, "collector-ca", c.Collector.CA, "the CA the collector's certificate chains to (PEM)")

@@ -23,7 +23,9 @@ import (
 type Options struct {
 	// Dir holds the spool; one shipper per directory.
 	Dir string
-	// Target is the collector's address (host:port).
+	// Target is the collector's address (host:port), or the addresses of
+	// its replicas separated by commas: the shipper connects to one and
+	// fails over to another (collectorTarget).
 	Target string
 	// TLS carries the agent's client certificate (pki.ClientTLS).
 	TLS *tls.Config
@@ -114,11 +116,12 @@ func New(o Options) (*Shipper, error) {
 	if err != nil {
 		return nil, err
 	}
+	target, targetOpts := collectorTarget(o.Target)
 	dialOpts := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewTLS(o.TLS)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
-	}, o.DialOptions...)
-	conn, err := grpc.NewClient(o.Target, dialOpts...)
+	}, append(targetOpts, o.DialOptions...)...)
+	conn, err := grpc.NewClient(target, dialOpts...)
 	if err != nil {
 		sp.close()
 		return nil, fmt.Errorf("collector client: %w", err)
