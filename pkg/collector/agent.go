@@ -107,12 +107,12 @@ func (c *Collector) ingest(ctx context.Context, node string, batch *vigilv1.Aler
 		}
 		stored = true
 		c.m.stored.Inc()
-		c.hub.publish(a)
 		for _, q := range c.opts.Sinks {
 			q.Enqueue(a)
 		}
 	}
 	if stored {
+		c.feed.wake(0)
 		for _, f := range c.opts.Followers {
 			f.Notify()
 		}

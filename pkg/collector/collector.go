@@ -54,9 +54,13 @@ type Options struct {
 	MaxBatchAlerts int
 	// WriteBatch caps the alerts in one store transaction (default 4096).
 	WriteBatch int
-	// Retention is applied every PruneEvery (default 1 minute).
-	Retention  store.Retention
-	PruneEvery time.Duration
+	// Retention is applied every PruneEvery (default 1 minute), by one
+	// collector of those sharing a store (store.Leader): the leader, which
+	// checks every LeaderCheck (default 2s) that it still leads; the others
+	// try to take over as often.
+	Retention   store.Retention
+	PruneEvery  time.Duration
+	LeaderCheck time.Duration
 	// MaxClockSkew is how far ahead of the collector's clock an alert's
 	// time may be before the receive time replaces it (default 5 minutes).
 	MaxClockSkew time.Duration
@@ -107,6 +111,9 @@ func (o *Options) setDefaults() error {
 	if o.PruneEvery <= 0 {
 		o.PruneEvery = time.Minute
 	}
+	if o.LeaderCheck <= 0 {
+		o.LeaderCheck = 2 * time.Second
+	}
 	if o.DraftMinNodes <= 0 {
 		o.DraftMinNodes = 2
 	}
@@ -125,6 +132,7 @@ type Collector struct {
 	log      *zap.Logger
 	m        *metrics
 	hub      *hub
+	feed     *feed
 	writer   *writer
 	profiles *profiles
 	limits   *limiter
@@ -154,6 +162,12 @@ func New(o Options) (*Collector, error) {
 	}
 	c := &Collector{opts: o, log: o.Logger, m: m, stopping: make(chan struct{})}
 	c.hub = newHub(m.subscriberDropped, m.subscribers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c.feed, err = newFeed(ctx, o.Store, c.hub, c.log, m.feedErrors.Inc)
+	if err != nil {
+		return nil, fmt.Errorf("start the live tail: %w", err)
+	}
 	c.profiles = &profiles{c: c, limits: o.ProfileLimits, minNodes: o.DraftMinNodes, inherit: o.Inherit, readiness: o.Readiness, watches: make(map[*profileWatch]struct{})}
 	c.writer = newWriter(o.Store, o.WriteBatch, m.writeBatch)
 	c.limits = newLimiter(o.Limits, o.MaxBatchAlerts, m)
@@ -172,7 +186,11 @@ func New(o Options) (*Collector, error) {
 	)
 	vigilv1.RegisterAgentServiceServer(c.grpc, agentService{c: c})
 	vigilv1.RegisterConsumerServiceServer(c.grpc, consumerService{c: c})
-	c.bg.Go(c.pruneLoop)
+	c.bg.Go(func() { c.feed.run(c.stopping) })
+	if n, ok := o.Store.(store.AlertNotifier); ok {
+		c.bg.Go(func() { c.feed.listen(n, c.stopping) })
+	}
+	c.bg.Go(c.retain)
 	return c, nil
 }
 
@@ -222,17 +240,50 @@ func (c *Collector) Ready(ctx context.Context) error {
 	return c.limits.ready()
 }
 
-func (c *Collector) pruneLoop() {
+// retain applies retention while this collector leads (always, on a store
+// no other collector shares).
+func (c *Collector) retain() {
 	if c.opts.Retention == (store.Retention{}) {
 		return
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-c.stopping
+		cancel()
+	}()
+	l, shared := c.opts.Store.(store.Leader)
+	if !shared {
+		c.m.leader.Set(1)
+		c.pruneLoop(ctx)
+		return
+	}
+	for {
+		held, release, err := l.Lead(ctx, store.RoleRetention, c.opts.LeaderCheck)
+		if err != nil {
+			return // stopping
+		}
+		c.m.leader.Set(1)
+		c.log.Info("leading: this collector applies retention")
+		c.pruneLoop(held)
+		release()
+		c.m.leader.Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("lost the lead; waiting to lead again")
+	}
+}
+
+func (c *Collector) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(c.opts.PruneEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), max(c.opts.PruneEvery, time.Minute))
-			n, err := c.opts.Store.Prune(ctx, c.opts.Retention)
+			c.m.pruneRuns.Inc()
+			pctx, cancel := context.WithTimeout(ctx, max(c.opts.PruneEvery, time.Minute))
+			n, err := c.opts.Store.Prune(pctx, c.opts.Retention)
 			cancel()
 			// Count what was deleted even when a later step failed.
 			c.m.pruned.Add(float64(n))
@@ -241,7 +292,7 @@ func (c *Collector) pruneLoop() {
 			} else if n > 0 {
 				c.log.Info("pruned alerts", zap.Int64(logKeyPruned, n))
 			}
-		case <-c.stopping:
+		case <-ctx.Done():
 			return
 		}
 	}

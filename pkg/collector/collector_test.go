@@ -229,6 +229,7 @@ func TestSlowSubscriberDoesNotStallIngest(t *testing.T) {
 	if n := metric(t, e.reg, "vigil_collector_alerts_stored_total"); n != batches*size {
 		t.Fatalf("stored %v, want %d", n, batches*size)
 	}
+	e.waitFed(t)
 	dropped := metric(t, e.reg, "vigil_collector_subscriber_dropped_total")
 	if dropped == 0 {
 		t.Fatal("a subscriber that never reads dropped nothing")

@@ -190,3 +190,13 @@ func batchOf(seq uint64, from, n int) *vigilv1.AlertBatch {
 	}
 	return b
 }
+
+// waitFed waits until the live tail's feed has published every stored alert.
+func (e *env) waitFed(t *testing.T) {
+	t.Helper()
+	_, last, err := e.store.AlertSeqRange(testCtx(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return e.c.feed.cursor.Load() >= last })
+}

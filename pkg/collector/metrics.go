@@ -16,7 +16,9 @@ type metrics struct {
 	agentStreams, subscribers    prometheus.Gauge
 	writeBatch                   prometheus.Histogram
 	statusReports                prometheus.Counter
-	pruned                       prometheus.Counter
+	pruned, pruneRuns            prometheus.Counter
+	leader                       prometheus.Gauge
+	feedErrors                   prometheus.Counter
 	drafts, profileVersions      prometheus.Counter
 	draftsRefused                prometheus.Counter
 	profileResyncs               prometheus.Counter
@@ -53,12 +55,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "vigil_collector_calls_refused_total",
 			Help: "Calls and connections refused by the limits: capacity (all streams), streams, connections or rate (one identity's).",
 		}, []string{"reason"}),
-		throttled:       counter("alerts_throttled_total", "Alerts taken late because their identity was past its alert rate (the agent's spool held them)."),
-		streams:         gauge("streams", "Open streams, every identity together (see --max-streams)."),
-		agentStreams:    gauge("agent_streams", "Open alert streams from agents."),
-		subscribers:     gauge("subscribers", "Live alert subscribers."),
-		statusReports:   counter("status_reports_total", "Node status reports stored."),
-		pruned:          counter("alerts_pruned_total", "Alerts deleted by retention."),
+		throttled:     counter("alerts_throttled_total", "Alerts taken late because their identity was past its alert rate (the agent's spool held them)."),
+		streams:       gauge("streams", "Open streams, every identity together (see --max-streams)."),
+		agentStreams:  gauge("agent_streams", "Open alert streams from agents."),
+		subscribers:   gauge("subscribers", "Live alert subscribers."),
+		statusReports: counter("status_reports_total", "Node status reports stored."),
+		pruned:        counter("alerts_pruned_total", "Alerts deleted by retention."),
+		pruneRuns:     counter("retention_runs_total", "Times this collector applied retention (only the leader does)."),
+		leader:        gauge("leader", "1 while this collector leads the replicas sharing its store (and applies retention)."),
+		feedErrors: counter("tail_feed_errors_total",
+			"Failures reading stored alerts for the live tail or listening for other replicas' alerts; retried, the tail catches up from the store."),
 		drafts:          counter("drafts_received_total", "Draft profiles received from agents."),
 		draftsRefused:   counter("drafts_refused_total", "Drafts refused because the node had not reported running their image."),
 		profileVersions: counter("profile_versions_total", "Profile versions made (merged drafts, mode changes, imports)."),
@@ -76,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.received, m.stored, m.duplicates, m.rejected, m.timesReplaced, m.timesDropped, m.storeErrors, m.subscriberDropped, m.denied, m.refused, m.throttled, m.streams,
-		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned,
+		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned, m.pruneRuns, m.leader, m.feedErrors,
 		m.drafts, m.draftsRefused, m.profileVersions, m.profileResyncs, m.profileWatches,
 		m.auditRecords, m.auditErrors,
 	} {

@@ -1,0 +1,315 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+
+	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/pki"
+	"github.com/vigil-dev/vigil/pkg/ship"
+	"github.com/vigil-dev/vigil/pkg/store"
+	"github.com/vigil-dev/vigil/test/testutil"
+)
+
+// replica is one of several collectors sharing a PostgreSQL store.
+type replica struct {
+	*env
+	killed bool
+}
+
+// startReplicas starts n collectors on loopback, each with its own
+// connections to the PostgreSQL database at dsn.
+func startReplicas(t *testing.T, ca *pki.Authority, dsn string, n int, tweak func(*Options)) []*replica {
+	out := make([]*replica, n)
+	for i := range out {
+		st, err := store.OpenPostgres(testCtx(t, time.Minute), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		out[i] = &replica{env: serveEnv(t, ca, "127.0.0.1:0", st, tweak)}
+	}
+	return out
+}
+
+// kill stops a replica at once, with no grace for the calls in flight, and
+// closes its store connections (the leadership lock's among them), as the
+// death of its process would.
+func (r *replica) kill() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.c.Stop(ctx)
+	r.store.Close()
+	r.killed = true
+}
+
+func addrs(rs []*replica) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.addr)
+	}
+	return strings.Join(out, ",")
+}
+
+// tail counts what a live tail receives, by node and alert id.
+type tail struct {
+	mu      sync.Mutex
+	seen    map[string]int
+	dropped uint64
+}
+
+func startTail(t *testing.T, r *replica) *tail {
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := r.consumer(t).WatchAlerts(ctx, &vigilv1.WatchAlertsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Header(); err != nil {
+		t.Fatal(err)
+	}
+	tl := &tail{seen: map[string]int{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			tl.mu.Lock()
+			if a := ev.GetAlert(); a != nil {
+				tl.seen[alertKey(a)]++
+			}
+			tl.dropped += ev.GetDropped().GetCount()
+			tl.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return tl
+}
+
+func (tl *tail) count() (distinct int, dups int, dropped uint64) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	for _, n := range tl.seen {
+		distinct++
+		dups += n - 1
+	}
+	return distinct, dups, tl.dropped
+}
+
+func sumMetric(t *testing.T, rs []*replica, name string) float64 {
+	var sum float64
+	for _, r := range rs {
+		if !r.killed {
+			sum += metric(t, r.reg, name)
+		}
+	}
+	return sum
+}
+
+// TestReplicasSurviveLosingOne runs three collectors on one real PostgreSQL,
+// agents' real shippers given all three addresses, and a live tail on each
+// replica that survives; it kills the replica holding the most agent
+// streams in the middle of 5 000 alerts. Every alert must be stored once
+// and seen once by each tail.
+func TestReplicasSurviveLosingOne(t *testing.T) {
+	dsn := testutil.StartPostgres(t)
+	ca := newAuthority(t)
+	rs := startReplicas(t, ca, dsn, 3, nil)
+
+	const agents, perAgent = 4, 1250
+	total := agents * perAgent
+	shippers := make([]*ship.Shipper, agents)
+	for i := range shippers {
+		s, err := ship.New(ship.Options{
+			Dir: t.TempDir(), Target: addrs(rs), TLS: clientTLS(t, ca, pki.Request{CommonName: fmt.Sprintf("node-%d", i), Role: pki.RoleAgent}),
+			BatchSize: 50, MaxInflight: 200, MinBackoff: 20 * time.Millisecond, MaxBackoff: time.Second,
+			Logger: zaptest.NewLogger(t), Registerer: prometheus.NewRegistry(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close(testCtx(t, 10*time.Second)) })
+		shippers[i] = s
+	}
+	waitFor(t, func() bool { return sumMetric(t, rs, "vigil_collector_agent_streams") == agents })
+	victim := rs[0]
+	for _, r := range rs[1:] {
+		if metric(t, r.reg, "vigil_collector_agent_streams") > metric(t, victim.reg, "vigil_collector_agent_streams") {
+			victim = r
+		}
+	}
+	victimStreams := metric(t, victim.reg, "vigil_collector_agent_streams")
+	var survivors []*replica
+	var tails []*tail
+	for _, r := range rs {
+		if r != victim {
+			survivors = append(survivors, r)
+			tails = append(tails, startTail(t, r))
+		}
+	}
+	waitFor(t, func() bool { return sumMetric(t, survivors, "vigil_collector_subscribers") == float64(len(tails)) })
+
+	var wg sync.WaitGroup
+	for i, s := range shippers {
+		wg.Go(func() {
+			for j := range perAgent {
+				a := testAlert(fmt.Sprintf("alert-%d-%05d", i, j))
+				for s.Enqueue(a) != nil {
+					time.Sleep(time.Millisecond) // queue full: the test must not lose alerts itself
+				}
+				if j%10 == 0 {
+					time.Sleep(2 * time.Millisecond)
+				}
+			}
+		})
+	}
+	// Kill the victim once about 40% are stored.
+	waitFor(t, func() bool { return sumMetric(t, rs, "vigil_collector_alerts_stored_total") >= float64(total)*2/5 })
+	storedByVictim := metric(t, victim.reg, "vigil_collector_alerts_stored_total")
+	killed := time.Now()
+	victim.kill()
+	waitFor(t, func() bool { return sumMetric(t, survivors, "vigil_collector_agent_streams") == agents })
+	failover := time.Since(killed)
+	// Cut the survivors' notification listeners too: notifications sent
+	// until they listen again are lost, and the tails must catch up.
+	cut := terminateListeners(t, dsn)
+	if cut < len(survivors) {
+		t.Fatalf("cut %d alert listeners, want %d", cut, len(survivors))
+	}
+	wg.Wait()
+	for _, s := range shippers {
+		if err := s.WaitDelivered(testCtx(t, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delivered := time.Since(killed)
+
+	db := survivors[0].store
+	seqs := map[string]bool{}
+	for _, sa := range mustAlertsAfter(t, db, 0, total+1) {
+		seqs[alertKey(sa.Alert)] = true
+	}
+	if len(seqs) != total {
+		t.Fatalf("store holds %d distinct alerts, want %d", len(seqs), total)
+	}
+	for i := range agents {
+		for j := range perAgent {
+			if key := fmt.Sprintf("node-%d\x00alert-%d-%05d", i, i, j); !seqs[key] {
+				t.Fatalf("alert %q lost", key)
+			}
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i, tl := range tails {
+		for {
+			distinct, dups, dropped := tl.count()
+			if dups > 0 || dropped > 0 {
+				t.Fatalf("tail %d: %d alerts seen twice, %d dropped", i, dups, dropped)
+			}
+			if distinct == total {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tail %d saw %d alerts, want %d", i, distinct, total)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a duplicate would come now
+	for i, tl := range tails {
+		if distinct, dups, dropped := tl.count(); distinct != total || dups != 0 || dropped != 0 {
+			t.Fatalf("tail %d: %d distinct, %d twice, %d dropped", i, distinct, dups, dropped)
+		}
+	}
+	if n := sumMetric(t, survivors, "vigil_collector_tail_feed_errors_total"); n < float64(len(survivors)) {
+		t.Fatalf("%v lost listeners counted, want %d", n, len(survivors))
+	}
+	t.Logf("%d alerts sent by %d agents; %d stored once (the victim, holding %v agent streams, stored %v before it was killed); "+
+		"%v redelivered alerts recognised as duplicates; each of %d tails saw %d once, their listeners cut once; "+
+		"agents failed over in %v, all delivered %v after the kill",
+		total, agents, len(seqs), victimStreams, storedByVictim, sumMetric(t, survivors, "vigil_collector_alerts_duplicate_total"),
+		len(tails), total, failover.Round(time.Millisecond), delivered.Round(time.Millisecond))
+}
+
+// terminateListeners ends the server sessions listening for alerts and
+// returns how many it ended.
+func terminateListeners(t *testing.T, dsn string) int {
+	ctx := testCtx(t, 10*time.Second)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE query = 'LISTEN vigil_alerts' AND pid <> pg_backend_pid()) ended`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func mustAlertsAfter(t *testing.T, s store.Store, seq int64, limit int) []store.SeqAlert {
+	t.Helper()
+	out, err := s.AlertsAfter(testCtx(t, 30*time.Second), seq, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestReplicasRetainOnTheLeaderOnly checks that one replica of three
+// applies retention, and that another takes over when it dies.
+func TestReplicasRetainOnTheLeaderOnly(t *testing.T) {
+	dsn := testutil.StartPostgres(t)
+	rs := startReplicas(t, newAuthority(t), dsn, 3, func(o *Options) {
+		o.Retention, o.PruneEvery, o.LeaderCheck = store.Retention{MaxAge: time.Hour}, 20*time.Millisecond, 100*time.Millisecond
+	})
+	leader := func() *replica {
+		t.Helper()
+		var found *replica
+		waitFor(t, func() bool {
+			found = nil
+			n := 0
+			for _, r := range rs {
+				if !r.killed && metric(t, r.reg, "vigil_collector_leader") == 1 {
+					found, n = r, n+1
+				}
+			}
+			return n == 1
+		})
+		return found
+	}
+	first := leader()
+	waitFor(t, func() bool { return metric(t, first.reg, "vigil_collector_retention_runs_total") >= 10 })
+	for _, r := range rs {
+		if r != first && metric(t, r.reg, "vigil_collector_retention_runs_total") != 0 {
+			t.Fatal("a replica that does not lead applied retention")
+		}
+	}
+	killed := time.Now()
+	first.kill()
+	next := leader()
+	takeover := time.Since(killed)
+	before := metric(t, next.reg, "vigil_collector_retention_runs_total")
+	waitFor(t, func() bool { return metric(t, next.reg, "vigil_collector_retention_runs_total") >= before+10 })
+	for _, r := range rs {
+		if r != first && r != next && metric(t, r.reg, "vigil_collector_retention_runs_total") != 0 {
+			t.Fatal("a replica that does not lead applied retention")
+		}
+	}
+	t.Logf("a new leader took over %v after the leader died (leader check every 100ms)", takeover.Round(time.Millisecond))
+}
