@@ -7,10 +7,12 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vigil-dev/vigil/pkg/agent"
@@ -90,7 +92,7 @@ func TestExampleConfigsAreValid(t *testing.T) {
 // the ConfigMap's file — with the real flag set, and checks the result
 // against the rest of the manifests.
 func TestAgentSettingsOnANode(t *testing.T) {
-	for dir, mode := range map[string]string{baseDir: "learn", learningDir: "learn", enforceDir: "monitor"} {
+	for dir, mode := range map[string]string{baseDir: "learn", learningDir: "learn", enforceDir: "monitor", haDir: "monitor"} {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			o := build(t, dir)
 			ds, c := agentDaemonSet(t, o)
@@ -159,13 +161,9 @@ func TestCollectorSettingsInItsPod(t *testing.T) {
 				t.Fatalf("the collector would refuse its settings: %v", err)
 			}
 			pod := &d.Spec.Template.Spec
-			db, ok := strings.CutPrefix(cfg.Store, "sqlite:")
-			if !ok {
-				t.Fatalf("--store %s is not the embedded store", cfg.Store)
-			}
-			if v, _ := mountFor(pod, c, db); v == nil || v.PersistentVolumeClaim == nil ||
-				o.claims[v.PersistentVolumeClaim.ClaimName] == nil {
-				t.Errorf("--store %s is not on the PersistentVolumeClaim", db)
+			checkCollectorStore(t, o, d, c, cfg.Store)
+			if dir == haDir && (d.Spec.Replicas == nil || *d.Spec.Replicas < 2) {
+				t.Error("the ha overlay runs one collector replica")
 			}
 			for what, p := range map[string]string{"tls-cert": cfg.TLSCert, "tls-key": cfg.TLSKey, "client-ca": cfg.ClientCA} {
 				if v, _ := mountFor(pod, c, p); v == nil || v.Secret == nil || v.Secret.SecretName != "vigil-collector-tls" {
@@ -175,6 +173,34 @@ func TestCollectorSettingsInItsPod(t *testing.T) {
 			checkListenPort(t, "listen", cfg.Listen, c, "grpc")
 			checkListenPort(t, "http-listen", cfg.HTTPListen, c, "http")
 		})
+	}
+}
+
+// checkCollectorStore: the embedded store is on the PersistentVolumeClaim
+// and has one replica, replaced with Recreate (SQLite has one writer, the
+// volume one pod); replicas > 1 need PostgreSQL, whose DSN (a password in
+// it) comes from a Secret.
+func checkCollectorStore(t *testing.T, o *objects, d *appsv1.Deployment, c *corev1.Container, dsn string) {
+	t.Helper()
+	if db, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		if v, _ := mountFor(&d.Spec.Template.Spec, c, db); v == nil || v.PersistentVolumeClaim == nil ||
+			o.claims[v.PersistentVolumeClaim.ClaimName] == nil {
+			t.Errorf("--store %s is not on the PersistentVolumeClaim", db)
+		}
+		if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+			t.Error("the SQLite store needs exactly one replica, replaced with Recreate")
+		}
+		return
+	}
+	if !strings.HasPrefix(dsn, "postgres://") {
+		t.Fatalf("--store %s is neither the embedded store nor PostgreSQL", dsn)
+	}
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == collectorEnvPrefix+"_STORE" })
+	if i < 0 || c.Env[i].ValueFrom == nil || c.Env[i].ValueFrom.SecretKeyRef == nil {
+		t.Error("the PostgreSQL DSN is not from a Secret")
+	}
+	if d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType {
+		t.Errorf("strategy %s: replicas on PostgreSQL can be replaced one at a time", d.Spec.Strategy.Type)
 	}
 }
 
@@ -236,6 +262,9 @@ func valueFrom(t *testing.T, pod *corev1.PodSpec, e corev1.EnvVar, nodeName stri
 	switch from := e.ValueFrom; {
 	case from.FieldRef != nil && from.FieldRef.FieldPath == "spec.nodeName":
 		return nodeName
+	case from.SecretKeyRef != nil && from.SecretKeyRef.Name == "vigil-collector-store" && from.SecretKeyRef.Key == "dsn":
+		// The Secret the operator creates (deploy/daemonset/README.md).
+		return "postgres://vigil:secret@postgres.example:5432/vigil"
 	case from.ResourceFieldRef != nil && from.ResourceFieldRef.Resource == "limits.memory" && from.ResourceFieldRef.Divisor.IsZero():
 		for _, c := range pod.Containers {
 			if c.Name == from.ResourceFieldRef.ContainerName {

@@ -29,9 +29,11 @@ const (
 	baseDir     = "deploy/daemonset/base"
 	learningDir = "deploy/daemonset/overlays/learning"
 	enforceDir  = "deploy/daemonset/overlays/enforce"
+	// haDir: enforce, with collector replicas on PostgreSQL.
+	haDir = "deploy/daemonset/overlays/ha"
 )
 
-var kustomizations = []string{baseDir, learningDir, enforceDir}
+var kustomizations = []string{baseDir, learningDir, enforceDir, haDir}
 
 // repoRoot is the module root: go test runs in test/deploy.
 func repoRoot(t testing.TB) string {
@@ -243,6 +245,10 @@ func TestKustomizeBuilds(t *testing.T) {
 	for _, dir := range kustomizations {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			o := build(t, dir)
+			claims := 1
+			if dir == haDir {
+				claims = 0 // the store is PostgreSQL
+			}
 			if len(o.namespaces) != 1 || o.namespaces[0].Name != "vigil" {
 				t.Errorf("namespaces: %v", o.namespaces)
 			}
@@ -252,7 +258,7 @@ func TestKustomizeBuilds(t *testing.T) {
 			}{
 				{"ServiceAccount", len(o.accounts), 2}, {"ConfigMap", len(o.configMaps), 2},
 				{"DaemonSet", len(o.daemonSets), 1}, {"Deployment", len(o.deployments), 1},
-				{"Service", len(o.services), 1}, {"PersistentVolumeClaim", len(o.claims), 1},
+				{"Service", len(o.services), 1}, {"PersistentVolumeClaim", len(o.claims), claims},
 				{"NetworkPolicy", len(o.policies), 1},
 				{"ValidatingAdmissionPolicy", len(o.admission), 1}, {"ValidatingAdmissionPolicyBinding", len(o.bindings), 1},
 			} {
