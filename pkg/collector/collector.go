@@ -164,7 +164,7 @@ func New(o Options) (*Collector, error) {
 	c.hub = newHub(m.subscriberDropped, m.subscribers)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c.feed, err = newFeed(ctx, o.Store, c.hub, c.log, m.feedErrors.Inc)
+	c.feed, err = newFeed(ctx, o.Store, c.hub, c.log, m.syncErrors.Inc)
 	if err != nil {
 		return nil, fmt.Errorf("start the live tail: %w", err)
 	}
@@ -189,6 +189,13 @@ func New(o Options) (*Collector, error) {
 	c.bg.Go(func() { c.feed.run(c.stopping) })
 	if n, ok := o.Store.(store.AlertNotifier); ok {
 		c.bg.Go(func() { c.feed.listen(n, c.stopping) })
+	}
+	if n, ok := o.Store.(store.ProfileNotifier); ok {
+		c.bg.Go(func() {
+			keepListening(c.stopping, c.log, m.syncErrors.Inc, "profile", func(ctx context.Context) error {
+				return n.ListenProfiles(ctx, c.profiles.changed)
+			})
+		})
 	}
 	c.bg.Go(c.retain)
 	return c, nil

@@ -103,8 +103,14 @@ func (f *feed) catchUp(stop <-chan struct{}) error {
 }
 
 // listen keeps the store's alert notifications waking the feed until stop
-// closes, reconnecting after a second when the connection fails.
+// closes.
 func (f *feed) listen(n store.AlertNotifier, stop <-chan struct{}) {
+	keepListening(stop, f.log, f.errs, "alert", func(ctx context.Context) error { return n.ListenAlerts(ctx, f.wake) })
+}
+
+// keepListening runs listen until stop closes, again a second after each
+// time its connection fails.
+func keepListening(stop <-chan struct{}, log *zap.Logger, errs func(), what string, listen func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -112,12 +118,12 @@ func (f *feed) listen(n store.AlertNotifier, stop <-chan struct{}) {
 		cancel()
 	}()
 	for {
-		err := n.ListenAlerts(ctx, f.wake)
+		err := listen(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		f.errs()
-		f.log.Warn("alert notifications lost; listening again", zap.Error(err))
+		errs()
+		log.Warn(what+" notifications lost; listening again", zap.Error(err))
 		select {
 		case <-time.After(time.Second):
 		case <-ctx.Done():

@@ -18,7 +18,7 @@ type metrics struct {
 	statusReports                prometheus.Counter
 	pruned, pruneRuns            prometheus.Counter
 	leader                       prometheus.Gauge
-	feedErrors                   prometheus.Counter
+	syncErrors                   prometheus.Counter
 	drafts, profileVersions      prometheus.Counter
 	draftsRefused                prometheus.Counter
 	profileResyncs               prometheus.Counter
@@ -63,8 +63,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		pruned:        counter("alerts_pruned_total", "Alerts deleted by retention."),
 		pruneRuns:     counter("retention_runs_total", "Times this collector applied retention (only the leader does)."),
 		leader:        gauge("leader", "1 while this collector leads the replicas sharing its store (and applies retention)."),
-		feedErrors: counter("tail_feed_errors_total",
-			"Failures reading stored alerts for the live tail or listening for other replicas' alerts; retried, the tail catches up from the store."),
+		syncErrors: counter("replica_sync_errors_total",
+			"Failures reading what other replicas stored (alerts for the live tail, profile versions for the agents) or listening for it; retried, and caught up from the store."),
 		drafts:          counter("drafts_received_total", "Draft profiles received from agents."),
 		draftsRefused:   counter("drafts_refused_total", "Drafts refused because the node had not reported running their image."),
 		profileVersions: counter("profile_versions_total", "Profile versions made (merged drafts, mode changes, imports)."),
@@ -82,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.received, m.stored, m.duplicates, m.rejected, m.timesReplaced, m.timesDropped, m.storeErrors, m.subscriberDropped, m.denied, m.refused, m.throttled, m.streams,
-		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned, m.pruneRuns, m.leader, m.feedErrors,
+		m.agentStreams, m.subscribers, m.writeBatch, m.statusReports, m.pruned, m.pruneRuns, m.leader, m.syncErrors,
 		m.drafts, m.draftsRefused, m.profileVersions, m.profileResyncs, m.profileWatches,
 		m.auditRecords, m.auditErrors,
 	} {

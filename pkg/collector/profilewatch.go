@@ -1,7 +1,11 @@
 package collector
 
 import (
+	"context"
 	"sync"
+	"time"
+
+	"go.uber.org/zap"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 )
@@ -60,5 +64,31 @@ func (ps *profiles) publish(p *vigilv1.Profile) {
 				close(w.kick)
 			})
 		}
+	}
+}
+
+// changed publishes to this collector's watchers the latest version of
+// digest, which another replica may have made ("": of every digest, as
+// notifications may have been lost). Watchers skip versions they have.
+func (ps *profiles) changed(digest string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var latest []*vigilv1.Profile
+	var err error
+	if digest == "" {
+		latest, err = ps.c.opts.Store.LatestProfiles(ctx, true)
+	} else {
+		var p *vigilv1.Profile
+		if p, err = ps.latest(ctx, digest); p != nil {
+			latest = append(latest, p)
+		}
+	}
+	if err != nil {
+		ps.c.m.syncErrors.Inc()
+		ps.c.log.Error("read profiles another replica changed; agents get them when they reconnect", zap.Error(err))
+		return
+	}
+	for _, p := range latest {
+		ps.publish(p)
 	}
 }

@@ -185,7 +185,7 @@ func TestReplicasSurviveLosingOne(t *testing.T) {
 	failover := time.Since(killed)
 	// Cut the survivors' notification listeners too: notifications sent
 	// until they listen again are lost, and the tails must catch up.
-	cut := terminateListeners(t, dsn)
+	cut := terminateListeners(t, dsn, "vigil_alerts")
 	if cut < len(survivors) {
 		t.Fatalf("cut %d alert listeners, want %d", cut, len(survivors))
 	}
@@ -234,7 +234,7 @@ func TestReplicasSurviveLosingOne(t *testing.T) {
 			t.Fatalf("tail %d: %d distinct, %d twice, %d dropped", i, distinct, dups, dropped)
 		}
 	}
-	if n := sumMetric(t, survivors, "vigil_collector_tail_feed_errors_total"); n < float64(len(survivors)) {
+	if n := sumMetric(t, survivors, "vigil_collector_replica_sync_errors_total"); n < float64(len(survivors)) {
 		t.Fatalf("%v lost listeners counted, want %d", n, len(survivors))
 	}
 	t.Logf("%d alerts sent by %d agents; %d stored once (the victim, holding %v agent streams, stored %v before it was killed); "+
@@ -244,9 +244,9 @@ func TestReplicasSurviveLosingOne(t *testing.T) {
 		len(tails), total, failover.Round(time.Millisecond), delivered.Round(time.Millisecond))
 }
 
-// terminateListeners ends the server sessions listening for alerts and
+// terminateListeners ends the server sessions listening on channel and
 // returns how many it ended.
-func terminateListeners(t *testing.T, dsn string) int {
+func terminateListeners(t *testing.T, dsn, channel string) int {
 	ctx := testCtx(t, 10*time.Second)
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -255,7 +255,7 @@ func terminateListeners(t *testing.T, dsn string) int {
 	defer conn.Close(ctx)
 	var n int
 	err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE query = 'LISTEN vigil_alerts' AND pid <> pg_backend_pid()) ended`).Scan(&n)
+		WHERE query = 'LISTEN ' || $1 AND pid <> pg_backend_pid()) ended`, channel).Scan(&n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,4 +312,40 @@ func TestReplicasRetainOnTheLeaderOnly(t *testing.T) {
 		}
 	}
 	t.Logf("a new leader took over %v after the leader died (leader check every 100ms)", takeover.Round(time.Millisecond))
+}
+
+// TestReplicasPushProfilesToEveryAgent checks that a profile version made
+// on one replica reaches an agent watching on another, also when the
+// notification was lost with the listener's connection.
+func TestReplicasPushProfilesToEveryAgent(t *testing.T) {
+	dsn := testutil.StartPostgres(t)
+	rs := startReplicas(t, newAuthority(t), dsn, 2, nil)
+	ctx := testCtx(t, time.Minute)
+	watch, err := rs[1].agent(t, "node-a").WatchProfiles(ctx, &vigilv1.WatchProfilesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := watch.Recv(); err != nil || !u.GetSnapshotComplete() {
+		t.Fatalf("empty snapshot: %v %v", u, err)
+	}
+	ops := rs[0].consumer(t)
+	imported, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: learned(t, "node-a", "/usr/sbin/nginx"), Mode: vigilv1.ProfileMode_PROFILE_MODE_MONITOR})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := watch.Recv(); err != nil || u.GetProfile().GetVersion() != imported.GetProfile().GetVersion() {
+		t.Fatalf("the agent on the other replica got %v %v, want version %d", u, err, imported.GetProfile().GetVersion())
+	}
+	if n := terminateListeners(t, dsn, "vigil_profiles"); n != len(rs) {
+		t.Fatalf("cut %d profile listeners, want %d", n, len(rs))
+	}
+	enforce := vigilv1.ProfileMode_PROFILE_MODE_ENFORCE
+	promoted, err := ops.SetProfileMode(ctx, &vigilv1.SetProfileModeRequest{ImageDigest: testDigest, Mode: enforce, ExpectVersion: imported.GetProfile().GetVersion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := watch.Recv()
+	if err != nil || u.GetProfile().GetVersion() != promoted.GetProfile().GetVersion() || u.GetProfile().GetMode() != enforce {
+		t.Fatalf("after the listeners were cut the agent got %v %v, want version %d in enforce", u, err, promoted.GetProfile().GetVersion())
+	}
 }

@@ -10,7 +10,8 @@ import (
 )
 
 const (
-	alertsChannel = "vigil_alerts"
+	alertsChannel   = "vigil_alerts"
+	profilesChannel = "vigil_profiles"
 	// alertsLockKey is the advisory lock serialising alert inserts.
 	alertsLockKey = "7611350113968128001"
 )
@@ -19,25 +20,37 @@ const (
 const RoleRetention int64 = 7611350113968128002
 
 func (s *pgStore) ListenAlerts(ctx context.Context, wake func(seq int64)) error {
-	conn, err := pgx.Connect(ctx, s.dsn)
-	if err != nil {
-		return fmt.Errorf("connect to listen for alerts: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+alertsChannel); err != nil {
-		return fmt.Errorf("listen for alerts: %w", err)
-	}
-	wake(0)
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for alerts: %w", err)
-		}
-		seq, err := strconv.ParseInt(n.Payload, 10, 64)
+	return s.listen(ctx, alertsChannel, func(payload string) {
+		seq, err := strconv.ParseInt(payload, 10, 64)
 		if err != nil {
 			seq = 0 // read the store anyway
 		}
 		wake(seq)
+	})
+}
+
+func (s *pgStore) ListenProfiles(ctx context.Context, changed func(digest string)) error {
+	return s.listen(ctx, profilesChannel, changed)
+}
+
+// listen calls got with "" once it listens on channel, then with the
+// payload of each notification, until ctx ends or the connection fails.
+func (s *pgStore) listen(ctx context.Context, channel string, got func(payload string)) error {
+	conn, err := pgx.Connect(ctx, s.dsn)
+	if err != nil {
+		return fmt.Errorf("connect to listen on %s: %w", channel, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		return fmt.Errorf("listen on %s: %w", channel, err)
+	}
+	got("")
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for %s: %w", channel, err)
+		}
+		got(n.Payload)
 	}
 }
 

@@ -51,6 +51,11 @@ var postgresDialect = dialect{
 			created_ns BIGINT NOT NULL,
 			yaml BYTEA NOT NULL,
 			PRIMARY KEY (digest, version))`,
+		// Every new version is announced at commit (ListenProfiles).
+		`CREATE OR REPLACE FUNCTION vigil_profile_notify() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN PERFORM pg_notify('` + profilesChannel + `', NEW.digest); RETURN NULL; END $$`,
+		`CREATE OR REPLACE TRIGGER profiles_notify AFTER INSERT ON profiles
+			FOR EACH ROW EXECUTE FUNCTION vigil_profile_notify()`,
 		`CREATE TABLE IF NOT EXISTS drafts (
 			digest TEXT NOT NULL,
 			node TEXT NOT NULL,

@@ -17,6 +17,17 @@ type AlertNotifier interface {
 	ListenAlerts(ctx context.Context, wake func(seq int64)) error
 }
 
+// ProfileNotifier is implemented by a store that several collectors share:
+// it tells each of them of the profile versions any of them stored, so that
+// every agent hears of a promotion whichever replica it is connected to.
+type ProfileNotifier interface {
+	// ListenProfiles calls changed with the image digest of each profile
+	// version stored, until ctx ends or the connection fails (the error
+	// says why; call it again). Once listening it calls changed("")
+	// first: any profile may have changed while no connection listened.
+	ListenProfiles(ctx context.Context, changed func(digest string)) error
+}
+
 // Leader is implemented by a store that several collectors share: it
 // elects the one that runs the cluster-wide chores (retention).
 type Leader interface {
