@@ -210,7 +210,7 @@ type staticJudgeSource map[string]*profile.Profile
 func (s staticJudgeSource) Get(d string) (*profile.Profile, bool) { p, ok := s[d]; return p, ok }
 
 // newJudge is the one judge, with p in force in mode.
-func newJudge(t *testing.T, p *profile.Profile, mode profile.Mode) *policy.Engine {
+func newJudge(t testing.TB, p *profile.Profile, mode profile.Mode) *policy.Engine {
 	t.Helper()
 	e, err := policy.New(policy.Config{Node: "agree", Modes: profile.ModePolicy{Default: mode}, Profiles: staticJudgeSource{agreeDigest: p},
 		Registerer: prometheus.NewRegistry()})
@@ -506,7 +506,7 @@ func sameObservation(ev, want sensor.Event) bool {
 
 // layOut creates the table's files and programs (copies of busybox, and
 // links to one named as applets).
-func layOut(t *testing.T, dir string) {
+func layOut(t testing.TB, dir string) {
 	t.Helper()
 	busybox, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -566,14 +566,14 @@ type world struct {
 
 // startWorld starts the container's shell, lets prepare (when not nil) set
 // it up, then puts p in force on it in mode.
-func startWorld(t *testing.T, mode profile.Mode, p *profile.Profile, prepare func(*shell)) *world {
+func startWorld(t testing.TB, mode profile.Mode, p *profile.Profile, prepare func(*shell)) *world {
 	t.Helper()
 	return startWorldWith(t, mode, p, prepare, nil)
 }
 
 // startWorldWith is startWorld with the kernel's configuration, as this
 // node supports it, adjusted first (when adjust is not nil).
-func startWorldWith(t *testing.T, mode profile.Mode, p *profile.Profile, prepare func(*shell), adjust func(*KernelConfig)) *world {
+func startWorldWith(t testing.TB, mode profile.Mode, p *profile.Profile, prepare func(*shell), adjust func(*KernelConfig)) *world {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	cg := testutil.NewCgroup(t)

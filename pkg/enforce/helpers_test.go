@@ -85,7 +85,7 @@ func (k *kernelFixture) drain() {
 // (digits, long hex ids, UUIDs, long runs of digits: the kernel reads those
 // as any such name, so a profile naming one is widened), unlike
 // t.TempDir's and os.MkdirTemp's, whose names end in random digits.
-func plainTempDir(t *testing.T) string {
+func plainTempDir(t testing.TB) string {
 	t.Helper()
 	var dir string
 	for {
@@ -128,7 +128,7 @@ type shell struct {
 	lines *bufio.Scanner
 }
 
-func startShell(t *testing.T, cg *testutil.Cgroup) *shell {
+func startShell(t testing.TB, cg *testutil.Cgroup) *shell {
 	t.Helper()
 	cmd := cg.Command("/bin/busybox", "sh")
 	cmd.Args[0] = "busybox"
@@ -153,7 +153,7 @@ func startShell(t *testing.T, cg *testutil.Cgroup) *shell {
 }
 
 // run runs a command and returns its exit status and output.
-func (s *shell) run(t *testing.T, command string) (int, string) {
+func (s *shell) run(t testing.TB, command string) (int, string) {
 	t.Helper()
 	const end = "@@rc="
 	fmt.Fprintf(s.stdin, "%s 2>&1; echo %s$?\n", command, end)
