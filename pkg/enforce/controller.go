@@ -24,6 +24,9 @@ type Containers interface {
 	Connected() bool
 	Containers() []*containers.Container
 	Lookup(ctx context.Context, cgroupID uint64) containers.Attribution
+	// Known is Lookup from what is known already, without asking
+	// containerd; false for a cgroup not attributed yet.
+	Known(cgroupID uint64) (containers.Attribution, bool)
 }
 
 // Judge is the one judge of what a container may do; *policy.Engine is the
@@ -78,7 +81,8 @@ type Controller struct {
 	log        *zap.Logger
 	kernel     *Kernel
 	enforcer   *Enforcer
-	fanotify   *Fanotify // nil unless opens are enforced by fanotify
+	fanotify   *Fanotify  // nil unless opens are enforced by fanotify
+	opens      *openCache // the fanotify tier's verdicts; nil without it
 	tiersMu    sync.Mutex
 	tiers      []HookTier
 	tierGauge  *prometheus.GaugeVec // vigil_enforcement_tier
@@ -107,7 +111,10 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.L
 	if lsm != nil {
 		c.fanotify, fanErr = NewFanotify(c.judgeOpen, cfg.ProcRoot, cfg.HostMntNS, log, reg)
 		if c.fanotify != nil {
-			c.fanotify.unreported = c.reportRefusal
+			c.fanotify.unreported, c.fanotify.cached = c.reportRefusal, c.cachedOpen
+			if c.opens, err = newOpenCache(reg); err != nil {
+				return nil, fmt.Errorf("register fanotify metrics: %w", err)
+			}
 		}
 	}
 	c.tiers = Tiers(Probes{LSM: lsm, CapabilityHook: objs.Unavailable(bpfobj.FamilyCapability.Name),

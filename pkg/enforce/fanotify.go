@@ -56,6 +56,10 @@ type Fanotify struct {
 	hostNS    map[uint32]bool
 	hostRoots map[[2]uint64]bool
 
+	// cached is the judge's answer from what it judged before, or false
+	// (see Controller.cachedOpen); nil: every open is judged by decide.
+	cached func(OpenQuery) (OpenAnswer, bool)
+
 	// unreported is told of each open the listener refused that no system
 	// call reports (see OpenRefusal); nil: counted only.
 	unreported func(OpenRefusal)
@@ -184,7 +188,9 @@ func (f *Fanotify) listen(ctx context.Context) error {
 			default:
 				// meta points into buf, which the next read overwrites.
 				fd, tid := meta.Fd, meta.Pid
-				deciding.Go(func() { f.decide(fd, tid) })
+				if !f.answerCached(fd, tid) {
+					deciding.Go(func() { f.decide(fd, tid) })
+				}
 			}
 			off += int(meta.Event_len)
 		}
@@ -205,20 +211,75 @@ func (f *Fanotify) allowExec(fd int32, tid int32) {
 	unix.Close(int(fd))
 }
 
-// execFollowUp reports, once, whether fd is the open of an exec just let through.
-func (f *Fanotify) execFollowUp(fd int32, tid int32) bool {
-	var st unix.Stat_t
-	if unix.Fstat(int(fd), &st) != nil {
+// execFollowUp reports whether file id is the open of an exec just let
+// through; taken, it is forgotten.
+func (f *Fanotify) execFollowUp(id FileID, tid int32, take bool) bool {
+	if id == (FileID{}) {
 		return false
 	}
-	k := execOpen{tid, st.Dev, st.Ino}
+	k := execOpen{tid, id.Dev, id.Ino}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.execs[k] {
 		return false
 	}
-	delete(f.execs, k)
+	if take {
+		delete(f.execs, k)
+	}
 	return true
+}
+
+// answerCached answers an open in the read loop, with no goroutine and no
+// deadline, when the judge allows it from what it judged before
+// (f.cached); it reports false for anything else — a verdict not cached, a
+// refusal (whose report decide makes), an exec's open, an access told only
+// by the thread's memory (openat2's) or not at all — left to decide.
+func (f *Fanotify) answerCached(fd int32, tid int32) bool {
+	if f.cached == nil {
+		return false
+	}
+	var st unix.Stat_t
+	if unix.Fstat(int(fd), &st) != nil {
+		return false
+	}
+	file := FileIDOf(&st)
+	if f.execFollowUp(file, tid, false) {
+		return false
+	}
+	path, err := procfs.FD(f.procRoot, int(fd))
+	if err != nil {
+		return false
+	}
+	q := f.query(fd, tid, path, file)
+	untold := false
+	q.Access = func() profile.Access {
+		flags, err := procfs.OpenFlagsNoMemory(f.procRoot, uint32(tid))
+		if err != nil {
+			untold = true
+			return profile.AccessReadWrite
+		}
+		return policy.OpenAccess(sensor.OpenFlags(flags))
+	}
+	a, ok := f.cached(q)
+	if !ok || untold || (a.Enforced && !a.Allowed) {
+		return false
+	}
+	if a.Enforced && a.Cacheable {
+		f.cacheAllow(fd)
+	}
+	f.respond(fd, true, "allowed")
+	unix.Close(int(fd))
+	return true
+}
+
+// query is what the judge is asked about an open of file (at path) by
+// thread tid. The judge asks about the process; a thread already gone (an
+// exec's open is answered before it is judged for the cache) leaves its
+// id, which is its process's when it is the main thread.
+func (f *Fanotify) query(fd int32, tid int32, path string, file FileID) OpenQuery {
+	pid := f.tgid(tid)
+	return OpenQuery{PID: pid, Path: path, File: file, Access: func() profile.Access { return f.openAccess(tid) },
+		Image: func() bool { return imageFile(f.procRoot, f.runtimeRoot, pid, fd, path) }}
 }
 
 func (f *Fanotify) respond(fd int32, allow bool, label string) {
@@ -245,7 +306,12 @@ func (f *Fanotify) decide(fd int32, tid int32) {
 		timer.Stop()
 		unix.Close(int(fd))
 	}()
-	exec := f.execFollowUp(fd, tid)
+	var file FileID
+	var st unix.Stat_t
+	if unix.Fstat(int(fd), &st) == nil {
+		file = FileIDOf(&st)
+	}
+	exec := f.execFollowUp(file, tid, true)
 	if exec {
 		// The exec tier judges the program: the judge below only decides
 		// whether its file is cached.
@@ -256,15 +322,9 @@ func (f *Fanotify) decide(fd int32, tid int32) {
 		answer(true, "timeout")
 		return
 	}
-	// The judge asks about the process; a thread already gone (an exec's
-	// open is answered before it is judged for the cache) leaves its id,
-	// which is its process's when it is the main thread.
-	pid := tid
-	if tgid, err := procfs.Tgid(f.procRoot, uint32(tid)); err == nil {
-		pid = int32(tgid)
-	}
-	a := f.judge(OpenQuery{PID: pid, Path: path, Access: func() profile.Access { return f.openAccess(tid) },
-		Image: func() bool { return imageFile(f.procRoot, f.runtimeRoot, pid, fd, path) }})
+	q := f.query(fd, tid, path, file)
+	pid := q.PID
+	a := f.judge(q)
 	f.log.Debug("fanotify open", zap.Int32("pid", pid), zap.Int32("tid", tid), zap.String("path", path), zap.Bool("exec", exec),
 		zap.Bool("enforced", a.Enforced), zap.Bool("allowed", a.Allowed))
 	if a.Enforced && a.Allowed && a.Cacheable {
@@ -293,6 +353,32 @@ func (f *Fanotify) decide(fd int32, tid int32) {
 			f.unreported(*unreported)
 		}
 	}
+}
+
+// pidfdThread is PIDFD_THREAD (Linux 6.9+): pidfd_open of any thread.
+const pidfdThread = unix.O_EXCL
+
+// tgid is the process of thread tid; tid itself when it is gone. Without
+// reading the thread's status where the kernel can tell: a plain pidfd
+// opens only for a process's main thread, and another thread's pidfd tells
+// its process (PIDFD_GET_INFO, Linux 6.13+).
+func (f *Fanotify) tgid(tid int32) int32 {
+	if fd, err := unix.PidfdOpen(int(tid), 0); err == nil {
+		unix.Close(fd)
+		return tid
+	}
+	if fd, err := unix.PidfdOpen(int(tid), pidfdThread); err == nil {
+		info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
+		err := unix.IoctlPidfdInfo(fd, &info)
+		unix.Close(fd)
+		if err == nil && info.Tgid != 0 {
+			return int32(info.Tgid)
+		}
+	}
+	if tgid, err := procfs.Tgid(f.procRoot, uint32(tid)); err == nil {
+		return int32(tgid)
+	}
+	return tid
 }
 
 // openAccess is the access the open thread tid waits in asks for, read from

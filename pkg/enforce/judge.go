@@ -2,6 +2,8 @@ package enforce
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -17,28 +19,98 @@ import (
 // container, and the one judge's verdict on the open. Opens of the runtime
 // setting a container up, and of containers not enforced, are let through.
 func (c *Controller) judgeOpen(q OpenQuery) OpenAnswer {
+	a, _ := c.judgeOpenFrom(q, false)
+	return a
+}
+
+// cachedOpen is judgeOpen for the listener's read loop, which nothing may
+// stall: an answer only when it needs neither the profile's matching nor
+// the image check (the verdict cached), nor containerd (the container
+// known), nor procfs beyond the open's access (the process's cgroup from
+// its pidfd); false: ask judgeOpen.
+func (c *Controller) cachedOpen(q OpenQuery) (OpenAnswer, bool) {
+	return c.judgeOpenFrom(q, true)
+}
+
+func (c *Controller) judgeOpenFrom(q OpenQuery, cachedOnly bool) (OpenAnswer, bool) {
 	pass := OpenAnswer{Allowed: true}
-	pid := q.PID
 	if c.src.Containers == nil || c.cgroupRoot == "" {
-		return pass
+		return pass, true
 	}
 	// The kernel's own record and procfs: the process table may lag behind
 	// an open that is waiting for this answer.
-	contained, err := c.kernel.Contained(int(pid))
+	contained, id, err := c.processOf(q.PID, cachedOnly)
 	if err != nil || !contained {
-		return pass
+		return pass, err == nil || !cachedOnly
+	}
+	var ctr *containers.Container
+	if cachedOnly {
+		a, ok := c.src.Containers.Known(id)
+		if !ok {
+			return OpenAnswer{}, false
+		}
+		ctr = a.Container
+	} else {
+		ctr = c.src.Containers.Lookup(context.Background(), id).Container
+	}
+	if ctr == nil || !ctr.HasImageDigest() {
+		return pass, true
+	}
+	r, ok := c.openRights(id, ctr, q, cachedOnly)
+	if !ok {
+		return OpenAnswer{}, false
+	}
+	a := r.answer(q.Access)
+	a.Cgroup = id
+	return a, true
+}
+
+// openRights are the rights over q's file of container ctr (cgroup id),
+// from the cache when its profile judged them already; cachedOnly: from the
+// cache or not at all (false).
+func (c *Controller) openRights(id uint64, ctr *containers.Container, q OpenQuery, cachedOnly bool) (openRights, bool) {
+	if q.File == (FileID{}) || c.opens == nil {
+		return judgeRights(c.src.Judge, ctr, q), !cachedOnly
+	}
+	mode, p := c.src.Judge.Mode(ctr)
+	k := openKey{cgroup: id, mode: mode.Mode, profile: p, path: q.Path, file: q.File}
+	if r, ok := c.opens.get(k); ok {
+		return r, true
+	}
+	if cachedOnly {
+		return openRights{}, false
+	}
+	r := judgeRights(c.src.Judge, ctr, q)
+	c.opens.put(k, r)
+	return r, true
+}
+
+// errNoPidfdCgroup: the kernel tells no cgroup from a pidfd (before 6.13).
+var errNoPidfdCgroup = errors.New("no cgroup from the pidfd")
+
+// processOf tells whether process pid runs its container's workload
+// (Kernel.Contained) and, when it does, its cgroup2 id: from its pidfd
+// (PIDFD_GET_INFO, Linux 6.13+), else from procfs (not when pidfdOnly),
+// whose read costs more than the rest of a cached open's answer.
+func (c *Controller) processOf(pid int32, pidfdOnly bool) (bool, uint64, error) {
+	fd, err := unix.PidfdOpen(int(pid), 0)
+	if err != nil {
+		return false, 0, fmt.Errorf("pidfd of %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	contained, err := c.kernel.containedFD(fd, int(pid))
+	if err != nil || !contained {
+		return false, 0, err
+	}
+	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_CGROUPID}
+	if unix.IoctlPidfdInfo(fd, &info) == nil && info.Mask&unix.PIDFD_INFO_CGROUPID != 0 {
+		return true, info.Cgroupid, nil
+	}
+	if pidfdOnly {
+		return false, 0, fmt.Errorf("process %d: %w", pid, errNoPidfdCgroup)
 	}
 	id, err := c.cgroupOf(uint32(pid))
-	if err != nil {
-		return pass
-	}
-	ctr := c.src.Containers.Lookup(context.Background(), id).Container
-	if ctr == nil || !ctr.HasImageDigest() {
-		return pass
-	}
-	a := OpenVerdict(c.src.Judge, ctr, q)
-	a.Cgroup = id
-	return a
+	return true, id, err
 }
 
 // cgroupOf is the cgroup2 id of process pid.
@@ -72,6 +144,9 @@ type OpenQuery struct {
 	// open, a thread gone). Asked only when the profile lets the container
 	// open the file for one access and not the other.
 	Access func() profile.Access
+	// File is the file's identity, which keys the verdict cache; zero:
+	// not cached.
+	File FileID
 	// Image tells whether the file is image content. It costs a look at the
 	// container's mounts, so it is asked only when nothing else allows the
 	// open (an image entry only ever allows more).
@@ -94,27 +169,60 @@ type OpenAnswer struct {
 // judge. Only containers in enforce mode are enforced. An open whose access
 // cannot be told is allowed when the profile allows either access.
 func OpenVerdict(j Judge, ctr *containers.Container, q OpenQuery) OpenAnswer {
+	return judgeRights(j, ctr, q).answer(q.Access)
+}
+
+// openRights is what the judge lets a container do with one file: each
+// open's answer follows from them and the open's access.
+type openRights struct {
+	enforced  bool
+	cacheable bool // read and write in one open, not as image content: the kernel may answer
+	read      bool
+	write     bool
+	readWrite bool // as image content
+}
+
+// judgeRights asks the judge about every access to q's file, the image
+// check last: an image entry only ever allows more.
+func judgeRights(j Judge, ctr *containers.Container, q OpenQuery) openRights {
 	image := false
 	allows := func(a profile.Access) profile.Verdict {
 		return j.Judge(ctr, profile.Observation{Kind: profile.KindOpen, Path: q.Path, Access: a, Image: image})
 	}
 	v := allows(profile.AccessReadWrite)
 	if v.Mode != profile.ModeEnforce {
-		return OpenAnswer{Allowed: true}
+		return openRights{}
 	}
 	if v.Allowed {
-		return OpenAnswer{Enforced: true, Allowed: true, Cacheable: true}
+		return openRights{enforced: true, cacheable: true}
 	}
-	read, write := allows(profile.AccessRead).Allowed, allows(profile.AccessWrite).Allowed
-	if !read && !write && q.Image() {
+	r := openRights{enforced: true, read: allows(profile.AccessRead).Allowed, write: allows(profile.AccessWrite).Allowed}
+	if !r.read && !r.write && q.Image() {
 		image = true
-		read, write = allows(profile.AccessRead).Allowed, allows(profile.AccessWrite).Allowed
+		r.read, r.write, r.readWrite = allows(profile.AccessRead).Allowed, allows(profile.AccessWrite).Allowed, allows(profile.AccessReadWrite).Allowed
 	}
-	if !read && !write {
+	return r
+}
+
+// answer is the answer to an open of the file; access is asked only when
+// the rights differ by it.
+func (r openRights) answer(access func() profile.Access) OpenAnswer {
+	switch {
+	case !r.enforced:
+		return OpenAnswer{Allowed: true}
+	case r.cacheable:
+		return OpenAnswer{Enforced: true, Allowed: true, Cacheable: true}
+	case !r.read && !r.write:
 		return OpenAnswer{Enforced: true}
 	}
-	if a := q.Access(); a != 0 {
-		return OpenAnswer{Enforced: true, Allowed: allows(a).Allowed}
+	switch access() {
+	case 0:
+		return OpenAnswer{Enforced: true, Allowed: true}
+	case profile.AccessRead:
+		return OpenAnswer{Enforced: true, Allowed: r.read}
+	case profile.AccessWrite:
+		return OpenAnswer{Enforced: true, Allowed: r.write}
+	default:
+		return OpenAnswer{Enforced: true, Allowed: r.readWrite}
 	}
-	return OpenAnswer{Enforced: true, Allowed: true}
 }

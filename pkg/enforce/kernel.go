@@ -140,8 +140,13 @@ func (k *Kernel) Contained(pid int) (bool, error) {
 		return false, fmt.Errorf("pidfd of %d: %w", pid, err)
 	}
 	defer unix.Close(fd)
+	return k.containedFD(fd, pid)
+}
+
+// containedFD is Contained for the process pidfd fd refers to, pid.
+func (k *Kernel) containedFD(fd int, pid int) (bool, error) {
 	var st bpfobj.RecordTaskState
-	err = k.objs.Map(bpfobj.RecordMapTaskStates).Lookup(int32(fd), &st)
+	err := k.objs.Map(bpfobj.RecordMapTaskStates).Lookup(int32(fd), &st)
 	if errors.Is(err, ebpf.ErrKeyNotExist) {
 		ns, err := procfs.MountNamespace(k.procRoot, uint32(pid))
 		if err != nil {

@@ -65,6 +65,14 @@ func (m *openMarks) urgent() bool {
 	return false
 }
 
+// forgetOpens drops the fanotify tier's cached verdicts: the kernel's
+// ignore marks, which the old profile's allows left, and the listener's
+// own, which a new profile would never hit again.
+func (c *Controller) forgetOpens() {
+	c.fanotify.Forget()
+	c.opens.forget()
+}
+
 // markOpens keeps the fanotify listener on the mounts of an enforced
 // container, and drops its cached allows when its profile changes. It
 // reports false while the container's marks are not in place.
@@ -74,7 +82,7 @@ func (c *Controller) markOpens(ctr *containers.Container, mode profile.Mode, p *
 	}
 	if c.fanotify.Stopped() || mode != profile.ModeEnforce || p == nil {
 		if _, was := m.marked[ctr.Scope]; was {
-			c.fanotify.Forget() // cached allows outlive the marks: the next profile judges afresh
+			c.forgetOpens() // cached allows outlive the marks: the next profile judges afresh
 		}
 		c.unmarkOpens(ctr.Scope, m)
 		m.unenforced[ctr.Scope] = true
@@ -87,7 +95,7 @@ func (c *Controller) markOpens(ctr *containers.Container, mode profile.Mode, p *
 	}
 	if was {
 		if prev.profile != p {
-			c.fanotify.Forget() // cached allows were judged by the old profile
+			c.forgetOpens() // cached allows were judged by the old profile
 			m.marked[ctr.Scope] = fanMark{max(ctr.PID, prev.pid), p}
 		}
 		return true

@@ -42,6 +42,20 @@ func Tgid(root string, tid uint32) (uint32, error) {
 // answer; a thread not in such a call (an io_uring worker's open, say)
 // gives an error.
 func OpenFlags(root string, tid uint32) (uint64, error) {
+	return openFlags(root, tid, true)
+}
+
+// ErrOpenHow: the thread is in openat2, whose flags are in its memory.
+var ErrOpenHow = errors.New("flags in open_how")
+
+// OpenFlagsNoMemory is OpenFlags without reading the thread's memory, whose
+// read can wait on the thread's process (a page it handles faults of):
+// ErrOpenHow for openat2.
+func OpenFlagsNoMemory(root string, tid uint32) (uint64, error) {
+	return openFlags(root, tid, false)
+}
+
+func openFlags(root string, tid uint32, memory bool) (uint64, error) {
 	data, err := os.ReadFile(filepath.Join(Dir(root, tid), "syscall"))
 	if err != nil {
 		return 0, fmt.Errorf("syscall of %d: %w", tid, err)
@@ -67,6 +81,9 @@ func OpenFlags(root string, tid uint32) (uint64, error) {
 	}
 	switch call.kind {
 	case openHow:
+		if !memory {
+			return 0, fmt.Errorf("syscall of %d: %w", tid, ErrOpenHow)
+		}
 		return openHowFlags(root, tid, v)
 	case openCreat:
 		return unix.O_CREAT | unix.O_WRONLY | unix.O_TRUNC, nil

@@ -1,0 +1,93 @@
+package enforce
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-dev/vigil/pkg/profile"
+)
+
+// openCacheSize bounds the verdicts the fanotify tier keeps: past it the
+// cache starts afresh (counted as resets).
+const openCacheSize = 1 << 16
+
+// FileID is the identity of an opened file as far as a verdict on it can
+// change: its inode, and its change time, which a copy-up to a container's
+// upper directory, a write, a rename or a new link moves (the image check,
+// and the path, can then answer otherwise). Zero: unknown, never cached.
+type FileID struct {
+	Dev, Ino uint64
+	Ctime    unix.Timespec
+}
+
+// FileIDOf is the identity of a file from its fstat.
+func FileIDOf(st *unix.Stat_t) FileID {
+	return FileID{Dev: st.Dev, Ino: st.Ino, Ctime: st.Ctim}
+}
+
+// openKey is everything an open's rights follow from: the process's
+// container (its cgroup: the image check looks at its root), the mode and
+// profile in force, the file's path as the listener sees it and its
+// identity. A new profile or mode is a new key: no stale verdict is served
+// even before the controller forgets the old ones.
+type openKey struct {
+	cgroup  uint64
+	mode    profile.Mode
+	profile *profile.Profile
+	path    string
+	file    FileID
+}
+
+// openCache keeps the rights a profile gives over files the fanotify tier
+// judged, so that the next open of the same file skips the profile's
+// matching and the image check. Every right is kept, denials and
+// one-access files too: the open's access still decides between them.
+type openCache struct {
+	mu      sync.Mutex
+	rights  map[openKey]openRights
+	lookups *prometheus.CounterVec
+}
+
+func newOpenCache(reg prometheus.Registerer) (*openCache, error) {
+	c := &openCache{rights: map[openKey]openRights{}, lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_fanotify_verdict_cache_total",
+		Help: "Opens of enforced containers the fanotify tier looked up in its verdict cache: hit (answered without matching the profile), miss, or reset (the cache was full and started afresh).",
+	}, []string{"result"})}
+	if err := reg.Register(c.lookups); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// get is k's rights, a hit counted; a miss is counted by put, so that a
+// lookup from the read loop followed by its goroutine's counts once.
+func (c *openCache) get(k openKey) (openRights, bool) {
+	c.mu.Lock()
+	r, ok := c.rights[k]
+	c.mu.Unlock()
+	if ok {
+		c.lookups.WithLabelValues("hit").Inc()
+	}
+	return r, ok
+}
+
+func (c *openCache) put(k openKey, r openRights) {
+	c.lookups.WithLabelValues("miss").Inc()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.rights) >= openCacheSize {
+		clear(c.rights)
+		c.lookups.WithLabelValues("reset").Inc()
+	}
+	c.rights[k] = r
+}
+
+// forget drops every verdict: after a profile change none would be asked
+// for again.
+func (c *openCache) forget() {
+	c.mu.Lock()
+	clear(c.rights)
+	c.mu.Unlock()
+}
