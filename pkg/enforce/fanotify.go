@@ -45,7 +45,8 @@ type Fanotify struct {
 	stopped     atomic.Bool               // Run returned with an error: the group is closed
 	judge       OpenJudge
 	procRoot    string
-	runtimeRoot string // where the containers' overlay directories are found
+	syscalls    *procfs.Syscalls // the waiting threads' open calls, for their access
+	runtimeRoot string           // where the containers' overlay directories are found
 	log         *zap.Logger
 	m           *fanotifyMetrics
 	// The host's side, which a container's mounts are told from: the
@@ -129,7 +130,7 @@ func NewFanotify(judge OpenJudge, procRoot string, runtimeNS uint32, log *zap.Lo
 			return nil, fmt.Errorf("register fanotify metrics: %w", err)
 		}
 	}
-	f := &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, runtimeRoot: runtimeRoot(procRoot, runtimeNS), log: log, m: m,
+	f := &Fanotify{file: os.NewFile(uintptr(fd), "fanotify"), judge: judge, procRoot: procRoot, syscalls: procfs.NewSyscalls(procRoot), runtimeRoot: runtimeRoot(procRoot, runtimeNS), log: log, m: m,
 		runtimeNS: runtimeNS, hostPIDs: hostPIDs, hostNS: hostNS, hostRoots: hostRoots,
 		marks: map[uint32][]markedMount{}, execs: map[execOpen]bool{}}
 	f.read = f.file.Read
@@ -152,6 +153,7 @@ func (f *Fanotify) Run(ctx context.Context) error {
 		f.file.Close()
 	}()
 	err := f.listen(ctx)
+	f.syscalls.Close()
 	if err != nil {
 		f.stopped.Store(true)
 		f.file.Close()
@@ -253,7 +255,7 @@ func (f *Fanotify) answerCached(fd int32, tid int32) bool {
 	q := f.query(fd, tid, path, file)
 	untold := false
 	q.Access = func() profile.Access {
-		flags, err := procfs.OpenFlagsNoMemory(f.procRoot, uint32(tid))
+		flags, err := f.syscalls.OpenFlagsNoMemory(uint32(tid))
 		if err != nil {
 			untold = true
 			return profile.AccessReadWrite
@@ -342,7 +344,7 @@ func (f *Fanotify) decide(fd int32, tid int32) {
 	// Before the answer, which ends the thread's system call, and may end
 	// its process (and its /proc entries) right after.
 	var unreported *OpenRefusal
-	if _, err := procfs.OpenFlags(f.procRoot, uint32(tid)); err != nil && !exec {
+	if _, err := f.syscalls.OpenFlags(uint32(tid)); err != nil && !exec {
 		comm, _ := os.ReadFile(filepath.Join(procfs.Dir(f.procRoot, uint32(tid)), "comm"))
 		unreported = &OpenRefusal{PID: pid, TID: tid, Path: path, Cgroup: a.Cgroup, Comm: strings.TrimSpace(string(comm))}
 	}
@@ -384,7 +386,7 @@ func (f *Fanotify) tgid(tid int32) int32 {
 // openAccess is the access the open thread tid waits in asks for, read from
 // its system call; 0 (counted) when it cannot be told.
 func (f *Fanotify) openAccess(tid int32) profile.Access {
-	flags, err := procfs.OpenFlags(f.procRoot, uint32(tid))
+	flags, err := f.syscalls.OpenFlags(uint32(tid))
 	if err != nil {
 		f.m.accessUnknown.Inc()
 		f.log.Debug("access of an open not told", zap.Int32("tid", tid), zap.Error(err))

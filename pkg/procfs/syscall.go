@@ -42,24 +42,19 @@ func Tgid(root string, tid uint32) (uint32, error) {
 // answer; a thread not in such a call (an io_uring worker's open, say)
 // gives an error.
 func OpenFlags(root string, tid uint32) (uint64, error) {
-	return openFlags(root, tid, true)
+	data, err := os.ReadFile(filepath.Join(Dir(root, tid), "syscall"))
+	if err != nil {
+		return 0, fmt.Errorf("syscall of %d: %w", tid, err)
+	}
+	return openFlags(root, tid, data, true)
 }
 
 // ErrOpenHow: the thread is in openat2, whose flags are in its memory.
 var ErrOpenHow = errors.New("flags in open_how")
 
-// OpenFlagsNoMemory is OpenFlags without reading the thread's memory, whose
-// read can wait on the thread's process (a page it handles faults of):
-// ErrOpenHow for openat2.
-func OpenFlagsNoMemory(root string, tid uint32) (uint64, error) {
-	return openFlags(root, tid, false)
-}
-
-func openFlags(root string, tid uint32, memory bool) (uint64, error) {
-	data, err := os.ReadFile(filepath.Join(Dir(root, tid), "syscall"))
-	if err != nil {
-		return 0, fmt.Errorf("syscall of %d: %w", tid, err)
-	}
+// openFlags are the open flags from data, thread tid's /proc/TID/syscall;
+// openat2's are read from its memory, unless not memory (ErrOpenHow).
+func openFlags(root string, tid uint32, data []byte, memory bool) (uint64, error) {
 	fields := strings.Fields(string(data))
 	if len(fields) < 4 {
 		return 0, fmt.Errorf("syscall of %d: %w", tid, errNotOpening)
