@@ -53,7 +53,7 @@ type openCache struct {
 func newOpenCache(reg prometheus.Registerer) (*openCache, error) {
 	c := &openCache{rights: map[openKey]openRights{}, lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_fanotify_verdict_cache_total",
-		Help: "Opens of enforced containers the fanotify tier looked up in its verdict cache: hit (answered without matching the profile), miss, or reset (the cache was full and started afresh).",
+		Help: "Opens of enforced containers the fanotify tier looked up in its verdict cache: hit (answered without matching the profile; an open the read loop leaves to the judged path, a refusal, counts a hit in each), miss, or reset (the cache was full and started afresh).",
 	}, []string{"result"})}
 	if err := reg.Register(c.lookups); err != nil {
 		return nil, err

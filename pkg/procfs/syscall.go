@@ -35,20 +35,6 @@ func Tgid(root string, tid uint32) (uint32, error) {
 	return 0, fmt.Errorf("status of %d: no Tgid", tid)
 }
 
-// OpenFlags returns the flags of the open-family system call thread tid is
-// blocked in (its /proc/TID/syscall: the number and arguments), reading
-// openat2's struct open_how from its memory. It is meant for a thread
-// stopped in the call, such as one waiting for a fanotify permission
-// answer; a thread not in such a call (an io_uring worker's open, say)
-// gives an error.
-func OpenFlags(root string, tid uint32) (uint64, error) {
-	data, err := os.ReadFile(filepath.Join(Dir(root, tid), "syscall"))
-	if err != nil {
-		return 0, fmt.Errorf("syscall of %d: %w", tid, err)
-	}
-	return openFlags(root, tid, data, true)
-}
-
 // ErrOpenHow: the thread is in openat2, whose flags are in its memory.
 var ErrOpenHow = errors.New("flags in open_how")
 

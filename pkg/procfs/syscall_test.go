@@ -46,8 +46,10 @@ func TestOpenFlagsOfABlockedOpen(t *testing.T) {
 			tid := uint32(<-tids)
 			var flags uint64
 			var err error
+			syscalls := NewSyscalls("/proc")
+			defer syscalls.Close()
 			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				if flags, err = OpenFlags("/proc", tid); err == nil {
+				if flags, err = syscalls.OpenFlags(tid); err == nil {
 					break
 				}
 			}
@@ -76,7 +78,7 @@ func TestOpenFlagsOfABlockedOpen(t *testing.T) {
 			}
 		})
 	}
-	if _, err := OpenFlags("/proc", uint32(unix.Gettid())); err == nil {
+	if _, err := NewSyscalls("/proc").OpenFlags(uint32(unix.Gettid())); err == nil {
 		t.Error("a thread reading its own syscall file is not in an open, yet flags were found")
 	}
 }

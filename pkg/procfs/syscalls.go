@@ -31,7 +31,12 @@ func NewSyscalls(root string) *Syscalls {
 	return &Syscalls{root: root, files: map[uint32]*os.File{}}
 }
 
-// OpenFlags is the package's OpenFlags, from the thread's kept file.
+// OpenFlags returns the flags of the open-family system call thread tid is
+// blocked in (its /proc/TID/syscall: the number and arguments), reading
+// openat2's struct open_how from its memory. It is meant for a thread
+// stopped in the call, such as one waiting for a fanotify permission
+// answer; a thread not in such a call (an io_uring worker's open, say)
+// gives an error.
 func (s *Syscalls) OpenFlags(tid uint32) (uint64, error) {
 	return s.openFlags(tid, true)
 }
