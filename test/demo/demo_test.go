@@ -318,8 +318,15 @@ func assertCollector(t *testing.T, d *demoRun, digest string) {
 			t.Errorf("the collector has no alert %q; it has %v", want, found)
 		}
 	}
-	if got := len(alerts); got != 6 {
-		t.Errorf("the collector has %d alerts, want 6: %v", got, found)
+	// busybox run as /proc/self/exe names itself for its applet after the
+	// exec: the rename hook reports cat once more, which the agent's dedup
+	// sends as a summary (a known limit, README: Enforcement).
+	want := 6
+	if found["exec /bin/busybox alerted summary of 2"] {
+		want++
+	}
+	if got := len(alerts); got != want {
+		t.Errorf("the collector has %d alerts, want %d: %v", got, want, found)
 	}
 }
 
