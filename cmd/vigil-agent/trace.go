@@ -151,7 +151,7 @@ type printer struct {
 	types    sensor.TypeSet
 	enricher *enrich.Enricher
 	w        trace.Writer
-	rec      enrich.Record // enriched into again and again, as the pipeline receives its events
+	rec      enrich.Record // enriched into again and again; its event is the pipeline's, released after each
 }
 
 func (pr *printer) Handle(ctx context.Context, ev *sensor.Event) error {
@@ -159,7 +159,9 @@ func (pr *printer) Handle(ctx context.Context, ev *sensor.Event) error {
 		return nil
 	}
 	pr.enricher.Enrich(ctx, ev, &pr.rec)
-	if err := pr.w.Write(&pr.rec); err != nil {
+	err := pr.w.Write(&pr.rec)
+	pr.rec.Event = nil
+	if err != nil {
 		return fmt.Errorf("write event: %w", err)
 	}
 	return nil

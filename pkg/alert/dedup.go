@@ -151,7 +151,7 @@ func (d *Deduper) summarize(k groupKey, g *group) *vigilv1.Alert {
 }
 
 func (d *Deduper) send(a *vigilv1.Alert) {
-	d.m.alerts.WithLabelValues(a.Kind.ShortName(), a.Action.ShortName()).Inc()
+	d.m.alerts.WithLabelValues(a.Kind.ShortName(), a.Action.ShortName(), a.GetContainer().GetNamespace()).Inc()
 	d.emit(a)
 }
 

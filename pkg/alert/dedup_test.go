@@ -102,3 +102,40 @@ func TestIDsDifferAcrossAgentRuns(t *testing.T) {
 		t.Error("two agent runs gave the same alert the same id: the collector would drop one")
 	}
 }
+
+func TestAlertsCountedByPodNamespace(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	d, err := NewDeduper("node-1", time.Minute, func(*vigilv1.Alert) {}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(d, 0, "/usr/bin/curl")
+	report(d, time.Second, "/usr/bin/wget")
+	other, v := violation(2*time.Second, "/usr/bin/nc")
+	c := *other.Attribution.Container
+	c.ID, c.PodNamespace = "c2", "billing"
+	other.Attribution.Container = &c
+	d.Report(other, v, vigilv1.Action_ACTION_BLOCKED)
+
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "vigil_alerts_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["kind"]+"/"+labels["action"]+"/"+labels["pod_namespace"]] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{"exec/alerted/shop": 2, "exec/blocked/billing": 1}
+	if len(got) != len(want) || got["exec/alerted/shop"] != 2 || got["exec/blocked/billing"] != 1 {
+		t.Errorf("vigil_alerts_total by kind/action/pod_namespace = %v, want %v", got, want)
+	}
+}

@@ -16,8 +16,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_alerts_total",
-			Help: "Alerts sent, by kind and action (first occurrences and window summaries).",
-		}, []string{"kind", "action"}),
+			Help: "Alerts sent, by kind, action and the namespace of the pod they concern (empty when no pod is concerned; first occurrences and window summaries).",
+		}, []string{"kind", "action", "pod_namespace"}),
 		repeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_alerts_repeats_total",
 			Help: "Repeats of a behaviour folded into its window's summary alert.",

@@ -83,10 +83,12 @@ func TestPinnedRingsCarryKillsToTheNextAgent(t *testing.T) {
 			if ev.Type == sensor.TypeExec && ev.CgroupID == k.cgroup.ID && ev.Flags&sensor.FlagKilled != 0 {
 				kills++
 			}
+			sensor.Release(ev)
 		case ev := <-next.Events():
 			if ev.Type == sensor.TypeExec && ev.CgroupID == k.cgroup.ID {
 				t.Errorf("the forbidden exec was delivered on the shared path (flags %v)", ev.Flags)
 			}
+			sensor.Release(ev)
 		case <-timeout:
 			done = true
 		}

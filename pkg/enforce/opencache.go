@@ -9,9 +9,13 @@ import (
 	"github.com/vigil-dev/vigil/pkg/profile"
 )
 
-// openCacheSize bounds the verdicts the fanotify tier keeps: past it the
-// cache starts afresh (counted as resets).
-const openCacheSize = 1 << 16
+// openCacheSize bounds the verdicts the fanotify tier keeps, in two
+// generations of half as many each: when the newer is full, the older is
+// dropped (counted as a reset) and the newer takes its place, so the files
+// opened lately stay cached. A verdict takes about 240 bytes with its path:
+// 65 536 of them were 15 MiB of the agent's heap, which Go lets grow to
+// twice what is live.
+const openCacheSize = 1 << 13
 
 // FileID is the identity of an opened file as far as a verdict on it can
 // change: its inode, and its change time, which a copy-up to a container's
@@ -45,15 +49,17 @@ type openKey struct {
 // matching and the image check. Every right is kept, denials and
 // one-access files too: the open's access still decides between them.
 type openCache struct {
-	mu      sync.Mutex
-	rights  map[openKey]openRights
-	lookups *prometheus.CounterVec
+	mu sync.Mutex
+	// rights is the newer generation, older the one before: a hit there
+	// moves to rights.
+	rights, older map[openKey]openRights
+	lookups       *prometheus.CounterVec
 }
 
 func newOpenCache(reg prometheus.Registerer) (*openCache, error) {
-	c := &openCache{rights: map[openKey]openRights{}, lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+	c := &openCache{rights: map[openKey]openRights{}, older: map[openKey]openRights{}, lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_fanotify_verdict_cache_total",
-		Help: "Opens of enforced containers the fanotify tier looked up in its verdict cache: hit (answered without matching the profile; an open the read loop leaves to the judged path, a refusal, counts a hit in each), miss, or reset (the cache was full and started afresh).",
+		Help: "Opens of enforced containers the fanotify tier looked up in its verdict cache: hit (answered without matching the profile; an open the read loop leaves to the judged path, a refusal, counts a hit in each), miss, or reset (the cache was full and dropped its older half).",
 	}, []string{"result"})}
 	if err := reg.Register(c.lookups); err != nil {
 		return nil, err
@@ -66,6 +72,12 @@ func newOpenCache(reg prometheus.Registerer) (*openCache, error) {
 func (c *openCache) get(k openKey) (openRights, bool) {
 	c.mu.Lock()
 	r, ok := c.rights[k]
+	if !ok {
+		if r, ok = c.older[k]; ok {
+			delete(c.older, k)
+			c.add(k, r)
+		}
+	}
 	c.mu.Unlock()
 	if ok {
 		c.lookups.WithLabelValues("hit").Inc()
@@ -77,8 +89,15 @@ func (c *openCache) put(k openKey, r openRights) {
 	c.lookups.WithLabelValues("miss").Inc()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.rights) >= openCacheSize {
-		clear(c.rights)
+	c.add(k, r)
+}
+
+// add keeps k's rights in the newer generation, which becomes the older
+// one when full. c.mu is held.
+func (c *openCache) add(k openKey, r openRights) {
+	if len(c.rights) >= openCacheSize/2 {
+		clear(c.older)
+		c.older, c.rights = c.rights, c.older
 		c.lookups.WithLabelValues("reset").Inc()
 	}
 	c.rights[k] = r
@@ -89,5 +108,6 @@ func (c *openCache) put(k openKey, r openRights) {
 func (c *openCache) forget() {
 	c.mu.Lock()
 	clear(c.rights)
+	clear(c.older)
 	c.mu.Unlock()
 }

@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -99,11 +100,51 @@ func TestOpenCacheKeys(t *testing.T) {
 
 	before := len(opens.rights)
 	opens.forget()
-	if before == 0 || len(opens.rights) != 0 {
-		t.Errorf("forget left %d of %d verdicts", len(opens.rights), before)
+	if before == 0 || len(opens.rights)+len(opens.older) != 0 {
+		t.Errorf("forget left %d of %d verdicts", len(opens.rights)+len(opens.older), before)
 	}
 	if hits := promtest.ToFloat64(opens.lookups.WithLabelValues("hit")); hits != 3 {
 		t.Errorf("%v cache hits counted, want 3", hits)
+	}
+}
+
+// TestOpenCacheBounded fills the verdict cache past its size (no root
+// needed): it never holds more than openCacheSize verdicts, the files
+// judged lately stay cached, a verdict looked up again survives the drop of
+// its generation, and the oldest are judged afresh.
+func TestOpenCacheBounded(t *testing.T) {
+	opens, err := newOpenCache(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := func(i int) openKey {
+		return openKey{cgroup: 7, mode: profile.ModeEnforce, path: fmt.Sprintf("/srv/f%d", i), file: FileID{Dev: 1, Ino: uint64(i)}}
+	}
+	const n = 2*openCacheSize + 10
+	for i := range n {
+		if i == openCacheSize {
+			if _, ok := opens.get(key(1)); !ok {
+				t.Fatalf("verdict 1 of %d put is gone", i)
+			}
+			if _, ok := opens.rights[key(1)]; !ok {
+				t.Fatalf("verdict 1, looked up in the older generation, was not moved to the newer")
+			}
+		}
+		opens.put(key(i), openRights{enforced: true, read: true, write: i%2 == 0})
+		if held := len(opens.rights) + len(opens.older); held > openCacheSize {
+			t.Fatalf("the cache holds %d verdicts after %d put, more than %d", held, i+1, openCacheSize)
+		}
+	}
+	for _, i := range []int{n - 1, n - openCacheSize/2} {
+		if r, ok := opens.get(key(i)); !ok || r.write != (i%2 == 0) {
+			t.Errorf("verdict %d of %d, put lately: %+v, cached %v", i, n, r, ok)
+		}
+	}
+	if _, ok := opens.get(key(0)); ok {
+		t.Errorf("the first verdict of %d is still cached in a cache of %d", n, openCacheSize)
+	}
+	if resets := promtest.ToFloat64(opens.lookups.WithLabelValues("reset")); resets < 3 {
+		t.Errorf("%v generations dropped after %d verdicts, want at least 3", resets, n)
 	}
 }
 

@@ -11,8 +11,9 @@ import (
 // Handler takes each event the pipeline receives, once the process table
 // has seen it.
 type Handler interface {
-	// Handle takes one event. ev is received into again for the next one:
-	// keep nothing of it past the call. An error stops the pipeline.
+	// Handle takes one event. ev is released to the sensor for the next
+	// one after the call: keep no pointer to it or into it past the call
+	// (its strings and slices may be kept). An error stops the pipeline.
 	Handle(ctx context.Context, ev *sensor.Event) error
 	// Idle is called whenever no event waits: a time to flush.
 	Idle() error
@@ -57,10 +58,7 @@ func (p *Pipeline) Run(ctx context.Context, h Handler) error {
 // or host traffic, however much of it is queued.
 func (p *Pipeline) receive(ctx context.Context, h Handler) error {
 	judged, events := p.sensor.Judged(), p.sensor.Events()
-	// One event, received into again and again: no stage keeps a pointer
-	// to an event past its turn, and a fresh one per event is garbage the
-	// collector would pay for at every rate.
-	var ev sensor.Event
+	var ev *sensor.Event
 	var ok bool
 	for {
 		if ctx.Err() != nil {
@@ -88,16 +86,18 @@ func (p *Pipeline) receive(ctx context.Context, h Handler) error {
 			// The sensor stopped reading: the other queue may still hold events.
 			return p.finish(ctx, h)
 		}
-		if err := p.handle(ctx, h, &ev); err != nil {
+		if err := p.handle(ctx, h, ev); err != nil {
 			return err
 		}
 	}
 }
 
-// handle passes one event through the process table to h.
+// handle passes one event through the process table to h and releases it:
+// no stage keeps a pointer to an event past its turn.
 func (p *Pipeline) handle(ctx context.Context, h Handler, ev *sensor.Event) error {
 	p.enricher.Observe(ev)
 	err := h.Handle(ctx, ev)
+	sensor.Release(ev)
 	p.processed.Inc()
 	return err
 }
@@ -111,9 +111,9 @@ func (p *Pipeline) finish(ctx context.Context, h Handler) error {
 	}
 	ctx = context.WithoutCancel(ctx)
 	// Both queues are closed now: the judged one first, as ever.
-	for _, queue := range []<-chan sensor.Event{p.sensor.Judged(), p.sensor.Events()} {
+	for _, queue := range []<-chan *sensor.Event{p.sensor.Judged(), p.sensor.Events()} {
 		for ev := range queue {
-			if err := p.handle(ctx, h, &ev); err != nil {
+			if err := p.handle(ctx, h, ev); err != nil {
 				return err
 			}
 		}

@@ -112,6 +112,8 @@ type Event struct {
 	IoUring    IoUring
 	Fork       Fork
 	Exit       Exit
+
+	released bool // handed back to the pool (Release)
 }
 
 // Inode identifies a file by device and inode number.

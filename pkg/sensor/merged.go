@@ -2,16 +2,16 @@ package sensor
 
 // Merged returns every event of s on one channel, judged ones first when
 // both paths have some waiting, closed once s closes: for consumers with
-// no loop of their own to take Judged first (benchmarks, tests). The
-// pipeline receives from both directly: a goroutine between costs a
-// hand-over per event.
+// no loop of their own to take Judged first (benchmarks, tests). Each is a
+// copy, its original released. The pipeline receives from both directly:
+// a goroutine between costs a hand-over per event.
 func Merged(s *Sensor) <-chan Event {
 	out := make(chan Event)
 	go func() {
 		defer close(out)
 		judged, events := s.Judged(), s.Events()
 		for judged != nil || events != nil {
-			var ev Event
+			var ev *Event
 			var ok bool
 			from := &judged
 			select {
@@ -27,7 +27,9 @@ func Merged(s *Sensor) <-chan Event {
 				*from = nil // closed: never ready again
 				continue
 			}
-			out <- ev
+			copied := *ev
+			Release(ev)
+			out <- copied
 		}
 	}()
 	return out

@@ -38,7 +38,7 @@ type Sensor struct {
 	readers    [classLimit]*ringbuf.Reader
 	previous   []previousRing // a previous agent's rings, read until EndHandover
 	handover   *handover      // nil when there is no previous agent's
-	queues     [classLimit]chan Event
+	queues     [classLimit]chan *Event
 	counters   userCounters
 	queueLost  queueLosses
 	reading    sync.WaitGroup
@@ -91,7 +91,7 @@ func New(cfg Config, log *zap.Logger, more ...bpfobj.Programs) (_ *Sensor, err e
 		log:        log,
 		types:      cfg.Types,
 		maxLatency: cfg.MaxLatency,
-		queues:     [classLimit]chan Event{make(chan Event, cfg.QueueSize), make(chan Event, cfg.JudgedQueueSize)},
+		queues:     [classLimit]chan *Event{make(chan *Event, cfg.QueueSize), make(chan *Event, cfg.JudgedQueueSize)},
 		readDone:   make(chan struct{}),
 	}
 	if s.objs, err = bpfobj.Load(p, log); err != nil {
@@ -145,13 +145,15 @@ func (s *Sensor) Unavailable(family string) error { return s.objs.Unavailable(fa
 // (monitor and enforce modes): their violations and denials, execs and
 // process lifecycle. A consumer
 // takes them before Events': they never wait behind learning or host
-// traffic. It is closed after StopReading or Close.
-func (s *Sensor) Judged() <-chan Event { return s.queues[classJudged] }
+// traffic. It is closed after StopReading or Close. The consumer passes
+// each event to Release once done with it.
+func (s *Sensor) Judged() <-chan *Event { return s.queues[classJudged] }
 
 // Events delivers every other decoded event: learning containers', the
 // host's, and those of anything the kernel judges nothing for. It is closed
-// after StopReading or Close.
-func (s *Sensor) Events() <-chan Event { return s.queues[classOther] }
+// after StopReading or Close. The consumer passes each event to Release
+// once done with it.
+func (s *Sensor) Events() <-chan *Event { return s.queues[classOther] }
 
 // Report hands an event userspace observed, which no program reports (the
 // fanotify tier's refusal of an io_uring request's open), to the judged
@@ -169,14 +171,24 @@ func (s *Sensor) Report(ev Event) {
 				zap.String("type", ev.Type.String()), zap.Uint32("pid", ev.PID))
 			return
 		}
-		select {
-		case s.queues[classJudged] <- ev:
-			s.counters.delivered[classJudged][ev.Type].Add(1)
-		default:
-			s.counters.droppedQueue[classJudged][ev.Type].Add(1)
-			s.queueLost.add(&ev)
-		}
+		queued := newEvent()
+		*queued = ev
+		s.enqueue(classJudged, queued)
 	})
+}
+
+// enqueue hands ev to c's queue, or counts it dropped and releases it when
+// the queue is full.
+func (s *Sensor) enqueue(c class, ev *Event) {
+	t := ev.Type // once queued, ev is the consumer's
+	select {
+	case s.queues[c] <- ev:
+		s.counters.delivered[c][t].Add(1)
+	default:
+		s.counters.droppedQueue[c][t].Add(1)
+		s.queueLost.add(ev)
+		Release(ev)
+	}
 }
 
 // AddCgroup adds a cgroup (by id) to the kernel's cgroup filter list.
@@ -200,8 +212,6 @@ func (s *Sensor) RemoveCgroup(id uint64) error {
 // to c's queue, never blocking the ring buffer on a slow consumer. own is
 // whether r is this agent's.
 func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
-	queue := s.queues[c]
-	delivered, dropped := &s.counters.delivered[c], &s.counters.droppedQueue[c]
 	dec := newDecoder()
 	lastSync := time.Now()
 	var rec ringbuf.Record
@@ -234,20 +244,16 @@ func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 		if s.handover != nil && !s.handover.keep(rec.RawSample, c, own) {
 			continue
 		}
-		var ev Event
-		if err := dec.decode(rec.RawSample, &ev); err != nil {
+		ev := newEvent()
+		if err := dec.decode(rec.RawSample, ev); err != nil {
+			Release(ev)
 			s.counters.decodeErrors.Add(1)
 			s.log.Debug("drop undecodable record", zap.Error(err), zap.Int("bytes", len(rec.RawSample)))
 			continue
 		}
-		select {
-		case queue <- ev:
-			delivered[ev.Type].Add(1)
-		default:
-			dropped[ev.Type].Add(1)
-			s.queueLost.add(&ev)
-		}
-		if now := ev.Time; now.Sub(lastSync) > clockResync {
+		now := ev.Time // the consumer may have released ev once it is queued
+		s.enqueue(c, ev)
+		if now.Sub(lastSync) > clockResync {
 			dec.syncClock()
 			lastSync = now
 		}

@@ -41,6 +41,19 @@ func TestEndpoints(t *testing.T) {
 			t.Errorf("%s = %d %q, want %d with %q", path, resp.StatusCode, b, want.code, want.body)
 		}
 	}
+	req, err := http.NewRequest(http.MethodGet, "http://"+srv.Addr().String()+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept-Encoding", "gzip") // as Prometheus asks
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if enc := resp.Header.Get("Content-Encoding"); enc != "" {
+		t.Errorf("/metrics asked for gzip came %s-encoded, want plain: a gzip writer costs the agent more heap than the page", enc)
+	}
 	if _, err := Listen(srv.Addr().String(), reg, nil, nil, zap.NewNop()); err == nil {
 		t.Error("listening on an address in use did not fail")
 	}

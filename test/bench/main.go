@@ -51,6 +51,9 @@ func main() {
 	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported")
 	alerts := flag.Int("alerts", 20_000, "alerts per collector ingest run")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
+	memory := flag.Bool("memory", false, "measure only the agent's memory: `vigil-agent run` learning the container, idle, then at 1 000 opens/s")
+	memIdle := flag.Duration("memory-idle", time.Minute, "-memory: how long the idle phase lasts")
+	memLoad := flag.Duration("memory-load", 30*time.Second, "-memory: how long the loaded phase lasts")
 	flag.Parse()
 
 	if *runs < 1 {
@@ -63,7 +66,12 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	report, err := b.run(*agent, *opens, *execs, *connects, *limit, *runs, *alerts)
+	var report map[string]any
+	if *memory {
+		report, err = b.runMemory(*agent, *memIdle, *memLoad)
+	} else {
+		report, err = b.run(*agent, *opens, *execs, *connects, *limit, *runs, *alerts)
+	}
 	if cerr := cleanup(); err == nil {
 		err = cerr
 	}
@@ -132,6 +140,20 @@ func (b *bench) run(agent string, opens, execs, connects int, limit time.Duratio
 	}
 	fmt.Printf("    $ %s\n", ingest[0].Command)
 	return map[string]any{"overhead": rows, "load": load, "policy_maps": maps, "collector": ingest}, nil
+}
+
+// runMemory measures the agent's memory alone and prints it.
+func (b *bench) runMemory(agent string, idle, loaded time.Duration) (map[string]any, error) {
+	fmt.Printf("vigil bench -memory  %s  %s  %d CPUs\n", time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU())
+	fmt.Printf("vigil-agent run learning a container of %s under containerd, every open an event; its memory sampled once a second (RSS: the median sample, with the lowest and highest; anon (Go's heap, stacks, runtime), BPF maps (the ring buffers) and file (the binary's pages): the median sample's, from /proc/PID/smaps); lost: every event the agent counted lost in the phase\n\n", labImage)
+	rows, err := b.memory(agent, idle, loaded)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		printMemory(r)
+	}
+	return map[string]any{"memory": rows}, nil
 }
 
 // loadRows starts c once and measures its costs and throughput.
