@@ -13,9 +13,13 @@
 # removed afterwards, with every process left running in it.
 # What is cached across runs (outside the clone), none of it state a new user
 # lacks: the debootstrapped base tarball, downloaded .debs (apt still
-# installs each package afresh), downloaded Go modules, and the root
+# installs each package afresh), downloaded Go modules, the root
 # filesystems test/apps builds from Debian's packages (as a user's
-# /var/cache/vigil-apps keeps them).
+# /var/cache/vigil-apps keeps them), and the kube-apiserver and kubectl
+# test/kube/build.sh builds (as a user's /var/cache/vigil-kube keeps them:
+# 15-75 minutes the first time, so a CI run rebuilds them only when their
+# version changes). On this machine /var/cache/vigil-kube is a symlink to
+# $cache/kube, so a build made outside CI serves CI too.
 #   VIGIL_CI_CACHE  the cache directory (default /var/cache/vigil-ci)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +37,7 @@ fi
 cache=${VIGIL_CI_CACHE:-/var/cache/vigil-ci}
 # What a fresh machine of the project's kind has besides Go.
 base_packages=ca-certificates,git,make
-mkdir -p "$cache/apt-archives/partial" "$cache/gomod" "$cache/apps"
+mkdir -p "$cache/apt-archives/partial" "$cache/gomod" "$cache/apps" "$cache/kube"
 
 if ! command -v mmdebstrap >/dev/null; then
 	echo "freshroot: installing mmdebstrap" >&2
@@ -122,9 +126,10 @@ unshare --mount --propagation private -- /bin/bash -euo pipefail -c '
 	mount --rbind /dev "$root/dev"
 	mount -t tmpfs -o mode=0755 tmpfs "$root/run"
 	mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
-	mkdir -p "$root/root/go/pkg/mod" "$root/var/cache/vigil-apps" "$root/.oldroot"
+	mkdir -p "$root/root/go/pkg/mod" "$root/var/cache/vigil-apps" "$root/var/cache/vigil-kube" "$root/.oldroot"
 	mount --bind "$cache/gomod" "$root/root/go/pkg/mod"
 	mount --bind "$cache/apps" "$root/var/cache/vigil-apps"
+	mount --bind "$cache/kube" "$root/var/cache/vigil-kube"
 	cd "$root"
 	pivot_root . .oldroot
 	umount -l /.oldroot

@@ -11,6 +11,8 @@
 #   test/deps.sh demo       what `make demo` needs (containerd, runc, busybox-static)
 #   test/deps.sh apps       what test/apps needs besides `test` (mmdebstrap, which
 #                           builds its images of real software from Debian's packages)
+#   test/deps.sh kube       what test/kubeenv's API server stores its state in
+#                           (etcd-server; test/kube/build.sh builds the API server)
 set -euo pipefail
 
 declare -A want=(
@@ -22,6 +24,7 @@ declare -A want=(
 	[race]="gcc libc6-dev"
 	[demo]="containerd runc busybox-static"
 	[apps]="mmdebstrap"
+	[kube]="etcd-server"
 )
 
 pkgs=()
