@@ -187,3 +187,23 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		})
 	}
 }
+
+// TestProfileCRDsOutsideAClusterNeedAKubeconfig: --profile-crds with no
+// Kubernetes to reach stops the command with what to do, before it serves.
+func TestProfileCRDsOutsideAClusterNeedAKubeconfig(t *testing.T) {
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	certs := t.TempDir()
+	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"127.0.0.1"}, ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"--profile-crds", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--tls-cert", filepath.Join(certs, pki.ServerCertFile), "--tls-key", filepath.Join(certs, pki.ServerKeyFile),
+		"--client-ca", filepath.Join(certs, pki.CAFile), "--store", "sqlite:" + filepath.Join(t.TempDir(), "c.db")})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	if err == nil || !strings.Contains(err.Error(), "--profile-crds needs the Kubernetes API: not in a cluster") || !strings.Contains(err.Error(), "give --kubeconfig") {
+		t.Fatalf("err %v, want what to do", err)
+	}
+}

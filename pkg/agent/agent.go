@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/pkg/agentcert"
 	"github.com/vigil-dev/vigil/pkg/alert"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/approval"
@@ -40,6 +41,7 @@ type Agent struct {
 	loader      *profiledir.Loader // nil without a profiles directory
 	remote      *remoteProfiles    // nil without a collector
 	shipper     *ship.Shipper      // nil without a collector
+	joiner      *agentcert.Joiner  // nil unless the agent joins with a token
 	engine      *policy.Engine
 	deduper     *alert.Deduper
 	out         *outputs
@@ -101,7 +103,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 		sources = append(sources, loaderSource{a.loader})
 	}
 	if cfg.Collector.Address != "" {
-		if a.shipper, err = newShipper(cfg, log, reg); err != nil {
+		if a.shipper, a.joiner, err = newShipper(cfg, log, reg); err != nil {
 			return nil, err
 		}
 		a.remote = newRemoteProfiles(log)
@@ -153,6 +155,9 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.log.Error("profiles directory no longer followed", zap.Error(err))
 			}
 		})
+	}
+	if a.joiner != nil {
+		wg.Go(func() { a.joiner.Run(ctx) })
 	}
 	if a.shipper != nil {
 		wg.Go(func() { a.remote.follow(ctx, a.shipper.Conn()) })

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-dev/vigil/pkg/agentcert"
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/buildinfo"
 	"github.com/vigil-dev/vigil/pkg/enforce"
@@ -25,18 +27,27 @@ import (
 // rpcTimeout bounds one status report or draft submission.
 const rpcTimeout = 10 * time.Second
 
-func newShipper(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*ship.Shipper, error) {
+// newShipper connects to the collector with the node's certificate files,
+// or with the certificate joiner gets by joining (nil without a token file).
+func newShipper(cfg Config, log *zap.Logger, reg prometheus.Registerer) (s *ship.Shipper, joiner *agentcert.Joiner, err error) {
 	cc := cfg.Collector
-	tlsConfig, err := pki.ClientTLSFiles(cc.Cert, cc.Key, cc.CA, cc.ServerName)
-	if err != nil {
-		return nil, fmt.Errorf("collector TLS: %w", err)
+	var tlsConfig *tls.Config
+	if cc.JoinTokenFile != "" {
+		joiner, err = agentcert.New(agentcert.Options{Target: cc.Address, TokenFile: cc.JoinTokenFile, CAFile: cc.CA,
+			ServerName: cc.ServerName, Logger: log, Registerer: reg})
+		if err != nil {
+			return nil, nil, err
+		}
+		tlsConfig = joiner.TLS()
+	} else if tlsConfig, err = pki.ClientTLSFiles(cc.Cert, cc.Key, cc.CA, cc.ServerName); err != nil {
+		return nil, nil, fmt.Errorf("collector TLS: %w", err)
 	}
-	s, err := ship.New(ship.Options{Dir: filepath.Join(cfg.StateDir, "spool"), Target: cc.Address, TLS: tlsConfig,
+	s, err = ship.New(ship.Options{Dir: filepath.Join(cfg.StateDir, "spool"), Target: cc.Address, TLS: tlsConfig,
 		Logger: log, Registerer: reg})
 	if err != nil {
-		return nil, fmt.Errorf("collector shipper: %w", err)
+		return nil, nil, fmt.Errorf("collector shipper: %w", err)
 	}
-	return s, nil
+	return s, joiner, nil
 }
 
 // reportStatus sends the node's heartbeat: version, kernel, enforcement per

@@ -60,10 +60,14 @@ type Config struct {
 
 // CollectorConfig is how to reach the collector, with mutual TLS.
 type CollectorConfig struct {
-	Address    string
-	Cert, Key  string // this node's client certificate
-	CA         string // the CA the collector's certificate chains to
-	ServerName string // expected in the collector's certificate; host of Address when empty
+	Address   string
+	Cert, Key string // this node's client certificate
+	// JoinTokenFile, instead of Cert and Key, is the pod's projected
+	// ServiceAccount token: the agent joins the collector with it for a
+	// short-lived certificate of its node (pkg/agentcert).
+	JoinTokenFile string
+	CA            string // the CA the collector's certificate chains to (read again as it changes)
+	ServerName    string // expected in the collector's certificate; host of Address when empty
 	// StatusInterval is how often the agent reports its status; drafts
 	// being learned are submitted at the same pace.
 	StatusInterval time.Duration
@@ -141,8 +145,13 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("approved images: enforce needs containerd (containerd socket)"))
 	}
 	if cc := c.Collector; cc.Address != "" {
-		if cc.Cert == "" || cc.Key == "" || cc.CA == "" {
-			errs = append(errs, errors.New("collector: a client certificate, its key and the CA are required"))
+		switch {
+		case cc.CA == "":
+			errs = append(errs, errors.New("collector: the CA is required"))
+		case cc.JoinTokenFile != "" && (cc.Cert != "" || cc.Key != ""):
+			errs = append(errs, errors.New("collector: a join token file or a client certificate, not both"))
+		case cc.JoinTokenFile == "" && (cc.Cert == "" || cc.Key == ""):
+			errs = append(errs, errors.New("collector: a client certificate and its key, or a join token file, are required"))
 		}
 		if cc.StatusInterval <= 0 {
 			errs = append(errs, fmt.Errorf("collector status interval: must be positive, got %v", cc.StatusInterval))

@@ -63,6 +63,8 @@ func (r *RunFlags) Register(f *pflag.FlagSet) {
 	f.StringVar(&c.Collector.Address, "collector", c.Collector.Address, `collector address host:port, or its replicas' addresses separated by commas ("" runs without one)`)
 	f.StringVar(&c.Collector.Cert, "collector-cert", c.Collector.Cert, "this node's client certificate (PEM) for the collector")
 	f.StringVar(&c.Collector.Key, "collector-key", c.Collector.Key, "its private key (PEM)")
+	f.StringVar(&c.Collector.JoinTokenFile, "join-token-file", c.Collector.JoinTokenFile,
+		"the pod's projected ServiceAccount token: the agent joins the collector with it and gets its client certificate (no --collector-cert), renewed before it expires")
 	f.StringVar(&c.Collector.CA, "collector-ca", c.Collector.CA, "the CA the collector's certificate chains to (PEM)")
 	f.StringVar(&c.Collector.ServerName, "collector-server-name", c.Collector.ServerName, "name expected in the collector's certificate (default: the address's host)")
 	f.DurationVar(&c.Collector.StatusInterval, "status-interval", c.Collector.StatusInterval, "how often status and drafts go to the collector")

@@ -65,6 +65,7 @@ const (
 	refusedStreams     = "streams"
 	refusedConnections = "connections"
 	refusedRate        = "rate"
+	refusedAnonymous   = "anonymous_connections"
 )
 
 // burstSeconds: a rate allows bursts of this many seconds' worth.
@@ -78,10 +79,15 @@ type limiter struct {
 	refused   *prometheus.CounterVec
 	throttled prometheus.Counter
 
-	mu          sync.Mutex
-	ids         map[pki.Identity]*usage
-	streams     int
-	overloaded  bool
+	mu         sync.Mutex
+	ids        map[pki.Identity]*usage
+	streams    int
+	overloaded bool
+	// Connections without a client certificate (joining agents): open,
+	// and the cap and age set from Options.
+	anon        int
+	anonMax     int
+	anonAge     time.Duration
 	streamGauge prometheus.Gauge
 }
 
@@ -165,6 +171,24 @@ func (lm *limiter) openConn(id pki.Identity) error {
 	}
 	u.conns++
 	return nil
+}
+
+// openAnonymous counts a connection without a certificate; release it with
+// closeAnonymous.
+func (lm *limiter) openAnonymous() error {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	if lm.anon >= lm.anonMax {
+		return lm.refuse(refusedAnonymous, codes.ResourceExhausted, "%d connections without a client certificate already", lm.anon)
+	}
+	lm.anon++
+	return nil
+}
+
+func (lm *limiter) closeAnonymous() {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	lm.anon--
 }
 
 func (lm *limiter) closeConn(id pki.Identity) {

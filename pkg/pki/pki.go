@@ -101,7 +101,7 @@ type Request struct {
 	// Server certificates: names and addresses the server is reached by.
 	DNSNames    []string
 	IPAddresses []net.IP
-	// Validity; a zero NotBefore means now.
+	// Validity; a zero NotBefore means from now (and a minute back).
 	NotBefore time.Time
 	ValidFor  time.Duration
 }
@@ -114,24 +114,41 @@ type Issued struct {
 // Issue signs a new key pair. Requests with a Role get a client certificate,
 // requests without one a server certificate.
 func (a *Authority) Issue(r Request) (Issued, error) {
-	if r.CommonName == "" {
-		return Issued{}, errors.New("issue certificate: empty common name")
-	}
-	if r.ValidFor <= 0 {
-		return Issued{}, errors.New("issue certificate: validity must be positive")
-	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return Issued{}, fmt.Errorf("generate key: %w", err)
 	}
-	notBefore := r.NotBefore
+	der, err := a.Sign(r, key.Public())
+	if err != nil {
+		return Issued{}, err
+	}
+	kp, err := keyPEM(key)
+	if err != nil {
+		return Issued{}, err
+	}
+	return Issued{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), KeyPEM: kp}, nil
+}
+
+// Sign makes the certificate r describes for a key the caller holds (a
+// joining agent's, which never leaves it) and returns it in DER.
+func (a *Authority) Sign(r Request, pub crypto.PublicKey) ([]byte, error) {
+	if r.CommonName == "" {
+		return nil, errors.New("issue certificate: empty common name")
+	}
+	if r.ValidFor <= 0 {
+		return nil, errors.New("issue certificate: validity must be positive")
+	}
+	// Valid from a minute back, for clocks a little behind, and for
+	// ValidFor from now.
+	notBefore, notAfter := r.NotBefore, r.NotBefore.Add(r.ValidFor)
 	if notBefore.IsZero() {
-		notBefore = time.Now().Add(-time.Minute)
+		now := time.Now()
+		notBefore, notAfter = now.Add(-time.Minute), now.Add(r.ValidFor)
 	}
 	tmpl := &x509.Certificate{
 		Subject:     pkix.Name{CommonName: r.CommonName, Organization: []string{"vigil"}},
 		NotBefore:   notBefore,
-		NotAfter:    notBefore.Add(r.ValidFor),
+		NotAfter:    notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		DNSNames:    r.DNSNames,
 		IPAddresses: r.IPAddresses,
@@ -142,15 +159,11 @@ func (a *Authority) Issue(r Request) (Issued, error) {
 	} else {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
-	der, err := sign(tmpl, a.Cert, key.Public(), a.Key)
+	der, err := sign(tmpl, a.Cert, pub, a.Key)
 	if err != nil {
-		return Issued{}, fmt.Errorf("sign certificate for %q: %w", r.CommonName, err)
+		return nil, fmt.Errorf("sign certificate for %q: %w", r.CommonName, err)
 	}
-	kp, err := keyPEM(key)
-	if err != nil {
-		return Issued{}, err
-	}
-	return Issued{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), KeyPEM: kp}, nil
+	return der, nil
 }
 
 func sign(tmpl, parent *x509.Certificate, pub crypto.PublicKey, signer crypto.Signer) ([]byte, error) {

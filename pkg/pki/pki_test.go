@@ -141,3 +141,36 @@ func TestLoadErrorsSayWhatToDo(t *testing.T) {
 		t.Fatalf("missing CA file: %v", err)
 	}
 }
+
+func TestParseAuthorityFromBundle(t *testing.T) {
+	old, err := NewAuthority("old CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := NewAuthority("new CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := cur.KeyPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := append(old.CertPEM(), cur.CertPEM()...)
+	a, err := ParseAuthority(bundle, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Cert.Subject.CommonName != "new CA" {
+		t.Fatalf("picked %q, want the CA of the key", a.Cert.Subject.CommonName)
+	}
+	if _, err := ParseAuthority(old.CertPEM(), key); err == nil {
+		t.Fatal("a bundle without the key's CA was accepted")
+	}
+	leaf, err := cur.Issue(Request{CommonName: "n1", Role: RoleAgent, ValidFor: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseAuthority(leaf.CertPEM, leaf.KeyPEM); err == nil {
+		t.Fatal("a client certificate was accepted as a CA")
+	}
+}

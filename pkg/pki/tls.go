@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -113,4 +114,57 @@ func LoadAuthority(certFile, keyFile string) (*Authority, error) {
 		return nil, fmt.Errorf("CA key %s cannot sign", keyFile)
 	}
 	return &Authority{Cert: cert, Key: signer}, nil
+}
+
+// ParseAuthority reads a CA from a PEM bundle and a PEM private key: the
+// bundle's certificate for that key (a bundle that trusts an old and a new
+// CA while one rotates holds both).
+func ParseAuthority(bundlePEM, keyPEM []byte) (*Authority, error) {
+	block, _ := pem.Decode(keyPEM)
+	if block == nil {
+		return nil, errors.New("CA key: no PEM block")
+	}
+	key, err := parsePrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("CA key: %w", err)
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok {
+		return nil, errors.New("CA key: unsupported key type")
+	}
+	for rest := bundlePEM; ; {
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("no CA certificate in the bundle matches the CA key")
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse CA certificate: %w", err)
+		}
+		if pub.Equal(cert.PublicKey) {
+			if !cert.IsCA {
+				return nil, fmt.Errorf("certificate %q for the CA key is not a CA certificate", cert.Subject.CommonName)
+			}
+			return &Authority{Cert: cert, Key: key}, nil
+		}
+	}
+}
+
+func parsePrivateKey(der []byte) (crypto.Signer, error) {
+	if k, err := x509.ParsePKCS8PrivateKey(der); err == nil {
+		if s, ok := k.(crypto.Signer); ok {
+			return s, nil
+		}
+		return nil, errors.New("key cannot sign")
+	}
+	if k, err := x509.ParseECPrivateKey(der); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return k, nil
+	}
+	return nil, errors.New("not a PKCS #8, EC or PKCS #1 private key")
 }

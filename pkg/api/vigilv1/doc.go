@@ -1,6 +1,6 @@
 // Package vigilv1 holds the Go stubs generated from proto/vigil/v1: the
-// messages agents, the collector and vigilctl exchange, and the AgentService
-// and ConsumerService gRPC clients and servers.
+// messages agents, the collector and vigilctl exchange, and the AgentService,
+// ConsumerService and JoinService gRPC clients and servers.
 //
 // The stubs are committed so that a plain go build needs no protoc. Regenerate
 // them with go generate (make generate); protoc comes from Debian's
