@@ -393,6 +393,19 @@ func TestProfilesCommands(t *testing.T) {
 	if out, err := run(t, nil, c.flags("profiles", "export", digest, "-f", file)...); err != nil {
 		t.Fatalf("export: %v\n%s", err, out)
 	}
+	out, err = run(t, nil, c.flags("profiles", "export", digest, "--resource")...)
+	if err != nil {
+		t.Fatalf("export --resource: %v\n%s", err, out)
+	}
+	for _, want := range []string{"apiVersion: vigil.dev/v1\n", "kind: ImageProfile\n", "  name: sha256-1111111111111111111111111111111111111111111111111111111111111111\n",
+		"  mode: enforce\n", "  expectVersion: 3\n", "  - path: /usr/bin/curl\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("export --resource has no %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "evidence") {
+		t.Errorf("export --resource holds evidence:\n%s", out)
+	}
 	out, err = run(t, nil, c.flags("profiles", "import", file)...)
 	if err != nil || !strings.Contains(out, "unchanged: "+digest+" version 3 (enforce)") {
 		t.Fatalf("import of what version 3 is: %v\n%s", err, out)

@@ -11,10 +11,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
 	"github.com/vigil-dev/vigil/pkg/cliout"
 	"github.com/vigil-dev/vigil/pkg/profile"
+	"github.com/vigil-dev/vigil/pkg/profilecr"
 )
 
 func newProfilesCmd(o *options) *cobra.Command {
@@ -394,11 +396,14 @@ func newProfilesModeCmd(o *options) *cobra.Command {
 
 func newProfilesExportCmd(o *options) *cobra.Command {
 	var file string
+	var resource bool
 	cmd := &cobra.Command{
 		Use:   "export REF",
 		Short: "Write a profile's YAML to stdout or a file",
 		Example: `  vigilctl profiles export nginx:1.27 -f nginx.yaml
-  vigilctl profiles export nginx:1.27@2`,
+  vigilctl profiles export nginx:1.27@2
+  # As an ImageProfile manifest, for kubectl apply or a GitOps repository
+  vigilctl profiles export nginx:1.27 --resource -f nginx-profile.yaml`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: positional(1, o.completion(profileNames)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -411,16 +416,41 @@ func newProfilesExportCmd(o *options) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				out := resp.GetYaml()
+				if resource {
+					if out, err = resourceManifest(out); err != nil {
+						return err
+					}
+				}
 				if file == "" {
-					_, err = o.out.Write(resp.GetYaml())
+					_, err = o.out.Write(out)
 					return err
 				}
-				return os.WriteFile(file, resp.GetYaml(), 0o644)
+				return os.WriteFile(file, out, 0o644)
 			})
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "", "write to this file instead of stdout")
+	cmd.Flags().BoolVar(&resource, "resource", false,
+		"write an ImageProfile resource (vigil.dev/v1) to kubectl apply: the allowlists and mode without evidence, expectVersion set to this version")
 	return cmd
+}
+
+// resourceManifest turns a profile document into an ImageProfile manifest.
+func resourceManifest(doc []byte) ([]byte, error) {
+	p, err := profile.Decode("exported profile", doc)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := profilecr.FromProfile(p)
+	if err != nil {
+		return nil, err
+	}
+	out, err := yaml.Marshal(obj.Object)
+	if err != nil {
+		return nil, fmt.Errorf("encode ImageProfile: %w", err)
+	}
+	return out, nil
 }
 
 func newProfilesImportCmd(o *options) *cobra.Command {

@@ -103,7 +103,7 @@ func (s consumerService) DiffProfiles(ctx context.Context, req *vigilv1.DiffProf
 
 // SetProfileMode promotes (or demotes) a profile.
 func (s consumerService) SetProfileMode(ctx context.Context, req *vigilv1.SetProfileModeRequest) (*vigilv1.SetProfileModeResponse, error) {
-	p, err := s.c.profiles.setMode(ctx, identityFrom(ctx).Name, req)
+	p, err := s.c.profiles.setMode(ctx, consumerCause(ctx), req)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (s consumerService) SetProfileMode(ctx context.Context, req *vigilv1.SetPro
 // ImportProfile stores a YAML document as the next version when it changes
 // what the latest version allows or its mode.
 func (s consumerService) ImportProfile(ctx context.Context, req *vigilv1.ImportProfileRequest) (*vigilv1.ImportProfileResponse, error) {
-	p, unchanged, err := s.c.profiles.importDoc(ctx, identityFrom(ctx).Name, req)
+	p, unchanged, err := s.c.profiles.importDoc(ctx, consumerCause(ctx), req)
 	if err != nil {
 		return nil, err
 	}
@@ -127,4 +127,10 @@ func (s consumerService) ExportProfile(ctx context.Context, req *vigilv1.ExportP
 		return nil, storeError("get profile", err)
 	}
 	return &vigilv1.ExportProfileResponse{Yaml: p.GetYaml()}, nil
+}
+
+// consumerCause names the consumer calling as a version's author and actor.
+func consumerCause(ctx context.Context) cause {
+	who := "consumer:" + identityFrom(ctx).Name
+	return cause{author: who, actor: who}
 }

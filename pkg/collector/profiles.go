@@ -36,8 +36,8 @@ type profiles struct {
 	inherit profile.InheritPolicy
 	// readiness: see Options.Readiness.
 	readiness profile.ReadinessPolicy
-	// mu serialises version making in this collector; PutProfile's
-	// ErrConflict covers several collectors sharing one PostgreSQL.
+	// mu serialises version making in this collector, a store's
+	// ProfileLocker across the collectors sharing it (see lock).
 	mu      sync.Mutex
 	watchMu sync.Mutex
 	watches map[*profileWatch]struct{}
@@ -77,6 +77,29 @@ func decodeStored(p *vigilv1.Profile) (*profile.Profile, error) {
 	return doc, nil
 }
 
+// lock makes this caller the only one making versions of digest: in this
+// collector, and in every collector sharing its store. Without the store's
+// lock, a merge on one replica could read the drafts and latest version
+// before another replica stored its own merge, and store a version that
+// misses that replica's node; PutProfile's ErrConflict alone only makes it
+// build the stale merge on the newer version.
+func (ps *profiles) lock(ctx context.Context, digest string) (unlock func(), err error) {
+	ps.mu.Lock()
+	l, shared := ps.c.opts.Store.(store.ProfileLocker)
+	if !shared {
+		return ps.mu.Unlock, nil
+	}
+	release, err := l.LockProfile(ctx, digest)
+	if err != nil {
+		ps.mu.Unlock()
+		return nil, storeError("lock profile", err)
+	}
+	return func() {
+		release()
+		ps.mu.Unlock()
+	}, nil
+}
+
 // latest returns the latest version of digest, nil when there is none.
 func (ps *profiles) latest(ctx context.Context, digest string) (*vigilv1.Profile, error) {
 	p, err := ps.c.opts.Store.GetProfile(ctx, digest, 0)
@@ -108,8 +131,11 @@ func (ps *profiles) submitDraft(ctx context.Context, node string, req *vigilv1.S
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "encode draft: %v", err)
 	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
+	unlock, err := ps.lock(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	st := ps.c.opts.Store
 	d := store.Draft{Digest: digest, Node: node, Image: draft.Metadata.Image, YAML: canonical, Updated: time.Now()}
 	if err := st.PutDraft(ctx, d); err != nil {
@@ -167,11 +193,15 @@ func (ps *profiles) checkRuns(ctx context.Context, node, digest string) error {
 // merge merges the drafts of a digest from every node, each stamped with
 // its node, keeping the entries enough nodes support (see support.go). It
 // returns the merged profile, the nodes whose drafts it holds, and what it
-// held back.
+// held back; a nil profile when no node has sent a draft yet (a profile
+// imported before its image ran).
 func (ps *profiles) merge(ctx context.Context, digest string) (*profile.Profile, []string, []heldEntry, error) {
 	stored, err := ps.c.opts.Store.Drafts(ctx, digest)
 	if err != nil {
 		return nil, nil, nil, storeError("read drafts", err)
+	}
+	if len(stored) == 0 {
+		return nil, nil, nil, nil
 	}
 	drafts, nodes := make([]nodeDraft, 0, len(stored)), make([]string, 0, len(stored))
 	for _, d := range stored {
@@ -198,7 +228,7 @@ type cause struct {
 }
 
 // newVersion stores doc as the digest's next version and records it in the
-// audit trail. Callers hold ps.mu.
+// audit trail. Callers hold the digest's lock (lock).
 func (ps *profiles) newVersion(ctx context.Context, doc *profile.Profile, mode profile.Mode, nodes []string, why cause) (*vigilv1.Profile, error) {
 	st := ps.c.opts.Store
 	for range 5 {
@@ -234,14 +264,18 @@ func (ps *profiles) newVersion(ctx context.Context, doc *profile.Profile, mode p
 	return nil, status.Error(codes.Aborted, "profile changed concurrently five times; try again")
 }
 
-// setMode makes a new version with the latest version's allowlists in mode.
-func (ps *profiles) setMode(ctx context.Context, who string, req *vigilv1.SetProfileModeRequest) (*vigilv1.Profile, error) {
+// setMode makes a new version with the latest version's allowlists in mode,
+// by the author and actor of why.
+func (ps *profiles) setMode(ctx context.Context, why cause, req *vigilv1.SetProfileModeRequest) (*vigilv1.Profile, error) {
 	mode, ok := modeFromProto(req.GetMode())
 	if !ok {
 		return nil, status.Error(codes.InvalidArgument, "mode must be learn, monitor or enforce")
 	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
+	unlock, err := ps.lock(ctx, req.GetImageDigest())
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	latest, err := ps.latest(ctx, req.GetImageDigest())
 	if err != nil {
 		return nil, err
@@ -259,12 +293,14 @@ func (ps *profiles) setMode(ctx context.Context, who string, req *vigilv1.SetPro
 	if err != nil {
 		return nil, err
 	}
-	return ps.newVersion(ctx, doc, mode, latest.GetNodes(), cause{author: "consumer:" + who, actor: "consumer:" + who, action: actionMode})
+	why.action = actionMode
+	return ps.newVersion(ctx, doc, mode, latest.GetNodes(), why)
 }
 
-// importDoc stores an operator's document as the next version, unless it
-// changes nothing (then it returns the latest version and true).
-func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.ImportProfileRequest) (*vigilv1.Profile, bool, error) {
+// importDoc stores an operator's document as the next version, by the
+// author and actor of why, unless it changes nothing (then it returns the
+// latest version and true).
+func (ps *profiles) importDoc(ctx context.Context, why cause, req *vigilv1.ImportProfileRequest) (*vigilv1.Profile, bool, error) {
 	doc, err := profile.Decode("imported profile", req.GetYaml())
 	if err != nil {
 		return nil, false, status.Error(codes.InvalidArgument, err.Error())
@@ -278,8 +314,11 @@ func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.Impo
 	if mode == "" {
 		mode = profile.ModeLearn
 	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
+	unlock, err := ps.lock(ctx, doc.Metadata.Digest)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
 	latest, err := ps.latest(ctx, doc.Metadata.Digest)
 	if err != nil {
 		return nil, false, err
@@ -293,7 +332,8 @@ func (ps *profiles) importDoc(ctx context.Context, who string, req *vigilv1.Impo
 			return latest, same, err
 		}
 	}
-	p, err := ps.newVersion(ctx, doc, mode, nil, cause{author: "consumer:" + who, actor: "consumer:" + who, action: actionImport})
+	why.action = actionImport
+	p, err := ps.newVersion(ctx, doc, mode, nil, why)
 	return p, false, err
 }
 

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -349,5 +350,37 @@ func TestInheritanceNeedsAPromotedParentOfTheSameRepository(t *testing.T) {
 		if got.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_LEARN || strings.Contains(string(got.GetYaml()), "/usr/sbin/nginx") {
 			t.Errorf("%s: %v\n%s", tc.name, got, got.GetYaml())
 		}
+	}
+}
+
+// A profile imported in learn mode before any node sent a draft is listed,
+// shown and diffed on its own evidence: there are no drafts to merge yet.
+func TestLearnImportBeforeAnyDraft(t *testing.T) {
+	e := startEnv(t, nil)
+	ctx := testCtx(t, 60*time.Second)
+	ops := e.consumer(t)
+	imported, err := ops.ImportProfile(ctx, &vigilv1.ImportProfileRequest{Yaml: learned(t, "node-a", "/usr/sbin/nginx"), Mode: vigilv1.ProfileMode_PROFILE_MODE_LEARN})
+	if err != nil || imported.GetProfile().GetVersion() != 1 {
+		t.Fatalf("import in learn mode: %v %v", imported, err)
+	}
+	list, err := ops.ListProfiles(ctx, &vigilv1.ListProfilesRequest{})
+	if err != nil || len(list.GetProfiles()) != 1 {
+		t.Fatalf("list: %v %v", list, err)
+	}
+	if nr := list.GetProfiles()[0].GetNotReady(); !slices.ContainsFunc(nr, func(s string) bool { return strings.Contains(s, "learned from 1 container") }) {
+		t.Errorf("not ready because %q, want the imported evidence's one container", nr)
+	}
+	if _, err := ops.GetProfile(ctx, &vigilv1.GetProfileRequest{Ref: &vigilv1.ProfileRef{ImageDigest: testDigest}}); err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	d, err := ops.DiffProfiles(ctx, &vigilv1.DiffProfilesRequest{From: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 1}, To: &vigilv1.ProfileRef{ImageDigest: testDigest, Version: 1}})
+	if err != nil || !d.GetEqual() {
+		t.Fatalf("diff: %v %v", d, err)
+	}
+	// The first draft then merges on top of the import.
+	agent := e.agent(t, "node-a")
+	reportRunning(t, agent, testDigest)
+	if _, err := agent.SubmitDraft(ctx, &vigilv1.SubmitDraftRequest{Yaml: learned(t, "node-a", "/usr/sbin/nginx")}); err != nil {
+		t.Fatalf("first draft after the import: %v", err)
 	}
 }
