@@ -113,9 +113,7 @@ func (c *Collector) ingest(ctx context.Context, node string, batch *vigilv1.Aler
 	}
 	if stored {
 		c.feed.wake(0)
-		for _, f := range c.opts.Followers {
-			f.Notify()
-		}
+		c.wakeFollowers()
 	}
 	return ack, nil
 }

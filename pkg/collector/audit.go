@@ -118,8 +118,26 @@ func (c *Collector) certSeen(ctx context.Context, id pki.Identity, cert *x509.Ce
 	// Remembered once recorded; a record that failed is tried again at the
 	// certificate's next call.
 	if before == after || c.audit(ctx, actorOf(id), actionCert, object, before, after, "first authenticated") {
-		c.certsSeen.Store(fingerprint, struct{}{})
+		c.certsSeen.Store(fingerprint, cert.NotAfter)
+		c.forgetExpiredCerts()
 	}
+}
+
+// forgetExpiredCerts drops expired certificates from certsSeen now and
+// then: joined agents renew theirs every few hours, and the set would
+// otherwise grow with every renewal. Called with certMu held.
+func (c *Collector) forgetExpiredCerts() {
+	c.certsAdded++
+	if c.certsAdded%1024 != 0 {
+		return
+	}
+	now := time.Now()
+	c.certsSeen.Range(func(k, v any) bool {
+		if v.(time.Time).Before(now) {
+			c.certsSeen.Delete(k)
+		}
+		return true
+	})
 }
 
 // policyReported records a node's approved-images policy when it differs

@@ -68,19 +68,12 @@ func TestAuditTrail(t *testing.T) {
 	var exporter *AuditExporter
 	e := serveEnv(t, newAuthority(t), "127.0.0.1:0", st, func(o *Options) {
 		o.Inherit, o.DraftMinNodes = profile.InheritEnforce, 1
-		if exporter, err = NewAuditExporter(ctx, "jsonl", out, st, o.Registerer, zaptest.NewLogger(t)); err != nil {
+		if exporter, err = NewAuditExporter("jsonl", out, st, o.Registerer, zaptest.NewLogger(t)); err != nil {
 			t.Fatal(err)
 		}
 		o.AuditExporters = []*AuditExporter{exporter}
 	})
-	runCtx, stop := context.WithCancel(context.Background())
-	exported := make(chan struct{})
-	go func() {
-		exporter.Run(runCtx)
-		exporter.Close()
-		close(exported)
-	}()
-	t.Cleanup(func() { stop(); <-exported })
+	t.Cleanup(func() { e.c.Stop(testCtx(t, 10*time.Second)); exporter.Close() }) // the collector runs it until it stops
 
 	cfg := DefaultConfig()
 	cfg.WebhookAuthHeader = "Authorization: Bearer s3cret"

@@ -34,43 +34,49 @@ type auditStore interface {
 // store (named "audit-" and its name) and waits, retrying, while the sink
 // fails. A new exporter starts at the first record. A record is skipped
 // only when the receiver rejects it for good (counted in
-// vigil_audit_export_rejected_total).
+// vigil_audit_export_rejected_total). Collector replicas sharing a store
+// run it on the leader only, which reads the cursor when it starts; one
+// that dies mid-batch leaves up to auditBatch records to send again.
 type AuditExporter struct {
-	name   string
-	out    AuditSink
-	st     auditStore
-	log    *zap.Logger
-	wake   chan struct{}
-	cursor int64
+	name string
+	out  AuditSink
+	st   auditStore
+	log  *zap.Logger
+	wake chan struct{}
 
 	sent, errs, rejected prometheus.Counter
+	lag, active          prometheus.Gauge
 }
 
 // auditPoll is how often an exporter reads the store unwoken: the records
 // other collector replicas append.
 const auditPoll = time.Second
 
-// NewAuditExporter reads the exporter's cursor; Run runs it.
-func NewAuditExporter(ctx context.Context, name string, out AuditSink, st auditStore, reg prometheus.Registerer, log *zap.Logger) (*AuditExporter, error) {
+// auditBatch is how many records are read, and delivered before the
+// cursor is saved, at once.
+const auditBatch = 100
+
+// NewAuditExporter returns an exporter; Run runs it.
+func NewAuditExporter(name string, out AuditSink, st auditStore, reg prometheus.Registerer, log *zap.Logger) (*AuditExporter, error) {
 	labels := prometheus.Labels{"sink": name}
 	counter := func(metric, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: metric, Help: help, ConstLabels: labels})
+	}
+	gauge := func(metric, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: metric, Help: help, ConstLabels: labels})
 	}
 	e := &AuditExporter{name: name, out: out, st: st, log: log.With(zap.String("audit_sink", name)), wake: make(chan struct{}, 1),
 		sent:     counter("vigil_audit_exported_total", "Audit records a sink delivered."),
 		errs:     counter("vigil_audit_export_errors_total", "Audit deliveries that failed and are retried."),
 		rejected: counter("vigil_audit_export_rejected_total", "Audit records the receiver refused for good (a 4xx answer): skipped."),
+		lag:      gauge("vigil_audit_export_lag_seconds", "How long an audit sink has been behind the trail: 0 when it delivered every record."),
+		active:   gauge("vigil_audit_export_active", "1 while this collector runs the audit sink (the leader of replicas sharing a store)."),
 	}
-	for _, c := range []prometheus.Collector{e.sent, e.errs, e.rejected} {
+	for _, c := range []prometheus.Collector{e.sent, e.errs, e.rejected, e.lag, e.active} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	cursor, _, err := st.SinkCursor(ctx, e.cursorName())
-	if err != nil {
-		return nil, fmt.Errorf("audit sink %s cursor: %w", name, err)
-	}
-	e.cursor = cursor
 	return e, nil
 }
 
@@ -84,19 +90,35 @@ func (e *AuditExporter) Notify() {
 	}
 }
 
-// Run delivers until ctx ends.
+// Run delivers until ctx ends, from the cursor saved in the store. Run it
+// in one collector at a time.
 func (e *AuditExporter) Run(ctx context.Context) {
+	e.active.Set(1)
+	defer func() {
+		e.active.Set(0)
+		e.lag.Set(0)
+	}()
 	poll := time.NewTicker(auditPoll)
 	defer poll.Stop()
 	backoff := 100 * time.Millisecond
+	cursor, started, caughtUp := int64(0), false, time.Now()
 	for {
-		n, err := e.deliverBatch(ctx)
+		var n int
+		var err error
+		if !started {
+			cursor, _, err = e.st.SinkCursor(ctx, e.cursorName())
+			started = err == nil
+		}
+		if started {
+			n, cursor, err = e.deliverBatch(ctx, cursor)
+		}
 		if ctx.Err() != nil {
 			return
 		}
 		switch {
 		case err != nil:
 			e.errs.Inc()
+			e.lag.Set(time.Since(caughtUp).Seconds())
 			e.log.Warn("audit export failed; retrying", zap.Error(err))
 			select {
 			case <-time.After(backoff):
@@ -107,8 +129,11 @@ func (e *AuditExporter) Run(ctx context.Context) {
 			continue
 		case n > 0:
 			backoff = 100 * time.Millisecond
+			e.lag.Set(time.Since(caughtUp).Seconds())
 			continue // there may be more
 		}
+		caughtUp = time.Now()
+		e.lag.Set(0)
 		select {
 		case <-e.wake:
 		case <-poll.C:
@@ -118,12 +143,12 @@ func (e *AuditExporter) Run(ctx context.Context) {
 	}
 }
 
-// deliverBatch writes the records after the cursor and moves the cursor
-// past those delivered.
-func (e *AuditExporter) deliverBatch(ctx context.Context) (int, error) {
-	recs, _, err := e.st.AuditRecords(ctx, store.AuditQuery{AfterSeq: e.cursor, Limit: 256})
+// deliverBatch writes the records after cursor and saves the cursor past
+// those delivered; it returns how many it delivered and the new cursor.
+func (e *AuditExporter) deliverBatch(ctx context.Context, cursor int64) (int, int64, error) {
+	recs, _, err := e.st.AuditRecords(ctx, store.AuditQuery{AfterSeq: cursor, Limit: auditBatch})
 	if err != nil {
-		return 0, err
+		return 0, cursor, err
 	}
 	delivered := 0
 	for _, r := range recs {
@@ -133,21 +158,21 @@ func (e *AuditExporter) deliverBatch(ctx context.Context) (int, error) {
 			e.rejected.Inc()
 			e.log.Error("audit record rejected by the receiver", zap.Int64("seq", r.GetSeq()), zap.Error(err))
 		case err != nil:
-			return delivered, errors.Join(err, e.saveCursor(ctx))
+			return delivered, cursor, errors.Join(err, e.saveCursor(ctx, cursor))
 		default:
 			e.sent.Inc()
 		}
-		e.cursor = r.GetSeq()
+		cursor = r.GetSeq()
 		delivered++
 	}
 	if delivered == 0 {
-		return 0, nil
+		return 0, cursor, nil
 	}
-	return delivered, e.saveCursor(ctx)
+	return delivered, cursor, e.saveCursor(ctx, cursor)
 }
 
-func (e *AuditExporter) saveCursor(ctx context.Context) error {
-	return e.st.PutSinkCursor(context.WithoutCancel(ctx), e.cursorName(), e.cursor)
+func (e *AuditExporter) saveCursor(ctx context.Context, cursor int64) error {
+	return e.st.PutSinkCursor(context.WithoutCancel(ctx), e.cursorName(), cursor)
 }
 
 // Close closes the sink; call it after Run returned.

@@ -102,10 +102,10 @@ func (f *feed) catchUp(stop <-chan struct{}) error {
 	}
 }
 
-// listen keeps the store's alert notifications waking the feed until stop
-// closes.
-func (f *feed) listen(n store.AlertNotifier, stop <-chan struct{}) {
-	keepListening(stop, f.log, f.errs, "alert", func(ctx context.Context) error { return n.ListenAlerts(ctx, f.wake) })
+// listen keeps the store's alert notifications calling wake (which wakes
+// the feed, and may wake more) until stop closes.
+func (f *feed) listen(n store.AlertNotifier, wake func(seq int64), stop <-chan struct{}) {
+	keepListening(stop, f.log, f.errs, "alert", func(ctx context.Context) error { return n.ListenAlerts(ctx, wake) })
 }
 
 // keepListening runs listen until stop closes, again a second after each

@@ -69,7 +69,7 @@ func (ps *profiles) delta(ctx context.Context, p *vigilv1.Profile, doc *profile.
 		return nil, err
 	}
 	merged, _, held, err := ps.merge(ctx, p.GetImageDigest())
-	if err != nil {
+	if err != nil || merged == nil {
 		return nil, err
 	}
 	d, err := profile.Compare("inherited", doc, "drafts", merged)

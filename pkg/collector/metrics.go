@@ -53,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_collector_calls_refused_total",
-			Help: "Calls and connections refused by the limits: capacity (all streams), streams, connections or rate (one identity's).",
+			Help: "Calls and connections refused by the limits: capacity (all streams), streams, connections or rate (one identity's), anonymous_connections (without a certificate, all together).",
 		}, []string{"reason"}),
 		throttled:     counter("alerts_throttled_total", "Alerts taken late because their identity was past its alert rate (the agent's spool held them)."),
 		streams:       gauge("streams", "Open streams, every identity together (see --max-streams)."),
@@ -62,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		statusReports: counter("status_reports_total", "Node status reports stored."),
 		pruned:        counter("alerts_pruned_total", "Alerts deleted by retention."),
 		pruneRuns:     counter("retention_runs_total", "Times this collector applied retention (only the leader does)."),
-		leader:        gauge("leader", "1 while this collector leads the replicas sharing its store (and applies retention)."),
+		leader:        gauge("leader", "1 while this collector leads the replicas sharing its store: it applies retention and runs the sinks that deliver from the store (webhook, audit export)."),
 		syncErrors: counter("replica_sync_errors_total",
 			"Failures reading what other replicas stored (alerts for the live tail, profile versions for the agents) or listening for it; retried, and caught up from the store."),
 		drafts:          counter("drafts_received_total", "Draft profiles received from agents."),

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,18 +43,15 @@ func closeSinks(queues []*sink.Queue, log *zap.Logger) {
 	}
 }
 
-// followers are the sinks that follow the store (the webhook), running
-// until stop.
+// followers are the sinks that follow the store (the webhook); the
+// collector runs them while it leads.
 type followers struct {
-	list   []*follow.Follower
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	list []*follow.Follower
 }
 
-// followSinks starts the sinks that deliver from the store.
+// followSinks makes the sinks that deliver from the store.
 func followSinks(cfg Config, st store.SinkStore, reg prometheus.Registerer, log *zap.Logger) (*followers, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	fs := &followers{cancel: cancel}
+	fs := &followers{}
 	if cfg.WebhookURL == "" {
 		return fs, nil
 	}
@@ -63,16 +59,12 @@ func followSinks(cfg Config, st store.SinkStore, reg prometheus.Registerer, log 
 	if err != nil {
 		return fs, err
 	}
-	f, err := follow.New(ctx, "webhook", w, st, follow.Options{}, reg, log)
+	f, err := follow.New("webhook", w, st, follow.Options{}, reg, log)
 	if err != nil {
 		w.Close()
 		return fs, err
 	}
 	fs.list = append(fs.list, f)
-	fs.wg.Go(func() {
-		f.Run(ctx)
-		f.Close()
-	})
 	return fs, nil
 }
 
@@ -87,37 +79,31 @@ func newWebhook(cfg Config, url string) (*sink.Webhook, error) {
 		CAFile: cfg.WebhookCA, CertFile: cfg.WebhookCert, KeyFile: cfg.WebhookKey})
 }
 
-// auditExporters are the audit trail's sinks, running until stop.
+// auditExporters are the audit trail's sinks; the collector runs them
+// while it leads.
 type auditExporters struct {
-	list   []*AuditExporter
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	list []*AuditExporter
 }
 
-// exportAudit starts the audit trail's sinks: the file, the webhook.
+// exportAudit makes the audit trail's sinks: the file, the webhook.
 func exportAudit(cfg Config, st store.Store, reg prometheus.Registerer, log *zap.Logger) (*auditExporters, error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ae := &auditExporters{cancel: cancel}
+	ae := &auditExporters{}
 	start := func(name string, open func() (AuditSink, error)) error {
 		out, err := open()
 		if err != nil {
 			return err
 		}
-		e, err := NewAuditExporter(ctx, name, out, st, reg, log)
+		e, err := NewAuditExporter(name, out, st, reg, log)
 		if err != nil {
 			out.Close()
 			return err
 		}
 		ae.list = append(ae.list, e)
-		ae.wg.Go(func() {
-			e.Run(ctx)
-			e.Close()
-		})
 		return nil
 	}
 	if cfg.AuditJSONLinesFile != "" {
 		if err := start("jsonl", func() (AuditSink, error) { return newAuditFile(cfg.AuditJSONLinesFile) }); err != nil {
-			ae.stop()
+			ae.close(log)
 			return nil, err
 		}
 	}
@@ -127,22 +113,30 @@ func exportAudit(cfg Config, st store.Store, reg prometheus.Registerer, log *zap
 			return auditWebhook{w: w}, err
 		})
 		if err != nil {
-			ae.stop()
+			ae.close(log)
 			return nil, err
 		}
 	}
 	return ae, nil
 }
 
-func (ae *auditExporters) stop() {
-	ae.cancel()
-	ae.wg.Wait()
+// close closes the audit sinks; call it after the collector stopped.
+func (ae *auditExporters) close(log *zap.Logger) {
+	for _, e := range ae.list {
+		if err := e.Close(); err != nil {
+			log.Warn("close audit sink", zap.Error(err))
+		}
+	}
 }
 
-// stop ends the followers; each keeps its cursor for the next run.
-func (fs *followers) stop() {
-	fs.cancel()
-	fs.wg.Wait()
+// close closes the sinks; call it after the collector stopped. Each keeps
+// its cursor in the store for the next run.
+func (fs *followers) close(log *zap.Logger) {
+	for _, f := range fs.list {
+		if err := f.Close(); err != nil {
+			log.Warn("close sink", zap.Error(err))
+		}
+	}
 }
 
 // parseHeader reads a "Name: value" setting ("" is no header).

@@ -16,8 +16,14 @@ const (
 	alertsLockKey = "7611350113968128001"
 )
 
-// RoleRetention is the leadership that runs retention.
-const RoleRetention int64 = 7611350113968128002
+// profileLockClass is the first key of the two-key advisory locks of
+// profiles (the second is the hash of a digest); two-key locks never
+// collide with the one-key locks above.
+const profileLockClass int32 = 0x76676c70
+
+// RoleLeader is the leadership that runs the chores of one collector
+// among replicas: retention, the sinks that deliver from the store.
+const RoleLeader int64 = 7611350113968128002
 
 func (s *pgStore) ListenAlerts(ctx context.Context, wake func(seq int64)) error {
 	return s.listen(ctx, alertsChannel, func(payload string) {
@@ -54,6 +60,23 @@ func (s *pgStore) listen(ctx context.Context, channel string, got func(payload s
 	}
 }
 
+// LockProfile takes a transaction-level advisory lock in a transaction of
+// its own, on a pool of its own: collectors waiting for the lock hold
+// connections of that pool only, never those the holder needs to merge.
+// Rolling back frees the lock; so does the server when the connection
+// dies, and database/sql rolls back when ctx ends.
+func (s *pgStore) LockProfile(ctx context.Context, digest string) (func(), error) {
+	tx, err := s.locks.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("lock profile %s: %w", digest, err)
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1, hashtext($2))", profileLockClass, digest); err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("lock profile %s: %w", digest, err)
+	}
+	return func() { tx.Rollback() }, nil
+}
+
 // Lead holds a session-level advisory lock on a connection of its own.
 // PostgreSQL frees the lock when that session ends, so a leader that dies
 // frees it with its connection: at once when its process exits (the kernel
@@ -61,7 +84,10 @@ func (s *pgStore) listen(ctx context.Context, channel string, got func(payload s
 // network vanishes. A lease row would instead expire by clocks and need
 // renewing writes. The old leader learns it lost the lock when its next
 // check fails, so for up to one check interval two replicas may run the
-// chores; retention deletes by age and size and is safe to run twice.
+// chores: retention deletes by age and size and is safe to run twice; a
+// sink may deliver some alerts twice (at least once, never lost). A leader
+// whose process dies stops at once, and its sinks' duplicates are the
+// delivered part of the batch it had not saved the cursor of.
 func (s *pgStore) Lead(ctx context.Context, role int64, check time.Duration) (context.Context, func(), error) {
 	for {
 		conn, err := s.tryLead(ctx, role, check)

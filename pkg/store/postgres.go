@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -94,6 +95,8 @@ var postgresDialect = dialect{
 type pgStore struct {
 	*sqlStore
 	dsn string
+	// locks holds the transactions of profile locks (LockProfile).
+	locks *sql.DB
 }
 
 // OpenPostgres connects to the PostgreSQL database a postgres:// URL names
@@ -112,5 +115,17 @@ func OpenPostgres(ctx context.Context, dsn string) (Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgStore{sqlStore: s, dsn: dsn}, nil
+	locks, err := sql.Open("pgx", dsn)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	// A collector makes one digest's versions at a time (its own mutex):
+	// it holds one lock, and waits for at most a few.
+	locks.SetMaxOpenConns(4)
+	return &pgStore{sqlStore: s, dsn: dsn, locks: locks}, nil
+}
+
+func (s *pgStore) Close() error {
+	return errors.Join(s.sqlStore.Close(), s.locks.Close())
 }

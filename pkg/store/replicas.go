@@ -29,11 +29,24 @@ type ProfileNotifier interface {
 }
 
 // Leader is implemented by a store that several collectors share: it
-// elects the one that runs the cluster-wide chores (retention).
+// elects the one that runs the cluster-wide chores (retention, the sinks
+// that deliver from the store).
 type Leader interface {
 	// Lead blocks until this process holds the leadership of role, or ctx
 	// ends. The context it returns ends when the leadership is lost or ctx
 	// ends; release gives it up. check is how often the holder checks that it
 	// still holds it, and how often a waiting one tries again.
 	Lead(ctx context.Context, role int64, check time.Duration) (held context.Context, release func(), err error)
+}
+
+// ProfileLocker is implemented by a store that several collectors share:
+// it makes them take turns at making a digest's versions. A merge reads
+// every node's draft and the latest version and writes the next one; two
+// replicas merging one digest at once would each build on what the other
+// had not yet stored, and the later version would miss a node's entries.
+type ProfileLocker interface {
+	// LockProfile blocks until no other collector holds digest's lock, or
+	// ctx ends, and takes it; unlock frees it. The lock is also freed when
+	// ctx ends or this process's connection to the store dies.
+	LockProfile(ctx context.Context, digest string) (unlock func(), err error)
 }

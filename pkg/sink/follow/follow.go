@@ -28,29 +28,34 @@ const (
 // retention deleted it before it was delivered (reason pruned: exact on
 // SQLite, at most that many on PostgreSQL, whose sequence skips numbers).
 //
-// The cursor is per sink name in the store: collector replicas sharing one
-// PostgreSQL should run a durable sink on one replica only, or each
-// delivers every alert.
+// The cursor is per sink name in the store, so collector replicas sharing
+// one PostgreSQL must run a sink on one replica at a time (the collector
+// runs it while it leads), or each delivers every alert. Run reads the
+// cursor when it starts: a replica that takes over resumes where the last
+// one saved it.
 type Follower struct {
-	name   string
-	sink   sink.Sink
-	src    store.SinkStore
-	log    *zap.Logger
-	wake   chan struct{}
-	o      Options
-	cursor int64 // owned by Run
+	name string
+	sink sink.Sink
+	src  store.SinkStore
+	log  *zap.Logger
+	wake chan struct{}
+	o    Options
 
-	sent    prometheus.Counter
-	dropped *prometheus.CounterVec
-	errs    prometheus.Counter
-	backlog prometheus.Gauge
+	sent     prometheus.Counter
+	dropped  *prometheus.CounterVec
+	errs     prometheus.Counter
+	backlog  prometheus.Gauge
+	lag      prometheus.Gauge
+	active   prometheus.Gauge
+	caughtUp time.Time // owned by Run
 }
 
 // Options tune a Follower.
 type Options struct {
 	// Batch is how many alerts are read at once; the cursor is saved after
-	// each batch (default 256). A collector that dies mid-batch sends the
-	// batch's delivered alerts again.
+	// each batch (default 100). A collector that dies mid-batch has sent
+	// up to Batch alerts whose delivery is not saved: the next to run the
+	// sink sends them again. That is the duplication bound of a failover.
 	Batch int
 	// Poll is how often the store is read without being woken (default 1s):
 	// the alerts other collector replicas store.
@@ -59,13 +64,11 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
-// New returns a Follower of src for s, reading its cursor; Run runs
-// it. A sink seen for the first time starts after the newest stored alert:
-// turning a webhook on does not replay the store. Metrics carry the label
-// sink=name, as a Queue's do.
-func New(ctx context.Context, name string, s sink.Sink, src store.SinkStore, o Options, reg prometheus.Registerer, log *zap.Logger) (*Follower, error) {
+// New returns a Follower of src for s; Run runs it. Metrics carry the
+// label sink=name, as a Queue's do.
+func New(name string, s sink.Sink, src store.SinkStore, o Options, reg prometheus.Registerer, log *zap.Logger) (*Follower, error) {
 	if o.Batch <= 0 {
-		o.Batch = 256
+		o.Batch = 100
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
@@ -89,29 +92,40 @@ func New(ctx context.Context, name string, s sink.Sink, src store.SinkStore, o O
 			Name: "vigil_sink_errors_total", Help: "Deliveries that failed and are retried (the receiver is down or failing).", ConstLabels: labels,
 		}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_sink_backlog", Help: "Sequence numbers stored and not yet delivered: about the alerts a sink is behind.", ConstLabels: labels,
+			Name: "vigil_sink_backlog", Help: "Sequence numbers stored and not yet delivered: about the alerts a sink is behind (0 where the sink does not run).", ConstLabels: labels,
+		}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_sink_lag_seconds", Help: "How long a sink has been behind the store: 0 when it delivered every stored alert.", ConstLabels: labels,
+		}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_sink_active", Help: "1 while this collector runs the sink (the leader of replicas sharing a store).", ConstLabels: labels,
 		}),
 	}
 	for _, reason := range []string{dropRejected, dropPruned} {
 		f.dropped.WithLabelValues(reason)
 	}
-	for _, c := range []prometheus.Collector{f.sent, f.dropped, f.errs, f.backlog} {
+	for _, c := range []prometheus.Collector{f.sent, f.dropped, f.errs, f.backlog, f.lag, f.active} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	cursor, ok, err := src.SinkCursor(ctx, name)
+	return f, nil
+}
+
+// start reads the cursor. A sink seen for the first time starts after the
+// newest stored alert: turning a webhook on does not replay the store.
+func (f *Follower) start(ctx context.Context) (int64, error) {
+	cursor, ok, err := f.src.SinkCursor(ctx, f.name)
 	if err == nil && !ok {
-		_, cursor, err = src.AlertSeqRange(ctx)
+		_, cursor, err = f.src.AlertSeqRange(ctx)
 		if err == nil {
-			err = src.PutSinkCursor(ctx, name, cursor)
+			err = f.src.PutSinkCursor(ctx, f.name, cursor)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sink %s cursor: %w", name, err)
+		return 0, fmt.Errorf("sink %s cursor: %w", f.name, err)
 	}
-	f.cursor = cursor
-	return f, nil
+	return cursor, nil
 }
 
 // Reasons a Follower drops an alert.
@@ -128,14 +142,31 @@ func (f *Follower) Notify() {
 	}
 }
 
-// Run delivers until ctx ends; store errors are logged and retried.
+// Run delivers until ctx ends, from the cursor saved in the store; store
+// errors are logged and retried. Run it in one collector at a time.
 func (f *Follower) Run(ctx context.Context) {
+	f.active.Set(1)
+	defer func() {
+		f.active.Set(0)
+		f.backlog.Set(0)
+		f.lag.Set(0)
+	}()
 	poll := time.NewTicker(f.o.Poll)
 	defer poll.Stop()
+	f.caughtUp = time.Now()
+	cursor, started := int64(0), false
 	for {
-		batch, err := f.next(ctx, f.cursor)
+		var batch []store.SeqAlert
+		var err error
+		if !started {
+			cursor, err = f.start(ctx)
+			started = err == nil
+		}
+		if started {
+			batch, err = f.next(ctx, cursor)
+		}
 		if err == nil && len(batch) > 0 {
-			f.cursor, err = f.deliver(ctx, f.cursor, batch)
+			cursor, err = f.deliver(ctx, cursor, batch)
 		}
 		if ctx.Err() != nil {
 			return
@@ -170,6 +201,12 @@ func (f *Follower) next(ctx context.Context, cursor int64) ([]store.SeqAlert, er
 		cursor = 0
 	}
 	f.backlog.Set(float64(last - cursor))
+	if now := time.Now(); last == cursor {
+		f.caughtUp = now
+		f.lag.Set(0)
+	} else {
+		f.lag.Set(now.Sub(f.caughtUp).Seconds())
+	}
 	batch, err := f.src.AlertsAfter(ctx, cursor, f.o.Batch)
 	if err != nil || len(batch) == 0 {
 		return nil, err
@@ -185,16 +222,18 @@ func (f *Follower) next(ctx context.Context, cursor int64) ([]store.SeqAlert, er
 }
 
 // deliver sends a batch, each alert until it is delivered or rejected, and
-// saves the cursor after it. It returns the new cursor.
+// saves the cursor after it. It returns the new cursor. The cursor is saved
+// even when ctx has ended: a stop that lands between the batch's last write
+// and the save would otherwise have the next leader send the batch again.
 func (f *Follower) deliver(ctx context.Context, cursor int64, batch []store.SeqAlert) (int64, error) {
+	save := context.WithoutCancel(ctx)
 	for _, sa := range batch {
 		if err := f.deliverOne(ctx, sa); err != nil {
-			// Stopping: save what was delivered.
-			return cursor, errors.Join(err, f.src.PutSinkCursor(context.WithoutCancel(ctx), f.name, cursor))
+			return cursor, errors.Join(err, f.src.PutSinkCursor(save, f.name, cursor))
 		}
 		cursor = sa.Seq
 	}
-	return cursor, f.src.PutSinkCursor(ctx, f.name, cursor)
+	return cursor, f.src.PutSinkCursor(save, f.name, cursor)
 }
 
 // deliverOne writes one alert, retrying with backoff until it is written or

@@ -69,7 +69,7 @@ func TestFollowerCountsWhatItCannotDeliver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := New(ctx, "webhook", w, st, Options{Poll: 10 * time.Millisecond}, prometheus.NewRegistry(), zaptest.NewLogger(t))
+	f, err := New("webhook", w, st, Options{Poll: 10 * time.Millisecond}, prometheus.NewRegistry(), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +85,8 @@ func TestFollowerCountsWhatItCannotDeliver(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	// The sink starts after a0, the newest alert stored when it first runs.
+	waitUntil(func() bool { _, ok, err := st.SinkCursor(ctx, "webhook"); return ok || err != nil })
 	putAlerts(1, 5)
 	f.Notify()
 	waitUntil(func() bool {
