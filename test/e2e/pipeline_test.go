@@ -53,7 +53,7 @@ func startPipeline(t *testing.T, d *containerdtest.Daemon, scope uint64) *record
 }
 
 // Handle keeps every record, with its own copy of the event (the pipeline
-// receives into one) and its own ancestry.
+// releases it after the call) and its own ancestry.
 func (r *recorded) Handle(ctx context.Context, ev *sensor.Event) error {
 	own := *ev
 	var rec enrich.Record
