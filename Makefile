@@ -12,7 +12,7 @@ BENCH_ARGS ?=
 
 export CGO_ENABLED := 0
 
-.PHONY: all build generate generate-check vmlinux test race staticcheck crossbuild checks ci vmtest bench run demo lint deps image
+.PHONY: all build generate generate-check vmlinux test race staticcheck crossbuild checks ci vmtest bench run demo lint deps image chart
 
 all: build
 
@@ -60,8 +60,11 @@ image:
 	test/deps.sh image
 	VERSION=$(VERSION) deploy/image/build.sh
 
+# test/kube/build.sh builds the API server test/kubeenv runs, once per
+# machine (15-75 minutes the first time; cached in /var/cache/vigil-kube).
 test: image
-	test/deps.sh test vm apps
+	test/deps.sh test vm apps kube
+	test/kube/build.sh
 	VIGIL_ROOT_TESTS=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # Runs a package's tests inside the test VM (Debian's kernel with BPF LSM,
@@ -114,6 +117,13 @@ lint:
 
 staticcheck:
 	$(GO) tool staticcheck ./...
+
+# The Helm chart (deploy/helm/vigil), linted as `helm lint --strict` does and
+# packaged as `helm package` does into bin/vigil-<version>.tgz, its
+# appVersion (the images' default tag) the version `make image` tags with.
+# Helm's own library does both; no helm binary is needed.
+chart:
+	$(GO) run ./deploy/helm -app-version '$(VERSION)' -out $(BIN) deploy/helm/vigil
 
 # vigilctl runs on operators' laptops: it must build for macOS and Windows,
 # where a Linux-only call (unix.TCGETS was one) breaks it while every Linux

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	vigilv1 "github.com/vigil-dev/vigil/pkg/api/vigilv1"
+	"github.com/vigil-dev/vigil/pkg/join"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sink"
 	"github.com/vigil-dev/vigil/pkg/sink/follow"
@@ -35,16 +36,28 @@ const (
 
 // Options configure a Collector. TLS and Store are required.
 type Options struct {
-	// TLS must require and verify client certificates (pki.ServerTLS).
-	TLS   *tls.Config
-	Store store.Store
+	// TLS must require and verify client certificates (pki.ServerTLS,
+	// certwatch.ServerTLS), or verify them if given when Join is set.
+	TLS *tls.Config
+	// Join, when set, serves JoinService: the one API callers without a
+	// client certificate may call (agents joining with a ServiceAccount
+	// token). Every other call still needs a verified certificate.
+	Join *join.Server
+	// AnonymousConns caps the connections without a client certificate
+	// (joining agents) open at once (default 256); each is closed after
+	// AnonymousConnAge (default 30s), long enough for a join.
+	AnonymousConns   int
+	AnonymousConnAge time.Duration
+	Store            store.Store
 	// Sinks receive every newly stored alert.
 	Sinks []*sink.Queue
-	// Followers deliver from the store (run by the caller); they are
-	// woken when alerts are stored.
-	Followers []*follow.Follower
-	// AuditExporters deliver the audit trail (run by the caller); they are
-	// woken when a record is appended.
+	// Followers deliver from the store; AuditExporters deliver the audit
+	// trail. The collector runs them while it leads (see Retention), so
+	// replicas sharing a store deliver each alert and record once, and
+	// wakes them when it stores alerts or appends a record (and, on a
+	// shared store, when another replica stored alerts). The caller closes
+	// them after Stop.
+	Followers      []*follow.Follower
 	AuditExporters []*AuditExporter
 	// SubscriberQueue is each live subscriber's queue length (default 1024).
 	SubscriberQueue int
@@ -56,8 +69,9 @@ type Options struct {
 	WriteBatch int
 	// Retention is applied every PruneEvery (default 1 minute), by one
 	// collector of those sharing a store (store.Leader): the leader, which
-	// checks every LeaderCheck (default 2s) that it still leads; the others
-	// try to take over as often.
+	// also runs the Followers and AuditExporters, and checks every
+	// LeaderCheck (default 2s) that it still leads; the others try to take
+	// over as often.
 	Retention   store.Retention
 	PruneEvery  time.Duration
 	LeaderCheck time.Duration
@@ -87,8 +101,13 @@ type Options struct {
 }
 
 func (o *Options) setDefaults() error {
-	if o.TLS == nil || o.TLS.ClientAuth != tls.RequireAndVerifyClientCert {
+	switch {
+	case o.TLS == nil:
+		return errors.New("collector: no TLS configuration")
+	case o.Join == nil && o.TLS.ClientAuth != tls.RequireAndVerifyClientCert:
 		return errors.New("collector: TLS must require and verify client certificates")
+	case o.Join != nil && o.TLS.ClientAuth != tls.VerifyClientCertIfGiven:
+		return errors.New("collector: with joins, TLS must verify client certificates if given (joining agents have none)")
 	}
 	if o.Store == nil {
 		return errors.New("collector: no store")
@@ -123,6 +142,12 @@ func (o *Options) setDefaults() error {
 	if o.MaxClockSkew <= 0 {
 		o.MaxClockSkew = 5 * time.Minute
 	}
+	if o.AnonymousConns <= 0 {
+		o.AnonymousConns = 256
+	}
+	if o.AnonymousConnAge <= 0 {
+		o.AnonymousConnAge = 30 * time.Second
+	}
 	return nil
 }
 
@@ -141,10 +166,12 @@ type Collector struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 	bg       sync.WaitGroup
-	// certsSeen holds the fingerprints of the client certificates whose
-	// use is in the audit trail; certMu serialises recording a new one.
-	certsSeen sync.Map
-	certMu    sync.Mutex
+	// certsSeen holds the fingerprints (and ends) of the client
+	// certificates whose use is in the audit trail; certMu serialises
+	// recording a new one and counts them in certsAdded.
+	certsSeen  sync.Map
+	certMu     sync.Mutex
+	certsAdded int
 	// policies holds, per node, the approved-images policy last recorded
 	// in the audit trail; policyMu serialises recording a new one.
 	policies sync.Map
@@ -171,6 +198,7 @@ func New(o Options) (*Collector, error) {
 	c.profiles = &profiles{c: c, limits: o.ProfileLimits, minNodes: o.DraftMinNodes, inherit: o.Inherit, readiness: o.Readiness, watches: make(map[*profileWatch]struct{})}
 	c.writer = newWriter(o.Store, o.WriteBatch, m.writeBatch)
 	c.limits = newLimiter(o.Limits, o.MaxBatchAlerts, m)
+	c.limits.anonMax, c.limits.anonAge = o.AnonymousConns, o.AnonymousConnAge
 	c.grpc = grpc.NewServer(
 		grpc.Creds(limitedCreds{TransportCredentials: credentials.NewTLS(o.TLS), lm: c.limits}),
 		// Streams of one connection at once: a bound on what one
@@ -186,9 +214,17 @@ func New(o Options) (*Collector, error) {
 	)
 	vigilv1.RegisterAgentServiceServer(c.grpc, agentService{c: c})
 	vigilv1.RegisterConsumerServiceServer(c.grpc, consumerService{c: c})
+	if o.Join != nil {
+		vigilv1.RegisterJoinServiceServer(c.grpc, o.Join)
+	}
 	c.bg.Go(func() { c.feed.run(c.stopping) })
 	if n, ok := o.Store.(store.AlertNotifier); ok {
-		c.bg.Go(func() { c.feed.listen(n, c.stopping) })
+		c.bg.Go(func() {
+			c.feed.listen(n, func(seq int64) {
+				c.feed.wake(seq)
+				c.wakeFollowers()
+			}, c.stopping)
+		})
 	}
 	if n, ok := o.Store.(store.ProfileNotifier); ok {
 		c.bg.Go(func() {
@@ -197,7 +233,7 @@ func New(o Options) (*Collector, error) {
 			})
 		})
 	}
-	c.bg.Go(c.retain)
+	c.bg.Go(c.lead)
 	return c, nil
 }
 
@@ -247,10 +283,14 @@ func (c *Collector) Ready(ctx context.Context) error {
 	return c.limits.ready()
 }
 
-// retain applies retention while this collector leads (always, on a store
-// no other collector shares).
-func (c *Collector) retain() {
-	if c.opts.Retention == (store.Retention{}) {
+// lead runs the chores of one collector among those sharing a store
+// (retention, the sinks that deliver from the store) while this collector
+// leads them; always, on a store no other collector shares. Losing the
+// lead stops the chores; each sink saved its cursor after its last batch,
+// and the next leader resumes from it.
+func (c *Collector) lead() {
+	chores := c.chores()
+	if len(chores) == 0 {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -262,23 +302,54 @@ func (c *Collector) retain() {
 	l, shared := c.opts.Store.(store.Leader)
 	if !shared {
 		c.m.leader.Set(1)
-		c.pruneLoop(ctx)
+		runChores(ctx, chores)
 		return
 	}
 	for {
-		held, release, err := l.Lead(ctx, store.RoleRetention, c.opts.LeaderCheck)
+		held, release, err := l.Lead(ctx, store.RoleLeader, c.opts.LeaderCheck)
 		if err != nil {
 			return // stopping
 		}
 		c.m.leader.Set(1)
-		c.log.Info("leading: this collector applies retention")
-		c.pruneLoop(held)
+		c.log.Info("leading: this collector applies retention and runs the durable sinks")
+		runChores(held, chores)
 		release()
 		c.m.leader.Set(0)
 		if ctx.Err() != nil {
 			return
 		}
 		c.log.Warn("lost the lead; waiting to lead again")
+	}
+}
+
+// chores are what the leader runs, each until its context ends.
+func (c *Collector) chores() []func(context.Context) {
+	var out []func(context.Context)
+	if c.opts.Retention != (store.Retention{}) {
+		out = append(out, c.pruneLoop)
+	}
+	for _, f := range c.opts.Followers {
+		out = append(out, f.Run)
+	}
+	for _, e := range c.opts.AuditExporters {
+		out = append(out, e.Run)
+	}
+	return out
+}
+
+func runChores(ctx context.Context, chores []func(context.Context)) {
+	var wg sync.WaitGroup
+	for _, run := range chores {
+		wg.Go(func() { run(ctx) })
+	}
+	wg.Wait()
+}
+
+// wakeFollowers tells the sinks that follow the store that alerts were
+// stored. It never blocks.
+func (c *Collector) wakeFollowers() {
+	for _, f := range c.opts.Followers {
+		f.Notify()
 	}
 }
 

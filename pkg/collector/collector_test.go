@@ -252,12 +252,16 @@ func TestSlowSubscriberDoesNotStallIngest(t *testing.T) {
 	}
 }
 
+// waitFor polls cond for up to a minute: a child collector built with the
+// race detector took over 10 s to start and take a quarter of a stream on a
+// loaded two-core CI machine. Success returns at once, so only a failing
+// test pays the bound.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
+			t.Fatal("condition not met within a minute")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

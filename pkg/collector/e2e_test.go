@@ -123,15 +123,18 @@ type collectorProcess struct {
 	exited chan error
 }
 
-func startCollectorProcess(t *testing.T, certs, addr, dbPath string) *collectorProcess {
+// startCollectorProcess starts a collector process on the store dsn names,
+// with more CHILD_* settings in env (see runChild).
+func startCollectorProcess(t *testing.T, certs, addr, dsn string, env ...string) *collectorProcess {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1",
 		"CHILD_LISTEN="+addr,
 		"CHILD_TLS_CERT="+filepath.Join(certs, pki.ServerCertFile),
 		"CHILD_TLS_KEY="+filepath.Join(certs, pki.ServerKeyFile),
 		"CHILD_CLIENT_CA="+filepath.Join(certs, pki.CAFile),
-		"CHILD_STORE=sqlite:"+dbPath,
+		"CHILD_STORE="+dsn,
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -168,7 +171,7 @@ func TestCollectorKilledMidStreamLosesNothing(t *testing.T) {
 	}
 	ca := loadAuthorityForClients(t, certs)
 	addr, db := testutil.FreeAddr(t), filepath.Join(t.TempDir(), "collector.db")
-	first := startCollectorProcess(t, certs, addr, db)
+	first := startCollectorProcess(t, certs, addr, "sqlite:"+db)
 	s, reg := newShipper(t, ca, addr, t.TempDir())
 
 	// The first 60% go out while the first collector runs; it is killed
@@ -178,7 +181,7 @@ func TestCollectorKilledMidStreamLosesNothing(t *testing.T) {
 	go func() { enqueued <- tryEnqueue(s, 0, e2eAlerts*6/10) }()
 	waitFor(t, func() bool { return metric(t, reg, "vigil_ship_delivered_total") >= e2eAlerts/4 })
 	first.kill()
-	second := startCollectorProcess(t, certs, addr, db)
+	second := startCollectorProcess(t, certs, addr, "sqlite:"+db)
 	if err := <-enqueued; err != nil {
 		t.Fatal(err)
 	}

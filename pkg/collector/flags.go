@@ -22,6 +22,17 @@ const (
 	flagTLSCert         = "tls-cert"
 	flagTLSKey          = "tls-key"
 	flagClientCA        = "client-ca"
+	flagCAKey           = "ca-key"
+	flagServerNames     = "server-names"
+	flagServerCertTTL   = "server-cert-ttl"
+	flagTLSReload       = "tls-reload-interval"
+	flagJoin            = "join"
+	flagJoinAudience    = "join-audience"
+	flagJoinNamespace   = "join-namespace"
+	flagJoinSA          = "join-service-account"
+	flagJoinCertTTL     = "join-cert-ttl"
+	flagJoinInFlight    = "join-max-in-flight"
+	flagJoinConns       = "join-max-connections"
 	flagStore           = "store"
 	flagRetentionAge    = "retention-age"
 	flagRetentionBytes  = "retention-bytes"
@@ -48,29 +59,39 @@ const (
 	flagInherit         = "inherit-profiles"
 	flagReadyStableFor  = "ready-stable-for"
 	flagReadyContainers = "ready-min-containers"
+	flagProfileCRDs     = "profile-crds"
+	flagKubeconfig      = "kubeconfig"
+	flagProfileCRDsNS   = "profile-crds-namespace"
+	flagProfileCRDsSync = "profile-crds-resync"
 )
 
 // DefaultConfig is a collector on :7443 (gRPC) and :7080 (HTTP) with its
 // certificates in /etc/vigil/certs and an embedded SQLite store.
 func DefaultConfig() Config {
 	return Config{
-		Listen:             ":7443",
-		HTTPListen:         ":7080",
-		TLSCert:            "/etc/vigil/certs/server.pem",
-		TLSKey:             "/etc/vigil/certs/server-key.pem",
-		ClientCA:           "/etc/vigil/certs/ca.pem",
-		Store:              "sqlite:/var/lib/vigil/collector.db",
-		Retention:          store.Retention{MaxAge: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
-		PruneEvery:         time.Minute,
-		SinkQueue:          1024,
-		SubscriberQueue:    1024,
-		MaxMessageBytes:    4 << 20,
-		ShutdownGrace:      10 * time.Second,
-		MaxClockSkew:       5 * time.Minute,
-		DraftMinNodes:      2,
-		InheritProfiles:    profile.InheritMonitor,
-		ReadyStableFor:     profile.DefaultReadiness.StableFor,
-		ReadyMinContainers: profile.DefaultReadiness.MinContainers,
+		Listen:            ":7443",
+		HTTPListen:        ":7080",
+		TLSCert:           "/etc/vigil/certs/server.pem",
+		TLSKey:            "/etc/vigil/certs/server-key.pem",
+		ClientCA:          "/etc/vigil/certs/ca.pem",
+		ServerCertTTL:     7 * 24 * time.Hour,
+		TLSReloadInterval: 10 * time.Second,
+		Join: JoinConfig{Audience: "vigil", Namespace: "vigil", ServiceAccount: "vigil-agent", CertTTL: time.Hour,
+			MaxInFlight: 32, MaxConnections: 256},
+		Store:                "sqlite:/var/lib/vigil/collector.db",
+		Retention:            store.Retention{MaxAge: 30 * 24 * time.Hour, MaxBytes: 1 << 30},
+		PruneEvery:           time.Minute,
+		SinkQueue:            1024,
+		SubscriberQueue:      1024,
+		MaxMessageBytes:      4 << 20,
+		ShutdownGrace:        10 * time.Second,
+		MaxClockSkew:         5 * time.Minute,
+		DraftMinNodes:        2,
+		InheritProfiles:      profile.InheritMonitor,
+		ReadyStableFor:       profile.DefaultReadiness.StableFor,
+		ReadyMinContainers:   profile.DefaultReadiness.MinContainers,
+		ProfileCRDsNamespace: "vigil",
+		ProfileCRDsResync:    time.Minute,
 		Limits: Limits{Streams: 4096, StreamsPerIdentity: 16, ConnectionsPerIdentity: 16,
 			CallsPerSecond: 20, AlertsPerSecond: 2000},
 	}
@@ -104,7 +125,22 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.HTTPListen, flagHTTPListen, c.HTTPListen, "plain HTTP listen address for /metrics, /healthz and /readyz")
 	fs.StringVar(&c.TLSCert, flagTLSCert, c.TLSCert, "server certificate (PEM)")
 	fs.StringVar(&c.TLSKey, flagTLSKey, c.TLSKey, "server private key (PEM)")
-	fs.StringVar(&c.ClientCA, flagClientCA, c.ClientCA, "CA that signs agent and consumer certificates (PEM)")
+	fs.StringVar(&c.ClientCA, flagClientCA, c.ClientCA, "CA that signs agent and consumer certificates (PEM; a bundle while a CA rotates)")
+	fs.StringVar(&c.CAKey, flagCAKey, c.CAKey, "private key of the client CA (PEM): the collector signs joining agents' certificates, and its own serving one with --server-names")
+	fs.StringSliceVar(&c.ServerNames, flagServerNames, c.ServerNames,
+		"DNS names and addresses for a serving certificate the collector issues itself from its CA and renews (instead of --tls-cert and --tls-key)")
+	fs.DurationVar(&c.ServerCertTTL, flagServerCertTTL, c.ServerCertTTL, "lifetime of the serving certificate the collector issues itself; renewed at two thirds of it")
+	fs.DurationVar(&c.TLSReloadInterval, flagTLSReload, c.TLSReloadInterval,
+		"how often the TLS files (certificate, key, CAs) are read again: a rewritten file (cert-manager, a Secret's update) is used from the next connection on")
+	fs.BoolVar(&c.Join.Enabled, flagJoin, c.Join.Enabled,
+		"agents join with their pod's ServiceAccount token (verified by TokenReview) and get a short-lived certificate for the pod's node; needs --ca-key")
+	fs.StringVar(&c.Join.Audience, flagJoinAudience, c.Join.Audience, "audience the agents' projected tokens must be for")
+	fs.StringVar(&c.Join.Namespace, flagJoinNamespace, c.Join.Namespace, "namespace of the agents' pods: tokens of other namespaces are refused")
+	fs.StringVar(&c.Join.ServiceAccount, flagJoinSA, c.Join.ServiceAccount, "ServiceAccount of the agents' pods: tokens of other accounts are refused")
+	fs.DurationVar(&c.Join.CertTTL, flagJoinCertTTL, c.Join.CertTTL, "lifetime of a joined agent's certificate; agents renew at two thirds of it")
+	fs.IntVar(&c.Join.MaxInFlight, flagJoinInFlight, c.Join.MaxInFlight, "joins served at once (each a TokenReview and a pod read); more are refused and retried")
+	fs.IntVar(&c.Join.MaxConnections, flagJoinConns, c.Join.MaxConnections,
+		"connections without a client certificate (joining agents) open at once; each is closed after 30s")
 	fs.StringVar(&c.Store, flagStore, c.Store, "store: sqlite:PATH (embedded) or postgres://user@host/db")
 	fs.DurationVar(&c.Retention.MaxAge, flagRetentionAge, c.Retention.MaxAge, "delete alerts received longer ago than this (0: keep)")
 	fs.Int64Var(&c.Retention.MaxBytes, flagRetentionBytes, c.Retention.MaxBytes, "keep at most this many bytes of alerts, deleting the oldest (0: no cap)")
@@ -135,6 +171,11 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 		"a profile is reported ready to enforce once learning has added nothing new for this long (and the rest of its evidence holds)")
 	fs.IntVar(&c.ReadyMinContainers, flagReadyContainers, c.ReadyMinContainers,
 		"a profile is reported ready to enforce once learned from this many containers (a restart or a replica beside the first)")
+	fs.BoolVar(&c.ProfileCRDs, flagProfileCRDs, c.ProfileCRDs,
+		"keep ImageProfile resources and the store in step both ways (one replica at a time, on a Lease): a changed spec is applied as vigilctl would, the store's state goes to status")
+	fs.StringVar(&c.Kubeconfig, flagKubeconfig, c.Kubeconfig, "kubeconfig for the Kubernetes API, which --join and --profile-crds use (default: the pod's service account, in a cluster)")
+	fs.StringVar(&c.ProfileCRDsNamespace, flagProfileCRDsNS, c.ProfileCRDsNamespace, "namespace of the Lease the replicas elect the one that keeps ImageProfiles in step on")
+	fs.DurationVar(&c.ProfileCRDsResync, flagProfileCRDsSync, c.ProfileCRDsResync, "how often every ImageProfile's status is refreshed even when nothing changed (readiness changes with time)")
 	fs.IntVar(&c.Limits.Streams, flagMaxStreams, c.Limits.Streams, "streams open at once, all clients together; at it, /readyz fails and new streams are refused")
 	fs.IntVar(&c.Limits.StreamsPerIdentity, flagStreamsPerID, c.Limits.StreamsPerIdentity, "streams one client certificate may hold open (an agent holds two)")
 	fs.IntVar(&c.Limits.ConnectionsPerIdentity, flagConnsPerID, c.Limits.ConnectionsPerIdentity, "connections one client certificate may hold open (an agent holds one)")
@@ -166,7 +207,8 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{flagPruneEvery, c.PruneEvery}, {flagShutdownGrace, c.ShutdownGrace}, {flagMaxClockSkew, c.MaxClockSkew}, {flagReadyStableFor, c.ReadyStableFor}} {
+	}{{flagPruneEvery, c.PruneEvery}, {flagShutdownGrace, c.ShutdownGrace}, {flagServerCertTTL, c.ServerCertTTL}, {flagTLSReload, c.TLSReloadInterval}, {flagJoinCertTTL, c.Join.CertTTL}, {flagMaxClockSkew, c.MaxClockSkew}, {flagReadyStableFor, c.ReadyStableFor},
+		{flagProfileCRDsSync, c.ProfileCRDsResync}} {
 		if d.v <= 0 {
 			bad(d.name, "must be positive, got %v", d.v)
 		}
@@ -175,7 +217,8 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{flagSinkQueue, c.SinkQueue}, {flagSubscriberQueue, c.SubscriberQueue}, {flagMaxMessageBytes, c.MaxMessageBytes},
-		{flagDraftMinNodes, c.DraftMinNodes}, {flagReadyContainers, c.ReadyMinContainers}, {flagMaxStreams, c.Limits.Streams}, {flagStreamsPerID, c.Limits.StreamsPerIdentity}, {flagConnsPerID, c.Limits.ConnectionsPerIdentity}} {
+		{flagDraftMinNodes, c.DraftMinNodes}, {flagReadyContainers, c.ReadyMinContainers}, {flagMaxStreams, c.Limits.Streams}, {flagStreamsPerID, c.Limits.StreamsPerIdentity}, {flagConnsPerID, c.Limits.ConnectionsPerIdentity},
+		{flagJoinInFlight, c.Join.MaxInFlight}, {flagJoinConns, c.Join.MaxConnections}} {
 		if n.v <= 0 {
 			bad(n.name, "must be positive, got %d", n.v)
 		}
@@ -201,6 +244,18 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseHeader(c.WebhookAuthHeader); err != nil {
 		bad(flagWebhookAuth, "%v", err)
+	}
+	if c.ProfileCRDs && c.ProfileCRDsNamespace == "" {
+		bad(flagProfileCRDsNS, "must not be empty with --%s", flagProfileCRDs)
+	}
+	if c.Join.Enabled && c.CAKey == "" {
+		bad(flagJoin, "needs --%s (the CA key that signs agents' certificates)", flagCAKey)
+	}
+	if len(c.ServerNames) > 0 && c.CAKey == "" {
+		bad(flagServerNames, "needs --%s (the CA key that signs the serving certificate)", flagCAKey)
+	}
+	if c.Join.Enabled && (c.Join.Audience == "" || c.Join.Namespace == "" || c.Join.ServiceAccount == "") {
+		bad(flagJoin, "needs --%s, --%s and --%s", flagJoinAudience, flagJoinNamespace, flagJoinSA)
 	}
 	if (c.WebhookCert == "") != (c.WebhookKey == "") {
 		bad(flagWebhookCert, "--%s and --%s go together", flagWebhookCert, flagWebhookKey)

@@ -38,6 +38,7 @@ func runChild() int {
 		TLSKey:     os.Getenv("CHILD_TLS_KEY"),
 		ClientCA:   os.Getenv("CHILD_CLIENT_CA"),
 		Store:      os.Getenv("CHILD_STORE"),
+		WebhookURL: os.Getenv("CHILD_WEBHOOK_URL"),
 	}
 	if err := Run(ctx, cfg, log); err != nil {
 		log.Error("collector child", zap.Error(err))

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/vigil-dev/vigil/pkg/agent"
 	"github.com/vigil-dev/vigil/pkg/cliflags"
@@ -114,18 +115,17 @@ func TestAgentSettingsOnANode(t *testing.T) {
 			pod := &ds.Spec.Template.Spec
 			for what, p := range map[string]string{
 				"state-dir": cfg.StateDir + "/", "alerts-file": cfg.AlertsFile, "proc": cfg.ProcRoot + "/",
-				"containerd-socket": cfg.ContainerdSocket, "collector-cert": cfg.Collector.Cert,
-				"collector-key": cfg.Collector.Key, "collector-ca": cfg.Collector.CA, "pin-dir": cfg.PinDir + "/",
+				"containerd-socket": cfg.ContainerdSocket, "join-token-file": cfg.Collector.JoinTokenFile,
+				"collector-ca": cfg.Collector.CA, "pin-dir": cfg.PinDir + "/",
 			} {
 				if v, _ := mountFor(pod, c, p); v == nil {
 					t.Errorf("--%s %s is on no volume of the pod", what, p)
 				}
 			}
-			for what, p := range map[string]string{"collector-cert": cfg.Collector.Cert, "collector-key": cfg.Collector.Key, "collector-ca": cfg.Collector.CA} {
-				if v, _ := mountFor(pod, c, p); v == nil || v.Secret == nil || v.Secret.SecretName != "vigil-agent-tls" {
-					t.Errorf("--%s %s is not from the vigil-agent-tls Secret", what, p)
-				}
+			if cfg.Collector.Cert != "" || cfg.Collector.Key != "" {
+				t.Errorf("the agent has certificate files (%s, %s): it joins with its token", cfg.Collector.Cert, cfg.Collector.Key)
 			}
+			checkAgentJoinVolume(t, o, pod, c, cfg.Collector.JoinTokenFile, cfg.Collector.CA)
 			if v, _ := mountFor(pod, c, cfg.PinDir+"/"); v == nil || v.HostPath == nil || v.HostPath.Path != "/sys/fs/bpf" {
 				t.Errorf("--pin-dir %s is not on the host's bpffs", cfg.PinDir)
 			}
@@ -165,11 +165,18 @@ func TestCollectorSettingsInItsPod(t *testing.T) {
 			if dir == haDir && (d.Spec.Replicas == nil || *d.Spec.Replicas < 2) {
 				t.Error("the ha overlay runs one collector replica")
 			}
-			for what, p := range map[string]string{"tls-cert": cfg.TLSCert, "tls-key": cfg.TLSKey, "client-ca": cfg.ClientCA} {
+			files := map[string]string{"client-ca": cfg.ClientCA, "ca-key": cfg.CAKey}
+			if len(cfg.ServerNames) == 0 {
+				files["tls-cert"], files["tls-key"] = cfg.TLSCert, cfg.TLSKey
+			} else if svc := o.services["vigil-collector"]; !slices.Contains(cfg.ServerNames, svc.Name+"."+svc.Namespace+".svc") {
+				t.Errorf("--server-names %v do not name the collector's Service", cfg.ServerNames)
+			}
+			for what, p := range files {
 				if v, _ := mountFor(pod, c, p); v == nil || v.Secret == nil || v.Secret.SecretName != "vigil-collector-tls" {
 					t.Errorf("--%s %s is not from the vigil-collector-tls Secret", what, p)
 				}
 			}
+			checkCollectorJoins(t, o, d, cfg)
 			checkListenPort(t, "listen", cfg.Listen, c, "grpc")
 			checkListenPort(t, "http-listen", cfg.HTTPListen, c, "http")
 		})
@@ -364,4 +371,104 @@ func TestEnvFlagCatchesMisspelling(t *testing.T) {
 			t.Errorf("%s sets a flag: %v, want %v", env, got, want)
 		}
 	}
+}
+
+// checkAgentJoinVolume: the agent's token is a projected ServiceAccount
+// token for the collector's audience, short-lived, and its CA comes from the
+// vigil-ca Secret, both on one read-only volume.
+func checkAgentJoinVolume(t *testing.T, o *objects, pod *corev1.PodSpec, c *corev1.Container, tokenFile, caFile string) {
+	t.Helper()
+	_, collectorCfg := settledCollector(t, o)
+	v, tokenPath := mountFor(pod, c, tokenFile)
+	if v == nil || v.Projected == nil {
+		t.Fatalf("--join-token-file %s is not on a projected volume", tokenFile)
+	}
+	var token *corev1.ServiceAccountTokenProjection
+	var ca *corev1.SecretProjection
+	for _, src := range v.Projected.Sources {
+		if src.ServiceAccountToken != nil && src.ServiceAccountToken.Path == tokenPath {
+			token = src.ServiceAccountToken
+		}
+		if src.Secret != nil {
+			ca = src.Secret
+		}
+	}
+	switch {
+	case token == nil:
+		t.Errorf("%s is not the volume's ServiceAccount token", tokenFile)
+	case token.Audience != collectorCfg.Join.Audience:
+		t.Errorf("token audience %q, the collector wants %q", token.Audience, collectorCfg.Join.Audience)
+	case token.ExpirationSeconds == nil || *token.ExpirationSeconds > 3600:
+		t.Errorf("token lifetime %v s, want at most an hour", token.ExpirationSeconds)
+	}
+	caVolume, caPath := mountFor(pod, c, caFile)
+	if caVolume != v || ca == nil || ca.Name != "vigil-ca" || len(ca.Items) != 1 || ca.Items[0].Path != caPath {
+		t.Errorf("--collector-ca %s is not the vigil-ca Secret's CA on the join volume", caFile)
+	}
+}
+
+// settledCollector is the collector's Deployment and its settled settings.
+func settledCollector(t *testing.T, o *objects) (*appsv1.Deployment, collector.Config) {
+	t.Helper()
+	d, c := collectorDeployment(t, o)
+	fs, f := collectorFlags()
+	settle(t, fs, o, &d.Spec.Template.Spec, c, c.Args, collectorEnvPrefix)
+	return d, f.Config
+}
+
+// checkCollectorJoins: the collector serves joins to the agents' namespace
+// and ServiceAccount, and its own account may do what a join needs: create
+// tokenreviews, get the agents' pods.
+func checkCollectorJoins(t *testing.T, o *objects, d *appsv1.Deployment, cfg collector.Config) {
+	t.Helper()
+	ds, _ := agentDaemonSet(t, o)
+	if !cfg.Join.Enabled || cfg.Join.Namespace != ds.Namespace || cfg.Join.ServiceAccount != ds.Spec.Template.Spec.ServiceAccountName {
+		t.Errorf("joins %v for %s/%s, want on for the agents' %s/%s", cfg.Join.Enabled, cfg.Join.Namespace, cfg.Join.ServiceAccount,
+			ds.Namespace, ds.Spec.Template.Spec.ServiceAccountName)
+	}
+	pod := &d.Spec.Template.Spec
+	if cfg.Kubeconfig == "" && (pod.AutomountServiceAccountToken == nil || !*pod.AutomountServiceAccountToken) {
+		t.Error("the collector uses its in-cluster API token but does not mount it")
+	}
+	account := rbacv1.Subject{Kind: "ServiceAccount", Name: pod.ServiceAccountName, Namespace: d.Namespace}
+	if !allowed(o, account, "", "authentication.k8s.io", "tokenreviews", "create") {
+		t.Errorf("%s may not create tokenreviews", account.Name)
+	}
+	if !allowed(o, account, cfg.Join.Namespace, "", "pods", "get") {
+		t.Errorf("%s may not get pods in %s", account.Name, cfg.Join.Namespace)
+	}
+}
+
+// allowed says whether the rendered RBAC lets subject do verb on resource
+// (of group) in namespace ("": cluster-wide).
+func allowed(o *objects, subject rbacv1.Subject, namespace, group, resource, verb string) bool {
+	grants := func(rules []rbacv1.PolicyRule) bool {
+		return slices.ContainsFunc(rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb)
+		})
+	}
+	rulesOf := func(ref rbacv1.RoleRef, ns string) []rbacv1.PolicyRule {
+		switch ref.Kind {
+		case "ClusterRole":
+			if r, ok := o.cRoles[ref.Name]; ok {
+				return r.Rules
+			}
+		case "Role":
+			if r, ok := o.roles[ref.Name]; ok && r.Namespace == ns {
+				return r.Rules
+			}
+		}
+		return nil
+	}
+	for _, b := range o.cRoleBinds {
+		if slices.Contains(b.Subjects, subject) && grants(rulesOf(b.RoleRef, "")) {
+			return true
+		}
+	}
+	for _, b := range o.roleBinds {
+		if namespace != "" && b.Namespace == namespace && slices.Contains(b.Subjects, subject) && grants(rulesOf(b.RoleRef, b.Namespace)) {
+			return true
+		}
+	}
+	return false
 }

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/pki"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	containerdtest "github.com/vigil-dev/vigil/test/containerd"
+	"github.com/vigil-dev/vigil/test/kubeenv"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
 
@@ -34,13 +37,17 @@ const markerFile = "/etc/vigil-deploy-marker"
 // Deployment says (non-root, read-only root, no capabilities), the agent as
 // its DaemonSet says (host pid namespace, exactly its capabilities, its
 // host paths, RuntimeDefault seccomp, its ConfigMap, the node name from the
-// downward API, its per-node certificate from the Secret). A busybox
-// workload in the same containerd reads a marker file: the agent must see
-// it, attribute it to the workload's image digest and ship the draft to the
-// collector over mutual TLS. Promoted to monitor, the workload's next new
+// downward API, its projected ServiceAccount token), against a real API
+// server with the overlay applied: the agent joins with the token alone and
+// the collector checks it as its own ServiceAccount, with the overlay's
+// RBAC. A busybox workload in the same containerd reads a marker file: the
+// agent must see it, attribute it to the workload's image digest and ship
+// the draft to the collector over mutual TLS, as the pod's node. Promoted to monitor, the workload's next new
 // behaviour must come back as an alert naming its container and pod.
 func TestImagesRunAsDeployed(t *testing.T) {
 	testutil.RequireRoot(t)
+	kube := kubeenv.Start(t)
+	kube.Kubectl(t, "apply", "--server-side", "-k", filepath.Join(repoRoot(t), learningDir))
 	deadline := time.Now().Add(testTimeout)
 	agentImage, collectorImage := loadImage(t, "vigil-agent"), loadImage(t, "vigil-collector")
 	bpffs := privateBPFFS(t) // before containerd: unmounted after the agent is gone
@@ -56,10 +63,24 @@ func TestImagesRunAsDeployed(t *testing.T) {
 	}
 
 	certs := t.TempDir()
-	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost"}, Nodes: []string{testNodeName},
-		Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
+	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost"}, Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
+	// The agent's pod, as the DaemonSet controller would make it on the
+	// node; the kubelet would write its token.
+	kube.Apply(t, "apiVersion: v1\nkind: Node\nmetadata: {name: "+testNodeName+"}\n")
+	kube.Apply(t, `apiVersion: v1
+kind: Pod
+metadata: {name: vigil-agent-x, namespace: vigil}
+spec:
+  serviceAccountName: vigil-agent
+  automountServiceAccountToken: false
+  nodeName: `+testNodeName+`
+  containers: [{name: agent, image: vigil-agent}]
+`)
+	agentToken := kube.ServiceAccountToken(t, "vigil", ds.Spec.Template.Spec.ServiceAccountName, "vigil-agent-x", "vigil", time.Hour)
+	collectorFiles := readFiles(t, certs, pki.CAFile, pki.CAKeyFile)
+	collectorFiles["kubeconfig"] = collectorKubeconfig(t, kube, dep.Spec.Template.Spec.ServiceAccountName)
 	grpcAddr, httpAddr, metricsAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 
 	data := t.TempDir()
@@ -69,26 +90,28 @@ func TestImagesRunAsDeployed(t *testing.T) {
 	collectorCtr := d.Run(t, containerdtest.RunOptions{
 		Image: collectorImage.Image, Namespace: ns,
 		// One node here: its drafts alone make the profile, as make run's.
+		// Its API server is the test's, through a kubeconfig of its own
+		// ServiceAccount's token (in a cluster: the in-cluster one); its
+		// serving certificate names localhost too, for the test's consumer.
 		Args: append(append(collectorImage.Entrypoint, collectorContainer.Args...),
-			"--listen", grpcAddr, "--http-listen", httpAddr, "--draft-min-nodes", "1"),
+			"--listen", grpcAddr, "--http-listen", httpAddr, "--draft-min-nodes", "1",
+			"--kubeconfig", "/etc/vigil/tls/kubeconfig", "--server-names", "vigil-collector.vigil.svc,localhost"),
 		Labels: containerdtest.CRILabels(dep.Name+"-0", "vigil", "collector-uid", collectorContainer.Name),
 		SpecOpts: containerSpec(t, &dep.Spec.Template.Spec, collectorContainer, podHost{
 			volumes: map[string]string{
 				"config": writeVolume(t, configMapFiles(t, o, "vigil-collector-config"), 0o444, 0),
-				"tls":    writeVolume(t, readFiles(t, certs, pki.ServerCertFile, pki.ServerKeyFile, pki.CAFile), 0o440, 65532),
+				"tls":    writeVolume(t, collectorFiles, 0o440, 65532),
 				"data":   data,
 			},
 		}),
 	})
 	waitHTTP(t, deadline, "the collector's /readyz", "http://"+httpAddr+"/readyz", collectorCtr)
 
-	nodeCert, nodeKey := pki.ClientFiles(testNodeName)
 	state, alerts := t.TempDir(), t.TempDir()
 	agentCtr := d.Run(t, containerdtest.RunOptions{
 		Image: agentImage.Image, Namespace: ns,
 		Args: append(append(agentImage.Entrypoint, agentContainer.Args...),
-			"--collector", grpcAddr, "--collector-server-name", "localhost",
-			"--metrics-addr", metricsAddr, "--status-interval", "300ms"),
+			"--collector", grpcAddr, "--metrics-addr", metricsAddr, "--status-interval", "300ms"),
 		Labels: containerdtest.CRILabels(ds.Name+"-x", "vigil", "agent-uid", agentContainer.Name),
 		SpecOpts: containerSpec(t, &ds.Spec.Template.Spec, agentContainer, podHost{
 			nodeName: testNodeName,
@@ -99,7 +122,7 @@ func TestImagesRunAsDeployed(t *testing.T) {
 			},
 			volumes: map[string]string{
 				"config": writeVolume(t, configMapFiles(t, o, "vigil-agent-config"), 0o444, 0),
-				"tls":    writeVolume(t, readFiles(t, certs, nodeCert, nodeKey, pki.CAFile), 0o400, 0),
+				"join":   writeVolume(t, map[string][]byte{"token": []byte(agentToken), "ca.pem": collectorFiles[pki.CAFile]}, 0o400, 0),
 			},
 		}),
 	})
@@ -351,4 +374,29 @@ func waitFor(t *testing.T, deadline time.Time, what string, c *containerdtest.Co
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// collectorKubeconfig is a kubeconfig for the API server of kube as the
+// ServiceAccount vigil/account (a token of the TokenRequest API), so what
+// the collector may do is what the manifests' RBAC grants.
+func collectorKubeconfig(t *testing.T, kube *kubeenv.Env, account string) []byte {
+	t.Helper()
+	token := strings.TrimSpace(kube.Kubectl(t, "create", "token", account, "-n", "vigil", "--duration", "1h"))
+	ca, err := os.ReadFile(kube.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Appendf(nil, `apiVersion: v1
+kind: Config
+clusters:
+  - name: test
+    cluster: {server: %q, certificate-authority-data: %q}
+users:
+  - name: %s
+    user: {token: %q}
+contexts:
+  - name: test
+    context: {cluster: test, user: %s}
+current-context: test
+`, kube.URL, base64.StdEncoding.EncodeToString(ca), account, token, account)
 }

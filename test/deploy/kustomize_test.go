@@ -15,6 +15,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -52,7 +55,7 @@ func repoRoot(t testing.TB) string {
 // k8s.io/api types, failing on an unknown or duplicated field.
 var strictDecoder = sync.OnceValues(func() (runtime.Decoder, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, admissionv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, admissionv1.AddToScheme, policyv1.AddToScheme, rbacv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, err
 		}
@@ -61,11 +64,22 @@ var strictDecoder = sync.OnceValues(func() (runtime.Decoder, error) {
 		json.SerializerOptions{Yaml: true, Strict: true}), nil
 })
 
-// decodeStrict decodes one YAML document into its typed object.
+// decodeStrict decodes one YAML document into its typed object. A
+// CustomResourceDefinition is decoded as unstructured (its Go type would
+// pull in the API server's modules); the real API server checks it in
+// pkg/profilesync's tests.
 func decodeStrict(doc []byte) (runtime.Object, error) {
 	d, err := strictDecoder()
 	if err != nil {
 		return nil, fmt.Errorf("scheme: %w", err)
+	}
+	var probe struct{ APIVersion, Kind string }
+	if err := yaml.Unmarshal(doc, &probe); err == nil && probe.APIVersion == "apiextensions.k8s.io/v1" && probe.Kind == "CustomResourceDefinition" {
+		u := &unstructured.Unstructured{}
+		if err := yaml.UnmarshalStrict(doc, &u.Object); err != nil {
+			return nil, err
+		}
+		return u, nil
 	}
 	obj, _, err := d.Decode(doc, nil, nil)
 	return obj, err
@@ -107,6 +121,12 @@ type objects struct {
 	policies    map[string]*networkingv1.NetworkPolicy
 	admission   map[string]*admissionv1.ValidatingAdmissionPolicy
 	bindings    map[string]*admissionv1.ValidatingAdmissionPolicyBinding
+	budgets     map[string]*policyv1.PodDisruptionBudget
+	crds        map[string]*unstructured.Unstructured
+	roles       map[string]*rbacv1.Role
+	roleBinds   map[string]*rbacv1.RoleBinding
+	cRoles      map[string]*rbacv1.ClusterRole
+	cRoleBinds  map[string]*rbacv1.ClusterRoleBinding
 }
 
 // build runs kustomize (its library, as `kustomize build` does) on a
@@ -118,11 +138,7 @@ func build(t testing.TB, dir string) *objects {
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
-	o := &objects{accounts: map[string]*corev1.ServiceAccount{}, configMaps: map[string]*corev1.ConfigMap{},
-		daemonSets: map[string]*appsv1.DaemonSet{}, deployments: map[string]*appsv1.Deployment{},
-		services: map[string]*corev1.Service{}, claims: map[string]*corev1.PersistentVolumeClaim{},
-		policies: map[string]*networkingv1.NetworkPolicy{}, admission: map[string]*admissionv1.ValidatingAdmissionPolicy{},
-		bindings: map[string]*admissionv1.ValidatingAdmissionPolicyBinding{}}
+	o := newObjects()
 	for _, res := range m.Resources() {
 		doc, err := res.AsYAML()
 		if err != nil {
@@ -137,6 +153,17 @@ func build(t testing.TB, dir string) *objects {
 		}
 	}
 	return o
+}
+
+func newObjects() *objects {
+	return &objects{accounts: map[string]*corev1.ServiceAccount{}, configMaps: map[string]*corev1.ConfigMap{},
+		daemonSets: map[string]*appsv1.DaemonSet{}, deployments: map[string]*appsv1.Deployment{},
+		services: map[string]*corev1.Service{}, claims: map[string]*corev1.PersistentVolumeClaim{},
+		policies: map[string]*networkingv1.NetworkPolicy{}, admission: map[string]*admissionv1.ValidatingAdmissionPolicy{},
+		bindings: map[string]*admissionv1.ValidatingAdmissionPolicyBinding{}, budgets: map[string]*policyv1.PodDisruptionBudget{},
+		crds:  map[string]*unstructured.Unstructured{},
+		roles: map[string]*rbacv1.Role{}, roleBinds: map[string]*rbacv1.RoleBinding{},
+		cRoles: map[string]*rbacv1.ClusterRole{}, cRoleBinds: map[string]*rbacv1.ClusterRoleBinding{}}
 }
 
 func (o *objects) add(obj runtime.Object) error {
@@ -162,6 +189,18 @@ func (o *objects) add(obj runtime.Object) error {
 		o.admission[v.Name] = v
 	case *admissionv1.ValidatingAdmissionPolicyBinding:
 		o.bindings[v.Name] = v
+	case *policyv1.PodDisruptionBudget:
+		o.budgets[v.Name] = v
+	case *unstructured.Unstructured:
+		o.crds[v.GetName()] = v
+	case *rbacv1.Role:
+		o.roles[v.Name] = v
+	case *rbacv1.RoleBinding:
+		o.roleBinds[v.Name] = v
+	case *rbacv1.ClusterRole:
+		o.cRoles[v.Name] = v
+	case *rbacv1.ClusterRoleBinding:
+		o.cRoleBinds[v.Name] = v
 	default:
 		return fmt.Errorf("unexpected kind %T", obj)
 	}
@@ -245,9 +284,9 @@ func TestKustomizeBuilds(t *testing.T) {
 	for _, dir := range kustomizations {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			o := build(t, dir)
-			claims := 1
+			claims, budgets := 1, 0
 			if dir == haDir {
-				claims = 0 // the store is PostgreSQL
+				claims, budgets = 0, 1 // the store is PostgreSQL; replicas have a disruption budget
 			}
 			if len(o.namespaces) != 1 || o.namespaces[0].Name != "vigil" {
 				t.Errorf("namespaces: %v", o.namespaces)
@@ -259,8 +298,10 @@ func TestKustomizeBuilds(t *testing.T) {
 				{"ServiceAccount", len(o.accounts), 2}, {"ConfigMap", len(o.configMaps), 2},
 				{"DaemonSet", len(o.daemonSets), 1}, {"Deployment", len(o.deployments), 1},
 				{"Service", len(o.services), 1}, {"PersistentVolumeClaim", len(o.claims), claims},
-				{"NetworkPolicy", len(o.policies), 1},
+				{"NetworkPolicy", len(o.policies), 1}, {"PodDisruptionBudget", len(o.budgets), budgets},
 				{"ValidatingAdmissionPolicy", len(o.admission), 1}, {"ValidatingAdmissionPolicyBinding", len(o.bindings), 1},
+				{"CustomResourceDefinition", len(o.crds), 1}, {"Role", len(o.roles), 2}, {"RoleBinding", len(o.roleBinds), 2},
+				{"ClusterRole", len(o.cRoles), 4}, {"ClusterRoleBinding", len(o.cRoleBinds), 2},
 			} {
 				if c.got != c.want {
 					t.Errorf("%d %s objects, want %d", c.got, c.kind, c.want)
@@ -285,7 +326,8 @@ func namespaceOf(obj runtime.Object) string {
 // clusterScoped tells the kinds that live in no namespace.
 func clusterScoped(obj runtime.Object) bool {
 	switch obj.(type) {
-	case *corev1.Namespace, *admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding:
+	case *corev1.Namespace, *admissionv1.ValidatingAdmissionPolicy, *admissionv1.ValidatingAdmissionPolicyBinding,
+		*unstructured.Unstructured, *rbacv1.ClusterRole, *rbacv1.ClusterRoleBinding:
 		return true
 	}
 	return false
