@@ -3,6 +3,7 @@ package testutil
 import (
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -30,16 +31,41 @@ func acceptAndClose(ln net.Listener) {
 }
 
 // FreeAddr returns a loopback address whose port was free a moment ago, for
-// a server the test starts in another process or by address.
+// a server the test starts in another process or by address. It never
+// returns one port twice in a process: the kernel may hand a port it has
+// just closed to the next bind, and two servers a test starts together (an
+// etcd's client and peer listeners) were given the same one. Rejected
+// listeners stay open while it looks further, so the kernel cannot offer
+// them again.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	var rejected []net.Listener
+	defer func() {
+		for _, ln := range rejected {
+			ln.Close()
+		}
+	}()
+	for {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			ln.Close()
+			return ln.Addr().String()
+		}
+		rejected = append(rejected, ln)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
+
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // FreePort is FreeAddr's port.
 func FreePort(tb testing.TB) int {
