@@ -243,21 +243,7 @@ func TestReplicasDeliverWebhookOnce(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	hookDone := time.Since(began)
-	for i, tl := range tails {
-		for {
-			distinct, dups, dropped := tl.count()
-			if dups > 0 || dropped > 0 {
-				t.Fatalf("tail %d: %d alerts seen twice, %d dropped", i, dups, dropped)
-			}
-			if distinct == total {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("tail %d saw %d alerts, want %d", i, distinct, total)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitTails(t, tails, total, deadline)
 	time.Sleep(time.Second) // a late duplicate, or the other survivor's delivery, would come now
 	distinct, dups := hook.count()
 	if distinct != total || dups > followBatch {

@@ -118,6 +118,27 @@ func (tl *tail) count() (distinct int, dups int, dropped uint64) {
 	return distinct, dups, tl.dropped
 }
 
+// waitTails waits until every tail has seen total distinct alerts, failing
+// the test at the first one seen twice or dropped, or at the deadline.
+func waitTails(t *testing.T, tails []*tail, total int, deadline time.Time) {
+	t.Helper()
+	for i, tl := range tails {
+		for {
+			distinct, dups, dropped := tl.count()
+			if dups > 0 || dropped > 0 {
+				t.Fatalf("tail %d: %d alerts seen twice, %d dropped", i, dups, dropped)
+			}
+			if distinct == total {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tail %d saw %d alerts, want %d", i, distinct, total)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 func sumMetric(t *testing.T, rs []*replica, name string) float64 {
 	var sum float64
 	for _, r := range rs {
@@ -221,22 +242,7 @@ func TestReplicasSurviveLosingOne(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for i, tl := range tails {
-		for {
-			distinct, dups, dropped := tl.count()
-			if dups > 0 || dropped > 0 {
-				t.Fatalf("tail %d: %d alerts seen twice, %d dropped", i, dups, dropped)
-			}
-			if distinct == total {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("tail %d saw %d alerts, want %d", i, distinct, total)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitTails(t, tails, total, time.Now().Add(30*time.Second))
 	time.Sleep(200 * time.Millisecond) // a duplicate would come now
 	for i, tl := range tails {
 		if distinct, dups, dropped := tl.count(); distinct != total || dups != 0 || dropped != 0 {
