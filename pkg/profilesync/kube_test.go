@@ -162,7 +162,12 @@ func TestRBACRolesDecideWhoChangesProfiles(t *testing.T) {
 		{sa, "update", "leases/other", "vigil", "no"},
 		{sa, "create", "leases", "kube-system", "no"},
 	} {
-		args := []string{"auth", "can-i", c.verb, c.resource, "--as", c.as}
+		// kubectl reads RESOURCE/NAME: a subresource is a flag of its own.
+		resource, sub, _ := strings.Cut(c.resource, "/")
+		if sub != "status" {
+			resource, sub = c.resource, ""
+		}
+		args := []string{"auth", "can-i", c.verb, resource, "--subresource", sub, "--as", c.as}
 		if c.ns != "" {
 			args = append(args, "-n", c.ns)
 		}
