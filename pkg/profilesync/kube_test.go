@@ -140,6 +140,7 @@ func TestRBACRolesDecideWhoChangesProfiles(t *testing.T) {
 	env.Kubectl(t, "apply", "-n", "vigil", "-f", repoFile(t, "deploy/daemonset/base/serviceaccounts.yaml"))
 	env.Kubectl(t, "apply", "-n", "vigil", "-f", repoFile(t, "deploy/daemonset/base/profiles-rbac.yaml"))
 	env.Kubectl(t, "create", "clusterrolebinding", "viewers", "--clusterrole", "vigil-profile-viewer", "--user", "vera")
+	env.Kubectl(t, "create", "clusterrolebinding", "editors", "--clusterrole", "vigil-profile-editor", "--user", "erin")
 	env.Kubectl(t, "create", "clusterrolebinding", "admins", "--clusterrole", "vigil-profile-admin", "--user", "adam")
 	sa := "system:serviceaccount:vigil:vigil-collector"
 	for _, c := range []struct {
@@ -151,11 +152,20 @@ func TestRBACRolesDecideWhoChangesProfiles(t *testing.T) {
 		{"vera", "list", "imageprofiles", "", "yes"},
 		{"vera", "patch", "imageprofiles", "", "no"},
 		{"vera", "update", "imageprofiles", "", "no"},
+		{"vera", "promote", "imageprofiles", "", "no"},
+		// promote is what the policy in profiles-promote.yaml asks of a
+		// change to a profile in monitor or enforce mode.
+		{"erin", "patch", "imageprofiles", "", "yes"},
+		{"erin", "delete", "imageprofiles", "", "yes"},
+		{"erin", "update", "imageprofiles/status", "", "no"},
+		{"erin", "promote", "imageprofiles", "", "no"},
 		{"adam", "patch", "imageprofiles", "", "yes"},
 		{"adam", "create", "imageprofiles", "", "yes"},
+		{"adam", "promote", "imageprofiles", "", "yes"},
 		{"nobody", "get", "imageprofiles", "", "no"},
 		{sa, "watch", "imageprofiles", "", "yes"},
 		{sa, "update", "imageprofiles/status", "", "yes"},
+		{sa, "promote", "imageprofiles", "", "yes"},
 		{sa, "delete", "imageprofiles", "", "no"},
 		{sa, "patch", "imageprofiles", "", "no"},
 		{sa, "update", "leases/vigil-collector-profiles", "vigil", "yes"},
@@ -178,9 +188,10 @@ func TestRBACRolesDecideWhoChangesProfiles(t *testing.T) {
 	}
 }
 
-// cluster is the API server with the CRD, the collector's service account
-// and RBAC, and a kubeconfig holding that account's token: the collectors
-// below have exactly the rights the deploy base gives them.
+// cluster is the API server with the CRD, the collector's service account,
+// RBAC and the promote policy, and a kubeconfig holding that account's
+// token: the collectors below have exactly the rights the deploy base gives
+// them.
 type cluster struct {
 	env        *kubeenv.Env
 	kubeconfig string
@@ -192,6 +203,7 @@ func startCluster(t *testing.T) *cluster {
 	env.Kubectl(t, "create", "namespace", "vigil")
 	env.Kubectl(t, "apply", "-n", "vigil", "-f", repoFile(t, "deploy/daemonset/base/serviceaccounts.yaml"))
 	env.Kubectl(t, "apply", "-n", "vigil", "-f", repoFile(t, "deploy/daemonset/base/profiles-rbac.yaml"))
+	env.Kubectl(t, "apply", "-f", repoFile(t, "deploy/daemonset/base/profiles-promote.yaml"))
 	token := strings.TrimSpace(env.Kubectl(t, "create", "token", "vigil-collector", "-n", "vigil", "--duration", "1h"))
 	kc := filepath.Join(t.TempDir(), "collector.kubeconfig")
 	cfg := fmt.Sprintf(`apiVersion: v1

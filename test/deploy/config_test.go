@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -177,6 +178,7 @@ func TestCollectorSettingsInItsPod(t *testing.T) {
 				}
 			}
 			checkCollectorJoins(t, o, d, cfg)
+			checkCollectorProfiles(t, o, d, cfg)
 			checkListenPort(t, "listen", cfg.Listen, c, "grpc")
 			checkListenPort(t, "http-listen", cfg.HTTPListen, c, "http")
 		})
@@ -436,6 +438,31 @@ func checkCollectorJoins(t *testing.T, o *objects, d *appsv1.Deployment, cfg col
 	}
 	if !allowed(o, account, cfg.Join.Namespace, "", "pods", "get") {
 		t.Errorf("%s may not get pods in %s", account.Name, cfg.Join.Namespace)
+	}
+}
+
+// checkCollectorProfiles: with --profile-crds, the collector's account may
+// do what keeping ImageProfiles in step needs, promote included (the object
+// it creates for an enforced profile is in enforce mode), and the policy
+// that asks for promote is there and denies.
+func checkCollectorProfiles(t *testing.T, o *objects, d *appsv1.Deployment, cfg collector.Config) {
+	t.Helper()
+	if !cfg.ProfileCRDs {
+		t.Fatal("the collector does not keep ImageProfiles in step (--profile-crds)")
+	}
+	account := rbacv1.Subject{Kind: "ServiceAccount", Name: d.Spec.Template.Spec.ServiceAccountName, Namespace: d.Namespace}
+	for _, verb := range []string{"list", "watch", "create", "promote"} {
+		if !allowed(o, account, "", "vigil.dev", "imageprofiles", verb) {
+			t.Errorf("%s may not %s imageprofiles", account.Name, verb)
+		}
+	}
+	if !allowed(o, account, "", "vigil.dev", "imageprofiles/status", "update") {
+		t.Errorf("%s may not update imageprofiles/status", account.Name)
+	}
+	b, ok := o.bindings["vigil-profile-promote"]
+	if _, has := o.admission["vigil-profile-promote"]; !has || !ok || b.Spec.PolicyName != "vigil-profile-promote" ||
+		!slices.Equal(b.Spec.ValidationActions, []admissionv1.ValidationAction{admissionv1.Deny}) {
+		t.Errorf("no ValidatingAdmissionPolicy vigil-profile-promote bound with Deny: %+v", b)
 	}
 }
 

@@ -299,9 +299,9 @@ func TestKustomizeBuilds(t *testing.T) {
 				{"DaemonSet", len(o.daemonSets), 1}, {"Deployment", len(o.deployments), 1},
 				{"Service", len(o.services), 1}, {"PersistentVolumeClaim", len(o.claims), claims},
 				{"NetworkPolicy", len(o.policies), 1}, {"PodDisruptionBudget", len(o.budgets), budgets},
-				{"ValidatingAdmissionPolicy", len(o.admission), 1}, {"ValidatingAdmissionPolicyBinding", len(o.bindings), 1},
+				{"ValidatingAdmissionPolicy", len(o.admission), 2}, {"ValidatingAdmissionPolicyBinding", len(o.bindings), 2},
 				{"CustomResourceDefinition", len(o.crds), 1}, {"Role", len(o.roles), 2}, {"RoleBinding", len(o.roleBinds), 2},
-				{"ClusterRole", len(o.cRoles), 4}, {"ClusterRoleBinding", len(o.cRoleBinds), 2},
+				{"ClusterRole", len(o.cRoles), 5}, {"ClusterRoleBinding", len(o.cRoleBinds), 2},
 			} {
 				if c.got != c.want {
 					t.Errorf("%d %s objects, want %d", c.got, c.kind, c.want)
