@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -41,6 +42,7 @@ var pseudoFS = map[string]bool{"proc": true, "sysfs": true, "cgroup": true, "cgr
 // ignore mark, so their next opens never wake userspace.
 type Fanotify struct {
 	file        *os.File
+	conn        syscall.RawConn           // file's descriptor, for marks (see mark)
 	read        func([]byte) (int, error) // file.Read; tests make it fail
 	stopped     atomic.Bool               // Run returned with an error: the group is closed
 	judge       OpenJudge
@@ -134,12 +136,33 @@ func NewFanotify(judge OpenJudge, procRoot string, runtimeNS uint32, log *zap.Lo
 		runtimeNS: runtimeNS, hostPIDs: hostPIDs, hostNS: hostNS, hostRoots: hostRoots,
 		marks: map[uint32][]markedMount{}, execs: map[execOpen]bool{}}
 	f.read = f.file.Read
+	if f.conn, err = f.file.SyscallConn(); err != nil {
+		f.file.Close()
+		return nil, fmt.Errorf("fanotify descriptor: %w", err)
+	}
 	return f, nil
+}
+
+// mark calls fanotify_mark on the group. Through the descriptor's raw
+// connection, never file.Fd(): Fd reads the descriptor unsynchronised with
+// Run closing the file, which may hand a closed or reused number to the
+// kernel, and it switches the descriptor to blocking mode, which leaves Run's
+// read stuck in the kernel when ctx ends. Control holds the descriptor open
+// for the call; once the file is closed it fails with os.ErrClosed.
+func (f *Fanotify) mark(flags uint, mask uint64, dirFd int, path string) error {
+	var err error
+	if cerr := f.conn.Control(func(fd uintptr) {
+		err = unix.FanotifyMark(int(fd), flags, mask, dirFd, path)
+	}); cerr != nil {
+		return fmt.Errorf("fanotify group: %w", os.ErrClosed)
+	}
+	return err
 }
 
 // Forget drops every cached allow, after a profile change.
 func (f *Fanotify) Forget() {
-	_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_FLUSH, 0, unix.AT_FDCWD, "")
+	// A closed group holds no marks to flush.
+	_ = f.mark(unix.FAN_MARK_FLUSH, 0, unix.AT_FDCWD, "")
 }
 
 // Run answers permission events until ctx ends; then the group is closed,
@@ -406,6 +429,7 @@ func (f *Fanotify) cacheAllow(fd int32) {
 	if err := unix.Fstatfs(int(fd), &st); err != nil || st.Type != unix.OVERLAYFS_SUPER_MAGIC {
 		return
 	}
-	_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_ADD|unix.FAN_MARK_IGNORED_MASK|unix.FAN_MARK_EVICTABLE,
+	// Only a cache: a file not marked (or a group closed) is judged again.
+	_ = f.mark(unix.FAN_MARK_ADD|unix.FAN_MARK_IGNORED_MASK|unix.FAN_MARK_EVICTABLE,
 		unix.FAN_OPEN_PERM|unix.FAN_OPEN_EXEC_PERM, int(fd), "")
 }

@@ -192,7 +192,7 @@ func (f *Fanotify) addLocked(scope uint32, mounts []markedMount) error {
 		return fmt.Errorf("scope %d is marked already", scope)
 	}
 	for i, m := range mounts {
-		if err := unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, fanotifyOpenMask, unix.AT_FDCWD, f.fdPath(m.fd)); err != nil {
+		if err := f.mark(unix.FAN_MARK_ADD|unix.FAN_MARK_MOUNT, fanotifyOpenMask, unix.AT_FDCWD, f.fdPath(m.fd)); err != nil {
 			for _, done := range mounts[:i] {
 				f.removeMark(done)
 			}
@@ -229,7 +229,7 @@ func (f *Fanotify) Unmark(scope uint32) {
 
 func (f *Fanotify) removeMark(m markedMount) {
 	// A group closed already took its marks along.
-	_ = unix.FanotifyMark(int(f.file.Fd()), unix.FAN_MARK_REMOVE|unix.FAN_MARK_MOUNT, fanotifyOpenMask, unix.AT_FDCWD, f.fdPath(m.fd))
+	_ = f.mark(unix.FAN_MARK_REMOVE|unix.FAN_MARK_MOUNT, fanotifyOpenMask, unix.AT_FDCWD, f.fdPath(m.fd))
 }
 
 // fdPath names one of this process's descriptors by its link in procfs:

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -268,7 +269,11 @@ func ignoreMarks(t *testing.T, f *Fanotify) int {
 // with prefix, leaving out those that contain unless.
 func fdinfoMarks(t *testing.T, f *Fanotify, prefix string, unless ...string) int {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", f.file.Fd()))
+	var b []byte
+	var err error
+	if cerr := f.conn.Control(func(fd uintptr) { b, err = os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd)) }); cerr != nil {
+		t.Fatal(cerr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,6 +376,25 @@ func markPaths(tb testing.TB, f *Fanotify, scope uint32, paths ...string) {
 	}
 }
 
+// addMarks marks the mount at path for scope like markPaths, and returns
+// the error instead of failing the test.
+func addMarks(f *Fanotify, scope uint32, path string) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	id, _, _, err := mountOf(fd)
+	if err == nil {
+		f.mu.Lock()
+		err = f.addLocked(scope, []markedMount{{id: id, fd: fd, point: path}})
+		f.mu.Unlock()
+	}
+	if err != nil {
+		unix.Close(fd)
+	}
+	return err
+}
+
 // run runs args outside the listener and returns what they printed; a
 // non-zero exit is an answer, not a failure.
 func run(t *testing.T, args ...string) string {
@@ -413,6 +437,68 @@ func TestFanotifyFailureReleasesOpens(t *testing.T) {
 	if err != nil || string(out) != "f" || time.Since(start) > 2*time.Second {
 		t.Fatalf("open in a marked mount after the listener failed: %v %q after %v", err, out, time.Since(start))
 	}
+}
+
+// TestFanotifyMarksRaceTheClose marks and unmarks while Run closes the
+// group at the end of its context, as the controller may when the agent
+// stops. Marks share the group's descriptor with Run: they must neither read
+// it unsynchronised with the close (the race detector's finding when they
+// used file.Fd()) nor switch it to blocking mode (Fd does), which left Run's
+// read stuck in the kernel after the close. A mark after the close fails with
+// os.ErrClosed, and Forget and Unmark are no-ops then.
+func TestFanotifyMarksRaceTheClose(t *testing.T) {
+	testutil.RequireRoot(t)
+	dir := tmpfs(t)
+	f, err := NewFanotify(func(OpenQuery) OpenAnswer { return OpenAnswer{Enforced: true, Allowed: true} }, procfs.DefaultRoot,
+		testutil.RuntimeMountNamespace(t), zaptest.NewLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	markPaths(t, f, 1, dir)
+	f.Forget()
+	var marking sync.WaitGroup
+	var marked atomic.Int64
+	some, stopped := make(chan struct{}), make(chan error, 1)
+	marking.Go(func() {
+		for {
+			if err := addMarks(f, 2, dir); err != nil {
+				stopped <- err
+				return
+			}
+			if marked.Add(1) == 10 {
+				close(some)
+			}
+			f.Unmark(2)
+		}
+	})
+	select {
+	case <-some:
+	case err := <-stopped:
+		t.Fatalf("mark while the listener runs: %v", err)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still reading 10 s after its context ended")
+	}
+	marking.Wait()
+	if err := <-stopped; !errors.Is(err, os.ErrClosed) {
+		t.Errorf("the mark that met the close: %v, want os.ErrClosed", err)
+	}
+	if err := addMarks(f, 3, dir); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("mark after the group closed: %v, want os.ErrClosed", err)
+	}
+	f.Forget()
+	f.Unmark(1)
+	t.Logf("%d marks made while the listener ran", marked.Load())
 }
 
 // TestOpenTierLost: once the fanotify listener stops, the open guard kills
