@@ -46,6 +46,7 @@ type Agent struct {
 	deduper     *alert.Deduper
 	out         *outputs
 	gap         *restartGap
+	processes   *processHandover
 	postures    *postures
 	admission   *admission
 
@@ -77,6 +78,10 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Agent, err 
 	if err != nil {
 		return nil, err
 	}
+	if a.processes, err = newProcessHandover(cfg.StateDir, cfg.ProcRoot, a.pipeline.Processes(), log, reg); err != nil {
+		return nil, err
+	}
+	a.processes.restore(time.Now())
 	if a.postures, err = newPostures(reg); err != nil {
 		return nil, err
 	}
@@ -169,6 +174,7 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	_ = a.pipeline.Run(ctx, handler{a}) // the agent's handler never fails
 	a.gap.record(time.Now())            // no event is read after this
+	a.processes.save()
 	cancel()
 	wg.Wait()
 	return a.shutdown()

@@ -17,7 +17,8 @@ import (
 type Config struct {
 	// Node names this node in alerts and learned evidence.
 	Node string
-	// StateDir keeps what must survive a restart: drafts, the alert spool.
+	// StateDir keeps what must survive a restart: drafts, the alert spool,
+	// the process table a stopping agent hands over.
 	StateDir string
 	// ProcRoot is the host's procfs.
 	ProcRoot string
