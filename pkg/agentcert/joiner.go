@@ -45,7 +45,8 @@ type Options struct {
 	// Retry backoff while joins fail: doubles from MinBackoff to MaxBackoff
 	// with jitter (defaults 1s and 1m).
 	MinBackoff, MaxBackoff time.Duration
-	// Timeout bounds one join (default 30s).
+	// Timeout bounds one join at one address (default 30s); an address
+	// that refuses the connection fails at once.
 	Timeout    time.Duration
 	Logger     *zap.Logger
 	Registerer prometheus.Registerer
@@ -249,5 +250,8 @@ func (j *Joiner) call(ctx context.Context, addr string, req *vigilv1.JoinRequest
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, j.opts.Timeout)
 	defer cancel()
-	return vigilv1.NewJoinServiceClient(conn).Join(ctx, req, grpc.WaitForReady(true))
+	// Not WaitForReady: a replica that is down refuses the connection, and
+	// the join must fail at once and go on to the next address rather than
+	// wait out the timeout for this one to come back.
+	return vigilv1.NewJoinServiceClient(conn).Join(ctx, req)
 }
