@@ -137,7 +137,7 @@ func registerConfig(fs *pflag.FlagSet, c *Config) {
 	fs.StringVar(&c.Join.Audience, flagJoinAudience, c.Join.Audience, "audience the agents' projected tokens must be for")
 	fs.StringVar(&c.Join.Namespace, flagJoinNamespace, c.Join.Namespace, "namespace of the agents' pods: tokens of other namespaces are refused")
 	fs.StringVar(&c.Join.ServiceAccount, flagJoinSA, c.Join.ServiceAccount, "ServiceAccount of the agents' pods: tokens of other accounts are refused")
-	fs.DurationVar(&c.Join.CertTTL, flagJoinCertTTL, c.Join.CertTTL, "lifetime of a joined agent's certificate; agents renew at two thirds of it")
+	fs.DurationVar(&c.Join.CertTTL, flagJoinCertTTL, c.Join.CertTTL, "lifetime of a joined agent's certificate, never past its token's expiry; agents renew at two thirds of it")
 	fs.IntVar(&c.Join.MaxInFlight, flagJoinInFlight, c.Join.MaxInFlight, "joins served at once (each a TokenReview and a pod read); more are refused and retried")
 	fs.IntVar(&c.Join.MaxConnections, flagJoinConns, c.Join.MaxConnections,
 		"connections without a client certificate (joining agents) open at once; each is closed after 30s")

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -300,6 +301,27 @@ func TestJoin(t *testing.T) {
 		t.Fatalf("agent-b joined as %q: %v", resp.GetNode(), err)
 	}
 
+	// A token with 15 minutes left buys a certificate that ends with it, not
+	// the collector's hour.
+	short := c.env.ServiceAccountToken(t, agentsNS, agentSA, "agent-a", audience, 15*time.Minute)
+	exp := tokenExp(t, short)
+	if left := time.Until(exp); left > 15*time.Minute || left < 10*time.Minute {
+		t.Fatalf("the 15-minute token expires in %v", left)
+	}
+	resp, err = cu.join(t, short, newKey(t), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert, err = x509.ParseCertificate(resp.GetCertificateDer()); err != nil {
+		t.Fatal(err)
+	}
+	if cert.NotAfter.After(exp) || !resp.GetNotAfter().AsTime().Equal(cert.NotAfter) {
+		t.Fatalf("a token expiring at %v got a certificate until %v (response says %v)", exp, cert.NotAfter, resp.GetNotAfter().AsTime())
+	}
+	if cert.NotAfter.Before(exp.Add(-time.Minute)) {
+		t.Fatalf("a token expiring at %v got a certificate until only %v", exp, cert.NotAfter)
+	}
+
 	deletedToken := c.tokenFor(t, agentsNS, agentSA, "agent-b", audience)
 	c.env.Kubectl(t, "delete", "pod", "-n", agentsNS, "agent-b", "--grace-period=0", "--force", "--wait=true")
 	unbound := strings.TrimSpace(c.env.Kubectl(t, "create", "token", agentSA, "-n", agentsNS, "--audience", audience))
@@ -463,6 +485,26 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// tokenExp is a JWT's exp claim, read without checking the signature.
+func tokenExp(t *testing.T, token string) time.Time {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.Exp == 0 {
+		t.Fatalf("token claims %s: %v", payload, err)
+	}
+	return time.Unix(claims.Exp, 0)
 }
 
 func encodeBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -28,6 +28,7 @@ const (
 const (
 	reasonBadRequest   = "bad_request"
 	reasonInvalidToken = "invalid_token"
+	reasonExpiring     = "token_expiring"
 	reasonWrongAccount = "wrong_service_account"
 	reasonNotPodBound  = "not_pod_bound"
 	reasonPodGone      = "pod_gone"

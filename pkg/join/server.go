@@ -28,7 +28,9 @@ type Options struct {
 	// Namespace and ServiceAccount of the agents' pods: a token of any
 	// other account is refused.
 	Namespace, ServiceAccount string
-	// CertTTL is the lifetime of an issued certificate (default 1h).
+	// CertTTL is the lifetime of an issued certificate (default 1h), cut
+	// to what the agent's token has left: a certificate never outlives the
+	// token it was issued for.
 	CertTTL time.Duration
 	// MaxInFlight bounds the joins served at once, each a TokenReview and a
 	// pod read on the API server (default 32); more are refused with
@@ -149,8 +151,20 @@ func (s *Server) join(ctx context.Context, req *vigilv1.JoinRequest) (*vigilv1.J
 	if err != nil {
 		return nil, pod, err
 	}
+	exp, err := tokenExpiry(token)
+	if err != nil {
+		return nil, pod, err
+	}
+	now := time.Now()
+	validFor, err := certLifetime(s.opts.CertTTL, now, exp)
+	if err != nil {
+		return nil, pod, err
+	}
 	ca := s.opts.Authority()
-	der, err := ca.Sign(pki.Request{CommonName: node, Role: pki.RoleAgent, ValidFor: s.opts.CertTTL}, pub)
+	// NotBefore a minute back for clocks behind ours, as pki does by
+	// default; NotAfter exactly validFor from now, so never past exp.
+	der, err := ca.Sign(pki.Request{CommonName: node, Role: pki.RoleAgent,
+		NotBefore: now.Add(-time.Minute), ValidFor: validFor + time.Minute}, pub)
 	if err != nil {
 		return nil, pod, refuse(reasonSignError, codes.Internal, "sign: %v", err)
 	}
