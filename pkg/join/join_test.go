@@ -115,25 +115,8 @@ func startCluster(t *testing.T) *cluster {
 	} {
 		env.Apply(t, podYAML(p.ns, p.name, p.sa, p.node))
 	}
-	token := strings.TrimSpace(env.Kubectl(t, "create", "token", "vigil-collector", "-n", agentsNS, "--duration", "1h"))
-	ca, err := os.ReadFile(env.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	kubeconfig := filepath.Join(t.TempDir(), "collector.kubeconfig")
-	if err := os.WriteFile(kubeconfig, fmt.Appendf(nil, `apiVersion: v1
-kind: Config
-clusters:
-  - name: test
-    cluster: {server: %q, certificate-authority-data: %q}
-users:
-  - name: vigil-collector
-    user: {token: %q}
-contexts:
-  - name: test
-    context: {cluster: test, user: vigil-collector}
-current-context: test
-`, env.URL, encodeBase64(ca), token), 0o600); err != nil {
+	if err := os.WriteFile(kubeconfig, env.ServiceAccountKubeconfig(t, agentsNS, "vigil-collector", time.Hour), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return &cluster{env: env, kubeconfig: kubeconfig}
@@ -506,8 +489,6 @@ func tokenExp(t *testing.T, token string) time.Time {
 	}
 	return time.Unix(claims.Exp, 0)
 }
-
-func encodeBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // repoRoot is the module root: go test runs in pkg/join.
 func repoRoot(t *testing.T) string {

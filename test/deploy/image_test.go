@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -80,7 +78,7 @@ spec:
 `)
 	agentToken := kube.ServiceAccountToken(t, "vigil", ds.Spec.Template.Spec.ServiceAccountName, "vigil-agent-x", "vigil", time.Hour)
 	collectorFiles := readFiles(t, certs, pki.CAFile, pki.CAKeyFile)
-	collectorFiles["kubeconfig"] = collectorKubeconfig(t, kube, dep.Spec.Template.Spec.ServiceAccountName)
+	collectorFiles["kubeconfig"] = kube.ServiceAccountKubeconfig(t, "vigil", dep.Spec.Template.Spec.ServiceAccountName, time.Hour)
 	grpcAddr, httpAddr, metricsAddr := testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)
 
 	data := t.TempDir()
@@ -374,29 +372,4 @@ func waitFor(t *testing.T, deadline time.Time, what string, c *containerdtest.Co
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// collectorKubeconfig is a kubeconfig for the API server of kube as the
-// ServiceAccount vigil/account (a token of the TokenRequest API), so what
-// the collector may do is what the manifests' RBAC grants.
-func collectorKubeconfig(t *testing.T, kube *kubeenv.Env, account string) []byte {
-	t.Helper()
-	token := strings.TrimSpace(kube.Kubectl(t, "create", "token", account, "-n", "vigil", "--duration", "1h"))
-	ca, err := os.ReadFile(kube.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Appendf(nil, `apiVersion: v1
-kind: Config
-clusters:
-  - name: test
-    cluster: {server: %q, certificate-authority-data: %q}
-users:
-  - name: %s
-    user: {token: %q}
-contexts:
-  - name: test
-    context: {cluster: test, user: %s}
-current-context: test
-`, kube.URL, base64.StdEncoding.EncodeToString(ca), account, token, account)
 }

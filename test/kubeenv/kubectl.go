@@ -3,7 +3,9 @@ package kubeenv
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -73,4 +75,29 @@ func (e *Env) run(stdin string, args ...string) (stdout, stderr string, err erro
 		return out.String(), errOut.String(), fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
 	}
 	return out.String(), errOut.String(), nil
+}
+
+// ServiceAccountKubeconfig is a kubeconfig for the server that acts as
+// namespace/serviceAccount, with a token of it valid for ttl: a client
+// (a collector) given it has exactly that account's RBAC.
+func (e *Env) ServiceAccountKubeconfig(t testing.TB, namespace, serviceAccount string, ttl time.Duration) []byte {
+	t.Helper()
+	token := strings.TrimSpace(e.Kubectl(t, "create", "token", serviceAccount, "-n", namespace, "--duration", ttl.String()))
+	ca, err := os.ReadFile(e.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Appendf(nil, `apiVersion: v1
+kind: Config
+clusters:
+  - name: kubeenv
+    cluster: {server: %q, certificate-authority-data: %q}
+users:
+  - name: %s
+    user: {token: %q}
+contexts:
+  - name: kubeenv
+    context: {cluster: kubeenv, user: %s}
+current-context: kubeenv
+`, e.URL, base64.StdEncoding.EncodeToString(ca), serviceAccount, token, serviceAccount)
 }
