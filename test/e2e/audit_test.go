@@ -135,13 +135,16 @@ func TestAuditTrailEndToEnd(t *testing.T) {
 }
 
 // buildVigilctl builds vigilctl into a directory of the test's.
-func buildVigilctl(t *testing.T) string {
+func buildVigilctl(t *testing.T) string { return buildCommand(t, "vigilctl") }
+
+// buildCommand builds ./cmd/NAME into a directory of the test's.
+func buildCommand(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "vigilctl")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vigilctl")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/"+name)
 	cmd.Dir = filepath.Join("..", "..")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build vigilctl: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }
