@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-dev/vigil/pkg/enrich"
 	"github.com/vigil-dev/vigil/pkg/pipeline"
 	"github.com/vigil-dev/vigil/pkg/policy"
+	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/profiledir"
 	"github.com/vigil-dev/vigil/pkg/sensor"
@@ -236,11 +237,19 @@ func (a *Agent) degraded(ctr *containers.Container, d enforce.Degradation) {
 	a.out.emit(alert.Degraded(a.cfg.Node, ctr, d.Outcome, d.Why, time.Now()))
 }
 
-// entrypoint is the executable of a container's init process, when the
-// process table knows it runs the container's workload.
-func (a *Agent) entrypoint(pid uint32) (string, bool) {
+// entrypoint is the exec of a container's init process, when the process
+// table knows it runs the container's workload.
+func (a *Agent) entrypoint(pid uint32) (profile.Observation, bool) {
 	p, ok := a.pipeline.Processes().Get(pid)
-	return p.Path, ok && p.Path != "" && p.Contained
+	return execOf(p), ok && p.Path != "" && p.Contained
+}
+
+// execOf is the exec that made p what it runs, as a profile judges it: with
+// the applet its argv selects, so that /bin/sleep in a busybox image is
+// busybox as sleep, not busybox as any applet. The table keeps no mark of a
+// truncated argv; only its first two arguments can select an applet.
+func execOf(p process.Process) profile.Observation {
+	return profile.Observation{Kind: profile.KindExec, Path: p.Path, Applet: profile.Applet(p.Argv, false)}
 }
 
 // actionOf is what the kernel did about an event.

@@ -48,9 +48,10 @@ type Sources struct {
 	// this agent's enforcement is then whole and a previous agent's is
 	// released. Nil is always ready.
 	Ready func() bool
-	// Entrypoint is the executable of a container's init process, when the
-	// process table knows it and it runs the container's workload.
-	Entrypoint func(pid uint32) (string, bool)
+	// Entrypoint is the exec of a container's init process (its executable
+	// and the applet its argv selects), when the process table knows it and
+	// it runs the container's workload.
+	Entrypoint func(pid uint32) (profile.Observation, bool)
 	// Report hands the pipeline an event no program reports (the fanotify
 	// tier's refusal of an io_uring request's open); nil: counted only.
 	Report func(sensor.Event)

@@ -85,14 +85,14 @@ func (c *Controller) warnEntrypoint(ctr *containers.Container, p *profile.Profil
 	if warned[k] || c.src.Entrypoint == nil {
 		return
 	}
-	path, ok := c.src.Entrypoint(ctr.PID)
+	exec, ok := c.src.Entrypoint(ctr.PID)
 	if !ok {
 		return
 	}
 	warned[k] = true
-	if v := c.src.Judge.Judge(ctr, profile.Observation{Kind: profile.KindExec, Path: path}); v.Mode == profile.ModeEnforce && !v.Allowed {
+	if v := c.src.Judge.Judge(ctr, exec); v.Mode == profile.ModeEnforce && !v.Allowed {
 		c.log.Warn("the enforced profile does not allow the container's own entrypoint: it could not start again",
-			zap.String("container", ctr.ID), zap.String("image", ctr.Image), zap.String("entrypoint", path),
-			zap.Int64("version", p.Metadata.Version))
+			zap.String("container", ctr.ID), zap.String("image", ctr.Image), zap.String("entrypoint", exec.Path),
+			zap.String("applet", exec.Applet), zap.Int64("version", p.Metadata.Version))
 	}
 }

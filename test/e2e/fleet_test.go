@@ -34,6 +34,10 @@ const (
 	fleetAudience = "vigil"
 )
 
+// entrypointWarning is what an agent logs when an enforced profile would
+// not let a container start again.
+const entrypointWarning = "the enforced profile does not allow the container's own entrypoint: it could not start again"
+
 // Denials each node makes before and after the replica is killed.
 const deniedBefore, deniedAfter = 5, 6
 
@@ -228,8 +232,12 @@ spec:
 		t.Errorf("of %d denials, %d not listed and %d listed twice (%d alerts listed)", len(nodes)*(deniedBefore+deniedAfter), lost, twice, alerts)
 	}
 	// Two agents on one host: each judges its own containerd's container
-	// alone, never the other node's.
+	// alone, never the other node's. The profile allows the container's
+	// entrypoint, busybox as sleep: no agent may warn that it does not.
 	for _, n := range nodes {
+		if fields, warned := n.agent.find(t, entrypointWarning); warned {
+			t.Errorf("%s's agent warned that the profile does not allow the entrypoint: %v", n.name, fields)
+		}
 		if got := scrape(t, "http://"+n.agent.metrics+"/metrics", "vigil_kernel_profiled_containers"); got != 1 {
 			t.Errorf("%s's agent judges %v containers, want its own one", n.name, got)
 		}
