@@ -48,7 +48,7 @@ func main() {
 	execs := flag.Int("execs", 1000, "fork+exec iterations per run, at most")
 	connects := flag.Int("connects", 10_000, "connect iterations per run, at most")
 	limit := flag.Duration("loop-limit", 2*time.Second, "each run of a loop stops after its iterations or this long, whichever comes first")
-	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported")
+	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported (the six conditions take each place once in 6 rounds)")
 	alerts := flag.Int("alerts", 20_000, "alerts per collector ingest run")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
 	memory := flag.Bool("memory", false, "measure only the agent's memory: `vigil-agent run` learning the container, idle, then at 1 000 opens/s")
@@ -93,8 +93,8 @@ func (b *bench) run(agent string, opens, execs, connects int, limit time.Duratio
 	conditions := []condition{noAgent(), bareSysExit(), traceAgent(agent),
 		agentRun(agent, profile.ModeEnforce), agentRun(agent, profile.ModeMonitor), agentRun(agent, profile.ModeLearn)}
 
-	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d rounds, the order of conditions rotating (ratio: the median of each round's ratio; range: its lowest and highest)\n",
-		time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), runs)
+	fmt.Printf("vigil bench  %s  %s  %d CPUs  median of %d rounds, each running the conditions in the order of a row of a balanced Latin square of %d rows (ratio: the median of each round's ratio; range: its lowest and highest)\n",
+		time.Now().Format(time.RFC3339), kernelRelease(), runtime.NumCPU(), runs, len(roundOrders(len(conditions))))
 	sp := learned.Spec
 	fmt.Printf("every loop runs in a container of %s under containerd; the profile was learned by vigil-agent run: %d executables, %d files, %d network, %d capabilities\n",
 		labImage, len(sp.Executables), len(sp.Files), len(sp.Network), len(sp.Capabilities))

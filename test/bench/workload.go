@@ -49,12 +49,12 @@ type bench struct {
 }
 
 // measure runs every workload under every condition, rounds times. Each
-// round starts each condition once and runs every workload under it; the
-// order of conditions rotates from round to round, so that no condition
-// always runs first or right after another. A condition's ratio is the
-// median of its ratio to the baseline of the same round: a node whose speed
-// drifts from minute to minute (a busy hypervisor) moves both sides of a
-// round alike.
+// round starts each condition once and runs every workload under it, in
+// the order of a row of a balanced Latin square (roundOrders), so that no
+// condition always runs first or right after another. A condition's ratio
+// is the median of its ratio to the baseline of the same round: a node
+// whose speed drifts from minute to minute (a busy hypervisor) moves both
+// sides of a round alike.
 func (b *bench) measure(ws []workload, conditions []condition, rounds int) ([]row, error) {
 	// runs[w][c] are the rounds' rows.
 	runs := make([][][]row, len(ws))
@@ -70,9 +70,9 @@ func (b *bench) measure(ws []workload, conditions []condition, rounds int) ([]ro
 	if base < 0 {
 		return nil, errors.New("no baseline condition")
 	}
+	orders := roundOrders(len(conditions))
 	for round := range rounds {
-		for k := range conditions {
-			ci := (k + round) % len(conditions)
+		for _, ci := range orders[round%len(orders)] {
 			rs, err := b.underCondition(ws, conditions[ci])
 			if err != nil {
 				return nil, fmt.Errorf("round %d, %s: %w", round+1, conditions[ci].name, err)
