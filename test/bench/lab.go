@@ -160,11 +160,19 @@ func staticSelf() (string, error) {
 	return self, nil
 }
 
+// Bounds of the waits on a loop child. A child that misses one is stuck
+// (or its container is): the bench fails saying which, rather than hang.
+const (
+	loopReadyTimeout = 30 * time.Second // exec in the container until "ready"
+	loopResultGrace  = 30 * time.Second // past the loop's own time limit
+)
+
 // loopProc is one loop child in the container.
 type loopProc struct {
+	args   []string
 	proc   client.Process
 	stdin  *io.PipeWriter
-	stdout *bufio.Reader
+	lines  chan string   // its output, line by line; closed at its end
 	exited chan struct{} // closed once it has exited and its output is read
 	code   uint32        // its exit code, once exited is closed
 }
@@ -195,18 +203,59 @@ func (l *lab) startLoop(args ...string) (*loopProc, error) {
 		_, _ = p.Delete(l.ctx, client.WithProcessKill)
 		return nil, fmt.Errorf("start the loop: %w", err)
 	}
-	lp := &loopProc{proc: p, stdin: inW, stdout: bufio.NewReader(outR), exited: make(chan struct{})}
+	lp := &loopProc{args: args, proc: p, stdin: inW, lines: make(chan string, 4), exited: make(chan struct{})}
 	go func() {
 		lp.code = (<-exitC).ExitCode()
 		p.IO().Wait()
 		outW.Close() // the reader sees the end of its output
 		close(lp.exited)
 	}()
-	if line, err := lp.stdout.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+	go readLines(outR, lp.lines)
+	if line, err := lp.readLine("ready", loopReadyTimeout); err != nil || strings.TrimSpace(line) != "ready" {
 		lp.kill()
 		return nil, fmt.Errorf("loop %v: %q %v (exit code %d)", args, line, err, lp.code)
 	}
 	return lp, nil
+}
+
+// readLines sends r's lines to lines and closes it at r's end.
+func readLines(r io.Reader, lines chan<- string) {
+	defer close(lines)
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return // a line cut short by the child's end is no answer
+		}
+		lines <- line
+	}
+}
+
+// readLine returns the child's next line, or fails when it ends without one
+// or when timeout passes first.
+func (lp *loopProc) readLine(what string, timeout time.Duration) (string, error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case line, ok := <-lp.lines:
+		if !ok {
+			return "", fmt.Errorf("loop %v ended without its %s", lp.args, what)
+		}
+		return line, nil
+	case <-timer.C:
+		return "", fmt.Errorf("loop %v stuck: no %s within %s", lp.args, what, timeout)
+	}
+}
+
+// resultTimeout is how long the child may take to answer "go": its own
+// time limit (its third argument, in milliseconds) and a grace.
+func (lp *loopProc) resultTimeout() time.Duration {
+	if len(lp.args) > 2 {
+		if ms, err := strconv.Atoi(lp.args[2]); err == nil {
+			return time.Duration(ms)*time.Millisecond + loopResultGrace
+		}
+	}
+	return loopResultGrace
 }
 
 // run tells the child to go and returns the operations it did and the time
@@ -225,11 +274,10 @@ func (lp *loopProc) result() (string, error) {
 	if _, err := io.WriteString(lp.stdin, "go\n"); err != nil {
 		return "", fmt.Errorf("start the loop: %w", err)
 	}
-	line, err := lp.stdout.ReadString('\n')
+	line, err := lp.readLine("result", lp.resultTimeout())
 	if err != nil {
-		lp.stdin.Close()
-		<-lp.exited
-		return "", fmt.Errorf("loop exited (code %d) without a result: %w", lp.code, err)
+		lp.kill()
+		return "", fmt.Errorf("%w (exit code %d)", err, lp.code)
 	}
 	return line, nil
 }
@@ -247,7 +295,8 @@ func parseResult(line string) (int, time.Duration, error) {
 	return ops, time.Duration(ns), nil
 }
 
-// kill ends the child if it still runs and removes it.
+// kill ends the child if it still runs and removes it. Killing twice is
+// harmless: result kills a stuck child before its caller's deferred kill.
 func (lp *loopProc) kill() {
 	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), labNamespace), opTimeout)
 	defer cancel()
@@ -256,7 +305,12 @@ func (lp *loopProc) kill() {
 	case <-lp.exited:
 	case <-time.After(5 * time.Second):
 		_ = lp.proc.Kill(ctx, syscall.SIGKILL)
-		<-lp.exited
+		select {
+		case <-lp.exited:
+		case <-ctx.Done():
+			logf("loop %v did not exit within %s of SIGKILL", lp.args, opTimeout)
+			return
+		}
 	}
 	_, _ = lp.proc.Delete(ctx)
 }
