@@ -29,6 +29,9 @@ type condition struct {
 	command  string
 	baseline bool
 	start    func(b *bench) (environment, error)
+	// check, when set, proves after each row that the condition still
+	// judges as it should; an error fails the bench.
+	check func(b *bench, env environment) error
 }
 
 // environment is one started condition.
@@ -43,7 +46,8 @@ type environment interface {
 // sample is the agent's counters, CPU time and memory at one moment.
 type sample struct {
 	delivered, lost, kernel uint64
-	alerts                  uint64
+	alerts                  uint64    // alerts sent and repeats folded into a summary: every violation reported
+	timeouts                uint64    // opens the fanotify tier let through at its deadline, unjudged
 	at                      time.Time // when the CPU time was read
 	cpu                     time.Duration
 	rss                     uint64 // bytes
@@ -79,6 +83,7 @@ type runningAgent struct {
 	exitErr  error
 	base     string // http://addr
 	pipeline bool   // `run`: settled when its pipeline has processed every event
+	checks   int    // forbidden files opened so far (checkForbidden)
 }
 
 // startAgent starts bin with args and a metrics address of its own, and
@@ -252,13 +257,16 @@ func (m metricSet) sum(name, label string) float64 {
 }
 
 // counters sums the sensor's counters over event types: kernel events
-// include the ring buffer's losses; lost counts every place of loss.
+// include the ring buffer's losses; lost counts every place of loss. A
+// repeat within the dedup window sends no alert of its own but is counted
+// at once: alerts adds both, so that every violation shows.
 func (m metricSet) counters() sample {
 	return sample{
 		delivered: uint64(m.sum("vigil_sensor_events_delivered_total", "")),
 		lost:      uint64(m.sum("vigil_sensor_events_lost_total", "")),
 		kernel:    uint64(m.sum("vigil_sensor_kernel_events_total", "") + m.sum("vigil_sensor_events_lost_total", `where="ring_buffer"`)),
-		alerts:    uint64(m.sum("vigil_alerts_total", "")),
+		alerts:    uint64(m.sum("vigil_alerts_total", "") + m.sum("vigil_alerts_repeats_total", "")),
+		timeouts:  uint64(m.sum("vigil_fanotify_decisions_total", `decision="timeout"`)),
 	}
 }
 

@@ -24,7 +24,7 @@ const (
 	loopExec     = "exec"      // fork+exec+wait of busybox true
 	loopConnect  = "connect"   // TCP connect+close to the address given last
 	loopPaced    = "paced"     // open+close of oneFile at n/s for the milliseconds given
-	loopForbid   = "forbid"    // one open of forbiddenFile
+	loopForbid   = "forbid"    // one open of the path given last
 )
 
 // Results of the forbidden open, as the forbid loop prints them in place of
@@ -52,8 +52,8 @@ func runLoop(args []string) error {
 	if err != nil {
 		return err
 	}
-	if kind == loopConnect && len(args) < 4 {
-		return errors.New("connect loop: no address")
+	if (kind == loopConnect || kind == loopForbid) && len(args) < 4 {
+		return fmt.Errorf("%s loop: no address or path", kind)
 	}
 	files := treeFiles()
 	in := bufio.NewReader(os.Stdin)
@@ -76,7 +76,7 @@ func runLoop(args []string) error {
 	case loopPaced:
 		done, err = pacedOpenLoop(oneFile, n, time.Duration(ms)*time.Millisecond)
 	case loopForbid:
-		fmt.Println(1, forbiddenOpen())
+		fmt.Println(1, forbiddenOpen(args[3]))
 		return nil
 	default:
 		err = fmt.Errorf("unknown loop %q", kind)
@@ -109,9 +109,9 @@ func openClose(path string) error {
 	return unix.Close(fd)
 }
 
-// forbiddenOpen opens forbiddenFile once and says what happened.
-func forbiddenOpen() string {
-	fd, err := unix.Open(forbiddenFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+// forbiddenOpen opens path once and says what happened.
+func forbiddenOpen(path string) string {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err == nil {
 		unix.Close(fd)
 		return openAllowed

@@ -44,10 +44,26 @@ func runCommand(bin string, profiles bool, extra ...string) string {
 // the learned profile (monitor, enforce) or none (learn). Before the loops
 // run it proves the mode is in force: the container is attributed and
 // scoped in the kernel, and a forbidden open is denied and alerted
-// (enforce) or alerted (monitor).
+// (enforce) or alerted (monitor). After each row it proves it again: a
+// row's figures count only while the agent still judges.
 func agentRun(bin string, mode profile.Mode) condition {
 	name := map[profile.Mode]string{profile.ModeEnforce: "enforced", profile.ModeMonitor: "monitored", profile.ModeLearn: "learning"}[mode]
+	var check func(*bench, environment) error
+	if mode != profile.ModeLearn {
+		check = func(b *bench, env environment) error {
+			a, ok := env.(*runningAgent)
+			if !ok {
+				return fmt.Errorf("%s: no agent to check", name)
+			}
+			if _, err := checkForbidden(b, a, mode); err != nil {
+				return fmt.Errorf("%s, after the row: %w", name, err)
+			}
+			b.rechecks[mode]++
+			return nil
+		}
+	}
 	return condition{
+		check:   check,
 		name:    name,
 		command: runCommand(bin, mode != profile.ModeLearn) + "  # the container's image: " + modeNote(mode),
 		start: func(b *bench) (environment, error) {
@@ -88,34 +104,65 @@ func inForce(b *bench, a *runningAgent, mode profile.Mode, alerts string) error 
 	if err != nil || mode == profile.ModeLearn {
 		return err
 	}
-	got, err := b.lab.forbiddenOpen()
+	file, err := checkForbidden(b, a, mode)
 	if err != nil {
 		return err
+	}
+	return a.waitFor("alerting the forbidden open in "+alerts, readyTimeout, func() (bool, error) {
+		doc, err := os.ReadFile(alerts)
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return bytes.Contains(doc, []byte(`"`+file+`"`)), err
+	})
+}
+
+// checkForbidden opens the agent's next forbidden file in the container
+// and checks that the agent judged it in mode: denied with EPERM or EACCES
+// (enforce) or let through (monitor), and reported either way (the
+// agent's alert counter up). It returns the file it opened.
+func checkForbidden(b *bench, a *runningAgent, mode profile.Mode) (string, error) {
+	if a.checks == len(forbiddenFiles) {
+		return "", fmt.Errorf("no forbidden file left for check %d: each may be opened once per agent", a.checks+1)
+	}
+	file := forbiddenFiles[a.checks]
+	a.checks++
+	before, err := a.sample()
+	if err != nil {
+		return "", err
+	}
+	got, err := b.lab.forbiddenOpen(file)
+	if err != nil {
+		return "", err
 	}
 	want := openAllowed
 	if mode == profile.ModeEnforce {
 		want = openDenied
 	}
 	if !strings.HasPrefix(got, want) {
-		return fmt.Errorf("a forbidden open (%s) in the %sd container was %s, want %s", forbiddenFile, mode, got, want)
+		return "", fmt.Errorf("a forbidden open (%s) in the %sd container was %s, want %s", file, mode, got, want)
 	}
 	if mode == profile.ModeEnforce && got != openDenied+"-EPERM" && got != openDenied+"-EACCES" {
-		return fmt.Errorf("a forbidden open (%s) in the enforced container was %s, want EPERM or EACCES", forbiddenFile, got)
+		return "", fmt.Errorf("a forbidden open (%s) in the enforced container was %s, want EPERM or EACCES", file, got)
 	}
 	b.forbidden[mode] = got
-	return a.waitFor("alerting the forbidden open in "+alerts, readyTimeout, func() (bool, error) {
-		doc, err := os.ReadFile(alerts)
-		if errors.Is(err, os.ErrNotExist) {
-			return false, nil
-		}
-		return bytes.Contains(doc, []byte(`"`+forbiddenFile+`"`)), err
+	err = a.waitFor("reporting the forbidden open of "+file+" (vigil_alerts_total up)", readyTimeout, func() (bool, error) {
+		m, err := a.metrics()
+		return m.counters().alerts > before.alerts, err
 	})
+	if err != nil {
+		return "", err
+	}
+	// Whatever else the open caused is counted before the next row's
+	// first sample, not in it.
+	_, err = a.settle()
+	return file, err
 }
 
-// forbiddenOpen opens forbiddenFile in the container and returns what
-// happened: openAllowed, or openDenied and the errno.
-func (l *lab) forbiddenOpen() (string, error) {
-	lp, err := l.startLoop(loopForbid, "1", "0")
+// forbiddenOpen opens path in the container and returns what happened:
+// openAllowed, or openDenied and the errno.
+func (l *lab) forbiddenOpen(path string) (string, error) {
+	lp, err := l.startLoop(loopForbid, "1", "0", path)
 	if err != nil {
 		return "", err
 	}

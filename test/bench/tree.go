@@ -24,9 +24,18 @@ const (
 // oneFile is what the "one file" loop reopens: a file learned as itself.
 var oneFile = confPath(0, 0)
 
-// forbiddenFile is in the image but never opened while learning: opening it
-// is outside the learned profile.
-const forbiddenFile = "/secret/key"
+// forbiddenFiles are in the image but never opened while learning: opening
+// one is outside the learned profile. An agent's checks open each once, in
+// turn, so that each is a first alert: a repeat within the dedup window
+// would close it with a summary alert later, during some row. One agent
+// runs at most 1+len(workloads) checks.
+var forbiddenFiles = func() []string {
+	files := make([]string, 8)
+	for i := range files {
+		files[i] = fmt.Sprintf("/secret/key%d", i)
+	}
+	return files
+}()
 
 func confPath(d, f int) string { return fmt.Sprintf("/conf%02d/f%02d", d, f) }
 
@@ -49,7 +58,7 @@ func treeFiles() []string {
 // treeLayer is the tree and the forbidden file as image files.
 func treeLayer() []ctrd.File {
 	var files []ctrd.File
-	for _, p := range append(treeFiles(), forbiddenFile) {
+	for _, p := range append(treeFiles(), forbiddenFiles...) {
 		files = append(files, ctrd.File{Path: p[1:], Mode: 0o644, Data: []byte(path.Base(p) + "\n")})
 	}
 	return files

@@ -45,6 +45,7 @@ type bench struct {
 	listener  net.Listener
 	profiles  map[profile.Mode]string // --profiles-dir per mode
 	forbidden map[profile.Mode]string // what the forbidden open did, per mode
+	rechecks  map[profile.Mode]int    // forbidden opens checked after a row, per mode
 	agentRuns int                     // state directories made (runDir)
 }
 
@@ -102,7 +103,7 @@ func (b *bench) measure(ws []workload, conditions []condition, rounds int) ([]ro
 }
 
 // underCondition starts c, runs each workload once under it, each followed
-// by the agent settling, and stops it.
+// by the agent settling and by checkRow and c.check, and stops it.
 func (b *bench) underCondition(ws []workload, c condition) ([]row, error) {
 	env, err := c.start(b)
 	if err != nil {
@@ -111,7 +112,13 @@ func (b *bench) underCondition(ws []workload, c condition) ([]row, error) {
 	var rows []row
 	for _, w := range ws {
 		var r row
-		if r, err = b.measureOnce(w, c, env); err != nil {
+		if r, err = b.measureOnce(w, c, env); err == nil {
+			err = checkRow(r)
+		}
+		if err == nil && c.check != nil {
+			err = c.check(b, env)
+		}
+		if err != nil {
 			err = fmt.Errorf("%s: %w", w.name, err)
 			break
 		}
@@ -149,6 +156,21 @@ func (b *bench) measureOnce(w workload, c condition, env environment) (row, erro
 	return r, nil
 }
 
+// checkRow fails a row whose figures do not describe the product judging
+// as it should: the profile allows every loop, so a loop that caused an
+// alert was judged wrong, and an open let through at the fanotify deadline
+// was never judged at all.
+func checkRow(r row) error {
+	var errs []error
+	if r.Alerts > 0 {
+		errs = append(errs, fmt.Errorf("the loop caused %d alerts; the profile allows all of it", r.Alerts))
+	}
+	if r.FanotifyTimeouts > 0 {
+		errs = append(errs, fmt.Errorf("%d opens let through unjudged at the fanotify deadline", r.FanotifyTimeouts))
+	}
+	return errors.Join(errs...)
+}
+
 // cores is the agent's CPU use between two samples, in cores: the loop and
 // the agent's catching up after it.
 func cores(before, after sample) float64 {
@@ -160,14 +182,15 @@ func cores(before, after sample) float64 {
 
 func resultRow(w workload, c condition, ops int, elapsed time.Duration, before, after sample) row {
 	r := row{
-		Workload:  w.name,
-		Condition: c.name,
-		Ops:       ops,
-		NsPerOp:   float64(elapsed.Nanoseconds()) / float64(ops),
-		Events:    after.delivered - before.delivered,
-		Lost:      after.lost - before.lost,
-		Alerts:    after.alerts - before.alerts,
-		Command:   c.command + "  # workload: " + w.command,
+		Workload:         w.name,
+		Condition:        c.name,
+		Ops:              ops,
+		NsPerOp:          float64(elapsed.Nanoseconds()) / float64(ops),
+		Events:           after.delivered - before.delivered,
+		Lost:             after.lost - before.lost,
+		Alerts:           after.alerts - before.alerts,
+		FanotifyTimeouts: after.timeouts - before.timeouts,
+		Command:          c.command + "  # workload: " + w.command,
 	}
 	r.EventsPerS = float64(r.Events) / elapsed.Seconds()
 	r.AgentCPU = cores(before, after)
