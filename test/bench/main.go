@@ -110,7 +110,7 @@ func (b *bench) run(agent string, opens, execs, connects int, limit time.Duratio
 	fmt.Printf("\nchecked at each start and after each of the %d enforced and %d monitored rows: a forbidden open (of %s…, a file not opened before in that agent's run, so a first alert, never a repeat) was %s and reported in the enforced container, %s and reported in the monitored one; every agent row: no alert from its loop, no open let through at the fanotify deadline\n",
 		b.rechecks[profile.ModeEnforce], b.rechecks[profile.ModeMonitor], forbiddenFiles[0], b.forbidden[profile.ModeEnforce], b.forbidden[profile.ModeMonitor])
 
-	fmt.Println("\nthroughput and cost of `vigil-agent run` (open+close from paced children in the learning container, every open an event; seen: every event the kernel wrote, the node's other processes' included):")
+	fmt.Println("\nthroughput and cost of `vigil-agent run` (open+close from paced children in the learning container, every open an event; generated: the opens the children did, seen: every event the kernel wrote, the node's other processes' included, both per second of the children's run from their go to their last result, their start-up excluded; the zero-loss search doubles, then bisects, and brackets the maximum between rates generated):")
 	load, err := b.loadRows(loadAgent(agent))
 	if err != nil {
 		return nil, err

@@ -109,7 +109,7 @@ func (b *bench) memoryPhase(a *runningAgent, phase string, d time.Duration, rate
 	if rate == 0 {
 		time.Sleep(d)
 	} else {
-		done, err = b.paced(rate, d)
+		done, err = b.paced(rate, d, nil)
 	}
 	elapsed := time.Since(start)
 	close(stop)
