@@ -49,7 +49,7 @@ func main() {
 	execs := flag.Int("execs", 1000, "fork+exec iterations per run, at most")
 	connects := flag.Int("connects", 10_000, "connect iterations per run, at most")
 	limit := flag.Duration("loop-limit", 2*time.Second, "each run of a loop stops after its iterations or this long, whichever comes first")
-	runs := flag.Int("runs", 5, "rounds of every condition; the median is reported (the six conditions take each place once in 6 rounds)")
+	runs := flag.Int("runs", 6, "rounds of every condition; the median is reported (6, one row of the balanced Latin square each, puts each of the six conditions once in each place and once right after each other)")
 	alerts := flag.Int("alerts", 20_000, "alerts per collector ingest run")
 	out := flag.String("out", "out/bench.json", "write the rows here as JSON")
 	memory := flag.Bool("memory", false, "measure only the agent's memory: `vigil-agent run` learning the container, idle, then at 1 000 opens/s")
