@@ -258,6 +258,9 @@ struct sensor_stats {
 	/* behaviour of tasks not running a container's workload, kept in the
 	 * kernel for an agent that judges only workloads (contained_only) */
 	__u64 uncontained[VIGIL_EVENT_TYPE_MAX];
+	/* behaviour of workload-like tasks in cgroups userspace marked the
+	 * host's (host_cgroups), kept in the kernel likewise */
+	__u64 host_cgroup[VIGIL_EVENT_TYPE_MAX];
 };
 
 #endif /* VIGIL_H */

@@ -78,6 +78,21 @@ struct {
 	__type(value, __u32);
 } container_scopes SEC(".maps");
 
+/* Cgroups container attribution found to be the host's, marked by
+ * userspace as it resolves them (cleared with its cache, which it bounds
+ * alike), the root always. Under contained_only, a workload-like task in
+ * one (a host service with a mount namespace of its own) is kept in the
+ * kernel unless the cgroup has a container scope: a cgroup not marked is
+ * judged, so a new container never waits for the agent to know it, and
+ * enforcement never depends on this set. Written by userspace only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1 << 16);
+	__type(key, __u64); /* cgroup id */
+	__type(value, __u8);
+} host_cgroups SEC(".maps");
+
 /* The policy maps are written by userspace only: allocated as they fill,
  * their memory follows the profiles loaded, not the limits. */
 struct {
@@ -283,18 +298,39 @@ static __always_inline bool emit(void *record, __u64 size, __u32 type)
  * and exit are not behaviour and always leave: the process table needs them. */
 const volatile bool contained_only = false;
 
+/* in_host_cgroup: the current task's cgroup is marked the host's and has
+ * no container scope. Not inlined: its key would grow the stack of the open
+ * handler, which older verifiers (6.1) add to its path matcher's. */
+static __noinline __attribute__((unused)) bool in_host_cgroup(void)
+{
+	__u64 cgroup = bpf_get_current_cgroup_id();
+
+	return bpf_map_lookup_elem(&host_cgroups, &cgroup) &&
+	       !bpf_map_lookup_elem(&container_scopes, &cgroup);
+}
+
 /* drop_uncontained tells whether the current task's behaviour of this type
- * ends here under contained_only; what should_trace would have let through
- * is counted. */
+ * ends here under contained_only: a task that runs no workload, or one in a
+ * cgroup attribution marked the host's that has no container scope. What
+ * should_trace would have let through is counted, by the reason. */
 static __always_inline bool drop_uncontained(struct task_struct *task, __u32 type)
 {
 	struct sensor_stats *s;
+	bool contained;
 
-	if (!contained_only || task_contained(task))
+	if (!contained_only)
+		return false;
+	contained = task_contained(task);
+	if (contained && !in_host_cgroup())
 		return false;
 	s = should_trace(task) ? get_stats() : NULL;
-	if (s)
-		__sync_fetch_and_add(&s->uncontained[type & (VIGIL_EVENT_TYPE_MAX - 1)], 1);
+	if (!s)
+		return true;
+	type &= VIGIL_EVENT_TYPE_MAX - 1;
+	if (contained)
+		__sync_fetch_and_add(&s->host_cgroup[type], 1);
+	else
+		__sync_fetch_and_add(&s->uncontained[type], 1);
 	return true;
 }
 

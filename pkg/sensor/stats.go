@@ -11,7 +11,7 @@ import (
 
 // Counts say what happened to events, per type. For every type,
 // Emitted + LostRingBuffer is what the kernel saw and let out (Stats.Uncontained
-// it kept), and Emitted = Delivered + DroppedQueue + (its share of DecodeErrors).
+// and Stats.HostCgroup it kept), and Emitted = Delivered + DroppedQueue + (its share of DecodeErrors).
 type Counts struct {
 	Emitted        [typeLimit]uint64 // written to the ring buffer by the kernel
 	LostRingBuffer [typeLimit]uint64 // the ring buffer was full
@@ -34,6 +34,10 @@ type Stats struct {
 	// Uncontained are events of tasks not running a container's workload,
 	// kept in the kernel (Config.ContainedOnly).
 	Uncontained [typeLimit]uint64
+	// HostCgroup are events of tasks that look like a workload (a host
+	// service with a mount namespace of its own) in a cgroup attribution
+	// marked the host's, kept in the kernel (Sensor.HostCgroups).
+	HostCgroup [typeLimit]uint64
 }
 
 // userCounters are the userspace halves of Stats, written by the readers.
@@ -59,6 +63,7 @@ func (s *Sensor) Stats() (Stats, error) {
 			st.Killed[t] += c.Killed[t]
 			st.Denied[t] += c.Denied[t]
 			st.Uncontained[t] += c.Uncontained[t]
+			st.HostCgroup[t] += c.HostCgroup[t]
 		}
 		st.PathsTruncated += c.PathTruncated
 	}
@@ -95,6 +100,9 @@ var (
 	descUncontained = prometheus.NewDesc("vigil_sensor_uncontained_events_total",
 		"Events of tasks not running a container's workload (the host's, the container runtime's), kept in the kernel: `vigil-agent run` judges only workloads.",
 		[]string{"type"}, nil)
+	descHostCgroup = prometheus.NewDesc("vigil_sensor_host_cgroup_events_total",
+		"Events of tasks in a mount namespace of their own (sandboxed host services) in cgroups attribution found to be the host's, kept in the kernel: `vigil-agent run` judges only workloads.",
+		[]string{"type"}, nil)
 	descHandoverDuplicates = prometheus.NewDesc("vigil_sensor_handover_duplicates_total",
 		"Records not delivered at an agent restart because the previous agent's programs, still attached, reported the same.", nil, nil)
 	descEnforced = prometheus.NewDesc("vigil_enforcement_actions_total",
@@ -109,7 +117,7 @@ type collector struct{ s *Sensor }
 func (s *Sensor) Collector() prometheus.Collector { return collector{s} }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced, descUncontained, descHandoverDuplicates, descHook} {
+	for _, d := range []*prometheus.Desc{descEmitted, descDelivered, descLost, descJudgedDelivered, descJudgedLost, descDecodeErrors, descTruncated, descEnforced, descUncontained, descHostCgroup, descHandoverDuplicates, descHook} {
 		ch <- d
 	}
 }
@@ -132,6 +140,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Killed[t]), name, "killed")
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Denied[t]), name, "denied")
 		ch <- prometheus.MustNewConstMetric(descUncontained, prometheus.CounterValue, float64(st.Uncontained[t]), name)
+		ch <- prometheus.MustNewConstMetric(descHostCgroup, prometheus.CounterValue, float64(st.HostCgroup[t]), name)
 	}
 	ch <- prometheus.MustNewConstMetric(descDecodeErrors, prometheus.CounterValue, float64(st.DecodeErrors))
 	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(st.PathsTruncated))

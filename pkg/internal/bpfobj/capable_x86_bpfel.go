@@ -21,6 +21,7 @@ const (
 	CapableMapContainerScopes   = "container_scopes"
 	CapableMapEvents            = "events"
 	CapableMapHeldTasks         = "held_tasks"
+	CapableMapHostCgroups       = "host_cgroups"
 	CapableMapIoUringRules      = "io_uring_rules"
 	CapableMapJudgedEvents      = "judged_events"
 	CapableMapKnownOpens        = "known_opens"
@@ -105,6 +106,7 @@ type CapableMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
@@ -165,6 +167,7 @@ type CapableMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
@@ -191,6 +194,7 @@ func (m *CapableMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.HostCgroups,
 		m.IoUringRules,
 		m.JudgedEvents,
 		m.KnownOpens,

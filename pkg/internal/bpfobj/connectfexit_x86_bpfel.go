@@ -21,6 +21,7 @@ const (
 	ConnectfexitMapContainerScopes   = "container_scopes"
 	ConnectfexitMapEvents            = "events"
 	ConnectfexitMapHeldTasks         = "held_tasks"
+	ConnectfexitMapHostCgroups       = "host_cgroups"
 	ConnectfexitMapIoUringRules      = "io_uring_rules"
 	ConnectfexitMapJudgedEvents      = "judged_events"
 	ConnectfexitMapKnownOpens        = "known_opens"
@@ -106,6 +107,7 @@ type ConnectfexitMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
@@ -167,6 +169,7 @@ type ConnectfexitMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
@@ -193,6 +196,7 @@ func (m *ConnectfexitMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.HostCgroups,
 		m.IoUringRules,
 		m.JudgedEvents,
 		m.KnownOpens,

@@ -21,6 +21,7 @@ const (
 	LsmMapContainerScopes   = "container_scopes"
 	LsmMapEvents            = "events"
 	LsmMapHeldTasks         = "held_tasks"
+	LsmMapHostCgroups       = "host_cgroups"
 	LsmMapIoUringRules      = "io_uring_rules"
 	LsmMapJudgedEvents      = "judged_events"
 	LsmMapKnownOpens        = "known_opens"
@@ -105,6 +106,7 @@ type LsmMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
@@ -159,6 +161,7 @@ type LsmMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
@@ -180,6 +183,7 @@ func (m *LsmMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.HostCgroups,
 		m.IoUringRules,
 		m.JudgedEvents,
 		m.KnownOpens,

@@ -19,6 +19,7 @@ const (
 	LsmprobeMapCgroupFilter      = "cgroup_filter"
 	LsmprobeMapContainerScopes   = "container_scopes"
 	LsmprobeMapEvents            = "events"
+	LsmprobeMapHostCgroups       = "host_cgroups"
 	LsmprobeMapJudgedEvents      = "judged_events"
 	LsmprobeMapLostByCgroup      = "lost_by_cgroup"
 	LsmprobeMapScopePolicies     = "scope_policies"
@@ -86,6 +87,7 @@ type LsmprobeMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
@@ -129,6 +131,7 @@ type LsmprobeMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
@@ -142,6 +145,7 @@ func (m *LsmprobeMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.HostCgroups,
 		m.JudgedEvents,
 		m.LostByCgroup,
 		m.ScopePolicies,

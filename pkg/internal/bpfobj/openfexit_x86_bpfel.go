@@ -21,6 +21,7 @@ const (
 	OpenfexitMapContainerScopes   = "container_scopes"
 	OpenfexitMapEvents            = "events"
 	OpenfexitMapHeldTasks         = "held_tasks"
+	OpenfexitMapHostCgroups       = "host_cgroups"
 	OpenfexitMapIoUringRules      = "io_uring_rules"
 	OpenfexitMapJudgedEvents      = "judged_events"
 	OpenfexitMapKnownOpens        = "known_opens"
@@ -109,6 +110,7 @@ type OpenfexitMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
@@ -173,6 +175,7 @@ type OpenfexitMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
@@ -200,6 +203,7 @@ func (m *OpenfexitMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.HostCgroups,
 		m.IoUringRules,
 		m.JudgedEvents,
 		m.KnownOpens,

@@ -21,6 +21,7 @@ const (
 	OpenguardMapContainerScopes   = "container_scopes"
 	OpenguardMapEvents            = "events"
 	OpenguardMapHeldTasks         = "held_tasks"
+	OpenguardMapHostCgroups       = "host_cgroups"
 	OpenguardMapIoUringRules      = "io_uring_rules"
 	OpenguardMapJudgedEvents      = "judged_events"
 	OpenguardMapKnownOpens        = "known_opens"
@@ -107,6 +108,7 @@ type OpenguardMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
@@ -169,6 +171,7 @@ type OpenguardMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
@@ -196,6 +199,7 @@ func (m *OpenguardMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.HostCgroups,
 		m.IoUringRules,
 		m.JudgedEvents,
 		m.KnownOpens,

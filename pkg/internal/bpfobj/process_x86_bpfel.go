@@ -19,6 +19,7 @@ const (
 	ProcessMapCgroupFilter      = "cgroup_filter"
 	ProcessMapContainerScopes   = "container_scopes"
 	ProcessMapEvents            = "events"
+	ProcessMapHostCgroups       = "host_cgroups"
 	ProcessMapJudgedEvents      = "judged_events"
 	ProcessMapLostByCgroup      = "lost_by_cgroup"
 	ProcessMapScopePolicies     = "scope_policies"
@@ -88,6 +89,7 @@ type ProcessMapSpecs struct {
 	CgroupFilter    *ebpf.MapSpec `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	LostByCgroup    *ebpf.MapSpec `ebpf:"lost_by_cgroup"`
 	ScopePolicies   *ebpf.MapSpec `ebpf:"scope_policies"`
@@ -131,6 +133,7 @@ type ProcessMaps struct {
 	CgroupFilter    *ebpf.Map `ebpf:"cgroup_filter"`
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	LostByCgroup    *ebpf.Map `ebpf:"lost_by_cgroup"`
 	ScopePolicies   *ebpf.Map `ebpf:"scope_policies"`
@@ -144,6 +147,7 @@ func (m *ProcessMaps) Close() error {
 		m.CgroupFilter,
 		m.ContainerScopes,
 		m.Events,
+		m.HostCgroups,
 		m.JudgedEvents,
 		m.LostByCgroup,
 		m.ScopePolicies,

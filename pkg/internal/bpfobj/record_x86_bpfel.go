@@ -200,6 +200,7 @@ type RecordSensorStats struct {
 	Killed        [8]uint64
 	Denied        [8]uint64
 	Uncontained   [8]uint64
+	HostCgroup    [8]uint64
 }
 
 type RecordSyscallNr uint32
@@ -318,6 +319,7 @@ const (
 	RecordMapContainerScopes       = "container_scopes"
 	RecordMapEvents                = "events"
 	RecordMapHeldTasks             = "held_tasks"
+	RecordMapHostCgroups           = "host_cgroups"
 	RecordMapIoUringRules          = "io_uring_rules"
 	RecordMapJudgedEvents          = "judged_events"
 	RecordMapKnownOpens            = "known_opens"
@@ -426,6 +428,7 @@ type RecordMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
@@ -512,6 +515,7 @@ type RecordMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
@@ -539,6 +543,7 @@ func (m *RecordMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.HostCgroups,
 		m.IoUringRules,
 		m.JudgedEvents,
 		m.KnownOpens,

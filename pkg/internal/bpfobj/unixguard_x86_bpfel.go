@@ -21,6 +21,7 @@ const (
 	UnixguardMapContainerScopes   = "container_scopes"
 	UnixguardMapEvents            = "events"
 	UnixguardMapHeldTasks         = "held_tasks"
+	UnixguardMapHostCgroups       = "host_cgroups"
 	UnixguardMapIoUringRules      = "io_uring_rules"
 	UnixguardMapJudgedEvents      = "judged_events"
 	UnixguardMapKnownOpens        = "known_opens"
@@ -98,6 +99,7 @@ type UnixguardMapSpecs struct {
 	ContainerScopes *ebpf.MapSpec `ebpf:"container_scopes"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	HeldTasks       *ebpf.MapSpec `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.MapSpec `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.MapSpec `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.MapSpec `ebpf:"judged_events"`
 	KnownOpens      *ebpf.MapSpec `ebpf:"known_opens"`
@@ -151,6 +153,7 @@ type UnixguardMaps struct {
 	ContainerScopes *ebpf.Map `ebpf:"container_scopes"`
 	Events          *ebpf.Map `ebpf:"events"`
 	HeldTasks       *ebpf.Map `ebpf:"held_tasks"`
+	HostCgroups     *ebpf.Map `ebpf:"host_cgroups"`
 	IoUringRules    *ebpf.Map `ebpf:"io_uring_rules"`
 	JudgedEvents    *ebpf.Map `ebpf:"judged_events"`
 	KnownOpens      *ebpf.Map `ebpf:"known_opens"`
@@ -172,6 +175,7 @@ func (m *UnixguardMaps) Close() error {
 		m.ContainerScopes,
 		m.Events,
 		m.HeldTasks,
+		m.HostCgroups,
 		m.IoUringRules,
 		m.JudgedEvents,
 		m.KnownOpens,
