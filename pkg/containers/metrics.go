@@ -69,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		scopeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "vigil", Subsystem: "containers", Name: "scope_table_errors_total",
-			Help: "Failed updates of the kernel's cgroup-to-scope table, by operation.",
+			Help: "Failed updates of the kernel's cgroup tables, by operation: set and delete (cgroup-to-scope table), mark_host and clear_host (host cgroups).",
 		}, []string{"op"}),
 		onDemand: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "vigil", Subsystem: "containers", Name: "on_demand_total",

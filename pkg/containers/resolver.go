@@ -54,6 +54,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Scopes is the kernel's cgroup-to-scope table to keep in sync; none when nil.
 	Scopes ScopeTable
+	// HostCgroups is the kernel's set of host cgroups to mark each host
+	// cgroup in as it is resolved, and the root cgroup at once; none when nil.
+	HostCgroups HostCgroups
 	// Cgroup2Mount is where the cgroup2 hierarchy is mounted; found in
 	// ProcRoot's self/mountinfo when empty.
 	Cgroup2Mount string
@@ -138,12 +141,14 @@ func New(cfg Config) (*Resolver, error) {
 		return nil, err
 	}
 	log := cfg.Logger.With(zap.String(keySocket, cfg.Socket))
+	tbl := newTable(cfg.Scopes, m, log, cfg.Linger)
+	tbl.setHostCgroups(cfg.HostCgroups, cg.RootID())
 	return &Resolver{
 		cfg:    cfg,
 		log:    log,
 		m:      m,
 		cg:     cg,
-		tbl:    newTable(cfg.Scopes, m, log, cfg.Linger),
+		tbl:    tbl,
 		up:     make(chan struct{}),
 		kick:   make(chan struct{}, 1),
 		loader: &loader{cg: cg, procRoot: cfg.ProcRoot, log: log, m: m, facts: map[digest.Digest]imageFacts{}},

@@ -38,10 +38,14 @@ type entry struct {
 // and on-demand resolutions write it.
 type table struct {
 	scopes ScopeTable // nil: no kernel side
-	m      *metrics
-	log    *zap.Logger
-	linger time.Duration
-	now    func() time.Time
+	// hostSet mirrors host in the kernel (nil: no kernel side), with the
+	// root cgroup, which Lookup answers without the cache, always in it.
+	hostSet HostCgroups
+	root    uint64
+	m       *metrics
+	log     *zap.Logger
+	linger  time.Duration
+	now     func() time.Time
 
 	mu         sync.RWMutex
 	byCgroup   map[uint64]*entry // live and lingering, aliases included
@@ -98,10 +102,47 @@ func (t *table) cached(id uint64) (Attribution, bool) {
 func (t *table) markHost(id uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.host) >= maxHostCache {
+	// The kernel's set is as large as the cache, and holds the root too.
+	if len(t.host) >= maxHostCache-1 {
 		clear(t.host)
+		t.clearHostSet()
 	}
 	t.host[id] = struct{}{}
+	t.markHostSet(id)
+}
+
+// setHostCgroups makes hs mirror the cache of host cgroups, and marks the
+// root cgroup in it.
+func (t *table) setHostCgroups(hs HostCgroups, root uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.hostSet, t.root = hs, root
+	t.markHostSet(root)
+}
+
+// markHostSet marks one cgroup in the kernel's host set. A failure only
+// leaves the cgroup's events delivered, as without the set. Callers hold mu.
+func (t *table) markHostSet(id uint64) {
+	if t.hostSet == nil {
+		return
+	}
+	if err := t.hostSet.Mark(id); err != nil {
+		t.m.scopeErrors.WithLabelValues("mark_host").Inc()
+		t.log.Warn("mark cgroup as the host's in the kernel", zap.Uint64(keyCgroupID, id), zap.Error(err))
+	}
+}
+
+// clearHostSet empties the kernel's host set but for the root cgroup.
+// Callers hold mu.
+func (t *table) clearHostSet() {
+	if t.hostSet == nil {
+		return
+	}
+	if err := t.hostSet.Clear(); err != nil {
+		t.m.scopeErrors.WithLabelValues("clear_host").Inc()
+		t.log.Warn("clear the kernel's host cgroups", zap.Error(err))
+	}
+	t.markHostSet(t.root)
 }
 
 func (t *table) markUnresolved(id uint64, a Attribution) {

@@ -159,3 +159,46 @@ func TestTableCountsScopeTableFailures(t *testing.T) {
 		t.Error("a container the kernel table could not take is not resolvable in userspace")
 	}
 }
+
+// memHostCgroups is a HostCgroups in memory.
+type memHostCgroups struct{ marked map[uint64]bool }
+
+func (h *memHostCgroups) Mark(id uint64) error { h.marked[id] = true; return nil }
+func (h *memHostCgroups) Clear() error         { clear(h.marked); return nil }
+
+// TestTableMarksHostCgroupsInTheKernel: the root cgroup is marked at once,
+// each cgroup resolved as the host's as it is, and when the cache of host
+// cgroups is full the kernel's set is emptied with it, the root marked again.
+func TestTableMarksHostCgroupsInTheKernel(t *testing.T) {
+	const root = 1
+	hosts := &memHostCgroups{marked: map[uint64]bool{}}
+	tbl, _, _ := newTestTable(t, nil)
+	tbl.setHostCgroups(hosts, root)
+	if !hosts.marked[root] {
+		t.Fatal("root cgroup not marked")
+	}
+	tbl.markHost(10)
+	tbl.markHost(11)
+	if want := map[uint64]bool{root: true, 10: true, 11: true}; !maps.Equal(hosts.marked, want) {
+		t.Fatalf("marked %v, want %v", hosts.marked, want)
+	}
+	// A container's cgroup is never marked, however it is resolved.
+	tbl.add(ctr("k8s.io", "a", 100, "sha256:aa"))
+	if hosts.marked[100] {
+		t.Error("a container's cgroup is marked as the host's")
+	}
+
+	for id := uint64(1000); len(tbl.host) < maxHostCache-1; id++ {
+		tbl.markHost(id)
+	}
+	if len(hosts.marked) != maxHostCache {
+		t.Fatalf("%d cgroups marked with a full cache, want %d (its own and the root)", len(hosts.marked), maxHostCache)
+	}
+	tbl.markHost(20)
+	if want := map[uint64]bool{root: true, 20: true}; !maps.Equal(hosts.marked, want) {
+		t.Fatalf("after the cache was full, marked %d cgroups, want %v", len(hosts.marked), want)
+	}
+	if _, ok := tbl.cached(10); ok {
+		t.Error("cgroup 10 still cached as the host's after the cache was emptied")
+	}
+}

@@ -123,8 +123,14 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Pipeline, e
 
 	var attributor enrich.Attributor
 	if cfg.ContainerdSocket != "" {
+		var hosts containers.HostCgroups
+		if sc.ContainedOnly {
+			// The kernel then keeps the behaviour of sandboxed host
+			// services in the cgroups attribution finds to be the host's.
+			hosts = p.sensor.HostCgroups()
+		}
 		p.resolver, err = containers.New(containers.Config{Socket: cfg.ContainerdSocket, Logger: log, Registerer: reg,
-			Scopes: scopes, ProcRoot: cfg.ProcRoot})
+			Scopes: scopes, HostCgroups: hosts, ProcRoot: cfg.ProcRoot})
 		if err != nil {
 			return nil, fmt.Errorf("start container attribution: %w", err)
 		}
