@@ -78,7 +78,9 @@ func (d *Deduper) Report(rec *enrich.Record, v profile.Verdict, action vigilv1.A
 
 	d.mu.Lock()
 	g := d.groups[k]
-	if g != nil && now.Sub(g.start) < d.window {
+	// Either side of the window's start: at an agent restart the previous
+	// agent's backlog arrives after this agent's first records, older.
+	if g != nil && now.Sub(g.start).Abs() < d.window {
 		g.count++
 		g.last = a
 		d.mu.Unlock()

@@ -93,6 +93,25 @@ func TestDistinctBehaviourIsNotMerged(t *testing.T) {
 	}
 }
 
+// TestOlderRecordOutsideWindowIsNotMerged reports a behaviour, then the
+// same from a record older by more than the window, as a restarted agent
+// does when the previous agent's backlog arrives after its own records:
+// it opens its own window, it is no repeat.
+func TestOlderRecordOutsideWindowIsNotMerged(t *testing.T) {
+	d, sent := newTestDeduper(t)
+	report(d, 2*time.Minute, "/usr/bin/curl")
+	report(d, 0, "/usr/bin/curl")
+	report(d, 30*time.Second, "/usr/bin/curl") // the first window's repeat
+	d.Close()
+	var counts []uint64
+	for _, a := range *sent {
+		counts = append(counts, a.Count)
+	}
+	if len(counts) != 3 || counts[0] != 1 || counts[1] != 1 || counts[2] != 2 {
+		t.Errorf("alert counts %v, want a first alert of each window and the second's summary of 2", counts)
+	}
+}
+
 func TestIDsDifferAcrossAgentRuns(t *testing.T) {
 	a, sentA := newTestDeduper(t)
 	b, sentB := newTestDeduper(t)
