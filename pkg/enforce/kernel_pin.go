@@ -31,13 +31,14 @@ import (
 // place, whether or not the agent that stopped them lived to.
 const heldPin = "held_tasks"
 
-// ringPins are the names of a generation's pinned ring buffers, those of
-// its maps: judged containers' records and the rest. Its programs keep
-// writing to them after their agent exits — what they killed or denied
-// while no agent read — and a ring keeps those records while it is pinned
+// previousPins are the names of the maps a generation pins for the next
+// agent: its ring buffers (judged containers' records and the rest) and
+// its counters. Its programs keep writing to them after their agent exits
+// — what they killed or denied while no agent read, and how many records
+// a full ring had no room for — and a map keeps them while it is pinned
 // (it lives as long as a reference to it does), for the next agent to read
-// before it releases the generation (PreviousRings).
-var ringPins = []string{bpfobj.RecordMapEvents, bpfobj.RecordMapJudgedEvents}
+// before it releases the generation (PreviousMaps).
+var previousPins = []string{bpfobj.RecordMapEvents, bpfobj.RecordMapJudgedEvents, bpfobj.RecordMapStats}
 
 // enforcing names the families whose links are pinned: those that deny,
 // and process, which hands every new task its contained record (without
@@ -78,19 +79,19 @@ func pinGeneration(objs *bpfobj.Objects, dir string) (string, error) {
 	if err := objs.Map(bpfobj.RecordMapHeldTasks).Pin(filepath.Join(gen, heldPin)); err != nil {
 		return gen, fmt.Errorf("pin the held processes: %w", err)
 	}
-	for _, name := range ringPins {
+	for _, name := range previousPins {
 		if err := objs.Map(name).Pin(filepath.Join(gen, name)); err != nil {
-			return gen, fmt.Errorf("pin the ring buffer %s: %w", name, err)
+			return gen, fmt.Errorf("pin the map %s: %w", name, err)
 		}
 	}
 	return gen, nil
 }
 
-// PreviousRings opens the ring buffers of the generations pinned under
-// dir, by map name (ringPins): what earlier agents' programs wrote and no
-// agent read yet, and what they write until this agent releases them. The
-// caller closes them.
-func PreviousRings(dir string) (map[string][]*ebpf.Map, error) {
+// PreviousMaps opens the ring buffers and counters of the generations
+// pinned under dir, by map name (previousPins): what earlier agents'
+// programs wrote and no agent read yet, and what they write until this
+// agent releases them. The caller closes them.
+func PreviousMaps(dir string) (map[string][]*ebpf.Map, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -98,25 +99,25 @@ func PreviousRings(dir string) (map[string][]*ebpf.Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list pinned generations: %w", err)
 	}
-	rings := map[string][]*ebpf.Map{}
+	maps := map[string][]*ebpf.Map{}
 	for _, e := range entries {
-		for _, name := range ringPins {
+		for _, name := range previousPins {
 			m, err := ebpf.LoadPinnedMap(filepath.Join(dir, e.Name(), name), nil)
 			if errors.Is(err, os.ErrNotExist) {
-				continue // pinned by an agent that kept no such ring
+				continue // pinned by an agent that kept no such map
 			}
 			if err != nil {
-				for _, ms := range rings {
+				for _, ms := range maps {
 					for _, m := range ms {
 						m.Close()
 					}
 				}
-				return nil, fmt.Errorf("open the ring buffer %s of generation %s: %w", name, e.Name(), err)
+				return nil, fmt.Errorf("open the map %s of generation %s: %w", name, e.Name(), err)
 			}
-			rings[name] = append(rings[name], m)
+			maps[name] = append(maps[name], m)
 		}
 	}
-	return rings, nil
+	return maps, nil
 }
 
 // ReleasePrevious detaches the links earlier agents left pinned in the pin
@@ -184,7 +185,7 @@ func unpinGeneration(gen string) (int, error) {
 		if p.Name() == heldPin {
 			continue
 		}
-		if slices.Contains(ringPins, p.Name()) { // an agent reading it holds its own reference
+		if slices.Contains(previousPins, p.Name()) { // an agent reading it holds its own reference
 			errs = append(errs, os.Remove(filepath.Join(gen, p.Name())))
 			continue
 		}

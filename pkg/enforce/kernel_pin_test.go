@@ -53,13 +53,13 @@ func TestPinnedRingsCarryKillsToTheNextAgent(t *testing.T) {
 		t.Fatalf("exec %s with no agent running: %v, want killed", forbidden, err)
 	}
 
-	rings, err := PreviousRings(pins)
+	rings, err := PreviousMaps(pins)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range ringPins {
+	for _, name := range previousPins {
 		if len(rings[name]) != 1 {
-			t.Fatalf("%d pinned %s rings opened, want 1", len(rings[name]), name)
+			t.Fatalf("%d pinned %s maps opened, want 1", len(rings[name]), name)
 		}
 	}
 	cfg := sensor.DefaultConfig()

@@ -91,7 +91,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Pipeline, e
 		kc.CgroupRoot, kc.ProcRoot, kc.HostMntNS = cgroupRoot, cfg.ProcRoot, hostNS
 		kc, lsm = kc.ForThisNode()
 		if kc.PinDir != "" {
-			if sc.Previous, err = enforce.PreviousRings(kc.PinDir); err != nil {
+			if sc.Previous, err = enforce.PreviousMaps(kc.PinDir); err != nil {
 				return nil, err
 			}
 		}

@@ -73,11 +73,12 @@ type Config struct {
 	Cgroups      []uint64
 	// RingBufferSize in bytes, rounded up to a power of two and at least a page.
 	RingBufferSize int
-	// Previous are the ring buffers of previous agents' programs, still
-	// attached (enforce.PreviousRings), by the name of their map
-	// (bpfobj.RecordMapEvents, bpfobj.RecordMapJudgedEvents): read with
-	// this sensor's own until EndHandover, each into the queue of its
-	// class, and closed by it.
+	// Previous are the ring buffers and counters of previous agents'
+	// programs, still attached (enforce.PreviousMaps), by the name of their
+	// map (bpfobj.RecordMapEvents, bpfobj.RecordMapJudgedEvents,
+	// bpfobj.RecordMapStats): the rings read with this sensor's own until
+	// EndHandover, each into the queue of its class, the counters' ring
+	// buffer losses reported with its own (Stats); all closed by it.
 	Previous map[string][]*ebpf.Map
 	// QueueSize is how many decoded events wait for the consumer before new
 	// ones are dropped (and counted).

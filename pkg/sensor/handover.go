@@ -80,10 +80,15 @@ type previousRing struct {
 	class  class
 }
 
-// adopt starts reading the previous agents' rings (Config.Previous).
+// adopt starts reading the previous agents' rings and keeps their
+// counters (Config.Previous).
 func (s *Sensor) adopt(rings map[string][]*ebpf.Map) error {
 	n := 0
 	for name, maps := range rings {
+		if name == bpfobj.RecordMapStats {
+			s.previousStats = maps
+			continue
+		}
 		c := slices.Index(ringMaps[:], name)
 		if c < 0 {
 			s.closePrevious()
@@ -106,12 +111,12 @@ func (s *Sensor) adopt(rings map[string][]*ebpf.Map) error {
 }
 
 // closePrevious closes the readers of the previous agents' rings opened
-// so far; New closes the rings.
+// so far; New closes the maps.
 func (s *Sensor) closePrevious() {
 	for _, p := range s.previous {
 		p.reader.Close()
 	}
-	s.previous = nil
+	s.previous, s.previousStats = nil, nil
 }
 
 // EndHandover is called once the previous agent's programs are released
@@ -132,6 +137,15 @@ func (s *Sensor) EndHandover() {
 	for c, r := range s.readers {
 		if err := r.Flush(); err != nil && !errors.Is(err, os.ErrClosed) {
 			s.log.Warn("read the ring buffer past the release", zap.String("ring", ringMaps[c]), zap.Error(err))
+		}
+	}
+	var lost, judged Counts
+	if err := s.addPreviousLosses(&lost, &judged); err != nil {
+		s.log.Warn("read a previous agent's counters", zap.Error(err))
+	}
+	for t := range typeLimit {
+		if n := lost.LostRingBuffer[t]; n > 0 {
+			s.log.Warn("records of a previous agent's programs lost: its ring buffer was full", zap.Stringer("type", t), zap.Uint64("lost", n))
 		}
 	}
 }

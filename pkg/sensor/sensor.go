@@ -31,19 +31,22 @@ const reportLag = 10
 // dropped for, anyone else's. At a restart it reads the rings a previous
 // agent's programs still write to as well (handover.go).
 type Sensor struct {
-	log        *zap.Logger
-	types      TypeSet
-	maxLatency time.Duration // 0: the kernel wakes the reader for every event
-	objs       *bpfobj.Objects
-	readers    [classLimit]*ringbuf.Reader
-	previous   []previousRing // a previous agent's rings, read until EndHandover
-	handover   *handover      // nil when there is no previous agent's
-	queues     [classLimit]chan *Event
-	counters   userCounters
-	queueLost  queueLosses
-	reading    sync.WaitGroup
-	readDone   chan struct{} // closed with the queues, once every reader stopped
-	stopping   atomic.Bool   // set by StopReading: a flushed reader stops
+	log           *zap.Logger
+	types         TypeSet
+	maxLatency    time.Duration // 0: the kernel wakes the reader for every event
+	objs          *bpfobj.Objects
+	readers       [classLimit]*ringbuf.Reader
+	previous      []previousRing // a previous agent's rings, read until EndHandover
+	previousStats []*ebpf.Map    // a previous agent's counters: Stats reports their losses
+	handover      *handover      // nil when there is no previous agent's
+	queues        [classLimit]chan *Event
+	counters      userCounters
+	queueLost     queueLosses
+	reading       sync.WaitGroup
+	readDone      chan struct{} // closed with the queues, once every reader stopped
+	stopping      atomic.Bool   // set by StopReading: a flushed reader stops
+	stop          chan struct{} // closed by StopReading: a previous ring's reader waits no more
+	stopOnce      sync.Once
 	// reportMu orders Report's sends before the queues' closing.
 	reportMu sync.RWMutex
 	reported bool // the queues are closed: Report sends no more
@@ -93,6 +96,7 @@ func New(cfg Config, log *zap.Logger, more ...bpfobj.Programs) (_ *Sensor, err e
 		maxLatency: cfg.MaxLatency,
 		queues:     [classLimit]chan *Event{make(chan *Event, cfg.QueueSize), make(chan *Event, cfg.JudgedQueueSize)},
 		readDone:   make(chan struct{}),
+		stop:       make(chan struct{}),
 	}
 	if s.objs, err = bpfobj.Load(p, log); err != nil {
 		return nil, err
@@ -191,6 +195,30 @@ func (s *Sensor) enqueue(c class, ev *Event) {
 	}
 }
 
+// queuePoll is how often a previous ring's reader looks for room in a
+// queue: 2048 records (half the judged queue) take the pipeline longer.
+const queuePoll = time.Millisecond
+
+// enqueueWaiting hands ev on to c's queue once it is less than half full,
+// leaving the rest to this agent's own records, which never wait, unless
+// the sensor stops first: then ev is dropped and counted. poll paces the
+// wait.
+func (s *Sensor) enqueueWaiting(c class, ev *Event, poll <-chan time.Time) {
+	t := ev.Type
+	q := s.queues[c]
+	for len(q) >= max(cap(q)/2, 1) && !s.stopping.Load() {
+		<-poll
+	}
+	select {
+	case q <- ev:
+		s.counters.delivered[c][t].Add(1)
+	case <-s.stop:
+		s.counters.droppedQueue[c][t].Add(1)
+		s.queueLost.add(ev)
+		Release(ev)
+	}
+}
+
 // AddCgroup adds a cgroup (by id) to the kernel's cgroup filter list.
 func (s *Sensor) AddCgroup(id uint64) error {
 	if err := s.objs.Map(bpfobj.RecordMapCgroupFilter).Put(id, uint8(1)); err != nil {
@@ -209,8 +237,14 @@ func (s *Sensor) RemoveCgroup(id uint64) error {
 
 // read runs until r is closed, or flushed at a stop or, a previous
 // agent's ring, at the hand-over's end: decode each record and hand it on
-// to c's queue, never blocking the ring buffer on a slow consumer. own is
-// whether r is this agent's.
+// to c's queue. own is whether r is this agent's: its reader never waits
+// for a slow consumer, or its programs would find their ring full. A
+// previous agent's ring holds what its programs wrote while no agent read
+// (a 10 s restart on a busy node fills more than a queue), which arrives
+// all at once, before the consumer runs: its reader waits for room in the
+// queue (half of it: the other half is for this agent's own records,
+// which arrive meanwhile), and the ring, which its programs write to until
+// the release, is the backlog.
 func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 	dec := newDecoder()
 	lastSync := time.Now()
@@ -221,6 +255,12 @@ func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 	// poll, a clock read per record costs every event.
 	if s.maxLatency > 0 {
 		r.SetDeadline(time.Now().Add(s.maxLatency))
+	}
+	var poll <-chan time.Time // paces a previous ring's reader waiting for its queue
+	if !own {
+		t := time.NewTicker(queuePoll)
+		defer t.Stop()
+		poll = t.C
 	}
 	for {
 		if err := r.ReadInto(&rec); err != nil {
@@ -252,7 +292,11 @@ func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 			continue
 		}
 		now := ev.Time // the consumer may have released ev once it is queued
-		s.enqueue(c, ev)
+		if own {
+			s.enqueue(c, ev)
+		} else {
+			s.enqueueWaiting(c, ev, poll)
+		}
 		if now.Sub(lastSync) > clockResync {
 			dec.syncClock()
 			lastSync = now
@@ -263,9 +307,10 @@ func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 // StopReading reads the ring buffers to their end as of now and stops;
 // Judged and Events are closed once what was read is queued. What the
 // programs write after stays in the rings: a pinned one
-// (enforce.PreviousRings) keeps it for the next agent.
+// (enforce.PreviousMaps) keeps it for the next agent.
 func (s *Sensor) StopReading() error {
 	s.stopping.Store(true)
+	s.stopOnce.Do(func() { close(s.stop) })
 	var errs []error
 	for _, r := range s.readers {
 		errs = append(errs, r.Flush())
@@ -303,6 +348,9 @@ func (s *Sensor) Close() error {
 		}
 		for _, p := range s.previous {
 			s.closeErr = errors.Join(s.closeErr, p.reader.Close(), p.ring.Close())
+		}
+		for _, m := range s.previousStats {
+			s.closeErr = errors.Join(s.closeErr, m.Close())
 		}
 		s.closeErr = errors.Join(s.closeErr, s.objs.Close())
 	})

@@ -76,7 +76,29 @@ func (s *Sensor) Stats() (Stats, error) {
 		st.Judged.DroppedQueue[t] = s.counters.droppedQueue[classJudged][t].Load()
 	}
 	st.DecodeErrors = s.counters.decodeErrors.Load()
-	return st, nil
+	return st, s.addPreviousLosses(&st.Counts, &st.Judged)
+}
+
+// addPreviousLosses adds to all and judged the records the programs of
+// the generations this sensor took over from (Config.Previous) found no
+// room for in their rings: mostly while no agent read them, which only
+// this sensor can report. Counted since those programs were loaded, they
+// may repeat losses their own agent reported: a loss is counted twice
+// rather than not at all.
+func (s *Sensor) addPreviousLosses(all, judged *Counts) error {
+	var perCPU []bpfobj.RecordSensorStats
+	for _, m := range s.previousStats {
+		if err := m.Lookup(uint32(0), &perCPU); err != nil {
+			return fmt.Errorf("read a previous agent's kernel stats: %w", err)
+		}
+		for _, c := range perCPU {
+			for t := range typeLimit {
+				all.LostRingBuffer[t] += c.Lost[t] + c.JudgedLost[t]
+				judged.LostRingBuffer[t] += c.JudgedLost[t]
+			}
+		}
+	}
+	return nil
 }
 
 var (
@@ -85,7 +107,7 @@ var (
 	descDelivered = prometheus.NewDesc("vigil_sensor_events_delivered_total",
 		"Events decoded and handed to the agent's pipeline.", []string{"type"}, nil)
 	descLost = prometheus.NewDesc("vigil_sensor_events_lost_total",
-		"Events lost, by where: ring_buffer (kernel side full) or queue (pipeline too slow).",
+		"Events lost, by where: ring_buffer (kernel side full, the rings of the agent restarted from included) or queue (pipeline too slow).",
 		[]string{"type", "where"}, nil)
 	descJudgedDelivered = prometheus.NewDesc("vigil_sensor_judged_events_delivered_total",
 		"Events of containers judged against a profile (monitor, enforce modes) handed to the pipeline on their own path.",
