@@ -97,13 +97,20 @@ func DefaultConfig() Config {
 // The node agent's ring buffers are smaller than the sensor's defaults,
 // which `trace` keeps. A BPF ring buffer is mapped into its reader twice
 // over, all of it from the start: 16 MiB and 4 MiB were 40 MiB of the
-// agent's RSS (and of its memory cgroup) on an idle node. Its size is not
-// what bounds loss: the reader only decodes and passes on, so the ring holds
-// only what arrives while the reader waits for a CPU, and a pipeline that
-// falls behind loses at the queue, which keeps its size.
+// agent's RSS (and of its memory cgroup) on an idle node. While an agent
+// runs, their size is not what bounds loss: the reader only decodes and
+// passes on, so a ring holds only what arrives while the reader waits for
+// a CPU, and a pipeline that falls behind loses at the queue, which keeps
+// its size. While no agent runs (a restart), the pinned programs' judged
+// ring holds every record of the enforced containers until the next agent
+// reads it: 1 MiB was 12 s of two loops each forking a killed process
+// every 20 ms (about 30 records of 116 bytes per pair of attempts, 87 KB/s),
+// and agents took up to 15 s to start again on a loaded node; 2 MiB holds
+// 24 s of that, for 2 MiB more of RSS (`make bench BENCH_ARGS=-memory`:
+// 41.4 MiB idle, 42.7 MiB at 1 000 opens/s).
 const (
 	agentRingBufferSize       = 4 << 20
-	agentJudgedRingBufferSize = 1 << 20
+	agentJudgedRingBufferSize = 2 << 20
 )
 
 func defaultSensorConfig() sensor.Config {
