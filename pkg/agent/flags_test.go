@@ -54,9 +54,9 @@ func TestMemoryLimitLeavesRoomOutsideGo(t *testing.T) {
 		err  string
 	}{
 		{args: nil, want: 0},
-		{args: []string{"--memory-limit=536870912"}, want: (512 - 4 - 1 - 64) << 20},
-		{args: []string{"--memory-limit=536870912", "--ring-buffer-size=16777216"}, want: (512 - 16 - 1 - 64) << 20},
-		{args: []string{"--memory-limit=100663296"}, err: "--memory-limit 96 MiB leaves 27 MiB"},
+		{args: []string{"--memory-limit=536870912"}, want: (512 - 4 - 2 - 64) << 20},
+		{args: []string{"--memory-limit=536870912", "--ring-buffer-size=16777216"}, want: (512 - 16 - 2 - 64) << 20},
+		{args: []string{"--memory-limit=100663296"}, err: "--memory-limit 96 MiB leaves 26 MiB"},
 		{args: []string{"--memory-limit=512Mi"}, err: "invalid argument"},
 	} {
 		fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
