@@ -31,22 +31,23 @@ const reportLag = 10
 // dropped for, anyone else's. At a restart it reads the rings a previous
 // agent's programs still write to as well (handover.go).
 type Sensor struct {
-	log           *zap.Logger
-	types         TypeSet
-	maxLatency    time.Duration // 0: the kernel wakes the reader for every event
-	objs          *bpfobj.Objects
-	readers       [classLimit]*ringbuf.Reader
-	previous      []previousRing // a previous agent's rings, read until EndHandover
-	previousStats []*ebpf.Map    // a previous agent's counters: Stats reports their losses
-	handover      *handover      // nil when there is no previous agent's
-	queues        [classLimit]chan *Event
-	counters      userCounters
-	queueLost     queueLosses
-	reading       sync.WaitGroup
-	readDone      chan struct{} // closed with the queues, once every reader stopped
-	stopping      atomic.Bool   // set by StopReading: a flushed reader stops
-	stop          chan struct{} // closed by StopReading: a previous ring's reader waits no more
-	stopOnce      sync.Once
+	log                *zap.Logger
+	types              TypeSet
+	maxLatency         time.Duration // 0: the kernel wakes the reader for every event
+	objs               *bpfobj.Objects
+	readers            [classLimit]*ringbuf.Reader
+	previous           []previousRing // a previous agent's rings, read until EndHandover
+	previousStats      []*ebpf.Map    // a previous agent's counters: Stats reports their losses
+	previousUnreadable sync.Once      // Stats warns once that previousStats could not be read
+	handover           *handover      // nil when there is no previous agent's
+	queues             [classLimit]chan *Event
+	counters           userCounters
+	queueLost          queueLosses
+	reading            sync.WaitGroup
+	readDone           chan struct{} // closed with the queues, once every reader stopped
+	stopping           atomic.Bool   // set by StopReading: a flushed reader stops
+	stop               chan struct{} // closed by StopReading: a previous ring's reader waits no more
+	stopOnce           sync.Once
 	// reportMu orders Report's sends before the queues' closing.
 	reportMu sync.RWMutex
 	reported bool // the queues are closed: Report sends no more
@@ -200,14 +201,20 @@ func (s *Sensor) enqueue(c class, ev *Event) {
 const queuePoll = time.Millisecond
 
 // enqueueWaiting hands ev on to c's queue once it is less than half full,
-// leaving the rest to this agent's own records, which never wait, unless
-// the sensor stops first: then ev is dropped and counted. poll paces the
-// wait.
+// leaving the rest to this agent's own records, which never wait. When the
+// sensor stops first, ev goes in only if there is room at once; otherwise
+// it is dropped and counted. poll paces the wait.
 func (s *Sensor) enqueueWaiting(c class, ev *Event, poll <-chan time.Time) {
 	t := ev.Type
 	q := s.queues[c]
 	for len(q) >= max(cap(q)/2, 1) && !s.stopping.Load() {
 		<-poll
+	}
+	select {
+	case q <- ev:
+		s.counters.delivered[c][t].Add(1)
+		return
+	default:
 	}
 	select {
 	case q <- ev:
@@ -263,6 +270,9 @@ func (s *Sensor) read(r *ringbuf.Reader, c class, own bool) {
 		poll = t.C
 	}
 	for {
+		if !own && s.stopping.Load() {
+			return
+		}
 		if err := r.ReadInto(&rec); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				return
@@ -315,8 +325,11 @@ func (s *Sensor) StopReading() error {
 	for _, r := range s.readers {
 		errs = append(errs, r.Flush())
 	}
+	// A previous agent's ring is not read to its end: its programs stay
+	// pinned until EndHandover, so what is left in it is the next agent's
+	// to read, not this one's to drop.
 	for _, p := range s.previous {
-		errs = append(errs, p.reader.Flush())
+		errs = append(errs, p.reader.Close())
 	}
 	<-s.readDone
 	for _, err := range errs {
