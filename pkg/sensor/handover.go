@@ -144,7 +144,7 @@ func (s *Sensor) EndHandover() {
 		s.log.Warn("read a previous agent's counters", zap.Error(err))
 	}
 	for t := range typeLimit {
-		if n := lost.LostRingBuffer[t]; n > 0 {
+		if n := lost.LostPrevious[t]; n > 0 {
 			s.log.Warn("records of a previous agent's programs lost: its ring buffer was full", zap.Stringer("type", t), zap.Uint64("lost", n))
 		}
 	}

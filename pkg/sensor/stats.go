@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 )
@@ -17,6 +18,13 @@ type Counts struct {
 	LostRingBuffer [typeLimit]uint64 // the ring buffer was full
 	Delivered      [typeLimit]uint64 // handed to the consumer
 	DroppedQueue   [typeLimit]uint64 // the consumer's queue was full
+	// LostPrevious were lost in the rings of the agents this one took over
+	// from at its start, full while no agent read them. Counted since
+	// those agents' programs were loaded, they may repeat losses the
+	// agents reported themselves, so they are apart from LostRingBuffer
+	// and Lost: a restart does not charge them to every learning draft
+	// again.
+	LostPrevious [typeLimit]uint64
 }
 
 // Lost is every event of type t that did not reach the consumer.
@@ -76,15 +84,18 @@ func (s *Sensor) Stats() (Stats, error) {
 		st.Judged.DroppedQueue[t] = s.counters.droppedQueue[classJudged][t].Load()
 	}
 	st.DecodeErrors = s.counters.decodeErrors.Load()
-	return st, s.addPreviousLosses(&st.Counts, &st.Judged)
+	if err := s.addPreviousLosses(&st.Counts, &st.Judged); err != nil {
+		s.previousUnreadable.Do(func() { s.log.Warn("read a previous agent's counters", zap.Error(err)) })
+	}
+	return st, nil
 }
 
-// addPreviousLosses adds to all and judged the records the programs of
-// the generations this sensor took over from (Config.Previous) found no
-// room for in their rings: mostly while no agent read them, which only
-// this sensor can report. Counted since those programs were loaded, they
-// may repeat losses their own agent reported: a loss is counted twice
-// rather than not at all.
+// addPreviousLosses adds to all's and judged's LostPrevious the records
+// the programs of the generations this sensor took over from
+// (Config.Previous) found no room for in their rings: mostly while no
+// agent read them, which only this sensor can report. Counted since those
+// programs were loaded, they may repeat losses their own agent reported:
+// a loss is counted twice rather than not at all.
 func (s *Sensor) addPreviousLosses(all, judged *Counts) error {
 	var perCPU []bpfobj.RecordSensorStats
 	for _, m := range s.previousStats {
@@ -93,8 +104,8 @@ func (s *Sensor) addPreviousLosses(all, judged *Counts) error {
 		}
 		for _, c := range perCPU {
 			for t := range typeLimit {
-				all.LostRingBuffer[t] += c.Lost[t] + c.JudgedLost[t]
-				judged.LostRingBuffer[t] += c.JudgedLost[t]
+				all.LostPrevious[t] += c.Lost[t] + c.JudgedLost[t]
+				judged.LostPrevious[t] += c.JudgedLost[t]
 			}
 		}
 	}
@@ -107,7 +118,7 @@ var (
 	descDelivered = prometheus.NewDesc("vigil_sensor_events_delivered_total",
 		"Events decoded and handed to the agent's pipeline.", []string{"type"}, nil)
 	descLost = prometheus.NewDesc("vigil_sensor_events_lost_total",
-		"Events lost, by where: ring_buffer (kernel side full, the rings of the agent restarted from included) or queue (pipeline too slow).",
+		"Events lost, by where: ring_buffer (kernel side full), queue (pipeline too slow) or previous_ring_buffer (the rings of the agent this one restarted from, full while no agent read them; counted since that agent's programs loaded, so it may repeat that agent's own ring_buffer count).",
 		[]string{"type", "where"}, nil)
 	descJudgedDelivered = prometheus.NewDesc("vigil_sensor_judged_events_delivered_total",
 		"Events of containers judged against a profile (monitor, enforce modes) handed to the pipeline on their own path.",
@@ -156,9 +167,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered[t]), name)
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.LostRingBuffer[t]), name, "ring_buffer")
 		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.DroppedQueue[t]), name, "queue")
+		ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(st.LostPrevious[t]), name, "previous_ring_buffer")
 		ch <- prometheus.MustNewConstMetric(descJudgedDelivered, prometheus.CounterValue, float64(st.Judged.Delivered[t]), name)
 		ch <- prometheus.MustNewConstMetric(descJudgedLost, prometheus.CounterValue, float64(st.Judged.LostRingBuffer[t]), name, "ring_buffer")
 		ch <- prometheus.MustNewConstMetric(descJudgedLost, prometheus.CounterValue, float64(st.Judged.DroppedQueue[t]), name, "queue")
+		ch <- prometheus.MustNewConstMetric(descJudgedLost, prometheus.CounterValue, float64(st.Judged.LostPrevious[t]), name, "previous_ring_buffer")
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Killed[t]), name, "killed")
 		ch <- prometheus.MustNewConstMetric(descEnforced, prometheus.CounterValue, float64(st.Denied[t]), name, "denied")
 		ch <- prometheus.MustNewConstMetric(descUncontained, prometheus.CounterValue, float64(st.Uncontained[t]), name)
