@@ -37,7 +37,7 @@ func newProcessHandover(stateDir, procRoot string, table *process.Table, log *za
 		}, []string{"outcome"}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_agent_process_handover_rejected_total",
-			Help: "Process hand-over files this agent could not use (unreadable, malformed, or from before the last boot): the processes in them were dropped.",
+			Help: "Process hand-over files this agent could not use (unreadable or malformed): the processes in them were dropped. A file from before the last boot is not counted: its processes are gone.",
 		})}
 	for _, c := range []prometheus.Collector{h.restored, h.rejected} {
 		if err := reg.Register(c); err != nil {
@@ -51,6 +51,10 @@ func newProcessHandover(stateDir, procRoot string, table *process.Table, log *za
 // record is read: the first ones may be about processes only it knew.
 func (h *processHandover) restore(now time.Time) {
 	r, ok, err := h.table.Restore(h.file, h.procRoot, now)
+	if errors.Is(err, process.ErrHandoverFromAnotherBoot) {
+		h.log.Info("process hand-over left before a reboot: its processes are gone", zap.String("file", h.file), zap.Error(err))
+		return
+	}
 	if err != nil {
 		h.rejected.Inc()
 		msg := "previous agent's process hand-over unreadable: what its processes did while no agent ran may be alerted without them"

@@ -33,6 +33,11 @@ const maxHandoverBytes = 64 << 20
 // (malformed, another layout, written before the last boot).
 var ErrHandoverRejected = errors.New("process hand-over rejected")
 
+// ErrHandoverFromAnotherBoot: the hand-over file was written before the
+// last boot, as a clean stop before a reboot leaves it; its processes are
+// gone. One kind of ErrHandoverRejected.
+var ErrHandoverFromAnotherBoot = fmt.Errorf("%w: written before the last boot", ErrHandoverRejected)
+
 type handoverFile struct {
 	Version int    `json:"version"`
 	BootID  string `json:"boot_id"` // start times are since this boot
@@ -189,7 +194,7 @@ func decodeHandover(data []byte, procRoot string) (handoverFile, error) {
 		return h, err
 	}
 	if h.BootID != boot {
-		return h, fmt.Errorf("%w: saved in boot %q, this is %q", ErrHandoverRejected, h.BootID, boot)
+		return h, fmt.Errorf("%w: saved in boot %q, this is %q", ErrHandoverFromAnotherBoot, h.BootID, boot)
 	}
 	return h, nil
 }

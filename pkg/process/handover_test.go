@@ -174,6 +174,9 @@ func TestRestoreRejectsWhatItMayNotUse(t *testing.T) {
 		if !errors.Is(err, ErrHandoverRejected) || ok || r != (Restored{}) || next.Len() != 0 {
 			t.Errorf("%s: %+v, found %v, %v, %d processes; want it rejected, nothing restored", tc.name, r, ok, err, next.Len())
 		}
+		if reboot := tc.boot != "boot-1"; errors.Is(err, ErrHandoverFromAnotherBoot) != reboot {
+			t.Errorf("%s: %v; want ErrHandoverFromAnotherBoot only for a file from another boot", tc.name, err)
+		}
 		if _, err := os.Stat(name); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s: the rejected file is left (%v)", tc.name, err)
 		}
