@@ -30,6 +30,10 @@ const (
 	ReasonRefused          = "Refused"
 	ReasonWaitingForDrafts = "WaitingForDrafts"
 	ReasonMirrored         = "Mirrored"
+	// ReasonNeedsPromote refuses a learn-mode spec over a profile the store
+	// holds in monitor or enforce mode, written while the status did not
+	// show that mode (so the admission policy did not ask for promote).
+	ReasonNeedsPromote = "NeedsPromote"
 )
 
 // Status is an ImageProfile's status.

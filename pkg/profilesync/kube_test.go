@@ -511,3 +511,75 @@ func TestProfilesSyncBothWaysOnOneReplicaAtATime(t *testing.T) {
 		return o.Status.Version == 2 && o.Status.Mode == "enforce", fmt.Sprintf("%+v", o.Status)
 	})
 }
+
+// An editor (no verb promote) who writes a learn-mode object while its status
+// does not show that the store enforces the profile passes the admission
+// policy, which judges by the spec and the old status: here a create, the
+// object deleted while no replica led. The collector refuses to demote the
+// profile and shows its mode; a new spec then needs promote.
+func TestEditorCannotDemoteAProfileItsObjectDidNotShow(t *testing.T) {
+	c := startCluster(t)
+	env := c.env
+	env.Kubectl(t, "create", "clusterrolebinding", "editors", "--clusterrole", "vigil-profile-editor", "--user", "erin")
+	certs := t.TempDir()
+	if _, err := pki.WriteSetup(certs, pki.Setup{ServerNames: []string{"localhost", "127.0.0.1"}, Consumers: []string{"admin"}, ValidFor: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	store := testutil.StartPostgres(t)
+	a := startReplica(t, c, certs, store)
+	waitFor(t, 30*time.Second, "replica A leading", func() (bool, string) { return a.leads(t), "not leading" })
+	ops := testutil.ConsumerClient(t, certs, a.addr)
+	enforced := manifest(nameA, "  digest: "+digestA+"\n  mode: enforce\n  executables:\n    - path: /usr/sbin/nginx\n")
+	if stderr, err := apply(t, env, enforced); err != nil {
+		t.Fatalf("apply: %v\n%s", err, stderr)
+	}
+	waitFor(t, 20*time.Second, "the store enforcing version 1", func() (bool, string) {
+		p := latest(t, ops, digestA)
+		return p.GetVersion() == 1 && p.GetMode() == vigilv1.ProfileMode_PROFILE_MODE_ENFORCE, fmt.Sprint(p)
+	})
+
+	// No replica leads: nothing mirrors the profile after the delete.
+	a.stop()
+	env.Kubectl(t, "delete", "imageprofile", nameA)
+	f := filepath.Join(t.TempDir(), "learn.yaml")
+	if err := os.WriteFile(f, []byte(manifest(nameA, "  digest: "+digestA+"\n  mode: learn\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := env.KubectlResult("apply", "--as", "erin", "-f", f); err != nil {
+		t.Fatalf("the policy refused the editor's create (this test needs it to pass): %v\n%s", err, stderr)
+	}
+	b := startReplica(t, c, certs, store)
+	waitFor(t, 30*time.Second, "replica B leading", func() (bool, string) { return b.leads(t), "not leading" })
+	opsB := testutil.ConsumerClient(t, certs, b.addr)
+	waitFor(t, 20*time.Second, "the demotion refused, the status showing enforce", func() (bool, string) {
+		o, _ := getObject(t, env, nameA)
+		s, msg := o.synced()
+		return s == "False/"+profilecr.ReasonNeedsPromote && strings.Contains(msg, "needs promote") && o.Status.Mode == "enforce" && o.Status.Version == 1,
+			fmt.Sprintf("%s %s %+v", s, msg, o.Status)
+	})
+	if p := latest(t, opsB, digestA); p.GetVersion() != 1 || p.GetMode() != vigilv1.ProfileMode_PROFILE_MODE_ENFORCE {
+		t.Fatalf("the editor's spec changed the store: %v", p)
+	}
+	// A reconcile from a cache behind the status write applies the
+	// generation again: counted at least once.
+	if n := b.metric(t, `vigil_collector_profile_crd_specs_total{result="needs_promote"}`); n == "" || n == "0" {
+		t.Errorf("needs_promote refusals counted: %q, want at least 1", n)
+	}
+
+	// Now the policy sees the mode: the editor may not write the spec again,
+	// an admin may, and the store follows.
+	patch := `{"spec":{"expectVersion":1}}`
+	if _, stderr, err := env.KubectlResult("patch", "imageprofile", nameA, "--as", "erin", "--type", "merge", "-p", patch); err == nil || !strings.Contains(stderr, "needs the verb promote") {
+		t.Fatalf("the editor's second write: err %v, stderr %q; want it denied by the policy", err, stderr)
+	}
+	env.Kubectl(t, "patch", "imageprofile", nameA, "--type", "merge", "-p", patch)
+	waitFor(t, 20*time.Second, "the admin's demotion applied", func() (bool, string) {
+		p := latest(t, opsB, digestA)
+		return p.GetVersion() == 2 && p.GetMode() == vigilv1.ProfileMode_PROFILE_MODE_LEARN, fmt.Sprint(p)
+	})
+	waitFor(t, 20*time.Second, "status at version 2, learn", func() (bool, string) {
+		o, _ := getObject(t, env, nameA)
+		s, msg := o.synced()
+		return o.Status.Version == 2 && o.Status.Mode == "learn" && s == "True/"+profilecr.ReasonApplied, fmt.Sprintf("%s %s %+v", s, msg, o.Status)
+	})
+}

@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_collector_profile_crd_leader",
 			Help: "1 while this collector holds the Lease and keeps ImageProfiles in step"}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_collector_profile_crd_specs_total",
-			Help: "ImageProfile specs applied to the store, by result: applied, unchanged, refused"}, []string{"result"}),
+			Help: "ImageProfile specs applied to the store, by result: applied, unchanged, refused, needs_promote (a learn-mode spec over a profile in monitor or enforce mode its status did not show)"}, []string{"result"}),
 		created: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_collector_profile_crd_created_total",
 			Help: "ImageProfiles created for profiles that had none"}),
 		statusUpdates: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_collector_profile_crd_status_updates_total",

@@ -338,6 +338,13 @@ func (s *syncer) apply(ctx context.Context, obj *unstructured.Unstructured) (*pr
 	if err != nil {
 		return refused(err.Error()), nil
 	}
+	if msg, err := s.unpromoted(ctx, obj, d); err != nil {
+		return nil, err
+	} else if msg != "" {
+		s.m.applied.WithLabelValues("needs_promote").Inc()
+		s.log.Warn("refused an ImageProfile spec that would demote a profile unseen", zap.String("name", obj.GetName()), zap.Int64("generation", gen))
+		return &profilecr.Sync{Generation: gen, Reason: profilecr.ReasonNeedsPromote, Message: msg}, nil
+	}
 	detail := fmt.Sprintf("ImageProfile %s generation %d", obj.GetName(), gen)
 	if m := specManager(obj); m != "" {
 		detail += ", written by field manager " + m
@@ -366,6 +373,40 @@ func (s *syncer) apply(ctx context.Context, obj *unstructured.Unstructured) (*pr
 	s.log.Info("applied an ImageProfile", zap.String("name", obj.GetName()), zap.Int64("generation", gen), zap.Int64("version", p.GetVersion()))
 	return &profilecr.Sync{Generation: gen, OK: true, Reason: profilecr.ReasonApplied,
 		Message: fmt.Sprintf("applied as version %d (%s)", p.GetVersion(), modeOf(p.GetMode()))}, nil
+}
+
+// unpromoted says why a learn-mode spec must not be applied ("": it may):
+// the store holds the profile in monitor or enforce mode and the object's
+// status did not show it. The policy vigil-profile-promote asks for the verb
+// promote from what it sees, the spec's mode and the old status.mode: on a
+// create (no old object, e.g. after a delete, before this collector mirrors
+// the profile) or before this collector wrote the status of a promotion made
+// through vigilctl, it saw neither, so an editor's spec would demote the
+// profile. The refusal's status shows the store's mode, so a new spec is then
+// judged by the policy. A spec in monitor or enforce mode needed promote
+// anyway.
+func (s *syncer) unpromoted(ctx context.Context, obj *unstructured.Unstructured, d profilecr.Desired) (string, error) {
+	if judged(string(d.Mode)) {
+		return "", nil
+	}
+	states, err := s.o.Profiles.ProfileStates(ctx, d.Digest)
+	if err != nil || len(states) == 0 || states[0].Latest == nil {
+		return "", err
+	}
+	p := states[0].Latest
+	mode := modeOf(p.GetMode())
+	if !judged(mode) || judged(profilecr.StatusFrom(obj.Object).Mode) {
+		return "", nil
+	}
+	return fmt.Sprintf("the collector's store has %s version %d in %s mode, which this object's status did not show when this spec was written, "+
+		"so no one was asked for the verb promote; the status shows it now: write the spec again (e.g. spec.expectVersion: %d), which needs promote",
+		d.Digest, p.GetVersion(), mode, p.GetVersion()), nil
+}
+
+// judged is whether a mode is one whose profiles only holders of the verb
+// promote may change.
+func judged(mode string) bool {
+	return mode == string(profile.ModeMonitor) || mode == string(profile.ModeEnforce)
 }
 
 // specManager is the field manager that last wrote obj's spec, as far as
