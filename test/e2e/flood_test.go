@@ -87,7 +87,15 @@ func TestViolationsSurviveANodeFlood(t *testing.T) {
 	t.Cleanup(func() { os.WriteFile(stop, nil, 0o644) })
 	waitFor(t, "the flood to lose events", func() bool { return metric(t, reg, "vigil_sensor_events_lost_total") > 0 })
 
-	lostBefore := metric(t, reg, "vigil_sensor_events_lost_total")
+	// The flood's opens, written or lost, before and after the violations:
+	// it must go on while they run. Whether it also loses in that window
+	// is up to the scheduler (its losses come in bursts; CI saw a run
+	// with none in the window), so a loss there is logged, not required.
+	floodOpens := func() float64 {
+		return metric(t, reg, "vigil_sensor_kernel_events_total", "type", "open") +
+			metric(t, reg, "vigil_sensor_events_lost_total", "type", "open")
+	}
+	lostBefore, opensBefore := metric(t, reg, "vigil_sensor_events_lost_total"), floodOpens()
 	loop := fmt.Sprintf("for i in $(seq 1 %d); do /opt/tools/tool $i 2>/dev/null; done; true", floodViolations)
 	done := make(chan struct{}, 2)
 	for _, c := range []*containerdtest.Container{e, m} {
@@ -99,6 +107,7 @@ func TestViolationsSurviveANodeFlood(t *testing.T) {
 	<-done
 	<-done
 	lostDuring := metric(t, reg, "vigil_sensor_events_lost_total") - lostBefore
+	opensDuring := floodOpens() - opensBefore
 	if err := os.WriteFile(stop, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +134,12 @@ func TestViolationsSurviveANodeFlood(t *testing.T) {
 		}
 		t.Logf("container %s: %d of %d violations alerted once as %s", id, once, floodViolations, want)
 	}
-	if lostDuring == 0 {
-		t.Errorf("the flood lost nothing while the violations ran: they did not compete with it")
+	if opensDuring == 0 {
+		t.Errorf("the flood stopped before the violations ran: they did not compete with it")
 	}
 	judgedLost := metric(t, reg, "vigil_sensor_judged_events_lost_total")
-	t.Logf("flood: %v events written by the kernel, %v lost (%v while the violations ran; ring buffer %v, queue %v); judged containers' lost: %v",
-		metric(t, reg, "vigil_sensor_kernel_events_total"), metric(t, reg, "vigil_sensor_events_lost_total"), lostDuring,
+	t.Logf("flood: %v events written by the kernel, %v lost (%v opens and %v losses while the violations ran; ring buffer %v, queue %v); judged containers' lost: %v",
+		metric(t, reg, "vigil_sensor_kernel_events_total"), metric(t, reg, "vigil_sensor_events_lost_total"), opensDuring, lostDuring,
 		metric(t, reg, "vigil_sensor_events_lost_total", "where", "ring_buffer"), metric(t, reg, "vigil_sensor_events_lost_total", "where", "queue"),
 		judgedLost)
 	if judgedLost != 0 {
