@@ -16,6 +16,7 @@
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define FMODE_EXEC 0x20
+#define __FMODE_EXEC 0x20 /* in f_flags: what exec opens with */
 #define O_CREAT 0100
 #define O_TRUNC 01000
 #define CAP_OPT_NOAUDIT 0x2
@@ -108,8 +109,10 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	if (ret)
 		return ret;
 	mode = file->f_mode;
-	if (mode & FMODE_EXEC)
-		return 0; /* an exec's own opens: judged by bprm_check_security */
+	/* An exec's own opens: judged by bprm_check_security. Before Linux
+	 * 6.8 (measured on 6.1) exec sets the flag in f_flags only. */
+	if ((mode & FMODE_EXEC) || (file->f_flags & __FMODE_EXEC))
+		return 0;
 	pol = enforced_policy(VIGIL_ENFORCE_OPEN, task, false);
 	if (!pol)
 		return 0;

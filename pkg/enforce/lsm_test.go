@@ -149,7 +149,7 @@ func TestLSMEnforcement(t *testing.T) {
 	if err := os.WriteFile(gone, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	p.Spec.Executables = []profile.ExecEntry{{Path: self}, {Path: gone}, {Path: busybox, As: "true"}, {Path: dir + "/*/tool"}}
+	p.Spec.Executables = []profile.ExecEntry{{Path: self}, {Path: gone}, {Path: busybox, As: "true"}, {Path: busybox, As: "sh"}, {Path: dir + "/*/tool"}}
 	p.Spec.Files = []profile.FileEntry{{Path: "/sys/**", Access: profile.AccessRead}, {Path: allowedFile, Access: profile.AccessRead},
 		{Path: dir, Access: profile.AccessRead}, {Path: dir + "/*/allowed", Access: profile.AccessRead}}
 	p.Spec.Network = []profile.NetworkEntry{{Prefix: netip.MustParsePrefix("127.0.0.1/32"), Ports: profile.SinglePort(port), Protocol: profile.TCP}}
@@ -211,6 +211,18 @@ func TestLSMEnforcement(t *testing.T) {
 		cmd.Env = append(os.Environ(), helperEnv+"=1")
 		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(err.Error(), "operation not permitted") {
 			t.Errorf("exec of the deleted copy: %v %q, want EPERM", err, out)
+		}
+	})
+	t.Run("an exec by the workload", func(t *testing.T) {
+		// The workload's own exec of a program its profile lets run but
+		// not be read: the exec's open is the exec's, whichever flag the
+		// kernel marks it with (f_flags before 6.8).
+		cmd := cg.Command(busybox, "-c", self+" noop")
+		cmd.Args[0] = "sh"
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+		cmd.Env = append(os.Environ(), helperEnv+"=1")
+		if out, err := cmd.CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "ok" {
+			t.Errorf("the workload's shell running an allowed program: %v %q, want ok", err, out)
 		}
 	})
 	t.Run("applets", func(t *testing.T) {
