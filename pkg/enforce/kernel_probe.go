@@ -3,6 +3,7 @@ package enforce
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
@@ -11,11 +12,14 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 )
 
-// ProbeLSM loads (never attaches) a BPF LSM program and reports why it
-// could not be loaded, or nil. Feature probes are not enough: on some
-// kernels the LSM is built and listed but its programs still fail (EPERM).
+// ProbeLSM attaches a BPF LSM program for a moment and reports why BPF LSM
+// does not run here, or nil. Feature probes are not enough, nor is
+// loading: on some kernels the LSM is built and listed but its programs
+// still fail (EPERM), and a kernel built with BPF LSM but booted without
+// "bpf" in lsm= (Ubuntu's) loads and attaches them and never calls them.
 func ProbeLSM() error {
 	if err := rlimit.RemoveMemlock(); err != nil { // old kernels charge maps to memlock
 		return fmt.Errorf("remove memlock limit: %w", err)
@@ -23,6 +27,9 @@ func ProbeLSM() error {
 	spec, err := bpfobj.LoadLsmprobe()
 	if err != nil {
 		return fmt.Errorf("load LSM probe spec: %w", err)
+	}
+	if err := spec.Variables[bpfobj.LsmprobeVarProbeTgid].Set(uint32(os.Getpid())); err != nil {
+		return fmt.Errorf("set LSM probe's process: %w", err)
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if errors.Is(err, unix.EPERM) {
@@ -33,7 +40,25 @@ func ProbeLSM() error {
 	if err != nil {
 		return fmt.Errorf("load BPF LSM program: %w", err)
 	}
-	coll.Close()
+	defer coll.Close()
+	l, err := link.AttachLSM(link.LSMOptions{Program: coll.Programs[bpfobj.LsmprobeProgProbeLsm]})
+	if err != nil {
+		return fmt.Errorf("attach BPF LSM program: %w", err)
+	}
+	_, sidErr := unix.Getsid(os.Getpid()) // getsid(0) does not ask the LSMs
+	var calls uint32
+	err = coll.Variables[bpfobj.LsmprobeVarProbeCalls].Get(&calls)
+	if closeErr := l.Close(); err == nil {
+		err = closeErr
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("read BPF LSM probe: %w", err)
+	case sidErr != nil:
+		return fmt.Errorf("call the BPF LSM probe's hook: %w", sidErr)
+	case calls == 0:
+		return errors.New(`BPF LSM programs load but the kernel never calls them: "bpf" is not among its LSMs (lsm= on its command line)`)
+	}
 	return nil
 }
 

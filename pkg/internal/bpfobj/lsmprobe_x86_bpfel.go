@@ -31,6 +31,8 @@ const (
 	LsmprobeVarContainedOnly     = "contained_only"
 	LsmprobeVarHostMntns         = "host_mntns"
 	LsmprobeVarJudgedWakeupBytes = "judged_wakeup_bytes"
+	LsmprobeVarProbeCalls        = "probe_calls"
+	LsmprobeVarProbeTgid         = "probe_tgid"
 	LsmprobeVarSelfTgid          = "self_tgid"
 	LsmprobeVarWakeupBytes       = "wakeup_bytes"
 )
@@ -104,6 +106,8 @@ type LsmprobeVariableSpecs struct {
 	ContainedOnly     *ebpf.VariableSpec `ebpf:"contained_only"`
 	HostMntns         *ebpf.VariableSpec `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.VariableSpec `ebpf:"judged_wakeup_bytes"`
+	ProbeCalls        *ebpf.VariableSpec `ebpf:"probe_calls"`
+	ProbeTgid         *ebpf.VariableSpec `ebpf:"probe_tgid"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -163,6 +167,8 @@ type LsmprobeVariables struct {
 	ContainedOnly     *ebpf.Variable `ebpf:"contained_only"`
 	HostMntns         *ebpf.Variable `ebpf:"host_mntns"`
 	JudgedWakeupBytes *ebpf.Variable `ebpf:"judged_wakeup_bytes"`
+	ProbeCalls        *ebpf.Variable `ebpf:"probe_calls"`
+	ProbeTgid         *ebpf.Variable `ebpf:"probe_tgid"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
