@@ -179,6 +179,33 @@ int BPF_PROG(lsm_connect, struct socket *sock, struct sockaddr *address, int add
 	return -EPERM;
 }
 
+/* kernel_grants is the capability module's verdict on a check
+ * (cap_capable): granted in the credentials' own user namespace when the
+ * capability is effective there, and in a namespace below it that the
+ * credentials' user owns. BPF LSM runs after the module granted; the same
+ * program as fmod_ret on security_capable runs before it decides. */
+static __always_inline bool kernel_grants(const struct cred *cred, struct user_namespace *ns, int cap)
+{
+	struct user_namespace *own = cred->user_ns;
+	int own_level = BPF_CORE_READ(own, level);
+	__u32 euid = cred->euid.val;
+	__u64 effective = 0;
+
+	for (int depth = 0; depth <= 32 && ns; depth++) { /* user namespaces nest 32 deep */
+		if (ns == own) {
+			/* 64 bits, as u64 val (6.3+) or u32 cap[2] (before) */
+			bpf_probe_read_kernel(&effective, sizeof(effective), &cred->cap_effective);
+			return effective & (1ULL << (cap & 63));
+		}
+		if (BPF_CORE_READ(ns, level) <= own_level)
+			return false;
+		if (BPF_CORE_READ(ns, parent) == own && BPF_CORE_READ(ns, owner.val) == euid)
+			return true;
+		ns = BPF_CORE_READ(ns, parent);
+	}
+	return false;
+}
+
 SEC("lsm/capable")
 int BPF_PROG(lsm_capable, const struct cred *cred, struct user_namespace *ns, int cap, unsigned int opts, int ret)
 {
@@ -200,6 +227,8 @@ int BPF_PROG(lsm_capable, const struct cred *cred, struct user_namespace *ns, in
 	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
 	if (allowed && (*allowed & (1ULL << cap)))
 		return 0;
+	if (!kernel_grants(cred, ns, cap))
+		return 0; /* refused all the same: nothing was used */
 	fill_header(&ev.hdr, VIGIL_EVENT_CAPABILITY, task);
 	ev.hdr.flags |= VIGIL_F_DENIED;
 	ev.cap = cap;

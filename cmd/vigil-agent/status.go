@@ -59,8 +59,9 @@ VIGIL_AGENT_METRICS_ADDR, the --config file.`,
 				note = cmd.ErrOrStderr()
 			}
 			fmt.Fprintf(note, "no agent answers at %s (%s); probing this node instead:\n\n", cliout.Escape(addr), cliout.Escape(err.Error()))
-			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(enforce.Probes{LSM: enforce.ProbeLSM(),
-				UnixGuard: enforce.ProbeUnixConnect(), UnixSignal: true})), Sensor: sensorReports(sensor.ProbeHooks())}
+			_, probes := enforce.KernelConfig{}.ForThisNode()
+			probes.UnixGuard, probes.UnixSignal = enforce.ProbeUnixConnect(), true
+			report = statusReport{Probed: true, Tiers: tierReports(enforce.Tiers(probes)), Sensor: sensorReports(sensor.ProbeHooks())}
 		} else if report, err = parseStatus(metrics); err != nil {
 			return err
 		} else {

@@ -96,20 +96,22 @@ type Controller struct {
 }
 
 // NewController takes the objects loaded with cfg.Programs(), pins their
-// enforcing links, and settles each hook's tier; lsm is why BPF LSM
-// programs do not load here (nil when they do: cfg.LSM).
-func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.Logger, reg prometheus.Registerer) (*Controller, error) {
+// enforcing links, and settles each hook's tier; probes say why BPF LSM
+// programs do not load here, and fmod_ret programs (nil where they do:
+// cfg.LSM, cfg.ModReturn), as KernelConfig.ForThisNode found.
+func NewController(objs *bpfobj.Objects, cfg KernelConfig, probes Probes, log *zap.Logger, reg prometheus.Registerer) (*Controller, error) {
 	k, err := NewKernel(objs, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("pin enforcement: %w", err)
 	}
 	c := &Controller{log: log, kernel: k, prompt: make(chan struct{}, 1), procRoot: cfg.ProcRoot, cgroupRoot: cfg.CgroupRoot}
 	guardErr := k.Unavailable(bpfobj.FamilyConnectGuard.Name)
-	if lsm != nil && cfg.CgroupRoot == "" {
+	beforeAction := cfg.LSM || cfg.ModReturn // exec, open and connect are denied in the kernel
+	if !beforeAction && cfg.CgroupRoot == "" {
 		guardErr = errors.New("no cgroup2 mount to attach to")
 	}
 	var fanErr error
-	if lsm != nil {
+	if !beforeAction {
 		c.fanotify, fanErr = NewFanotify(c.judgeOpen, cfg.ProcRoot, cfg.HostMntNS, log, reg)
 		if c.fanotify != nil {
 			c.fanotify.unreported, c.fanotify.cached = c.reportRefusal, c.cachedOpen
@@ -118,9 +120,10 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, lsm error, log *zap.L
 			}
 		}
 	}
-	c.tiers = Tiers(Probes{LSM: lsm, CapabilityHook: objs.Unavailable(bpfobj.FamilyCapability.Name),
-		IoUringHook: objs.Unavailable(bpfobj.FamilyIoUring.Name), ConnectGuard: guardErr, Fanotify: fanErr,
-		UnixGuard: unixGuardErr(k, cfg), UnixSignal: !cfg.GuardUnix})
+	probes.CapabilityHook, probes.IoUringHook = objs.Unavailable(bpfobj.FamilyCapability.Name), objs.Unavailable(bpfobj.FamilyIoUring.Name)
+	probes.ConnectGuard, probes.Fanotify = guardErr, fanErr
+	probes.UnixGuard, probes.UnixSignal = unixGuardErr(k, cfg), !cfg.GuardUnix
+	c.tiers = Tiers(probes)
 	for _, t := range c.tiers {
 		log.Info("enforcement tier", zap.String("hook", t.Hook), zap.String("tier", string(t.Tier)), zap.String("why", t.Reason))
 	}

@@ -515,7 +515,7 @@ func TestOpenTierLost(t *testing.T) {
 		{errors.New("no tp_btf"), HookTier{Hook: "open", Tier: TierAlertOnly,
 			Reason: "the fanotify listener stopped: read fanotify events: EIO; no open guard: no tp_btf"}},
 	} {
-		c := &Controller{tiers: Tiers(Probes{LSM: errors.New("no BPF LSM")})}
+		c := &Controller{tiers: Tiers(Probes{LSM: errors.New("no BPF LSM"), ModReturn: errors.New("no trampolines")})}
 		var err error
 		if c.tierGauge, err = RegisterTiers(prometheus.NewRegistry(), c.tiers); err != nil {
 			t.Fatal(err)

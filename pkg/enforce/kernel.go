@@ -24,6 +24,10 @@ type KernelConfig struct {
 	// enforced profiles do not allow; the signal tier is then off. Set it
 	// only where ProbeLSM succeeded: their failing to load is an error.
 	LSM bool
+	// ModReturn loads the same programs as fmod_ret programs on the
+	// security_ functions (where LSM is off): they deny as BPF LSM does. Set it only where ProbeModReturn
+	// succeeded.
+	ModReturn bool
 	// GuardConnect loads the cgroup connect programs, attached at
 	// CgroupRoot (the cgroup2 mount), that refuse connects enforced
 	// profiles do not allow.
@@ -54,18 +58,18 @@ func DefaultKernelConfig() KernelConfig {
 }
 
 // Programs is what enforcement adds to the sensor's programs (sensor.New
-// takes it): the LSM or connect guard families and the unix guard, whether
-// the exec and capability programs kill (the signal tier, when there is no
-// LSM; the exec program kills for an applet a profile refuses on every
-// tier, as BPF LSM judges the exec before its argv is in place), whether
-// the connect exit kills for unix sockets (when there is no unix guard),
-// the open guard (where opens are enforced by the fanotify listener, the
-// signal tier for them while no listener runs: see Kernel.ListenerBeat),
-// and the learn window.
+// takes it): the LSM family (as BPF LSM or as fmod_ret programs) or the
+// connect guard family, and the unix guard; whether the capability program
+// kills (the signal tier, where neither runs; the exec program kills for
+// an applet a profile refuses on every tier, as the exec is judged before
+// its argv is in place); whether the connect exit kills for unix sockets (when there is
+// no unix guard); the open guard (where opens are enforced by the fanotify
+// listener, the signal tier for them while no listener runs: see
+// Kernel.ListenerBeat); and the learn window.
 func (c KernelConfig) Programs() bpfobj.Programs {
 	p := bpfobj.Programs{
 		Constants: map[string]any{
-			bpfobj.RecordVarKillTier:      !c.LSM,
+			bpfobj.RecordVarKillTier:      !c.LSM && !c.ModReturn,
 			bpfobj.RecordVarUnixKillTier:  !c.GuardUnix,
 			bpfobj.RecordVarLearnWindowNs: uint64(max(c.LearnWindow, 0)),
 		},
@@ -80,9 +84,12 @@ func (c KernelConfig) Programs() bpfobj.Programs {
 	if c.GuardUnix {
 		p.Families = append(p.Families, bpfobj.FamilyUnixGuard)
 	}
-	if c.LSM {
+	switch {
+	case c.LSM:
 		p.Families = append(p.Families, bpfobj.FamilyLSM)
-	} else {
+	case c.ModReturn:
+		p.Families = append(p.Families, bpfobj.FamilyModReturn)
+	default:
 		p.Families = append(p.Families, bpfobj.FamilyOpenGuard)
 		p.Constants[bpfobj.RecordVarListenerStaleNs] = uint64(listenerStale)
 	}

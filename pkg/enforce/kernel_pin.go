@@ -44,7 +44,7 @@ var previousPins = []string{bpfobj.RecordMapEvents, bpfobj.RecordMapJudgedEvents
 // and process, which hands every new task its contained record (without
 // it, runc setting up a container while no agent runs would be judged).
 var enforcing = []bpfobj.Family{bpfobj.FamilyExec, bpfobj.FamilyProcess, bpfobj.FamilyCapability, bpfobj.FamilyIoUring, bpfobj.FamilyLSM,
-	bpfobj.FamilyConnectGuard, bpfobj.FamilyUnixGuard, bpfobj.FamilyOpenGuard}
+	bpfobj.FamilyModReturn, bpfobj.FamilyConnectGuard, bpfobj.FamilyUnixGuard, bpfobj.FamilyOpenGuard}
 
 // ensureBPFFS mounts bpffs at dir's mount point (/sys/fs/bpf) if needed.
 func ensureBPFFS(dir string) error {

@@ -82,15 +82,28 @@ func ProbeUnixConnect() error {
 	return nil
 }
 
+// ProbeModReturn loads (never attaches) the LSM programs as fmod_ret
+// programs on the kernel's security_ functions, on maps of their own, and
+// reports why they could not be loaded, or nil. Kernels with BPF
+// trampolines load them whether or not BPF LSM is enabled.
+func ProbeModReturn() error {
+	return bpfobj.Probe(bpfobj.FamilyModReturn)
+}
+
 // ForThisNode returns c set for what this node's kernel runs: the BPF LSM
-// programs where they load, else the cgroup connect guard where c has a
-// cgroup2 mount to attach it to; and the unix connect guard wherever it
-// loads and there is a cgroup2 mount. lsm is why the LSM programs do not
-// load, nil when they do.
-func (c KernelConfig) ForThisNode() (_ KernelConfig, lsm error) {
-	lsm = ProbeLSM()
-	c.LSM = lsm == nil
-	c.GuardConnect = lsm != nil && c.CgroupRoot != ""
+// programs where they load, else the same programs as fmod_ret where
+// those load, else the cgroup connect guard where c has a cgroup2 mount to
+// attach it to; and the unix connect guard wherever it loads and there is
+// a cgroup2 mount. The probes say why the better ones do not load.
+func (c KernelConfig) ForThisNode() (KernelConfig, Probes) {
+	var p Probes
+	p.LSM = ProbeLSM()
+	if p.LSM != nil {
+		p.ModReturn = ProbeModReturn()
+	}
+	c.LSM = p.LSM == nil
+	c.ModReturn = !c.LSM && p.ModReturn == nil
+	c.GuardConnect = !c.LSM && !c.ModReturn && c.CgroupRoot != ""
 	c.GuardUnix = c.CgroupRoot != "" && ProbeUnixConnect() == nil
-	return c, lsm
+	return c, p
 }

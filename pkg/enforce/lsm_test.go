@@ -77,6 +77,14 @@ func TestLSMTierInVM(t *testing.T) {
 	testutil.RunInVM(t, ".", "^TestLSMEnforcement$", "TestLSMEnforcement")
 }
 
+// TestModReturnTierInVM runs TestModReturnEnforcement in the test VM, on
+// Debian's kernel booted without BPF LSM, as AKS's kernels run: this host
+// refuses trampoline programs.
+func TestModReturnTierInVM(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RunInVMWith(t, testutil.NoBPFLSM, ".", "^TestModReturnEnforcement$", "TestModReturnEnforcement")
+}
+
 // TestLSMEnforcement loads the real BPF LSM programs with a compiled
 // profile scoped to a test cgroup and checks that each hook denies, before
 // the action, exactly what the profile does not allow, and nothing outside.
@@ -86,8 +94,41 @@ func TestLSMEnforcement(t *testing.T) {
 	if err := ProbeLSM(); err != nil {
 		t.Fatalf("the test VM must run BPF LSM programs: %v", err)
 	}
+	denyInKernel(t, TierLSM)
+}
+
+// TestModReturnEnforcement checks that where BPF LSM is not enabled the
+// node picks the same programs as fmod_ret, and that they deny as
+// TestLSMEnforcement has BPF LSM deny.
+func TestModReturnEnforcement(t *testing.T) {
+	testutil.RequireVMGuest(t)
+	testutil.RequireRoot(t)
+	kcfg, probes := DefaultKernelConfig().ForThisNode()
+	if probes.LSM == nil || probes.ModReturn != nil || kcfg.LSM || !kcfg.ModReturn || kcfg.GuardConnect {
+		t.Fatalf("a kernel without BPF LSM: LSM probe %v, fmod_ret probe %v; config LSM %v, fmod_ret %v, connect guard %v; want fmod_ret only",
+			probes.LSM, probes.ModReturn, kcfg.LSM, kcfg.ModReturn, kcfg.GuardConnect)
+	}
+	tiers := map[string]Tier{}
+	for _, ht := range Tiers(probes) {
+		tiers[ht.Hook] = ht.Tier
+	}
+	for _, hook := range []string{"exec", "open", "connect", "capability"} {
+		if tiers[hook] != TierModReturn {
+			t.Errorf("%s is enforced on the %s tier, want fmod_ret", hook, tiers[hook])
+		}
+	}
+	denyInKernel(t, TierModReturn)
+}
+
+// denyInKernel loads the real programs of tier (lsm or fmod_ret) with a
+// compiled profile scoped to a test cgroup and checks that each hook
+// denies, before the action, exactly what the profile does not allow, and
+// nothing outside.
+func denyInKernel(t *testing.T, tier Tier) {
 	k := newKernelFixture(t, HookExec|HookOpen|HookConnect|HookCapability,
-		func(_ *sensor.Config, kcfg *KernelConfig) { kcfg.LSM = true })
+		func(_ *sensor.Config, kcfg *KernelConfig) {
+			kcfg.LSM, kcfg.ModReturn = tier == TierLSM, tier == TierModReturn
+		})
 	cg, s := k.cgroup, k.sensor
 	for _, h := range s.Hooks() { // trampolines load here: the denials below are flagged at fexit
 		if !strings.HasPrefix(h.Attach, "fexit/") {
@@ -156,11 +197,17 @@ func TestLSMEnforcement(t *testing.T) {
 	p.Spec.Capabilities = []profile.CapabilityEntry{{Capability: unix.CAP_CHOWN}}
 	k.apply(t, 9, profile.ModeEnforce, p)
 
-	run := func(inside bool, bin string, action ...string) string {
+	// runAs runs a helper, in the cgroup as a container's workload when
+	// inside, with attr's changes to how it is started.
+	runAs := func(inside bool, attr func(*syscall.SysProcAttr), bin string, action ...string) string {
 		cmd := exec.Command(bin, action...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
 		if inside {
 			cmd = cg.Command(bin, action...)
 			cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS // a container's workload
+		}
+		if attr != nil {
+			attr(cmd.SysProcAttr)
 		}
 		cmd.Env = append(os.Environ(), helperEnv+"=1")
 		out, err := cmd.CombinedOutput()
@@ -168,6 +215,9 @@ func TestLSMEnforcement(t *testing.T) {
 			return err.Error()
 		}
 		return strings.TrimSpace(string(out))
+	}
+	run := func(inside bool, bin string, action ...string) string {
+		return runAs(inside, nil, bin, action...)
 	}
 	other1 := fmt.Sprintf("127.0.0.1:%d", port+1)
 	for _, tc := range []struct {
@@ -186,14 +236,39 @@ func TestLSMEnforcement(t *testing.T) {
 		{"allowed connect", "ok", self, []string{"connect", ln.Addr().String()}},
 		{"denied connect", "operation not permitted", self, []string{"connect", other1}},
 		{"allowed capability", "ok", self, []string{"chown", allowedFile}},
-		{"denied capability", "operation not permitted", self, []string{"rawsocket"}},
 	} {
 		if got := run(true, tc.bin, tc.action...); !strings.Contains(got, tc.want) {
 			t.Errorf("%s in the cgroup: %q, want %q", tc.name, got, tc.want)
 		}
-		if got := run(false, tc.bin, tc.action...); strings.Contains(got, "not permitted") {
+		if got := run(false, tc.bin, tc.action...); strings.Contains(got, "not permitted") || strings.Contains(got, "killed") {
 			t.Errorf("%s outside the cgroup was denied: %q", tc.name, got)
 		}
+	}
+
+	// Capabilities: what the capability module refuses is refused, and
+	// not reported (on the fmod_ret tier the program runs before the
+	// module decides); what it grants outside the profile is denied, in a
+	// user namespace of the workload's own too.
+	nobody := func(a *syscall.SysProcAttr) { a.Credential = &syscall.Credential{Uid: 65534, Gid: 65534} }
+	userns := func(a *syscall.SysProcAttr) {
+		a.Cloneflags |= syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET
+		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}}
+	}
+	if got := runAs(true, nobody, self, "rawsocket"); !strings.Contains(got, "operation not permitted") {
+		t.Errorf("a capability the kernel refuses, in the cgroup: %q, want EPERM", got)
+	}
+	if got := runAs(true, userns, self, "rawsocket"); !strings.Contains(got, "operation not permitted") {
+		t.Errorf("a capability granted in the workload's own user namespace, in the cgroup: %q, want EPERM", got)
+	}
+	if got := runAs(false, userns, self, "rawsocket"); got != "ok" {
+		t.Errorf("a capability granted in a user namespace, outside the cgroup: %q, want ok", got)
+	}
+	if got := runAs(true, nil, self, "rawsocket"); !strings.Contains(got, "operation not permitted") {
+		t.Errorf("denied capability in the cgroup: %q, want EPERM", got)
+	}
+	if got := runAs(false, nil, self, "rawsocket"); got != "ok" {
+		t.Errorf("denied capability outside the cgroup: %q, want ok", got)
 	}
 
 	t.Run("a program written at run time onto an allowed path", func(t *testing.T) {
@@ -250,15 +325,26 @@ func TestLSMEnforcement(t *testing.T) {
 		}
 	})
 
+	// The ring is one: once both capabilities denied to uid 0 (in the user
+	// namespace and not) are read, every earlier record was, nobody's
+	// kernel-refused capability's too had there been one.
 	seen := map[sensor.Type]bool{}
+	rootCapabilities := 0
 	timeout := time.After(10 * time.Second)
-	for len(seen) < 4 {
+	for rootCapabilities < 2 || len(seen) < 4 {
 		select {
 		case ev := <-denied:
 			seen[ev.Type] = true
-			t.Logf("denied %s: %s %s %s", ev.Type, ev.Exec.Path, ev.Open.Path, ev.Capability.Name())
+			t.Logf("denied %s: %s %s %s uid %d", ev.Type, ev.Exec.Path, ev.Open.Path, ev.Capability.Name(), ev.UID)
+			switch {
+			case ev.Type != sensor.TypeCapability:
+			case ev.UID == 0:
+				rootCapabilities++
+			default:
+				t.Errorf("uid %d reported denied %s, which the kernel refused it", ev.UID, ev.Capability.Name())
+			}
 		case <-timeout:
-			t.Fatalf("denial events seen for %v, want exec, open, connect and capability", seen)
+			t.Fatalf("denial events seen for %v (%d capabilities of uid 0), want exec, open, connect and 2 capabilities", seen, rootCapabilities)
 		}
 	}
 }

@@ -16,6 +16,7 @@ type Tier string
 // The tiers.
 const (
 	TierLSM       Tier = "lsm"        // a BPF LSM program denies before the action
+	TierModReturn Tier = "fmod-ret"   // the same program as fmod_ret on the kernel's security_ function denies before the action
 	TierFanotify  Tier = "fanotify"   // a fanotify permission event denies before the open or exec
 	TierCgroup    Tier = "cgroup"     // a cgroup BPF program refuses the connect
 	TierSignal    Tier = "signal"     // the offender is killed before it returns to user space
@@ -34,6 +35,10 @@ type HookTier struct {
 type Probes struct {
 	// LSM is nil when a BPF LSM program loaded, else why it did not.
 	LSM error
+	// ModReturn is nil when the LSM programs loaded as fmod_ret programs
+	// on the security_ functions, else why they did not (probed only
+	// where LSM is not nil).
+	ModReturn error
 	// CapabilityHook is nil when the cap_capable tracepoint program loaded.
 	CapabilityHook error
 	// IoUringHook is nil when the io_uring tracepoint programs loaded.
@@ -50,9 +55,10 @@ type Probes struct {
 }
 
 // Tiers decides each hook's tier from what loaded: BPF LSM programs for
-// every hook where they load; elsewhere a fanotify listener for opens, the
-// signal tier for exec and capabilities, the cgroup connect programs for
-// inet connects. Unix connects are refused by the cgroup/connect_unix
+// every hook where they load; elsewhere the same programs as fmod_ret on
+// the security_ functions where those load; else a fanotify listener for
+// opens, the signal tier for exec and capabilities, the cgroup connect
+// programs for inet connects. Unix connects are refused by the cgroup/connect_unix
 // program wherever it loads, and killed for at the connect's exit where it
 // does not. io_uring is the signal tier's everywhere.
 func Tiers(p Probes) []HookTier {
@@ -84,6 +90,10 @@ func hookTiers(p Probes) []HookTier {
 		}
 	}
 	lsm := "BPF LSM programs cannot load here: " + p.LSM.Error()
+	if p.ModReturn == nil {
+		return modReturnTiers(p, lsm)
+	}
+	lsm += "; fmod_ret: " + p.ModReturn.Error()
 	// fanotify sees every file an exec opens — a script, then its
 	// interpreter, then the ELF loader — where profiles hold the program
 	// that ends up running (what the sensor reports): the signal tier
@@ -108,6 +118,22 @@ func hookTiers(p Probes) []HookTier {
 		tiers[3] = HookTier{Hook: "capability", Tier: TierAlertOnly, Reason: lsm + "; cap_capable tracepoint: " + p.CapabilityHook.Error()}
 	}
 	return tiers
+}
+
+// modReturnTiers are the tiers where the LSM programs run as fmod_ret on
+// the security_ functions: what BPF LSM denies, they deny at the same
+// point, before the kernel's LSMs and before fanotify's permission event;
+// a capability only where the capability module would grant it.
+func modReturnTiers(p Probes, lsm string) []HookTier {
+	why := lsm + "; the same programs run as fmod_ret on "
+	return []HookTier{
+		{Hook: "exec", Tier: TierModReturn, Reason: why + "security_bprm_check"},
+		{Hook: "open", Tier: TierModReturn, Reason: why + "security_file_open"},
+		{Hook: "connect", Tier: TierModReturn, Reason: why + "security_socket_connect (inet sockets; unix sockets: connect_unix)"},
+		{Hook: "capability", Tier: TierModReturn, Reason: why + "security_capable; " + unjudgedNames() +
+			" are enforced where the kernel audits the check, but neither learned nor monitored: " + unjudgedWhy},
+		unixTier(p),
+	}
 }
 
 // unixTier is the tier of unix-socket connects: the cgroup/connect_unix
@@ -183,7 +209,7 @@ func RegisterTiers(reg prometheus.Registerer, tiers []HookTier) (*prometheus.Gau
 			continue
 		}
 		for _, c := range sensor.UnjudgedCapabilities {
-			u.WithLabelValues(sensor.CapabilityName(c), strconv.FormatBool(t.Tier == TierLSM)).Set(1)
+			u.WithLabelValues(sensor.CapabilityName(c), strconv.FormatBool(t.Tier == TierLSM || t.Tier == TierModReturn)).Set(1)
 		}
 	}
 	if err := reg.Register(u); err != nil {

@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -24,9 +25,10 @@ func TestTiersNameTheUnjudgedCapabilities(t *testing.T) {
 		want   string // the series of vigil_capability_unjudged for CAP_SYS_ADMIN
 		reason string
 	}{
-		{"signal", Probes{LSM: errors.New("no BPF LSM")}, `capability="CAP_SYS_ADMIN",enforced="false"`, "neither enforced, learned nor monitored"},
+		{"signal", Probes{LSM: errors.New("no BPF LSM"), ModReturn: errors.New("no trampolines")}, `capability="CAP_SYS_ADMIN",enforced="false"`, "neither enforced, learned nor monitored"},
 		{"lsm", Probes{}, `capability="CAP_SYS_ADMIN",enforced="true"`, "enforced where the kernel audits the check, but neither learned nor monitored"},
-		{"no hook", Probes{LSM: errors.New("no BPF LSM"), CapabilityHook: errors.New("no cap_capable")}, "", "cap_capable tracepoint: no cap_capable"},
+		{"fmod-ret", Probes{LSM: errors.New("no BPF LSM")}, `capability="CAP_SYS_ADMIN",enforced="true"`, "enforced where the kernel audits the check, but neither learned nor monitored"},
+		{"no hook", Probes{LSM: errors.New("no BPF LSM"), ModReturn: errors.New("no trampolines"), CapabilityHook: errors.New("no cap_capable")}, "", "cap_capable tracepoint: no cap_capable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tiers := Tiers(tc.probes)
@@ -74,6 +76,38 @@ func TestTiersNameTheUnjudgedCapabilities(t *testing.T) {
 	}
 }
 
+// TestModReturnTiers checks the tiers where BPF LSM programs do not run
+// but load as fmod_ret: exec, open, connect and capabilities are denied
+// before the action by them, whether or not the cap_capable tracepoint
+// (the signal tier's) exists; unix connects and io_uring keep their own.
+func TestModReturnTiers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		probes Probes
+	}{
+		{"cap_capable tracepoint", Probes{LSM: errors.New("never called")}},
+		{"no cap_capable tracepoint", Probes{LSM: errors.New("never called"), CapabilityHook: errors.New("no cap_capable")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]Tier{}
+			for _, ht := range Tiers(tc.probes) {
+				got[ht.Hook] = ht.Tier
+				if ht.Tier == TierModReturn && !strings.Contains(ht.Reason, "never called") {
+					t.Errorf("%s: reason %q does not say why BPF LSM is not used", ht.Hook, ht.Reason)
+				}
+			}
+			want := map[string]Tier{"exec": TierModReturn, "open": TierModReturn, "connect": TierModReturn,
+				"capability": TierModReturn, "connect_unix": TierCgroup, "io_uring": TierSignal}
+			if !maps.Equal(got, want) {
+				t.Errorf("tiers %v, want %v", got, want)
+			}
+			if hooks := KernelHooks(Tiers(tc.probes)); hooks != HookExec|HookOpen|HookConnect|HookCapability|HookIoUring {
+				t.Errorf("kernel hooks %v, want all", hooks)
+			}
+		})
+	}
+}
+
 // TestUnixConnectTier checks the tier unix connects report: the
 // cgroup/connect_unix program where it is attached, whatever the other
 // hooks' tiers; the kill at the connect's exit where it is missing; and
@@ -87,10 +121,10 @@ func TestUnixConnectTier(t *testing.T) {
 		want   Tier
 	}{
 		{"lsm, guard", Probes{}, TierCgroup},
-		{"no lsm, guard", Probes{LSM: errors.New("no BPF LSM")}, TierCgroup},
+		{"no lsm, guard", Probes{LSM: errors.New("no BPF LSM"), ModReturn: errors.New("no trampolines")}, TierCgroup},
 		{"lsm, before 6.7", Probes{UnixGuard: old, UnixSignal: true}, TierSignal},
-		{"no lsm, before 6.7", Probes{LSM: errors.New("no BPF LSM"), UnixGuard: old, UnixSignal: true}, TierSignal},
-		{"guard failed", Probes{LSM: errors.New("no BPF LSM"), UnixGuard: old}, TierAlertOnly},
+		{"no lsm, before 6.7", Probes{LSM: errors.New("no BPF LSM"), ModReturn: errors.New("no trampolines"), UnixGuard: old, UnixSignal: true}, TierSignal},
+		{"guard failed", Probes{LSM: errors.New("no BPF LSM"), ModReturn: errors.New("no trampolines"), UnixGuard: old}, TierAlertOnly},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tiers := Tiers(tc.probes)
@@ -119,8 +153,8 @@ func TestIoUringIsTheSignalTiers(t *testing.T) {
 		want   Tier
 	}{
 		{"lsm", Probes{}, TierSignal},
-		{"no lsm", Probes{LSM: errors.New("no BPF LSM")}, TierSignal},
-		{"no tracepoints", Probes{LSM: errors.New("no BPF LSM"), IoUringHook: errors.New("no io_uring")}, TierAlertOnly},
+		{"no lsm", Probes{LSM: errors.New("no BPF LSM"), ModReturn: errors.New("no trampolines")}, TierSignal},
+		{"no tracepoints", Probes{LSM: errors.New("no BPF LSM"), ModReturn: errors.New("no trampolines"), IoUringHook: errors.New("no io_uring")}, TierAlertOnly},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tiers := Tiers(tc.probes)

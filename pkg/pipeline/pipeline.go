@@ -85,11 +85,11 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Pipeline, e
 	}
 
 	var kc enforce.KernelConfig
-	var lsm error
+	var probes enforce.Probes
 	if cfg.Enforce != nil {
 		kc = *cfg.Enforce
 		kc.CgroupRoot, kc.ProcRoot, kc.HostMntNS = cgroupRoot, cfg.ProcRoot, hostNS
-		kc, lsm = kc.ForThisNode()
+		kc, probes = kc.ForThisNode()
 		if kc.PinDir != "" {
 			if sc.Previous, err = enforce.PreviousMaps(kc.PinDir); err != nil {
 				return nil, err
@@ -108,7 +108,7 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (_ *Pipeline, e
 	}
 	var scopes containers.ScopeTable
 	if cfg.Enforce != nil {
-		if p.enforcement, err = enforce.NewController(p.sensor.Objects(), kc, lsm, log, reg); err != nil {
+		if p.enforcement, err = enforce.NewController(p.sensor.Objects(), kc, probes, log, reg); err != nil {
 			return nil, err
 		}
 		scopes = p.enforcement.Scopes()

@@ -38,6 +38,23 @@ const vmDeadlineMargin = 30 * time.Second
 // the test log.
 func RunInVM(tb testing.TB, pkg, run string, want ...string) {
 	tb.Helper()
+	runInVM(tb, nil, pkg, run, want...)
+}
+
+// NoBPFLSM boots the test VM's kernel with BPF LSM left out of the LSMs it
+// runs, as Ubuntu's and Azure Linux's kernels do: BPF trampolines load,
+// BPF LSM programs do not.
+var NoBPFLSM = []string{"lsm=lockdown,capability"}
+
+// RunInVMWith is RunInVM on a kernel booted with kernelArgs appended to
+// its command line (NoBPFLSM).
+func RunInVMWith(tb testing.TB, kernelArgs []string, pkg, run string, want ...string) {
+	tb.Helper()
+	runInVM(tb, kernelArgs, pkg, run, want...)
+}
+
+func runInVM(tb testing.TB, kernelArgs []string, pkg, run string, want ...string) {
+	tb.Helper()
 	RequireRoot(tb)
 	ctx := context.Background()
 	timeout := vm.DefaultTimeout
@@ -63,13 +80,14 @@ func RunInVM(tb testing.TB, pkg, run string, want ...string) {
 	}
 	var out bytes.Buffer
 	spec := vm.Spec{
-		Path:    bin,
-		Args:    []string{"-test.v", "-test.count=1", "-test.run=" + run, "-test.timeout=" + timeout.String()},
-		Env:     []string{testenv.RootTestsEnv + "=1"},
-		Dir:     wd,
-		Stdout:  &out,
-		Stderr:  &out,
-		Timeout: timeout + vmDeadlineMargin/2,
+		Path:       bin,
+		Args:       []string{"-test.v", "-test.count=1", "-test.run=" + run, "-test.timeout=" + timeout.String()},
+		Env:        []string{testenv.RootTestsEnv + "=1"},
+		Dir:        wd,
+		Stdout:     &out,
+		Stderr:     &out,
+		Timeout:    timeout + vmDeadlineMargin/2,
+		KernelArgs: kernelArgs,
 	}
 	if root, ok := vm.ModuleRoot(wd); ok {
 		spec.Shares = []vm.Share{{Path: root, ReadOnly: true}}

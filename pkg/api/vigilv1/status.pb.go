@@ -29,6 +29,9 @@ const (
 	Tier_TIER_UNSPECIFIED Tier = 0
 	// BPF LSM program: denied in the kernel before the action.
 	Tier_TIER_LSM Tier = 1
+	// The BPF LSM programs as fmod_ret programs on the kernel's security_
+	// functions, where BPF LSM is not enabled: denied before the action.
+	Tier_TIER_FMOD_RET Tier = 6
 	// fanotify permission event: denied before the open or exec.
 	Tier_TIER_FANOTIFY Tier = 2
 	// cgroup BPF program (connect4/connect6): denied before the connect.
@@ -44,6 +47,7 @@ var (
 	Tier_name = map[int32]string{
 		0: "TIER_UNSPECIFIED",
 		1: "TIER_LSM",
+		6: "TIER_FMOD_RET",
 		2: "TIER_FANOTIFY",
 		3: "TIER_CGROUP",
 		4: "TIER_SIGNAL",
@@ -52,6 +56,7 @@ var (
 	Tier_value = map[string]int32{
 		"TIER_UNSPECIFIED": 0,
 		"TIER_LSM":         1,
+		"TIER_FMOD_RET":    6,
 		"TIER_FANOTIFY":    2,
 		"TIER_CGROUP":      3,
 		"TIER_SIGNAL":      4,
@@ -639,10 +644,11 @@ const file_vigil_v1_status_proto_rawDesc = "" +
 	"hostMounts\x12\x1b\n" +
 	"\tpss_level\x18\r \x01(\tR\bpssLevel\x12!\n" +
 	"\fnot_baseline\x18\x0e \x03(\tR\vnotBaseline\x12%\n" +
-	"\x0enot_restricted\x18\x0f \x03(\tR\rnotRestricted*t\n" +
+	"\x0enot_restricted\x18\x0f \x03(\tR\rnotRestricted*\x87\x01\n" +
 	"\x04Tier\x12\x14\n" +
 	"\x10TIER_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bTIER_LSM\x10\x01\x12\x11\n" +
+	"\rTIER_FMOD_RET\x10\x06\x12\x11\n" +
 	"\rTIER_FANOTIFY\x10\x02\x12\x0f\n" +
 	"\vTIER_CGROUP\x10\x03\x12\x0f\n" +
 	"\vTIER_SIGNAL\x10\x04\x12\x13\n" +

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -32,6 +33,9 @@ type Family struct {
 	// (fexitcheck.go): where one is missed, Load detaches the family and
 	// leaves the handler it would replace on.
 	check []checkCall
+	// trampoline: its programs run on BPF trampolines (fexit, fmod_ret),
+	// which some kernels refuse with EPERM whatever the memlock limit.
+	trampoline bool
 }
 
 // The families. Exec and Process are loaded whatever else is: they keep
@@ -48,9 +52,9 @@ var (
 	// trampolines, and stand in for sys_exit's handlers there: listed
 	// before FamilySysExit, each that loads and sees its self-check's
 	// calls turns its handler off.
-	FamilyOpenFexit = Family{Name: "open-fexit", spec: LoadOpenfexit, optional: true,
+	FamilyOpenFexit = Family{Name: "open-fexit", spec: LoadOpenfexit, optional: true, trampoline: true,
 		replaces: SysexitVarTraceOpens, check: openChecks}
-	FamilyConnectFexit = Family{Name: "connect-fexit", spec: LoadConnectfexit, optional: true,
+	FamilyConnectFexit = Family{Name: "connect-fexit", spec: LoadConnectfexit, optional: true, trampoline: true,
 		replaces: SysexitVarTraceConnects, check: connectChecks}
 	// FamilyOpenGuard kills for the opens of enforced containers that
 	// succeeded while no fanotify listener judged them (bpf/open_guard.bpf.c),
@@ -69,7 +73,44 @@ var (
 	// FamilyLSM holds the BPF LSM programs that deny, before the action,
 	// what enforced profiles do not allow.
 	FamilyLSM = Family{Name: "lsm", spec: LoadLsm}
+	// FamilyModReturn holds FamilyLSM's programs attached as fmod_ret to
+	// the security_ functions that call those LSM hooks, for kernels that
+	// run BPF trampolines but not BPF LSM (Azure Linux; Ubuntu, whose lsm=
+	// leaves bpf out): they deny before the action alike.
+	FamilyModReturn = Family{Name: "lsm-fmod_ret", spec: loadModReturn, trampoline: true}
 )
+
+// securityFunctions are the kernel functions that call each LSM hook of
+// FamilyLSM, for FamilyModReturn.
+var securityFunctions = map[string]string{
+	"bprm_check_security": "security_bprm_check",
+	"file_open":           "security_file_open",
+	"socket_connect":      "security_socket_connect",
+	// Before the capability module decides: the program refuses only
+	// what the kernel would grant (kernel_grants in bpf/lsm.bpf.c).
+	"capable": "security_capable",
+}
+
+// loadModReturn is FamilyLSM's spec with each program turned into an
+// fmod_ret program on its security_ function. An LSM program and an
+// fmod_ret program have the same context (the hook's arguments and the
+// return value so far) and the same meaning of a non-zero return: the
+// call fails with it before the function runs.
+func loadModReturn() (*ebpf.CollectionSpec, error) {
+	spec, err := LoadLsm()
+	if err != nil {
+		return nil, err
+	}
+	for name, ps := range spec.Programs {
+		hook, ok := strings.CutPrefix(ps.SectionName, "lsm/")
+		fn, known := securityFunctions[hook]
+		if !ok || !known {
+			return nil, fmt.Errorf("LSM program %s (%s) has no security_ function to attach to as fmod_ret", name, ps.SectionName)
+		}
+		ps.Type, ps.AttachType, ps.AttachTo, ps.SectionName = ebpf.Tracing, ebpf.AttachModifyReturn, fn, "fmod_ret/"+fn
+	}
+	return spec, nil
+}
 
 // Sections returns where the family's programs attach (their ELF
 // sections: tp_btf/sys_exit, fexit/do_sys_openat2), sorted.
@@ -142,7 +183,7 @@ func loadFamily(f Family, shared map[string]*ebpf.Map, constants map[string]any,
 
 func attach(prog *ebpf.Program, ps *ebpf.ProgramSpec, cgroupRoot string) (link.Link, error) {
 	switch ps.Type {
-	case ebpf.Tracing: // tp_btf, fexit
+	case ebpf.Tracing: // tp_btf, fexit, fmod_ret
 		return link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ps.AttachType})
 	case ebpf.LSM:
 		return link.AttachLSM(link.LSMOptions{Program: prog})

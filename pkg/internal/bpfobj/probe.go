@@ -40,7 +40,7 @@ func Probe(f Family) error {
 func loadError(f Family, err error) error {
 	var verr *ebpf.VerifierError
 	switch {
-	case f.replaces != "" && errors.Is(err, unix.EPERM):
+	case f.trampoline && errors.Is(err, unix.EPERM):
 		return fmt.Errorf("load %s programs: the kernel refuses BPF trampoline programs: %w", f.Name, unix.EPERM)
 	case errors.As(err, &verr):
 		return fmt.Errorf("load %s programs: %w", f.Name, verr)
