@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/vigil-dev/vigil/pkg/enrich"
+	"github.com/vigil-dev/vigil/pkg/process"
 	"github.com/vigil-dev/vigil/pkg/profile"
 	"github.com/vigil-dev/vigil/pkg/sensor"
 )
@@ -16,8 +17,73 @@ import (
 // cost of `trace --json` at a high event rate. TestEncoderMatchesEncodingJSON
 // and FuzzEncoderStrings hold the two byte for byte equal.
 type jsonEncoder struct {
-	names []string // reused for flag names
-	addr  []byte   // reused for a connect's address
+	names      []string // reused for flag names
+	addr       []byte   // reused for a connect's address
+	ancestries [ancestrySlots]encodedAncestry
+}
+
+// ancestrySlots is how many processes' ancestries the encoder keeps
+// encoded, by pid modulo: a loop's process has the same ancestry event
+// after event, and it was most of each line's bytes.
+const ancestrySlots = 64
+
+// encodedAncestry is an ancestry as encoded last for a process: its items,
+// without the brackets, and the fields they were encoded from.
+type encodedAncestry struct {
+	pid   uint32
+	chain []ancestor
+	json  []byte
+}
+
+// ancestor is what the schema writes of an ancestry's process.
+type ancestor struct {
+	pid        uint32
+	comm, path string
+}
+
+// matches reports whether a was encoded from pid's ancestry chain. Equal
+// strings are compared by pointer first: the process table's, unchanged,
+// cost a comparison each.
+func (a *encodedAncestry) matches(pid uint32, chain []process.Process) bool {
+	if a.pid != pid || len(a.chain) != len(chain) {
+		return false
+	}
+	for i, p := range chain {
+		if c := &a.chain[i]; c.pid != p.PID || c.comm != p.Comm || c.path != p.Path {
+			return false
+		}
+	}
+	return true
+}
+
+// appendAncestry appends the items of r's ancestry, from the slot of its
+// process when that holds them, else encoded and kept there.
+func (e *jsonEncoder) appendAncestry(b []byte, r *enrich.Record) []byte {
+	if len(r.Ancestry) == 0 {
+		return b
+	}
+	pid := r.Event.PID
+	slot := &e.ancestries[pid%ancestrySlots]
+	if slot.matches(pid, r.Ancestry) {
+		return append(b, slot.json...)
+	}
+	start := len(b)
+	for i, p := range r.Ancestry {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendUintField(b, `{"pid":`, uint64(p.PID))
+		b = appendStringField(b, `,"comm":`, p.Comm)
+		b = appendOptionalString(b, `,"path":`, p.Path)
+		b = append(b, '}')
+	}
+	slot.pid = pid
+	slot.chain = slot.chain[:0]
+	for _, p := range r.Ancestry {
+		slot.chain = append(slot.chain, ancestor{pid: p.PID, comm: p.Comm, path: p.Path})
+	}
+	slot.json = append(slot.json[:0], b[start:]...)
+	return b
 }
 
 // appendRecord appends r as one line of JSON, newline included.
@@ -36,16 +102,7 @@ func (e *jsonEncoder) appendRecord(b []byte, r *enrich.Record) []byte {
 	b = appendStringField(b, `,"comm":`, ev.Comm)
 	b = appendUintField(b, `,"cgroup_id":`, ev.CgroupID)
 	b = appendUintField(b, `,"mntns":`, uint64(ev.MntNS))
-	b = append(b, `,"ancestry":[`...)
-	for i, p := range r.Ancestry {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendUintField(b, `{"pid":`, uint64(p.PID))
-		b = appendStringField(b, `,"comm":`, p.Comm)
-		b = appendOptionalString(b, `,"path":`, p.Path)
-		b = append(b, '}')
-	}
+	b = e.appendAncestry(append(b, `,"ancestry":[`...), r)
 	b = appendStringField(b, `],"attribution":`, r.Attribution.Kind.String())
 	b = appendOptionalString(b, `,"attribution_reason":`, r.Attribution.Reason)
 	switch r.Enforcement() {

@@ -147,3 +147,38 @@ func FuzzEncoderStrings(f *testing.F) {
 		requireSameEncoding(t, &enrich.Record{Event: conn})
 	})
 }
+
+// TestEncoderReusesAncestryOnlyWhenSame runs one encoder through events
+// whose ancestry changes in each way it can (a process renamed or exec'd,
+// a parent gone, pid reuse, another pid of the same slot), each line
+// checked against encoding/json.
+func TestEncoderReusesAncestryOnlyWhenSame(t *testing.T) {
+	sh := process.Process{PID: 7, Comm: "sh", Path: "/bin/sh"}
+	init := process.Process{PID: 1, Comm: "init", Path: "/sbin/init"}
+	renamed, execd := sh, sh
+	renamed.Comm, execd.Path = "worker", "/usr/bin/python3"
+	steps := []struct {
+		pid      uint32
+		ancestry []process.Process
+	}{
+		{10, []process.Process{sh, init}},
+		{10, []process.Process{sh, init}},
+		{10, []process.Process{renamed, init}},
+		{10, []process.Process{execd, init}},
+		{10, []process.Process{{PID: 8, Comm: "sh", Path: "/bin/sh"}, init}},
+		{10, []process.Process{init}},
+		{10, nil},
+		{10, []process.Process{sh, init}},
+		{10 + ancestrySlots, []process.Process{init}},
+		{10, []process.Process{sh, init}},
+		{10, []process.Process{sh, init, init}},
+	}
+	var e jsonEncoder
+	for i, s := range steps {
+		r := &enrich.Record{Event: &sensor.Event{Type: sensor.TypeOpen, PID: s.pid, Open: sensor.Open{Path: "/x"}},
+			Ancestry: s.ancestry, Attribution: containers.Attribution{Kind: containers.Host}}
+		if got, want := e.appendRecord(nil, r), viaEncodingJSON(t, r); !bytes.Equal(got, want) {
+			t.Fatalf("step %d: got %s\nwant %s", i, got, want)
+		}
+	}
+}
