@@ -20,6 +20,44 @@ type jsonEncoder struct {
 	names      []string // reused for flag names
 	addr       []byte   // reused for a connect's address
 	ancestries [ancestrySlots]encodedAncestry
+	second     encodedSecond
+}
+
+// encodedSecond is the second of the last event's time, formatted: the
+// events of a second share all of their time's text but its fraction.
+type encodedSecond struct {
+	unix   int64
+	loc    *time.Location
+	prefix []byte // 2006-01-02T15:04:05
+	zone   []byte // Z07:00
+}
+
+// appendTime appends t as time.RFC3339Nano does, formatting its second only
+// when it differs from the last one's.
+func (e *jsonEncoder) appendTime(b []byte, t time.Time) []byte {
+	s := &e.second
+	if sec := t.Unix(); sec != s.unix || t.Location() != s.loc || s.prefix == nil {
+		s.unix, s.loc = sec, t.Location()
+		s.prefix = t.AppendFormat(s.prefix[:0], "2006-01-02T15:04:05")
+		s.zone = t.AppendFormat(s.zone[:0], "Z07:00")
+	}
+	b = append(b, s.prefix...)
+	if ns := t.Nanosecond(); ns != 0 {
+		// Nine digits, then the trailing zeros trimmed, as .999999999 does.
+		b = append(b, '.')
+		start := len(b)
+		b = append(b, "000000000"...)
+		for i := len(b) - 1; ns > 0; i-- {
+			b[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		end := len(b)
+		for end > start && b[end-1] == '0' {
+			end--
+		}
+		b = b[:end]
+	}
+	return append(b, s.zone...)
 }
 
 // ancestrySlots is how many processes' ancestries the encoder keeps
@@ -92,7 +130,7 @@ func (e *jsonEncoder) appendRecord(b []byte, r *enrich.Record) []byte {
 	b = append(b, `{"type":`...)
 	b = appendString(b, ev.Type.String())
 	b = append(b, `,"time":"`...)
-	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
+	b = e.appendTime(b, ev.Time)
 	b = appendUintField(b, `","pid":`, uint64(ev.PID))
 	b = appendUintField(b, `,"tid":`, uint64(ev.TID))
 	b = appendUintField(b, `,"ppid":`, uint64(ev.PPID))

@@ -148,6 +148,30 @@ func FuzzEncoderStrings(f *testing.F) {
 	})
 }
 
+// TestEncoderTimeMatchesRFC3339Nano holds the encoder's formatting, which
+// reuses a second's text for the events within it, to time.RFC3339Nano's:
+// across seconds, zones (one with an offset in seconds), fractions with
+// and without trailing zeros, and back and forth between them.
+func TestEncoderTimeMatchesRFC3339Nano(t *testing.T) {
+	lmt, err := time.LoadLocation("Europe/Amsterdam") // +00:19:32 before 1937
+	if err != nil {
+		lmt = time.FixedZone("lmt", 19*60+32)
+	}
+	base := time.Date(2026, 12, 7, 23, 59, 59, 0, time.UTC)
+	var times []time.Time
+	for _, loc := range []*time.Location{time.UTC, time.Local, time.FixedZone("minus", -(9*3600 + 30*60)), lmt} {
+		for _, d := range []time.Duration{0, 1, 10, 999_999_999, 120_000_000, 1_000_000_000, 1_000_000_001, -1, 500} {
+			times = append(times, base.Add(d).In(loc), base.Add(d).In(loc), time.Date(1920, 5, 1, 0, 0, 0, int(d%1e9+1e9)%1e9, loc))
+		}
+	}
+	var e jsonEncoder
+	for _, tm := range times {
+		if got, want := string(e.appendTime(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
+			t.Errorf("%v: got %s, want %s", tm, got, want)
+		}
+	}
+}
+
 // TestEncoderReusesAncestryOnlyWhenSame runs one encoder through events
 // whose ancestry changes in each way it can (a process renamed or exec'd,
 // a parent gone, pid reuse, another pid of the same slot), each line
