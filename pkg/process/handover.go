@@ -129,6 +129,7 @@ func (t *Table) Restore(name, procRoot string, now time.Time) (_ Restored, ok bo
 	var r Restored
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.changes++ // the entries below are changed in place
 	for _, p := range h.Processes {
 		start, err := startTime(procRoot, p.PID)
 		switch {

@@ -42,6 +42,26 @@ type Table struct {
 	limit     int
 	hostMntNS uint32
 	dropped   uint64
+	// changes counts the changes to any process (added, removed, a field
+	// set to another value): an ancestry walked at one count is the same
+	// walk at the same count.
+	changes    uint64
+	ancestries [ancestrySlots]walkedAncestry
+}
+
+// ancestrySlots is how many processes' ancestries the table keeps walked,
+// by pid modulo: trace asks for the ancestry of every event, and a loop's
+// process has the same one event after event, until a process anywhere
+// changes.
+const ancestrySlots = 64
+
+// walkedAncestry is the ancestry last walked for a process, as of a count
+// of the table's changes.
+type walkedAncestry struct {
+	pid     uint32
+	changes uint64
+	valid   bool
+	chain   []Process
 }
 
 type entry struct {
@@ -83,12 +103,16 @@ func (t *Table) Observe(ev *sensor.Event) {
 	}
 	// The parent changes when the old one dies (reparenting), the cgroup on
 	// migration, the name on exec or prctl, containment on exec.
-	e.PPID, e.CgroupID, e.Comm = ev.PPID, ev.CgroupID, ev.Comm
-	e.Contained = ev.Flags.Has(sensor.FlagWorkload)
+	contained := ev.Flags.Has(sensor.FlagWorkload)
+	if e.PPID != ev.PPID || e.CgroupID != ev.CgroupID || e.Comm != ev.Comm || e.Contained != contained {
+		e.PPID, e.CgroupID, e.Comm, e.Contained = ev.PPID, ev.CgroupID, ev.Comm, contained
+		t.changes++
+	}
 
 	switch ev.Type {
 	case sensor.TypeExec:
 		e.Path, e.Argv = ev.Exec.Path, ev.Exec.Argv
+		t.changes++
 	case sensor.TypeFork:
 		t.add(Process{
 			PID:       ev.Fork.ChildPID,
@@ -115,6 +139,7 @@ func (t *Table) add(p Process) *entry {
 	}
 	e := &entry{Process: p}
 	t.procs[p.PID] = e
+	t.changes++
 	return e
 }
 
@@ -127,6 +152,7 @@ func (t *Table) expire(now time.Time) {
 		}
 		if e := t.procs[x.pid]; e != nil && e.exited {
 			delete(t.procs, x.pid)
+			t.changes++
 		}
 		n++
 	}
@@ -145,10 +171,24 @@ func (t *Table) Get(pid uint32) (Process, bool) {
 
 // AppendAncestry appends to chain the parent of pid, its parent, and so on,
 // for as long as within accepts them (nil accepts all) and the table knows
-// them.
+// them. With a nil within, the walk is kept and given again until the
+// table changes.
 func (t *Table) AppendAncestry(chain []Process, pid uint32, within func(Process) bool) []Process {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if within != nil {
+		return t.walk(chain, pid, within)
+	}
+	slot := &t.ancestries[pid%ancestrySlots]
+	if !slot.valid || slot.pid != pid || slot.changes != t.changes {
+		slot.chain = t.walk(slot.chain[:0], pid, nil)
+		slot.pid, slot.changes, slot.valid = pid, t.changes, true
+	}
+	return append(chain, slot.chain...)
+}
+
+// walk appends pid's ancestry within within to chain.
+func (t *Table) walk(chain []Process, pid uint32, within func(Process) bool) []Process {
 	e := t.procs[pid]
 	for n := 0; e != nil && n < maxAncestry; n++ {
 		parent := t.procs[e.PPID]

@@ -165,3 +165,62 @@ func TestRefusedExecAndUnknownProcesses(t *testing.T) {
 		t.Error("a process first seen running a container's workload is not taken for it")
 	}
 }
+
+// TestKeptAncestryFollowsEveryChange asks for one process's ancestry (the
+// kept walk) after each kind of change the table takes, and compares it
+// with a fresh walk: a rename, a reparenting, a move to another cgroup,
+// containment, an exec of an ancestor, an ancestor exiting and expiring, a
+// pid reused by a fork, and another pid of the same slot.
+func TestKeptAncestryFollowsEveryChange(t *testing.T) {
+	tab := NewTable(100, time.Second, hostNS)
+	fresh := func(Process) bool { return true } // a within walks afresh
+	check := func(step string, pid uint32) {
+		t.Helper()
+		kept := tab.AppendAncestry(nil, pid, nil)
+		if walked := tab.AppendAncestry(nil, pid, fresh); !slices.EqualFunc(kept, walked, sameProcess) {
+			t.Fatalf("%s: kept ancestry of %d = %+v, a fresh walk gives %+v", step, pid, kept, walked)
+		}
+	}
+	fork := func(parent, ppid, child uint32, comm string, at time.Duration) {
+		f := ev(sensor.TypeFork, parent, ppid, comm, at)
+		f.Fork = sensor.Fork{ChildPID: child, ChildCgroupID: 1}
+		tab.Observe(f)
+	}
+	fork(1, 0, 10, "init", 0)
+	fork(10, 1, 20, "sh", 0)
+	fork(20, 10, 30, "sh", 0)
+	check("built", 30)
+	check("unchanged", 30)
+	tab.Observe(ev(sensor.TypeOpen, 20, 10, "renamed", 0))
+	check("parent renamed", 30)
+	tab.Observe(ev(sensor.TypeOpen, 20, 1, "renamed", 0))
+	check("parent reparented", 30)
+	moved := ev(sensor.TypeOpen, 20, 1, "renamed", 0)
+	moved.CgroupID = 9
+	tab.Observe(moved)
+	check("parent moved to another cgroup", 30)
+	moved.Flags = sensor.FlagWorkload
+	tab.Observe(moved)
+	check("parent contained", 30)
+	x := ev(sensor.TypeExec, 20, 1, "renamed", 0) // only its executable and argv change
+	x.Flags = sensor.FlagWorkload
+	x.CgroupID = 9
+	x.Exec = sensor.Exec{Path: "/usr/bin/python3", Argv: []string{"python3", "-c", "pass"}}
+	tab.Observe(x)
+	check("parent exec'd", 30)
+	tab.Observe(ev(sensor.TypeExit, 20, 1, "renamed", 0))
+	check("parent exited, lingering", 30)
+	tab.Observe(ev(sensor.TypeOpen, 30, 20, "sh", 2*time.Second))
+	check("parent expired", 30)
+	fork(10, 1, 20, "sh", 2*time.Second)
+	tab.Observe(ev(sensor.TypeOpen, 30, 20, "sh", 2*time.Second))
+	check("parent's pid reused", 30)
+	fork(10, 1, 30+ancestrySlots, "sh", 2*time.Second)
+	check("another pid of the slot", 30+ancestrySlots)
+	check("back to the first", 30)
+}
+
+func sameProcess(a, b Process) bool {
+	return a.PID == b.PID && a.PPID == b.PPID && a.Comm == b.Comm && a.Path == b.Path &&
+		slices.Equal(a.Argv, b.Argv) && a.CgroupID == b.CgroupID && a.Contained == b.Contained
+}
