@@ -4,80 +4,17 @@
  * tier alike; in profiled and learned containers, only news. A check that
  * does not count (refused, on borrowed credentials, or of a capability this
  * hook cannot judge) is dropped here: nothing reports it, trace included. */
-#include "lib/common.h"
-#include "lib/policy.h"
-#include "lib/learn.h"
-#include "lib/capability.h"
+#include "capable/on_capable.h"
 
-/* capability_allowed: the container's profile (pol, or NULL) allows a
- * capability use that counts. When it does not, the signal tier kills the
- * task: the check happens inside the system call that needs it, which
- * completes; the task dies before it returns to user space. */
-static __always_inline bool capability_allowed(struct scope_policy *pol, struct task_struct *task, int cap)
-{
-	__u64 *allowed;
-
-	if (!pol || !(pol->enforce & VIGIL_ENFORCE_CAPABILITY) || !task_contained(task))
-		return true;
-	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
-	return allowed && (*allowed & (1ULL << cap));
-}
-
-/* known_capability: the container's profile (pol, or NULL) allows cap and
- * keeps what it allows in the kernel: nothing to report. */
-static __always_inline bool known_capability(struct scope_policy *pol, struct task_struct *task, int cap)
-{
-	__u64 *allowed;
-
-	if (!suppresses(pol, VIGIL_ENFORCE_CAPABILITY, task))
-		return false;
-	allowed = bpf_map_lookup_elem(&cap_rules, &pol->profile);
-	return allowed && (*allowed & (1ULL << cap));
-}
+/* Set at load time: off where fexit/cap_capable stands in for this program
+ * (bpf/capable_fexit.bpf.c). */
+const volatile bool trace_capabilities = true;
 
 SEC("tp_btf/cap_capable")
 int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *target_ns,
 	     const struct user_namespace *capable_ns, int cap, int ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct scope_policy *pol;
-	struct capability_event ev = {};
-	struct learn_cap_key learned = {};
-	bool killed = false, learning = false, emitted;
-	__u32 repeats = 0;
-
-	if (!capability_used(task, cred, cap, ret) || !capability_judged(cap))
-		return 0;
-	/* Before the kill: a task that does not run a workload is never judged. */
-	if (drop_uncontained(task, VIGIL_EVENT_CAPABILITY))
-		return 0;
-	pol = current_policy();
-	if (!capability_allowed(pol, task, cap)) {
-		if (!kill_tier)
-			return 0; /* the LSM program refuses it next, and reports it */
-		bpf_send_signal(SIGKILL);
-		count_enforced(VIGIL_EVENT_CAPABILITY, true);
-		killed = true;
-	}
-	if (!killed) {
-		if (!should_trace(task) || known_capability(pol, task, cap))
-			return 0;
-		learning = learns(pol, VIGIL_ENFORCE_CAPABILITY, task);
-		if (learning) {
-			learned.cgroup = bpf_get_current_cgroup_id();
-			learned.cap = cap;
-			if (!learn_news(&learn_caps, &learned, &repeats))
-				return 0;
-		}
-	}
-	fill_header(&ev.hdr, VIGIL_EVENT_CAPABILITY, task);
-	ev.cap = cap;
-	ev.ret = ret;
-	ev.repeats = repeats;
-	if (killed)
-		ev.hdr.flags |= VIGIL_F_KILLED;
-	emitted = emit(&ev, sizeof(ev), VIGIL_EVENT_CAPABILITY);
-	if (learning)
-		learn_settle(&learn_caps, &learned, repeats, emitted);
+	if (trace_capabilities)
+		on_capable(cred, cap, ret);
 	return 0;
 }

@@ -120,7 +120,7 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, probes Probes, log *z
 			}
 		}
 	}
-	probes.CapabilityHook, probes.IoUringHook = objs.Unavailable(bpfobj.FamilyCapability.Name), objs.Unavailable(bpfobj.FamilyIoUring.Name)
+	probes.CapabilityHook, probes.IoUringHook = capabilityHookErr(objs), objs.Unavailable(bpfobj.FamilyIoUring.Name)
 	probes.ConnectGuard, probes.Fanotify = guardErr, fanErr
 	probes.UnixGuard, probes.UnixSignal = unixGuardErr(k, cfg), !cfg.GuardUnix
 	c.tiers = Tiers(probes)
@@ -140,6 +140,15 @@ func NewController(objs *bpfobj.Objects, cfg KernelConfig, probes Probes, log *z
 			}
 		}}
 	return c, nil
+}
+
+// capabilityHookErr is why no capability program of the sensor's is
+// attached (fexit/cap_capable or the cap_capable tracepoint), or nil.
+func capabilityHookErr(objs *bpfobj.Objects) error {
+	if objs.Attached(bpfobj.FamilyCapabilityFexit.Name) != nil {
+		return nil
+	}
+	return objs.Unavailable(bpfobj.FamilyCapability.Name)
 }
 
 // unixGuardErr is why the cgroup/connect_unix program is not attached, or

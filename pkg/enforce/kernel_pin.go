@@ -43,7 +43,7 @@ var previousPins = []string{bpfobj.RecordMapEvents, bpfobj.RecordMapJudgedEvents
 // enforcing names the families whose links are pinned: those that deny,
 // and process, which hands every new task its contained record (without
 // it, runc setting up a container while no agent runs would be judged).
-var enforcing = []bpfobj.Family{bpfobj.FamilyExec, bpfobj.FamilyProcess, bpfobj.FamilyCapability, bpfobj.FamilyIoUring, bpfobj.FamilyLSM,
+var enforcing = []bpfobj.Family{bpfobj.FamilyExec, bpfobj.FamilyProcess, bpfobj.FamilyCapabilityFexit, bpfobj.FamilyCapability, bpfobj.FamilyIoUring, bpfobj.FamilyLSM,
 	bpfobj.FamilyModReturn, bpfobj.FamilyConnectGuard, bpfobj.FamilyUnixGuard, bpfobj.FamilyOpenGuard}
 
 // ensureBPFFS mounts bpffs at dir's mount point (/sys/fs/bpf) if needed.

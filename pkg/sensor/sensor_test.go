@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-dev/vigil/pkg/internal/bpfobj"
 	"github.com/vigil-dev/vigil/pkg/procfs"
 	"github.com/vigil-dev/vigil/test/testutil"
 )
@@ -525,8 +526,39 @@ func TestSysExitDeliversOnlyTheTypesAskedFor(t *testing.T) {
 func TestCapability(t *testing.T) {
 	testutil.RequireRoot(t)
 	cg := testutil.NewCgroup(t)
-	_, rec := startSensor(t, defaultTestConfig(TypeCapability), cg)
+	s, rec := startSensor(t, defaultTestConfig(TypeCapability), cg)
+	t.Logf("capability checks seen at %+v", s.Hooks())
+	checkCapabilityUses(t, cg, rec)
+}
 
+// TestCapabilityFexitInVM runs TestCapabilityAtFexit in the test VM: its
+// kernel (Debian's 6.1) has trampolines and no cap_capable tracepoint.
+func TestCapabilityFexitInVM(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RunInVM(t, ".", "^TestCapabilityAtFexit$", "TestCapabilityAtFexit")
+}
+
+// TestCapabilityAtFexit checks that capability checks are seen at
+// fexit/cap_capable, the tracepoint's family left out, and that it
+// reports uses and only uses, as TestCapability has the tracepoint do.
+func TestCapabilityAtFexit(t *testing.T) {
+	testutil.RequireVMGuest(t)
+	testutil.RequireRoot(t)
+	cg := testutil.NewCgroup(t)
+	s, rec := startSensor(t, defaultTestConfig(TypeCapability), cg)
+	if hooks := s.Hooks(); len(hooks) != 1 || hooks[0] != (Hook{Type: TypeCapability, Attach: "fexit/cap_capable"}) {
+		t.Fatalf("hooks = %+v, want capability checks at fexit/cap_capable", hooks)
+	}
+	if at := s.Objects().Attached(bpfobj.FamilyCapability.Name); at != nil {
+		t.Errorf("the cap_capable tracepoint's family is attached too: %v", at)
+	}
+	checkCapabilityUses(t, cg, rec)
+}
+
+// checkCapabilityUses has a helper in cg use CAP_NET_RAW as root and be
+// refused it as nobody, and checks what rec got of it.
+func checkCapabilityUses(t *testing.T, cg *testutil.Cgroup, rec *recorder) {
+	t.Helper()
 	root := runHelper(t, cg, "raw-socket")
 	ev := rec.waitFor(t, "CAP_NET_RAW check", func(ev Event) bool {
 		return ev.Type == TypeCapability && ev.PID == uint32(root) && ev.Capability.Name() == "CAP_NET_RAW"

@@ -59,8 +59,14 @@ var (
 	// FamilyOpenGuard kills for the opens of enforced containers that
 	// succeeded while no fanotify listener judged them (bpf/open_guard.bpf.c),
 	// and reports them: the open handlers loaded after it leave those to it.
-	FamilyOpenGuard  = Family{Name: "open-guard", spec: LoadOpenguard, optional: true, announces: RecordVarOpenGuarded}
-	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true}
+	FamilyOpenGuard = Family{Name: "open-guard", spec: LoadOpenguard, optional: true, announces: RecordVarOpenGuarded}
+	// FamilyCapabilityFexit sees capability checks at the exit of
+	// cap_capable on kernels with BPF trampolines, those without the
+	// cap_capable tracepoint too, and stands in for FamilyCapability
+	// there (listed before it).
+	FamilyCapabilityFexit = Family{Name: "capability-fexit", spec: LoadCapablefexit, optional: true, trampoline: true,
+		replaces: CapableVarTraceCapabilities}
+	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true, switches: []string{CapableVarTraceCapabilities}}
 	// FamilyIoUring sees rings set up and requests submitted (the
 	// io_uring tracepoints: none where the kernel has no io_uring).
 	FamilyIoUring = Family{Name: "io_uring", spec: LoadIouring, optional: true}

@@ -10,6 +10,7 @@ package bpfobj
 //go:generate go tool bpf2go -target amd64 -no-global-types Connectfexit ../../../bpf/connect_fexit.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Openguard ../../../bpf/open_guard.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Capable ../../../bpf/capable.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
+//go:generate go tool bpf2go -target amd64 -no-global-types Capablefexit ../../../bpf/capable_fexit.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Iouring ../../../bpf/io_uring.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Guard ../../../bpf/connect_guard.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
 //go:generate go tool bpf2go -target amd64 -no-global-types Unixguard ../../../bpf/connect_unix.bpf.c -- -I../../../bpf/include -mcpu=v3 -Wall -Werror
