@@ -10,7 +10,6 @@
 #define VIGIL_LEARN_H
 
 #include "common.h"
-#include "fileid.h"
 
 /* Set at load time; 0 reports every event. */
 const volatile __u64 learn_window_ns = 0;
@@ -119,11 +118,12 @@ static __always_inline bool learns(struct scope_policy *pol, __u32 hook, struct 
 	return learn_window_ns && pol && (pol->collapse & hook) && task_contained(task);
 }
 
+/* learn_open_key keys file's open with access, all but the file's identity
+ * (ino, generation: file_id), which the caller has read already. */
 static __always_inline void learn_open_key(struct learn_open_key *k, struct file *file, __u8 access)
 {
 	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
 
-	file_id(BPF_CORE_READ(file, f_inode), NULL, &k->ino, &k->generation);
 	k->cgroup = bpf_get_current_cgroup_id();
 	k->dentry = (__u64)dentry;
 	k->parent = (__u64)BPF_CORE_READ(dentry, d_parent);

@@ -30,6 +30,9 @@
  * again; kept with the access bits, as the handler's stack has no room for
  * another variable on older verifiers. */
 #define ACCESS_IMAGE 4
+/* Likewise: the file's identity does not tell it from others
+ * (file_id_unique), so no known open may stand for it. */
+#define ACCESS_ID_SHARED 8
 #define ACCESS_BITS 3
 
 /* access is the profile access bits an open asks for (pkg/policy's rule). */
@@ -50,6 +53,46 @@ static __always_inline void known_key(struct known_open *k, struct scope_policy 
 	k->profile = pol->profile;
 	k->access = access;
 	file_id(inode, &k->dev, &k->ino, &k->generation);
+}
+
+/* open_file reads what the open handler needs of an opened file's inode at
+ * once: whether it is image content (image_content: ACCESS_IMAGE), whether
+ * its identity is its own (file_id_unique: else ACCESS_ID_SHARED), and,
+ * unless k is NULL, that identity (file_id) into the known key k. These ask
+ * the same questions of the inode (its super block's magic, its upper
+ * dentry), and each read of a kernel pointer is a helper call: asked apart,
+ * a judged open paid for each twice. Not inlined, as image_content: its
+ * reads would grow the stack of the handler, which older verifiers (6.1)
+ * add to its path matcher's. */
+static __noinline __attribute__((unused)) __u8 open_file(struct task_struct *task, struct file *file, struct known_open *k)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
+	struct dentry *upper = NULL;
+	bool on_ovl = BPF_CORE_READ(sb, s_magic) == OVERLAYFS_SUPER_MAGIC;
+	__u8 facts = 0;
+
+	if (overlay_types() && on_ovl) {
+		struct ovl_inode *oi = (void *)inode - bpf_core_field_offset(struct ovl_inode, vfs_inode);
+
+		upper = BPF_CORE_READ(oi, __upperdentry);
+		if (!upper && BPF_CORE_READ(file, f_path.mnt) == task->fs->root.mnt)
+			facts = ACCESS_IMAGE;
+	} else if (on_ovl) {
+		facts = ACCESS_ID_SHARED;
+	}
+	if (k) {
+		struct inode *id = inode;
+
+		if (upper) {
+			id = BPF_CORE_READ(upper, d_inode);
+			sb = BPF_CORE_READ(id, i_sb);
+		}
+		BPF_CORE_READ_INTO(&k->dev, sb, s_dev);
+		BPF_CORE_READ_INTO(&k->ino, id, i_ino);
+		BPF_CORE_READ_INTO(&k->generation, id, i_generation);
+	}
+	return facts;
 }
 
 /* relative_dir returns the directory a relative name passed with dirfd is resolved against. */
@@ -111,8 +154,6 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	denied = ret < 0 && take_denied(VIGIL_EVENT_OPEN);
 	if (ret >= 0)
 		file = fd_file(task, ret);
-	if (file && image_content(task, file))
-		acc |= ACCESS_IMAGE;
 
 	/* In a profiled or learned container only news leaves the kernel,
 	 * decided before any work: a failed lookup or an O_PATH open is nothing
@@ -128,11 +169,13 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 		learning = learns(scope, VIGIL_ENFORCE_OPEN, task);
 	if ((pol || learning) && ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH)))
 		return;
+	/* The file's identity keys the known and learned opens. */
+	if (file)
+		acc |= open_file(task, file, pol || learning ? &known : NULL);
 	if (pol && file) {
-		struct inode *inode = BPF_CORE_READ(file, f_inode);
-
-		known_key(&known, pol, inode, acc);
-		if (file_id_unique(inode) && bpf_map_lookup_elem(&known_opens, &known))
+		known.profile = pol->profile;
+		known.access = acc;
+		if (!(acc & ACCESS_ID_SHARED) && bpf_map_lookup_elem(&known_opens, &known))
 			return;
 	}
 	learning = learning && file;
@@ -141,6 +184,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	guarded = file && !(flags & O_PATH) && open_guarded && guards(scope, task);
 	if (learning) {
 		learn_open_key(&learned, file, acc);
+		learned.ino = known.ino;
+		learned.generation = known.generation;
 		if (!learn_news(&learn_opens, &learned, &repeats))
 			return;
 	}
@@ -196,7 +241,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 		__u8 one = 1;
 
 		if (pol) {
-			if (file_id_unique(BPF_CORE_READ(file, f_inode)))
+			if (!(acc & ACCESS_ID_SHARED))
 				bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
 			return;
 		}
