@@ -299,8 +299,8 @@ static __always_inline bool emit(void *record, __u64 size, __u32 type)
 const volatile bool contained_only = false;
 
 /* in_host_cgroup: the current task's cgroup is marked the host's and has
- * no container scope. Not inlined: its key would grow the stack of the open
- * handler, which older verifiers (6.1) add to its path matcher's. */
+ * no container scope. Not inlined: its key would grow the stack of its
+ * callers, which older verifiers (6.1) add to their callbacks'. */
 static __noinline __attribute__((unused)) bool in_host_cgroup(void)
 {
 	__u64 cgroup = bpf_get_current_cgroup_id();
@@ -309,13 +309,47 @@ static __noinline __attribute__((unused)) bool in_host_cgroup(void)
 	       !bpf_map_lookup_elem(&container_scopes, &cgroup);
 }
 
+/* policy_unless_host is current_policy and, under contained_only,
+ * in_host_cgroup (into *host), from one lookup of the task's cgroup: a
+ * cgroup with a container scope is no host cgroup, so a profiled or
+ * learned container's call pays for no lookup of host_cgroups. Not
+ * inlined, as in_host_cgroup: the open handler calls it, whose stack older
+ * verifiers (6.1) add to its path matcher's. */
+static __noinline __attribute__((unused)) struct scope_policy *policy_unless_host(bool *host)
+{
+	__u64 cgroup = bpf_get_current_cgroup_id();
+	__u32 *scope = bpf_map_lookup_elem(&container_scopes, &cgroup);
+
+	*host = false;
+	if (scope)
+		return bpf_map_lookup_elem(&scope_policies, scope);
+	*host = contained_only && bpf_map_lookup_elem(&host_cgroups, &cgroup);
+	return NULL;
+}
+
+/* count_uncontained counts behaviour of this type that ended in the kernel
+ * under contained_only (drop_uncontained), if should_trace would have let it
+ * through, by the reason: the task runs no workload, or runs it in a host
+ * cgroup (contained). */
+static __always_inline void count_uncontained(struct task_struct *task, __u32 type, bool contained)
+{
+	struct sensor_stats *s = should_trace(task) ? get_stats() : NULL;
+
+	if (!s)
+		return;
+	type &= VIGIL_EVENT_TYPE_MAX - 1;
+	if (contained)
+		__sync_fetch_and_add(&s->host_cgroup[type], 1);
+	else
+		__sync_fetch_and_add(&s->uncontained[type], 1);
+}
+
 /* drop_uncontained tells whether the current task's behaviour of this type
  * ends here under contained_only: a task that runs no workload, or one in a
  * cgroup attribution marked the host's that has no container scope. What
  * should_trace would have let through is counted, by the reason. */
 static __always_inline bool drop_uncontained(struct task_struct *task, __u32 type)
 {
-	struct sensor_stats *s;
 	bool contained;
 
 	if (!contained_only)
@@ -323,14 +357,7 @@ static __always_inline bool drop_uncontained(struct task_struct *task, __u32 typ
 	contained = task_contained(task);
 	if (contained && !in_host_cgroup())
 		return false;
-	s = should_trace(task) ? get_stats() : NULL;
-	if (!s)
-		return true;
-	type &= VIGIL_EVENT_TYPE_MAX - 1;
-	if (contained)
-		__sync_fetch_and_add(&s->host_cgroup[type], 1);
-	else
-		__sync_fetch_and_add(&s->uncontained[type], 1);
+	count_uncontained(task, type, contained);
 	return true;
 }
 

@@ -57,14 +57,15 @@ static __always_inline void known_key(struct known_open *k, struct scope_policy 
 
 /* open_file reads what the open handler needs of an opened file's inode at
  * once: whether it is image content (image_content: ACCESS_IMAGE), whether
- * its identity is its own (file_id_unique: else ACCESS_ID_SHARED), and,
- * unless k is NULL, that identity (file_id) into the known key k. These ask
- * the same questions of the inode (its super block's magic, its upper
- * dentry), and each read of a kernel pointer is a helper call: asked apart,
- * a judged open paid for each twice. Not inlined, as image_content: its
- * reads would grow the stack of the handler, which older verifiers (6.1)
- * add to its path matcher's. */
-static __noinline __attribute__((unused)) __u8 open_file(struct task_struct *task, struct file *file, struct known_open *k)
+ * its identity is its own (file_id_unique: else ACCESS_ID_SHARED), and that
+ * identity (file_id) into *dev, *ino and *generation, a key's own fields,
+ * unless NULL (dev alone may be). These ask the same questions of the inode
+ * (its super block's magic, its upper dentry), and each read of a kernel
+ * pointer is a helper call: asked apart, a judged open paid for each twice.
+ * Not inlined, as image_content: its reads would grow the stack of the
+ * handler, which older verifiers (6.1) add to its path matcher's. */
+static __noinline __attribute__((unused)) __u8 open_file(struct task_struct *task, struct file *file, __u32 *dev,
+							 __u64 *ino, __u32 *generation)
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	struct super_block *sb = BPF_CORE_READ(inode, i_sb);
@@ -81,16 +82,17 @@ static __noinline __attribute__((unused)) __u8 open_file(struct task_struct *tas
 	} else if (on_ovl) {
 		facts = ACCESS_ID_SHARED;
 	}
-	if (k) {
+	if (ino && generation) {
 		struct inode *id = inode;
 
 		if (upper) {
 			id = BPF_CORE_READ(upper, d_inode);
 			sb = BPF_CORE_READ(id, i_sb);
 		}
-		BPF_CORE_READ_INTO(&k->dev, sb, s_dev);
-		BPF_CORE_READ_INTO(&k->ino, id, i_ino);
-		BPF_CORE_READ_INTO(&k->generation, id, i_generation);
+		if (dev)
+			BPF_CORE_READ_INTO(dev, sb, s_dev);
+		BPF_CORE_READ_INTO(ino, id, i_ino);
+		BPF_CORE_READ_INTO(generation, id, i_generation);
 	}
 	return facts;
 }
@@ -113,8 +115,14 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	struct scratch *s;
 	struct open_event *ev;
 	struct scope_policy *scope = NULL, *pol = NULL;
-	struct known_open known = {};
-	struct learn_open_key learned = {};
+	/* The key of a profiled container's known opens (pol) or of a learned
+	 * one's opens (learning), never both: one place on a stack that older
+	 * verifiers (6.1) add to the path matcher's, and which has no room for
+	 * both beside the handler's other variables. */
+	union {
+		struct learn_open_key learned;
+		struct known_open known;
+	} key = {};
 	bool learning = false, emitted = false, guarded;
 	struct file *file = NULL;
 	const struct path *p = NULL;
@@ -122,12 +130,23 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	int dirfd = AT_FDCWD;
 	__u64 flags = 0;
 	__u32 plen = 0, nlen = 0, repeats = 0;
-	bool denied;
+	bool denied, host;
 	char *data;
 	__u8 acc;
 
+	/* drop_uncontained, with the task's cgroup looked up once for it and
+	 * for the policy. */
 	task = bpf_get_current_task_btf();
-	if (drop_uncontained(task, VIGIL_EVENT_OPEN) || !should_trace(task))
+	if (contained_only && !task_contained(task)) {
+		count_uncontained(task, VIGIL_EVENT_OPEN, false);
+		return;
+	}
+	scope = policy_unless_host(&host);
+	if (host) {
+		count_uncontained(task, VIGIL_EVENT_OPEN, true);
+		return;
+	}
+	if (!should_trace(task))
 		return;
 
 	switch (sc->nr) {
@@ -161,8 +180,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	 * for the reads that follow); a file already allowed with this access
 	 * (by inode) is known; a repeat of a file reported to the learner is
 	 * counted. */
-	if (!denied)
-		scope = current_policy();
+	if (denied)
+		scope = NULL;
 	if (suppresses(scope, VIGIL_ENFORCE_OPEN, task))
 		pol = scope;
 	else
@@ -170,12 +189,16 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	if ((pol || learning) && ((ret < 0 && ret != -EACCES && ret != -EPERM) || (flags & O_PATH)))
 		return;
 	/* The file's identity keys the known and learned opens. */
-	if (file)
-		acc |= open_file(task, file, pol || learning ? &known : NULL);
+	if (file && pol)
+		acc |= open_file(task, file, &key.known.dev, &key.known.ino, &key.known.generation);
+	else if (file && learning)
+		acc |= open_file(task, file, NULL, &key.learned.ino, &key.learned.generation);
+	else if (file)
+		acc |= open_file(task, file, NULL, NULL, NULL);
 	if (pol && file) {
-		known.profile = pol->profile;
-		known.access = acc;
-		if (!(acc & ACCESS_ID_SHARED) && bpf_map_lookup_elem(&known_opens, &known))
+		key.known.profile = pol->profile;
+		key.known.access = acc;
+		if (!(acc & ACCESS_ID_SHARED) && bpf_map_lookup_elem(&known_opens, &key.known))
 			return;
 	}
 	learning = learning && file;
@@ -183,10 +206,8 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	 * kills it reports, before or after this handler runs. */
 	guarded = file && !(flags & O_PATH) && open_guarded && guards(scope, task);
 	if (learning) {
-		learn_open_key(&learned, file, acc);
-		learned.ino = known.ino;
-		learned.generation = known.generation;
-		if (!learn_news(&learn_opens, &learned, &repeats))
+		learn_open_key(&key.learned, file, acc);
+		if (!learn_news(&learn_opens, &key.learned, &repeats))
 			return;
 	}
 
@@ -242,7 +263,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 
 		if (pol) {
 			if (!(acc & ACCESS_ID_SHARED))
-				bpf_map_update_elem(&known_opens, &known, &one, BPF_ANY);
+				bpf_map_update_elem(&known_opens, &key.known, &one, BPF_ANY);
 			return;
 		}
 		guarded = false; /* allowed by a widened profile: userspace judges it exactly */
@@ -256,7 +277,7 @@ static __always_inline void on_open(struct syscall *sc, long ret)
 	emitted = emit(ev, sizeof(*ev) + plen + nlen, VIGIL_EVENT_OPEN);
 settle:
 	if (learning)
-		learn_settle(&learn_opens, &learned, repeats, emitted);
+		learn_settle(&learn_opens, &key.learned, repeats, emitted);
 }
 
 #endif /* VIGIL_SYS_EXIT_OPEN_H */
