@@ -116,9 +116,14 @@ var hookKinds = map[string]vigilv1.Kind{"exec": vigilv1.Kind_KIND_EXEC, "open": 
 
 // enforcementStatus is the tier in force per hook, for the status report.
 func enforcementStatus(tiers []enforce.HookTier) []*vigilv1.HookEnforcement {
-	protoTier := map[enforce.Tier]vigilv1.Tier{enforce.TierLSM: vigilv1.Tier_TIER_LSM, enforce.TierModReturn: vigilv1.Tier_TIER_FMOD_RET,
-		enforce.TierFanotify: vigilv1.Tier_TIER_FANOTIFY,
-		enforce.TierCgroup:   vigilv1.Tier_TIER_CGROUP, enforce.TierSignal: vigilv1.Tier_TIER_SIGNAL, enforce.TierAlertOnly: vigilv1.Tier_TIER_ALERT_ONLY}
+	protoTier := map[enforce.Tier]vigilv1.Tier{
+		enforce.TierLSM:       vigilv1.Tier_TIER_LSM,
+		enforce.TierModReturn: vigilv1.Tier_TIER_FMOD_RET,
+		enforce.TierFanotify:  vigilv1.Tier_TIER_FANOTIFY,
+		enforce.TierCgroup:    vigilv1.Tier_TIER_CGROUP,
+		enforce.TierSignal:    vigilv1.Tier_TIER_SIGNAL,
+		enforce.TierAlertOnly: vigilv1.Tier_TIER_ALERT_ONLY,
+	}
 	var out []*vigilv1.HookEnforcement
 	for _, t := range tiers {
 		out = append(out, &vigilv1.HookEnforcement{Hook: hookKinds[t.Hook], Tier: protoTier[t.Tier], Reason: t.Reason, Name: t.Hook})

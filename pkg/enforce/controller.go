@@ -96,9 +96,10 @@ type Controller struct {
 }
 
 // NewController takes the objects loaded with cfg.Programs(), pins their
-// enforcing links, and settles each hook's tier; probes say why BPF LSM
-// programs do not load here, and fmod_ret programs (nil where they do:
-// cfg.LSM, cfg.ModReturn), as KernelConfig.ForThisNode found.
+// enforcing links, and settles each hook's tier; probes are what
+// KernelConfig.ForThisNode found: why BPF LSM programs do not run here,
+// and why fmod_ret programs do not load (each nil where they do: cfg.LSM,
+// cfg.ModReturn).
 func NewController(objs *bpfobj.Objects, cfg KernelConfig, probes Probes, log *zap.Logger, reg prometheus.Registerer) (*Controller, error) {
 	k, err := NewKernel(objs, cfg, log)
 	if err != nil {

@@ -25,8 +25,8 @@ type KernelConfig struct {
 	// only where ProbeLSM succeeded: their failing to load is an error.
 	LSM bool
 	// ModReturn loads the same programs as fmod_ret programs on the
-	// security_ functions (where LSM is off): they deny as BPF LSM does. Set it only where ProbeModReturn
-	// succeeded.
+	// security_ functions (where LSM is off): they deny as BPF LSM does.
+	// Set it only where ProbeModReturn succeeded.
 	ModReturn bool
 	// GuardConnect loads the cgroup connect programs, attached at
 	// CgroupRoot (the cgroup2 mount), that refuse connects enforced
@@ -62,10 +62,10 @@ func DefaultKernelConfig() KernelConfig {
 // connect guard family, and the unix guard; whether the capability program
 // kills (the signal tier, where neither runs; the exec program kills for
 // an applet a profile refuses on every tier, as the exec is judged before
-// its argv is in place); whether the connect exit kills for unix sockets (when there is
-// no unix guard); the open guard (where opens are enforced by the fanotify
-// listener, the signal tier for them while no listener runs: see
-// Kernel.ListenerBeat); and the learn window.
+// its argv is in place); whether the connect exit kills for unix sockets
+// (when there is no unix guard); the open guard (where opens are enforced
+// by the fanotify listener, the signal tier for them while no listener
+// runs: see Kernel.ListenerBeat); and the learn window.
 func (c KernelConfig) Programs() bpfobj.Programs {
 	p := bpfobj.Programs{
 		Constants: map[string]any{

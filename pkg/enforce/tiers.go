@@ -39,7 +39,8 @@ type Probes struct {
 	// on the security_ functions, else why they did not (probed only
 	// where LSM is not nil).
 	ModReturn error
-	// CapabilityHook is nil when the cap_capable tracepoint program loaded.
+	// CapabilityHook is nil when a capability program of the sensor's
+	// loaded (fexit/cap_capable or the cap_capable tracepoint).
 	CapabilityHook error
 	// IoUringHook is nil when the io_uring tracepoint programs loaded.
 	IoUringHook error
@@ -58,9 +59,10 @@ type Probes struct {
 // every hook where they load; elsewhere the same programs as fmod_ret on
 // the security_ functions where those load; else a fanotify listener for
 // opens, the signal tier for exec and capabilities, the cgroup connect
-// programs for inet connects. Unix connects are refused by the cgroup/connect_unix
-// program wherever it loads, and killed for at the connect's exit where it
-// does not. io_uring is the signal tier's everywhere.
+// programs for inet connects. Unix connects are refused by the
+// cgroup/connect_unix program wherever it loads, and killed for at the
+// connect's exit where it does not. io_uring is the signal tier's
+// everywhere.
 func Tiers(p Probes) []HookTier {
 	return append(hookTiers(p), ioUringTier(p))
 }
