@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"testing"
 
@@ -40,6 +41,8 @@ func runChild() int {
 		Store:      os.Getenv("CHILD_STORE"),
 		WebhookURL: os.Getenv("CHILD_WEBHOOK_URL"),
 	}
+	// Unset or not a number: Run's default.
+	cfg.SubscriberQueue, _ = strconv.Atoi(os.Getenv("CHILD_SUBSCRIBER_QUEUE"))
 	if err := Run(ctx, cfg, log); err != nil {
 		log.Error("collector child", zap.Error(err))
 		return 1

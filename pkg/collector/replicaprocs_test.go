@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -117,6 +118,9 @@ func TestReplicasDeliverWebhookOnce(t *testing.T) {
 	ca := loadAuthorityForClients(t, certs)
 	hook := startHookReceiver(t)
 	hookEnv := "CHILD_WEBHOOK_URL=" + hook.srv.URL
+	// Each tail must see every alert, however far a loaded machine lets it
+	// fall behind: a queue that holds them all.
+	queueEnv := "CHILD_SUBSCRIBER_QUEUE=" + strconv.Itoa(total)
 	addrs := []string{testutil.FreeAddr(t), testutil.FreeAddr(t), testutil.FreeAddr(t)}
 	db, err := store.OpenPostgres(testCtx(t, time.Minute), dsn)
 	if err != nil {
@@ -124,7 +128,7 @@ func TestReplicasDeliverWebhookOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 
-	leader := startReplicaProcess(t, certs, dsn, addrs[0], hookEnv)
+	leader := startReplicaProcess(t, certs, dsn, addrs[0], hookEnv, queueEnv)
 	waitFor(t, func() bool { return leader.metric(t, "vigil_collector_leader") == 1 })
 	// The webhook starts after the newest alert when it first runs: let it
 	// run before any alert is stored.
@@ -152,7 +156,8 @@ func TestReplicasDeliverWebhookOnce(t *testing.T) {
 	startShipper(0, addrs)
 	startShipper(1, addrs)
 	waitFor(t, func() bool { return leader.metric(t, "vigil_collector_agent_streams") == 2 })
-	survivors := []*replicaProcess{startReplicaProcess(t, certs, dsn, addrs[1], hookEnv), startReplicaProcess(t, certs, dsn, addrs[2], hookEnv)}
+	survivors := []*replicaProcess{startReplicaProcess(t, certs, dsn, addrs[1], hookEnv, queueEnv),
+		startReplicaProcess(t, certs, dsn, addrs[2], hookEnv, queueEnv)}
 	// The other two are given the other two replicas.
 	startShipper(2, addrs[1:])
 	startShipper(3, addrs[1:])

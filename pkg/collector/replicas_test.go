@@ -157,10 +157,13 @@ func sumMetric(t *testing.T, rs []*replica, name string) float64 {
 func TestReplicasSurviveLosingOne(t *testing.T) {
 	dsn := testutil.StartPostgres(t)
 	ca := newAuthority(t)
-	rs := startReplicas(t, ca, dsn, 3, nil)
-
 	const agents, perAgent = 4, 1250
 	total := agents * perAgent
+	// Each tail must see every alert, however far a loaded machine lets it
+	// fall behind: a queue that holds them all (a slow subscriber's drops
+	// are TestSlowSubscriberDoesNotStallIngest's).
+	rs := startReplicas(t, ca, dsn, 3, func(o *Options) { o.SubscriberQueue = total })
+
 	shippers := make([]*ship.Shipper, agents)
 	for i := range shippers {
 		s, err := ship.New(ship.Options{
