@@ -109,8 +109,8 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	if (ret)
 		return ret;
 	mode = file->f_mode;
-	/* An exec's own opens: judged by bprm_check_security. Before Linux
-	 * 6.8 (measured on 6.1) exec sets the flag in f_flags only. */
+	/* An exec's own opens: judged by bprm_check_security. Some kernels
+	 * (6.1, measured) mark them in f_flags only. */
 	if ((mode & FMODE_EXEC) || (file->f_flags & __FMODE_EXEC))
 		return 0;
 	pol = enforced_policy(VIGIL_ENFORCE_OPEN, task, false);

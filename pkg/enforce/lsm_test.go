@@ -291,7 +291,7 @@ func denyInKernel(t *testing.T, tier Tier) {
 	t.Run("an exec by the workload", func(t *testing.T) {
 		// The workload's own exec of a program its profile lets run but
 		// not be read: the exec's open is the exec's, whichever flag the
-		// kernel marks it with (f_flags before 6.8).
+		// kernel marks it with (f_flags only on 6.1).
 		cmd := cg.Command(busybox, "-c", self+" noop")
 		cmd.Args[0] = "sh"
 		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
