@@ -6,15 +6,10 @@
  * hook cannot judge) is dropped here: nothing reports it, trace included. */
 #include "capable/on_capable.h"
 
-/* Set at load time: off where fexit/cap_capable stands in for this program
- * (bpf/capable_fexit.bpf.c). */
-const volatile bool trace_capabilities = true;
-
 SEC("tp_btf/cap_capable")
 int BPF_PROG(trace_capable, const struct cred *cred, struct user_namespace *target_ns,
 	     const struct user_namespace *capable_ns, int cap, int ret)
 {
-	if (trace_capabilities)
-		on_capable(cred, cap, ret);
+	on_capable(cred, cap, ret);
 	return 0;
 }

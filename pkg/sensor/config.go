@@ -150,16 +150,16 @@ type ringSizes struct{ other, judged uint32 }
 func programs(cfg Config, rings ringSizes) bpfobj.Programs {
 	p := bpfobj.Programs{
 		Constants: map[string]any{
-			bpfobj.RecordVarCgroupFilterMode:   uint8(cfg.CgroupFilter),
-			bpfobj.RecordVarSelfTgid:           uint32(0),
-			bpfobj.RecordVarWakeupBytes:        wakeupBytes(cfg, rings.other),
-			bpfobj.RecordVarJudgedWakeupBytes:  wakeupBytes(cfg, rings.judged),
-			bpfobj.RecordVarHostMntns:          cfg.HostMntNS,
-			bpfobj.RecordVarContainedOnly:      cfg.ContainedOnly,
-			bpfobj.SysexitVarTraceOpens:        cfg.Types.Has(TypeOpen),
-			bpfobj.SysexitVarTraceConnects:     cfg.Types.Has(TypeConnect),
-			bpfobj.CapableVarTraceCapabilities: cfg.Types.Has(TypeCapability),
-			bpfobj.RecordVarCapUnjudged:        unjudgedMask(),
+			bpfobj.RecordVarCgroupFilterMode:  uint8(cfg.CgroupFilter),
+			bpfobj.RecordVarSelfTgid:          uint32(0),
+			bpfobj.RecordVarWakeupBytes:       wakeupBytes(cfg, rings.other),
+			bpfobj.RecordVarJudgedWakeupBytes: wakeupBytes(cfg, rings.judged),
+			bpfobj.RecordVarHostMntns:         cfg.HostMntNS,
+			bpfobj.RecordVarContainedOnly:     cfg.ContainedOnly,
+			bpfobj.SysexitVarTraceOpens:       cfg.Types.Has(TypeOpen),
+			bpfobj.SysexitVarTraceConnects:    cfg.Types.Has(TypeConnect),
+			bpfobj.SwitchTraceCapabilities:    cfg.Types.Has(TypeCapability),
+			bpfobj.RecordVarCapUnjudged:       unjudgedMask(),
 		},
 		MapSizes: map[string]uint32{bpfobj.RecordMapEvents: rings.other, bpfobj.RecordMapJudgedEvents: rings.judged},
 	}

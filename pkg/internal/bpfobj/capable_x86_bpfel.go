@@ -48,7 +48,6 @@ const (
 	CapableVarKillTier          = "kill_tier"
 	CapableVarLearnWindowNs     = "learn_window_ns"
 	CapableVarSelfTgid          = "self_tgid"
-	CapableVarTraceCapabilities = "trace_capabilities"
 	CapableVarUnixKillTier      = "unix_kill_tier"
 	CapableVarWakeupBytes       = "wakeup_bytes"
 )
@@ -139,7 +138,6 @@ type CapableVariableSpecs struct {
 	KillTier          *ebpf.VariableSpec `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.VariableSpec `ebpf:"learn_window_ns"`
 	SelfTgid          *ebpf.VariableSpec `ebpf:"self_tgid"`
-	TraceCapabilities *ebpf.VariableSpec `ebpf:"trace_capabilities"`
 	UnixKillTier      *ebpf.VariableSpec `ebpf:"unix_kill_tier"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -229,7 +227,6 @@ type CapableVariables struct {
 	KillTier          *ebpf.Variable `ebpf:"kill_tier"`
 	LearnWindowNs     *ebpf.Variable `ebpf:"learn_window_ns"`
 	SelfTgid          *ebpf.Variable `ebpf:"self_tgid"`
-	TraceCapabilities *ebpf.Variable `ebpf:"trace_capabilities"`
 	UnixKillTier      *ebpf.Variable `ebpf:"unix_kill_tier"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

@@ -65,8 +65,8 @@ var (
 	// cap_capable tracepoint too, and stands in for FamilyCapability
 	// there (listed before it).
 	FamilyCapabilityFexit = Family{Name: "capability-fexit", spec: LoadCapablefexit, optional: true, trampoline: true,
-		replaces: CapableVarTraceCapabilities}
-	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true, switches: []string{CapableVarTraceCapabilities}}
+		replaces: SwitchTraceCapabilities}
+	FamilyCapability = Family{Name: "capability", spec: LoadCapable, optional: true, switches: []string{SwitchTraceCapabilities}}
 	// FamilyIoUring sees rings set up and requests submitted (the
 	// io_uring tracepoints: none where the kernel has no io_uring).
 	FamilyIoUring = Family{Name: "io_uring", spec: LoadIouring, optional: true}
@@ -85,6 +85,12 @@ var (
 	// leaves bpf out): they deny before the action alike.
 	FamilyModReturn = Family{Name: "lsm-fmod_ret", spec: loadModReturn, trampoline: true}
 )
+
+// SwitchTraceCapabilities is the load-time switch of FamilyCapability:
+// Programs turns it on where capabilities are traced, and
+// FamilyCapabilityFexit turns it off where it loads, which leaves the
+// tracepoint's family out (its one handler needs no switch of its own).
+const SwitchTraceCapabilities = "trace_capabilities"
 
 // securityFunctions are the kernel functions that call each LSM hook of
 // FamilyLSM, for FamilyModReturn.
